@@ -1,0 +1,177 @@
+"""The ``ador`` command. Each subcommand parses its arguments, calls the library, and renders."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from ador.errors import AdorError, DoesNotFitError
+
+GiB = 1024 ** 3
+
+
+def _fmt_bytes(n: float) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def _system_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hardware", required=True, help="preset name (ador hardware list) or design .yaml")
+    p.add_argument("--model", required=True, help="zoo name (ador models) or a Hugging Face config.json")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
+    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
+    p.add_argument("--devices", type=int, default=None, help="devices in all (default tp*pp; more = replicas)")
+    p.add_argument("--precision", default="fp16", help="fp16, bf16, fp8, int8-wo, int4-wo")
+
+
+def _build_system(args: argparse.Namespace):
+    from ador.hardware import System, get_device
+    from ador.workload import get_model, get_precision
+    device = get_device(args.hardware)
+    model = get_model(args.model)
+    precision = get_precision(args.precision)
+    return System.of(device, tp=args.tp, devices=args.devices, pp=args.pp), model, precision
+
+
+# --- ador models -----------------------------------------------------------------------------
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ador.workload import ZOO
+    rows = []
+    for m in ZOO.values():
+        moe = f"{m.n_experts}x top-{m.top_k}" if m.is_moe else ""
+        rows.append({"name": m.name, "params_b": round(m.total_params() / 1e9, 2), "layers": m.n_layers,
+                     "d_model": m.d_model, "heads": m.n_heads, "kv_heads": m.n_kv_heads, "head_dim": m.head_dim,
+                     "d_ff": m.d_ff, "ffn": m.ffn_kind, "vocab": m.vocab_size, "moe": moe, "source": m.source})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':16} {'params':>8} {'layers':>6} {'d_model':>7} {'heads':>5} {'kv':>4} {'hd':>4} "
+          f"{'d_ff':>6} {'ffn':>6} {'vocab':>6} moe")
+    for r in rows:
+        print(f"{r['name']:16} {r['params_b']:7.1f}B {r['layers']:6} {r['d_model']:7} {r['heads']:5} "
+              f"{r['kv_heads']:4} {r['head_dim']:4} {r['d_ff']:6} {r['ffn']:>6} {r['vocab']:6} {r['moe']}")
+    return 0
+
+
+# --- ador hardware ---------------------------------------------------------------------------
+
+def cmd_hardware_list(args: argparse.Namespace) -> int:
+    from ador.hardware import PRESETS
+    from ador.perf.peaks import device_peaks
+    rows = [{"name": name, **device_peaks(d)} for name, d in PRESETS.items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'hardware':16} {'kind':5} {'fp16 TF/s':>9} {'fp8 TF/s':>9} {'HBM TB/s':>8} {'HBM GiB':>8} "
+          f"{'link GB/s':>9} {'node':>5}")
+    for r in rows:
+        print(f"{r['name']:16} {r['kind']:5} {r['fp16_tflops']:9.1f} {r['fp8_tflops']:9.1f} "
+              f"{r['hbm_tb_s']:8.2f} {r['hbm_gib']:8.1f} {r['link_gb_s']:9.1f} {r['node_nm']:>4}nm")
+    return 0
+
+
+def cmd_hardware_show(args: argparse.Namespace) -> int:
+    from ador.hardware import device_to_mapping, device_to_yaml, get_device
+    device = get_device(args.name)
+    if args.json:
+        print(json.dumps(device_to_mapping(device), indent=2))
+    else:
+        sys.stdout.write(device_to_yaml(device))
+    return 0
+
+
+# --- ador evaluate ---------------------------------------------------------------------------
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ador.perf import evaluate
+    system, model, precision = _build_system(args)
+    result = evaluate(system, model, precision, batch=args.batch, input_len=args.input_len,
+                      output_len=args.output_len)
+    if not result.fits and not args.allow_overflow:
+        m = result.memory
+        raise DoesNotFitError(
+            f"hardware={system.device.name}: {model.name} ({precision.name}, tp={system.tp}, pp={system.pp}, "
+            f"batch={args.batch}) needs {_fmt_bytes(m.total_bytes)} per device (weights "
+            f"{_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}) but has {_fmt_bytes(result.capacity_bytes)}; "
+            f"raise --tp/--pp, lower --batch or use a smaller --precision")
+    data = result.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name} "
+          f"(tp={system.tp}, pp={system.pp}, replicas={system.replicas})")
+    print(f"batch {args.batch}, input {args.input_len}, output {args.output_len} tokens")
+    print(f"  TTFT        {data['ttft_ms']:10.2f} ms   (prefill of the whole batch)")
+    print(f"  TBT         {data['tbt_ms']:10.3f} ms   (mean over the generation)")
+    print(f"  end-to-end  {data['e2e_ms']:10.1f} ms")
+    print(f"  throughput  {data['output_tok_s']:10.1f} output tok/s "
+          f"({data['output_tok_s_per_device']:.1f} per device)")
+    m = result.memory
+    print(f"  memory      {_fmt_bytes(m.total_bytes)} of {_fmt_bytes(result.capacity_bytes)} per device "
+          f"(weights {_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}, "
+          f"activations {_fmt_bytes(m.activation_bytes)}){'' if result.fits else '  DOES NOT FIT'}")
+    for label, stage in (("prefill", result.prefill), ("decode step", result.decode)):
+        print(f"  top operators, {label} ({stage.time_s * 1e3:.2f} ms):")
+        for t in stage.top(args.top):
+            share = 100 * t.time_s / stage.time_s if stage.time_s else 0.0
+            print(f"    {t.name:18} {t.time_s * 1e3:9.3f} ms {share:5.1f}%  {t.engine:11} {t.bound}-bound")
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ador", description="Recommend accelerator hardware for LLM serving.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list the model zoo")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    hw = sub.add_parser("hardware", help="list or show hardware presets").add_subparsers(dest="hw_cmd", required=True)
+    p = hw.add_parser("list", help="list presets with their peaks")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hardware_list)
+    p = hw.add_parser("show", help="print a preset or design as YAML (a file to start a design from)")
+    p.add_argument("name")
+    p.add_argument("--yaml", action="store_true", help="YAML output (the default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_hardware_show)
+
+    p = sub.add_parser("evaluate", help="latency, throughput and memory of one design on one workload")
+    _system_args(p)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--input-len", type=int, default=2048)
+    p.add_argument("--output-len", type=int, default=128)
+    p.add_argument("--top", type=int, default=5, help="operators to list per stage")
+    p.add_argument("--allow-overflow", action="store_true", help="report even if the model does not fit")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+# Later layers (cost, validation, serving, exploration) add their subcommands here.
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except AdorError as err:
+        print(f"ador: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ador: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Fitted GPU efficiencies: read from calibration.yaml beside this file, written by `ador calibrate`."""
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from ador.config import from_mapping
+from ador.hardware.devices import GpuEfficiency, GpuSpec
+
+CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
+
+
+@lru_cache(maxsize=1)
+def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, GpuEfficiency]:
+    """GPU name -> fitted efficiency; empty if nothing has been fitted yet."""
+    if not path.exists():
+        return {}
+    data = yaml.safe_load(path.read_text()) or {}
+    return {name: from_mapping(GpuEfficiency, values, f"calibration.{name}")
+            for name, values in (data.get("gpus") or {}).items()}
+
+
+def calibrated(spec: GpuSpec) -> GpuSpec:
+    fitted = load_calibration().get(spec.name)
+    return replace(spec, efficiency=fitted) if fitted else spec

@@ -1,0 +1,131 @@
+"""Devices: the heterogeneous ADOR chip template and GPUs described by datasheet peaks.
+
+Both expose the same small surface the perf layer needs (``kind``, ``name``,
+``hbm_bw_bytes_per_s``, ``hbm_capacity_bytes``, ``link_bw_bytes_per_s``) and are frozen, so
+a design is a value: it hashes, compares, and round-trips through YAML.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ador.errors import ConfigError
+from ador.hardware.components import (GlobalSram, Hbm, Links, MacTrees, Noc, SystolicArrays, Topology,
+                                      VectorUnit, _check, GiB)
+
+# Memory a GPU runtime keeps for itself: the CUDA context with cuBLAS handles (about 0.5 GiB per
+# process as nvidia-smi shows for an idle PyTorch process) plus NCCL channel buffers (4 MiB
+# NCCL_BUFFSIZE per channel and peer, a few hundred MiB at TP8). 1 GiB covers both.
+GPU_RUNTIME_RESERVED_BYTES = 1 * GiB
+
+# Process nodes the cost model knows how to scale between.
+NODES_NM = (16, 12, 7, 5, 4, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class AdorChip:
+    name: str
+    systolic: SystolicArrays
+    mactree: MacTrees
+    vector: VectorUnit
+    sram: GlobalSram
+    hbm: Hbm
+    noc: Noc
+    links: Links
+    freq_hz: float = 1.0e9
+    node_nm: int = 7
+    kind: Literal["ador"] = "ador"
+
+    def __post_init__(self) -> None:
+        _check(self, positive=("freq_hz",))
+        if self.node_nm not in NODES_NM:
+            raise ConfigError("node_nm", self.node_nm, f"unknown process node (known: {', '.join(map(str, NODES_NM))})")
+        if self.systolic.count == 0 and self.mactree.count == 0:
+            raise ConfigError("systolic.count", 0, "a chip needs at least one systolic array or MAC tree")
+        if self.freq_hz > 5e9:
+            raise ConfigError("freq_hz", self.freq_hz, "above 5 GHz is not a buildable clock for a MAC array")
+
+    @property
+    def hbm_bw_bytes_per_s(self) -> float:
+        return self.hbm.bw_bytes_per_s
+
+    @property
+    def hbm_capacity_bytes(self) -> float:
+        return self.hbm.capacity_bytes
+
+    @property
+    def link_bw_bytes_per_s(self) -> float:
+        return self.links.bw_bytes_per_s
+
+    @property
+    def link_latency_s(self) -> float:
+        return self.links.latency_s
+
+    @property
+    def topology(self) -> str:
+        return self.links.topology
+
+
+@dataclass(frozen=True, slots=True)
+class GpuEfficiency:
+    """Achievable fractions and overheads of a GPU with its usual serving software.
+
+    Fitted on ``shared/validation/measured.csv`` by ``ador calibrate``; ``source`` says how.
+    """
+    tensor: float = 0.70               # fraction of dense tensor peak reached by large GEMMs
+    hbm: float = 0.80                  # fraction of HBM bandwidth reached by streaming kernels
+    kernel_overhead_s: float = 5e-6    # launch, prologue and tail of one kernel
+    step_overhead_s: float = 0.0       # per forward pass: scheduling, sampling, host sync
+    link: float = 0.75                 # fraction of link bandwidth reached by collectives
+    collective_latency_s: float = 8e-6  # per collective step (sync + hop)
+    source: str = "uncalibrated defaults"
+
+    def __post_init__(self) -> None:
+        for name in ("tensor", "hbm", "link"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise ConfigError(name, value, "an efficiency must be in (0, 1]")
+        _check(self, non_negative=("kernel_overhead_s", "step_overhead_s", "collective_latency_s"))
+
+
+@dataclass(frozen=True, slots=True)
+class GpuSpec:
+    name: str
+    vendor: str
+    fp16_flops_per_s: float            # dense tensor FLOP/s at fp16/bf16
+    fp8_flops_per_s: float             # dense; 0 where the GPU has no FP8 tensor cores
+    int8_ops_per_s: float
+    hbm_bw_bytes_per_s: float
+    hbm_capacity_bytes: float
+    l2_bytes: float
+    sm_count: int
+    freq_hz: float                     # boost clock
+    link_bw_bytes_per_s: float         # GPU-to-GPU, per direction, all links together
+    die_area_mm2: float                # datasheet / die-shot figure, all compute dies together
+    node_nm: int
+    tdp_w: float
+    link_latency_s: float = 2e-6
+    topology: Topology = "switch"
+    runtime_reserved_bytes: float = GPU_RUNTIME_RESERVED_BYTES  # memory the runtime keeps
+    efficiency: GpuEfficiency = field(default_factory=GpuEfficiency)
+    source: str = ""
+    kind: Literal["gpu"] = "gpu"
+
+    def __post_init__(self) -> None:
+        _check(self, positive=("fp16_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes", "sm_count",
+                               "freq_hz", "die_area_mm2", "tdp_w"),
+               non_negative=("fp8_flops_per_s", "int8_ops_per_s", "l2_bytes", "link_bw_bytes_per_s",
+                             "link_latency_s", "runtime_reserved_bytes"))
+
+    def peak_flops(self, compute_dtype: str) -> float:
+        """Dense tensor peak for a MAC datatype; 0 if the GPU cannot multiply in it."""
+        if compute_dtype == "fp16":
+            return self.fp16_flops_per_s
+        if compute_dtype == "fp8":
+            return self.fp8_flops_per_s
+        if compute_dtype == "int8":
+            return self.int8_ops_per_s
+        return 0.0
+
+
+Device = AdorChip | GpuSpec

@@ -1,0 +1,21 @@
+"""Tensor- and pipeline-parallel collectives over chip-to-chip links (latency + size/bandwidth)."""
+from __future__ import annotations
+
+from ador.workload.ops import ALLREDUCE, P2P, Op
+
+LINK = "link"
+
+
+def collective_time(op: Op, tp: int, bw: float, step_latency_s: float, topology: str, fixed_s: float) -> tuple[float, str, str]:
+    """Ring or direct (switch / fully connected) collective: the bandwidth term is the same
+    (each device sends 2(t-1)/t of the payload for an all-reduce, (t-1)/t for an all-gather);
+    a ring pays a latency per step, a direct exchange one per phase."""
+    if op.kind == P2P:
+        return op.comm_bytes / bw + step_latency_s + fixed_s, LINK, "network"
+    t = tp
+    share = (t - 1) / t
+    if op.kind == ALLREDUCE:
+        volume, steps = 2 * share * op.comm_bytes, (2 * (t - 1) if topology == "ring" else 2)
+    else:
+        volume, steps = share * op.comm_bytes, ((t - 1) if topology == "ring" else 1)
+    return volume / bw + steps * step_latency_s + fixed_s, LINK, "network"

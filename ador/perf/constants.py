@@ -1,0 +1,41 @@
+"""Named constants of the performance model, each with its source or stated assumption."""
+
+# Matrix-engine throughput relative to fp16 by MAC datatype. Multi-precision MAC units run fp8 and
+# int8 at twice the fp16 rate (NVIDIA H100 datasheet: 1979 dense FP8 vs 989 dense FP16 TFLOP/s;
+# Google TPUv5e: int8 at 2x bf16).
+MAC_RATE_VS_FP16 = {"fp16": 1.0, "fp8": 2.0, "int8": 2.0}
+
+# Partial sums are accumulated in fp32 in the arrays' local SRAM (standard for fp16/bf16/fp8 MACs).
+ACCUMULATOR_BYTES = 4.0
+
+# Fraction of peak HBM bandwidth a statically scheduled streaming engine sustains. Refresh and
+# read/write turnarounds cost 5-10% of DRAM bus time even on sequential streams (JEDEC JESD238
+# refresh timing; DRAMSim3/Ramulator studies). Assumption: 0.90, the upper end GPUs reach in
+# bandwidth tests (A100 STREAM-like copy: ~1.8 of 2.04 TB/s).
+ADOR_HBM_EFFICIENCY = 0.90
+
+# Fraction of link bandwidth a dedicated collective engine sustains (packet headers and flow
+# control of NVLink/UCIe-class SerDes links cost ~10%). Assumption, same basis as above.
+ADOR_LINK_EFFICIENCY = 0.90
+
+# Fixed cost to dispatch one operator on a statically scheduled accelerator: a command-processor
+# synchronisation and the first tile's DMA start. Assumption: 1000 cycles (about 1 us at 1 GHz),
+# the order TPU profiles show between dependent ops.
+ADOR_OP_DISPATCH_CYCLES = 1000.0
+
+# MAC-tree pipeline depth beyond the log2(width) adder levels: multiplier, accumulator, writeback.
+MACTREE_PIPELINE_CYCLES = 4.0
+
+# GPU GEMM tiling: CUTLASS/cuBLAS tensor-core kernels use 128x128 output tiles per thread block on
+# Ampere/Hopper for large problems, and split the K dimension (split-K) when there are too few
+# output tiles to fill the SMs, down to chunks of at least 256 along K.
+# For small M the libraries pick shorter tiles, down to the 16 rows of one tensor-core MMA
+# (mma.m16n8k16 on Ampere; Hopper's wgmma issues 64-row tiles per warpgroup).
+GPU_TILE_M_OPTIONS = (16, 32, 64, 128)
+GPU_TILE_N = 128
+GPU_SPLIT_K_MIN = 256
+# FlashAttention-2 processes queries in blocks of 128 rows (Dao 2023, Sec. 3.3 tuning on A100/H100).
+GPU_ATTN_BLOCK_M = 128
+# Decode attention (FlashDecoding, Dao et al. 2023; TensorRT-LLM's multi-block mode) splits the KV
+# sequence over thread blocks so all SMs stream the cache; its MMA tile holds 16 query rows.
+GPU_DECODE_ATTN_ROWS = 16

@@ -1,0 +1,109 @@
+"""End-to-end evaluation of a static batch: TTFT, TBT, end-to-end latency, throughput, memory."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ador.errors import ConfigError
+from ador.hardware.system import System
+from ador.perf.stage import StageResult, stage_time
+from ador.workload.graph import decode_step, prefill
+from ador.workload.memory import Footprint, footprint
+from ador.workload.models import ModelSpec
+from ador.workload.precision import Precision
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    model: str
+    hardware: str
+    precision: str
+    tp: int
+    pp: int
+    devices: int
+    batch: int
+    input_len: int
+    output_len: int
+    ttft_s: float          # prefill of the whole batch: first token of every sequence
+    tbt_s: float           # mean time between output tokens over the generation
+    e2e_s: float           # prefill plus output_len - 1 decode steps
+    output_tok_s: float    # generated tokens per second over all devices (replicas included)
+    memory: Footprint      # per device
+    capacity_bytes: float  # per device, after the runtime's reserve
+    prefill: StageResult
+    decode: StageResult    # the decode step at the middle of the generation
+
+    @property
+    def fits(self) -> bool:
+        return self.memory.total_bytes <= self.capacity_bytes
+
+    def to_dict(self, breakdown: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model, "hardware": self.hardware, "precision": self.precision,
+            "tp": self.tp, "pp": self.pp, "devices": self.devices, "batch": self.batch,
+            "input_len": self.input_len, "output_len": self.output_len,
+            "ttft_ms": self.ttft_s * 1e3, "tbt_ms": self.tbt_s * 1e3, "e2e_ms": self.e2e_s * 1e3,
+            "output_tok_s": self.output_tok_s,
+            "output_tok_s_per_device": self.output_tok_s / self.devices,
+            "memory_bytes_per_device": self.memory.total_bytes,
+            "memory": {"weight_bytes": self.memory.weight_bytes, "kv_bytes": self.memory.kv_bytes,
+                       "activation_bytes": self.memory.activation_bytes,
+                       "capacity_bytes": self.capacity_bytes},
+            "fits": self.fits,
+        }
+        if breakdown:
+            out["breakdown"] = {
+                stage: [{"name": t.name, "kind": t.kind, "engine": t.engine, "bound": t.bound,
+                         "count": t.count, "time_ms": t.time_s * 1e3, "flops": t.flops, "bytes": t.bytes}
+                        for t in result.breakdown]
+                for stage, result in (("prefill", self.prefill), ("decode", self.decode))
+            }
+        return out
+
+
+def capacity_bytes(system: System) -> float:
+    device = system.device
+    reserve = device.runtime_reserved_bytes if device.kind == "gpu" else 0.0
+    return device.hbm_capacity_bytes - reserve
+
+
+def mean_decode_time(system: System, model: ModelSpec, precision: Precision, batch: int, first_kv: int,
+                     last_kv: int, breakdown: bool = False) -> tuple[float, StageResult]:
+    """Mean decode-step time for KV lengths first_kv..last_kv (Simpson's rule: the step time is
+    piecewise linear in the KV length, so three points are exact on each linear piece) and the
+    stage at the middle length."""
+    mid = (first_kv + last_kv) // 2
+    middle = stage_time(system, precision, decode_step(model, precision, system.tp, batch, mid, system.pp),
+                        breakdown=breakdown)
+    if last_kv - first_kv < 2:
+        return middle.time_s, middle
+    a = stage_time(system, precision, decode_step(model, precision, system.tp, batch, first_kv, system.pp),
+                   breakdown=False).time_s
+    b = stage_time(system, precision, decode_step(model, precision, system.tp, batch, last_kv, system.pp),
+                   breakdown=False).time_s
+    return (a + 4.0 * middle.time_s + b) / 6.0, middle
+
+
+def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: int, input_len: int,
+             output_len: int, breakdown: bool = True) -> Evaluation:
+    for field, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(field, value, "must be a positive integer")
+    seq = input_len + output_len
+    if seq > model.max_seq_len:
+        raise ConfigError("input_len", input_len,
+                          f"input_len + output_len = {seq} exceeds {model.name}'s context of {model.max_seq_len}")
+    pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp),
+                     breakdown=breakdown)
+    # decode step j (1-based) produces token j+1 attending over the prompt and j generated tokens
+    first_kv, last_kv = input_len + 1, input_len + max(1, output_len - 1)
+    tbt, dec = mean_decode_time(system, model, precision, batch, first_kv, last_kv, breakdown)
+    e2e = pre.time_s + (output_len - 1) * tbt
+    return Evaluation(
+        model=model.name, hardware=system.device.name, precision=precision.name, tp=system.tp, pp=system.pp,
+        devices=system.devices, batch=batch, input_len=input_len, output_len=output_len,
+        ttft_s=pre.time_s, tbt_s=tbt, e2e_s=e2e,
+        output_tok_s=system.replicas * batch * output_len / e2e,
+        memory=footprint(model, precision, system.tp, system.pp, batch, seq, batch * input_len),
+        capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec,
+    )

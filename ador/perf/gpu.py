@@ -1,0 +1,82 @@
+"""Latency of one operator on a GPU: roofline with tile/wave quantisation and calibrated efficiencies.
+
+Each function returns (seconds, engine, bound). Matrix work runs on the tensor cores at the
+fitted fraction of the dense peak, further reduced by the fraction of the SMs the kernel's
+thread-block tiles keep busy; memory work streams at the fitted fraction of HBM bandwidth; each
+kernel pays a fixed launch/tail overhead.
+"""
+from __future__ import annotations
+
+from ador.errors import ConfigError
+from ador.hardware.devices import GpuSpec
+from ador.perf.collectives import collective_time
+from ador.perf.constants import (GPU_ATTN_BLOCK_M, GPU_DECODE_ATTN_ROWS, GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS,
+                                 GPU_TILE_N)
+from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
+from ador.workload.precision import Precision
+
+TENSOR = "tensor_core"
+SIMT = "cuda_core"
+
+Result = tuple[float, str, str]
+
+
+def peak_for(gpu: GpuSpec, p: Precision) -> float:
+    peak = gpu.peak_flops(p.compute_dtype)
+    if peak <= 0:
+        raise ConfigError("precision", p.name, f"{gpu.name} has no {p.compute_dtype} tensor cores")
+    return peak
+
+
+def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
+    """Fraction of tensor-core work that is useful: padding of m and n to whole tiles, and the
+    last partial wave of thread blocks over the SMs (split-K fills the SMs when tiles are few)."""
+    tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), GPU_TILE_M_OPTIONS[-1])
+    tiles = -(-m // tile_m) * -(-n // GPU_TILE_N)
+    padding = (m * n) / (tiles * tile_m * GPU_TILE_N)
+    split = max(1, min(gpu.sm_count // tiles, k // GPU_SPLIT_K_MIN)) if tiles < gpu.sm_count else 1
+    blocks = tiles * split
+    waves = -(-blocks // gpu.sm_count)
+    return padding * blocks / (waves * gpu.sm_count)
+
+
+def gemm(gpu: GpuSpec, op: Op, p: Precision) -> Result:
+    eff = gpu.efficiency
+    compute = op.flops / (peak_for(gpu, p) * eff.tensor * tile_utilisation(gpu, op.m, op.n, op.k))
+    memory = (op.weight_bytes + op.act_bytes) / (gpu.hbm_bw_bytes_per_s * eff.hbm)
+    if compute >= memory:
+        return compute + eff.kernel_overhead_s, TENSOR, "compute"
+    return memory + eff.kernel_overhead_s, TENSOR, "memory"
+
+
+def attention(gpu: GpuSpec, op: Op, p: Precision) -> Result:
+    """FlashAttention-style fused kernel; decode (one query per head) streams the KV cache."""
+    eff = gpu.efficiency
+    memory = (op.kv_bytes + op.act_bytes) / (gpu.hbm_bw_bytes_per_s * eff.hbm)
+    if op.m == 1:
+        # the query heads sharing a KV head are the rows of one MMA tile; KV splits fill the SMs
+        rows = op.kv_group
+        fill = rows / (-(-rows // GPU_DECODE_ATTN_ROWS) * GPU_DECODE_ATTN_ROWS)
+    else:
+        block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
+        blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
+        fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
+    compute = op.flops / (peak_for(gpu, p) * eff.tensor * fill)
+    if compute >= memory:
+        return compute + eff.kernel_overhead_s, TENSOR, "compute"
+    return memory + eff.kernel_overhead_s, TENSOR, "memory"
+
+
+def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, engine: str | None = None) -> Result:
+    kind = op.kind
+    eff = gpu.efficiency
+    if kind == GEMM:
+        return gemm(gpu, op, p)
+    if kind == ATTENTION:
+        return attention(gpu, op, p)
+    if kind == VECTOR or kind == MEMORY:
+        return op.act_bytes / (gpu.hbm_bw_bytes_per_s * eff.hbm) + eff.kernel_overhead_s, SIMT, "memory"
+    if kind in (ALLREDUCE, ALLGATHER, P2P):
+        return collective_time(op, tp, gpu.link_bw_bytes_per_s * eff.link, eff.collective_latency_s,
+                               gpu.topology, eff.kernel_overhead_s)
+    raise ValueError(f"unknown operator kind {kind!r}")

@@ -1,0 +1,61 @@
+"""Bytes a model needs per device: weights, KV cache and transient activations (hardware-free)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ador.workload.graph import shard
+from ador.workload.models import ModelSpec
+from ador.workload.precision import Precision
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    weight_bytes: float
+    kv_bytes: float
+    activation_bytes: float
+
+    @property
+    def total_bytes(self) -> float:
+        return self.weight_bytes + self.kv_bytes + self.activation_bytes
+
+
+def weight_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, pp: int = 1) -> float:
+    sh = shard(model, tp, pp)
+    d, hd = model.d_model, model.head_dim
+    attn = d * (sh.q_heads + 2 * sh.kv_heads) * hd + sh.q_heads * hd * d
+    ffn = model.n_experts * model.ffn_matrices * d * sh.d_ff
+    router = d * model.n_experts if model.is_moe else 0
+    layer = (attn + ffn + router) * precision.weight_bytes + 2 * d * precision.act_bytes  # norms unquantised
+    embed = sh.vocab * d * precision.weight_bytes
+    if model.position == "learned":
+        embed += model.max_seq_len * d * precision.weight_bytes
+    head = 0.0 if model.tied_embeddings else sh.vocab * d * precision.weight_bytes
+    # With pipelining the embedding sits on the first stage and the LM head on the last.
+    ends = embed + head if pp == 1 or model.tied_embeddings else max(embed, head)
+    return sh.layers * layer + ends
+
+
+def kv_bytes_per_token_per_device(model: ModelSpec, precision: Precision, tp: int, pp: int = 1) -> float:
+    sh = shard(model, tp, pp)
+    return sh.layers * 2 * sh.kv_heads * model.head_dim * precision.kv_bytes
+
+
+def activation_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, tokens: int,
+                                rows: int) -> float:
+    """Peak transient activations of one iteration over ``tokens`` tokens with ``rows`` logit rows:
+    the residual stream, the widest intermediate (QKV or FFN-up) and fp32 logits."""
+    sh = shard(model, tp, 1)
+    gate = 2 if model.ffn_kind == "swiglu" else 1
+    widest = max((sh.q_heads + 2 * sh.kv_heads) * model.head_dim, gate * sh.d_ff * model.top_k)
+    return tokens * (2 * model.d_model + widest) * precision.act_bytes + rows * sh.vocab * 4.0
+
+
+def footprint(model: ModelSpec, precision: Precision, tp: int, pp: int, batch: int, seq_len: int,
+              prefill_tokens: int) -> Footprint:
+    """Per-device memory to hold the weights, ``batch`` sequences of ``seq_len`` tokens of KV cache,
+    and the activations of a prefill of ``prefill_tokens`` tokens."""
+    return Footprint(
+        weight_bytes=weight_bytes_per_device(model, precision, tp, pp),
+        kv_bytes=batch * seq_len * kv_bytes_per_token_per_device(model, precision, tp, pp),
+        activation_bytes=activation_bytes_per_device(model, precision, tp, prefill_tokens, batch),
+    )

@@ -1,0 +1,43 @@
+"""Numeric precisions: bytes per weight, activation and KV-cache element, and the MAC datatype."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ador.errors import UnknownNameError
+
+ComputeDtype = Literal["fp16", "fp8", "int8"]
+
+
+@dataclass(frozen=True, slots=True)
+class Precision:
+    name: str
+    weight_bytes: float      # bytes per weight element, quantisation scales included
+    act_bytes: float         # bytes per activation element
+    kv_bytes: float          # bytes per KV-cache element
+    compute_dtype: ComputeDtype  # datatype the matrix engines multiply in
+    weight_only: bool        # weights are dequantised to compute_dtype before the MACs
+
+
+# int4 weight-only: 4-bit weights with one fp16 scale and one fp16 zero point per group of 128
+# (the group size used by gpt-fast's int4 path, GPTQ and AWQ): 0.5 + 4/128 bytes per weight.
+_INT4_GROUP = 128
+_INT4_BYTES = 0.5 + 4.0 / _INT4_GROUP
+
+PRECISIONS: dict[str, Precision] = {
+    p.name: p
+    for p in (
+        Precision("fp16", 2.0, 2.0, 2.0, "fp16", False),
+        Precision("bf16", 2.0, 2.0, 2.0, "fp16", False),  # same MAC throughput as fp16
+        Precision("fp8", 1.0, 1.0, 1.0, "fp8", False),    # weights, activations and KV in FP8
+        Precision("int8-wo", 1.0, 2.0, 2.0, "fp16", True),
+        Precision("int4-wo", _INT4_BYTES, 2.0, 2.0, "fp16", True),
+    )
+}
+
+
+def get_precision(name: str) -> Precision:
+    try:
+        return PRECISIONS[name]
+    except KeyError:
+        raise UnknownNameError("precision", name, f"unknown precision (known: {', '.join(PRECISIONS)})") from None
