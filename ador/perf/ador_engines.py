@@ -131,8 +131,10 @@ def attention(chip: AdorChip, op: Op, p: Precision, engine: str) -> Result:
 
 def vector_op(chip: AdorChip, op: Op) -> Result:
     f = chip.freq_hz
-    bw = chip.sram.bw_bytes_per_s if op.act_bytes <= chip.sram.capacity_bytes / 2 else \
-        chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY
+    # activations that fit on chip are read from SRAM (or HBM, if a design makes that faster)
+    bw = chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY
+    if op.act_bytes <= chip.sram.capacity_bytes / 2:
+        bw = max(bw, chip.sram.bw_bytes_per_s)
     return _bounded(((op.vector_ops / chip.vector.lanes / f, "vector"),
                      (op.sfu_ops / chip.vector.sfu_per_cycle / f, "vector"),
                      (op.act_bytes / bw, "memory")),

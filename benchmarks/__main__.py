@@ -1,0 +1,45 @@
+"""`python -m benchmarks [--quick]`: run every benchmark, print a table, write benchmarks/results.json.
+
+Figures are medians over repeats with their spread; ratios are taken between figures measured in
+the same run, since the machine is shared and its speed drifts. No target is asserted here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+from benchmarks import eval_speed
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="short run that checks the benchmarks work")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    results: dict[str, object] = {"quick": args.quick, "python": platform.python_version(),
+                                  "machine": platform.machine()}
+    print(f"ador benchmarks ({'quick' if args.quick else 'full'}), Python {platform.python_version()}")
+    print(f"\n[1] single-design evaluation: {eval_speed.MODEL}, TP{eval_speed.TP}, prefill "
+          f"{eval_speed.BATCH}x{eval_speed.INPUT_LEN} + decode at batch {eval_speed.BATCH} (target >= 2,000/s)")
+    rates = eval_speed.run(args.quick)
+    for r in rates.values():
+        print("    " + r.row())
+    speedup = rates["eval_per_s"].median_per_s / rates["eval_cold_per_s"].median_per_s
+    print(f"    graph cache speed-up over the baseline: {speedup:.1f}x")
+    results.update({key: r.median_per_s for key, r in rates.items()})
+    results["eval_spread"] = {key: [r.min_per_s, r.max_per_s] for key, r in rates.items()}
+    results["eval_cache_speedup"] = speedup
+
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

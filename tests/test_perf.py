@@ -1,0 +1,142 @@
+import dataclasses
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from ador.errors import ConfigError
+from ador.hardware import PRESETS, System
+from ador.perf import evaluate, stage_time
+from ador.perf import ador_engines, gpu
+from ador.perf.peaks import peak_flops
+from ador.workload import ZOO, decode_step, get_precision, prefill
+from ador.workload.ops import COLLECTIVES
+from tests.strategies import ador_chips
+
+FP16 = get_precision("fp16")
+FP8 = get_precision("fp8")
+A100 = PRESETS["a100-sxm-80gb"]
+H100 = PRESETS["h100-sxm-80gb"]
+ADOR = PRESETS["ador-example"]
+
+
+def _op_time(device, op, precision, tp=1):
+    module = gpu if device.kind == "gpu" else ador_engines
+    return module.op_time(device, op, precision, tp)[0]
+
+
+@pytest.mark.parametrize("device", [A100, H100, ADOR], ids=lambda d: d.name)
+@pytest.mark.parametrize("stage", ["prefill", "decode"])
+def test_no_operator_beats_its_roofline_floor(device, stage):
+    model = ZOO["llama-3-70b"]
+    ops = prefill(model, FP16, 8, 4, 1024) if stage == "prefill" else decode_step(model, FP16, 8, 64, 3000)
+    peak = peak_flops(device, "fp16")
+    for op in ops:
+        if op.kind in COLLECTIVES:
+            floor = op.comm_bytes * (7 / 8) / device.link_bw_bytes_per_s
+        else:
+            # weights and KV always come from HBM; activations may stay on chip
+            floor = max(op.flops / peak, (op.weight_bytes + op.kv_bytes) / device.hbm_bw_bytes_per_s)
+        assert _op_time(device, op, FP16, 8) >= floor * (1 - 1e-9), op.name
+
+
+def test_tensor_parallel_speeds_up_both_phases():
+    model = ZOO["llama-2-70b"]
+    prev_ttft = prev_tbt = math.inf
+    for tp in (2, 4, 8):
+        r = evaluate(System(device=A100, tp=tp), model, FP16, batch=1, input_len=2048, output_len=64)
+        assert r.ttft_s < prev_ttft and r.tbt_s < prev_tbt
+        prev_ttft, prev_tbt = r.ttft_s, r.tbt_s
+
+
+def test_heterogeneous_engine_choice_on_ador():
+    model = ZOO["llama-3-70b"]
+    system = System(device=ADOR, tp=8)
+    pre = stage_time(system, FP16, prefill(model, FP16, 8, 1, 2048))
+    dec = stage_time(system, FP16, decode_step(model, FP16, 8, 1, 2048))
+    engines = {t.name: t.engine for t in pre.breakdown}
+    assert engines["ffn_up"] == "systolic" and engines["attention"] == "systolic"
+    engines = {t.name: t.engine for t in dec.breakdown}
+    assert engines["ffn_up"] == "mactree"
+    # forcing the decode onto the systolic arrays (as a GPU-like chip would) is slower
+    forced = stage_time(system, FP16, decode_step(model, FP16, 8, 1, 2048), engines={"decode": "systolic"})
+    assert forced.time_s > dec.time_s
+
+
+def test_fp8_needs_fp8_tensor_cores():
+    with pytest.raises(ConfigError, match="precision='fp8'.*a100"):
+        evaluate(System(device=A100), ZOO["llama-2-7b"], FP8, batch=1, input_len=128, output_len=8)
+    fp8 = evaluate(System(device=H100), ZOO["llama-2-7b"], FP8, batch=1, input_len=2048, output_len=8)
+    fp16 = evaluate(System(device=H100), ZOO["llama-2-7b"], FP16, batch=1, input_len=2048, output_len=8)
+    assert fp8.ttft_s < fp16.ttft_s and fp8.tbt_s < fp16.tbt_s
+
+
+def test_evaluation_identities_and_fit():
+    r = evaluate(System(device=A100, tp=8), ZOO["llama-2-70b"], FP16, batch=8, input_len=512, output_len=100)
+    assert r.e2e_s == pytest.approx(r.ttft_s + 99 * r.tbt_s)
+    assert r.output_tok_s == pytest.approx(8 * 100 / r.e2e_s)
+    assert r.fits
+    big = evaluate(System(device=A100), ZOO["llama-3.1-405b"], FP16, batch=1, input_len=128, output_len=8)
+    assert not big.fits and big.memory.weight_bytes > 700e9
+    with pytest.raises(ConfigError, match="input_len"):
+        evaluate(System(device=A100), ZOO["gpt-j-6b"], FP16, batch=1, input_len=2000, output_len=100)
+
+
+def test_mean_tbt_lies_between_first_and_last_step():
+    model, system = ZOO["llama-3-8b"], System(device=A100)
+    r = evaluate(system, model, FP16, batch=64, input_len=1024, output_len=2048)
+    first = stage_time(system, FP16, decode_step(model, FP16, 1, 64, 1025), breakdown=False).time_s
+    last = stage_time(system, FP16, decode_step(model, FP16, 1, 64, 3071), breakdown=False).time_s
+    assert first < r.tbt_s < last
+
+
+def _scale_hbm(chip, factor):
+    hbm = dataclasses.replace(chip.hbm, bw_bytes_per_s_per_stack=chip.hbm.bw_bytes_per_s_per_stack * factor)
+    return dataclasses.replace(chip, hbm=hbm)
+
+
+@given(chip=ador_chips(), factor=st.floats(1.0, 8.0), batch=st.integers(1, 256), kv=st.integers(1, 8000),
+       model=st.sampled_from(["llama-3-8b", "mixtral-8x7b", "gpt-j-6b"]))
+def test_more_hbm_bandwidth_never_slows_decode(chip, factor, batch, kv, model):
+    spec = ZOO[model]
+    ops = decode_step(spec, FP16, 1, batch, kv)
+    slow = stage_time(System(device=chip), FP16, ops, breakdown=False).time_s
+    fast = stage_time(System(device=_scale_hbm(chip, factor)), FP16, ops, breakdown=False).time_s
+    assert fast <= slow * (1 + 1e-12)
+
+
+@given(factor=st.floats(1.0, 8.0), batch=st.integers(1, 512), kv=st.integers(1, 4000))
+def test_more_hbm_bandwidth_never_slows_gpu_decode(factor, batch, kv):
+    faster = dataclasses.replace(A100, hbm_bw_bytes_per_s=A100.hbm_bw_bytes_per_s * factor)
+    ops = decode_step(ZOO["llama-2-13b"], FP16, 1, batch, kv)
+    assert stage_time(System(device=faster), FP16, ops).time_s <= stage_time(System(device=A100), FP16, ops).time_s
+
+
+@given(chip=ador_chips(), extra=st.integers(1, 16), sram_factor=st.integers(1, 16),
+       tokens=st.integers(1, 4096), batch=st.integers(1, 64))
+def test_more_pes_or_sram_never_slow_an_operator(chip, extra, sram_factor, tokens, batch):
+    more_pes = dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic, count=chip.systolic.count + extra),
+                                   mactree=dataclasses.replace(chip.mactree, count=chip.mactree.count + extra))
+    more_sram = dataclasses.replace(chip, sram=dataclasses.replace(
+        chip.sram, capacity_bytes=chip.sram.capacity_bytes * sram_factor + 1))
+    spec = ZOO["llama-3-8b"]
+    for ops in (prefill(spec, FP16, 1, 1, tokens), decode_step(spec, FP16, 1, batch, tokens)):
+        for op in ops:
+            base = _op_time(chip, op, FP16)
+            assert _op_time(more_pes, op, FP16) <= base * (1 + 1e-12), op.name
+            assert _op_time(more_sram, op, FP16) <= base * (1 + 1e-12), op.name
+
+
+@given(chip=ador_chips(), tp=st.sampled_from([1, 2, 4, 8]), batch=st.integers(1, 128),
+       input_len=st.integers(1, 4096), output_len=st.integers(1, 1024),
+       model=st.sampled_from(["llama-3-70b", "mixtral-8x7b", "falcon-180b", "gpt3-6.7b"]),
+       precision=st.sampled_from(["fp16", "fp8", "int4-wo"]))
+def test_any_valid_design_gives_finite_positive_results(chip, tp, batch, input_len, output_len, model, precision):
+    spec = ZOO[model]
+    if input_len + output_len > spec.max_seq_len:
+        return
+    r = evaluate(System(device=chip, tp=tp), spec, get_precision(precision), batch=batch, input_len=input_len,
+                 output_len=output_len)
+    for value in (r.ttft_s, r.tbt_s, r.e2e_s, r.output_tok_s, r.memory.total_bytes):
+        assert math.isfinite(value) and value > 0
+    assert all(t.time_s > 0 and math.isfinite(t.time_s) for t in r.prefill.breakdown + r.decode.breakdown)
