@@ -95,7 +95,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"batch={args.batch}) needs {_fmt_bytes(m.total_bytes)} per device (weights "
             f"{_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}) but has {_fmt_bytes(result.capacity_bytes)}; "
             f"raise --tp/--pp, lower --batch or use a smaller --precision")
+    from ador.efficiency import efficiency
     data = result.to_dict()
+    data.update(efficiency(system, result))
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -107,6 +109,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"  end-to-end  {data['e2e_ms']:10.1f} ms")
     print(f"  throughput  {data['output_tok_s']:10.1f} output tok/s "
           f"({data['output_tok_s_per_device']:.1f} per device)")
+    print(f"  area eff.   {data['output_tok_s_per_mm2']:10.4f} output tok/s per mm2 "
+          f"({system.devices} x {data['die_area_mm2_per_device']:.0f} mm2)")
+    print(f"  energy      {data['energy_per_output_token_j'] * 1e3:10.2f} mJ per output token "
+          f"(~{data['avg_power_w_per_device']:.0f} W per device)")
     m = result.memory
     print(f"  memory      {_fmt_bytes(m.total_bytes)} of {_fmt_bytes(result.capacity_bytes)} per device "
           f"(weights {_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}, "
@@ -116,6 +122,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for t in stage.top(args.top):
             share = 100 * t.time_s / stage.time_s if stage.time_s else 0.0
             print(f"    {t.name:18} {t.time_s * 1e3:9.3f} ms {share:5.1f}%  {t.engine:11} {t.bound}-bound")
+    return 0
+
+
+# --- ador area ------------------------------------------------------------------------------
+
+def cmd_area(args: argparse.Namespace) -> int:
+    from ador.cost import assess
+    from ador.hardware import get_device
+    report = assess(get_device(args.hardware))
+    data = report.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"{report.name} ({report.kind}, {report.node_nm} nm)")
+    est = report.estimated_die_area_mm2
+    if report.kind == "gpu":
+        gap = f" ({100 * (est / report.die_area_mm2 - 1):+.1f}%)" if est else " (no floorplan for this die)"
+        print(f"  die area      {report.die_area_mm2:8.1f} mm2 datasheet; component model "
+              f"{est:.1f} mm2{gap}" if est else f"  die area      {report.die_area_mm2:8.1f} mm2 datasheet{gap}")
+    else:
+        print(f"  die area      {report.die_area_mm2:8.1f} mm2 "
+              f"({'within' if report.within_reticle else 'EXCEEDS'} the {data['reticle_limit_mm2']:.0f} mm2 reticle)")
+    for name, mm2 in sorted(report.components.items(), key=lambda kv: -kv[1]):
+        if mm2 > 0:
+            print(f"    {name:20} {mm2:8.1f} mm2 {100 * mm2 / est:5.1f}%")
+    tdp = f"  TDP           {report.tdp_w:8.0f} W"
+    if report.kind == "gpu" and report.estimated_tdp_w:
+        tdp += f" datasheet; full-load component estimate {report.estimated_tdp_w:.0f} W"
+    elif report.kind == "ador":
+        tdp += " at full load (component estimate)"
+    print(tdp)
+    for name, w in report.power_components.items():
+        print(f"    {name:20} {w:8.1f} W")
+    print(f"  cost          {report.cost_usd:8.0f} USD: die {report.die_cost_usd:.0f} "
+          f"(yield {100 * report.die_yield:.0f}%, {report.dies} die{'s' if report.dies > 1 else ''}), "
+          f"memory {report.memory_cost_usd:.0f} ({report.memory_kind}), package {report.package_cost_usd:.0f}")
     return 0
 
 
@@ -148,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-overflow", action="store_true", help="report even if the model does not fit")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("area", help="die area by component, power and cost of a design")
+    p.add_argument("--hardware", required=True, help="preset name or design .yaml")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_area)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

@@ -37,6 +37,12 @@ class Evaluation:
     def fits(self) -> bool:
         return self.memory.total_bytes <= self.capacity_bytes
 
+    def activity(self) -> dict[str, float]:
+        """Work one device does over the whole generation (prefill + output_len - 1 decode steps)."""
+        pre, dec = self.prefill.activity(), self.decode.activity()
+        steps = self.output_len - 1
+        return {key: pre[key] + steps * dec[key] for key in pre}
+
     def to_dict(self, breakdown: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "model": self.model, "hardware": self.hardware, "precision": self.precision,

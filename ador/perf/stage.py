@@ -21,6 +21,9 @@ class OpTiming:
     time_s: float       # all ``count`` instances together
     flops: float        # all instances
     bytes: float        # weights + activations + KV moved, all instances
+    dram_bytes: float   # weights + KV cache (always in device memory), all instances
+    link_bytes: float   # collective payload sent over links, all instances
+    vector_ops: float   # elementwise operations, all instances
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,17 @@ class StageResult:
 
     def top(self, n: int = 5) -> list[OpTiming]:
         return sorted(self.breakdown, key=lambda t: t.time_s, reverse=True)[:n]
+
+    def activity(self) -> dict[str, float]:
+        """Work done by one device in this stage, for energy accounting."""
+        return {
+            "flops": sum(t.flops for t in self.breakdown),
+            "vector_ops": sum(t.vector_ops for t in self.breakdown),
+            "dram_bytes": sum(t.dram_bytes for t in self.breakdown),
+            "onchip_bytes": sum(t.bytes - t.dram_bytes for t in self.breakdown),
+            "link_bytes": sum(t.link_bytes for t in self.breakdown),
+            "seconds": self.time_s,
+        }
 
     def by_bound(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -56,6 +70,8 @@ def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
         t *= op.count
         total += t
         if breakdown:
-            timings.append(OpTiming(op.name, op.kind, op.phase, engine, bound, op.count, t,
-                                    op.flops * op.count, op.bytes_total * op.count))
+            c = op.count
+            timings.append(OpTiming(op.name, op.kind, op.phase, engine, bound, c, t, op.flops * c,
+                                    op.bytes_total * c, (op.weight_bytes + op.kv_bytes) * c,
+                                    op.comm_bytes * c, op.vector_ops * c))
     return StageResult(total, tuple(timings))
