@@ -104,6 +104,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name} "
           f"(tp={system.tp}, pp={system.pp}, replicas={system.replicas})")
     print(f"batch {args.batch}, input {args.input_len}, output {args.output_len} tokens")
+    if result.exceeds_context:
+        print(f"  note: {args.input_len + args.output_len} tokens exceed {model.name}'s trained context of "
+              f"{model.max_seq_len}; priced anyway")
     print(f"  TTFT        {data['ttft_ms']:10.2f} ms   (prefill of the whole batch)")
     print(f"  TBT         {data['tbt_ms']:10.3f} ms   (mean over the generation)")
     print(f"  end-to-end  {data['e2e_ms']:10.1f} ms")
@@ -161,6 +164,60 @@ def cmd_area(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ador validate / calibrate ---------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ador.validate import DEFAULT_DATA, load_measurements, validate
+    from ador.validation_report import markdown_section, plot, text_table, update_doc
+    report = validate(load_measurements(args.data or DEFAULT_DATA)).to_dict()
+    if args.plot:
+        plot(report, Path(args.plot))
+    if args.update_doc:
+        doc = Path(args.update_doc)
+        plot_name = None
+        if args.plot:
+            plot_name = Path(args.plot).name if Path(args.plot).parent == doc.parent else str(args.plot)
+        update_doc(doc, markdown_section(report, plot_name))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(text_table(report, args.worst))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ador.calibrate import cross_validate, fit, write_calibration
+    from ador.hardware.calibration import CALIBRATION_FILE
+    from ador.validate import DEFAULT_DATA, load_measurements
+    data = Path(args.data or DEFAULT_DATA)
+    rows = load_measurements(data)
+    print(f"fitting on {len(rows)} rows of {data} ...", file=sys.stderr)
+    result = fit(rows, max_evaluations=args.max_evaluations)
+    out = Path(args.out or CALIBRATION_FILE)
+    doc = write_calibration(result, data, out)
+    print(f"MAPE {result.mape_pct:.2f}% after {result.evaluations} evaluations; wrote {out}")
+    for key, value in doc["fit"]["values"].items():
+        print(f"  {key:42} {value:.4g}")
+    if args.cv:
+        from ador.calibrate import fold_of
+        for title, key in (("5-fold by row", fold_of),
+                           ("leave one source out (its software overheads unknown: the median stack)",
+                            lambda r: r.source)):
+            print(f"cross-validation, {title}:")
+            cv = cross_validate(rows, key=key, max_evaluations=args.max_evaluations // 2)
+            for group, r in cv.items():
+                print(f"  {group:22} held-out MAPE {r['mape_pct']:6.2f}% over {r['n']:2} rows "
+                      f"(train {r['train_mape_pct']:.2f}%)")
+            held = [(r["mape_pct"], r["n"]) for r in cv.values() if r["mape_pct"] is not None]
+            total = sum(n for _, n in held)
+            print(f"  {'all held-out rows':22} MAPE {sum(m * n for m, n in held) / total:6.2f}% over {total} rows")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,6 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", required=True, help="preset name or design .yaml")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_area)
+
+    p = sub.add_parser("validate", help="compare the model with measured GPU results")
+    p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the public file)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--worst", type=int, default=5, help="worst rows to list")
+    p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
+    p.add_argument("--update-doc", help="rewrite the generated section of this Markdown file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("calibrate", help="fit the GPU efficiencies on measured data")
+    p.add_argument("--data", help="CSV to fit on (default: the public file)")
+    p.add_argument("--out", help="calibration YAML to write (default: the package's calibration.yaml)")
+    p.add_argument("--cv", action="store_true", help="also report leave-one-source-out errors")
+    p.add_argument("--max-evaluations", type=int, default=8000)
+    p.set_defaults(func=cmd_calibrate)
 
     for register in _EXTRA_COMMANDS:
         register(sub)

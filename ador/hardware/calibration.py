@@ -14,13 +14,20 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
 
 
 @lru_cache(maxsize=1)
+def _document(path: Path = CALIBRATION_FILE) -> dict:
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
 def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, GpuEfficiency]:
     """GPU name -> fitted efficiency; empty if nothing has been fitted yet."""
-    if not path.exists():
-        return {}
-    data = yaml.safe_load(path.read_text()) or {}
     return {name: from_mapping(GpuEfficiency, values, f"calibration.{name}")
-            for name, values in (data.get("gpus") or {}).items()}
+            for name, values in (_document(path).get("gpus") or {}).items()}
+
+
+def software_overheads(path: Path = CALIBRATION_FILE) -> dict[str, dict[str, float]]:
+    """Fitted overheads (seconds) of each serving software stack, plus "default":
+    {stack: {"step_overhead_s": ..., "kernel_overhead_s": ...}}."""
+    return {name: {k: float(x) for k, x in v.items()} for name, v in (_document(path).get("software") or {}).items()}
 
 
 def calibrated(spec: GpuSpec) -> GpuSpec:

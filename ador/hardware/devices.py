@@ -72,19 +72,25 @@ class GpuEfficiency:
 
     Fitted on ``shared/validation/measured.csv`` by ``ador calibrate``; ``source`` says how.
     """
-    tensor: float = 0.70               # fraction of dense tensor peak reached by large GEMMs
+    tensor: float = 0.70               # fraction of dense fp16 tensor peak reached by large GEMMs
+    tensor_fp8: float = 0.60           # the same for fp8 GEMMs of the fp8 peak
     hbm: float = 0.80                  # fraction of HBM bandwidth reached by streaming kernels
     kernel_overhead_s: float = 5e-6    # launch, prologue and tail of one kernel
     step_overhead_s: float = 0.0       # per forward pass: scheduling, sampling, host sync
     link: float = 0.75                 # fraction of link bandwidth reached by collectives
     collective_latency_s: float = 8e-6  # per collective step (sync + hop)
+    dequant: float = 0.25              # fraction of the SIMT peak reached by weight dequantisation
+    overlap: float = 1.0               # fraction of the shorter of compute and memory time hidden
+                                       # under the longer (1: ideal roofline)
     source: str = "uncalibrated defaults"
 
     def __post_init__(self) -> None:
-        for name in ("tensor", "hbm", "link"):
+        for name in ("tensor", "tensor_fp8", "hbm", "link", "dequant"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ConfigError(name, value, "an efficiency must be in (0, 1]")
+        if not 0 <= self.overlap <= 1:
+            raise ConfigError("overlap", self.overlap, "must be in [0, 1]")
         _check(self, non_negative=("kernel_overhead_s", "step_overhead_s", "collective_latency_s"))
 
 
@@ -101,6 +107,7 @@ class GpuSpec:
     sm_count: int
     freq_hz: float                     # boost clock
     link_bw_bytes_per_s: float         # GPU-to-GPU, per direction, all links together
+    simt_flops_per_s: float            # non-tensor fp32 FLOP/s (CUDA cores / stream processors)
     die_area_mm2: float                # datasheet / die-shot figure, all compute dies together
     node_nm: int
     tdp_w: float
@@ -112,7 +119,7 @@ class GpuSpec:
     kind: Literal["gpu"] = "gpu"
 
     def __post_init__(self) -> None:
-        _check(self, positive=("fp16_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes", "sm_count",
+        _check(self, positive=("fp16_flops_per_s", "simt_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes", "sm_count",
                                "freq_hz", "die_area_mm2", "tdp_w"),
                non_negative=("fp8_flops_per_s", "int8_ops_per_s", "l2_bytes", "link_bw_bytes_per_s",
                              "link_latency_s", "runtime_reserved_bytes"))

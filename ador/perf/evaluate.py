@@ -33,6 +33,12 @@ class Evaluation:
     prefill: StageResult
     decode: StageResult    # the decode step at the middle of the generation
 
+    max_seq_len: int = 0   # the model's trained context; longer runs are priced but flagged
+
+    @property
+    def exceeds_context(self) -> bool:
+        return self.input_len + self.output_len > self.max_seq_len
+
     @property
     def fits(self) -> bool:
         return self.memory.total_bytes <= self.capacity_bytes
@@ -56,6 +62,7 @@ class Evaluation:
                        "activation_bytes": self.memory.activation_bytes,
                        "capacity_bytes": self.capacity_bytes},
             "fits": self.fits,
+            "exceeds_context": self.exceeds_context,
         }
         if breakdown:
             out["breakdown"] = {
@@ -96,9 +103,6 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(field, value, "must be a positive integer")
     seq = input_len + output_len
-    if seq > model.max_seq_len:
-        raise ConfigError("input_len", input_len,
-                          f"input_len + output_len = {seq} exceeds {model.name}'s context of {model.max_seq_len}")
     pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp),
                      breakdown=breakdown)
     # decode step j (1-based) produces token j+1 attending over the prompt and j generated tokens
@@ -111,5 +115,5 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
         ttft_s=pre.time_s, tbt_s=tbt, e2e_s=e2e,
         output_tok_s=system.replicas * batch * output_len / e2e,
         memory=footprint(model, precision, system.tp, system.pp, batch, seq, batch * input_len),
-        capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec,
+        capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec, max_seq_len=model.max_seq_len,
     )

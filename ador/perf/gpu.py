@@ -22,10 +22,12 @@ Result = tuple[float, str, str]
 
 
 def peak_for(gpu: GpuSpec, p: Precision) -> float:
+    """Achievable dense tensor FLOP/s for the precision's MAC datatype."""
     peak = gpu.peak_flops(p.compute_dtype)
     if peak <= 0:
         raise ConfigError("precision", p.name, f"{gpu.name} has no {p.compute_dtype} tensor cores")
-    return peak
+    eff = gpu.efficiency
+    return peak * (eff.tensor_fp8 if p.compute_dtype == "fp8" else eff.tensor)
 
 
 def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
@@ -42,11 +44,20 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
 
 def gemm(gpu: GpuSpec, op: Op, p: Precision) -> Result:
     eff = gpu.efficiency
-    compute = op.flops / (peak_for(gpu, p) * eff.tensor * tile_utilisation(gpu, op.m, op.n, op.k))
+    compute = op.flops / (peak_for(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
     memory = (op.weight_bytes + op.act_bytes) / (gpu.hbm_bw_bytes_per_s * eff.hbm)
+    # weight-only formats convert every weight on the CUDA cores on its way to the MMA
+    dequant = 0.0
+    if p.weight_only and op.weight_bytes:
+        dequant = op.k * op.n * p.dequant_ops_per_weight / (gpu.simt_flops_per_s * eff.dequant)
+    return _roofline(compute, memory, dequant + eff.kernel_overhead_s, eff.overlap)
+
+
+def _roofline(compute: float, memory: float, fixed: float, overlap: float) -> Result:
+    """max(compute, memory) plus the part of the shorter one that the kernel does not hide."""
     if compute >= memory:
-        return compute + eff.kernel_overhead_s, TENSOR, "compute"
-    return memory + eff.kernel_overhead_s, TENSOR, "memory"
+        return compute + (1.0 - overlap) * memory + fixed, TENSOR, "compute"
+    return memory + (1.0 - overlap) * compute + fixed, TENSOR, "memory"
 
 
 def attention(gpu: GpuSpec, op: Op, p: Precision) -> Result:
@@ -61,10 +72,8 @@ def attention(gpu: GpuSpec, op: Op, p: Precision) -> Result:
         block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
         blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
         fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
-    compute = op.flops / (peak_for(gpu, p) * eff.tensor * fill)
-    if compute >= memory:
-        return compute + eff.kernel_overhead_s, TENSOR, "compute"
-    return memory + eff.kernel_overhead_s, TENSOR, "memory"
+    compute = op.flops / (peak_for(gpu, p) * fill)
+    return _roofline(compute, memory, eff.kernel_overhead_s, eff.overlap)
 
 
 def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, engine: str | None = None) -> Result:

@@ -93,7 +93,7 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
     sh = shard(model, tp, pp)
     L = model.n_layers
     d, hd = model.d_model, model.head_dim
-    wb, ab, kvb = precision.weight_bytes, precision.act_bytes, precision.kv_bytes
+    wb, ab, kvb, hb = precision.weight_bytes, precision.act_bytes, precision.kv_bytes, precision.hidden_bytes
     prefill_tokens = sum(c.requests * c.tokens for c in prefill)
     if fuse_linear or not prefill or not decode_batch:
         phase = MIXED if prefill and decode_batch else (PREFILL if prefill else DECODE)
@@ -105,21 +105,21 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
 
     def gemm(name: str, phase: str, count: float, m: int, k: int, n: int, weights: bool = True) -> None:
         ops.append(Op(name, GEMM, phase, count, m=m, n=n, k=k, flops=2.0 * m * n * k,
-                      weight_bytes=k * n * wb if weights else 0.0, act_bytes=(m * k + m * n) * ab))
+                      weight_bytes=k * n * wb if weights else 0.0, act_bytes=m * k * ab + m * n * hb))
 
     def vector(name: str, phase: str, count: float, elements: float, per_elem: float, sfu: float,
                streams_in: int = 1) -> None:
         ops.append(Op(name, VECTOR, phase, count, m=int(elements), vector_ops=elements * per_elem,
-                      sfu_ops=sfu, act_bytes=elements * ab * (streams_in + 1)))
+                      sfu_ops=sfu, act_bytes=elements * hb * (streams_in + 1)))
 
     def allreduce(name: str, phase: str, count: float, tokens: int) -> None:
         if tp > 1:
-            ops.append(Op(name, ALLREDUCE, phase, count, m=tokens, comm_bytes=tokens * d * ab))
+            ops.append(Op(name, ALLREDUCE, phase, count, m=tokens, comm_bytes=tokens * d * hb))
 
     norm_ops = _NORM_OPS[model.norm_kind]
     qkv_cols = (sh.q_heads + 2 * sh.kv_heads) * hd
     for phase, T in streams:
-        ops.append(Op("embedding", MEMORY, phase, 1, m=T, act_bytes=2.0 * T * d * ab))
+        ops.append(Op("embedding", MEMORY, phase, 1, m=T, act_bytes=2.0 * T * d * hb))
         # residual add fused into the norm (as TensorRT-LLM and vLLM do): x + r, then normalise
         vector("attn_norm", phase, L, T * d, norm_ops + 1.0, T, streams_in=2)
         gemm("qkv_proj", phase, L, T, d, qkv_cols)
@@ -139,7 +139,7 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
         _ffn(ops, gemm, vector, model, sh, phase, L, T, precision)
         allreduce("ffn_allreduce", phase, L, T)
         if pp > 1:
-            ops.append(Op("pp_send", P2P, phase, pp - 1, m=T, comm_bytes=T * d * ab))
+            ops.append(Op("pp_send", P2P, phase, pp - 1, m=T, comm_bytes=T * d * hb))
     # logits only for the last token of each prompt finishing its prefill, and for each decode
     rows = sum(c.requests for c in prefill) + decode_batch
     last_phase = MIXED if prefill and decode_batch else (PREFILL if prefill else DECODE)
@@ -147,7 +147,7 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
     gemm("lm_head", last_phase, 1, rows, d, sh.vocab)
     if tp > 1:
         ops.append(Op("logits_allgather", ALLGATHER, last_phase, 1, m=rows,
-                      comm_bytes=rows * model.vocab_size * ab))
+                      comm_bytes=rows * model.vocab_size * hb))
     return tuple(ops)
 
 

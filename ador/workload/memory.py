@@ -25,7 +25,7 @@ def weight_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, pp:
     attn = d * (sh.q_heads + 2 * sh.kv_heads) * hd + sh.q_heads * hd * d
     ffn = model.n_experts * model.ffn_matrices * d * sh.d_ff
     router = d * model.n_experts if model.is_moe else 0
-    layer = (attn + ffn + router) * precision.weight_bytes + 2 * d * precision.act_bytes  # norms unquantised
+    layer = (attn + ffn + router) * precision.weight_bytes + 2 * d * precision.hidden_bytes  # norms unquantised
     embed = sh.vocab * d * precision.weight_bytes
     if model.position == "learned":
         embed += model.max_seq_len * d * precision.weight_bytes
@@ -47,7 +47,7 @@ def activation_bytes_per_device(model: ModelSpec, precision: Precision, tp: int,
     sh = shard(model, tp, 1)
     gate = 2 if model.ffn_kind == "swiglu" else 1
     widest = max((sh.q_heads + 2 * sh.kv_heads) * model.head_dim, gate * sh.d_ff * model.top_k)
-    return tokens * (2 * model.d_model + widest) * precision.act_bytes + rows * sh.vocab * 4.0
+    return tokens * (2 * model.d_model * precision.hidden_bytes + widest * precision.act_bytes) + rows * sh.vocab * 4.0
 
 
 def footprint(model: ModelSpec, precision: Precision, tp: int, pp: int, batch: int, seq_len: int,

@@ -17,6 +17,10 @@ class Precision:
     kv_bytes: float          # bytes per KV-cache element
     compute_dtype: ComputeDtype  # datatype the matrix engines multiply in
     weight_only: bool        # weights are dequantised to compute_dtype before the MACs
+    dequant_ops_per_weight: float = 0.0  # scalar ops to turn one stored weight into compute_dtype
+    # Bytes per element of the residual stream, GEMM outputs and collectives. FP8 serving stacks
+    # (TensorRT-LLM, vLLM) quantise GEMM inputs to FP8 but keep these in 16-bit.
+    hidden_bytes: float = 2.0
 
 
 # int4 weight-only: 4-bit weights with one fp16 scale and one fp16 zero point per group of 128
@@ -30,8 +34,9 @@ PRECISIONS: dict[str, Precision] = {
         Precision("fp16", 2.0, 2.0, 2.0, "fp16", False),
         Precision("bf16", 2.0, 2.0, 2.0, "fp16", False),  # same MAC throughput as fp16
         Precision("fp8", 1.0, 1.0, 1.0, "fp8", False),    # weights, activations and KV in FP8
-        Precision("int8-wo", 1.0, 2.0, 2.0, "fp16", True),
-        Precision("int4-wo", _INT4_BYTES, 2.0, 2.0, "fp16", True),
+        # int8: convert and scale; int4: extract the nibble, convert, subtract the zero point, scale
+        Precision("int8-wo", 1.0, 2.0, 2.0, "fp16", True, 2.0),
+        Precision("int4-wo", _INT4_BYTES, 2.0, 2.0, "fp16", True, 4.0),
     )
 }
 
