@@ -218,6 +218,166 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ador study ------------------------------------------------------------------------------
+
+def _print_best(study, durable, fmt: str) -> None:
+    from ador.explore.runner import pareto_rows
+    rows = pareto_rows(study, durable)
+    if fmt == "json":
+        print(json.dumps({"study": study.name, "objectives": study.metric_names, "directions": study.directions,
+                          "baselines": durable.user_attrs.get("ador_baselines", {}), "pareto": rows}, indent=2))
+        return
+    if fmt == "csv":
+        import csv
+        keys = list(rows[0]) if rows else ["trial"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    baselines = durable.user_attrs.get("ador_baselines", {})
+    print(f"Pareto-optimal feasible designs of {study.name} ({len(rows)}):")
+    gpus = [g for g, b in baselines.items() if "metrics" in b]
+    head = f"{'trial':>6} " + " ".join(f"{m:>22}" for m in study.metric_names) + f" {'die mm2':>8}"
+    head += "".join(f" {'x vs ' + g.split('-')[0]:>12}" * len(study.metric_names) for g in gpus)
+    print(head)
+    for r in rows:
+        line = f"{r['trial']:>6} " + " ".join(f"{r[m]:>22.4g}" for m in study.metric_names)
+        line += f" {r['die_area_mm2']:>8.0f}"
+        for g in gpus:
+            for m in study.metric_names:
+                x = r.get(f"{m}_x_vs_{g}")
+                line += f" {('%.2fx' % x) if x else '-':>12}"
+        print(line)
+    for g, b in baselines.items():
+        if "metrics" in b:
+            vals = ", ".join(f"{m} {b['metrics'][m]:.4g}" for m in study.metric_names)
+            note = "" if b.get("feasible", True) else f" (does not fit: {'; '.join(b['infeasible_reasons'])})"
+            print(f"baseline {g}: {vals}{note}")
+        else:
+            print(f"baseline {g}: not evaluated ({b.get('error')})")
+    if gpus:
+        print("x vs GPU: how many times better than the GPU on that objective (>1 is better)")
+
+
+def _run_and_report(study, durable, url, args, n_trials: int) -> int:
+    from ador.explore.runner import run_workers, status
+    stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
+                        seed=getattr(args, "seed", None), progress=not args.quiet)
+    st = status(durable)
+    print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
+          f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s); "
+          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} Pareto-optimal; storage {url}")
+    _print_best(study, durable, "table")
+    return 0
+
+
+def cmd_study_launch(args: argparse.Namespace) -> int:
+    import dataclasses as dc
+
+    from ador.explore.config import load_study
+    from ador.explore.runner import open_study
+    study = load_study(args.file)
+    if args.name:
+        study = dc.replace(study, name=args.name)
+    durable, url = open_study(study, args.storage, sampler=args.sampler, seed=args.seed)
+    return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
+
+
+def cmd_study_resume(args: argparse.Namespace) -> int:
+    from ador.explore.runner import check_same, load_stored
+    study, durable, url = load_stored(args.name, args.storage)
+    check_same(study, durable.user_attrs)
+    args.sampler, args.seed = None, None
+    return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
+
+
+def cmd_study_worker(args: argparse.Namespace) -> int:
+    from ador.explore.runner import check_same, load_stored, run_trials
+    study, durable, url = load_stored(args.name, args.storage)
+    check_same(study, durable.user_attrs)
+    stats = run_trials(study, durable, args.trials or study.spec.trials, seed=args.seed, progress=not args.quiet)
+    print(f"worker: {stats.completed} completed, {stats.failed} failed in {stats.seconds:.1f} s")
+    return 0
+
+
+def cmd_study_status(args: argparse.Namespace) -> int:
+    from ador.explore.runner import load_stored, status
+    _, durable, url = load_stored(args.name, args.storage)
+    st = status(durable)
+    if args.json:
+        print(json.dumps(st, indent=2))
+    else:
+        print(f"{st['study']} ({url}): {st['n_trials']} trials: {st['n_complete']} complete, {st['n_failed']} failed, "
+              f"{st['n_running']} running; {st['n_feasible']} feasible, {st['n_pareto']} Pareto-optimal; "
+              f"objectives {', '.join(f'{m} ({d})' for m, d in zip(st['objectives'] or [], st['directions']))}")
+    return 0
+
+
+def cmd_study_best(args: argparse.Namespace) -> int:
+    from ador.explore.runner import load_stored
+    study, durable, _ = load_stored(args.name, args.storage)
+    _print_best(study, durable, "json" if args.json else "csv" if args.csv else "table")
+    return 0
+
+
+def cmd_study_export(args: argparse.Namespace) -> int:
+    from ador.config import dump_yaml
+    from ador.explore.runner import load_stored, trial_design
+    _, durable, _ = load_stored(args.name, args.storage)
+    design = trial_design(durable, args.trial)
+    design["name"] = f"{args.name}-trial-{args.trial}"
+    sys.stdout.write(dump_yaml(design) if not args.json else json.dumps(design, indent=2) + "\n")
+    return 0
+
+
+def _register_study(sub) -> None:
+    study = sub.add_parser("study", help="design-space exploration studies").add_subparsers(dest="study_cmd",
+                                                                                           required=True)
+    p = study.add_parser("launch", help="create (or continue) a study from a study file and run trials")
+    p.add_argument("file")
+    p.add_argument("--trials", type=int, help="trials to run now (default: the file's budget)")
+    p.add_argument("--storage", help="sqlite:///x.db, postgresql://..., journal:PATH (default studies/NAME.db)")
+    p.add_argument("--sampler", help="override the file's sampler (nsga2, nsga3, tpe, gp, random, grid, pymoo-nsga2)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", help="study name (default: the file's stem)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_study_launch)
+    p = study.add_parser("resume", help="run more trials of a stored study (sampler rebuilt from storage)")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--trials", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_study_resume)
+    p = study.add_parser("worker", help="one worker process of a shared study (run on any machine)")
+    p.add_argument("name")
+    p.add_argument("--storage", required=True)
+    p.add_argument("--trials", type=int)
+    p.add_argument("--seed", type=int, help="this worker's seed (give each worker its own)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_study_worker)
+    p = study.add_parser("status", help="trial counts of a study")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_study_status)
+    p = study.add_parser("best", help="Pareto-optimal designs with x-vs-GPU ratios")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true")
+    group.add_argument("--csv", action="store_true")
+    p.set_defaults(func=cmd_study_best)
+    p = study.add_parser("export", help="a trial's design as YAML (for ador evaluate / area)")
+    p.add_argument("name")
+    p.add_argument("trial", type=int)
+    p.add_argument("--storage")
+    p.add_argument("--yaml", action="store_true", help="YAML output (the default)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_study_export)
+
+
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later layers (cost, validation, serving, exploration) add their subcommands here.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_study]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,190 @@
+"""Study definitions (YAML): model, system, workload, SLOs, objectives, constraints, search space,
+sampler, budget, seed, storage. Loading validates every field and resolves the search space, so
+the resolved study can be stored with the study and rebuilt without the file."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ador import __version__
+from ador.config import from_mapping, load_yaml, to_mapping
+from ador.errors import ConfigError, UnknownNameError
+from ador.explore.metrics import METRICS, Workload
+from ador.explore.space import SearchSpace, build_space, load_space
+from ador.hardware import GPUS
+from ador.hardware.calibration import CALIBRATION_FILE
+from ador.workload import get_model, get_precision, shard
+
+SEARCH_SPACES_DIR = Path("search_spaces")
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    batch: int
+    input_len: int
+    output_len: int
+
+
+@dataclass(frozen=True)
+class SloSpec:
+    ttft_ms: float | None = None
+    tbt_ms: float | None = None        # applied to tbt_p99_ms
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    metric: str
+    direction: Literal["minimize", "maximize"] | None = None
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    name: str = "nsga2"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    model: str
+    workload: WorkloadSpec
+    objectives: tuple[ObjectiveSpec, ...]
+    search_space: str
+    precision: str = "fp16"
+    tp: int = 1
+    pp: int = 1
+    devices: int | None = None
+    slo: SloSpec = field(default_factory=SloSpec)
+    constraints: tuple[ConstraintSpec, ...] = ()
+    reticle_limit: bool = True
+    sampler: SamplerSpec = field(default_factory=SamplerSpec)
+    trials: int = 200
+    seed: int = 0
+    storage: str | None = None
+    baselines: tuple[str, ...] = ("a100-sxm-80gb", "h100-sxm-80gb")
+    name: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A resolved study: the spec plus what it names (model, precision, search space)."""
+    name: str
+    spec: StudySpec
+    space: SearchSpace
+
+    @property
+    def workload(self) -> Workload:
+        w = self.spec.workload
+        return Workload(w.batch, w.input_len, w.output_len)
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction or METRICS[o.metric] for o in self.spec.objectives]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [o.metric for o in self.spec.objectives]
+
+    def all_constraints(self) -> list[ConstraintSpec]:
+        out = list(self.spec.constraints)
+        if self.spec.slo.ttft_ms is not None:
+            out.append(ConstraintSpec("ttft_ms", max=self.spec.slo.ttft_ms))
+        if self.spec.slo.tbt_ms is not None:
+            out.append(ConstraintSpec("tbt_p99_ms", max=self.spec.slo.tbt_ms))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything that defines the study's results (not the budget, storage or name)."""
+        data = to_mapping(self.spec)
+        for volatile in ("trials", "storage", "name"):
+            data.pop(volatile, None)
+        data["search_space"] = self.space.to_dict()
+        return _canonical(data)
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _canonical(obj: Any) -> Any:
+    """JSON-stable form: whole floats as ints, tuples as lists (as a storage round trip gives)."""
+    if isinstance(obj, dict):
+        return {k: _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 63:
+        return int(obj)
+    return obj
+
+
+def model_version() -> str:
+    """Version of the model that scores designs: package version and fitted GPU calibration."""
+    digest = hashlib.sha256(CALIBRATION_FILE.read_bytes()).hexdigest()[:8] if CALIBRATION_FILE.exists() else "none"
+    return f"{__version__}+cal.{digest}"
+
+
+def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
+    model = get_model(spec.model)
+    precision = get_precision(spec.precision)
+    shard(model, spec.tp, spec.pp)
+    for i, obj in enumerate(spec.objectives):
+        if obj.metric not in METRICS:
+            raise UnknownNameError(f"objectives[{i}].metric", obj.metric, f"unknown metric (known: {', '.join(METRICS)})")
+    if not spec.objectives:
+        raise ConfigError("objectives", [], "a study needs at least one objective")
+    if len({o.metric for o in spec.objectives}) != len(spec.objectives):
+        raise ConfigError("objectives", [o.metric for o in spec.objectives], "an objective appears twice")
+    for i, c in enumerate(spec.constraints):
+        if c.metric not in METRICS:
+            raise UnknownNameError(f"constraints[{i}].metric", c.metric, f"unknown metric (known: {', '.join(METRICS)})")
+        if (c.max is None) == (c.min is None):
+            raise ConfigError(f"constraints[{i}]", c.metric, "give exactly one of max or min")
+    for i, b in enumerate(spec.baselines):
+        if b not in GPUS:
+            raise UnknownNameError(f"baselines[{i}]", b, f"unknown GPU (known: {', '.join(GPUS)})")
+    for field_name in ("trials",):
+        if getattr(spec, field_name) < 1:
+            raise ConfigError(field_name, getattr(spec, field_name), "must be >= 1")
+    from ador.explore.samplers import check_sampler
+    check_sampler(spec.sampler, space)
+    if precision.compute_dtype not in ("fp16", "fp8", "int8"):
+        raise ConfigError("precision", spec.precision, "not a precision ADOR engines run")
+    del model
+    return Study(name=name, spec=spec, space=space)
+
+
+def load_study(path: str | Path) -> Study:
+    path = Path(path)
+    raw = load_yaml(path)
+    spec = from_mapping(StudySpec, raw, "")
+    space_path = Path(spec.search_space)
+    # a bare name is looked up in search_spaces/ (beside the studies/ folder, or in the working
+    # directory) before paths relative to the study file or the working directory
+    candidates = [path.parent.parent / "search_spaces" / space_path, SEARCH_SPACES_DIR / space_path,
+                  SEARCH_SPACES_DIR / f"{spec.search_space}.yaml", path.parent / space_path, space_path]
+    found = next((p for p in candidates if p.is_file() and p.resolve() != path.resolve()), None)
+    if found is None:
+        raise ConfigError("search_space", spec.search_space, "no such search-space file")
+    try:
+        space = load_space(found)
+    except ConfigError as err:
+        raise ConfigError(f"{found}: {err.field}", err.value, err.reason) from None
+    return resolve(spec, space, spec.name or path.stem)
+
+
+def study_from_dict(data: dict[str, Any], name: str) -> Study:
+    """Rebuild a study stored with its results (see ``Study.to_dict``)."""
+    data = dict(data)
+    space_raw = data.pop("search_space")
+    space = build_space(space_raw, "search_space")
+    spec = from_mapping(StudySpec, {**data, "search_space": space_raw.get("base", "stored")}, "stored study")
+    return resolve(spec, space, name)

@@ -1,0 +1,95 @@
+"""Scoring one design on a study's workload: every metric an objective or constraint can name.
+
+This is the hot path of every study: plain Python over cached operator graphs, no I/O.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ador.cost import RETICLE_LIMIT_MM2, assess, workload_energy_j
+from ador.hardware import Device, System
+from ador.perf import evaluate, stage_time
+from ador.workload import ModelSpec, Precision, decode_step
+
+# metric -> the direction that is better
+METRICS: dict[str, str] = {
+    "ttft_ms": "minimize",
+    "tbt_ms": "minimize",                  # mean over the generation
+    "tbt_p99_ms": "minimize",              # 99th percentile of the generation's steps
+    "e2e_ms": "minimize",
+    "output_tok_s": "maximize",            # all devices of the system
+    "output_tok_s_per_device": "maximize",
+    "output_tok_s_per_mm2": "maximize",    # per mm2 of all dies of the system
+    "output_tok_s_per_w": "maximize",
+    "energy_per_token_j": "minimize",
+    "die_area_mm2": "minimize",            # one device
+    "system_die_area_mm2": "minimize",
+    "tdp_w": "minimize",                   # one device
+    "cost_usd": "minimize",                # whole system
+    "memory_utilisation": "minimize",      # needed / capacity per device
+}
+ENERGY_METRICS = {"output_tok_s_per_w", "energy_per_token_j"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    batch: int
+    input_len: int
+    output_len: int
+
+
+def evaluate_design(device: Device, model: ModelSpec, precision: Precision, workload: Workload, *, tp: int,
+                    pp: int = 1, devices: int | None = None, need_energy: bool = True) -> dict[str, float]:
+    """All metrics of ``device`` serving ``workload``; raises AdorError if the design is invalid."""
+    system = System.of(device, tp=tp, pp=pp, devices=devices)
+    result = evaluate(system, model, precision, batch=workload.batch, input_len=workload.input_len,
+                      output_len=workload.output_len, breakdown=need_energy)
+    cost = assess(device)
+    # step time is affine in the KV length on each roofline piece: the step at the 99th percentile
+    # position of the generation is the p99 of the steps
+    p99_kv = workload.input_len + max(1, math.ceil(0.99 * (workload.output_len - 1)))
+    p99 = stage_time(system, precision, decode_step(model, precision, tp, workload.batch, p99_kv, pp),
+                     breakdown=False).time_s
+    area = cost.die_area_mm2 * system.devices
+    metrics = {
+        "ttft_ms": result.ttft_s * 1e3,
+        "tbt_ms": result.tbt_s * 1e3,
+        "tbt_p99_ms": max(p99, result.tbt_s) * 1e3,
+        "e2e_ms": result.e2e_s * 1e3,
+        "output_tok_s": result.output_tok_s,
+        "output_tok_s_per_device": result.output_tok_s / system.devices,
+        "output_tok_s_per_mm2": result.output_tok_s / area,
+        "die_area_mm2": cost.die_area_mm2,
+        "system_die_area_mm2": area,
+        "tdp_w": cost.tdp_w,
+        "cost_usd": cost.cost_usd * system.devices,
+        "memory_utilisation": result.memory.total_bytes / result.capacity_bytes,
+    }
+    if need_energy:
+        joules = workload_energy_j(device, precision.compute_dtype, result.activity())
+        metrics["energy_per_token_j"] = joules * tp * pp / (workload.batch * workload.output_len)
+        metrics["output_tok_s_per_w"] = result.output_tok_s / (joules / result.e2e_s * system.devices)
+    return metrics
+
+
+def feasibility(metrics: dict[str, float], *, reticle: bool = True) -> list[str]:
+    """Reasons a scored design cannot be built or run (empty when feasible)."""
+    reasons = []
+    if metrics["memory_utilisation"] > 1.0:
+        reasons.append(f"does not fit: needs {100 * metrics['memory_utilisation']:.0f}% of device memory")
+    if reticle and metrics["die_area_mm2"] > RETICLE_LIMIT_MM2:
+        reasons.append(f"die of {metrics['die_area_mm2']:.0f} mm2 exceeds the {RETICLE_LIMIT_MM2:.0f} mm2 reticle")
+    return reasons
+
+
+def ratio_vs(metric: str, design: float, baseline: float) -> float | None:
+    """How many times better the design is than the baseline on ``metric`` (>1: better)."""
+    if not baseline or not design or any(map(math.isnan, (design, baseline))):
+        return None
+    return design / baseline if METRICS.get(metric) == "maximize" else baseline / design
+
+
+def finite(metrics: dict[str, Any]) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in metrics.values())

@@ -1,0 +1,51 @@
+"""Between search-space knobs and Optuna parameters (distributions and values)."""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
+                                  IntDistribution)
+
+from ador.explore.space import Knob, SearchSpace
+
+POW2_SUFFIX = ":log2"   # a power-of-two knob is searched over its exponent
+
+
+def param_name(knob_name: str, knob: Knob) -> str:
+    return knob_name + POW2_SUFFIX if knob.type == "pow2" else knob_name
+
+
+def distribution(knob: Knob) -> BaseDistribution:
+    if knob.type == "categorical":
+        return CategoricalDistribution(list(knob.choices))
+    if knob.type == "pow2":
+        return IntDistribution(int(math.log2(knob.low)), int(math.log2(knob.high)))
+    if knob.type == "int":
+        return IntDistribution(int(knob.low), int(knob.high), step=int(knob.step or 1))
+    if knob.type == "log_int":
+        return IntDistribution(int(knob.low), int(knob.high), log=True)
+    if knob.type == "log_float":
+        return FloatDistribution(knob.low, knob.high, log=True)
+    return FloatDistribution(knob.low, knob.high, step=knob.step)
+
+
+def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    return {param_name(n, k): distribution(k) for n, k in space.knobs.items()}
+
+
+def knob_values(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Knob values (powers of two expanded) from Optuna parameters."""
+    out = {}
+    for name, knob in space.knobs.items():
+        value = params[param_name(name, knob)]
+        out[name] = 2 ** int(value) if knob.type == "pow2" else value
+    return out
+
+
+def params_of(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, knob in space.knobs.items():
+        v = values[name]
+        out[param_name(name, knob)] = int(round(math.log2(v))) if knob.type == "pow2" else v
+    return out

@@ -1,0 +1,159 @@
+"""pymoo's NSGA-II as a second engine: pymoo proposes, ador scores, and every evaluation is
+written into the same Optuna study (same parameters and distributions), so results, status,
+reports and the dashboard see one study whichever engine ran it."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ador.explore.config import Study
+from ador.explore.params import distributions, knob_values, param_name, params_of
+from ador.explore.pareto import hypervolume
+from ador.explore.space import Knob
+from ador.progress import Progress
+
+# a failed design (no metrics) is pushed behind every evaluated one by a large constraint violation;
+# its objectives are never read by the ranking, and it is stored as FAIL, never as a number
+_FAILED_VIOLATION = 1e9
+
+
+@dataclass(frozen=True)
+class _Var:
+    name: str
+    knob: Knob
+    low: float
+    high: float
+    integer: bool
+    decode: Callable[[float], Any]
+    encode: Callable[[Any], float]
+
+
+def _variables(space) -> list[_Var]:
+    out = []
+    for name, k in space.knobs.items():
+        if k.type == "categorical":
+            n = len(k.choices)
+            out.append(_Var(name, k, 0, n - 1, True, lambda x, c=k.choices: c[int(round(x))],
+                            lambda v, c=k.choices: float(list(c).index(v))))
+        elif k.type == "pow2":
+            lo, hi = math.log2(k.low), math.log2(k.high)
+            out.append(_Var(name, k, lo, hi, True, lambda x: 2 ** int(round(x)), lambda v: math.log2(v)))
+        elif k.type == "int":
+            step = int(k.step or 1)
+            n = int((k.high - k.low) // step)
+            out.append(_Var(name, k, 0, n, True, lambda x, lo=int(k.low), s=step: lo + s * int(round(x)),
+                            lambda v, lo=int(k.low), s=step: (v - lo) / s))
+        elif k.type == "log_int":
+            out.append(_Var(name, k, math.log(k.low), math.log(k.high), False,
+                            lambda x, lo=int(k.low), hi=int(k.high): min(hi, max(lo, int(round(math.exp(x))))),
+                            lambda v: math.log(v)))
+        elif k.type == "log_float":
+            out.append(_Var(name, k, math.log(k.low), math.log(k.high), False, lambda x: math.exp(x),
+                            lambda v: math.log(v)))
+        else:
+            def dec(x, k=k):
+                if k.step:
+                    x = k.low + round((x - k.low) / k.step) * k.step
+                return min(k.high, max(k.low, x))
+            out.append(_Var(name, k, k.low, k.high, False, dec, lambda v: float(v)))
+    return out
+
+
+def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, options: dict[str, Any],
+              seed: int, progress: bool, label: str):
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.population import Population
+    from pymoo.core.problem import Problem
+    from pymoo.core.repair import Repair
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.sampling.rnd import FloatRandomSampling
+
+    from ador.explore.runner import CONSTRAINTS_KEY, RunStats, Scorer
+
+    variables = _variables(study.space)
+    integer_cols = np.array([v.integer for v in variables])
+    signs = np.array([1.0 if d == "minimize" else -1.0 for d in study.directions])
+    n_constraints = 2 + len(study.all_constraints()) if study.spec.reticle_limit else 1 + len(study.all_constraints())
+
+    class _Round(Repair):
+        def _do(self, problem, X, **kwargs):
+            X = np.array(X, dtype=float)
+            X[:, integer_cols] = np.round(X[:, integer_cols])
+            return X
+
+    problem = Problem(n_var=len(variables), n_obj=len(study.directions), n_ieq_constr=n_constraints,
+                      xl=np.array([v.low for v in variables]), xu=np.array([v.high for v in variables]))
+    pop_size = int(options.get("population_size", 50))
+    # fresh operator objects: pymoo's defaults are shared between instances
+    sampling: Any = FloatRandomSampling()
+    seeded = [t for t in previous if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    if seeded:
+        best = sorted(seeded, key=lambda t: t.values)[:pop_size]
+        X0 = np.array([[v.encode(knob_values(study.space, t.params)[v.name]) for v in variables] for t in best])
+        if len(X0) < pop_size:
+            rng = np.random.default_rng(seed)
+            extra = rng.uniform(problem.xl, problem.xu, size=(pop_size - len(X0), len(variables)))
+            X0 = np.vstack([X0, extra])
+        sampling = Population.new("X", X0)
+    algorithm = NSGA2(pop_size=pop_size, sampling=sampling, crossover=SBX(prob=0.9, eta=15), mutation=PM(eta=20),
+                      repair=_Round(), eliminate_duplicates=bool(options.get("eliminate_duplicates", True)))
+    algorithm.setup(problem, seed=seed, termination=("n_evals", 10 ** 9))
+    scorer = Scorer(study)
+    dists = distributions(study.space)
+    stats = RunStats()
+    bar = Progress(total=n_trials, label=label or f"{study.name} (pymoo-nsga2)") if progress else None
+    feasible_points = [t.values for t in seeded]
+    start = time.perf_counter()
+    done = 0
+    try:
+        while done < n_trials:
+            pop = algorithm.ask()
+            X = pop.get("X")
+            F = np.zeros((len(X), problem.n_obj))
+            G = np.zeros((len(X), n_constraints))
+            for i, x in enumerate(X):
+                if done >= n_trials:
+                    G[i, :] = _FAILED_VIOLATION       # past the budget: never evaluated, never stored
+                    continue
+                values = {v.name: v.decode(xi) for v, xi in zip(variables, x)}
+                outcome = scorer(values)
+                params = params_of(study.space, values)
+                attrs = {**outcome.user_attrs, "engine": "pymoo-nsga2"}
+                if outcome.values is None:
+                    G[i, :] = _FAILED_VIOLATION
+                    trial = optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=dists,
+                                                      user_attrs=attrs)
+                    stats.failed += 1
+                else:
+                    F[i] = np.array(outcome.values) * signs
+                    G[i] = outcome.constraints
+                    trial = optuna.trial.create_trial(values=outcome.values, params=params, distributions=dists,
+                                                      user_attrs=attrs,
+                                                      system_attrs={CONSTRAINTS_KEY: outcome.constraints})
+                    stats.completed += 1
+                    if attrs["feasible"]:
+                        stats.feasible += 1
+                        feasible_points.append(outcome.values)
+                writer.write(trial)
+                done += 1
+                if bar:
+                    bar.update(done, feasible=stats.feasible,
+                               HV=f"{hypervolume(feasible_points, study.directions):.3f}" if done % 50 == 0 and
+                               feasible_points else "")
+            pop.set("F", F, "G", G)
+            algorithm.tell(infills=pop)
+    finally:
+        if bar:
+            bar.close()
+        stats.seconds = time.perf_counter() - start
+    return stats
+
+
+__all__ = ["run_pymoo", "param_name"]

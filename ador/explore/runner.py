@@ -1,0 +1,380 @@
+"""Running studies: create or reopen, evaluate baselines once, run trials, resume, scale out.
+
+The default path keeps the sampler's study in memory and writes each *completed* trial to the
+durable storage in one transaction: the sampler's many reads never touch the database, a crash
+never leaves a half-written or RUNNING trial behind, and every completed trial is on disk before
+the next one starts. Resume (and every worker, every few trials) replays the stored trials into
+the in-memory study, so samplers see all trials of all workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import multiprocessing
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ador.errors import AdorError, ConfigError
+from ador.explore.config import Study, model_version, study_from_dict
+from ador.explore.metrics import ENERGY_METRICS, evaluate_design, feasibility, finite
+from ador.explore.params import distributions, knob_values
+from ador.explore.pareto import hypervolume, normaliser
+from ador.explore.samplers import PYMOO, build_sampler
+from ador.explore.storage import TrialRecorder, default_storage, open_storage, with_retries
+from ador.hardware import GPUS, device_to_mapping
+from ador.progress import Progress
+from ador.workload import get_model, get_precision
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+CONSTRAINTS_KEY = "constraints"   # Optuna's system attribute for constraint values (<= 0 feasible)
+SYNC_EVERY_S = 2.0                # seconds between pulls of other workers' trials
+
+
+@dataclass
+class RunStats:
+    completed: int = 0
+    failed: int = 0
+    feasible: int = 0
+    seconds: float = 0.0
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    values: list[float] | None          # None: the trial failed
+    constraints: list[float]
+    user_attrs: dict[str, Any]
+
+
+class Scorer:
+    """Scores knob values for one study (holds the resolved model, precision, workload)."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        spec = study.spec
+        self.model = get_model(spec.model)
+        self.precision = get_precision(spec.precision)
+        self.constraints = study.all_constraints()
+        needed = set(study.metric_names) | {c.metric for c in self.constraints}
+        self.need_energy = bool(needed & ENERGY_METRICS)
+
+    def metrics(self, device) -> dict[str, float]:
+        spec = self.study.spec
+        return evaluate_design(device, self.model, self.precision, self.study.workload, tp=spec.tp, pp=spec.pp,
+                               devices=spec.devices, need_energy=self.need_energy)
+
+    def __call__(self, values: dict[str, Any]) -> Outcome:
+        space = self.study.space
+        try:
+            changes, broken = space.resolve(values)
+            if broken:
+                return Outcome(None, [], {"infeasible_reasons": [f"structural constraint: {c}" for c in broken]})
+            device = space.apply(changes)
+            metrics = self.metrics(device)
+        except AdorError as err:
+            return Outcome(None, [], {"infeasible_reasons": [str(err)]})
+        if not finite(metrics):
+            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+            return Outcome(None, [], {"infeasible_reasons": [f"non-finite metrics: {', '.join(bad)}"]})
+        reasons = feasibility(metrics, reticle=self.study.spec.reticle_limit)
+        constraints = [metrics["memory_utilisation"] - 1.0]
+        if self.study.spec.reticle_limit:
+            from ador.cost import RETICLE_LIMIT_MM2
+            constraints.append(metrics["die_area_mm2"] / RETICLE_LIMIT_MM2 - 1.0)
+        for c in self.constraints:
+            v = metrics[c.metric]
+            if c.max is not None:
+                constraints.append((v - c.max) / abs(c.max) if c.max else v)
+                if v > c.max:
+                    reasons.append(f"{c.metric} {v:.4g} > {c.max:g}")
+            else:
+                constraints.append((c.min - v) / abs(c.min) if c.min else -v)
+                if v < c.min:
+                    reasons.append(f"{c.metric} {v:.4g} < {c.min:g}")
+        attrs = {"design": device_to_mapping(device), "metrics": metrics, "feasible": not reasons,
+                 "infeasible_reasons": reasons, CONSTRAINTS_KEY: constraints}
+        return Outcome([metrics[m] for m in self.study.metric_names], constraints, attrs)
+
+
+# --- opening studies -------------------------------------------------------------------------
+
+def _baselines(study: Study) -> dict[str, Any]:
+    scorer = Scorer(study)
+    out = {}
+    for name in study.spec.baselines:
+        try:
+            metrics = scorer.metrics(GPUS[name])
+            out[name] = {"metrics": metrics, "feasible": not feasibility(metrics, reticle=False),
+                         "infeasible_reasons": feasibility(metrics, reticle=False)}
+        except AdorError as err:
+            out[name] = {"error": str(err)}
+    return out
+
+
+def open_study(study: Study, storage_url: str | None = None, *, sampler: str | None = None,
+               seed: int | None = None) -> tuple[optuna.Study, str]:
+    """Create the study in storage, or reopen it after checking it was made from the same study
+    definition and the same model version."""
+    url = storage_url or study.spec.storage or default_storage(study.name)
+    storage = open_storage(url)
+    durable = with_retries(lambda: optuna.create_study(storage=storage, study_name=study.name,
+                                                       directions=study.directions, load_if_exists=True),
+                           "opening the study")
+    attrs = durable.user_attrs
+    if "ador_config" not in attrs:
+        name = sampler or study.spec.sampler.name
+        # a sampler given on the command line starts from its defaults: the file's options are
+        # those of the file's sampler
+        options = dict(study.spec.sampler.options) if name == study.spec.sampler.name else {}
+        sampler_spec = {"name": name, "options": options,
+                        "seed": study.spec.seed if seed is None else seed}
+        for key, value in (("ador_config", study.to_dict()), ("ador_config_hash", study.config_hash()),
+                           ("ador_model_version", model_version()), ("ador_sampler", sampler_spec),
+                           ("ador_created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
+                           ("ador_baselines", _baselines(study))):
+            with_retries(lambda k=key, v=value: durable.set_user_attr(k, v), "storing the study settings")
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with_retries(lambda: durable.set_metric_names(study.metric_names), "storing the metric names")
+    else:
+        check_same(study, attrs)
+    return durable, url
+
+
+def check_same(study: Study, attrs: dict[str, Any]) -> None:
+    if attrs.get("ador_config_hash") != study.config_hash():
+        stored = attrs.get("ador_config", {})
+        current = study.to_dict()
+        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        raise ConfigError("study", study.name, f"the stored study was created from a different definition "
+                                               f"(changed: {', '.join(changed) or 'details'}); launch it under "
+                                               f"another name or restore the original file")
+    if attrs.get("ador_model_version") != model_version():
+        raise ConfigError("study", study.name, f"the stored study was scored by model {attrs.get('ador_model_version')}"
+                                               f", this ador is {model_version()}; results would mix two models, "
+                                               f"so launch it under another name")
+
+
+def load_stored(name: str, storage_url: str | None) -> tuple[Study, optuna.Study, str]:
+    """Reopen a stored study from its storage alone (no study file needed)."""
+    url = storage_url or default_storage(name)
+    storage = open_storage(url)
+    try:
+        durable = with_retries(lambda: optuna.load_study(study_name=name, storage=storage), "loading the study")
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise ConfigError("study", name, f"no such study in {url} (studies: {', '.join(names) or 'none'})") from None
+    attrs = durable.user_attrs
+    if "ador_config" not in attrs:
+        raise ConfigError("study", name, "was not created by ador (no stored definition)")
+    study = study_from_dict(attrs["ador_config"], name)
+    return study, durable, url
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def _copy_in(mem: optuna.Study, trials: list[FrozenTrial]) -> None:
+    if trials:
+        mem.add_trials([t for t in trials if t.state in (TrialState.COMPLETE, TrialState.FAIL)])
+
+
+class TrialWriter:
+    """Writes finished trials to the durable storage, one transaction each, and pulls the trials
+    of other workers."""
+
+    def __init__(self, durable: optuna.Study) -> None:
+        self.durable = durable
+        self.storage = durable._storage
+        self.study_id = durable._study_id
+        self.recorder = TrialRecorder(self.storage, self.study_id)
+        self.seen: set[int] = set()         # durable trial ids already in the in-memory study
+
+    def write(self, trial: FrozenTrial) -> int:
+        trial_id = with_retries(lambda: self.recorder.write(trial), "writing a trial")
+        self.seen.add(trial_id)
+        return trial_id
+
+    def pull(self) -> list[FrozenTrial]:
+        trials = with_retries(lambda: self.storage.get_all_trials(self.study_id, deepcopy=False,
+                                                                  states=(TrialState.COMPLETE, TrialState.FAIL)),
+                              "reading trials")
+        new = [t for t in trials if t._trial_id not in self.seen]
+        self.seen.update(t._trial_id for t in new)
+        return new
+
+
+def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: str | None = None,
+               seed: int | None = None, progress: bool = True, label: str = "") -> RunStats:
+    """Run ``n_trials`` new trials into ``durable`` with the stored (or given) sampler settings."""
+    stored = durable.user_attrs.get("ador_sampler", {})
+    name = sampler or stored.get("name", study.spec.sampler.name)
+    options = stored.get("options", {}) if name == stored.get("name") else dict(study.spec.sampler.options)
+    base_seed = stored.get("seed", study.spec.seed) if seed is None else seed
+    writer = TrialWriter(durable)
+    previous = writer.pull()
+    # a resumed run must not replay the random stream of the first run
+    run_seed = (base_seed * 1_000_003 + len(previous)) % (2 ** 31)
+    if name == PYMOO:
+        from ador.explore.pymoo_engine import run_pymoo
+        return run_pymoo(study, writer, previous, n_trials, options, run_seed, progress, label)
+    mem = optuna.create_study(directions=study.directions, sampler=build_sampler(name, options, study.space, run_seed))
+    _copy_in(mem, previous)
+    scorer = Scorer(study)
+    dists = distributions(study.space)
+    stats = RunStats()
+    bar = Progress(total=n_trials, label=label or f"{study.name} ({name})") if progress else None
+    feasible_points = [t.values for t in previous if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    start = time.perf_counter()
+    hv, hv_at = 0.0, 0.0
+    scale = None          # frozen from the first feasible points, so the progress HV can grow
+    pulled_at = start
+    try:
+        for i in range(n_trials):
+            trial = mem.ask(dists)
+            outcome = scorer(knob_values(study.space, trial.params))
+            for key, value in outcome.user_attrs.items():
+                trial.set_user_attr(key, value)
+            if outcome.values is None:
+                mem.tell(trial, state=TrialState.FAIL)
+                stats.failed += 1
+            else:
+                mem._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS_KEY, outcome.constraints)
+                mem.tell(trial, outcome.values)
+                stats.completed += 1
+                if outcome.user_attrs["feasible"]:
+                    stats.feasible += 1
+                    feasible_points.append(outcome.values)
+            writer.write(mem._storage.get_trial(trial._trial_id))
+            now = time.perf_counter()
+            if now - pulled_at > SYNC_EVERY_S:
+                _copy_in(mem, writer.pull())
+                pulled_at = now
+            if bar:
+                if now - hv_at > 1.0 and len(feasible_points) >= 10:
+                    scale = scale or normaliser(feasible_points, study.directions)
+                    hv, hv_at = hypervolume(feasible_points, study.directions, scale=scale), now
+                bar.update(i + 1, feasible=stats.feasible, HV=f"{hv:.3f}")
+    finally:
+        if bar:
+            bar.close()
+        stats.seconds = time.perf_counter() - start
+    return stats
+
+
+def _worker_main(config: dict[str, Any], name: str, url: str, n_trials: int, sampler: str | None,
+                 seed: int, queue) -> None:
+    try:
+        study = study_from_dict(config, name)
+        durable = optuna.load_study(study_name=name, storage=open_storage(url))
+        stats = run_trials(study, durable, n_trials, sampler=sampler, seed=seed, progress=False)
+        queue.put(("ok", dataclasses.asdict(stats)))
+    except AdorError as err:
+        queue.put(("error", str(err)))
+
+
+def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, workers: int, *,
+                sampler: str | None = None, seed: int | None = None, progress: bool = True) -> RunStats:
+    """``workers`` processes on this machine share the study; trials are split between them."""
+    if workers <= 1:
+        return run_trials(study, durable, n_trials, sampler=sampler, seed=seed, progress=progress)
+    base = durable.user_attrs.get("ador_sampler", {}).get("seed", study.spec.seed) if seed is None else seed
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    shares = [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
+    procs = [ctx.Process(target=_worker_main, args=(study.to_dict(), study.name, url, share, sampler,
+                                                    base + 7919 * (i + 1), queue))
+             for i, share in enumerate(shares) if share]
+    start = time.perf_counter()
+    for p in procs:
+        p.start()
+    total = RunStats()
+    errors = []
+    bar = Progress(total=n_trials, label=f"{study.name} ({len(procs)} workers)") if progress else None
+    results = 0
+    while results < len(procs):
+        try:
+            kind, payload = queue.get(timeout=0.5)
+        except Exception:
+            if bar:
+                done = len(durable.get_trials(deepcopy=False))
+                bar.update(min(done, n_trials))
+            if not any(p.is_alive() for p in procs) and queue.empty():
+                break
+            continue
+        results += 1
+        if kind == "ok":
+            for key in ("completed", "failed", "feasible"):
+                setattr(total, key, getattr(total, key) + payload[key])
+        else:
+            errors.append(payload)
+    for p in procs:
+        p.join()
+    if bar:
+        bar.close()
+    total.seconds = time.perf_counter() - start
+    if errors:
+        raise AdorError(errors[0])
+    dead = [p.exitcode for p in procs if p.exitcode]
+    if dead:
+        raise AdorError(f"{len(dead)} worker process(es) died (exit codes {dead}); completed trials are saved, "
+                        f"resume the study")
+    return total
+
+
+# --- reading results -------------------------------------------------------------------------
+
+def status(durable: optuna.Study) -> dict[str, Any]:
+    trials = durable.get_trials(deepcopy=False)
+    count = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731
+    feasible = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    return {
+        "study": durable.study_name, "n_trials": len(trials), "n_complete": count(TrialState.COMPLETE),
+        "n_failed": count(TrialState.FAIL), "n_running": count(TrialState.RUNNING), "n_feasible": len(feasible),
+        "n_pareto": len(durable.best_trials), "objectives": durable.metric_names,
+        "directions": [d.name.lower() for d in durable.directions],
+        "model_version": durable.user_attrs.get("ador_model_version"),
+        "sampler": durable.user_attrs.get("ador_sampler"), "created": durable.user_attrs.get("ador_created"),
+    }
+
+
+def pareto_rows(study: Study, durable: optuna.Study) -> list[dict[str, Any]]:
+    """Pareto-optimal feasible designs with their metrics and ratios against each baseline."""
+    from ador.explore.metrics import ratio_vs
+    baselines = durable.user_attrs.get("ador_baselines", {})
+    rows = []
+    seen = set()
+    for t in sorted(durable.best_trials, key=lambda t: (t.values, t.number)):
+        key = tuple(sorted((k, repr(v)) for k, v in t.params.items()))
+        if key in seen:          # the same design sampled twice: list it once
+            continue
+        seen.add(key)
+        metrics = t.user_attrs.get("metrics", {})
+        row: dict[str, Any] = {"trial": t.number, **{m: metrics.get(m) for m in study.metric_names}}
+        for extra in ("die_area_mm2", "ttft_ms", "tbt_p99_ms", "output_tok_s", "cost_usd"):
+            row.setdefault(extra, metrics.get(extra))
+        for gpu, base in baselines.items():
+            for m in study.metric_names:
+                bm = base.get("metrics", {}).get(m)
+                row[f"{m}_x_vs_{gpu}"] = ratio_vs(m, metrics.get(m), bm) if bm is not None else None
+        rows.append(row)
+    return rows
+
+
+def trial_design(durable: optuna.Study, number: int) -> dict[str, Any]:
+    trials = durable.get_trials(deepcopy=False)
+    match = [t for t in trials if t.number == number]
+    if not match:
+        raise ConfigError("trial", number, f"no such trial (0..{len(trials) - 1})")
+    design = match[0].user_attrs.get("design")
+    if not design:
+        raise ConfigError("trial", number, "has no design (it failed before a design was built: "
+                                           f"{'; '.join(match[0].user_attrs.get('infeasible_reasons', []))})")
+    return design

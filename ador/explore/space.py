@@ -1,0 +1,229 @@
+"""Search spaces: which fields of a base design vary, how, and what follows from them.
+
+A search space YAML names a base design (preset or file), knobs (each a dotted field of the
+design with a type and range), derived fields (expressions over knobs and fields) and structural
+constraints (expressions that must hold). Loading validates everything and names the bad knob.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from ador.config import from_mapping, load_yaml, to_mapping
+from ador.errors import ConfigError
+from ador.explore.expr import evaluate_expr, names_in
+from ador.hardware import AdorChip, device_from_mapping, device_to_mapping, get_device
+
+KnobType = Literal["int", "log_int", "pow2", "float", "log_float", "categorical"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    type: KnobType
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def check(self, where: str) -> None:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ConfigError(f"{where}.choices", list(self.choices), "a categorical knob needs choices")
+            if len(set(map(repr, self.choices))) != len(self.choices):
+                raise ConfigError(f"{where}.choices", list(self.choices), "choices must be distinct")
+            return
+        if self.low is None or self.high is None:
+            raise ConfigError(f"{where}.low", self.low, f"a {self.type} knob needs low and high")
+        if not self.low <= self.high:
+            raise ConfigError(f"{where}.high", self.high, f"must be >= low={self.low}")
+        if self.type in ("int", "log_int", "pow2"):
+            for name in ("low", "high"):
+                v = getattr(self, name)
+                if v != int(v):
+                    raise ConfigError(f"{where}.{name}", v, f"a {self.type} knob needs whole numbers")
+        if self.type in ("log_int", "log_float", "pow2") and self.low <= 0:
+            raise ConfigError(f"{where}.low", self.low, f"a {self.type} knob needs low > 0")
+        if self.type == "pow2":
+            for name in ("low", "high"):
+                v = getattr(self, name)
+                if 2 ** round(math.log2(v)) != v:
+                    raise ConfigError(f"{where}.{name}", v, "must be a power of two")
+        if self.step is not None:
+            if self.type in ("log_int", "log_float", "pow2"):
+                raise ConfigError(f"{where}.step", self.step, f"a {self.type} knob takes no step")
+            if not self.step > 0:
+                raise ConfigError(f"{where}.step", self.step, "must be > 0")
+            if self.type == "int" and self.step != int(self.step):
+                raise ConfigError(f"{where}.step", self.step, "an int knob needs a whole step")
+
+    def grid(self, where: str) -> list[Any]:
+        """Every value of the knob (for grid search and exhaustive enumeration)."""
+        if self.type == "categorical":
+            return list(self.choices)
+        if self.type == "pow2":
+            return [2 ** e for e in range(int(math.log2(self.low)), int(math.log2(self.high)) + 1)]
+        if self.type in ("int", "log_int"):
+            step = int(self.step or 1)
+            return list(range(int(self.low), int(self.high) + 1, step))
+        if self.step is None:
+            raise ConfigError(f"{where}.step", None, "a float knob needs a step to be enumerated")
+        n = int(math.floor((self.high - self.low) / self.step + 1e-9))
+        return [self.low + i * self.step for i in range(n + 1)]
+
+
+@dataclass(frozen=True)
+class SearchSpaceSpec:
+    base: str
+    knobs: dict[str, Knob]
+    derived: dict[str, str] = field(default_factory=dict)
+    constraints: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    spec: SearchSpaceSpec
+    base: AdorChip
+    name: str = ""
+
+    @property
+    def knobs(self) -> dict[str, Knob]:
+        return self.spec.knobs
+
+    def resolve(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """Knob values plus derived fields, and the structural constraints they break."""
+        env = dict(self._base_fields)
+        env.update(values)
+        changes = dict(values)
+        for target, text in self.spec.derived.items():
+            env[target] = changes[target] = evaluate_expr(text, env, f"derived.{target}")
+        broken = [c for c in self.spec.constraints if not evaluate_expr(c, env, "constraints")]
+        return changes, broken
+
+    def design(self, values: Mapping[str, Any], name: str = "candidate") -> AdorChip:
+        """The design for knob ``values``: base, knobs applied, derived fields computed. Built with
+        dataclasses.replace, so each component validates itself; a bad value is a ConfigError
+        naming the field."""
+        changes, _ = self.resolve(values)
+        return self.apply(changes, name)
+
+    def apply(self, changes: Mapping[str, Any], name: str = "candidate") -> AdorChip:
+        top: dict[str, Any] = {"name": name}
+        nested: dict[str, dict[str, Any]] = {}
+        for dotted, value in changes.items():
+            head, _, leaf = dotted.partition(".")
+            if leaf:
+                nested.setdefault(head, {})[leaf] = _typed(self._types[dotted], value, dotted)
+            else:
+                top[head] = _typed(self._types[dotted], value, dotted)
+        try:
+            for head, fields in nested.items():
+                top[head] = dataclasses.replace(getattr(self.base, head), **fields)
+        except ConfigError as err:
+            raise err.under(head) from None
+        return dataclasses.replace(self.base, **top)
+
+    def violated(self, values: Mapping[str, Any]) -> list[str]:
+        """Structural constraints that ``values`` break."""
+        return self.resolve(values)[1]
+
+    @property
+    def _base_fields(self) -> dict[str, Any]:
+        cached = self.__dict__.get("_fields_cache")
+        if cached is None:
+            cached = _flatten(device_to_mapping(self.base))
+            object.__setattr__(self, "_fields_cache", cached)
+        return cached
+
+    @property
+    def _types(self) -> dict[str, type]:
+        cached = self.__dict__.get("_types_cache")
+        if cached is None:
+            cached = {k: type(v) for k, v in self._base_fields.items()}
+            object.__setattr__(self, "_types_cache", cached)
+        return cached
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**to_mapping(self.spec), "base_design": device_to_mapping(self.base)}
+
+
+def _typed(kind: type, value: Any, field: str) -> Any:
+    """Coerce a knob or derived value to the field's type (ints stay ints; 1e9 becomes a float)."""
+    if kind is int and isinstance(value, float):
+        if value != int(value):
+            raise ConfigError(field, value, "expected a whole number")
+        return int(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+
+
+def build_space(raw: Any, where: str = "search_space", name: str = "") -> SearchSpace:
+    """A search space from YAML data; a stored space carries its resolved ``base_design``."""
+    base_data = raw.get("base_design") if isinstance(raw, Mapping) else None
+    if base_data is not None:
+        raw = {k: v for k, v in raw.items() if k != "base_design"}
+    spec = from_mapping(SearchSpaceSpec, raw, where)
+    base = device_from_mapping(base_data, f"{where}.base_design") if base_data else get_device(spec.base)
+    if base.kind != "ador":
+        raise ConfigError(f"{where}.base", spec.base, "the base of a search space must be an ADOR design")
+    fields = _flatten(device_to_mapping(base))
+    if not spec.knobs:
+        raise ConfigError(f"{where}.knobs", {}, "a search space needs at least one knob")
+    for knob_name, knob in spec.knobs.items():
+        if knob_name not in fields:
+            raise ConfigError(f"{where}.knobs.{knob_name}", knob_name,
+                              f"not a field of the design (fields: {', '.join(sorted(fields))})")
+        knob.check(f"{where}.knobs.{knob_name}")
+    known = set(fields) | set(spec.knobs)
+    for target, text in spec.derived.items():
+        if target not in fields:
+            raise ConfigError(f"{where}.derived.{target}", text, "not a field of the design")
+        if target in spec.knobs:
+            raise ConfigError(f"{where}.derived.{target}", text, "is already a knob")
+        unknown = names_in(text, f"{where}.derived.{target}") - known
+        if unknown:
+            raise ConfigError(f"{where}.derived.{target}", text, f"unknown names: {', '.join(sorted(unknown))}")
+    for i, text in enumerate(spec.constraints):
+        unknown = names_in(text, f"{where}.constraints[{i}]") - known
+        if unknown:
+            raise ConfigError(f"{where}.constraints[{i}]", text, f"unknown names: {', '.join(sorted(unknown))}")
+    space = SearchSpace(spec=dataclasses.replace(spec, base=spec.base), base=base, name=name)
+    # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early)
+    for knob_name, knob in spec.knobs.items():
+        ends = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" else (knob.low, knob.high)
+        for value in ends:
+            if knob.type in ("int", "log_int", "pow2"):
+                value = int(value)
+            try:
+                space.design({knob_name: value})
+            except ConfigError as err:
+                raise ConfigError(f"{where}.knobs.{knob_name}", value, f"gives an invalid design ({err})") from None
+    return space
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    path = Path(path)
+    return build_space(load_yaml(path), "search_space", path.stem)
