@@ -11,7 +11,7 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks import eval_speed
+from benchmarks import eval_speed, search_quality, study_speed
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -35,6 +35,26 @@ def main(argv: list[str] | None = None) -> int:
     results.update({key: r.median_per_s for key, r in rates.items()})
     results["eval_spread"] = {key: [r.min_per_s, r.max_per_s] for key, r in rates.items()}
     results["eval_cache_speedup"] = speedup
+
+    print("\n[3] persisted study throughput, smoke study, NSGA-II, each trial committed to SQLite (target >= 5x)")
+    speed = study_speed.run(args.quick)
+    print(f"    plain Optuna + SQLite {speed['optuna_sqlite_trials_per_s']:8.1f} trials/s")
+    print(f"    ador default path     {speed['ador_trials_per_s']:8.1f} trials/s")
+    print(f"    speed-up (pairwise median) {speed['study_speedup_vs_optuna_sqlite']:.1f}x "
+          f"[{speed['study_speedup_spread'][0]:.1f} .. {speed['study_speedup_spread'][1]:.1f}]")
+    results.update(speed)
+
+    print("\n[5] search quality on the smoke space: hypervolume / true front's (target 98% by 2,000 trials)")
+    quality = search_quality.run(args.quick)
+    print(f"    {quality['space_designs']} feasible designs enumerated in {quality['enumerate_s']:.1f} s; "
+          f"true front {quality['true_front_size']} designs")
+    print("    " + f"{'sampler':14}" + "".join(f"{b:>10}" for b in quality["budgets"]))
+    for sampler, fractions in quality["fractions"].items():
+        print("    " + f"{sampler:14}" + "".join(f"{100 * f:9.1f}%" for f in fractions))
+    results["search_quality"] = quality
+    for key, value in quality.items():
+        if key.startswith("hv_fraction_"):
+            results[key] = value
 
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
