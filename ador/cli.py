@@ -164,6 +164,67 @@ def cmd_area(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ador simulate ---------------------------------------------------------------------------
+
+def _requests_from(args: argparse.Namespace):
+    from ador.serving import Lengths, burst, load_trace, poisson
+    if args.trace:
+        return load_trace(args.trace)
+    kind = "lognormal" if args.lengths == "long-tailed" else "fixed"
+    prompt = Lengths(kind, args.input_len, args.length_cv)
+    output = Lengths(kind, args.output_len, args.length_cv)
+    if args.rate is None:
+        return burst(args.requests, prompt, output, seed=args.seed)
+    return poisson(args.rate, args.requests, prompt, output, seed=args.seed)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ador.serving import SchedulerConfig, max_sustainable_rate, simulate
+    system, model, precision = _build_system(args)
+    config = SchedulerConfig(policy=args.policy, max_batch=args.max_batch, chunk_tokens=args.chunk_tokens)
+    if args.find_capacity:
+        if args.ttft_slo is None and args.tbt_slo is None:
+            from ador.errors import ConfigError
+            raise ConfigError("--find-capacity", True, "needs --ttft-slo and/or --tbt-slo")
+        import dataclasses as dc
+        base = _requests_from(argparse.Namespace(**{**vars(args), "rate": 1.0, "trace": None}))
+
+        def at(rate: float):
+            reqs = [dc.replace(r, arrival_s=r.arrival_s / rate) for r in base]
+            return simulate(system, model, precision, reqs, config=config, ttft_slo_ms=args.ttft_slo,
+                            tbt_slo_ms=args.tbt_slo)
+        rate, result = max_sustainable_rate(at, target=args.target_attainment)
+        if result is None:
+            raise DoesNotFitError(f"policy={args.policy}: no arrival rate meets the SLOs for "
+                                  f"{100 * args.target_attainment:.0f}% of requests")
+        data = {"max_rate_rps": rate, "target_attainment": args.target_attainment, **result.to_dict()}
+    else:
+        result = simulate(system, model, precision, _requests_from(args), config=config, ttft_slo_ms=args.ttft_slo,
+                          tbt_slo_ms=args.tbt_slo, progress=not args.json)
+        data = result.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    r = data
+    print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name}, tp={system.tp}, "
+          f"policy {r['policy']}: {r['n_finished']} of {r['n_requests']} requests served"
+          + (f", {r['refused']} refused" if r['refused'] else "") + (f", {r['preemptions']} preemptions" if r['preemptions'] else ""))
+    if "max_rate_rps" in r:
+        print(f"  highest sustainable arrival rate: {r['max_rate_rps']:.3g} req/s "
+              f"(>= {100 * r['target_attainment']:.0f}% of requests meet the SLOs)")
+    for name in ("ttft_ms", "tbt_ms", "e2e_ms", "queue_ms"):
+        q = r[name]
+        print(f"  {name[:-3].upper():6} p50 {q['p50']:9.1f}  p90 {q['p90']:9.1f}  p99 {q['p99']:9.1f} ms")
+    print(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrival rate "
+          f"{r['arrival_rate']:.3g}/s; mean in system {r['mean_in_system']:.2f}")
+    slo = ", ".join(f"{k} {v:g} ms" for k, v in (("TTFT", r["ttft_slo_ms"]), ("TBT", r["tbt_slo_ms"])) if v)
+    if slo:
+        print(f"  SLOs ({slo}): attainment {100 * r['slo_attainment']:.1f}%, goodput {r['goodput_rps']:.3g} req/s")
+    print("  utilisation: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["utilisation"].items())
+          + f", HBM {100 * r['hbm_utilisation']:.0f}%")
+    return 0
+
+
 # --- ador validate / calibrate ---------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -412,6 +473,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hardware", required=True, help="preset name or design .yaml")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_area)
+
+    p = sub.add_parser("simulate", help="serve a stream of requests: percentile TTFT/TBT, throughput, goodput")
+    _system_args(p)
+    p.add_argument("--policy", default="continuous", help="continuous, chunked, concurrent, disaggregated")
+    p.add_argument("--rate", type=float, help="Poisson arrival rate, requests/s (omit for a burst at t=0)")
+    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --rate/--requests)")
+    p.add_argument("--input-len", type=int, default=512, help="prompt length (mean if long-tailed)")
+    p.add_argument("--output-len", type=int, default=128, help="output length (mean if long-tailed)")
+    p.add_argument("--lengths", choices=["fixed", "long-tailed"], default="fixed")
+    p.add_argument("--length-cv", type=float, default=1.0, help="coefficient of variation of long-tailed lengths")
+    p.add_argument("--ttft-slo", type=float, help="TTFT target, ms")
+    p.add_argument("--tbt-slo", type=float, help="mean time-between-tokens target per request, ms")
+    p.add_argument("--max-batch", type=int, default=256)
+    p.add_argument("--chunk-tokens", type=int, default=512, help="token budget per iteration (chunked)")
+    p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
+    p.add_argument("--target-attainment", type=float, default=0.9)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("validate", help="compare the model with measured GPU results")
     p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the public file)")
