@@ -11,7 +11,7 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks import eval_speed, search_quality, study_speed
+from benchmarks import eval_speed, search_quality, serving_speed, study_speed
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -43,6 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    speed-up (pairwise median) {speed['study_speedup_vs_optuna_sqlite']:.1f}x "
           f"[{speed['study_speedup_spread'][0]:.1f} .. {speed['study_speedup_spread'][1]:.1f}]")
     results.update(speed)
+
+    print("\n[4] serving simulator: Llama-3-70B on 8 devices, Poisson arrivals, long-tailed lengths "
+          "(target >= 5,000 requests/s: 10,000 in <= 2 s)")
+    serving = serving_speed.run(args.quick)
+    for name in ("a100_continuous", "ador_concurrent"):
+        r = serving[name]
+        print(f"    {name:16} {r['requests_per_s']:9,.0f} requests/s [{r['spread'][0]:,.0f} .. {r['spread'][1]:,.0f}]; "
+              f"10k in {r['seconds_for_10k']:.2f} s; {r['speedup_vs_uncached']:.0f}x the uncached baseline "
+              f"({r['uncached_requests_per_s']:,.0f}/s)")
+    results["serving"] = serving
+    results["serving_requests_per_s"] = serving["serving_requests_per_s"]
 
     print("\n[5] search quality on the smoke space: hypervolume / true front's (target 98% by 2,000 trials)")
     quality = search_quality.run(args.quick)

@@ -37,8 +37,9 @@ class Piece:
 
 class IterationCost:
     def __init__(self, system: System, model: ModelSpec, precision: Precision,
-                 engines: Mapping[str, str] | None = None) -> None:
+                 engines: Mapping[str, str] | None = None, *, cache: bool = True) -> None:
         self.system, self.model, self.precision = system, model, precision
+        self.cache = cache               # False only to measure what the cache saves
         self.engines = dict(engines) if engines else None
         self._cache: dict[tuple, Piece] = {}
         dev = system.device
@@ -53,7 +54,8 @@ class IterationCost:
                 busy[t.engine] = busy.get(t.engine, 0.0) + t.time_s
             overhead = self.step_overhead_s   # stage_time adds it; pieces carry none of their own
             piece = Piece(result.time_s - overhead, sum(t.dram_bytes for t in result.breakdown), busy)
-            self._cache[key] = piece
+            if self.cache:
+                self._cache[key] = piece
         return piece
 
     def linear(self, tokens: int, phase: str = PREFILL) -> Piece:
@@ -61,6 +63,8 @@ class IterationCost:
         m = tokens if tokens <= EXACT_TOKENS else _up(tokens, TOKEN_BUCKET)
         key = ("lin", m, phase)
         if key not in self._cache:
+            if not self.cache:
+                build_iteration.cache_clear()
             tp, pp = self.system.tp, self.system.pp
             ops = build_iteration(self.model, self.precision, tp, pp, (PrefillChunk(1, m, 0),)) if phase == PREFILL \
                 else build_iteration(self.model, self.precision, tp, pp, (), m, 1)

@@ -87,16 +87,27 @@ class _Live:
 class _Log:
     gaps: list[float] = field(default_factory=list)      # pooled time-between-token samples ...
     weights: list[int] = field(default_factory=list)     # ... with how many requests saw each
-    busy: dict[str, float] = field(default_factory=dict)
-    dram_bytes: float = 0.0
+    uses: dict[int, list] = field(default_factory=dict)  # id(piece) -> [piece, times used]
     preemptions: int = 0
     iterations: int = 0
     peak_in_service: int = 0       # most requests holding KV cache at once, any replica
 
     def add(self, piece: Piece, scale: float = 1.0) -> None:
-        for k, v in piece.busy_s.items():
-            self.busy[k] = self.busy.get(k, 0.0) + v * scale
-        self.dram_bytes += piece.dram_bytes * scale
+        entry = self.uses.get(id(piece))
+        if entry is None:
+            self.uses[id(piece)] = [piece, scale]
+        else:
+            entry[1] += scale
+
+    def busy(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for piece, times in self.uses.values():
+            for k, v in piece.busy_s.items():
+                out[k] = out.get(k, 0.0) + v * times
+        return out
+
+    def dram_bytes(self) -> float:
+        return sum(piece.dram_bytes * times for piece, times in self.uses.values())
 
 
 def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, cfg: SchedulerConfig) -> int:
@@ -591,8 +602,8 @@ def _summarise(config, requests, finished, refused, log, system, ttft_slo, tbt_s
         goodput_rps=float(ok.sum()) / makespan, slo_attainment=float(ok.mean()) if len(ok) else 0.0,
         mean_in_system=area / makespan, arrival_rate=rate,
         mean_e2e_ms=float(e2e.mean()) if len(e2e) else math.nan, makespan_s=makespan,
-        utilisation={k: v / (makespan * busy_devices) for k, v in sorted(log.busy.items())},
-        hbm_utilisation=log.dram_bytes / (system.device.hbm_bw_bytes_per_s * makespan * busy_devices),
+        utilisation={k: v / (makespan * busy_devices) for k, v in sorted(log.busy().items())},
+        hbm_utilisation=log.dram_bytes() / (system.device.hbm_bw_bytes_per_s * makespan * busy_devices),
         iterations=log.iterations, peak_in_service=log.peak_in_service, kv_capacity_tokens=cap,
         ttft_slo_ms=ttft_slo, tbt_slo_ms=tbt_slo,
     )
