@@ -20,7 +20,7 @@ class ConfigError(AdorError, ValueError):
         self.field = field
         self.value = value
         self.reason = reason
-        super().__init__(f"{field}={_short(value)}: {reason}")
+        super().__init__(f"{_one_line(str(field))}={_short(value)}: {_one_line(str(reason))}")
 
     def under(self, prefix: str) -> "ConfigError":
         """The same error with its field placed under ``prefix`` (``hbm.stacks`` -> ``device.hbm.stacks``)."""
@@ -34,6 +34,11 @@ class UnknownNameError(ConfigError):
 
 class DoesNotFitError(AdorError):
     """The design cannot hold the model (weights, KV cache and activations exceed device memory)."""
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a field named in a hostile file may hold any) shown escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def _short(value: Any) -> str:

@@ -142,3 +142,17 @@ def test_any_valid_design_gives_finite_positive_results(chip, tp, batch, input_l
     for value in (r.ttft_s, r.tbt_s, r.e2e_s, r.output_tok_s, r.memory.total_bytes):
         assert math.isfinite(value) and value > 0
     assert all(t.time_s > 0 and math.isfinite(t.time_s) for t in r.prefill.breakdown + r.decode.breakdown)
+
+
+@given(model=st.sampled_from(["llama-3-70b", "mixtral-8x7b", "falcon-180b", "gpt3-175b", "llama-2-7b"]),
+       batch=st.integers(1, 256), seq=st.integers(1, 8192), precision=st.sampled_from(["fp16", "fp8", "int4-wo"]))
+def test_tensor_parallelism_never_increases_per_device_memory(model, batch, seq, precision):
+    from ador.workload import footprint
+    spec, p = ZOO[model], get_precision(precision)
+    sizes = []
+    for tp in (1, 2, 4, 8):
+        if spec.n_heads % tp:
+            continue
+        f = footprint(spec, p, tp, 1, batch, seq, batch * min(seq, 2048))
+        sizes.append(f.total_bytes)
+    assert sizes == sorted(sizes, reverse=True)

@@ -12,7 +12,8 @@ def dies_per_wafer(die_area_mm2: float) -> float:
     r = tech.WAFER_DIAMETER_MM / 2
     n = math.pi * r * r / die_area_mm2 - math.pi * tech.WAFER_DIAMETER_MM / math.sqrt(2 * die_area_mm2)
     if n < 1:
-        raise ConfigError("die_area_mm2", round(die_area_mm2, 1), "too large for a 300 mm wafer")
+        raise ConfigError("die_area_mm2", round(die_area_mm2, 1),
+                          f"too large for a 300 mm wafer, let alone the {tech.RETICLE_LIMIT_MM2:.0f} mm2 reticle")
     return n
 
 

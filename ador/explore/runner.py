@@ -146,7 +146,24 @@ def open_study(study: Study, storage_url: str | None = None, *, sampler: str | N
             with_retries(lambda: durable.set_metric_names(study.metric_names), "storing the metric names")
     else:
         check_same(study, attrs)
+        fail_orphans(durable)
     return durable, url
+
+
+def fail_orphans(durable: optuna.Study) -> int:
+    """Mark RUNNING trials as FAIL. ador's workers never leave a trial RUNNING in storage (a trial is
+    written once, finished), so a RUNNING trial belongs to a client that died mid-trial (a plain
+    Optuna process, or an older ador); left alone it would never finish."""
+    storage = durable._storage
+    orphans = [t for t in with_retries(lambda: durable.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
+                                       "reading trials")]
+    for t in orphans:
+        with_retries(lambda t=t: storage.set_trial_user_attr(t._trial_id, "infeasible_reasons",
+                                                             ["worker died while this trial was running"]),
+                     "failing an orphaned trial")
+        with_retries(lambda t=t: storage.set_trial_state_values(t._trial_id, TrialState.FAIL),
+                     "failing an orphaned trial")
+    return len(orphans)
 
 
 def check_same(study: Study, attrs: dict[str, Any]) -> None:
@@ -176,6 +193,7 @@ def load_stored(name: str, storage_url: str | None) -> tuple[Study, optuna.Study
     if "ador_config" not in attrs:
         raise ConfigError("study", name, "was not created by ador (no stored definition)")
     study = study_from_dict(attrs["ador_config"], name)
+    fail_orphans(durable)
     return study, durable, url
 
 

@@ -15,6 +15,7 @@ T = TypeVar("T")
 STUDIES_DIR = Path("studies")
 # bounded retries when the database drops mid-study (a PostgreSQL restart takes a few seconds)
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+OPEN_RETRY_DELAYS_S = (0.5, 1.0, 2.0)   # opening: a server that is down is reported within seconds
 
 
 class StorageLostError(AdorError):
@@ -53,14 +54,20 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         engine_kwargs["connect_args"] = {"timeout": 60}   # several worker processes share the file
     elif url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": 5}
-    try:
-        if url.startswith("sqlite:///"):
-            _use_wal(url, engine_kwargs)
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except ImportError as err:
-        raise ConfigError("storage", url, f"missing database driver ({err.name})") from None
-    except Exception as err:   # SQLAlchemy raises many kinds; all mean the storage cannot be used
-        raise ConfigError("storage", _redact(url), f"cannot open the database: {_first_line(err)}") from None
+    last: BaseException | None = None
+    for delay in (0.0, *OPEN_RETRY_DELAYS_S):
+        time.sleep(delay)
+        try:
+            if url.startswith("sqlite:///"):
+                _use_wal(url, engine_kwargs)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except ImportError as err:
+            raise ConfigError("storage", url, f"missing database driver ({err.name})") from None
+        except Exception as err:   # SQLAlchemy raises many kinds; all mean the storage cannot be used
+            last = err
+            if not _is_database_error(err):
+                break
+    raise ConfigError("storage", _redact(url), f"cannot open the database: {_first_line(last)}") from None
 
 
 def _use_wal(url: str, engine_kwargs: dict) -> None:
@@ -73,14 +80,19 @@ def _use_wal(url: str, engine_kwargs: dict) -> None:
 
 
 def _check_writable(path: Path, url: str) -> None:
+    """Try to create a file beside the database: permission bits alone mislead (root passes
+    os.access everywhere) and read-only mounts show only on a write."""
+    import tempfile
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".ador-write-test-"):
+            pass
+        if path.exists():
+            with path.open("ab"):
+                pass
     except OSError as err:
-        raise ConfigError("storage", url, f"cannot create {parent} ({err.strerror})") from None
-    target = path if path.exists() else parent
-    if not os.access(target, os.W_OK):
-        raise ConfigError("storage", url, f"{target} is not writable")
+        raise ConfigError("storage", url, f"{parent} is not writable ({err.strerror or err})") from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -114,6 +126,8 @@ def with_retries(action: Callable[[], T], what: str) -> T:
 
 
 def _is_database_error(err: BaseException) -> bool:
+    if isinstance(err, optuna.exceptions.StorageInternalError):   # Optuna's wrapper of a DB failure
+        return True
     module = type(err).__module__
     return module.startswith(("sqlalchemy", "psycopg", "sqlite3")) or isinstance(err, (OSError, ConnectionError))
 

@@ -20,7 +20,7 @@ def device_from_mapping(data: Any, where: str = "") -> Device:
     if not isinstance(data, dict):
         raise ConfigError(where or "device", data, "expected a mapping with a 'kind' of ador or gpu")
     kind = data.get("kind", "ador")
-    if kind not in _KINDS:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise ConfigError(f"{where}.kind" if where else "kind", kind, "expected ador or gpu")
     return from_mapping(_KINDS[kind], data, where)
 
