@@ -391,6 +391,28 @@ def cmd_study_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_plot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ador.explore.runner import load_stored
+    from ador.report.study_report import write_plots
+    study, durable, _ = load_stored(args.name, args.storage)
+    written = write_plots(study, durable, Path(args.out))
+    for name, paths in written.items():
+        print(f"{name}: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def cmd_study_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ador.explore.runner import load_stored
+    from ador.report.study_report import write_report
+    study, durable, _ = load_stored(args.name, args.storage)
+    print(write_report(study, durable, Path(args.out)))
+    return 0
+
+
 def _register_study(sub) -> None:
     study = sub.add_parser("study", help="design-space exploration studies").add_subparsers(dest="study_cmd",
                                                                                            required=True)
@@ -430,6 +452,16 @@ def _register_study(sub) -> None:
     group.add_argument("--json", action="store_true")
     group.add_argument("--csv", action="store_true")
     p.set_defaults(func=cmd_study_best)
+    p = study.add_parser("plot", help="Pareto front, projections, hypervolume, breakdown, roofline, importances")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--out", default="out", help="directory for the PNG and SVG files")
+    p.set_defaults(func=cmd_study_plot)
+    p = study.add_parser("report", help="a Markdown report with the best designs, plots and design files")
+    p.add_argument("name")
+    p.add_argument("--storage")
+    p.add_argument("--out", default="out")
+    p.set_defaults(func=cmd_study_report)
     p = study.add_parser("export", help="a trial's design as YAML (for ador evaluate / area)")
     p.add_argument("name")
     p.add_argument("trial", type=int)

@@ -1,0 +1,136 @@
+"""`ador study plot` and `ador study report`: every figure of a stored study, and a Markdown report."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ador.config import dump_yaml
+from ador.hardware import GPUS, System, device_from_mapping
+from ador.perf import evaluate
+from ador.report import data as D
+from ador.report import plots as P
+from ador.workload import get_model, get_precision
+
+
+def evaluations_for(study, durable, trial_number: int | None = None) -> list[tuple[str, Any, Any]]:
+    """(label, device, Evaluation) for the recommended design and the study's baselines."""
+    spec = study.spec
+    model, precision = get_model(spec.model), get_precision(spec.precision)
+    w = study.workload
+    out = []
+    rec = D.recommended(durable)
+    if rec:
+        pick = next(iter(rec.values())) if trial_number is None else None
+        design = pick["design"] if pick else next(t for t in durable.get_trials() if t.number == trial_number
+                                                  ).user_attrs["design"]
+        device = device_from_mapping(design)
+        label = f"trial {pick['trial'] if pick else trial_number}"
+        out.append((label, device, evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices),
+                                            model, precision, batch=w.batch, input_len=w.input_len,
+                                            output_len=w.output_len)))
+    for gpu in spec.baselines:
+        try:
+            device = GPUS[gpu]
+            out.append((gpu.split("-")[0].upper(), device,
+                        evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices), model, precision,
+                                 batch=w.batch, input_len=w.input_len, output_len=w.output_len)))
+        except Exception:       # a baseline that cannot run this precision is simply not drawn
+            continue
+    return out
+
+
+def write_plots(study, durable, out: Path, formats=("png", "svg")) -> dict[str, list[Path]]:
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, list[Path]] = {}
+
+    def save(name: str, draw) -> None:
+        written[name] = [draw(out / f"{name}.{fmt}") for fmt in formats]
+
+    names = study.metric_names
+    if len(names) >= 2:
+        front = D.pareto_front_data(durable, names[0], names[1])
+        save("pareto", lambda p: P.plot_pareto(front, p))
+        if len(names) >= 3:
+            fronts = D.projections(durable)
+            save("projections", lambda p: P.plot_projections(fronts, p))
+    hv = D.hypervolume_history([(durable.user_attrs.get("ador_sampler", {}).get("name", "study"), durable)])
+    save("hypervolume", lambda p: P.plot_hypervolume(hv, p, f"{study.name}: search progress"))
+    evals = evaluations_for(study, durable)
+    if evals:
+        bars = D.breakdown_data([(label, r) for label, _, r in evals])
+        save("breakdown", lambda p: P.plot_breakdown(bars, p))
+        roofs = [D.roofline_data(label, dev, r, get_precision(study.spec.precision).compute_dtype)
+                 for label, dev, r in evals]
+        save("roofline", lambda p: P.plot_roofline(roofs, p))
+    imp = D.importances(durable)
+    if imp:
+        save("importances", lambda p: P.plot_importances(imp, p))
+    return written
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def write_report(study, durable, out: Path) -> Path:
+    """A Markdown report: settings, best designs against the baselines, plots, recommended designs."""
+    from ador.explore.runner import pareto_rows, status
+    plots = write_plots(study, durable, out, formats=("png",))
+    st = status(durable)
+    spec = study.spec
+    lines = [f"# Study report: {study.name}", ""]
+    if spec.description:
+        lines += [spec.description.strip(), ""]
+    w = spec.workload
+    lines += [
+        "## Settings", "",
+        f"- model: {spec.model}, precision {spec.precision}, TP {spec.tp}, PP {spec.pp}, "
+        f"devices {spec.devices or spec.tp * spec.pp}",
+        f"- workload: batch {w.batch}, input {w.input_len} tokens, output {w.output_len} tokens",
+        f"- objectives: " + ", ".join(f"{m} ({d})" for m, d in zip(study.metric_names, study.directions)),
+        f"- constraints: " + (", ".join(f"{c.metric} {'<=' if c.max is not None else '>='} "
+                                         f"{c.max if c.max is not None else c.min:g}"
+                                         for c in study.all_constraints()) or "none")
+        + ("; die within the 858 mm2 reticle" if spec.reticle_limit else "") + "; model fits in memory",
+        f"- search space: base {study.space.spec.base}, knobs {', '.join(study.space.knobs)}",
+        f"- sampler: {st['sampler']}; model version {st['model_version']}",
+        f"- trials: {st['n_complete']} complete ({st['n_feasible']} feasible), {st['n_failed']} failed; "
+        f"{st['n_pareto']} Pareto-optimal", "",
+        "## Pareto-optimal designs against the GPUs", "",
+        "Ratios say how many times better than the GPU on that objective (above 1 is better), on the same "
+        "workload and system size.", "",
+    ]
+    rows = pareto_rows(study, durable)
+    gpus = [g for g, b in durable.user_attrs.get("ador_baselines", {}).items() if "metrics" in b]
+    head = ["trial", *study.metric_names, "die_area_mm2"] + [f"{m} x vs {g.split('-')[0].upper()}" for g in gpus
+                                                             for m in study.metric_names]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("| " + " | ".join("---:" for _ in head) + " |")
+    for r in rows[:25]:
+        cells = [str(r["trial"]), *(_fmt(r[m]) for m in study.metric_names), _fmt(r["die_area_mm2"])]
+        cells += [(f"{r[f'{m}_x_vs_{g}']:.2f}x" if r.get(f"{m}_x_vs_{g}") else "-") for g in gpus
+                  for m in study.metric_names]
+        lines.append("| " + " | ".join(cells) + " |")
+    for g, b in durable.user_attrs.get("ador_baselines", {}).items():
+        if "metrics" in b:
+            lines.append(f"\nBaseline {g}: " + ", ".join(f"{m} {_fmt(b['metrics'][m])}" for m in study.metric_names))
+    lines += ["", "## Plots", ""]
+    for name, paths in plots.items():
+        lines += [f"![{name}]({paths[0].name})", ""]
+    lines += ["## Recommended designs", ""]
+    for why, rec in D.recommended(durable).items():
+        m = rec["metrics"]
+        lines += [f"### {why}: trial {rec['trial']}", "",
+                  f"TTFT {m['ttft_ms']:.1f} ms, p99 TBT {m['tbt_p99_ms']:.2f} ms, {m['output_tok_s']:.0f} output "
+                  f"tokens/s, {m['output_tok_s_per_mm2']:.4g} tokens/s per mm2, die {m['die_area_mm2']:.0f} mm2, "
+                  f"system cost {m['cost_usd']:.0f} USD.", ""]
+        for gpu, ratios in rec["x_vs"].items():
+            lines.append(f"- vs {gpu}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v))
+        design = dict(rec["design"], name=f"{study.name}-trial-{rec['trial']}")
+        lines += ["", "```yaml", dump_yaml(design).rstrip(), "```", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
