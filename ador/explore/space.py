@@ -151,7 +151,14 @@ class SearchSpace:
 
 
 def _typed(kind: type, value: Any, field: str) -> Any:
-    """Coerce a knob or derived value to the field's type (ints stay ints; 1e9 becomes a float)."""
+    """Coerce a knob or derived value to the field's type (ints stay ints; 1e9 becomes a float);
+    a value of another kind is a ConfigError naming the field."""
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(field, value, "expected a string")
+        return value
+    if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(field, value, "expected a number")
     if kind is int and isinstance(value, float):
         if value != int(value):
             raise ConfigError(field, value, "expected a whole number")

@@ -99,7 +99,7 @@ class Hbm:
     capacity_bytes_per_stack: float = 0.0   # 0: the generation's figure
 
     def __post_init__(self) -> None:
-        if self.generation not in HBM_GENERATIONS:
+        if not isinstance(self.generation, str) or self.generation not in HBM_GENERATIONS:
             raise ConfigError("generation", self.generation, f"expected one of {', '.join(HBM_GENERATIONS)}")
         _check(self, positive=("stacks",), non_negative=("bw_bytes_per_s_per_stack", "capacity_bytes_per_stack"))
         bw, cap = HBM_GENERATIONS[self.generation]
