@@ -225,6 +225,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- ador headline ---------------------------------------------------------------------------
+
+def cmd_headline(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ador.headline import run, write_report
+    if not args.report_only:
+        run(args.trials, args.storage_dir, progress=not args.quiet)
+    print(write_report(Path(args.out), args.storage_dir, serving=not args.no_serving))
+    return 0
+
+
 # --- ador validate / calibrate ---------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -525,6 +537,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("headline", help="Llama-3-70B on 8 devices vs A100/H100: run both studies, write the report")
+    p.add_argument("--trials", type=int, help="trials per study (default: the study files' budgets)")
+    p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored studies")
+    p.add_argument("--storage-dir", default="studies")
+    p.add_argument("--out", default="docs/results")
+    p.add_argument("--no-serving", action="store_true", help="skip the serving sweep")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_headline)
 
     p = sub.add_parser("validate", help="compare the model with measured GPU results")
     p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the public file)")
