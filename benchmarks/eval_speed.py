@@ -62,9 +62,26 @@ def run(quick: bool = False) -> dict[str, Rate]:
             evaluate(s, model, precision, batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN)
         return len(few)
 
+    from ador.perf.population import chip_arrays, evaluate_population
+    population = random_designs(5_000 if quick else 20_000, seed=1)
+    arrays = chip_arrays(population)
+
+    def vector() -> int:
+        evaluate_population(arrays, model, precision, batch=BATCH, input_len=INPUT_LEN, output_len=OUTPUT_LEN, tp=TP)
+        return len(population)
+
+    def vector_with_conversion() -> int:
+        evaluate_population(chip_arrays(population), model, precision, batch=BATCH, input_len=INPUT_LEN,
+                            output_len=OUTPUT_LEN, tp=TP)
+        return len(population)
+
     repeats = 3 if quick else 7
     warm()  # fill the graph cache, as the first trial of a study does
+    vector()
     return {
+        "vector_eval_per_s": rate("population, numpy over designs", vector, repeats),
+        "vector_eval_with_conversion_per_s": rate("population, incl. building the arrays", vector_with_conversion,
+                                                  repeats),
         "eval_per_s": rate("evaluate (cached graph, no breakdown)", warm, repeats),
         "eval_breakdown_per_s": rate("evaluate (cached graph, with breakdown)", with_breakdown, repeats),
         "eval_cold_per_s": rate("baseline: evaluate rebuilding the graph", cold, repeats),

@@ -4,6 +4,7 @@ Every field carries its unit in its name; each block validates itself and names 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,6 +72,11 @@ class MacTrees:
     @property
     def macs(self) -> int:
         return self.count * self.width
+
+    @property
+    def log2_width(self) -> float:
+        """Adder-tree depth (cycles of reduction latency)."""
+        return math.log2(self.width)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,21 @@
 """Latency of one operator on the engines of an ADOR chip.
 
-Each function returns (seconds, engine, bound). The time of an operator is the maximum of its
-compute, HBM, SRAM and NoC times (engines double-buffer, so transfers overlap compute) plus a
-fixed dispatch cost; the bound is whichever term was largest.
+The time of an operator is the maximum of its compute, HBM, SRAM and NoC times (engines
+double-buffer, so transfers overlap compute) plus a fixed dispatch cost; the bound is whichever
+term was largest.
+
+Each formula is written once over a tiny ops namespace (``X``: maximum, minimum, where, floor):
+Python's builtins for one design (the scalar hot path, ``op_time``), numpy for a population of
+designs at once (``ador.perf.population``). Both paths therefore always agree.
 """
 from __future__ import annotations
 
 import math
 
 from ador.hardware.devices import AdorChip
+from ador.perf.collectives import LINK, collective_time
 from ador.perf.constants import (ACCUMULATOR_BYTES, ADOR_HBM_EFFICIENCY, ADOR_LINK_EFFICIENCY,
                                  ADOR_OP_DISPATCH_CYCLES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES)
-from ador.perf.collectives import LINK, collective_time
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
 
@@ -23,7 +27,27 @@ DMA = "dma"
 Result = tuple[float, str, str]
 
 
-def systolic_cycles(chip: AdorChip, m: int, n: int, k: int, rate: float) -> float:
+class _ScalarOps:
+    """The ops namespace for one design: plain Python, no numpy overhead."""
+    @staticmethod
+    def maximum(a, b):
+        return a if a > b else b
+
+    @staticmethod
+    def minimum(a, b):
+        return a if a < b else b
+
+    @staticmethod
+    def where(cond, a, b):
+        return a if cond else b
+
+    floor = staticmethod(math.floor)
+
+
+SCALAR = _ScalarOps()
+
+
+def systolic_cycles(chip, m: int, n: int, k: int, rate: float, X=SCALAR):
     """Cycles for an m x k by k x n matmul tiled over the arrays, with fill/drain per fold.
 
     Weight-stationary (SCALE-Sim, Samajdar et al. 2018): each fold pins an R x C weight tile and
@@ -34,116 +58,134 @@ def systolic_cycles(chip: AdorChip, m: int, n: int, k: int, rate: float) -> floa
     """
     arr = chip.systolic
     R, C = arr.rows, arr.cols
-    if arr.dataflow == "weight_stationary":
-        folds = -(-k // R) * -(-n // C)
-        rows_per_chunk = max(1, int(arr.local_sram_bytes // 2 // (C * ACCUMULATOR_BYTES)))
-        chunks = -(-m // rows_per_chunk)
-        per_fold = chunks * (2 * R + C - 2) + m
-    else:
-        folds = -(-m // R) * -(-n // C)
-        per_fold = k + R + C - 2
-    rounds = -(-folds // arr.count)
-    return rounds * per_fold / rate
+    rows_per_chunk = X.maximum(1, X.floor(arr.local_sram_bytes / 2 / (C * ACCUMULATOR_BYTES)))
+    ws_folds = -(-k // R) * -(-n // C)
+    ws_per_fold = -(-m // rows_per_chunk) * (2 * R + C - 2) + m
+    os_folds = -(-m // R) * -(-n // C)
+    os_per_fold = k + R + C - 2
+    ws = arr.dataflow == "weight_stationary"
+    folds = X.where(ws, ws_folds, os_folds)
+    rounds = -(-folds // X.maximum(arr.count, 1))
+    return rounds * X.where(ws, ws_per_fold, os_per_fold) / rate
 
 
-def _matmul_traffic(chip: AdorChip, m: int, n: int, k: int, w_bytes: float, a_bytes: float,
-                    out_bytes: float, ab: float, wb: float) -> float:
+def _matmul_traffic(chip, m, n, k, w_bytes, a_bytes, out_bytes, ab, wb, X=SCALAR):
     """HBM bytes of a blocked matmul. Activations stay on chip if input and output fit in half the
     global SRAM; otherwise the cheaper of re-reading weights per block of rows, or activations
     per block of columns, with blocks sized to half the SRAM (the other half double-buffers)."""
     half = chip.sram.capacity_bytes / 2
-    if a_bytes + out_bytes <= half:
-        return w_bytes
-    if half < k * max(ab, wb):
-        return w_bytes * m + a_bytes * n + out_bytes   # not even one row fits: no reuse
-    rows = max(1, int(half // (k * ab)))
-    cols = max(1, int(half // (k * wb)))
-    return min(w_bytes * -(-m // rows) + a_bytes, w_bytes + a_bytes * -(-n // cols)) + out_bytes
+    rows = X.maximum(1, X.floor(half / (k * ab)))
+    cols = X.maximum(1, X.floor(half / (k * wb)))
+    blocked = X.minimum(w_bytes * -(-m // rows) + a_bytes, w_bytes + a_bytes * -(-n // cols)) + out_bytes
+    no_reuse = w_bytes * m + a_bytes * n + out_bytes          # not even one row fits on chip
+    return X.where(a_bytes + out_bytes <= half, w_bytes,
+                   X.where(half < k * max(ab, wb), no_reuse, blocked))
 
 
-def _bounded(terms: tuple[tuple[float, str], ...], dispatch_s: float, engine: str) -> Result:
-    time, bound = max(terms)
-    return time + dispatch_s, engine, bound
-
-
-def gemm_on_systolic(chip: AdorChip, op: Op, p: Precision) -> Result:
+def systolic_gemm_terms(chip, op: Op, p: Precision, X=SCALAR):
+    """(compute, memory, sram, noc) seconds of a GEMM on the systolic arrays."""
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
     f = chip.freq_hz
-    compute = systolic_cycles(chip, op.m, op.n, op.k, rate) / f
     a_in = op.m * op.k * p.act_bytes
-    out = op.m * op.n * p.act_bytes
-    hbm = _matmul_traffic(chip, op.m, op.n, op.k, op.weight_bytes, a_in, out, p.act_bytes, p.weight_bytes)
+    out = op.m * op.n * p.hidden_bytes
+    hbm = _matmul_traffic(chip, op.m, op.n, op.k, op.weight_bytes, a_in, out, p.act_bytes, p.weight_bytes, X)
     # Each array pass over an N-block re-reads the input rows from global SRAM; arrays working on
     # different column blocks of the same rows share one read through NoC multicast.
-    passes = max(1, -(-op.n // (chip.systolic.cols * chip.systolic.count)))
+    passes = X.maximum(1, -(-op.n // (chip.systolic.cols * X.maximum(chip.systolic.count, 1))))
     onchip = op.weight_bytes + a_in * passes + out
-    return _bounded(((compute, "compute"),
-                     (hbm / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY), "memory"),
-                     (onchip / chip.sram.bw_bytes_per_s, "sram"),
-                     (onchip / chip.noc.bw_bytes_per_s, "noc")),
-                    ADOR_OP_DISPATCH_CYCLES / f, SYSTOLIC)
+    return (systolic_cycles(chip, op.m, op.n, op.k, rate, X) / f,
+            hbm / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY),
+            onchip / chip.sram.bw_bytes_per_s,
+            onchip / chip.noc.bw_bytes_per_s)
 
 
-def gemm_on_mactree(chip: AdorChip, op: Op, p: Precision) -> Result:
+def mactree_gemm_terms(chip, op: Op, p: Precision, X=SCALAR):
     """GEMV-style: each tree reduces ``width`` products per cycle; weights stream from HBM once
-    per group of rows whose activation vectors fit in the trees' local buffers."""
+    per group of rows whose activation vectors fit in the trees' local buffers.
+    Returns (compute, memory, noc) seconds."""
     trees = chip.mactree
     f = chip.freq_hz
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
-    outputs = op.m * op.n
-    cycles = -(-outputs // trees.count) * -(-op.k // trees.width) / rate
-    cycles += math.log2(trees.width) + MACTREE_PIPELINE_CYCLES
+    cycles = -(-(op.m * op.n) // X.maximum(trees.count, 1)) * -(-op.k // trees.width) / rate
+    cycles = cycles + trees.log2_width + MACTREE_PIPELINE_CYCLES
     # every tree needs all m activation vectors (length k) to reuse a streamed weight row
-    rows_fit = max(1, int(trees.local_buffer_bytes // (op.k * p.act_bytes + ACCUMULATOR_BYTES)))
+    rows_fit = X.maximum(1, X.floor(trees.local_buffer_bytes / (op.k * p.act_bytes + ACCUMULATOR_BYTES)))
     weight_passes = -(-op.m // rows_fit)
     a_in = op.m * op.k * p.act_bytes
-    out = op.m * op.n * p.act_bytes
-    acts_on_chip = a_in + out <= chip.sram.capacity_bytes / 2
-    hbm = op.weight_bytes * weight_passes + (0.0 if acts_on_chip else a_in + out)
+    out = op.m * op.n * p.hidden_bytes
+    acts_off_chip = X.where(a_in + out <= chip.sram.capacity_bytes / 2, 0.0, a_in + out)
+    hbm = op.weight_bytes * weight_passes + acts_off_chip
     onchip = op.weight_bytes * weight_passes + a_in * weight_passes + out
-    return _bounded(((cycles / f, "compute"),
-                     (hbm / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY), "memory"),
-                     (onchip / chip.noc.bw_bytes_per_s, "noc")),
-                    ADOR_OP_DISPATCH_CYCLES / f, MACTREE)
+    return (cycles / f, hbm / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY), onchip / chip.noc.bw_bytes_per_s)
 
 
-def attention(chip: AdorChip, op: Op, p: Precision, engine: str) -> Result:
+def attention_terms(chip, op: Op, p: Precision, engine: str, X=SCALAR):
     """Fused attention: QK^T and PV on a matrix engine, online softmax on the vector unit
-    (pipelined with the matmuls), the KV cache streamed from HBM once per KV head."""
+    (pipelined with the matmuls), the KV cache streamed from HBM once per KV head.
+    Returns (compute, vector, sfu, memory) seconds."""
     f = chip.freq_hz
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
     # GQA: the query heads sharing a KV head form the rows of one matmul against that head's keys
     rows = op.m * op.kv_group
     macs = op.flops / 2.0
     if engine == SYSTOLIC:
-        ideal = op.k * op.n * rows / (chip.systolic.macs * rate)   # cycles of one head group at 100%
-        actual = systolic_cycles(chip, rows, op.n, op.k, rate) + systolic_cycles(chip, rows, op.k, op.n, rate)
-        utilisation = min(1.0, 2.0 * ideal / actual) if actual else 1.0
-        compute = macs / (chip.systolic.macs * rate * utilisation) / f
+        peak = chip.systolic.macs * rate
+        ideal = op.k * op.n * rows / X.maximum(peak, 1)     # cycles of one head group at 100%
+        actual = systolic_cycles(chip, rows, op.n, op.k, rate, X) + systolic_cycles(chip, rows, op.k, op.n, rate, X)
+        utilisation = X.minimum(1.0, 2.0 * ideal / actual)
+        compute = macs / (X.maximum(peak, 1) * utilisation) / f
     else:
-        compute = macs / (chip.mactree.macs * rate) / f
-    vec = op.vector_ops / chip.vector.lanes / f
-    sfu = op.sfu_ops / chip.vector.sfu_per_cycle / f
-    hbm = (op.kv_bytes + op.act_bytes) / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY)
-    return _bounded(((compute, "compute"), (vec, "vector"), (sfu, "vector"), (hbm, "memory")),
-                    ADOR_OP_DISPATCH_CYCLES / f, engine)
+        compute = macs / (X.maximum(chip.mactree.macs, 1) * rate) / f
+    return (compute, op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f,
+            (op.kv_bytes + op.act_bytes) / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY))
+
+
+def vector_terms(chip, op: Op, X=SCALAR):
+    """(vector, sfu, memory) seconds; activations that fit on chip are read from SRAM (or HBM, if
+    a design makes that faster)."""
+    f = chip.freq_hz
+    hbm_bw = chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY
+    bw = X.where(op.act_bytes <= chip.sram.capacity_bytes / 2, X.maximum(hbm_bw, chip.sram.bw_bytes_per_s), hbm_bw)
+    return (op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f, op.act_bytes / bw)
+
+
+def dispatch_s(chip):
+    return ADOR_OP_DISPATCH_CYCLES / chip.freq_hz
+
+
+def _bounded(terms, labels, chip, engine: str) -> Result:
+    best = 0
+    for i in range(1, len(terms)):
+        if terms[i] > terms[best]:
+            best = i
+    return terms[best] + dispatch_s(chip), engine, labels[best]
+
+
+_GEMM_SYSTOLIC = ("compute", "memory", "sram", "noc")
+_GEMM_MACTREE = ("compute", "memory", "noc")
+_ATTENTION = ("compute", "vector", "vector", "memory")
+_VECTOR = ("vector", "vector", "memory")
+
+
+def gemm_on_systolic(chip: AdorChip, op: Op, p: Precision) -> Result:
+    return _bounded(systolic_gemm_terms(chip, op, p), _GEMM_SYSTOLIC, chip, SYSTOLIC)
+
+
+def gemm_on_mactree(chip: AdorChip, op: Op, p: Precision) -> Result:
+    return _bounded(mactree_gemm_terms(chip, op, p), _GEMM_MACTREE, chip, MACTREE)
+
+
+def attention(chip: AdorChip, op: Op, p: Precision, engine: str) -> Result:
+    return _bounded(attention_terms(chip, op, p, engine), _ATTENTION, chip, engine)
 
 
 def vector_op(chip: AdorChip, op: Op) -> Result:
-    f = chip.freq_hz
-    # activations that fit on chip are read from SRAM (or HBM, if a design makes that faster)
-    bw = chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY
-    if op.act_bytes <= chip.sram.capacity_bytes / 2:
-        bw = max(bw, chip.sram.bw_bytes_per_s)
-    return _bounded(((op.vector_ops / chip.vector.lanes / f, "vector"),
-                     (op.sfu_ops / chip.vector.sfu_per_cycle / f, "vector"),
-                     (op.act_bytes / bw, "memory")),
-                    ADOR_OP_DISPATCH_CYCLES / f, VECTOR_ENGINE)
+    return _bounded(vector_terms(chip, op), _VECTOR, chip, VECTOR_ENGINE)
 
 
 def collective(chip: AdorChip, op: Op, tp: int) -> Result:
     return collective_time(op, tp, chip.links.bw_bytes_per_s * ADOR_LINK_EFFICIENCY, chip.links.latency_s,
-                           chip.links.topology, ADOR_OP_DISPATCH_CYCLES / chip.freq_hz)
+                           chip.links.topology, dispatch_s(chip))
 
 
 def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, engine: str | None = None) -> Result:
@@ -167,7 +209,10 @@ def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, engine: str | None = 
         return vector_op(chip, op)
     if kind == MEMORY:
         t = op.act_bytes / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY)
-        return t + ADOR_OP_DISPATCH_CYCLES / chip.freq_hz, DMA, "memory"
+        return t + dispatch_s(chip), DMA, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective(chip, op, tp)
     raise ValueError(f"unknown operator kind {kind!r}")
+
+
+__all__ = ["LINK", "SYSTOLIC", "MACTREE", "op_time", "systolic_cycles", "SCALAR"]

@@ -1,0 +1,22 @@
+"""The benchmarks run (quick mode) and write every figure; timings are printed, never asserted."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.mark.slow
+def test_quick_benchmarks_run_and_write_results(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    for key in ("eval_per_s", "vector_eval_per_s", "study_speedup_vs_optuna_sqlite", "serving_requests_per_s"):
+        assert data[key] > 0
+    assert any(k.startswith("hv_fraction_") for k in data)
+    for heading in ("[1]", "[2]", "[3]", "[4]", "[5]"):
+        assert heading in proc.stdout

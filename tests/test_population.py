@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ador.hardware import PRESETS, System
+from ador.perf import evaluate
+from ador.perf.population import evaluate_population
+from ador.workload import get_model, get_precision
+from tests.strategies import ador_chips
+
+
+@settings(max_examples=15, deadline=None)
+@given(chips=st.lists(ador_chips(), min_size=1, max_size=12), tp=st.sampled_from([1, 8]),
+       batch=st.integers(1, 128), input_len=st.integers(1, 3000), output_len=st.integers(1, 500),
+       model=st.sampled_from(["llama-3-70b", "mixtral-8x7b", "gpt-j-6b"]),
+       precision=st.sampled_from(["fp16", "fp8", "int4-wo"]))
+def test_population_equals_one_design_at_a_time(chips, tp, batch, input_len, output_len, model, precision):
+    spec, p = get_model(model), get_precision(precision)
+    if spec.n_heads % tp:
+        return
+    got = evaluate_population(chips, spec, p, batch=batch, input_len=input_len, output_len=output_len, tp=tp)
+    for i, chip in enumerate(chips):
+        r = evaluate(System(device=chip, tp=tp), spec, p, batch=batch, input_len=input_len, output_len=output_len,
+                     breakdown=False)
+        assert got["ttft_s"][i] == pytest.approx(r.ttft_s, rel=1e-9)
+        assert got["tbt_s"][i] == pytest.approx(r.tbt_s, rel=1e-9)
+        assert got["e2e_s"][i] == pytest.approx(r.e2e_s, rel=1e-9)
+        assert bool(got["fits"][i]) == r.fits
+    assert np.all(np.isfinite(got["e2e_s"])) and np.all(got["e2e_s"] > 0)
+
+
+def test_population_of_the_example():
+    chip = PRESETS["ador-example"]
+    out = evaluate_population([chip] * 3, get_model("llama-3-8b"), get_precision("fp16"), batch=8, input_len=256,
+                              output_len=32)
+    assert np.allclose(out["ttft_s"], out["ttft_s"][0])
