@@ -60,7 +60,12 @@ def _grow(chip, what, factor):
 @given(chip=ador_chips(), what=st.sampled_from(["systolic", "mactree", "lanes", "sram", "local", "hbm", "links", "noc"]),
        factor=st.integers(2, 8))
 def test_more_of_any_component_never_shrinks_area_power_or_cost(chip, what, factor):
-    small, big = assess(chip), assess(_grow(chip, what, factor))
+    small = assess(chip)
+    try:
+        big = assess(_grow(chip, what, factor))
+    except ConfigError as err:     # grown past what a wafer holds: unbuildable, which is not smaller
+        assert "wafer" in str(err) and small.die_area_mm2 > 0
+        return
     assert big.die_area_mm2 >= small.die_area_mm2 * (1 - 1e-12)
     assert big.tdp_w >= small.tdp_w * (1 - 1e-12)
     assert big.cost_usd >= small.cost_usd * (1 - 1e-12)
