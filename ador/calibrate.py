@@ -29,7 +29,7 @@ from ador.errors import AdorError
 from ador.hardware.calibration import CALIBRATION_FILE
 from ador.hardware.devices import GpuEfficiency, GpuSpec
 from ador.hardware.presets import _GPU_SPECS
-from ador.validate import TUNED_SOFTWARE, Measurement, RowResult, predict_rows, software_of, summarise
+from ador.validate import TUNED_SOFTWARE, Measurement, RowResult, predict_rows, software_of
 
 LAYER_METRICS = ("prefill_layer_ms", "decode_layer_ms")
 

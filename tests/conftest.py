@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,3 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A scratch copy of the study and search-space files, as the working directory."""
+    shutil.copytree(REPO / "studies", tmp_path / "studies", ignore=shutil.ignore_patterns("*.db*"))
+    shutil.copytree(REPO / "search_spaces", tmp_path / "search_spaces")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

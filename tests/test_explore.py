@@ -1,6 +1,5 @@
 import dataclasses
 import json
-import shutil
 import subprocess
 import sys
 
@@ -16,14 +15,6 @@ from ador.explore.runner import load_stored, open_study, pareto_rows, run_trials
 from ador.explore.samplers import SAMPLERS
 from ador.explore.space import build_space, load_space
 from tests.conftest import REPO
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "studies", tmp_path / "studies", ignore=shutil.ignore_patterns("*.db*"))
-    shutil.copytree(REPO / "search_spaces", tmp_path / "search_spaces")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _smoke(name="t", **changes):

@@ -34,6 +34,13 @@ def test_headline_pipeline_on_a_tiny_budget(tmp_path, monkeypatch, capsys):
         ev = json.loads(capsys.readouterr().out)
         assert round(ev["ttft_ms"]) == pytest.approx(ttft, abs=1)
         assert ev["output_tok_s_per_mm2"] == pytest.approx(eff, rel=1e-3)
+        from ador.explore.metrics import Workload, evaluate_design
+        from ador.hardware import load_device
+        from ador.workload import get_model, get_precision
+        scored = evaluate_design(load_device(tmp_path / "results" / f"{name}-recommended.yaml"),
+                                 get_model("llama-3-70b"), get_precision("fp16"), Workload(128, 2048, 256), tp=8,
+                                 devices=8, need_energy=False)
+        assert scored["tbt_p99_ms"] == pytest.approx(tbt, abs=0.006)
     # regenerated from storage without running anything: same content
     again = write_report(tmp_path / "results", "studies", serving=False).read_text()
     assert again == text

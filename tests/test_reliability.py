@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 from ador.cli import main
 from ador.errors import AdorError
 from ador.explore import storage as storage_mod
-from ador.explore.config import StudySpec, load_study
-from ador.explore.runner import Scorer, load_stored, open_study, run_trials
+from ador.explore.config import load_study
+from ador.explore.runner import Scorer
 from ador.explore.space import build_space
 from ador.hardware import PRESETS, device_from_mapping, device_to_mapping
 from ador.workload.models import spec_from_hf_dict
@@ -28,14 +28,6 @@ from tests.conftest import REPO
 from tests.test_workers import PG_URL, _pg_available
 
 STORAGE = "sqlite:///studies/smoke.db"
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "studies", tmp_path / "studies", ignore=shutil.ignore_patterns("*.db*"))
-    shutil.copytree(REPO / "search_spaces", tmp_path / "search_spaces")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _count(storage=STORAGE, name="smoke"):

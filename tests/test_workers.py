@@ -1,6 +1,5 @@
 """Many workers on one study: PostgreSQL (the server at ADOR_PG_URL) and SQLite."""
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -10,7 +9,6 @@ import pytest
 from optuna.trial import TrialState
 
 from ador.explore.pareto import pareto_mask
-from tests.conftest import REPO
 
 PG_URL = os.environ.get("ADOR_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -32,14 +30,6 @@ def pg_url():
             pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
         pytest.skip(reason)
     return PG_URL
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    shutil.copytree(REPO / "studies", tmp_path / "studies", ignore=shutil.ignore_patterns("*.db*"))
-    shutil.copytree(REPO / "search_spaces", tmp_path / "search_spaces")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _ador(*args, cwd):

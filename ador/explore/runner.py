@@ -14,7 +14,7 @@ import math
 import multiprocessing
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState

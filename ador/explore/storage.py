@@ -2,7 +2,6 @@
 URL (PostgreSQL through psycopg 3). Opening errors and lost connections become one-line errors."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Callable, TypeVar

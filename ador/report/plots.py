@@ -22,6 +22,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path, dpi: int = 120) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _label(metric: str, direction: str) -> str:
     better = "lower is better" if direction == "minimize" else "higher is better"
     return f"{metric} ({UNITS.get(metric, '')}; {better})"
@@ -65,10 +72,7 @@ def plot_pareto(data: FrontData, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 6))
     _front_axes(ax, data)
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, 120)
 
 
 def plot_projections(fronts: Sequence[FrontData], path: Path) -> Path:
@@ -80,10 +84,7 @@ def plot_projections(fronts: Sequence[FrontData], path: Path) -> Path:
         ax.set_title(f"{data.y_metric} vs {data.x_metric}", fontsize=10)
     axes[0][0].legend(fontsize=7, loc="best")
     fig.suptitle(f"{fronts[0].study}: objective projections (Pareto set recomputed in each pair)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, 110)
 
 
 def plot_hypervolume(histories: Sequence[HvHistory], path: Path, title: str = "") -> Path:
@@ -92,14 +93,13 @@ def plot_hypervolume(histories: Sequence[HvHistory], path: Path, title: str = ""
     for h in histories:
         ax.plot(h.trials, h.hypervolume, label=h.label)
     ax.set_xlabel("trials")
-    ax.set_ylabel("hypervolume of feasible trials (objectives normalised to [0, 1], reference 1.1)")
+    ax.set_ylabel("hypervolume of feasible trials")
+    ax.text(0.99, 0.02, "objectives normalised to [0, 1] over all trials shown; reference point 1.1",
+            transform=ax.transAxes, ha="right", fontsize=8, color="grey")
     ax.set_title(title or "Search progress")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, 120)
 
 
 def plot_breakdown(bars: Sequence[Breakdown], path: Path, top: int = 8) -> Path:
@@ -127,10 +127,7 @@ def plot_breakdown(bars: Sequence[Breakdown], path: Path, top: int = 8) -> Path:
         ax.tick_params(axis="x", labelrotation=15)
         ax.legend(fontsize=7)
     fig.suptitle("Per-operator latency breakdown")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, 120)
 
 
 def plot_roofline(data: Sequence[RooflineData], path: Path) -> Path:
@@ -156,10 +153,7 @@ def plot_roofline(data: Sequence[RooflineData], path: Path) -> Path:
     ax.set_title("Roofline: operators of one prefill and one decode step")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, 120)
 
 
 def plot_importances(values: dict[str, dict[str, float]], path: Path) -> Path:
@@ -173,7 +167,4 @@ def plot_importances(values: dict[str, dict[str, float]], path: Path) -> Path:
         ax.set_title(objective)
         ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle("Which knobs matter")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, 120)

@@ -1,7 +1,6 @@
 """`ador study plot` and `ador study report`: every figure of a stored study, and a Markdown report."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +89,8 @@ def write_report(study, durable, out: Path) -> Path:
         f"- model: {spec.model}, precision {spec.precision}, TP {spec.tp}, PP {spec.pp}, "
         f"devices {spec.devices or spec.tp * spec.pp}",
         f"- workload: batch {w.batch}, input {w.input_len} tokens, output {w.output_len} tokens",
-        f"- objectives: " + ", ".join(f"{m} ({d})" for m, d in zip(study.metric_names, study.directions)),
-        f"- constraints: " + (", ".join(f"{c.metric} {'<=' if c.max is not None else '>='} "
+        "- objectives: " + ", ".join(f"{m} ({d})" for m, d in zip(study.metric_names, study.directions)),
+        "- constraints: " + (", ".join(f"{c.metric} {'<=' if c.max is not None else '>='} "
                                          f"{c.max if c.max is not None else c.min:g}"
                                          for c in study.all_constraints()) or "none")
         + ("; die within the 858 mm2 reticle" if spec.reticle_limit else "") + "; model fits in memory",
