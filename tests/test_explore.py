@@ -245,3 +245,25 @@ def test_every_committed_study_file_loads():
             assert study.name == path.stem
     finally:
         os.chdir(cwd)
+
+
+def test_serving_objectives_from_an_arrival_rate(workdir):
+    study = load_study("studies/smoke.yaml")
+    spec = dataclasses.replace(study.spec, workload=dataclasses.replace(
+        study.spec.workload, arrival_rate=3.0, requests=60, policy="concurrent", lengths="long-tailed"),
+        objectives=(dataclasses.replace(study.spec.objectives[0], metric="serving_goodput_rps", direction=None),
+                    study.spec.objectives[1]))
+    from ador.explore.config import resolve
+    served = resolve(spec, study.space, "served")
+    durable, _ = open_study(served, "sqlite:///studies/served.db")
+    base = durable.user_attrs["ador_baselines"]["a100-sxm-80gb"]
+    assert base["serving_policy"] == "chunked" and "serving_goodput_rps" in base["metrics"]
+    run_trials(served, durable, 12, progress=False)
+    done = [t for t in durable.get_trials() if t.state == TrialState.COMPLETE]
+    assert done and all("serving_tbt_p99_ms" in t.user_attrs["metrics"] for t in done)
+    assert served.directions[0] == "maximize"
+    # the same metric without an arrival rate is refused with the field named
+    with pytest.raises(ConfigError, match="workload.arrival_rate"):
+        resolve(dataclasses.replace(spec, workload=study.spec.workload), study.space, "x")
+    with pytest.raises(ConfigError, match="workload.policy"):
+        resolve(dataclasses.replace(spec, workload=dataclasses.replace(spec.workload, policy="fifo")), study.space, "x")

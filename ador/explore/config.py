@@ -12,7 +12,7 @@ from typing import Any, Literal
 from ador import __version__
 from ador.config import from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnknownNameError
-from ador.explore.metrics import METRICS, Workload
+from ador.explore.metrics import METRICS, SERVING_METRICS, ServingLoad, Workload
 from ador.explore.space import SearchSpace, build_space, load_space
 from ador.hardware import GPUS
 from ador.hardware.calibration import CALIBRATION_FILE
@@ -23,9 +23,13 @@ SEARCH_SPACES_DIR = Path("search_spaces")
 
 @dataclass(frozen=True)
 class WorkloadSpec:
-    batch: int
+    batch: int                          # static batch for the latency, throughput and area metrics
     input_len: int
     output_len: int
+    arrival_rate: float | None = None   # if set: serving_* metrics from the serving simulator
+    requests: int = 300                 # requests simulated per design
+    policy: str = "continuous"          # serving policy (continuous, chunked, concurrent, disaggregated)
+    lengths: Literal["fixed", "long-tailed"] = "fixed"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,14 @@ class Study:
         return Workload(w.batch, w.input_len, w.output_len)
 
     @property
+    def serving(self) -> ServingLoad | None:
+        w = self.spec.workload
+        if w.arrival_rate is None:
+            return None
+        return ServingLoad(w.arrival_rate, w.requests, w.policy, w.lengths == "long-tailed", self.spec.slo.ttft_ms,
+                           self.spec.slo.tbt_ms)
+
+    @property
     def directions(self) -> list[str]:
         return [o.direction or METRICS[o.metric] for o in self.spec.objectives]
 
@@ -96,7 +108,11 @@ class Study:
         return [o.metric for o in self.spec.objectives]
 
     def all_constraints(self) -> list[ConstraintSpec]:
+        """The study's constraints plus its SLOs on the static batch (with an arrival rate, the SLOs
+        define the serving goodput and attainment instead)."""
         out = list(self.spec.constraints)
+        if self.serving is not None:
+            return out
         if self.spec.slo.ttft_ms is not None:
             out.append(ConstraintSpec("ttft_ms", max=self.spec.slo.ttft_ms))
         if self.spec.slo.tbt_ms is not None:
@@ -148,6 +164,19 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
             raise UnknownNameError(f"constraints[{i}].metric", c.metric, f"unknown metric (known: {', '.join(METRICS)})")
         if (c.max is None) == (c.min is None):
             raise ConfigError(f"constraints[{i}]", c.metric, "give exactly one of max or min")
+    w = spec.workload
+    for field_name in ("batch", "input_len", "output_len", "requests"):
+        if getattr(w, field_name) < 1:
+            raise ConfigError(f"workload.{field_name}", getattr(w, field_name), "must be >= 1")
+    from ador.serving import POLICIES
+    if w.policy not in POLICIES:
+        raise UnknownNameError("workload.policy", w.policy, f"unknown policy (known: {', '.join(POLICIES)})")
+    if w.arrival_rate is not None and not w.arrival_rate > 0:
+        raise ConfigError("workload.arrival_rate", w.arrival_rate, "must be > 0")
+    used = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
+    if used & SERVING_METRICS and w.arrival_rate is None:
+        raise ConfigError("workload.arrival_rate", None,
+                          f"{sorted(used & SERVING_METRICS)[0]} needs the workload's arrival_rate")
     for i, b in enumerate(spec.baselines):
         if b not in GPUS:
             raise UnknownNameError(f"baselines[{i}]", b, f"unknown GPU (known: {', '.join(GPUS)})")

@@ -29,7 +29,14 @@ METRICS: dict[str, str] = {
     "tdp_w": "minimize",                   # one device
     "cost_usd": "minimize",                # whole system
     "memory_utilisation": "minimize",      # needed / capacity per device
+    # from the serving simulator, when the study's workload names an arrival rate
+    "serving_ttft_p99_ms": "minimize",
+    "serving_tbt_p99_ms": "minimize",
+    "serving_goodput_rps": "maximize",
+    "serving_slo_attainment": "maximize",
+    "serving_output_tok_s": "maximize",
 }
+SERVING_METRICS = {m for m in METRICS if m.startswith("serving_")}
 ENERGY_METRICS = {"output_tok_s_per_w", "energy_per_token_j"}
 
 
@@ -38,6 +45,30 @@ class Workload:
     batch: int
     input_len: int
     output_len: int
+
+
+@dataclass(frozen=True)
+class ServingLoad:
+    """Requests the serving metrics are measured on: Poisson arrivals at ``arrival_rate``."""
+    arrival_rate: float
+    requests: int
+    policy: str
+    long_tailed: bool
+    ttft_slo_ms: float | None
+    tbt_slo_ms: float | None
+
+
+def serving_metrics(device: Device, model: ModelSpec, precision: Precision, workload: Workload, load: ServingLoad,
+                    *, tp: int, pp: int = 1, devices: int | None = None, seed: int = 0) -> dict[str, float]:
+    from ador.serving import Lengths, SchedulerConfig, poisson, simulate
+    kind = "lognormal" if load.long_tailed else "fixed"
+    reqs = poisson(load.arrival_rate, load.requests, Lengths(kind, workload.input_len),
+                   Lengths(kind, workload.output_len), seed=seed)
+    r = simulate(System.of(device, tp=tp, pp=pp, devices=devices), model, precision, reqs,
+                 config=SchedulerConfig(policy=load.policy), ttft_slo_ms=load.ttft_slo_ms, tbt_slo_ms=load.tbt_slo_ms)
+    return {"serving_ttft_p99_ms": r.ttft_ms["p99"], "serving_tbt_p99_ms": r.tbt_ms["p99"],
+            "serving_goodput_rps": r.goodput_rps, "serving_slo_attainment": r.slo_attainment,
+            "serving_output_tok_s": r.output_tok_s}
 
 
 def evaluate_design(device: Device, model: ModelSpec, precision: Precision, workload: Workload, *, tp: int,

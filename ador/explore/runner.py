@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.errors import AdorError, ConfigError
 from ador.explore.config import Study, model_version, study_from_dict
-from ador.explore.metrics import ENERGY_METRICS, evaluate_design, feasibility, finite
+from ador.explore.metrics import ENERGY_METRICS, evaluate_design, feasibility, finite, serving_metrics
 from ador.explore.params import distributions, knob_values
 from ador.explore.pareto import hypervolume, normaliser
 from ador.explore.samplers import PYMOO, build_sampler
@@ -33,6 +33,7 @@ from ador.workload import get_model, get_precision
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 CONSTRAINTS_KEY = "constraints"   # Optuna's system attribute for constraint values (<= 0 feasible)
+GPU_POLICY_FOR_CONCURRENT = "chunked"   # GPUs cannot split phases over engines; chunked prefill is their best
 SYNC_EVERY_S = 2.0                # seconds between pulls of other workers' trials
 
 
@@ -67,8 +68,16 @@ class Scorer:
 
     def metrics(self, device) -> dict[str, float]:
         spec = self.study.spec
-        return evaluate_design(device, self.model, self.precision, self.study.workload, tp=spec.tp, pp=spec.pp,
-                               devices=spec.devices, need_energy=self.need_energy)
+        out = evaluate_design(device, self.model, self.precision, self.study.workload, tp=spec.tp, pp=spec.pp,
+                              devices=spec.devices, need_energy=self.need_energy)
+        load = self.study.serving
+        if load is not None and device.kind == "gpu" and load.policy == "concurrent":
+            load = dataclasses.replace(load, policy=GPU_POLICY_FOR_CONCURRENT)
+        if load is not None and out["memory_utilisation"] <= 1.0:
+            # the same requests (same seed) for every design, so designs compare on equal terms
+            out.update(serving_metrics(device, self.model, self.precision, self.study.workload, load, tp=spec.tp,
+                                       pp=spec.pp, devices=spec.devices, seed=spec.seed))
+        return out
 
     def __call__(self, values: dict[str, Any]) -> Outcome:
         space = self.study.space
@@ -98,6 +107,10 @@ class Scorer:
                 constraints.append((c.min - v) / abs(c.min) if c.min else -v)
                 if v < c.min:
                     reasons.append(f"{c.metric} {v:.4g} < {c.min:g}")
+        missing = [m for m in self.study.metric_names if m not in metrics]
+        if missing:   # serving metrics of a design that cannot hold the model: nothing to serve with
+            return Outcome(None, [], {"design": device_to_mapping(device), "metrics": metrics,
+                                      "infeasible_reasons": reasons or [f"no {', '.join(missing)}"]})
         attrs = {"design": device_to_mapping(device), "metrics": metrics, "feasible": not reasons,
                  "infeasible_reasons": reasons, CONSTRAINTS_KEY: constraints}
         return Outcome([metrics[m] for m in self.study.metric_names], constraints, attrs)
@@ -113,6 +126,9 @@ def _baselines(study: Study) -> dict[str, Any]:
             metrics = scorer.metrics(GPUS[name])
             out[name] = {"metrics": metrics, "feasible": not feasibility(metrics, reticle=False),
                          "infeasible_reasons": feasibility(metrics, reticle=False)}
+            if study.serving is not None:
+                out[name]["serving_policy"] = GPU_POLICY_FOR_CONCURRENT if study.serving.policy == "concurrent" \
+                    else study.serving.policy
         except AdorError as err:
             out[name] = {"error": str(err)}
     return out
