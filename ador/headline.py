@@ -33,7 +33,8 @@ def run(trials: int | None = None, storage_dir: str = "studies", progress: bool 
     for label, path in STUDIES.items():
         study = load_study(path)
         durable, _ = open_study(study, f"sqlite:///{storage_dir}/{study.name}.db")
-        done = status(durable)["n_complete"] + status(durable)["n_failed"]
+        st = status(durable)
+        done = st["n_complete"] + st["n_failed"]
         budget = trials or study.spec.trials
         if done < budget:
             run_trials(study, durable, budget - done, progress=progress, label=f"{label} ({study.name})")

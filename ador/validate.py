@@ -7,13 +7,12 @@ public file ships in ``ador/data``. Rows the model cannot predict (unknown model
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-
-import dataclasses
 
 from ador.errors import AdorError, ConfigError
 from ador.hardware import PRESETS, Device, System

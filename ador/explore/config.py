@@ -149,9 +149,8 @@ def model_version() -> str:
 
 
 def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
-    model = get_model(spec.model)
-    precision = get_precision(spec.precision)
-    shard(model, spec.tp, spec.pp)
+    get_precision(spec.precision)
+    shard(get_model(spec.model), spec.tp, spec.pp)
     for i, obj in enumerate(spec.objectives):
         if obj.metric not in METRICS:
             raise UnknownNameError(f"objectives[{i}].metric", obj.metric, f"unknown metric (known: {', '.join(METRICS)})")
@@ -180,14 +179,10 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     for i, b in enumerate(spec.baselines):
         if b not in GPUS:
             raise UnknownNameError(f"baselines[{i}]", b, f"unknown GPU (known: {', '.join(GPUS)})")
-    for field_name in ("trials",):
-        if getattr(spec, field_name) < 1:
-            raise ConfigError(field_name, getattr(spec, field_name), "must be >= 1")
+    if spec.trials < 1:
+        raise ConfigError("trials", spec.trials, "must be >= 1")
     from ador.explore.samplers import check_sampler
     check_sampler(spec.sampler, space)
-    if precision.compute_dtype not in ("fp16", "fp8", "int8"):
-        raise ConfigError("precision", spec.precision, "not a precision ADOR engines run")
-    del model
     return Study(name=name, spec=spec, space=space)
 
 

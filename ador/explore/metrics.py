@@ -8,7 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ador.cost import RETICLE_LIMIT_MM2, assess, workload_energy_j
+from ador.cost import RETICLE_LIMIT_MM2
+from ador.efficiency import efficiency
 from ador.hardware import Device, System
 from ador.perf import evaluate, stage_time
 from ador.workload import ModelSpec, Precision, decode_step
@@ -77,13 +78,12 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
     system = System.of(device, tp=tp, pp=pp, devices=devices)
     result = evaluate(system, model, precision, batch=workload.batch, input_len=workload.input_len,
                       output_len=workload.output_len, breakdown=need_energy)
-    cost = assess(device)
+    eff = efficiency(system, result, energy=need_energy)
     # step time is affine in the KV length on each roofline piece: the step at the 99th percentile
     # position of the generation is the p99 of the steps
     p99_kv = workload.input_len + max(1, math.ceil(0.99 * (workload.output_len - 1)))
     p99 = stage_time(system, precision, decode_step(model, precision, tp, workload.batch, p99_kv, pp),
                      breakdown=False).time_s
-    area = cost.die_area_mm2 * system.devices
     metrics = {
         "ttft_ms": result.ttft_s * 1e3,
         "tbt_ms": result.tbt_s * 1e3,
@@ -91,17 +91,16 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
         "e2e_ms": result.e2e_s * 1e3,
         "output_tok_s": result.output_tok_s,
         "output_tok_s_per_device": result.output_tok_s / system.devices,
-        "output_tok_s_per_mm2": result.output_tok_s / area,
-        "die_area_mm2": cost.die_area_mm2,
-        "system_die_area_mm2": area,
-        "tdp_w": cost.tdp_w,
-        "cost_usd": cost.cost_usd * system.devices,
+        "output_tok_s_per_mm2": eff["output_tok_s_per_mm2"],
+        "die_area_mm2": eff["die_area_mm2_per_device"],
+        "system_die_area_mm2": eff["system_die_area_mm2"],
+        "tdp_w": eff["tdp_w_per_device"],
+        "cost_usd": eff["system_cost_usd"],
         "memory_utilisation": result.memory.total_bytes / result.capacity_bytes,
     }
     if need_energy:
-        joules = workload_energy_j(device, precision.compute_dtype, result.activity())
-        metrics["energy_per_token_j"] = joules * tp * pp / (workload.batch * workload.output_len)
-        metrics["output_tok_s_per_w"] = result.output_tok_s / (joules / result.e2e_s * system.devices)
+        metrics["energy_per_token_j"] = eff["energy_per_output_token_j"]
+        metrics["output_tok_s_per_w"] = eff["output_tok_s_per_w"]
     return metrics
 
 

@@ -171,8 +171,8 @@ def fail_orphans(durable: optuna.Study) -> int:
     written once, finished), so a RUNNING trial belongs to a client that died mid-trial (a plain
     Optuna process, or an older ador); left alone it would never finish."""
     storage = durable._storage
-    orphans = [t for t in with_retries(lambda: durable.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
-                                       "reading trials")]
+    orphans = with_retries(lambda: durable.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
+                           "reading trials")
     for t in orphans:
         with_retries(lambda t=t: storage.set_trial_user_attr(t._trial_id, "infeasible_reasons",
                                                              ["worker died while this trial was running"]),

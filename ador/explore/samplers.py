@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Callable
 
 import optuna
 
 from ador.errors import ConfigError, UnknownNameError
-from ador.explore.params import distributions
+from ador.explore.params import param_name
 from ador.explore.space import SearchSpace
 
 PYMOO = "pymoo-nsga2"
@@ -15,8 +16,6 @@ PYMOO = "pymoo-nsga2"
 
 def _grid(space: SearchSpace, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
     grid = {}
-    from ador.explore.params import param_name
-    import math
     for name, knob in space.knobs.items():
         values = knob.grid(f"search_space.knobs.{name}")
         grid[param_name(name, knob)] = [int(math.log2(v)) for v in values] if knob.type == "pow2" else values
@@ -82,4 +81,4 @@ def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: 
         raise ConfigError("sampler.options", options, f"{name}: {err}") from None
 
 
-__all__ = ["SAMPLERS", "PYMOO", "build_sampler", "check_sampler", "distributions"]
+__all__ = ["SAMPLERS", "PYMOO", "build_sampler", "check_sampler"]

@@ -179,14 +179,6 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = data
-    for p in parents:
-        node = node[p]
-    node[leaf] = value
-
-
 def build_space(raw: Any, where: str = "search_space", name: str = "") -> SearchSpace:
     """A search space from YAML data; a stored space carries its resolved ``base_design``."""
     base_data = raw.get("base_design") if isinstance(raw, Mapping) else None
@@ -217,7 +209,7 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
         unknown = names_in(text, f"{where}.constraints[{i}]") - known
         if unknown:
             raise ConfigError(f"{where}.constraints[{i}]", text, f"unknown names: {', '.join(sorted(unknown))}")
-    space = SearchSpace(spec=dataclasses.replace(spec, base=spec.base), base=base, name=name)
+    space = SearchSpace(spec=spec, base=base, name=name)
     # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early)
     for knob_name, knob in spec.knobs.items():
         ends = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" else (knob.low, knob.high)

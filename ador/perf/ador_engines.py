@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from ador.hardware.devices import AdorChip
-from ador.perf.collectives import LINK, collective_time
+from ador.perf.collectives import collective_time
 from ador.perf.constants import (ACCUMULATOR_BYTES, ADOR_HBM_EFFICIENCY, ADOR_LINK_EFFICIENCY,
                                  ADOR_OP_DISPATCH_CYCLES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES)
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
@@ -215,4 +215,4 @@ def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, engine: str | None = 
     raise ValueError(f"unknown operator kind {kind!r}")
 
 
-__all__ = ["LINK", "SYSTOLIC", "MACTREE", "op_time", "systolic_cycles", "SCALAR"]
+__all__ = ["SYSTOLIC", "MACTREE", "op_time", "systolic_cycles", "SCALAR"]

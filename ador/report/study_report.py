@@ -12,7 +12,7 @@ from ador.report import plots as P
 from ador.workload import get_model, get_precision
 
 
-def evaluations_for(study, durable, trial_number: int | None = None) -> list[tuple[str, Any, Any]]:
+def evaluations_for(study, durable) -> list[tuple[str, Any, Any]]:
     """(label, device, Evaluation) for the recommended design and the study's baselines."""
     spec = study.spec
     model, precision = get_model(spec.model), get_precision(spec.precision)
@@ -20,11 +20,9 @@ def evaluations_for(study, durable, trial_number: int | None = None) -> list[tup
     out = []
     rec = D.recommended(durable)
     if rec:
-        pick = next(iter(rec.values())) if trial_number is None else None
-        design = pick["design"] if pick else next(t for t in durable.get_trials() if t.number == trial_number
-                                                  ).user_attrs["design"]
-        device = device_from_mapping(design)
-        label = f"trial {pick['trial'] if pick else trial_number}"
+        pick = next(iter(rec.values()))
+        device = device_from_mapping(pick["design"])
+        label = f"trial {pick['trial']}"
         out.append((label, device, evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices),
                                             model, precision, batch=w.batch, input_len=w.input_len,
                                             output_len=w.output_len)))
