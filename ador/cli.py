@@ -22,6 +22,9 @@ def _system_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
     p.add_argument("--devices", type=int, default=None, help="devices in all (default tp*pp; more = replicas)")
     p.add_argument("--precision", default="fp16", help="fp16, bf16, fp8, int8-wo, int4-wo")
+    p.add_argument("--runtime", default=None,
+                   help="runtime profile for the device, GPU or design alike: a name (tensorrt-llm, the default; "
+                        "gpt-fast, default, ideal, ador-paper, ...) or a profile .yaml")
 
 
 def _build_system(args: argparse.Namespace):
@@ -30,7 +33,8 @@ def _build_system(args: argparse.Namespace):
     device = get_device(args.hardware)
     model = get_model(args.model)
     precision = get_precision(args.precision)
-    return System.of(device, tp=args.tp, devices=args.devices, pp=args.pp), model, precision
+    system = System.of(device, tp=args.tp, devices=args.devices, pp=args.pp, runtime=args.runtime)
+    return system, model, precision
 
 
 # --- ador models -----------------------------------------------------------------------------
@@ -97,12 +101,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"raise --tp/--pp, lower --batch or use a smaller --precision")
     from ador.efficiency import efficiency
     data = result.to_dict()
-    data.update(efficiency(system, result))
+    data.update(efficiency(system, result, power_rule=args.power_rule))
+    data["die_area_mm2"] = data["die_area_mm2_per_device"]
+    data["package_area_mm2"] = data["package_area_mm2_per_device"]
+    data["runtime_profile"] = system.runtime.to_mapping()
+    data["power_rule"] = args.power_rule
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
     print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name} "
-          f"(tp={system.tp}, pp={system.pp}, replicas={system.replicas})")
+          f"(tp={system.tp}, pp={system.pp}, replicas={system.replicas}), runtime profile {system.runtime.name}")
     print(f"batch {args.batch}, input {args.input_len}, output {args.output_len} tokens")
     if result.exceeds_context:
         print(f"  note: {args.input_len + args.output_len} tokens exceed {model.name}'s trained context of "
@@ -112,8 +120,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"  end-to-end  {data['e2e_ms']:10.1f} ms")
     print(f"  throughput  {data['output_tok_s']:10.1f} output tok/s "
           f"({data['output_tok_s_per_device']:.1f} per device)")
-    print(f"  area eff.   {data['output_tok_s_per_mm2']:10.4f} output tok/s per mm2 "
+    print(f"  area eff.   {data['output_tok_s_per_mm2']:10.4f} output tok/s per mm2 of die "
           f"({system.devices} x {data['die_area_mm2_per_device']:.0f} mm2)")
+    print(f"              {data['output_tok_s_per_package_mm2']:10.4f} output tok/s per mm2 of package "
+          f"({system.devices} x {data['package_area_mm2_per_device']:.0f} mm2: dies and HBM stacks)")
     print(f"  energy      {data['energy_per_output_token_j'] * 1e3:10.2f} mJ per output token "
           f"(~{data['avg_power_w_per_device']:.0f} W per device)")
     m = result.memory
@@ -242,8 +252,9 @@ def cmd_headline(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ador.validate import DEFAULT_DATA, load_measurements, validate
-    from ador.validation_report import markdown_section, plot, text_table, update_doc
+    from ador.validation.data import DEFAULT_DATA, load_measurements
+    from ador.validation.predict import validate
+    from ador.validation.report import markdown_section, plot, text_table, update_doc
     report = validate(load_measurements(args.data or DEFAULT_DATA)).to_dict()
     if args.plot:
         plot(report, Path(args.plot))
@@ -263,9 +274,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ador.calibrate import cross_validate, fit, write_calibration
     from ador.hardware.calibration import CALIBRATION_FILE
-    from ador.validate import DEFAULT_DATA, load_measurements
+    from ador.validation.calibrate import cross_validate, fit, write_calibration
+    from ador.validation.data import DEFAULT_DATA, load_measurements
     data = Path(args.data or DEFAULT_DATA)
     rows = load_measurements(data)
     print(f"fitting on {len(rows)} rows of {data} ...", file=sys.stderr)
@@ -276,7 +287,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for key, value in doc["fit"]["values"].items():
         print(f"  {key:42} {value:.4g}")
     if args.cv:
-        from ador.calibrate import fold_of
+        from ador.validation.calibrate import fold_of
         for title, key in (("5-fold by row", fold_of),
                            ("leave one source out (its software overheads unknown: the median stack)",
                             lambda r: r.source)):
@@ -288,6 +299,46 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             held = [(r["mape_pct"], r["n"]) for r in cv.values() if r["mape_pct"] is not None]
             total = sum(n for _, n in held)
             print(f"  {'all held-out rows':22} MAPE {sum(m * n for m, n in held) / total:6.2f}% over {total} rows")
+    return 0
+
+
+# --- ador fairness ---------------------------------------------------------------------------
+
+FAIRNESS_COMMAND = "ador fairness --update-doc"
+
+
+def cmd_fairness(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ador.explore.fairness import ladder, render_markdown
+    from ador.explore.metrics import Workload
+    from ador.hardware import GPUS, get_device
+    from ador.workload import get_model, get_precision
+    design = get_device(args.design)
+    if design.kind != "ador":
+        raise AdorError(f"design={args.design}: a ladder compares an ADOR design with a GPU, not {design.kind}")
+    if args.baseline not in GPUS:
+        raise AdorError(f"baseline={args.baseline}: unknown GPU (known: {', '.join(GPUS)})")
+    reoptimised = get_device(args.reoptimised) if args.reoptimised else None
+    model, precision = get_model(args.model), get_precision(args.precision)
+    workload = Workload(args.batch, args.input_len, args.output_len)
+    rows = ladder(design, GPUS[args.baseline], model, precision, workload, tp=args.tp, devices=args.devices,
+                  gpu_runtime=args.runtime, reoptimised=reoptimised)
+    devices = args.devices or args.tp
+    context = (f"{model.name} {precision.name}, TP{args.tp} on {devices} devices, batch {args.batch}, "
+               f"{args.input_len}-token prompts, {args.output_len} output tokens; regenerate with `ador fairness "
+               f"--design {args.design} --baseline {args.baseline} --model {args.model} --tp {args.tp} "
+               f"--devices {devices} --batch {args.batch} --input-len {args.input_len} "
+               f"--output-len {args.output_len}" + (f" --reoptimised {args.reoptimised}" if args.reoptimised else "")
+               + "`")
+    text = render_markdown(rows, design=design.name, gpu=f"{devices} x {args.baseline}", context=context)
+    if args.update_doc:
+        from ador.markdown import update_section
+        update_section(Path(args.update_doc), FAIRNESS_COMMAND, text)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=2))
+    else:
+        print(text)
     return 0
 
 
@@ -324,7 +375,7 @@ def _print_best(study, durable, fmt: str) -> None:
     for g, b in baselines.items():
         if "metrics" in b:
             vals = ", ".join(f"{m} {b['metrics'][m]:.4g}" for m in study.metric_names)
-            note = "" if b.get("feasible", True) else f" (does not fit: {'; '.join(b['infeasible_reasons'])})"
+            note = "" if b.get("feasible", True) else f" (INFEASIBLE: {'; '.join(b['infeasible_reasons'])})"
             print(f"baseline {g}: {vals}{note}")
         else:
             print(f"baseline {g}: not evaluated ({b.get('error')})")
@@ -510,6 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-len", type=int, default=128)
     p.add_argument("--top", type=int, default=5, help="operators to list per stage")
     p.add_argument("--allow-overflow", action="store_true", help="report even if the model does not fit")
+    p.add_argument("--power-rule", default="calibrated", choices=["calibrated", "components", "datasheet-gpus"],
+                   help="how component power is scaled (the same for GPUs and designs unless datasheet-gpus)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -546,6 +599,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-serving", action="store_true", help="skip the serving sweep")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_headline)
+
+    p = sub.add_parser("fairness", help="a design's ratios against a GPU as each modelling asymmetry is removed")
+    p.add_argument("--design", required=True, help="ADOR design: preset name or design .yaml")
+    p.add_argument("--baseline", default="a100-sxm-80gb", help="GPU preset to compare with")
+    p.add_argument("--model", default="llama-3-70b", help="zoo name or a Hugging Face config.json")
+    p.add_argument("--precision", default="fp16", help="fp16, bf16, fp8, int8-wo, int4-wo")
+    p.add_argument("--tp", type=int, default=8, help="tensor-parallel degree")
+    p.add_argument("--devices", type=int, default=None, help="devices in all (default tp)")
+    p.add_argument("--batch", type=int, default=128, help="static batch")
+    p.add_argument("--input-len", type=int, default=2048, help="prompt tokens")
+    p.add_argument("--output-len", type=int, default=256, help="output tokens")
+    p.add_argument("--runtime", default=None, help="the GPU's runtime profile (default tensorrt-llm)")
+    p.add_argument("--reoptimised", help="a design searched under the symmetric rules, for a last row")
+    p.add_argument("--update-doc", help="rewrite the ladder section of this Markdown file (docs/modelling.md)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fairness)
 
     p = sub.add_parser("validate", help="compare the model with measured GPU results")
     p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the public file)")

@@ -8,6 +8,7 @@ from ador.errors import ConfigError
 from ador.hardware import PRESETS, System
 from ador.perf import evaluate, stage_time
 from ador.perf import ador_engines, gpu
+from ador.perf.stage import rates
 from ador.perf.peaks import peak_flops
 from ador.workload import ZOO, decode_step, get_precision, prefill
 from ador.workload.ops import COLLECTIVES
@@ -22,7 +23,7 @@ ADOR = PRESETS["ador-example"]
 
 def _op_time(device, op, precision, tp=1):
     module = gpu if device.kind == "gpu" else ador_engines
-    return module.op_time(device, op, precision, tp)[0]
+    return module.op_time(device, op, precision, tp, rates(System(device=device)))[0]
 
 
 @pytest.mark.parametrize("device", [A100, H100, ADOR], ids=lambda d: d.name)

@@ -59,7 +59,9 @@ def test_light_load_p99_tbt_is_the_single_request_tbt():
     single = simulate(A100x8, L70, FP16, [Request(0, 0.0, 512, 128)])
     light = simulate(A100x8, L70, FP16, poisson(0.02, 40, Lengths("fixed", 512), Lengths("fixed", 128), seed=1))
     assert light.tbt_ms["p99"] == pytest.approx(single.tbt_ms["p99"], rel=0.02)
-    assert light.ttft_ms["p99"] == pytest.approx(single.ttft_ms["p99"], rel=0.02)
+    assert light.ttft_ms["p50"] == pytest.approx(single.ttft_ms["p50"], rel=0.02)
+    # a request arriving while another decodes waits at most for the step under way
+    assert single.ttft_ms["p99"] <= light.ttft_ms["p99"] <= single.ttft_ms["p99"] + 1.02 * single.tbt_ms["p99"]
 
 
 @pytest.mark.parametrize("policy", ["continuous", "chunked", "concurrent"])

@@ -8,7 +8,9 @@ from ador.errors import ConfigError
 from ador.hardware import PRESETS, System
 from ador.hardware.calibration import CALIBRATION_FILE
 from ador.perf import evaluate
-from ador.validate import DEFAULT_DATA, METRICS, Measurement, load_measurements, predict, validate
+from ador.hardware.runtime import get_runtime
+from ador.validation.data import DEFAULT_DATA, Measurement, load_measurements
+from ador.validation.predict import METRICS, predict, validate
 from ador.workload import get_model, get_precision
 from tests.conftest import REPO
 
@@ -48,8 +50,8 @@ def _row(metric, **kw):
 def test_every_metric_of_the_schema_is_predicted_consistently():
     r = evaluate(System(device=PRESETS["h100-sxm-80gb"]), get_model("llama-2-7b"), get_precision("fp16"),
                  batch=4, input_len=512, output_len=64)
-    overheads = {}   # plain presets, no per-software overheads
-    got = {m: predict(_row(m), overheads=overheads) for m in METRICS}
+    runtimes = {"default": get_runtime("tensorrt-llm")}   # the row's unknown stack takes the default profile
+    got = {m: predict(_row(m), runtimes=runtimes) for m in METRICS}
     assert got["ttft_ms"] == pytest.approx(r.ttft_s * 1e3)
     assert got["tbt_ms"] == pytest.approx(r.tbt_s * 1e3)
     assert got["e2e_ms"] == pytest.approx(r.e2e_s * 1e3)

@@ -101,17 +101,19 @@ def die_area(fp: Floorplan) -> dict[str, float]:
 
 def floorplan_of_chip(chip: AdorChip) -> Floorplan:
     """What an ADOR design puts on silicon. MAC trees share one crossbar port per 8 trees
-    (assumption: decode engines are clustered like the 8 lanes of a TPU vector slice)."""
+    (assumption: decode engines are clustered like the 8 lanes of a TPU vector slice); a shared
+    operand buffer is an SRAM like any other, with one more crossbar port to broadcast from."""
     s, t, v = chip.systolic, chip.mactree, chip.vector
+    shared = 1 if t.count and t.buffer == "shared" else 0
     link_units = chip.links.count * math.ceil(chip.links.bw_bytes_per_s_per_link / tech.LINK_UNIT_BYTES_PER_S)
     return Floorplan(
         name=chip.name, node_nm=chip.node_nm,
         mac_pes=s.macs, mactree_macs=t.macs,
         fp32_lanes=v.lanes, sfu_units=v.sfu_per_cycle, control_lanes=v.lanes,
         register_files=v.lanes / tech.REGFILE_LANES,
-        local_sram=((s.count, s.local_sram_bytes), (t.count, t.local_buffer_bytes)),
+        local_sram=((s.count, s.local_sram_bytes), (t.count, t.local_buffer_bytes), (shared, t.shared_buffer_bytes)),
         global_sram_bytes=chip.sram.capacity_bytes,
-        noc_ports=s.count + math.ceil(t.count / 8) + 1,
+        noc_ports=s.count + math.ceil(t.count / 8) + 1 + shared,
         noc_bytes_per_cycle=chip.noc.bw_bytes_per_s / chip.freq_hz,
         memory_kind=chip.hbm.generation, memory_units=chip.hbm.stacks,
         link_units=link_units, uncore=True,

@@ -1,19 +1,50 @@
-"""Area, power and cost of one device, and the efficiency metrics of a workload on a system."""
+"""Area, power and cost of one device, and the energy of a workload on it.
+
+Power follows one rule on both sides of a comparison. The component model (MACs, vector lanes,
+SRAM, DRAM and link traffic, leakage) leaves out what no floorplan line shows (clock tree, control
+and operand delivery, voltage regulation): on the GPUs whose dies it reproduces it gives 49-58% of
+the datasheet TDP. ``calibrated`` (the default) scales every device's component estimate by one
+factor fitted on those GPUs, so a design pays the same unmodelled share a GPU does; ``components``
+scales nobody; ``datasheet-gpus`` (what ador 0.1 did) anchors each GPU to its own datasheet TDP and
+leaves designs unscaled, which flatters designs by the factor.
+"""
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from ador.cost import technology as tech
 from ador.cost.area import Floorplan, die_area, floorplan_of
+from ador.cost.package import Package, package_of
 from ador.cost.power import full_load_power_w, work_energy_j
 from ador.cost.price import die_cost_usd, die_yield, memory_cost_usd
+from ador.errors import ConfigError
 from ador.hardware.devices import Device
+from ador.hardware.presets import _GPU_SPECS
 
-# Memory of GPUs without a floorplan here (chiplet packages): MI300X HBM3, B200 HBM3E (datasheets).
-GPU_MEMORY_KIND = {"mi300x-192gb": "hbm3", "b200-sxm-192gb": "hbm3e"}
+PowerRule = Literal["calibrated", "components", "datasheet-gpus"]
+POWER_RULES: tuple[str, ...] = ("calibrated", "components", "datasheet-gpus")
+DEFAULT_POWER_RULE = "calibrated"
+
+
+@lru_cache(maxsize=1)
+def component_power_calibration() -> float:
+    """Datasheet TDP over full-load component estimate, geometric mean over the GPUs whose dies the
+    area model reproduces (GA100, GH100, AD102 SKUs): the share of power no component line shows."""
+    ratios = []
+    for spec in _GPU_SPECS:
+        fp = floorplan_of(spec)
+        if fp is None:
+            continue
+        estimate = sum(full_load_power_w(fp, freq_hz=spec.freq_hz, die_area_mm2=sum(die_area(fp).values()),
+                                         sram_bw_bytes_per_s=fp.noc_bytes_per_cycle * spec.freq_hz,
+                                         dram_bw_bytes_per_s=spec.hbm_bw_bytes_per_s,
+                                         link_bw_bytes_per_s=spec.link_bw_bytes_per_s).values())
+        ratios.append(spec.tdp_w / estimate)
+    return statistics.geometric_mean(ratios)
 
 
 @dataclass(frozen=True)
@@ -25,14 +56,22 @@ class DeviceCost:
     estimated_die_area_mm2: float | None     # component model (None: no floorplan for this GPU)
     components: dict[str, float] = field(default_factory=dict)   # mm2 by component
     dies: int = 1
-    tdp_w: float = 0.0                       # GPU: datasheet; ADOR: full-load estimate
-    estimated_tdp_w: float | None = None
+    tdp_w: float = 0.0                       # full-load power by the power rule
+    estimated_tdp_w: float | None = None     # raw component estimate (None: no floorplan)
+    datasheet_tdp_w: float | None = None     # GPUs: the vendor's figure
+    power_rule: str = DEFAULT_POWER_RULE
+    energy_scale: float = 1.0                # what the power rule multiplies component energies by
     power_components: dict[str, float] = field(default_factory=dict)
     die_yield: float = 0.0
     die_cost_usd: float = 0.0
     memory_cost_usd: float = 0.0
     package_cost_usd: float = 0.0
     memory_kind: str = ""
+    package: Package | None = None
+
+    @property
+    def package_area_mm2(self) -> float:
+        return self.package.package_area_mm2 if self.package else self.die_area_mm2
 
     @property
     def cost_usd(self) -> float:
@@ -46,24 +85,24 @@ class DeviceCost:
     def static_w(self) -> float:
         return self.die_area_mm2 * tech.STATIC_W_PER_MM2
 
-    @property
-    def energy_calibration(self) -> float:
-        """GPU energies are anchored to the datasheet TDP (the component model omits the register-file
-        and scheduling energy of SIMT execution); 1 for ADOR designs."""
-        if self.kind == "gpu" and self.estimated_tdp_w:
-            return self.tdp_w / self.estimated_tdp_w
-        return 1.0
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "node_nm": self.node_nm, "die_area_mm2": self.die_area_mm2,
             "estimated_die_area_mm2": self.estimated_die_area_mm2, "dies": self.dies,
             "within_reticle": self.within_reticle, "reticle_limit_mm2": tech.RETICLE_LIMIT_MM2,
             "components": self.components, "tdp_w": self.tdp_w, "estimated_tdp_w": self.estimated_tdp_w,
+            "datasheet_tdp_w": self.datasheet_tdp_w, "power_rule": self.power_rule, "energy_scale": self.energy_scale,
             "power_components": self.power_components, "memory_kind": self.memory_kind,
             "die_yield": self.die_yield, "die_cost_usd": self.die_cost_usd,
             "memory_cost_usd": self.memory_cost_usd, "package_cost_usd": self.package_cost_usd,
-            "cost_usd": self.cost_usd,
+            "cost_usd": self.cost_usd, "package_area_mm2": self.package_area_mm2,
+            "package": None if self.package is None else {
+                "memory_sites": self.package.memory_sites, "stack_area_mm2": self.package.stack_area_mm2,
+                "package_area_mm2": self.package.package_area_mm2,
+                "shoreline_checked": self.package.checked, "shoreline_fits": self.package.shoreline_fits,
+                "shoreline_utilisation": self.package.shoreline_utilisation,
+                "hbm_shoreline_mm": self.package.hbm_shoreline_mm, "hbm_edge_mm": self.package.hbm_edge_mm,
+                "io_shoreline_mm": self.package.io_shoreline_mm, "io_edge_mm": self.package.io_edge_mm},
         }
 
 
@@ -73,8 +112,19 @@ def _sram_bw(device: Device, fp: Floorplan) -> float:
     return fp.noc_bytes_per_cycle * device.freq_hz
 
 
+def power_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_tdp_w: float | None) -> float:
+    """Factor on component power and energy for a device of ``kind`` under ``rule``."""
+    if rule == "calibrated":
+        return component_power_calibration()
+    if rule == "components":
+        return 1.0
+    if rule == "datasheet-gpus":
+        return datasheet_tdp_w / estimated_tdp_w if kind == "gpu" and estimated_tdp_w else 1.0
+    raise ConfigError("power_rule", rule, f"unknown power rule (known: {', '.join(POWER_RULES)})")
+
+
 @lru_cache(maxsize=4096)
-def assess(device: Device) -> DeviceCost:
+def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     """Area, power and cost of a device (cached: a design is an immutable value)."""
     fp = floorplan_of(device)
     components = die_area(fp) if fp else {}
@@ -84,7 +134,7 @@ def assess(device: Device) -> DeviceCost:
         memory_kind = device.hbm.generation
     else:
         area = device.die_area_mm2
-        memory_kind = fp.memory_kind if fp else GPU_MEMORY_KIND.get(device.name, "hbm3")
+        memory_kind = device.memory_kind
     dies = max(1, math.ceil(area / tech.RETICLE_LIMIT_MM2)) if device.kind == "gpu" else 1
     power = {}
     estimated_tdp = None
@@ -94,22 +144,35 @@ def assess(device: Device) -> DeviceCost:
                                   dram_bw_bytes_per_s=device.hbm_bw_bytes_per_s,
                                   link_bw_bytes_per_s=device.link_bw_bytes_per_s)
         estimated_tdp = sum(power.values())
-    tdp = device.tdp_w if device.kind == "gpu" else estimated_tdp
+    datasheet = device.tdp_w if device.kind == "gpu" else None
+    scale = power_scale(device.kind, power_rule, datasheet, estimated_tdp)
+    # a GPU whose die has no floorplan here (chiplet packages) keeps its datasheet TDP
+    tdp = estimated_tdp * scale if estimated_tdp is not None else datasheet
+    io_phy = 0.0
+    if fp:
+        io_phy = fp.link_units * tech.LINK_PHY_MM2[fp.link_kind] + \
+            tech.HOST_PCIE_LANES * tech.PCIE_PHY_MM2_PER_LANE[fp.pcie_kind]
+        if fp.memory_kind == "gddr6":     # GDDR PHYs share the edges with the I/O
+            io_phy += fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT
+    package = package_of(die_area_mm2=area, dies=dies, memory_kind=memory_kind, memory_sites=device.memory_sites,
+                         floorplan=fp, io_phy_mm2=io_phy)
     return DeviceCost(
         name=device.name, kind=device.kind, node_nm=device.node_nm, die_area_mm2=area,
         estimated_die_area_mm2=estimated, components=components, dies=dies, tdp_w=tdp,
-        estimated_tdp_w=estimated_tdp, power_components=power,
+        estimated_tdp_w=estimated_tdp, datasheet_tdp_w=datasheet, power_rule=power_rule, energy_scale=scale,
+        power_components={k: v * scale for k, v in power.items()},
         die_yield=die_yield(area / dies, device.node_nm),
         die_cost_usd=dies * die_cost_usd(area / dies, device.node_nm),
         memory_cost_usd=memory_cost_usd(device.hbm_capacity_bytes, memory_kind),
-        package_cost_usd=tech.PACKAGE_COST_USD, memory_kind=memory_kind,
+        package_cost_usd=tech.PACKAGE_COST_USD, memory_kind=memory_kind, package=package,
     )
 
 
-def workload_energy_j(device: Device, compute_dtype: str, activity: dict[str, float]) -> float:
+def workload_energy_j(device: Device, compute_dtype: str, activity: dict[str, float],
+                      power_rule: str = DEFAULT_POWER_RULE) -> float:
     """Energy of one device doing ``activity`` (keys: flops, vector_ops, dram_bytes, onchip_bytes,
-    link_bytes, seconds), anchored to the datasheet TDP for GPUs."""
-    cost = assess(device)
+    link_bytes, seconds), scaled by the power rule like its TDP."""
+    cost = assess(device, power_rule)
     energy = work_energy_j(node_nm=device.node_nm, memory_kind=cost.memory_kind, compute_dtype=compute_dtype,
                            static_w=cost.static_w, **activity)
-    return energy * cost.energy_calibration
+    return energy * cost.energy_scale

@@ -14,8 +14,10 @@ from ador.config import from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.metrics import METRICS, SERVING_METRICS, ServingLoad, Workload
 from ador.explore.space import SearchSpace, build_space, load_space
+from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
 from ador.hardware import GPUS
 from ador.hardware.calibration import CALIBRATION_FILE
+from ador.hardware.runtime import DEFAULT_RUNTIME, RuntimeProfile, get_runtime
 from ador.workload import get_model, get_precision, shard
 
 SEARCH_SPACES_DIR = Path("search_spaces")
@@ -52,6 +54,37 @@ class ConstraintSpec:
 
 
 @dataclass(frozen=True)
+class DesignRuntimeSpec:
+    """A runtime profile for the designs other than the GPUs', and why (a named asymmetry)."""
+    profile: str | dict[str, Any]
+    reason: str
+
+
+IsoRule = Literal["equal", "<=", ">="]
+# iso field -> (metric it constrains, what the study file calls it)
+ISO_METRICS = {"hbm_bandwidth": "hbm_bandwidth_tb_s", "hbm_stacks": "hbm_stacks",
+               "link_bandwidth": "link_bandwidth_gb_s", "die_area_mm2": "die_area_mm2",
+               "package_area_mm2": "package_area_mm2", "power": "tdp_w", "cost": "cost_usd"}
+
+
+@dataclass(frozen=True)
+class IsoSpec:
+    """Constraints relative to a named GPU: "equal" (within ``tolerance_pct``), "<=" or ">=" its value."""
+    baseline: str
+    hbm_bandwidth: IsoRule | None = None
+    hbm_stacks: IsoRule | None = None
+    link_bandwidth: IsoRule | None = None
+    die_area_mm2: IsoRule | None = None
+    package_area_mm2: IsoRule | None = None
+    power: IsoRule | None = None
+    cost: IsoRule | None = None
+    tolerance_pct: float = 2.0
+
+    def rules(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in ISO_METRICS if getattr(self, name) is not None}
+
+
+@dataclass(frozen=True)
 class SamplerSpec:
     name: str = "nsga2"
     options: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +108,10 @@ class StudySpec:
     seed: int = 0
     storage: str | None = None
     baselines: tuple[str, ...] = ("a100-sxm-80gb", "h100-sxm-80gb")
+    runtime: str | dict[str, Any] = DEFAULT_RUNTIME         # the runtime profile of GPUs and designs
+    design_runtime: DesignRuntimeSpec | None = None          # designs' own profile, with the reason
+    power_rule: str = DEFAULT_POWER_RULE                     # how component power is scaled, both sides
+    iso: IsoSpec | None = None
     name: str | None = None
     description: str = ""
 
@@ -107,10 +144,39 @@ class Study:
     def metric_names(self) -> list[str]:
         return [o.metric for o in self.spec.objectives]
 
-    def all_constraints(self) -> list[ConstraintSpec]:
-        """The study's constraints plus its SLOs on the static batch (with an arrival rate, the SLOs
-        define the serving goodput and attainment instead)."""
-        out = list(self.spec.constraints)
+    def runtime_for(self, kind: str) -> RuntimeProfile:
+        """The runtime profile a device of ``kind`` (gpu or ador) runs under in this study."""
+        if kind == "ador" and self.spec.design_runtime is not None:
+            return get_runtime(self.spec.design_runtime.profile)
+        return get_runtime(self.spec.runtime)
+
+    def iso_constraints(self) -> list[ConstraintSpec]:
+        """The iso rules as constraints on the baseline GPU's own values of the same metrics."""
+        iso = self.spec.iso
+        if iso is None:
+            return []
+        from ador.explore.metrics import device_metrics
+        ref = device_metrics(GPUS[iso.baseline], devices=self.devices, power_rule=self.spec.power_rule)
+        out = []
+        tol = iso.tolerance_pct / 100.0
+        for name, rule in iso.rules().items():
+            metric = ISO_METRICS[name]
+            value = ref[metric]
+            if rule in ("equal", "<="):
+                out.append(ConstraintSpec(metric, max=value * (1 + tol) if rule == "equal" else value))
+            if rule in ("equal", ">="):
+                out.append(ConstraintSpec(metric, min=value * (1 - tol) if rule == "equal" else value))
+        return out
+
+    @property
+    def devices(self) -> int:
+        return self.spec.devices or self.spec.tp * self.spec.pp
+
+    def all_constraints(self, *, iso: bool = True) -> list[ConstraintSpec]:
+        """The study's constraints, its iso rules (which shape the designs, so GPU baselines are not
+        held to them: ``iso=False``), plus its SLOs on the static batch (with an arrival rate, the
+        SLOs define the serving goodput and attainment instead)."""
+        out = list(self.spec.constraints) + (self.iso_constraints() if iso else [])
         if self.serving is not None:
             return out
         if self.spec.slo.ttft_ms is not None:
@@ -179,6 +245,27 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     for i, b in enumerate(spec.baselines):
         if b not in GPUS:
             raise UnknownNameError(f"baselines[{i}]", b, f"unknown GPU (known: {', '.join(GPUS)})")
+    try:
+        get_runtime(spec.runtime)
+    except ConfigError as err:
+        raise err.under("runtime") if err.field != "runtime" else err
+    if spec.design_runtime is not None:
+        if not spec.design_runtime.reason.strip():
+            raise ConfigError("design_runtime.reason", spec.design_runtime.reason,
+                              "say why designs run under another profile than the GPUs")
+        try:
+            get_runtime(spec.design_runtime.profile)
+        except ConfigError as err:
+            raise ConfigError("design_runtime.profile", err.value, err.reason) from None
+    if spec.power_rule not in POWER_RULES:
+        raise UnknownNameError("power_rule", spec.power_rule, f"unknown power rule (known: {', '.join(POWER_RULES)})")
+    if spec.iso is not None:
+        if spec.iso.baseline not in GPUS:
+            raise UnknownNameError("iso.baseline", spec.iso.baseline, f"unknown GPU (known: {', '.join(GPUS)})")
+        if not spec.iso.rules():
+            raise ConfigError("iso", spec.iso.baseline, f"name at least one of {', '.join(ISO_METRICS)}")
+        if not 0 <= spec.iso.tolerance_pct < 100:
+            raise ConfigError("iso.tolerance_pct", spec.iso.tolerance_pct, "must be in [0, 100)")
     if spec.trials < 1:
         raise ConfigError("trials", spec.trials, "must be >= 1")
     from ador.explore.samplers import check_sampler

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ador.cost import RETICLE_LIMIT_MM2
+from ador.cost.report import DEFAULT_POWER_RULE
 from ador.efficiency import efficiency
 from ador.hardware import Device, System
+from ador.hardware.runtime import RuntimeProfile
 from ador.perf import evaluate, stage_time
 from ador.workload import ModelSpec, Precision, decode_step
 
@@ -23,13 +25,20 @@ METRICS: dict[str, str] = {
     "output_tok_s": "maximize",            # all devices of the system
     "output_tok_s_per_device": "maximize",
     "output_tok_s_per_mm2": "maximize",    # per mm2 of all dies of the system
+    "output_tok_s_per_package_mm2": "maximize",   # per mm2 of all packages (dies + HBM on interposer)
     "output_tok_s_per_w": "maximize",
     "energy_per_token_j": "minimize",
     "die_area_mm2": "minimize",            # one device
     "system_die_area_mm2": "minimize",
-    "tdp_w": "minimize",                   # one device
+    "package_area_mm2": "minimize",        # one device: dies and HBM stacks on the interposer
+    "system_package_area_mm2": "minimize",
+    "tdp_w": "minimize",                   # one device, by the study's power rule
     "cost_usd": "minimize",                # whole system
     "memory_utilisation": "minimize",      # needed / capacity per device
+    "shoreline_utilisation": "minimize",   # PHY edge needed / die edge available (> 1: does not fit)
+    "hbm_bandwidth_tb_s": "minimize",      # one device: peak DRAM bandwidth (for iso constraints)
+    "hbm_stacks": "minimize",              # one device: active HBM stacks
+    "link_bandwidth_gb_s": "minimize",     # one device: chip-to-chip bandwidth per direction
     # from the serving simulator, when the study's workload names an arrival rate
     "serving_ttft_p99_ms": "minimize",
     "serving_tbt_p99_ms": "minimize",
@@ -60,25 +69,48 @@ class ServingLoad:
 
 
 def serving_metrics(device: Device, model: ModelSpec, precision: Precision, workload: Workload, load: ServingLoad,
-                    *, tp: int, pp: int = 1, devices: int | None = None, seed: int = 0) -> dict[str, float]:
+                    *, tp: int, pp: int = 1, devices: int | None = None, seed: int = 0,
+                    runtime: RuntimeProfile | str | None = None) -> dict[str, float]:
     from ador.serving import Lengths, SchedulerConfig, poisson, simulate
     kind = "lognormal" if load.long_tailed else "fixed"
     reqs = poisson(load.arrival_rate, load.requests, Lengths(kind, workload.input_len),
                    Lengths(kind, workload.output_len), seed=seed)
-    r = simulate(System.of(device, tp=tp, pp=pp, devices=devices), model, precision, reqs,
+    r = simulate(System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime), model, precision, reqs,
                  config=SchedulerConfig(policy=load.policy), ttft_slo_ms=load.ttft_slo_ms, tbt_slo_ms=load.tbt_slo_ms)
     return {"serving_ttft_p99_ms": r.ttft_ms["p99"], "serving_tbt_p99_ms": r.tbt_ms["p99"],
             "serving_goodput_rps": r.goodput_rps, "serving_slo_attainment": r.slo_attainment,
             "serving_output_tok_s": r.output_tok_s}
 
 
+def device_metrics(device: Device, *, devices: int, power_rule: str = DEFAULT_POWER_RULE) -> dict[str, float]:
+    """What a device is, independent of any workload: areas, power, cost, memory and links (the
+    metrics iso constraints compare); ``devices`` of them make the system."""
+    from ador.cost import assess
+    cost = assess(device, power_rule)
+    return {
+        "die_area_mm2": cost.die_area_mm2,
+        "system_die_area_mm2": cost.die_area_mm2 * devices,
+        "package_area_mm2": cost.package_area_mm2,
+        "system_package_area_mm2": cost.package_area_mm2 * devices,
+        "tdp_w": cost.tdp_w,
+        "cost_usd": cost.cost_usd * devices,
+        "shoreline_utilisation": cost.package.shoreline_utilisation if cost.package else 0.0,
+        "hbm_bandwidth_tb_s": device.hbm_bw_bytes_per_s / 1e12,
+        "hbm_stacks": float(device.memory_stacks),
+        "link_bandwidth_gb_s": device.link_bw_bytes_per_s / 1e9,
+    }
+
+
 def evaluate_design(device: Device, model: ModelSpec, precision: Precision, workload: Workload, *, tp: int,
-                    pp: int = 1, devices: int | None = None, need_energy: bool = True) -> dict[str, float]:
-    """All metrics of ``device`` serving ``workload``; raises AdorError if the design is invalid."""
-    system = System.of(device, tp=tp, pp=pp, devices=devices)
+                    pp: int = 1, devices: int | None = None, need_energy: bool = True,
+                    runtime: RuntimeProfile | str | None = None,
+                    power_rule: str = DEFAULT_POWER_RULE) -> dict[str, float]:
+    """All metrics of ``device`` serving ``workload`` under ``runtime`` (default: the fitted
+    TensorRT-LLM profile, for GPUs and designs alike); raises AdorError if the design is invalid."""
+    system = System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime)
     result = evaluate(system, model, precision, batch=workload.batch, input_len=workload.input_len,
                       output_len=workload.output_len, breakdown=need_energy)
-    eff = efficiency(system, result, energy=need_energy)
+    eff = efficiency(system, result, energy=need_energy, power_rule=power_rule)
     # step time is affine in the KV length on each roofline piece: the step at the 99th percentile
     # position of the generation is the p99 of the steps
     p99_kv = workload.input_len + max(1, math.ceil(0.99 * (workload.output_len - 1)))
@@ -92,11 +124,9 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
         "output_tok_s": result.output_tok_s,
         "output_tok_s_per_device": result.output_tok_s / system.devices,
         "output_tok_s_per_mm2": eff["output_tok_s_per_mm2"],
-        "die_area_mm2": eff["die_area_mm2_per_device"],
-        "system_die_area_mm2": eff["system_die_area_mm2"],
-        "tdp_w": eff["tdp_w_per_device"],
-        "cost_usd": eff["system_cost_usd"],
+        "output_tok_s_per_package_mm2": eff["output_tok_s_per_package_mm2"],
         "memory_utilisation": result.memory.total_bytes / result.capacity_bytes,
+        **device_metrics(device, devices=system.devices, power_rule=power_rule),
     }
     if need_energy:
         metrics["energy_per_token_j"] = eff["energy_per_output_token_j"]
@@ -105,12 +135,15 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
 
 
 def feasibility(metrics: dict[str, float], *, reticle: bool = True) -> list[str]:
-    """Reasons a scored design cannot be built or run (empty when feasible)."""
+    """Reasons a scored design cannot be built or run (empty when feasible). ``reticle``: the die
+    limits apply (a single-die design; multi-die GPUs are judged without them)."""
     reasons = []
     if metrics["memory_utilisation"] > 1.0:
         reasons.append(f"does not fit: needs {100 * metrics['memory_utilisation']:.0f}% of device memory")
     if reticle and metrics["die_area_mm2"] > RETICLE_LIMIT_MM2:
         reasons.append(f"die of {metrics['die_area_mm2']:.0f} mm2 exceeds the {RETICLE_LIMIT_MM2:.0f} mm2 reticle")
+    if reticle and metrics["shoreline_utilisation"] > 1.0:
+        reasons.append(f"PHYs need {100 * metrics['shoreline_utilisation']:.0f}% of the die edge they can use")
     return reasons
 
 

@@ -80,7 +80,8 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     variables = _variables(study.space)
     integer_cols = np.array([v.integer for v in variables])
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in study.directions])
-    n_constraints = 2 + len(study.all_constraints()) if study.spec.reticle_limit else 1 + len(study.all_constraints())
+    scorer = Scorer(study)
+    n_constraints = scorer.n_constraints
 
     class _Round(Repair):
         def _do(self, problem, X, **kwargs):
@@ -105,7 +106,6 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     algorithm = NSGA2(pop_size=pop_size, sampling=sampling, crossover=SBX(prob=0.9, eta=15), mutation=PM(eta=20),
                       repair=_Round(), eliminate_duplicates=bool(options.get("eliminate_duplicates", True)))
     algorithm.setup(problem, seed=seed, termination=("n_evals", 10 ** 9))
-    scorer = Scorer(study)
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} (pymoo-nsga2)") if progress else None

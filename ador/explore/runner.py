@@ -63,21 +63,52 @@ class Scorer:
         self.model = get_model(spec.model)
         self.precision = get_precision(spec.precision)
         self.constraints = study.all_constraints()
+        self.baseline_constraints = study.all_constraints(iso=False)
         needed = set(study.metric_names) | {c.metric for c in self.constraints}
         self.need_energy = bool(needed & ENERGY_METRICS)
 
     def metrics(self, device) -> dict[str, float]:
         spec = self.study.spec
+        runtime = self.study.runtime_for(device.kind)
         out = evaluate_design(device, self.model, self.precision, self.study.workload, tp=spec.tp, pp=spec.pp,
-                              devices=spec.devices, need_energy=self.need_energy)
+                              devices=spec.devices, need_energy=self.need_energy, runtime=runtime,
+                              power_rule=spec.power_rule)
         load = self.study.serving
         if load is not None and device.kind == "gpu" and load.policy == "concurrent":
             load = dataclasses.replace(load, policy=GPU_POLICY_FOR_CONCURRENT)
         if load is not None and out["memory_utilisation"] <= 1.0:
             # the same requests (same seed) for every design, so designs compare on equal terms
             out.update(serving_metrics(device, self.model, self.precision, self.study.workload, load, tp=spec.tp,
-                                       pp=spec.pp, devices=spec.devices, seed=spec.seed))
+                                       pp=spec.pp, devices=spec.devices, seed=spec.seed, runtime=runtime))
         return out
+
+    @property
+    def n_constraints(self) -> int:
+        """Length of the constraint vector ``judge`` returns for a design."""
+        return 1 + (2 if self.study.spec.reticle_limit else 0) + len(self.constraints)
+
+    def judge(self, metrics: dict[str, float], *, design: bool = True) -> tuple[list[float], list[str]]:
+        """Constraint values (<= 0 feasible) and the reasons a scored device misses them. Designs and
+        GPU baselines are judged by the same constraints and SLOs; the die limits (reticle, shoreline)
+        and the iso rules, which say what designs may be, apply to designs only (``design``)."""
+        reticle = design and self.study.spec.reticle_limit
+        reasons = feasibility(metrics, reticle=reticle)
+        constraints = [metrics["memory_utilisation"] - 1.0]
+        if reticle:
+            from ador.cost import RETICLE_LIMIT_MM2
+            constraints.append(metrics["die_area_mm2"] / RETICLE_LIMIT_MM2 - 1.0)
+            constraints.append(metrics["shoreline_utilisation"] - 1.0)
+        for c in (self.constraints if design else self.baseline_constraints):
+            v = metrics[c.metric]
+            if c.max is not None:
+                constraints.append((v - c.max) / abs(c.max) if c.max else v)
+                if v > c.max:
+                    reasons.append(f"{c.metric} {v:.4g} > {c.max:g}")
+            else:
+                constraints.append((c.min - v) / abs(c.min) if c.min else -v)
+                if v < c.min:
+                    reasons.append(f"{c.metric} {v:.4g} < {c.min:g}")
+        return constraints, reasons
 
     def __call__(self, values: dict[str, Any]) -> Outcome:
         space = self.study.space
@@ -92,21 +123,7 @@ class Scorer:
         if not finite(metrics):
             bad = [k for k, v in metrics.items() if not math.isfinite(v)]
             return Outcome(None, [], {"infeasible_reasons": [f"non-finite metrics: {', '.join(bad)}"]})
-        reasons = feasibility(metrics, reticle=self.study.spec.reticle_limit)
-        constraints = [metrics["memory_utilisation"] - 1.0]
-        if self.study.spec.reticle_limit:
-            from ador.cost import RETICLE_LIMIT_MM2
-            constraints.append(metrics["die_area_mm2"] / RETICLE_LIMIT_MM2 - 1.0)
-        for c in self.constraints:
-            v = metrics[c.metric]
-            if c.max is not None:
-                constraints.append((v - c.max) / abs(c.max) if c.max else v)
-                if v > c.max:
-                    reasons.append(f"{c.metric} {v:.4g} > {c.max:g}")
-            else:
-                constraints.append((c.min - v) / abs(c.min) if c.min else -v)
-                if v < c.min:
-                    reasons.append(f"{c.metric} {v:.4g} < {c.min:g}")
+        constraints, reasons = self.judge(metrics)
         missing = [m for m in self.study.metric_names if m not in metrics]
         if missing:   # serving metrics of a design that cannot hold the model: nothing to serve with
             return Outcome(None, [], {"design": device_to_mapping(device), "metrics": metrics,
@@ -119,18 +136,22 @@ class Scorer:
 # --- opening studies -------------------------------------------------------------------------
 
 def _baselines(study: Study) -> dict[str, Any]:
+    """Each GPU baseline scored and judged like a design: a GPU that misses the study's SLOs or
+    constraints is stored as infeasible with its reasons, never as a feasible reference."""
     scorer = Scorer(study)
-    out = {}
+    out: dict[str, Any] = {}
     for name in study.spec.baselines:
         try:
             metrics = scorer.metrics(GPUS[name])
-            out[name] = {"metrics": metrics, "feasible": not feasibility(metrics, reticle=False),
-                         "infeasible_reasons": feasibility(metrics, reticle=False)}
-            if study.serving is not None:
-                out[name]["serving_policy"] = GPU_POLICY_FOR_CONCURRENT if study.serving.policy == "concurrent" \
-                    else study.serving.policy
         except AdorError as err:
-            out[name] = {"error": str(err)}
+            out[name] = {"error": str(err), "feasible": False, "infeasible_reasons": [str(err)]}
+            continue
+        constraints, reasons = scorer.judge(metrics, design=False)
+        out[name] = {"metrics": metrics, "feasible": not reasons, "infeasible_reasons": reasons,
+                     "constraints": constraints, "runtime": study.runtime_for("gpu").name}
+        if study.serving is not None:
+            out[name]["serving_policy"] = GPU_POLICY_FOR_CONCURRENT if study.serving.policy == "concurrent" \
+                else study.serving.policy
     return out
 
 

@@ -1,4 +1,5 @@
-"""Fitted GPU efficiencies: read from calibration.yaml beside this file, written by `ador calibrate`."""
+"""Fitted GPU efficiencies and runtime profiles: read from calibration.yaml beside this file, written
+by `ador calibrate`."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,21 +14,23 @@ from ador.hardware.devices import GpuEfficiency, GpuSpec
 CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def _document(path: Path = CALIBRATION_FILE) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 
 def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, GpuEfficiency]:
     """GPU name -> fitted efficiency; empty if nothing has been fitted yet."""
-    return {name: from_mapping(GpuEfficiency, values, f"calibration.{name}")
+    return {name: from_mapping(GpuEfficiency, values, f"calibration.gpus.{name}")
             for name, values in (_document(path).get("gpus") or {}).items()}
 
 
-def software_overheads(path: Path = CALIBRATION_FILE) -> dict[str, dict[str, float]]:
-    """Fitted overheads (seconds) of each serving software stack, plus "default":
-    {stack: {"step_overhead_s": ..., "kernel_overhead_s": ...}}."""
-    return {name: {k: float(x) for k, x in v.items()} for name, v in (_document(path).get("software") or {}).items()}
+@lru_cache(maxsize=4)
+def fitted_runtimes(path: Path = CALIBRATION_FILE) -> dict:
+    """Profile name -> fitted RuntimeProfile (one per serving stack, plus "default")."""
+    from ador.hardware.runtime import runtime_from_mapping
+    return {name: runtime_from_mapping({"name": name, **values}, f"calibration.runtimes.{name}")
+            for name, values in (_document(path).get("runtimes") or {}).items()}
 
 
 def calibrated(spec: GpuSpec) -> GpuSpec:

@@ -12,7 +12,9 @@ from ador.errors import ConfigError
 
 Dataflow = Literal["weight_stationary", "output_stationary"]
 HbmGeneration = Literal["hbm2", "hbm2e", "hbm3", "hbm3e"]
+MemoryKind = Literal["hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6"]
 Topology = Literal["ring", "switch", "fully_connected"]
+BufferKind = Literal["shared", "private"]
 
 GiB = 1024 ** 3
 MiB = 1024 ** 2
@@ -61,13 +63,27 @@ class SystolicArrays:
 
 @dataclass(frozen=True, slots=True)
 class MacTrees:
-    """``count`` adder trees, each reducing ``width`` products per cycle (GEMV engines)."""
+    """``count`` adder trees, each reducing ``width`` products per cycle (GEMV engines).
+
+    ``buffer`` says where the activation vectors the trees multiply live. ``shared`` (HyperAccel
+    LPU's operand register file, Moon et al., IEEE Micro 2024): one buffer of
+    ``shared_buffer_bytes`` that every tree reads, so one weight row streamed from HBM serves every
+    sequence whose activations sit in it. ``private``: each tree keeps its own copy in its
+    ``local_buffer_bytes``, so a weight row is re-streamed for each group of sequences that fits
+    there. ``local_buffer_bytes`` (per tree) also stages weights and partial sums in both cases.
+    """
     count: int
     width: int = 256
-    local_buffer_bytes: int = 128 * KiB  # per tree: activation vectors and accumulators
+    local_buffer_bytes: int = 128 * KiB  # per tree
+    buffer: BufferKind = "shared"
+    shared_buffer_bytes: int = 4 * MiB   # the operand buffer all trees read (buffer: shared)
 
     def __post_init__(self) -> None:
-        _check(self, positive=("width", "local_buffer_bytes"), non_negative=("count",))
+        _check(self, positive=("width", "local_buffer_bytes"), non_negative=("count", "shared_buffer_bytes"))
+        if self.buffer not in ("shared", "private"):
+            raise ConfigError("buffer", self.buffer, "expected shared or private")
+        if self.buffer == "shared" and self.count and not self.shared_buffer_bytes:
+            raise ConfigError("shared_buffer_bytes", 0, "a shared operand buffer needs a capacity")
 
     @property
     def macs(self) -> int:
@@ -77,6 +93,11 @@ class MacTrees:
     def log2_width(self) -> float:
         """Adder-tree depth (cycles of reduction latency)."""
         return math.log2(self.width)
+
+    @property
+    def activation_buffer_bytes(self) -> int:
+        """Bytes of activation vectors one streamed weight row can be reused against."""
+        return self.shared_buffer_bytes if self.buffer == "shared" else self.local_buffer_bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ador.errors import ConfigError
-from ador.hardware.components import (GlobalSram, Hbm, Links, MacTrees, Noc, SystolicArrays, Topology,
-                                      VectorUnit, _check, GiB)
-
-# Memory a GPU runtime keeps for itself: the CUDA context with cuBLAS handles (about 0.5 GiB per
-# process as nvidia-smi shows for an idle PyTorch process) plus NCCL channel buffers (4 MiB
-# NCCL_BUFFSIZE per channel and peer, a few hundred MiB at TP8). 1 GiB covers both.
-GPU_RUNTIME_RESERVED_BYTES = 1 * GiB
+from ador.hardware.components import (GlobalSram, Hbm, Links, MacTrees, MemoryKind, Noc, SystolicArrays,
+                                      Topology, VectorUnit, _check)
 
 # Process nodes the cost model knows how to scale between.
 NODES_NM = (16, 12, 7, 5, 4, 3)
@@ -34,10 +29,16 @@ class AdorChip:
     links: Links
     freq_hz: float = 1.0e9
     node_nm: int = 7
+    # Fraction of the matrix engines' clock peak they sustain beyond the fill/drain and edge tiles
+    # the perf model counts (clocks under load, stalls). Assumption: 1.0, no further loss; GPUs carry
+    # a fitted equivalent (GpuEfficiency.tensor), and docs/modelling.md measures what it is worth.
+    matrix_efficiency: float = 1.0
     kind: Literal["ador"] = "ador"
 
     def __post_init__(self) -> None:
         _check(self, positive=("freq_hz",))
+        if not 0 < self.matrix_efficiency <= 1:
+            raise ConfigError("matrix_efficiency", self.matrix_efficiency, "an efficiency must be in (0, 1]")
         if self.node_nm not in NODES_NM:
             raise ConfigError("node_nm", self.node_nm, f"unknown process node (known: {', '.join(map(str, NODES_NM))})")
         if self.systolic.count == 0 and self.mactree.count == 0:
@@ -65,33 +66,38 @@ class AdorChip:
     def topology(self) -> str:
         return self.links.topology
 
+    @property
+    def memory_kind(self) -> str:
+        return self.hbm.generation
+
+    @property
+    def memory_stacks(self) -> int:
+        return self.hbm.stacks
+
+    @property
+    def memory_sites(self) -> int:
+        return self.hbm.stacks
+
 
 @dataclass(frozen=True, slots=True)
 class GpuEfficiency:
-    """Achievable fractions and overheads of a GPU with its usual serving software.
+    """What a GPU die's compute units reach, beyond the tile and wave quantisation the perf model
+    counts: fractions of the dense tensor peaks that large GEMMs sustain (clocks under load,
+    instruction issue, pipeline bubbles) and of the SIMT peak that weight dequantisation reaches.
 
-    Fitted on ``shared/validation/measured.csv`` by ``ador calibrate``; ``source`` says how.
+    Fitted on ``shared/validation/measured.csv`` by ``ador calibrate``; ``source`` says how. What the
+    software adds (overheads, overlap, bandwidth efficiencies) is the system's runtime profile.
     """
     tensor: float = 0.70               # fraction of dense fp16 tensor peak reached by large GEMMs
     tensor_fp8: float = 0.60           # the same for fp8 GEMMs of the fp8 peak
-    hbm: float = 0.80                  # fraction of HBM bandwidth reached by streaming kernels
-    kernel_overhead_s: float = 5e-6    # launch, prologue and tail of one kernel
-    step_overhead_s: float = 0.0       # per forward pass: scheduling, sampling, host sync
-    link: float = 0.75                 # fraction of link bandwidth reached by collectives
-    collective_latency_s: float = 8e-6  # per collective step (sync + hop)
     dequant: float = 0.25              # fraction of the SIMT peak reached by weight dequantisation
-    overlap: float = 1.0               # fraction of the shorter of compute and memory time hidden
-                                       # under the longer (1: ideal roofline)
     source: str = "uncalibrated defaults"
 
     def __post_init__(self) -> None:
-        for name in ("tensor", "tensor_fp8", "hbm", "link", "dequant"):
+        for name in ("tensor", "tensor_fp8", "dequant"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ConfigError(name, value, "an efficiency must be in (0, 1]")
-        if not 0 <= self.overlap <= 1:
-            raise ConfigError("overlap", self.overlap, "must be in [0, 1]")
-        _check(self, non_negative=("kernel_overhead_s", "step_overhead_s", "collective_latency_s"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +117,11 @@ class GpuSpec:
     die_area_mm2: float                # datasheet / die-shot figure, all compute dies together
     node_nm: int
     tdp_w: float
-    link_latency_s: float = 2e-6
+    memory_kind: MemoryKind = "hbm3"
+    memory_stacks: int = 0             # active HBM stacks (0: GDDR on the board)
+    memory_sites: int = 0              # HBM stacks on the package, dummy spacers included
+    link_latency_s: float = 2e-6       # one hop over the GPU-to-GPU fabric
     topology: Topology = "switch"
-    runtime_reserved_bytes: float = GPU_RUNTIME_RESERVED_BYTES  # memory the runtime keeps
     efficiency: GpuEfficiency = field(default_factory=GpuEfficiency)
     source: str = ""
     kind: Literal["gpu"] = "gpu"
@@ -122,7 +130,9 @@ class GpuSpec:
         _check(self, positive=("fp16_flops_per_s", "simt_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes", "sm_count",
                                "freq_hz", "die_area_mm2", "tdp_w"),
                non_negative=("fp8_flops_per_s", "int8_ops_per_s", "l2_bytes", "link_bw_bytes_per_s",
-                             "link_latency_s", "runtime_reserved_bytes"))
+                             "link_latency_s", "memory_stacks", "memory_sites"))
+        if self.memory_sites < self.memory_stacks:
+            raise ConfigError("memory_sites", self.memory_sites, f"fewer than memory_stacks={self.memory_stacks}")
 
     def peak_flops(self, compute_dtype: str) -> float:
         """Dense tensor peak for a MAC datatype; 0 if the GPU cannot multiply in it."""

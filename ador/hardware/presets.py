@@ -1,5 +1,9 @@
 """GPU presets from vendor datasheets and example ADOR designs.
 
+HBM stacks: A100 and H100 SXM carry six HBM sites of which five are active (A100 and Hopper
+whitepapers: 5 x 16 GB stacks make 80 GB; the sixth site holds a spacer); H200 enables all six
+(141 GB of 6 x 24 GB); MI300X and B200 carry eight (data sheets).
+
 Peak FLOP/s are *dense* tensor-core figures (SIMT: the non-tensor fp32 rate) (datasheets print sparse ones with a footnote; dense
 is half). Memory capacity is what software sees (nvidia-smi / rocm-smi), which for HBM parts is
 the marketed figure in GiB. Link bandwidth is per direction for all links of one GPU together.
@@ -13,33 +17,38 @@ from ador.hardware.devices import AdorChip, GpuSpec
 
 _GPU_SPECS = (
     GpuSpec(
-        name="a100-sxm-80gb", vendor="NVIDIA", simt_flops_per_s=19.5e12, fp16_flops_per_s=312e12, fp8_flops_per_s=0.0,
+        name="a100-sxm-80gb", memory_kind="hbm2e", memory_stacks=5, memory_sites=6,
+        vendor="NVIDIA", simt_flops_per_s=19.5e12, fp16_flops_per_s=312e12, fp8_flops_per_s=0.0,
         int8_ops_per_s=624e12, hbm_bw_bytes_per_s=2039e9, hbm_capacity_bytes=80 * GiB, l2_bytes=40 * MiB,
         sm_count=108, freq_hz=1.41e9, link_bw_bytes_per_s=300e9, die_area_mm2=826.0, node_nm=7, tdp_w=400.0,
         source="NVIDIA A100 datasheet (2021) and A100 architecture whitepaper (GA100: 826 mm2, TSMC N7); "
                "NVLink3 600 GB/s bidirectional",
     ),
     GpuSpec(
-        name="a100-sxm-40gb", vendor="NVIDIA", simt_flops_per_s=19.5e12, fp16_flops_per_s=312e12, fp8_flops_per_s=0.0,
+        name="a100-sxm-40gb", memory_kind="hbm2", memory_stacks=5, memory_sites=6,
+        vendor="NVIDIA", simt_flops_per_s=19.5e12, fp16_flops_per_s=312e12, fp8_flops_per_s=0.0,
         int8_ops_per_s=624e12, hbm_bw_bytes_per_s=1555e9, hbm_capacity_bytes=40 * GiB, l2_bytes=40 * MiB,
         sm_count=108, freq_hz=1.41e9, link_bw_bytes_per_s=300e9, die_area_mm2=826.0, node_nm=7, tdp_w=400.0,
         source="NVIDIA A100 datasheet (2021): HBM2 1555 GB/s, 40 GB",
     ),
     GpuSpec(
-        name="h100-sxm-80gb", vendor="NVIDIA", simt_flops_per_s=66.9e12, fp16_flops_per_s=989.4e12, fp8_flops_per_s=1978.9e12,
+        name="h100-sxm-80gb", memory_kind="hbm3", memory_stacks=5, memory_sites=6,
+        vendor="NVIDIA", simt_flops_per_s=66.9e12, fp16_flops_per_s=989.4e12, fp8_flops_per_s=1978.9e12,
         int8_ops_per_s=1978.9e12, hbm_bw_bytes_per_s=3.35e12, hbm_capacity_bytes=80 * GiB, l2_bytes=50 * MiB,
         sm_count=132, freq_hz=1.98e9, link_bw_bytes_per_s=450e9, die_area_mm2=814.0, node_nm=5, tdp_w=700.0,
         source="NVIDIA H100 datasheet (SXM5) and Hopper whitepaper (GH100: 814 mm2, TSMC 4N, a 5 nm-class "
                "process); NVLink4 900 GB/s bidirectional",
     ),
     GpuSpec(
-        name="h200-sxm-141gb", vendor="NVIDIA", simt_flops_per_s=66.9e12, fp16_flops_per_s=989.4e12, fp8_flops_per_s=1978.9e12,
+        name="h200-sxm-141gb", memory_kind="hbm3e", memory_stacks=6, memory_sites=6,
+        vendor="NVIDIA", simt_flops_per_s=66.9e12, fp16_flops_per_s=989.4e12, fp8_flops_per_s=1978.9e12,
         int8_ops_per_s=1978.9e12, hbm_bw_bytes_per_s=4.8e12, hbm_capacity_bytes=141 * GiB, l2_bytes=50 * MiB,
         sm_count=132, freq_hz=1.98e9, link_bw_bytes_per_s=450e9, die_area_mm2=814.0, node_nm=5, tdp_w=700.0,
         source="NVIDIA H200 datasheet (SXM): GH100 with 141 GB HBM3e at 4.8 TB/s",
     ),
     GpuSpec(
-        name="l40s-48gb", vendor="NVIDIA", simt_flops_per_s=91.6e12, fp16_flops_per_s=362.05e12, fp8_flops_per_s=733e12,
+        name="l40s-48gb", memory_kind="gddr6", memory_stacks=0, memory_sites=0,
+        vendor="NVIDIA", simt_flops_per_s=91.6e12, fp16_flops_per_s=362.05e12, fp8_flops_per_s=733e12,
         int8_ops_per_s=733e12, hbm_bw_bytes_per_s=864e9, hbm_capacity_bytes=46068 * MiB, l2_bytes=96 * MiB,
         sm_count=142, freq_hz=2.52e9, link_bw_bytes_per_s=31.5e9, link_latency_s=10e-6, die_area_mm2=608.5,
         node_nm=5, tdp_w=350.0,
@@ -47,7 +56,8 @@ _GPU_SPECS = (
                "ECC on; no NVLink, PCIe 4.0 x16 at 31.5 GB/s per direction",
     ),
     GpuSpec(
-        name="mi300x-192gb", vendor="AMD", simt_flops_per_s=163.4e12, fp16_flops_per_s=1307.4e12, fp8_flops_per_s=2614.9e12,
+        name="mi300x-192gb", memory_kind="hbm3", memory_stacks=8, memory_sites=8,
+        vendor="AMD", simt_flops_per_s=163.4e12, fp16_flops_per_s=1307.4e12, fp8_flops_per_s=2614.9e12,
         int8_ops_per_s=2614.9e12, hbm_bw_bytes_per_s=5.3e12, hbm_capacity_bytes=192 * GiB, l2_bytes=256 * MiB,
         sm_count=304, freq_hz=2.1e9, link_bw_bytes_per_s=448e9, topology="fully_connected",
         die_area_mm2=2400.0, node_nm=5, tdp_w=750.0,
@@ -56,7 +66,8 @@ _GPU_SPECS = (
                "(~370 mm2, N6), AMD ISSCC 2024",
     ),
     GpuSpec(
-        name="b200-sxm-192gb", vendor="NVIDIA", simt_flops_per_s=75e12, fp16_flops_per_s=2.25e15, fp8_flops_per_s=4.5e15,
+        name="b200-sxm-192gb", memory_kind="hbm3e", memory_stacks=8, memory_sites=8,
+        vendor="NVIDIA", simt_flops_per_s=75e12, fp16_flops_per_s=2.25e15, fp8_flops_per_s=4.5e15,
         int8_ops_per_s=4.5e15, hbm_bw_bytes_per_s=8.0e12, hbm_capacity_bytes=180e9, l2_bytes=126 * MiB,
         sm_count=148, freq_hz=1.965e9, link_bw_bytes_per_s=900e9, die_area_mm2=1600.0, node_nm=4,
         tdp_w=1000.0,
@@ -73,7 +84,8 @@ _GPU_SPECS = (
 ADOR_EXAMPLE = AdorChip(
     name="ador-example",
     systolic=SystolicArrays(count=8, rows=128, cols=128, dataflow="weight_stationary", local_sram_bytes=4 * MiB),
-    mactree=MacTrees(count=64, width=256, local_buffer_bytes=256 * KiB),
+    mactree=MacTrees(count=64, width=256, local_buffer_bytes=256 * KiB, buffer="shared",
+                     shared_buffer_bytes=4 * MiB),
     vector=VectorUnit(lanes=2048, sfu_per_cycle=256),
     sram=GlobalSram(capacity_bytes=48 * MiB, bw_bytes_per_s=6e12),
     hbm=Hbm(stacks=5, generation="hbm2e", bw_bytes_per_s_per_stack=408e9, capacity_bytes_per_stack=16 * GiB),

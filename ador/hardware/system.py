@@ -1,10 +1,16 @@
-"""A system: devices serving one model, split by tensor and pipeline parallelism, plus replicas."""
+"""A system: devices serving one model, split by tensor and pipeline parallelism, plus replicas, and the
+runtime profile that drives them (the same kind of object for GPUs and ADOR designs)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ador.errors import ConfigError
 from ador.hardware.devices import Device
+from ador.hardware.runtime import RuntimeProfile, get_runtime
+
+
+def _default_runtime() -> RuntimeProfile:
+    return get_runtime(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +19,7 @@ class System:
     tp: int = 1
     pp: int = 1
     replicas: int = 1    # data-parallel copies of the model; throughput scales with them
+    runtime: RuntimeProfile = field(default_factory=_default_runtime)
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "replicas"):
@@ -22,18 +29,35 @@ class System:
         if (self.tp > 1 or self.pp > 1) and self.device.link_bw_bytes_per_s <= 0:
             field = "links.count" if self.device.kind == "ador" else "link_bw_bytes_per_s"
             raise ConfigError(field, 0, f"tp={self.tp}, pp={self.pp} needs chip-to-chip links")
+        if self.device.kind == "ador" and self.device.links.topology == "fully_connected" and \
+                self.tp * self.pp > 1 and self.device.links.count < self.tp - 1:
+            raise ConfigError("links.count", self.device.links.count,
+                              f"a fully connected topology of tp={self.tp} devices needs at least {self.tp - 1} links")
+        if not isinstance(self.runtime, RuntimeProfile):
+            raise ConfigError("runtime", self.runtime, "expected a RuntimeProfile")
 
     @property
     def devices(self) -> int:
         return self.tp * self.pp * self.replicas
 
+    @property
+    def hbm_efficiency(self) -> float:
+        """Fraction of the device's peak DRAM bandwidth this runtime reaches."""
+        return self.runtime.hbm(self.device.memory_kind)
+
+    @property
+    def op_overhead_s(self) -> float:
+        return self.runtime.op_overhead_s(self.device.freq_hz)
+
     @classmethod
-    def of(cls, device: Device, *, tp: int = 1, devices: int | None = None, pp: int = 1) -> "System":
-        """A system of ``devices`` devices (default tp*pp); the rest beyond tp*pp become replicas."""
+    def of(cls, device: Device, *, tp: int = 1, devices: int | None = None, pp: int = 1,
+           runtime: RuntimeProfile | str | dict | None = None) -> "System":
+        """A system of ``devices`` devices (default tp*pp); the rest beyond tp*pp become replicas.
+        ``runtime``: a profile, its name or file (default: the fitted TensorRT-LLM profile)."""
         per_replica = tp * pp
         devices = per_replica if devices is None else devices
         if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
             raise ConfigError("devices", devices, "must be a positive integer")
         if devices % per_replica:
             raise ConfigError("devices", devices, f"must be a multiple of tp*pp={per_replica}")
-        return cls(device=device, tp=tp, pp=pp, replicas=devices // per_replica)
+        return cls(device=device, tp=tp, pp=pp, replicas=devices // per_replica, runtime=get_runtime(runtime))

@@ -1,8 +1,9 @@
 """Latency of one operator on the engines of an ADOR chip.
 
-The time of an operator is the maximum of its compute, HBM, SRAM and NoC times (engines
-double-buffer, so transfers overlap compute) plus a fixed dispatch cost; the bound is whichever
-term was largest.
+An operator's compute time (matrix engine, vector unit) and data-movement time (HBM, global SRAM,
+NoC: the largest of them) overlap by the runtime's rule, and it pays the runtime's fixed cost per
+operator (``ador.perf.rules``, the same rules a GPU is priced by); the bound is whichever term was
+largest.
 
 Each formula is written once over a tiny ops namespace (``X``: maximum, minimum, where, floor):
 Python's builtins for one design (the scalar hot path, ``op_time``), numpy for a population of
@@ -10,12 +11,10 @@ designs at once (``ador.perf.population``). Both paths therefore always agree.
 """
 from __future__ import annotations
 
-import math
-
 from ador.hardware.devices import AdorChip
 from ador.perf.collectives import collective_time
-from ador.perf.constants import (ACCUMULATOR_BYTES, ADOR_HBM_EFFICIENCY, ADOR_LINK_EFFICIENCY,
-                                 ADOR_OP_DISPATCH_CYCLES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES)
+from ador.perf.constants import ACCUMULATOR_BYTES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES
+from ador.perf.rules import SCALAR, Rates, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
 
@@ -27,28 +26,9 @@ DMA = "dma"
 Result = tuple[float, str, str]
 
 
-class _ScalarOps:
-    """The ops namespace for one design: plain Python, no numpy overhead."""
-    @staticmethod
-    def maximum(a, b):
-        return a if a > b else b
-
-    @staticmethod
-    def minimum(a, b):
-        return a if a < b else b
-
-    @staticmethod
-    def where(cond, a, b):
-        return a if cond else b
-
-    floor = staticmethod(math.floor)
-
-
-SCALAR = _ScalarOps()
-
-
-def systolic_cycles(chip, m: int, n: int, k: int, rate: float, X=SCALAR):
-    """Cycles for an m x k by k x n matmul tiled over the arrays, with fill/drain per fold.
+def systolic_cycles(chip, m: int, n: int, k: int, rate: float, X=SCALAR, problems: float = 1):
+    """Cycles for ``problems`` independent m x k by k x n matmuls tiled over the arrays, with
+    fill/drain per fold; the folds of all problems share the arrays.
 
     Weight-stationary (SCALE-Sim, Samajdar et al. 2018): each fold pins an R x C weight tile and
     streams the m rows through, costing 2R + C - 2 cycles of fill and drain plus one per row. The
@@ -64,7 +44,7 @@ def systolic_cycles(chip, m: int, n: int, k: int, rate: float, X=SCALAR):
     os_folds = -(-m // R) * -(-n // C)
     os_per_fold = k + R + C - 2
     ws = arr.dataflow == "weight_stationary"
-    folds = X.where(ws, ws_folds, os_folds)
+    folds = X.where(ws, ws_folds, os_folds) * problems
     rounds = -(-folds // X.maximum(arr.count, 1))
     return rounds * X.where(ws, ws_per_fold, os_per_fold) / rate
 
@@ -82,7 +62,7 @@ def _matmul_traffic(chip, m, n, k, w_bytes, a_bytes, out_bytes, ab, wb, X=SCALAR
                    X.where(half < k * max(ab, wb), no_reuse, blocked))
 
 
-def systolic_gemm_terms(chip, op: Op, p: Precision, X=SCALAR):
+def systolic_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
     """(compute, memory, sram, noc) seconds of a GEMM on the systolic arrays."""
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
     f = chip.freq_hz
@@ -93,102 +73,110 @@ def systolic_gemm_terms(chip, op: Op, p: Precision, X=SCALAR):
     # different column blocks of the same rows share one read through NoC multicast.
     passes = X.maximum(1, -(-op.n // (chip.systolic.cols * X.maximum(chip.systolic.count, 1))))
     onchip = op.weight_bytes + a_in * passes + out
-    return (systolic_cycles(chip, op.m, op.n, op.k, rate, X) / f,
-            hbm / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY),
+    return (systolic_cycles(chip, op.m, op.n, op.k, rate, X) / (f * chip.matrix_efficiency),
+            hbm / r.hbm_bw,
             onchip / chip.sram.bw_bytes_per_s,
             onchip / chip.noc.bw_bytes_per_s)
 
 
-def mactree_gemm_terms(chip, op: Op, p: Precision, X=SCALAR):
-    """GEMV-style: each tree reduces ``width`` products per cycle; weights stream from HBM once
-    per group of rows whose activation vectors fit in the trees' local buffers.
-    Returns (compute, memory, noc) seconds."""
+def mactree_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
+    """GEMV-style: each tree reduces ``width`` products per cycle; weights stream from HBM once per
+    group of rows whose activation vectors fit in the buffer the trees read them from (the shared
+    operand buffer, or each tree's private buffer). Returns (compute, memory, noc) seconds."""
     trees = chip.mactree
     f = chip.freq_hz
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
     cycles = -(-(op.m * op.n) // X.maximum(trees.count, 1)) * -(-op.k // trees.width) / rate
     cycles = cycles + trees.log2_width + MACTREE_PIPELINE_CYCLES
-    # every tree needs all m activation vectors (length k) to reuse a streamed weight row
-    rows_fit = X.maximum(1, X.floor(trees.local_buffer_bytes / (op.k * p.act_bytes + ACCUMULATOR_BYTES)))
+    # a streamed weight row is reused against every activation vector (length k) in the buffer
+    rows_fit = X.maximum(1, X.floor(trees.activation_buffer_bytes / (op.k * p.act_bytes + ACCUMULATOR_BYTES)))
     weight_passes = -(-op.m // rows_fit)
     a_in = op.m * op.k * p.act_bytes
     out = op.m * op.n * p.hidden_bytes
     acts_off_chip = X.where(a_in + out <= chip.sram.capacity_bytes / 2, 0.0, a_in + out)
     hbm = op.weight_bytes * weight_passes + acts_off_chip
     onchip = op.weight_bytes * weight_passes + a_in * weight_passes + out
-    return (cycles / f, hbm / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY), onchip / chip.noc.bw_bytes_per_s)
+    return (cycles / (f * chip.matrix_efficiency), hbm / r.hbm_bw, onchip / chip.noc.bw_bytes_per_s)
 
 
-def attention_terms(chip, op: Op, p: Precision, engine: str, X=SCALAR):
+def attention_terms(chip, op: Op, p: Precision, engine: str, r: Rates, X=SCALAR):
     """Fused attention: QK^T and PV on a matrix engine, online softmax on the vector unit
     (pipelined with the matmuls), the KV cache streamed from HBM once per KV head.
     Returns (compute, vector, sfu, memory) seconds."""
     f = chip.freq_hz
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
-    # GQA: the query heads sharing a KV head form the rows of one matmul against that head's keys
+    # GQA: the query heads sharing a KV head form the rows of one matmul against that head's keys;
+    # every (request, KV head) pair is an independent problem the arrays share
     rows = op.m * op.kv_group
+    problems = op.groups / op.kv_group
     macs = op.flops / 2.0
     if engine == SYSTOLIC:
         peak = chip.systolic.macs * rate
-        ideal = op.k * op.n * rows / X.maximum(peak, 1)     # cycles of one head group at 100%
-        actual = systolic_cycles(chip, rows, op.n, op.k, rate, X) + systolic_cycles(chip, rows, op.k, op.n, rate, X)
+        ideal = problems * op.k * op.n * rows / X.maximum(peak, 1)     # cycles at 100% of the arrays
+        actual = (systolic_cycles(chip, rows, op.n, op.k, rate, X, problems)
+                  + systolic_cycles(chip, rows, op.k, op.n, rate, X, problems))
         utilisation = X.minimum(1.0, 2.0 * ideal / actual)
-        compute = macs / (X.maximum(peak, 1) * utilisation) / f
+        compute = macs / (X.maximum(peak, 1) * utilisation) / (f * chip.matrix_efficiency)
     else:
-        compute = macs / (X.maximum(chip.mactree.macs, 1) * rate) / f
+        compute = macs / (X.maximum(chip.mactree.macs, 1) * rate) / (f * chip.matrix_efficiency)
     return (compute, op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f,
-            (op.kv_bytes + op.act_bytes) / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY))
+            (op.kv_bytes + op.act_bytes) / r.hbm_bw)
 
 
-def vector_terms(chip, op: Op, X=SCALAR):
+def vector_terms(chip, op: Op, r: Rates, X=SCALAR):
     """(vector, sfu, memory) seconds; activations that fit on chip are read from SRAM (or HBM, if
     a design makes that faster)."""
     f = chip.freq_hz
-    hbm_bw = chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY
+    hbm_bw = r.hbm_bw
     bw = X.where(op.act_bytes <= chip.sram.capacity_bytes / 2, X.maximum(hbm_bw, chip.sram.bw_bytes_per_s), hbm_bw)
     return (op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f, op.act_bytes / bw)
 
 
-def dispatch_s(chip):
-    return ADOR_OP_DISPATCH_CYCLES / chip.freq_hz
+# How many leading terms of each formula are compute (matrix engine, vector unit, SFU: pipelined on
+# chip); the rest are data movement (HBM, global SRAM, NoC).
+_GEMM_SYSTOLIC = (("compute", "memory", "sram", "noc"), 1)
+_GEMM_MACTREE = (("compute", "memory", "noc"), 1)
+_ATTENTION = (("compute", "vector", "vector", "memory"), 3)
+_VECTOR = (("vector", "vector", "memory"), 2)
 
 
-def _bounded(terms, labels, chip, engine: str) -> Result:
+def seconds(terms, n_compute: int, r: Rates, X=SCALAR):
+    """An operator's time from its terms by the runtime's overlap rule, plus its fixed cost."""
+    compute = terms[0]
+    for t in terms[1:n_compute]:
+        compute = X.maximum(compute, t)
+    data = terms[n_compute]
+    for t in terms[n_compute + 1:]:
+        data = X.maximum(data, t)
+    return overlapped(compute, data, r.overlap, X) + r.op_overhead_s
+
+
+def _bounded(terms, shape, r: Rates, engine: str) -> Result:
+    labels, n_compute = shape
     best = 0
     for i in range(1, len(terms)):
         if terms[i] > terms[best]:
             best = i
-    return terms[best] + dispatch_s(chip), engine, labels[best]
+    return seconds(terms, n_compute, r), engine, labels[best]
 
 
-_GEMM_SYSTOLIC = ("compute", "memory", "sram", "noc")
-_GEMM_MACTREE = ("compute", "memory", "noc")
-_ATTENTION = ("compute", "vector", "vector", "memory")
-_VECTOR = ("vector", "vector", "memory")
+def gemm_on_systolic(chip: AdorChip, op: Op, p: Precision, r: Rates) -> Result:
+    return _bounded(systolic_gemm_terms(chip, op, p, r), _GEMM_SYSTOLIC, r, SYSTOLIC)
 
 
-def gemm_on_systolic(chip: AdorChip, op: Op, p: Precision) -> Result:
-    return _bounded(systolic_gemm_terms(chip, op, p), _GEMM_SYSTOLIC, chip, SYSTOLIC)
+def gemm_on_mactree(chip: AdorChip, op: Op, p: Precision, r: Rates) -> Result:
+    return _bounded(mactree_gemm_terms(chip, op, p, r), _GEMM_MACTREE, r, MACTREE)
 
 
-def gemm_on_mactree(chip: AdorChip, op: Op, p: Precision) -> Result:
-    return _bounded(mactree_gemm_terms(chip, op, p), _GEMM_MACTREE, chip, MACTREE)
+def attention(chip: AdorChip, op: Op, p: Precision, engine: str, r: Rates) -> Result:
+    return _bounded(attention_terms(chip, op, p, engine, r), _ATTENTION, r, engine)
 
 
-def attention(chip: AdorChip, op: Op, p: Precision, engine: str) -> Result:
-    return _bounded(attention_terms(chip, op, p, engine), _ATTENTION, chip, engine)
+def vector_op(chip: AdorChip, op: Op, r: Rates) -> Result:
+    return _bounded(vector_terms(chip, op, r), _VECTOR, r, VECTOR_ENGINE)
 
 
-def vector_op(chip: AdorChip, op: Op) -> Result:
-    return _bounded(vector_terms(chip, op), _VECTOR, chip, VECTOR_ENGINE)
-
-
-def collective(chip: AdorChip, op: Op, tp: int) -> Result:
-    return collective_time(op, tp, chip.links.bw_bytes_per_s * ADOR_LINK_EFFICIENCY, chip.links.latency_s,
-                           chip.links.topology, dispatch_s(chip))
-
-
-def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, engine: str | None = None) -> Result:
+def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, r: Rates, engine: str | None = None) -> Result:
     """Latency of ``op``; matrix work goes to ``engine`` if given, else to the faster engine."""
     kind = op.kind
     if kind == GEMM or kind == ATTENTION:
@@ -199,20 +187,20 @@ def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, engine: str | None = 
         best: Result | None = None
         for eng in candidates:
             if kind == GEMM:
-                r = gemm_on_systolic(chip, op, p) if eng == SYSTOLIC else gemm_on_mactree(chip, op, p)
+                res = gemm_on_systolic(chip, op, p, r) if eng == SYSTOLIC else gemm_on_mactree(chip, op, p, r)
             else:
-                r = attention(chip, op, p, eng)
-            if best is None or r[0] < best[0]:
-                best = r
+                res = attention(chip, op, p, eng, r)
+            if best is None or res[0] < best[0]:
+                best = res
         return best  # type: ignore[return-value]
     if kind == VECTOR:
-        return vector_op(chip, op)
+        return vector_op(chip, op, r)
     if kind == MEMORY:
-        t = op.act_bytes / (chip.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY)
-        return t + dispatch_s(chip), DMA, "memory"
+        return op.act_bytes / r.hbm_bw + r.op_overhead_s, DMA, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective(chip, op, tp)
+        return collective_time(op, tp, bw=r.link_bw, step_latency_s=r.step_latency_s, topology=chip.links.topology,
+                               fixed_s=r.op_overhead_s)
     raise ValueError(f"unknown operator kind {kind!r}")
 
 
-__all__ = ["SYSTOLIC", "MACTREE", "op_time", "systolic_cycles", "SCALAR"]
+__all__ = ["SYSTOLIC", "MACTREE", "op_time", "systolic_cycles", "seconds"]

@@ -1,28 +1,47 @@
-"""Tensor- and pipeline-parallel collectives over chip-to-chip links (latency + size/bandwidth)."""
+"""Tensor- and pipeline-parallel collectives over chip-to-chip links: algorithm by topology and TP.
+
+Each algorithm costs a latency per synchronisation step (the link's hop latency plus the runtime's
+software synchronisation) and the bytes each device moves over its links at their achieved
+bandwidth. ``t`` devices, payload ``S`` bytes per device:
+
+- ring all-reduce (NCCL's ring; Patarasuk & Yuan, JPDC 2009): 2(t-1) steps, 2(t-1)/t * S;
+- one-shot all-reduce (every device reads every peer's buffer after one barrier; TensorRT-LLM's
+  custom all-reduce for small messages): 1 step, (t-1) * S;
+- two-shot all-reduce (reduce-scatter then all-gather, each peer read directly; TensorRT-LLM's
+  custom all-reduce for medium messages): 2 steps, 2(t-1)/t * S;
+- all-gather of S gathered bytes: ring t-1 steps, direct 1 step, (t-1)/t * S either way;
+- pipeline send: 1 step, S.
+
+A ring topology (DFX, LPU) can only run the ring algorithms; a switch (NVSwitch) or a fully
+connected mesh (Infinity Fabric) reaches every peer directly, and the runtime picks the fastest of
+the three for each message size, as TensorRT-LLM does.
+"""
 from __future__ import annotations
 
-from ador.workload.ops import ALLREDUCE, P2P, Op
+from ador.perf.rules import SCALAR
+from ador.workload.ops import ALLREDUCE, P2P
 
 LINK = "link"
 
 
-def collective_seconds(op: Op, tp: int, bw, step_latency_s, ring, fixed_s):
-    """Ring or direct (switch / fully connected) collective: the bandwidth term is the same
-    (each device sends 2(t-1)/t of the payload for an all-reduce, (t-1)/t for an all-gather);
-    a ring pays a latency per step, a direct exchange one per phase. Works on numbers or arrays
-    (``ring`` a bool or a bool array)."""
-    if op.kind == P2P:
-        return op.comm_bytes / bw + step_latency_s + fixed_s
+def collective_seconds(kind: str, comm_bytes: float, tp: int, bw, step_latency_s, direct, fixed_s, X=SCALAR):
+    """Seconds of one collective; ``direct`` says whether the topology reaches peers directly (a
+    bool, or a bool array with one value per design)."""
+    if kind == P2P:
+        return comm_bytes / bw + step_latency_s + fixed_s
     t = tp
-    share = (t - 1) / t
-    if op.kind == ALLREDUCE:
-        volume, ring_steps, direct_steps = 2 * share * op.comm_bytes, 2 * (t - 1), 2
+    if kind == ALLREDUCE:
+        ring = 2 * (t - 1) * step_latency_s + 2 * (t - 1) / t * comm_bytes / bw
+        one_shot = step_latency_s + (t - 1) * comm_bytes / bw
+        two_shot = 2 * step_latency_s + 2 * (t - 1) / t * comm_bytes / bw
+        best_direct = X.minimum(ring, X.minimum(one_shot, two_shot))
     else:
-        volume, ring_steps, direct_steps = share * op.comm_bytes, t - 1, 1
-    steps = ring * ring_steps + (1 - ring) * direct_steps
-    return volume / bw + steps * step_latency_s + fixed_s
+        ring = (t - 1) * step_latency_s + (t - 1) / t * comm_bytes / bw
+        best_direct = X.minimum(ring, step_latency_s + (t - 1) / t * comm_bytes / bw)
+    return X.where(direct, best_direct, ring) + fixed_s
 
 
-def collective_time(op: Op, tp: int, bw: float, step_latency_s: float, topology: str,
+def collective_time(op, tp: int, *, bw: float, step_latency_s: float, topology: str,
                     fixed_s: float) -> tuple[float, str, str]:
-    return collective_seconds(op, tp, bw, step_latency_s, topology == "ring", fixed_s), LINK, "network"
+    seconds = collective_seconds(op.kind, op.comm_bytes, tp, bw, step_latency_s, topology != "ring", fixed_s)
+    return seconds, LINK, "network"

@@ -8,21 +8,6 @@ MAC_RATE_VS_FP16 = {"fp16": 1.0, "fp8": 2.0, "int8": 2.0}
 # Partial sums are accumulated in fp32 in the arrays' local SRAM (standard for fp16/bf16/fp8 MACs).
 ACCUMULATOR_BYTES = 4.0
 
-# Fraction of peak HBM bandwidth a statically scheduled streaming engine sustains. Refresh and
-# read/write turnarounds cost 5-10% of DRAM bus time even on sequential streams (JEDEC JESD238
-# refresh timing; DRAMSim3/Ramulator studies). Assumption: 0.90, the upper end GPUs reach in
-# bandwidth tests (A100 STREAM-like copy: ~1.8 of 2.04 TB/s).
-ADOR_HBM_EFFICIENCY = 0.90
-
-# Fraction of link bandwidth a dedicated collective engine sustains (packet headers and flow
-# control of NVLink/UCIe-class SerDes links cost ~10%). Assumption, same basis as above.
-ADOR_LINK_EFFICIENCY = 0.90
-
-# Fixed cost to dispatch one operator on a statically scheduled accelerator: a command-processor
-# synchronisation and the first tile's DMA start. Assumption: 1000 cycles (about 1 us at 1 GHz),
-# the order TPU profiles show between dependent ops.
-ADOR_OP_DISPATCH_CYCLES = 1000.0
-
 # MAC-tree pipeline depth beyond the log2(width) adder levels: multiplier, accumulator, writeback.
 MACTREE_PIPELINE_CYCLES = 4.0
 

@@ -75,9 +75,8 @@ class Evaluation:
 
 
 def capacity_bytes(system: System) -> float:
-    device = system.device
-    reserve = device.runtime_reserved_bytes if device.kind == "gpu" else 0.0
-    return device.hbm_capacity_bytes - reserve
+    """Device memory left to the model after what the runtime keeps for itself."""
+    return system.device.hbm_capacity_bytes - system.runtime.reserved_bytes
 
 
 def mean_decode_time(system: System, model: ModelSpec, precision: Precision, batch: int, first_kv: int,

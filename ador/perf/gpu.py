@@ -1,9 +1,10 @@
 """Latency of one operator on a GPU: roofline with tile/wave quantisation and calibrated efficiencies.
 
-Each function returns (seconds, engine, bound). Matrix work runs on the tensor cores at the
+Each function returns (seconds, engine, bound). Matrix work runs on the tensor cores at the die's
 fitted fraction of the dense peak, further reduced by the fraction of the SMs the kernel's
-thread-block tiles keep busy; memory work streams at the fitted fraction of HBM bandwidth; each
-kernel pays a fixed launch/tail overhead.
+thread-block tiles keep busy; memory work streams at the runtime's achieved HBM bandwidth; compute
+and memory overlap and each kernel pays a fixed cost by the runtime's rules (``ador.perf.rules``),
+the same rules an ADOR design is priced by.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ador.hardware.devices import GpuSpec
 from ador.perf.collectives import collective_time
 from ador.perf.constants import (GPU_ATTN_BLOCK_M, GPU_DECODE_ATTN_ROWS, GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS,
                                  GPU_TILE_N)
+from ador.perf.rules import Rates, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
 
@@ -42,28 +44,24 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
     return padding * blocks / (waves * gpu.sm_count)
 
 
-def gemm(gpu: GpuSpec, op: Op, p: Precision) -> Result:
-    eff = gpu.efficiency
+def _kernel(compute: float, memory: float, fixed: float, r: Rates) -> Result:
+    bound = "compute" if compute >= memory else "memory"
+    return overlapped(compute, memory, r.overlap) + fixed + r.op_overhead_s, TENSOR, bound
+
+
+def gemm(gpu: GpuSpec, op: Op, p: Precision, r: Rates) -> Result:
     compute = op.flops / (peak_for(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
-    memory = (op.weight_bytes + op.act_bytes) / (gpu.hbm_bw_bytes_per_s * eff.hbm)
+    memory = (op.weight_bytes + op.act_bytes) / r.hbm_bw
     # weight-only formats convert every weight on the CUDA cores on its way to the MMA
     dequant = 0.0
     if p.weight_only and op.weight_bytes:
-        dequant = op.k * op.n * p.dequant_ops_per_weight / (gpu.simt_flops_per_s * eff.dequant)
-    return _roofline(compute, memory, dequant + eff.kernel_overhead_s, eff.overlap)
+        dequant = op.k * op.n * p.dequant_ops_per_weight / (gpu.simt_flops_per_s * gpu.efficiency.dequant)
+    return _kernel(compute, memory, dequant, r)
 
 
-def _roofline(compute: float, memory: float, fixed: float, overlap: float) -> Result:
-    """max(compute, memory) plus the part of the shorter one that the kernel does not hide."""
-    if compute >= memory:
-        return compute + (1.0 - overlap) * memory + fixed, TENSOR, "compute"
-    return memory + (1.0 - overlap) * compute + fixed, TENSOR, "memory"
-
-
-def attention(gpu: GpuSpec, op: Op, p: Precision) -> Result:
+def attention(gpu: GpuSpec, op: Op, p: Precision, r: Rates) -> Result:
     """FlashAttention-style fused kernel; decode (one query per head) streams the KV cache."""
-    eff = gpu.efficiency
-    memory = (op.kv_bytes + op.act_bytes) / (gpu.hbm_bw_bytes_per_s * eff.hbm)
+    memory = (op.kv_bytes + op.act_bytes) / r.hbm_bw
     if op.m == 1:
         # the query heads sharing a KV head are the rows of one MMA tile; KV splits fill the SMs
         rows = op.kv_group
@@ -73,19 +71,19 @@ def attention(gpu: GpuSpec, op: Op, p: Precision) -> Result:
         blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
         fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
     compute = op.flops / (peak_for(gpu, p) * fill)
-    return _roofline(compute, memory, eff.kernel_overhead_s, eff.overlap)
+    return _kernel(compute, memory, 0.0, r)
 
 
-def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, engine: str | None = None) -> Result:
+def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str | None = None) -> Result:
     kind = op.kind
-    eff = gpu.efficiency
     if kind == GEMM:
-        return gemm(gpu, op, p)
+        return gemm(gpu, op, p, r)
     if kind == ATTENTION:
-        return attention(gpu, op, p)
+        return attention(gpu, op, p, r)
     if kind == VECTOR or kind == MEMORY:
-        return op.act_bytes / (gpu.hbm_bw_bytes_per_s * eff.hbm) + eff.kernel_overhead_s, SIMT, "memory"
+        # elementwise kernels stream their operands through HBM between kernels
+        return op.act_bytes / r.hbm_bw + r.op_overhead_s, SIMT, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective_time(op, tp, gpu.link_bw_bytes_per_s * eff.link, eff.collective_latency_s,
-                               gpu.topology, eff.kernel_overhead_s)
+        return collective_time(op, tp, bw=r.link_bw, step_latency_s=r.step_latency_s, topology=gpu.topology,
+                               fixed_s=r.op_overhead_s)
     raise ValueError(f"unknown operator kind {kind!r}")

@@ -42,18 +42,17 @@ class IterationCost:
         self.cache = cache               # False only to measure what the cache saves
         self.engines = dict(engines) if engines else None
         self._cache: dict[tuple, Piece] = {}
-        dev = system.device
-        self.step_overhead_s = dev.efficiency.step_overhead_s if dev.kind == "gpu" else 0.0
+        self.step_overhead_s = system.runtime.step_overhead_s
 
     def _price(self, key: tuple, ops) -> Piece:
         piece = self._cache.get(key)
         if piece is None:
-            result = stage_time(self.system, self.precision, ops, engines=self.engines)
+            # pieces carry no per-step overhead: an iteration pays it once
+            result = stage_time(self.system, self.precision, ops, engines=self.engines, step_overhead=False)
             busy: dict[str, float] = {}
             for t in result.breakdown:
                 busy[t.engine] = busy.get(t.engine, 0.0) + t.time_s
-            overhead = self.step_overhead_s   # stage_time adds it; pieces carry none of their own
-            piece = Piece(result.time_s - overhead, sum(t.dram_bytes for t in result.breakdown), busy)
+            piece = Piece(result.time_s, sum(t.dram_bytes for t in result.breakdown), busy)
             if self.cache:
                 self._cache[key] = piece
         return piece

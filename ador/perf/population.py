@@ -13,24 +13,15 @@ from typing import Sequence
 import numpy as np
 
 from ador.hardware.devices import AdorChip
+from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.perf import ador_engines as E
 from ador.perf.collectives import collective_seconds
-from ador.perf.constants import ADOR_HBM_EFFICIENCY, ADOR_LINK_EFFICIENCY
+from ador.perf.rules import NUMPY, Rates, rates_of
 from ador.workload.graph import decode_step, prefill
 from ador.workload.memory import footprint
 from ador.workload.models import ModelSpec
-from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
+from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, COLLECTIVES, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
-
-
-class _NumpyOps:
-    maximum = staticmethod(np.maximum)
-    minimum = staticmethod(np.minimum)
-    where = staticmethod(np.where)
-    floor = staticmethod(np.floor)
-
-
-NUMPY = _NumpyOps()
 
 
 def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
@@ -44,9 +35,12 @@ def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
                                local_sram_bytes=arr(lambda c: c.systolic.local_sram_bytes))
     systolic.macs = systolic.count * systolic.rows * systolic.cols
     mactree = SimpleNamespace(count=arr(lambda c: c.mactree.count), width=arr(lambda c: c.mactree.width),
-                              local_buffer_bytes=arr(lambda c: c.mactree.local_buffer_bytes))
+                              local_buffer_bytes=arr(lambda c: c.mactree.local_buffer_bytes),
+                              activation_buffer_bytes=arr(lambda c: c.mactree.activation_buffer_bytes))
     mactree.macs = mactree.count * mactree.width
     mactree.log2_width = np.log2(mactree.width)
+    links = SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.links.bw_bytes_per_s),
+                            latency_s=arr(lambda c: c.links.latency_s))
     return SimpleNamespace(
         n=len(chips), systolic=systolic, mactree=mactree,
         vector=SimpleNamespace(lanes=arr(lambda c: c.vector.lanes), sfu_per_cycle=arr(lambda c: c.vector.sfu_per_cycle)),
@@ -55,66 +49,87 @@ def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
         hbm=SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.hbm.bw_bytes_per_s),
                             capacity_bytes=arr(lambda c: c.hbm.capacity_bytes)),
         noc=SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.noc.bw_bytes_per_s)),
-        links=SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.links.bw_bytes_per_s),
-                              latency_s=arr(lambda c: c.links.latency_s),
-                              ring=arr(lambda c: c.links.topology == "ring")),
-        freq_hz=arr(lambda c: c.freq_hz),
+        links=links, freq_hz=arr(lambda c: c.freq_hz), matrix_efficiency=arr(lambda c: c.matrix_efficiency),
+        # the surface ``rates_of`` reads, as arrays
+        memory_kind=np.array([c.memory_kind for c in chips]), hbm_bw_bytes_per_s=arr(lambda c: c.hbm.bw_bytes_per_s),
+        link_bw_bytes_per_s=links.bw_bytes_per_s, link_latency_s=links.latency_s,
+        topology=np.array([c.links.topology for c in chips]),
     )
+
+
+def population_rates(ca: SimpleNamespace, runtime: RuntimeProfile) -> Rates:
+    """The runtime's rates for every design (HBM efficiency by each design's memory kind)."""
+    eff = np.array([runtime.hbm(k) for k in ca.memory_kind])
+    return rates_of(ca, runtime, hbm_efficiency=eff)
 
 
 def _max(terms) -> np.ndarray:
     return np.maximum.reduce(np.broadcast_arrays(*terms))
 
 
-def op_seconds(ca: SimpleNamespace, op: Op, p: Precision, tp: int) -> np.ndarray:
+def op_seconds(ca: SimpleNamespace, op: Op, p: Precision, tp: int, r: Rates) -> np.ndarray:
     """Time of one instance of ``op`` on every design (faster engine for matrix work)."""
     X = NUMPY
-    dispatch = E.dispatch_s(ca)
     kind = op.kind
     if kind == GEMM or kind == ATTENTION:
         with np.errstate(divide="ignore", invalid="ignore"):
             if kind == GEMM:
-                s = _max(E.systolic_gemm_terms(ca, op, p, X))
-                m = _max(E.mactree_gemm_terms(ca, op, p, X))
+                s = E.seconds(E.systolic_gemm_terms(ca, op, p, r, X), 1, r, X)
+                m = E.seconds(E.mactree_gemm_terms(ca, op, p, r, X), 1, r, X)
             else:
-                s = _max(E.attention_terms(ca, op, p, E.SYSTOLIC, X))
-                m = _max(E.attention_terms(ca, op, p, E.MACTREE, X))
+                s = E.seconds(E.attention_terms(ca, op, p, E.SYSTOLIC, r, X), 3, r, X)
+                m = E.seconds(E.attention_terms(ca, op, p, E.MACTREE, r, X), 3, r, X)
         s = np.where(ca.systolic.count > 0, s, np.inf)
         m = np.where(ca.mactree.count > 0, m, np.inf)
-        return np.minimum(s, m) + dispatch
+        return np.minimum(s, m)
     if kind == VECTOR:
-        return _max(E.vector_terms(ca, op, X)) + dispatch
+        return E.seconds(E.vector_terms(ca, op, r, X), 2, r, X)
     if kind == MEMORY:
-        return op.act_bytes / (ca.hbm.bw_bytes_per_s * ADOR_HBM_EFFICIENCY) + dispatch
+        return op.act_bytes / r.hbm_bw + r.op_overhead_s
     if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective_seconds(op, tp, ca.links.bw_bytes_per_s * ADOR_LINK_EFFICIENCY, ca.links.latency_s,
-                                  ca.links.ring, dispatch)
+        return collective_seconds(op.kind, op.comm_bytes, tp, r.link_bw, r.step_latency_s, r.direct,
+                                  r.op_overhead_s, X)
     raise ValueError(f"unknown operator kind {kind!r}")
 
 
-def stage_seconds(ca: SimpleNamespace, ops: Sequence[Op], p: Precision, tp: int) -> np.ndarray:
-    total = np.zeros(ca.n)
+def stage_seconds(ca: SimpleNamespace, ops: Sequence[Op], p: Precision, tp: int, r: Rates,
+                  runtime: RuntimeProfile) -> np.ndarray:
+    """A stage's time on every design, by the rules of ``ador.perf.stage.stage_time``."""
+    work = np.zeros(ca.n)
+    comm = np.zeros(ca.n)
     for op in ops:
-        total += op.count * op_seconds(ca, op, p, tp)
-    return total
+        t = op.count * op_seconds(ca, op, p, tp, r)
+        if op.kind in COLLECTIVES:
+            comm += t
+        else:
+            work += t
+    hidden = np.minimum(runtime.comm_overlap * comm, work)
+    return work + comm - hidden + runtime.step_overhead_s
 
 
 def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: ModelSpec, precision: Precision, *,
-                        batch: int, input_len: int, output_len: int, tp: int = 1, pp: int = 1) -> dict[str, np.ndarray]:
+                        batch: int, input_len: int, output_len: int, tp: int = 1, pp: int = 1,
+                        runtime: RuntimeProfile | str | None = None) -> dict[str, np.ndarray]:
     """TTFT, mean and p99 TBT, end-to-end latency, output tokens/s (one replica of tp x pp devices)
     and whether the model fits, for every design: the same numbers ``ador.perf.evaluate`` gives."""
+    runtime = get_runtime(runtime)
     ca = chips if isinstance(chips, SimpleNamespace) else chip_arrays(chips)
-    ttft = stage_seconds(ca, prefill(model, precision, tp, batch, input_len, pp), precision, tp)
+    r = population_rates(ca, runtime)
+
+    def stage(ops):
+        return stage_seconds(ca, ops, precision, tp, r, runtime)
+
+    ttft = stage(prefill(model, precision, tp, batch, input_len, pp))
     first, last = input_len + 1, input_len + max(1, output_len - 1)
     mid = (first + last) // 2
-    t_mid = stage_seconds(ca, decode_step(model, precision, tp, batch, mid, pp), precision, tp)
+    t_mid = stage(decode_step(model, precision, tp, batch, mid, pp))
     if last - first < 2:
         tbt = t_mid
     else:
-        t_first = stage_seconds(ca, decode_step(model, precision, tp, batch, first, pp), precision, tp)
-        t_last = stage_seconds(ca, decode_step(model, precision, tp, batch, last, pp), precision, tp)
+        t_first = stage(decode_step(model, precision, tp, batch, first, pp))
+        t_last = stage(decode_step(model, precision, tp, batch, last, pp))
         tbt = (t_first + 4 * t_mid + t_last) / 6
     e2e = ttft + (output_len - 1) * tbt
     need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len).total_bytes
     return {"ttft_s": ttft, "tbt_s": tbt, "e2e_s": e2e, "output_tok_s": batch * output_len / e2e,
-            "fits": need <= ca.hbm.capacity_bytes}
+            "fits": need <= ca.hbm.capacity_bytes - runtime.reserved_bytes}

@@ -1,12 +1,14 @@
 """Time of a stage (a list of operators) on a system, with the per-operator breakdown."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Mapping
 
 from ador.hardware.system import System
 from ador.perf import ador_engines, gpu
-from ador.workload.ops import Op
+from ador.perf.rules import Rates, hidden_collective_s, rates_of
+from ador.workload.ops import COLLECTIVES, Op
 from ador.workload.precision import Precision
 
 
@@ -53,25 +55,44 @@ class StageResult:
 
 
 def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
-               engines: Mapping[str, str] | None = None, breakdown: bool = True) -> StageResult:
-    """Operators run one after another (each depends on the previous); ``engines`` maps a phase
-    to the engine that must run its matrix work on an ADOR chip (concurrent serving)."""
+               engines: Mapping[str, str] | None = None, breakdown: bool = True,
+               step_overhead: bool = True) -> StageResult:
+    """Operators run one after another (each depends on the previous), plus the runtime's per-step
+    overhead (``step_overhead``) and minus the collective time the runtime hides under compute;
+    ``engines`` maps a phase to the engine that must run its matrix work on an ADOR chip
+    (concurrent serving)."""
     device = system.device
     tp = system.tp
-    if device.kind == "gpu":
-        op_time = gpu.op_time
-        total = device.efficiency.step_overhead_s
-    else:
-        op_time = ador_engines.op_time
-        total = 0.0
+    r = rates(system)
+    op_time = gpu.op_time if device.kind == "gpu" else ador_engines.op_time
+    work = 0.0
+    comm = 0.0
     timings = []
     for op in ops:
-        t, engine, bound = op_time(device, op, precision, tp, engines.get(op.phase) if engines else None)
+        t, engine, bound = op_time(device, op, precision, tp, r, engines.get(op.phase) if engines else None)
         t *= op.count
-        total += t
+        if op.kind in COLLECTIVES:
+            comm += t
+        else:
+            work += t
         if breakdown:
             c = op.count
             timings.append(OpTiming(op.name, op.kind, op.phase, engine, bound, c, t, op.flops * c,
                                     op.bytes_total * c, (op.weight_bytes + op.kv_bytes) * c,
                                     op.comm_bytes * c, op.vector_ops * c))
+    hidden = hidden_collective_s(comm, work, system.runtime.comm_overlap) if comm else 0.0
+    if hidden and breakdown:
+        shown = 1.0 - hidden / comm
+        timings = [replace(t, time_s=t.time_s * shown) if t.kind in COLLECTIVES else t for t in timings]
+    total = work + comm - hidden + (system.runtime.step_overhead_s if step_overhead else 0.0)
     return StageResult(total, tuple(timings))
+
+
+def rates(system: System) -> Rates:
+    """The system's rates, computed once per (device, runtime) pair."""
+    return _rates(system.device, system.runtime)
+
+
+@lru_cache(maxsize=1024)
+def _rates(device, runtime) -> Rates:
+    return rates_of(device, runtime)

@@ -30,6 +30,7 @@ class FrontData:
     infeasible: list[Point]
     pareto: list[Point]                         # feasible and non-dominated in (x, y), sorted by x
     baselines: dict[str, tuple[float, float]]   # GPU -> (x, y)
+    baseline_reasons: dict[str, list[str]] = field(default_factory=dict)   # GPU -> why it misses the study
     study: str = ""
 
 
@@ -52,13 +53,15 @@ def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str) -> Fr
     dirs = [METRICS[x_metric], METRICS[y_metric]]
     mask = pareto_mask([(p.x, p.y) for p in feasible], dirs) if feasible else np.array([], dtype=bool)
     pareto = sorted((p for p, m in zip(feasible, mask) if m), key=lambda p: (p.x, p.y))
-    baselines = {}
+    baselines, reasons = {}, {}
     for gpu, b in durable.user_attrs.get("ador_baselines", {}).items():
         m = b.get("metrics")
         if m and x_metric in m and y_metric in m:
             baselines[gpu] = (m[x_metric], m[y_metric])
+            if not b.get("feasible", True):
+                reasons[gpu] = list(b.get("infeasible_reasons", []))
     return FrontData(x_metric, y_metric, dirs[0], dirs[1], feasible, infeasible, pareto, baselines,
-                     durable.study_name)
+                     durable.study_name, reasons)
 
 
 def projections(durable: optuna.Study) -> list[FrontData]:

@@ -51,9 +51,11 @@ def _front_axes(ax, data: FrontData, title: bool = True) -> None:
                 label=f"Pareto front ({len(data.pareto)})", drawstyle="steps-post" if len(data.pareto) > 1 else None)
     for gpu, (x, y) in data.baselines.items():
         colour = next((c for k, c in GPU_COLOURS.items() if gpu.startswith(k)), "black")
-        ax.scatter([x], [y], marker="*", s=220, color=colour, edgecolor="black", zorder=5, label=gpu)
-        ax.annotate(gpu.split("-")[0].upper(), (x, y), textcoords="offset points", xytext=(8, 6), fontsize=9,
-                    fontweight="bold")
+        misses = gpu in data.baseline_reasons       # judged by the study's SLOs and constraints
+        ax.scatter([x], [y], marker="*", s=220, color="white" if misses else colour, edgecolor=colour if misses
+                   else "black", linewidth=1.5, zorder=5, label=f"{gpu} (infeasible)" if misses else gpu)
+        ax.annotate(gpu.split("-")[0].upper() + (" (misses SLO)" if misses else ""), (x, y),
+                    textcoords="offset points", xytext=(8, 6), fontsize=9, fontweight="bold")
     xs = [p.x for p in data.feasible + data.infeasible] + [b[0] for b in data.baselines.values()]
     ys = [p.y for p in data.feasible + data.infeasible] + [b[1] for b in data.baselines.values()]
     if _spans_decades(xs):

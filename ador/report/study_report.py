@@ -113,7 +113,10 @@ def write_report(study, durable, out: Path) -> Path:
         lines.append("| " + " | ".join(cells) + " |")
     for g, b in durable.user_attrs.get("ador_baselines", {}).items():
         if "metrics" in b:
-            lines.append(f"\nBaseline {g}: " + ", ".join(f"{m} {_fmt(b['metrics'][m])}" for m in study.metric_names))
+            verdict = "" if b.get("feasible", True) else \
+                f" — **infeasible under this study's SLOs and constraints**: {'; '.join(b['infeasible_reasons'])}"
+            lines.append(f"\nBaseline {g} (runtime {b.get('runtime', '?')}): "
+                         + ", ".join(f"{m} {_fmt(b['metrics'][m])}" for m in study.metric_names) + verdict)
     lines += ["", "## Plots", ""]
     for name, paths in plots.items():
         lines += [f"![{name}]({paths[0].name})", ""]

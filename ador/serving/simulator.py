@@ -30,9 +30,9 @@ import numpy as np
 from ador.errors import ConfigError
 from ador.hardware.system import System
 from ador.perf.ador_engines import MACTREE, SYSTOLIC
-from ador.perf.constants import ADOR_HBM_EFFICIENCY
 from ador.perf.evaluate import capacity_bytes
 from ador.perf.iteration import IterationCost, Piece
+from ador.perf.stage import rates as stage_rates
 from ador.progress import Progress
 from ador.serving.requests import Request
 from ador.workload.memory import activation_bytes_per_device, kv_bytes_per_token_per_device, weight_bytes_per_device
@@ -510,8 +510,8 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: l
     if cap <= 0:
         raise ConfigError("hardware", device.name, f"{model.name} ({precision.name}) leaves no memory for a "
                                                    f"KV cache at tp={system.tp}")
-    hbm_eff = device.efficiency.hbm if device.kind == "gpu" else ADOR_HBM_EFFICIENCY
-    bw = device.hbm_bw_bytes_per_s * hbm_eff
+    rates = stage_rates(system)
+    bw = rates.hbm_bw
     log = _Log()
     lives = [_Live(r) for r in requests]
     replicas: list[_Replica] = []
@@ -525,14 +525,14 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: l
         n_dec = system.replicas - n_pre
         cost = IterationCost(system, model, precision)
         per_token = kv_bytes_per_token_per_device(model, precision, system.tp, system.pp)
-        link = device.link_bw_bytes_per_s * (device.efficiency.link if device.kind == "gpu" else 0.9)
+        link = rates.link_bw
         if link <= 0:
             raise ConfigError("links.count", 0, "disaggregated serving moves KV caches over chip-to-chip links")
         handoff: list[_Live] = []
 
         def moved(live: _Live, now: float) -> None:
             # every device sends its KV shard in parallel over its own links
-            live.ready_s = now + live.kv * per_token / link + device.link_latency_s
+            live.ready_s = now + live.kv * per_token / link + rates.step_latency_s
             handoff.append(live)
 
         pre = [_Replica(cost, config, cap, mode="prefill_only", log=log, bw_bytes_per_s=bw, on_done=moved)

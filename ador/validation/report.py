@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-BEGIN = "<!-- BEGIN GENERATED: ador validate --update-doc -->"
-END = "<!-- END GENERATED -->"
+from ador.markdown import update_section
+
+COMMAND = "ador validate --update-doc"
 
 
 def text_table(report: dict[str, Any], worst: int) -> str:
@@ -33,7 +34,7 @@ def text_table(report: dict[str, Any], worst: int) -> str:
 
 def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
     s = report["summary"]
-    out = [BEGIN, "", f"**MAPE {s['mape_pct']:.2f}%** over {s['n']} rows ({s['n_skipped']} not predicted).", ""]
+    out = [f"**MAPE {s['mape_pct']:.2f}%** over {s['n']} rows ({s['n_skipped']} not predicted).", ""]
     for title, key in (("metric", "by_metric"), ("hardware", "by_hardware"), ("source", "by_source")):
         out += [f"| {title} | MAPE |", "| --- | ---: |"]
         out += [f"| {k} | {v:.1f}% |" for k, v in s[key].items()]
@@ -48,20 +49,12 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
         out.append(f"| {r['id']} | {r['source']} | {r['hardware']} | {r['model']} | {r['precision']} | {r['tp']} | "
                    f"{r['batch']} | {r['input_len']} | {r['output_len']} | {r['metric']} | {r['measured']:.4g} | "
                    f"{r['predicted']:.4g} | {r['error_pct']:+.1f}% |")
-    out += ["", END]
     return "\n".join(out)
 
 
 def update_doc(path: Path, section: str) -> None:
     """Replace the generated section of a hand-written document (appending it if absent)."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text + ("\n\n" if text else "") + section + "\n"
-    path.write_text(text)
+    update_section(path, COMMAND, section)
 
 
 def plot(report: dict[str, Any], path: Path) -> None:

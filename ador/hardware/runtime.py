@@ -1,0 +1,163 @@
+"""Runtime profiles: how the software that drives a device spends time beyond the hardware's physics.
+
+One named, documented object is attached to every system, GPU or ADOR design alike, so a ratio
+between the two sides measures the hardware and not two sets of rules. A profile holds:
+
+- ``step_overhead_s``: per forward pass (host scheduling, sampling, synchronisation);
+- ``kernel_overhead_s`` and ``kernel_overhead_cycles``: per operator (launch, prologue, tail, or a
+  command processor's dispatch), in seconds and in device clock cycles;
+- ``overlap``: how much of the shorter of an operator's compute and data-movement time the
+  kernel hides under the longer (1: an ideal roofline, 0: no overlap);
+- ``hbm_efficiency``: fraction of peak DRAM bandwidth a streaming kernel reaches, by memory kind;
+- ``link_efficiency`` and ``collective_latency_s``: fraction of link bandwidth collectives reach,
+  and the software synchronisation each collective step pays on top of the link's hop latency;
+- ``comm_overlap``: fraction of the collectives' time hidden under compute (0: Megatron-style
+  serialised all-reduces; LPU's ESL or an overlapping runtime hides some);
+- ``reserved_bytes``: device memory the runtime keeps for itself.
+
+The fitted profiles (``tensorrt-llm``, ``gpt-fast``, ...) come from ``ador calibrate`` and live in
+calibration.yaml; ``ideal`` and ``ador-paper`` are defined here. Custom profiles load from YAML.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ador.config import from_mapping, load_yaml, to_mapping
+from ador.errors import ConfigError, UnknownNameError
+from ador.hardware.components import GiB
+
+MEMORY_KINDS = ("hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6")
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEfficiency:
+    """Fraction of peak DRAM bandwidth reached, by memory kind; ``default`` for kinds not given."""
+    default: float = 1.0
+    hbm2: float | None = None
+    hbm2e: float | None = None
+    hbm3: float | None = None
+    hbm3e: float | None = None
+    gddr6: float | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and not 0 < value <= 1:
+                raise ConfigError(f.name, value, "an efficiency must be in (0, 1]")
+
+    def of(self, memory_kind: str) -> float:
+        value = getattr(self, memory_kind, None) if memory_kind in MEMORY_KINDS else None
+        return self.default if value is None else value
+
+    def fitted_kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in MEMORY_KINDS if getattr(self, k) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeProfile:
+    name: str
+    step_overhead_s: float = 0.0
+    kernel_overhead_s: float = 0.0
+    kernel_overhead_cycles: float = 0.0
+    overlap: float = 1.0
+    hbm_efficiency: MemoryEfficiency = field(default_factory=MemoryEfficiency)
+    link_efficiency: float = 1.0
+    collective_latency_s: float = 0.0
+    comm_overlap: float = 0.0
+    reserved_bytes: float = 0.0
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError("name", self.name, "a runtime profile needs a name")
+        for name in ("step_overhead_s", "kernel_overhead_s", "kernel_overhead_cycles", "collective_latency_s",
+                     "reserved_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(name, value, "must be a finite number >= 0")
+        for name in ("overlap", "comm_overlap"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ConfigError(name, value, "must be in [0, 1]")
+        if not 0 < self.link_efficiency <= 1:
+            raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
+
+    def op_overhead_s(self, freq_hz: float) -> float:
+        """Fixed cost of one operator on a device clocked at ``freq_hz``."""
+        return self.kernel_overhead_s + self.kernel_overhead_cycles / freq_hz
+
+    def hbm(self, memory_kind: str) -> float:
+        return self.hbm_efficiency.of(memory_kind)
+
+    def to_mapping(self) -> dict[str, Any]:
+        data = to_mapping(self)
+        data["hbm_efficiency"] = {k: v for k, v in data["hbm_efficiency"].items() if v is not None}
+        return data
+
+
+# No software at all between the hardware and the work: zero overheads, perfect compute/memory
+# overlap, every byte at peak bandwidth. A bound, not a prediction.
+IDEAL = RuntimeProfile(name="ideal", source="ador: physics only (no software overheads, peak bandwidths)")
+
+# What the ADOR paper's own simulator assumes for its chip (and what ador 0.1 assumed for designs):
+# a statically scheduled command processor dispatching each operator in ~1000 cycles (the order TPU
+# profiles show between dependent ops), 90% of peak HBM and link bandwidth (refresh and read/write
+# turnarounds cost 5-10% of DRAM bus time on sequential streams, JEDEC JESD238 refresh timing;
+# packet headers and flow control cost ~10% of SerDes links), no host overhead per step, perfect
+# overlap of transfers with compute. Used to show what the "as the paper would have it" ratio is.
+ADOR_PAPER = RuntimeProfile(
+    name="ador-paper", kernel_overhead_cycles=1000.0, hbm_efficiency=MemoryEfficiency(default=0.90),
+    link_efficiency=0.90,
+    source="ADOR-paper assumptions for a statically scheduled chip: 1000-cycle dispatch, 90% HBM and link "
+           "bandwidth, no host overhead, perfect overlap (ador 0.1's design-side model)")
+
+# Memory a GPU serving runtime keeps for itself: the CUDA context with cuBLAS handles (about 0.5 GiB
+# per process as nvidia-smi shows for an idle PyTorch process) plus NCCL channel buffers (4 MiB
+# NCCL_BUFFSIZE per channel and peer, a few hundred MiB at TP8). 1 GiB covers both. Fitted profiles
+# carry it, whichever device they drive: a design's runtime needs firmware, collective and staging
+# buffers too.
+SERVING_RUNTIME_RESERVED_BYTES = 1 * GiB
+
+BUILTIN: dict[str, RuntimeProfile] = {p.name: p for p in (IDEAL, ADOR_PAPER)}
+DEFAULT_RUNTIME = "tensorrt-llm"   # what both sides run unless a study or command says otherwise
+
+
+def runtime_from_mapping(data: Any, where: str = "runtime") -> RuntimeProfile:
+    return from_mapping(RuntimeProfile, data, where)
+
+
+def load_runtime(path: str | Path) -> RuntimeProfile:
+    data = load_yaml(path)
+    if isinstance(data, dict) and "runtime" in data and len(data) == 1:
+        data = data["runtime"]
+    if isinstance(data, dict) and "name" not in data:
+        data = {**data, "name": Path(path).stem}
+    return runtime_from_mapping(data, "runtime")
+
+
+def runtime_profiles() -> dict[str, RuntimeProfile]:
+    """Every named profile: the fitted ones (calibration.yaml) and the built-in ones."""
+    from ador.hardware.calibration import fitted_runtimes
+    return {**fitted_runtimes(), **BUILTIN}
+
+
+def get_runtime(spec: str | RuntimeProfile | dict | None = None) -> RuntimeProfile:
+    """A profile by name, from a YAML file, from a mapping, or the default (None)."""
+    if isinstance(spec, RuntimeProfile):
+        return spec
+    if spec is None:
+        spec = DEFAULT_RUNTIME
+    if isinstance(spec, dict):
+        return runtime_from_mapping(spec)
+    if not isinstance(spec, str):
+        raise ConfigError("runtime", spec, "expected a profile name, a .yaml file or a mapping")
+    profiles = runtime_profiles()
+    if spec in profiles:
+        return profiles[spec]
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return load_runtime(path)
+    raise UnknownNameError("runtime", spec, f"unknown runtime profile (known: {', '.join(profiles)}; "
+                                            "or a path to a profile .yaml)")

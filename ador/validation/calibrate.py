@@ -1,0 +1,276 @@
+"""Fit the GPU efficiencies and the runtime profiles on measured data (``ador calibrate``).
+
+Few constants, each with a physical meaning:
+- per GPU die (GA100, GH100, AD102; SKUs of one die share them): the fraction of the dense fp16
+  and fp8 tensor peaks that GEMMs reach (``GpuEfficiency``);
+- shared by all GPUs: the fraction of the SIMT peak that weight dequantisation reaches;
+- shared by every fitted runtime profile: how much of the shorter of compute and memory time a
+  kernel hides (``overlap``), the fraction of link bandwidth collectives reach and the software
+  latency of a collective step, and the fraction of peak DRAM bandwidth reached per memory kind
+  (HBM2E, HBM3, ...: a property of the memory system that an ADOR design with the same memory
+  gets too);
+- per serving software stack with at least ``MIN_STACK_ROWS`` rows (TensorRT-LLM, gpt-fast, ...):
+  the per-forward-pass overhead (host scheduling, sampling) and the per-kernel overhead (launch and
+  tail). Rows of smaller stacks are predicted with the ``default`` profile (the median stack).
+The loss is the mean absolute percentage error over all rows, minimised with Powell's method from
+a fixed start, then Nelder-Mead, so the fit is deterministic. No row, model or source gets a
+constant of its own.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from ador.errors import AdorError
+from ador.hardware.calibration import CALIBRATION_FILE
+from ador.hardware.devices import GpuEfficiency, GpuSpec
+from ador.hardware.presets import _GPU_SPECS
+from ador.hardware.runtime import SERVING_RUNTIME_RESERVED_BYTES, MemoryEfficiency, RuntimeProfile
+from ador.validation.data import Measurement
+from ador.validation.predict import DEFAULT_PROFILE, RowResult, predict_rows
+
+LAYER_METRICS = ("prefill_layer_ms", "decode_layer_ms")
+MIN_STACK_ROWS = 1        # a stack with fewer rows gets no constants of its own
+
+# GPU dies and the presets built on them (datasheets / whitepapers).
+DIES: dict[str, tuple[str, ...]] = {
+    "GA100": ("a100-sxm-80gb", "a100-sxm-40gb"),
+    "GH100": ("h100-sxm-80gb", "h200-sxm-141gb"),
+    "AD102": ("l40s-48gb",),
+}
+PER_DIE = ("tensor", "tensor_fp8")
+GPU_SHARED = ("dequant",)
+RUNTIME_SHARED = ("overlap", "link_efficiency", "collective_latency_s")
+PER_SOFTWARE = ("step_overhead_s", "kernel_overhead_s")
+MEMORY = "hbm"            # parameter name of a memory kind's efficiency ("hbm.hbm2e")
+
+# Physical ranges the fit searches within. Tensor cores: cuBLAS reaches at most ~93% of the A100's
+# dense peak on large GEMMs (NVIDIA's own GEMM benchmarks); HBM: refresh and read/write turnarounds
+# cost at least 5% of the bus (JEDEC JESD235/238 refresh timing); links: packet headers and flow
+# control cost at least 5% (NVLink flit overhead). Overheads between 0.1 us and their stated caps.
+BOUNDS = {"tensor": (0.2, 0.95), "tensor_fp8": (0.2, 0.95), "hbm": (0.5, 0.95), "link_efficiency": (0.2, 0.95),
+          "dequant": (0.01, 1.0), "kernel_overhead_s": (1e-7, 1e-4), "step_overhead_s": (1e-7, 5e-2),
+          "collective_latency_s": (1e-7, 5e-5), "overlap": (0.0, 1.0)}
+_LOG_SCALE = {"kernel_overhead_s", "step_overhead_s", "collective_latency_s"}
+START = {"tensor": 0.7, "tensor_fp8": 0.6, "hbm": 0.85, "link_efficiency": 0.7, "dequant": 0.25,
+         "kernel_overhead_s": 5e-6, "step_overhead_s": 1e-3, "collective_latency_s": 5e-6, "overlap": 0.5}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str          # GpuEfficiency / RuntimeProfile field, or "hbm"
+    group: str | None  # a GPU die, a memory kind, "software:STACK", or None: shared
+
+    @property
+    def key(self) -> str:
+        if self.name == MEMORY:
+            return f"{MEMORY}.{self.group}"
+        return f"{self.group}.{self.name}" if self.group else self.name
+
+    def encode(self, value: float) -> float:
+        lo, hi = BOUNDS[self.name]
+        value = min(max(value, lo), hi)
+        if self.name in _LOG_SCALE:
+            lo, hi, value = math.log(lo), math.log(hi), math.log(value)
+        x = min(max((value - lo) / (hi - lo), 1e-6), 1 - 1e-6)
+        return math.log(x / (1 - x))   # logit: the optimiser works unbounded
+
+    def decode(self, z: float) -> float:
+        lo, hi = BOUNDS[self.name]
+        x = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+        if self.name in _LOG_SCALE:
+            return math.exp(math.log(lo) + x * (math.log(hi) - math.log(lo)))
+        return lo + x * (hi - lo)
+
+    def on_bound(self, value: float, tolerance: float = 0.01) -> bool:
+        lo, hi = BOUNDS[self.name]
+        if self.name in _LOG_SCALE:
+            lo, hi, value = math.log(lo), math.log(hi), math.log(value)
+        return min(value - lo, hi - value) <= tolerance * (hi - lo)
+
+
+_SPECS = {s.name: s for s in _GPU_SPECS}
+
+
+def die_of(hardware: str) -> str | None:
+    return next((die for die, names in DIES.items() if hardware in names), None)
+
+
+def fitted_stacks(rows: Sequence[Measurement]) -> list[str]:
+    """Stacks with enough rows to get overheads of their own."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.stack] = counts.get(r.stack, 0) + 1
+    return sorted(s for s, n in counts.items() if n >= MIN_STACK_ROWS)
+
+
+def parameters_for(rows: Sequence[Measurement]) -> list[Parameter]:
+    """Only constants that some row exercises: a die's fp8 efficiency needs fp8 rows, etc."""
+    params: list[Parameter] = []
+    for die, names in DIES.items():
+        mine = [r for r in rows if r.hardware in names]
+        if any(r.precision != "fp8" for r in mine):
+            params.append(Parameter("tensor", die))
+        if any(r.precision == "fp8" for r in mine):
+            params.append(Parameter("tensor_fp8", die))
+    for kind in sorted({_SPECS[r.hardware].memory_kind for r in rows if r.hardware in _SPECS}):
+        params.append(Parameter(MEMORY, kind))
+    if any(r.precision.endswith("-wo") for r in rows):
+        params.append(Parameter("dequant", None))
+    for name in RUNTIME_SHARED:
+        if name in ("link_efficiency", "collective_latency_s") and not any(r.tp > 1 or r.pp > 1 for r in rows):
+            continue
+        params.append(Parameter(name, None))
+    for stack in fitted_stacks(rows):
+        whole_passes = any(r.stack == stack and r.metric not in LAYER_METRICS for r in rows)
+        for name in PER_SOFTWARE:
+            if name == "step_overhead_s" and not whole_passes:
+                continue      # per-layer timings carry no per-pass overhead
+            params.append(Parameter(name, f"software:{stack}"))
+    return params
+
+
+def runtimes_from(values: dict[str, float], source: str = "") -> dict[str, RuntimeProfile]:
+    """Fitted runtime profiles: one per stack with constants of its own, plus ``default`` (the median
+    of their overheads) for every other stack."""
+    stacks: dict[str, dict[str, float]] = {}
+    for key, value in values.items():
+        if key.startswith("software:"):
+            stack, name = key.removeprefix("software:").rsplit(".", 1)
+            stacks.setdefault(stack, {})[name] = value
+    stacks[DEFAULT_PROFILE] = {name: statistics.median(s[name] for s in stacks.values() if name in s)
+                               for name in PER_SOFTWARE if any(name in s for s in stacks.values())}
+    kinds = {key.split(".", 1)[1]: v for key, v in values.items() if key.startswith(f"{MEMORY}.")}
+    hbm_kinds = [v for k, v in kinds.items() if k.startswith("hbm")]
+    memory = MemoryEfficiency(default=statistics.fmean(hbm_kinds) if hbm_kinds else START["hbm"], **kinds)
+    shared = {name: values.get(name, START[name] if name != "collective_latency_s" else 0.0)
+              for name in RUNTIME_SHARED}
+    out = {}
+    for stack, own in stacks.items():
+        note = source if stack != DEFAULT_PROFILE else \
+            f"{source}; overheads are the median of the fitted stacks (stacks with too few rows use it)"
+        out[stack] = RuntimeProfile(name=stack, hbm_efficiency=memory, reserved_bytes=SERVING_RUNTIME_RESERVED_BYTES,
+                                    source=note, **shared, **own)
+    return out
+
+
+def efficiencies(values: dict[str, float], source: str) -> dict[str, GpuEfficiency]:
+    """Efficiency of every GPU preset from fitted values; constants a die was not fitted for take
+    the mean over the dies that were (GPUs with no measurements at all get those means too)."""
+    means = {}
+    for name in PER_DIE:
+        fitted = [v for k, v in values.items() if k.endswith("." + name) and not k.startswith("software:")]
+        means[name] = statistics.fmean(fitted) if fitted else START[name]
+    dequant = values.get("dequant", START["dequant"])
+    out = {}
+    for spec in _GPU_SPECS:
+        die = die_of(spec.name)
+        per_die = {name: values.get(f"{die}.{name}", means[name]) for name in PER_DIE}
+        note = source if die and any(f"{die}.{n}" in values for n in PER_DIE) else \
+            f"{source}; no measurements of this GPU: per-die constants are the means of the fitted dies"
+        out[spec.name] = GpuEfficiency(**per_die, dequant=dequant, source=note)
+    return out
+
+
+def _devices(effs: dict[str, GpuEfficiency]) -> dict[str, GpuSpec]:
+    return {s.name: dataclasses.replace(s, efficiency=effs[s.name]) for s in _GPU_SPECS}
+
+
+def evaluate_rows(rows: Sequence[Measurement], values: dict[str, float]) -> list[RowResult]:
+    """Predict ``rows`` with the efficiencies and runtime profiles given by fitted ``values``."""
+    return predict_rows(list(rows), _devices(efficiencies(values, "")), runtimes_from(values))
+
+
+def _loss(rows: Sequence[Measurement], params: list[Parameter]) -> Callable[[Sequence[float]], float]:
+    def loss(z: Sequence[float]) -> float:
+        values = {p.key: p.decode(x) for p, x in zip(params, z)}
+        results = evaluate_rows(rows, values)
+        errors = [abs(r.error_pct) for r in results if r.predicted is not None]
+        return statistics.fmean(errors) if errors else 0.0
+    return loss
+
+
+@dataclass(frozen=True)
+class Fit:
+    values: dict[str, float]
+    mape_pct: float
+    n_rows: int
+    evaluations: int
+    on_bounds: tuple[str, ...] = ()    # constants that ended within 1% of a bound of their range
+
+
+def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000) -> Fit:
+    """Minimise MAPE over ``rows``. Starts from fixed values; Powell, then Nelder-Mead to polish."""
+    from scipy.optimize import minimize   # fitting is offline; the package imports scipy only here
+
+    params = parameters_for(rows)
+    if not params:
+        raise AdorError("no rows of a calibrated GPU to fit")
+    z0 = [p.encode(START[p.name]) for p in params]
+    loss = _loss(rows, params)
+    first = minimize(loss, z0, method="Powell", options={"maxfev": max_evaluations // 2, "xtol": 1e-3, "ftol": 1e-5})
+    second = minimize(loss, first.x, method="Nelder-Mead",
+                      options={"maxfev": max_evaluations // 2, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
+    best = second if second.fun <= first.fun else first
+    values = {p.key: p.decode(x) for p, x in zip(params, best.x)}
+    bounds = tuple(p.key for p in params if p.on_bound(values[p.key]))
+    return Fit(values, float(best.fun), len(rows), int(first.nfev + second.nfev), bounds)
+
+
+def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], str] = lambda r: r.source,
+                   max_evaluations: int = 3000) -> dict[str, Any]:
+    """Leave one group (by default one source) out: fit on the rest, predict the group."""
+    out = {}
+    for group in sorted({key(r) for r in rows}):
+        train = [r for r in rows if key(r) != group]
+        test = [r for r in rows if key(r) == group]
+        try:
+            f = fit(train, max_evaluations=max_evaluations)
+        except AdorError:
+            continue
+        results = evaluate_rows(test, f.values)
+        done = [abs(r.error_pct) for r in results if r.predicted is not None]
+        out[group] = {"n": len(done), "mape_pct": statistics.fmean(done) if done else None,
+                      "train_mape_pct": f.mape_pct}
+    return out
+
+
+def fold_of(row: Measurement, folds: int = 5) -> str:
+    """A stable fold for a row (from its id), for k-fold cross-validation."""
+    return f"fold{int(hashlib.sha256(row.id.encode()).hexdigest(), 16) % folds}"
+
+
+def _rounded(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in data.items()}
+
+
+def write_calibration(f: Fit, data_path: Path, out: Path = CALIBRATION_FILE) -> dict[str, Any]:
+    digest = hashlib.sha256(Path(data_path).read_bytes()).hexdigest()[:16]
+    source = (f"fitted by `ador calibrate` on {Path(data_path).name} (sha256 {digest}, {f.n_rows} rows), "
+              f"MAPE {f.mape_pct:.2f}%")
+    effs = efficiencies(f.values, source)
+    runtimes = runtimes_from(f.values, source)
+    doc = {
+        "fit": {"command": "ador calibrate", "data": Path(data_path).name, "data_sha256_16": digest,
+                "rows": f.n_rows, "mape_pct": round(f.mape_pct, 3), "evaluations": f.evaluations,
+                "date": dt.date.today().isoformat(),
+                "values": {k: float(f"{v:.6g}") for k, v in sorted(f.values.items())},
+                "on_bounds": list(f.on_bounds)},
+        "gpus": {name: _rounded(dataclasses.asdict(e)) for name, e in effs.items()},
+        "runtimes": {name: _rounded({k: v for k, v in p.to_mapping().items() if k != "name"}
+                                    | {"hbm_efficiency": _rounded(p.to_mapping()["hbm_efficiency"])})
+                     for name, p in runtimes.items()},
+    }
+    header = ("# GPU efficiencies and runtime profiles fitted on measured data. Regenerate with `ador calibrate`;\n"
+              "# do not edit by hand. See ador/validation/calibrate.py for what each constant means and\n"
+              "# docs/validation.md for the errors.\n")
+    out.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    return doc

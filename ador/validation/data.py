@@ -1,0 +1,123 @@
+"""Measured operator/stage rows: the schema of ``shared/validation/measured.csv`` and its loader.
+
+The schema gained two columns, ``software`` (stack and version that produced the row) and ``pp``
+(pipeline-parallel degree); files without them still load: ``pp`` is then 1 and the software is
+the stack the source is known to have used (``SOFTWARE_OF_SOURCE``), or unknown.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ador.errors import ConfigError
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "measured.csv"
+REQUIRED = ("id", "source", "hardware", "devices", "model", "precision", "tp", "batch", "input_len", "output_len",
+            "metric", "value", "unit")
+OPTIONAL = ("software", "pp")
+COLUMNS = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "pp", "batch",
+           "input_len", "output_len", "metric", "value", "unit")
+_INTS = ("devices", "tp", "pp", "batch", "input_len", "output_len")
+
+# Stacks behind the sources of files written before the software column existed.
+SOFTWARE_OF_SOURCE = {
+    "TRTLLM_PERF_v090": "tensorrt-llm 0.9.0",       # C++ runtime, static-batch benchmark
+    "GPTFAST_README": "gpt-fast",                    # torch.compile with CUDA graphs
+    "SPLITWISE_PERFMODEL": "splitwise",              # the Splitwise profiling harness
+    "LLMCOMPASS_A100": "pytorch",                    # PyTorch layer timings (per layer: no step overhead)
+}
+UNKNOWN_SOFTWARE = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    id: str
+    source: str
+    hardware: str
+    devices: int
+    model: str
+    precision: str
+    tp: int
+    batch: int
+    input_len: int
+    output_len: int
+    metric: str
+    value: float
+    unit: str
+    software: str = UNKNOWN_SOFTWARE
+    pp: int = 1
+
+    @property
+    def stack(self) -> str:
+        """The software family whose runtime profile predicts this row (``tensorrt-llm 0.9.0`` ->
+        ``tensorrt-llm``)."""
+        return stack_of(self.software)
+
+
+def stack_of(software: str) -> str:
+    """Family of a software string: its first word, lower case, without a trailing version."""
+    words = software.strip().lower().split()
+    if not words:
+        return UNKNOWN_SOFTWARE
+    return re.sub(r"[-_ ]?v?\d[\w.]*$", "", words[0]) or words[0]
+
+
+def load_measurements(path: str | Path = DEFAULT_DATA) -> list[Measurement]:
+    path = Path(path)
+    try:
+        with path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise ConfigError("data", str(path), f"missing columns: {', '.join(missing)}")
+            rows = [_parse_row(raw, f"{path.name}:{line}") for line, raw in enumerate(reader, start=2)]
+    except FileNotFoundError:
+        raise ConfigError("data", str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ConfigError("data", str(path), f"cannot be read as CSV ({err})") from None
+    seen: set[str] = set()
+    for row in rows:
+        if row.id in seen:
+            raise ConfigError("id", row.id, f"appears twice in {path.name}")
+        seen.add(row.id)
+    return rows
+
+
+def _parse_row(raw: Mapping[str, str | None], where: str) -> Measurement:
+    values: dict[str, Any] = {}
+    for name in COLUMNS:
+        text = (raw.get(name) or "").strip()
+        if name in OPTIONAL and not text:
+            continue
+        if name in _INTS:
+            try:
+                values[name] = int(text)
+            except ValueError:
+                raise ConfigError(f"{where}:{name}", text, "expected an integer") from None
+            if values[name] < 1:
+                raise ConfigError(f"{where}:{name}", text, "expected a positive integer")
+        elif name == "value":
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise ConfigError(f"{where}:{name}", text, "expected a number") from None
+            if not values[name] > 0 or math.isinf(values[name]):
+                raise ConfigError(f"{where}:{name}", text, "expected a positive finite number")
+        else:
+            values[name] = text
+    if "software" not in values:
+        values["software"] = SOFTWARE_OF_SOURCE.get(values["source"], UNKNOWN_SOFTWARE)
+    return Measurement(**values)
+
+
+def write_measurements(rows: list[Measurement], path: str | Path) -> None:
+    """Write rows in the current schema (every column)."""
+    with Path(path).open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COLUMNS)
+        for r in rows:
+            writer.writerow([getattr(r, c) for c in COLUMNS])

@@ -1,0 +1,149 @@
+"""Model vs measured hardware: predict each row of a measurements CSV and report the errors.
+
+Every row is predicted with the runtime profile of the software that produced it (fitted by
+``ador calibrate``); a row from a stack with no fitted profile is predicted with the ``default``
+profile and counted as an extrapolation. Rows the model cannot predict (unknown model, does not
+fit, ...) are counted with their reason, never dropped silently.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ador.errors import AdorError, ConfigError
+from ador.hardware import PRESETS, Device, System
+from ador.hardware.runtime import RuntimeProfile, runtime_profiles
+from ador.perf import evaluate, stage_time
+from ador.validation.data import Measurement
+from ador.workload import decode_step, get_model, get_precision, prefill
+from ador.workload.models import ModelSpec
+
+DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
+
+METRICS = ("ttft_ms", "tbt_ms", "e2e_ms", "decode_tok_s_per_user", "output_tok_s_per_gpu", "output_tok_s",
+           "prefill_layer_ms", "decode_layer_ms")
+
+
+def _layer_time(system: System, model: ModelSpec, ops: tuple, precision) -> float:
+    """One transformer layer on one device: the per-layer operators (count = n_layers) / n_layers."""
+    layer_ops = tuple(op for op in ops if op.count == model.n_layers and op.name != "embedding")
+    return stage_time(system, precision, layer_ops, breakdown=False, step_overhead=False).time_s / model.n_layers
+
+
+def profile_for(m: Measurement, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
+    """The runtime profile that predicts ``m`` and whether that is an extrapolation (the row's stack
+    has no fitted profile, so the default one stands in)."""
+    if m.stack in runtimes:
+        return runtimes[m.stack], False
+    if DEFAULT_PROFILE in runtimes:
+        return runtimes[DEFAULT_PROFILE], True
+    raise ConfigError("software", m.software, "no runtime profile for this stack and no default profile")
+
+
+def predict(m: Measurement, devices: Mapping[str, Device] = PRESETS,
+            runtimes: Mapping[str, RuntimeProfile] | None = None) -> float:
+    """The model's value for one row, in the row's unit. Raises AdorError if it cannot be predicted.
+
+    ``runtimes`` maps software stacks to their fitted profiles (default: calibration.yaml's).
+    """
+    if m.hardware not in devices:
+        raise ConfigError("hardware", m.hardware, "unknown hardware")
+    if m.metric not in METRICS:
+        raise ConfigError("metric", m.metric, f"unsupported metric (known: {', '.join(METRICS)})")
+    runtime, _ = profile_for(m, runtime_profiles() if runtimes is None else runtimes)
+    model = get_model(m.model)
+    precision = get_precision(m.precision)
+    system = System.of(devices[m.hardware], tp=m.tp, pp=m.pp, devices=m.devices, runtime=runtime)
+    if m.metric == "prefill_layer_ms":
+        ops = prefill(model, precision, m.tp, m.batch, m.input_len, m.pp)
+        return _layer_time(system, model, ops, precision) * 1e3
+    if m.metric == "decode_layer_ms":
+        ops = decode_step(model, precision, m.tp, m.batch, m.input_len + m.output_len, m.pp)
+        return _layer_time(system, model, ops, precision) * 1e3
+    result = evaluate(system, model, precision, batch=m.batch, input_len=m.input_len, output_len=m.output_len,
+                      breakdown=False)
+    if not result.fits:
+        raise ConfigError("batch", m.batch, f"does not fit: needs {result.memory.total_bytes / 2**30:.1f} GiB "
+                                            f"per device of {result.capacity_bytes / 2**30:.1f}")
+    return {
+        "ttft_ms": result.ttft_s * 1e3,
+        "tbt_ms": result.tbt_s * 1e3,
+        "e2e_ms": result.e2e_s * 1e3,
+        "decode_tok_s_per_user": 1.0 / result.tbt_s,
+        "output_tok_s_per_gpu": result.output_tok_s / system.devices,
+        "output_tok_s": result.output_tok_s,
+    }[m.metric]
+
+
+@dataclass(frozen=True)
+class RowResult:
+    row: Measurement
+    predicted: float | None = None
+    skipped: str | None = None
+    extrapolated: bool = False      # predicted with the default profile: its stack has none
+
+    @property
+    def error_pct(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return 100.0 * (self.predicted - self.row.value) / self.row.value
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.row
+        return {"id": r.id, "source": r.source, "software": r.software, "hardware": r.hardware, "model": r.model,
+                "precision": r.precision, "tp": r.tp, "pp": r.pp, "batch": r.batch, "input_len": r.input_len, "output_len": r.output_len,
+                "metric": r.metric, "measured": r.value, "predicted": self.predicted, "unit": r.unit,
+                "error_pct": self.error_pct, "abs_error_pct": None if self.error_pct is None else abs(self.error_pct),
+                "skipped": self.skipped, "extrapolated": self.extrapolated}
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    rows: tuple[RowResult, ...]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _mape(results: list[RowResult]) -> float:
+    return statistics.fmean(abs(r.error_pct) for r in results) if results else float("nan")
+
+
+def summarise(results: list[RowResult], worst: int = 5) -> dict[str, Any]:
+    done = [r for r in results if r.predicted is not None]
+    skipped = [r for r in results if r.predicted is None]
+    by_metric = {k: _mape([r for r in done if r.row.metric == k]) for k in sorted({r.row.metric for r in done})}
+    by_hw = {k: _mape([r for r in done if r.row.hardware == k]) for k in sorted({r.row.hardware for r in done})}
+    by_source = {k: _mape([r for r in done if r.row.source == k]) for k in sorted({r.row.source for r in done})}
+    by_software = {k: _mape([r for r in done if r.row.stack == k]) for k in sorted({r.row.stack for r in done})}
+    reasons: dict[str, int] = {}
+    for r in skipped:
+        reasons[r.skipped] = reasons.get(r.skipped, 0) + 1
+    ranked = sorted(done, key=lambda r: -abs(r.error_pct))[:worst]
+    return {
+        "mape_pct": _mape(done), "by_metric": by_metric, "by_hardware": by_hw, "by_source": by_source,
+        "by_software": by_software, "n": len(done), "n_skipped": len(skipped),
+        "n_extrapolated": sum(1 for r in done if r.extrapolated), "skipped_reasons": reasons,
+        "worst": [{"id": r.row.id, "error_pct": r.error_pct} for r in ranked],
+    }
+
+
+def predict_rows(rows: list[Measurement], devices: Mapping[str, Device] = PRESETS,
+                 runtimes: Mapping[str, RuntimeProfile] | None = None) -> list[RowResult]:
+    runtimes = runtime_profiles() if runtimes is None else runtimes
+    results = []
+    for row in rows:
+        try:
+            value = predict(row, devices, runtimes)
+            results.append(RowResult(row, predicted=value, extrapolated=profile_for(row, runtimes)[1]))
+        except AdorError as err:
+            results.append(RowResult(row, skipped=str(err)))
+    return results
+
+
+def validate(rows: list[Measurement], devices: Mapping[str, Device] = PRESETS,
+             runtimes: Mapping[str, RuntimeProfile] | None = None) -> ValidationReport:
+    results = predict_rows(rows, devices, runtimes)
+    return ValidationReport(tuple(results), summarise(results))
