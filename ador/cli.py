@@ -252,10 +252,17 @@ def cmd_headline(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ador.validation.accelerators import is_accelerator_file, validate_accelerators
     from ador.validation.data import DEFAULT_DATA, load_measurements
     from ador.validation.predict import validate
     from ador.validation.report import markdown_section, plot, text_table, update_doc
-    report = validate(load_measurements(args.data or DEFAULT_DATA)).to_dict()
+    data = args.data or DEFAULT_DATA
+    if is_accelerator_file(data):      # published accelerators expressed as ADOR designs
+        report = validate_accelerators(data, profile=args.profile).to_dict()
+    else:
+        if args.profile:
+            raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
+        report = validate(load_measurements(data)).to_dict()
     if args.plot:
         plot(report, Path(args.plot))
     if args.update_doc:
@@ -275,30 +282,38 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ador.hardware.calibration import CALIBRATION_FILE
-    from ador.validation.calibrate import cross_validate, fit, write_calibration
+    from ador.validation.calibrate import cross_validation, fit, write_calibration
     from ador.validation.data import DEFAULT_DATA, load_measurements
     data = Path(args.data or DEFAULT_DATA)
     rows = load_measurements(data)
     print(f"fitting on {len(rows)} rows of {data} ...", file=sys.stderr)
     result = fit(rows, max_evaluations=args.max_evaluations)
+    cv = None
+    if args.cv:
+        print("cross-validating (5 folds and one fit per source) ...", file=sys.stderr)
+        cv = cross_validation(rows)
     out = Path(args.out or CALIBRATION_FILE)
-    doc = write_calibration(result, data, out)
+    doc = write_calibration(result, data, out, rows, cv)
+    report: dict[str, Any] = {"mape_pct": result.mape_pct, "rows": result.n_rows, "evaluations": result.evaluations,
+                              "values": doc["fit"]["values"], "on_bounds": list(result.on_bounds),
+                              "by_metric": doc["fit"]["by_metric"], "out": str(out), **(cv or {})}
+    for key in result.on_bounds:
+        print(f"ador: warning: fitted constant {key} ended on a bound of its range (see docs/validation.md)",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
     print(f"MAPE {result.mape_pct:.2f}% after {result.evaluations} evaluations; wrote {out}")
     for key, value in doc["fit"]["values"].items():
-        print(f"  {key:42} {value:.4g}")
+        print(f"  {key:42} {value:.4g}{'  (on a bound)' if key in result.on_bounds else ''}")
     if args.cv:
-        from ador.validation.calibrate import fold_of
-        for title, key in (("5-fold by row", fold_of),
-                           ("leave one source out (its software overheads unknown: the median stack)",
-                            lambda r: r.source)):
+        for title, key in (("5-fold by row", "kfold"), ("leave one source out (a held-out stack takes the "
+                                                          "default profile)", "loso")):
             print(f"cross-validation, {title}:")
-            cv = cross_validate(rows, key=key, max_evaluations=args.max_evaluations // 2)
-            for group, r in cv.items():
-                print(f"  {group:22} held-out MAPE {r['mape_pct']:6.2f}% over {r['n']:2} rows "
-                      f"(train {r['train_mape_pct']:.2f}%)")
-            held = [(r["mape_pct"], r["n"]) for r in cv.values() if r["mape_pct"] is not None]
-            total = sum(n for _, n in held)
-            print(f"  {'all held-out rows':22} MAPE {sum(m * n for m, n in held) / total:6.2f}% over {total} rows")
+            for group, r in report[key].items():
+                mape = "-" if r["mape_pct"] is None else f"{r['mape_pct']:6.2f}%"
+                print(f"  {group:28} held-out MAPE {mape} over {r['n']:3} rows (train {r['train_mape_pct']:.2f}%)")
+            print(f"  {'all held-out rows':28} MAPE {report[key + '_mape_pct']:6.2f}%")
     return 0
 
 
@@ -617,7 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fairness)
 
     p = sub.add_parser("validate", help="compare the model with measured GPU results")
-    p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the public file)")
+    p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the shipped copy); "
+                                  "a CSV with a 'design' column holds published accelerators as ADOR designs "
+                                  "(ador/data/accelerators.csv)")
+    p.add_argument("--profile", help="accelerator rows: predict every row under this runtime profile "
+                                     "(default: the row's stack's, else the default profile)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--worst", type=int, default=5, help="worst rows to list")
     p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
@@ -627,8 +646,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="fit the GPU efficiencies on measured data")
     p.add_argument("--data", help="CSV to fit on (default: the public file)")
     p.add_argument("--out", help="calibration YAML to write (default: the package's calibration.yaml)")
-    p.add_argument("--cv", action="store_true", help="also report leave-one-source-out errors")
-    p.add_argument("--max-evaluations", type=int, default=8000)
+    p.add_argument("--cv", action="store_true", help="also report 5-fold and leave-one-source-out errors")
+    p.add_argument("--max-evaluations", type=int, default=8000, help="loss evaluations of the fit")
+    p.add_argument("--json", action="store_true", help="the fit and cross-validation as JSON")
     p.set_defaults(func=cmd_calibrate)
 
     for register in _EXTRA_COMMANDS:

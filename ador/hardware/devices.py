@@ -92,6 +92,11 @@ class GpuEfficiency:
     tensor_fp8: float = 0.60           # the same for fp8 GEMMs of the fp8 peak
     dequant: float = 0.25              # fraction of the SIMT peak reached by weight dequantisation
     source: str = "uncalibrated defaults"
+    rows: int = 0                      # public measurements of this GPU the fit used (0: unvalidated)
+
+    @property
+    def validated(self) -> bool:
+        return self.rows > 0
 
     def __post_init__(self) -> None:
         for name in ("tensor", "tensor_fp8", "dequant"):

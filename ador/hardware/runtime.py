@@ -4,6 +4,8 @@ One named, documented object is attached to every system, GPU or ADOR design ali
 between the two sides measures the hardware and not two sets of rules. A profile holds:
 
 - ``step_overhead_s``: per forward pass (host scheduling, sampling, synchronisation);
+- ``request_overhead_s``: once per request (front end, tokenisation, admission), so a request's
+  latency is that plus its first token plus its decode steps;
 - ``kernel_overhead_s`` and ``kernel_overhead_cycles``: per operator (launch, prologue, tail, or a
   command processor's dispatch), in seconds and in device clock cycles;
 - ``overlap``: how much of the shorter of an operator's compute and data-movement time the
@@ -13,6 +15,9 @@ between the two sides measures the hardware and not two sets of rules. A profile
   and the software synchronisation each collective step pays on top of the link's hop latency;
 - ``comm_overlap``: fraction of the collectives' time hidden under compute (0: Megatron-style
   serialised all-reduces; LPU's ESL or an overlapping runtime hides some);
+- ``grouped_kv_decode``: the (query heads per KV head, head dim) shapes for which the runtime's
+  decode-attention kernel reads each KV head once for its whole query group ("any": every shape,
+  as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head;
 - ``reserved_bytes``: device memory the runtime keeps for itself.
 
 The fitted profiles (``tensorrt-llm``, ``gpt-fast``, ...) come from ``ador calibrate`` and live in
@@ -59,6 +64,7 @@ class MemoryEfficiency:
 class RuntimeProfile:
     name: str
     step_overhead_s: float = 0.0
+    request_overhead_s: float = 0.0
     kernel_overhead_s: float = 0.0
     kernel_overhead_cycles: float = 0.0
     overlap: float = 1.0
@@ -66,14 +72,15 @@ class RuntimeProfile:
     link_efficiency: float = 1.0
     collective_latency_s: float = 0.0
     comm_overlap: float = 0.0
+    grouped_kv_decode: tuple[str, ...] = ("any",)
     reserved_bytes: float = 0.0
     source: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("name", self.name, "a runtime profile needs a name")
-        for name in ("step_overhead_s", "kernel_overhead_s", "kernel_overhead_cycles", "collective_latency_s",
-                     "reserved_bytes"):
+        for name in ("step_overhead_s", "request_overhead_s", "kernel_overhead_s", "kernel_overhead_cycles",
+                     "collective_latency_s", "reserved_bytes"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ConfigError(name, value, "must be a finite number >= 0")
@@ -81,8 +88,19 @@ class RuntimeProfile:
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ConfigError(name, value, "must be in [0, 1]")
+        for shape in self.grouped_kv_decode:
+            parts = shape.split("x") if isinstance(shape, str) else []
+            if shape != "any" and not (len(parts) == 2 and all(part.isdigit() for part in parts)):
+                raise ConfigError("grouped_kv_decode", shape, "expected 'any' or GROUPxHEAD_DIM such as 8x128")
         if not 0 < self.link_efficiency <= 1:
             raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
+
+    def decode_kv_reads(self, kv_group: int, head_dim: int) -> int:
+        """How many times a decode step reads each KV head: once if the kernel shares it across the
+        query group, else once per query head."""
+        if kv_group <= 1 or "any" in self.grouped_kv_decode or f"{kv_group}x{head_dim}" in self.grouped_kv_decode:
+            return 1
+        return kv_group
 
     def op_overhead_s(self, freq_hz: float) -> float:
         """Fixed cost of one operator on a device clocked at ``freq_hz``."""

@@ -14,12 +14,36 @@ def _default_runtime() -> RuntimeProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeTier:
+    """The network between nodes, for tensor or pipeline parallelism beyond one node (both sides).
+
+    Defaults: 8 devices per node (HGX/DGX boards), one InfiniBand NDR port per device at 400 Gb/s =
+    50 GB/s per direction (NVIDIA ConnectX-7 / Quantum-2 specifications), and 9.5 us per ring step
+    over the network (NCCL's own latency model: hwLat[NET][Ring][LL] in src/graph/tuning.cc, against
+    0.8 us for NVLink).
+    """
+    devices_per_node: int = 8
+    bw_bytes_per_s_per_device: float = 50e9
+    latency_s: float = 9.5e-6
+
+    def __post_init__(self) -> None:
+        if isinstance(self.devices_per_node, bool) or not isinstance(self.devices_per_node, int) or \
+                self.devices_per_node < 1:
+            raise ConfigError("devices_per_node", self.devices_per_node, "must be a positive integer")
+        for name in ("bw_bytes_per_s_per_device", "latency_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
+                raise ConfigError(name, value, "must be a positive finite number")
+
+
+@dataclass(frozen=True, slots=True)
 class System:
     device: Device
     tp: int = 1
     pp: int = 1
     replicas: int = 1    # data-parallel copies of the model; throughput scales with them
     runtime: RuntimeProfile = field(default_factory=_default_runtime)
+    node: NodeTier = NodeTier()
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "replicas"):
@@ -41,6 +65,11 @@ class System:
         return self.tp * self.pp * self.replicas
 
     @property
+    def tp_spans_nodes(self) -> bool:
+        """The tensor-parallel group does not fit in one node: its collectives cross the network."""
+        return self.tp > self.node.devices_per_node
+
+    @property
     def hbm_efficiency(self) -> float:
         """Fraction of the device's peak DRAM bandwidth this runtime reaches."""
         return self.runtime.hbm(self.device.memory_kind)
@@ -51,7 +80,7 @@ class System:
 
     @classmethod
     def of(cls, device: Device, *, tp: int = 1, devices: int | None = None, pp: int = 1,
-           runtime: RuntimeProfile | str | dict | None = None) -> "System":
+           runtime: RuntimeProfile | str | dict | None = None, node: NodeTier | None = None) -> "System":
         """A system of ``devices`` devices (default tp*pp); the rest beyond tp*pp become replicas.
         ``runtime``: a profile, its name or file (default: the fitted TensorRT-LLM profile)."""
         per_replica = tp * pp
@@ -60,4 +89,5 @@ class System:
             raise ConfigError("devices", devices, "must be a positive integer")
         if devices % per_replica:
             raise ConfigError("devices", devices, f"must be a multiple of tp*pp={per_replica}")
-        return cls(device=device, tp=tp, pp=pp, replicas=devices // per_replica, runtime=get_runtime(runtime))
+        return cls(device=device, tp=tp, pp=pp, replicas=devices // per_replica, runtime=get_runtime(runtime),
+                   node=node or NodeTier())

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ador.hardware.devices import AdorChip
 from ador.perf.collectives import collective_time
 from ador.perf.constants import ACCUMULATOR_BYTES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES
-from ador.perf.rules import SCALAR, Rates, overlapped
+from ador.perf.rules import SCALAR, Rates, attention_kv_bytes, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
 
@@ -120,7 +120,7 @@ def attention_terms(chip, op: Op, p: Precision, engine: str, r: Rates, X=SCALAR)
     else:
         compute = macs / (X.maximum(chip.mactree.macs, 1) * rate) / (f * chip.matrix_efficiency)
     return (compute, op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f,
-            (op.kv_bytes + op.act_bytes) / r.hbm_bw)
+            (attention_kv_bytes(op, r.kv_reads) + op.act_bytes) / r.hbm_bw)
 
 
 def vector_terms(chip, op: Op, r: Rates, X=SCALAR):
@@ -198,8 +198,7 @@ def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, r: Rates, engine: str
     if kind == MEMORY:
         return op.act_bytes / r.hbm_bw + r.op_overhead_s, DMA, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective_time(op, tp, bw=r.link_bw, step_latency_s=r.step_latency_s, topology=chip.links.topology,
-                               fixed_s=r.op_overhead_s)
+        return collective_time(op, tp, r)
     raise ValueError(f"unknown operator kind {kind!r}")
 
 

@@ -41,7 +41,15 @@ def collective_seconds(kind: str, comm_bytes: float, tp: int, bw, step_latency_s
     return X.where(direct, best_direct, ring) + fixed_s
 
 
-def collective_time(op, tp: int, *, bw: float, step_latency_s: float, topology: str,
-                    fixed_s: float) -> tuple[float, str, str]:
-    seconds = collective_seconds(op.kind, op.comm_bytes, tp, bw, step_latency_s, topology != "ring", fixed_s)
-    return seconds, LINK, "network"
+def collective_op_seconds(op, tp: int, r, X=SCALAR):
+    """One collective operator under rates ``r``: pipeline sends that cross a node boundary go over
+    the network tier, the rest over the chip-to-chip links (works on numbers or per-design arrays)."""
+    t = collective_seconds(op.kind, op.comm_bytes, tp, r.link_bw, r.step_latency_s, r.direct, r.op_overhead_s, X)
+    if op.kind == P2P and r.p2p_cross:
+        over_net = collective_seconds(P2P, op.comm_bytes, tp, r.net_bw, r.net_step_latency_s, False, r.op_overhead_s, X)
+        t = (1.0 - r.p2p_cross) * t + r.p2p_cross * over_net
+    return t
+
+
+def collective_time(op, tp: int, r) -> tuple[float, str, str]:
+    return collective_op_seconds(op, tp, r), LINK, "network"

@@ -24,9 +24,9 @@ class Evaluation:
     batch: int
     input_len: int
     output_len: int
-    ttft_s: float          # prefill of the whole batch: first token of every sequence
+    ttft_s: float          # the runtime's per-request cost and the prefill of the whole batch
     tbt_s: float           # mean time between output tokens over the generation
-    e2e_s: float           # prefill plus output_len - 1 decode steps
+    e2e_s: float           # TTFT plus output_len - 1 decode steps
     output_tok_s: float    # generated tokens per second over all devices (replicas included)
     memory: Footprint      # per device
     capacity_bytes: float  # per device, after the runtime's reserve
@@ -79,21 +79,39 @@ def capacity_bytes(system: System) -> float:
     return system.device.hbm_capacity_bytes - system.runtime.reserved_bytes
 
 
-def mean_decode_time(system: System, model: ModelSpec, precision: Precision, batch: int, first_kv: int,
-                     last_kv: int, breakdown: bool = False) -> tuple[float, StageResult]:
-    """Mean decode-step time for KV lengths first_kv..last_kv (Simpson's rule: the step time is
-    piecewise linear in the KV length, so three points are exact on each linear piece) and the
-    stage at the middle length."""
-    mid = (first_kv + last_kv) // 2
-    middle = stage_time(system, precision, decode_step(model, precision, system.tp, batch, mid, system.pp),
-                        breakdown=breakdown)
-    if last_kv - first_kv < 2:
+def decode_kv_points(input_len: int, output_len: int) -> tuple[int, int, int]:
+    """KV lengths of the first, middle and last decode step of a generation: step j (1-based)
+    produces token j+1 attending over the prompt and j generated tokens."""
+    first, last = input_len + 1, input_len + max(1, output_len - 1)
+    return first, (first + last) // 2, last
+
+
+def mean_over_generation(t_first, t_mid, t_last, first_kv: int, last_kv: int):
+    """Mean decode-step time over KV lengths first..last (Simpson's rule: the step time is piecewise
+    linear in the KV length, so three points are exact on each linear piece)."""
+    return t_mid if last_kv - first_kv < 2 else (t_first + 4.0 * t_mid + t_last) / 6.0
+
+
+def end_to_end_s(ttft_s, tbt_s, output_len: int):
+    """A request's latency: its first token (the runtime's fixed cost per request included), then
+    output_len - 1 decode steps."""
+    return ttft_s + (output_len - 1) * tbt_s
+
+
+def mean_decode_time(system: System, model: ModelSpec, precision: Precision, batch: int, input_len: int,
+                     output_len: int, breakdown: bool = False) -> tuple[float, StageResult]:
+    """Mean decode-step time over a generation and the stage at its middle."""
+    first, mid, last = decode_kv_points(input_len, output_len)
+
+    def step(kv: int, with_breakdown: bool) -> StageResult:
+        return stage_time(system, precision, decode_step(model, precision, system.tp, batch, kv, system.pp),
+                          breakdown=with_breakdown)
+
+    middle = step(mid, breakdown)
+    if last - first < 2:
         return middle.time_s, middle
-    a = stage_time(system, precision, decode_step(model, precision, system.tp, batch, first_kv, system.pp),
-                   breakdown=False).time_s
-    b = stage_time(system, precision, decode_step(model, precision, system.tp, batch, last_kv, system.pp),
-                   breakdown=False).time_s
-    return (a + 4.0 * middle.time_s + b) / 6.0, middle
+    return mean_over_generation(step(first, False).time_s, middle.time_s, step(last, False).time_s, first,
+                                last), middle
 
 
 def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: int, input_len: int,
@@ -104,14 +122,15 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
     seq = input_len + output_len
     pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp),
                      breakdown=breakdown)
-    # decode step j (1-based) produces token j+1 attending over the prompt and j generated tokens
-    first_kv, last_kv = input_len + 1, input_len + max(1, output_len - 1)
-    tbt, dec = mean_decode_time(system, model, precision, batch, first_kv, last_kv, breakdown)
-    e2e = pre.time_s + (output_len - 1) * tbt
+    tbt, dec = mean_decode_time(system, model, precision, batch, input_len, output_len, breakdown)
+    # the first token comes after the runtime's fixed cost per request (front end, tokenisation,
+    # admission) and the prefill
+    ttft = system.runtime.request_overhead_s + pre.time_s
+    e2e = end_to_end_s(ttft, tbt, output_len)
     return Evaluation(
         model=model.name, hardware=system.device.name, precision=precision.name, tp=system.tp, pp=system.pp,
         devices=system.devices, batch=batch, input_len=input_len, output_len=output_len,
-        ttft_s=pre.time_s, tbt_s=tbt, e2e_s=e2e,
+        ttft_s=ttft, tbt_s=tbt, e2e_s=e2e,
         output_tok_s=system.replicas * batch * output_len / e2e,
         memory=footprint(model, precision, system.tp, system.pp, batch, seq, batch * input_len),
         capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec, max_seq_len=model.max_seq_len,

@@ -13,7 +13,7 @@ from ador.hardware.devices import GpuSpec
 from ador.perf.collectives import collective_time
 from ador.perf.constants import (GPU_ATTN_BLOCK_M, GPU_DECODE_ATTN_ROWS, GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS,
                                  GPU_TILE_N)
-from ador.perf.rules import Rates, overlapped
+from ador.perf.rules import SCALAR, Rates, attention_kv_bytes, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
 
@@ -23,13 +23,18 @@ SIMT = "cuda_core"
 Result = tuple[float, str, str]
 
 
-def peak_for(gpu: GpuSpec, p: Precision) -> float:
-    """Achievable dense tensor FLOP/s for the precision's MAC datatype."""
+def tensor_efficiency(gpu: GpuSpec, p: Precision) -> float:
+    """The die's fitted fraction of the dense tensor peak for the precision's MAC datatype."""
+    eff = gpu.efficiency
+    return eff.tensor_fp8 if p.compute_dtype == "fp8" else eff.tensor
+
+
+def dense_peak(gpu: GpuSpec, p: Precision) -> float:
+    """Dense tensor FLOP/s for the precision's MAC datatype (datasheet)."""
     peak = gpu.peak_flops(p.compute_dtype)
     if peak <= 0:
         raise ConfigError("precision", p.name, f"{gpu.name} has no {p.compute_dtype} tensor cores")
-    eff = gpu.efficiency
-    return peak * (eff.tensor_fp8 if p.compute_dtype == "fp8" else eff.tensor)
+    return peak
 
 
 def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
@@ -44,46 +49,50 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
     return padding * blocks / (waves * gpu.sm_count)
 
 
-def _kernel(compute: float, memory: float, fixed: float, r: Rates) -> Result:
-    bound = "compute" if compute >= memory else "memory"
-    return overlapped(compute, memory, r.overlap) + fixed + r.op_overhead_s, TENSOR, bound
+def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None) -> tuple[float, float, float]:
+    """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
+    peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
+    the SIMT peak). Physics only; ``combine`` applies the fitted efficiencies and the runtime."""
+    kind = op.kind
+    if kind == GEMM:
+        compute = op.flops / (dense_peak(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
+        memory = (op.weight_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
+        # weight-only formats convert every weight on the CUDA cores on its way to the MMA
+        dequant = op.k * op.n * p.dequant_ops_per_weight / gpu.simt_flops_per_s \
+            if p.weight_only and op.weight_bytes else 0.0
+        return compute, memory, dequant
+    if kind == ATTENTION:
+        # FlashAttention-style fused kernel; decode (one query per head) streams the KV cache
+        if op.m == 1:
+            # the query heads sharing a KV head are the rows of one MMA tile; KV splits fill the SMs
+            rows = op.kv_group
+            fill = rows / (-(-rows // GPU_DECODE_ATTN_ROWS) * GPU_DECODE_ATTN_ROWS)
+        else:
+            block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
+            blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
+            fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
+        memory = (attention_kv_bytes(op, kv_reads) + op.act_bytes) / gpu.hbm_bw_bytes_per_s
+        return op.flops / (dense_peak(gpu, p) * fill), memory, 0.0
+    if kind == VECTOR or kind == MEMORY:
+        # elementwise kernels stream their operands through HBM between kernels
+        return 0.0, op.act_bytes / gpu.hbm_bw_bytes_per_s, 0.0
+    raise ValueError(f"operator kind {kind!r} has no compute/memory terms")
 
 
-def gemm(gpu: GpuSpec, op: Op, p: Precision, r: Rates) -> Result:
-    compute = op.flops / (peak_for(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
-    memory = (op.weight_bytes + op.act_bytes) / r.hbm_bw
-    # weight-only formats convert every weight on the CUDA cores on its way to the MMA
-    dequant = 0.0
-    if p.weight_only and op.weight_bytes:
-        dequant = op.k * op.n * p.dequant_ops_per_weight / (gpu.simt_flops_per_s * gpu.efficiency.dequant)
-    return _kernel(compute, memory, dequant, r)
-
-
-def attention(gpu: GpuSpec, op: Op, p: Precision, r: Rates) -> Result:
-    """FlashAttention-style fused kernel; decode (one query per head) streams the KV cache."""
-    memory = (op.kv_bytes + op.act_bytes) / r.hbm_bw
-    if op.m == 1:
-        # the query heads sharing a KV head are the rows of one MMA tile; KV splits fill the SMs
-        rows = op.kv_group
-        fill = rows / (-(-rows // GPU_DECODE_ATTN_ROWS) * GPU_DECODE_ATTN_ROWS)
-    else:
-        block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
-        blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
-        fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
-    compute = op.flops / (peak_for(gpu, p) * fill)
-    return _kernel(compute, memory, 0.0, r)
+def combine(compute, memory, dequant, tensor_eff, hbm_eff, dequant_eff, overlap, overhead_s, X=SCALAR):
+    """A kernel's time from its full-efficiency terms: compute and memory overlap by the runtime's
+    rule (``ador.perf.rules.overlapped``, the rule designs follow too), dequantisation and the fixed
+    cost per kernel add on. Works on numbers or on arrays (calibration prices every row at once)."""
+    return overlapped(compute / tensor_eff, memory / hbm_eff, overlap, X) + dequant / dequant_eff + overhead_s
 
 
 def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str | None = None) -> Result:
     kind = op.kind
-    if kind == GEMM:
-        return gemm(gpu, op, p, r)
-    if kind == ATTENTION:
-        return attention(gpu, op, p, r)
-    if kind == VECTOR or kind == MEMORY:
-        # elementwise kernels stream their operands through HBM between kernels
-        return op.act_bytes / r.hbm_bw + r.op_overhead_s, SIMT, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective_time(op, tp, bw=r.link_bw, step_latency_s=r.step_latency_s, topology=gpu.topology,
-                               fixed_s=r.op_overhead_s)
-    raise ValueError(f"unknown operator kind {kind!r}")
+        return collective_time(op, tp, r)
+    compute, memory, dequant = op_terms(gpu, op, p, r.kv_reads)
+    eff = tensor_efficiency(gpu, p) if compute else 1.0
+    t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s)
+    if kind == VECTOR or kind == MEMORY:
+        return t, SIMT, "memory"
+    return t, TENSOR, "compute" if compute / eff >= memory / r.hbm_efficiency else "memory"

@@ -14,8 +14,11 @@ import numpy as np
 
 from ador.hardware.devices import AdorChip
 from ador.hardware.runtime import RuntimeProfile, get_runtime
+from ador.hardware.system import NodeTier
 from ador.perf import ador_engines as E
-from ador.perf.collectives import collective_seconds
+from ador.perf.collectives import collective_op_seconds
+from ador.perf.evaluate import decode_kv_points, end_to_end_s, mean_over_generation
+from ador.perf import rules
 from ador.perf.rules import NUMPY, Rates, rates_of
 from ador.workload.graph import decode_step, prefill
 from ador.workload.memory import footprint
@@ -57,10 +60,11 @@ def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
     )
 
 
-def population_rates(ca: SimpleNamespace, runtime: RuntimeProfile) -> Rates:
+def population_rates(ca: SimpleNamespace, runtime: RuntimeProfile, *, tp: int = 1, pp: int = 1,
+                     node: NodeTier | None = None) -> Rates:
     """The runtime's rates for every design (HBM efficiency by each design's memory kind)."""
     eff = np.array([runtime.hbm(k) for k in ca.memory_kind])
-    return rates_of(ca, runtime, hbm_efficiency=eff)
+    return rates_of(ca, runtime, hbm_efficiency=eff, node=node or NodeTier(), tp=tp, pp=pp)
 
 
 def _max(terms) -> np.ndarray:
@@ -87,8 +91,7 @@ def op_seconds(ca: SimpleNamespace, op: Op, p: Precision, tp: int, r: Rates) -> 
     if kind == MEMORY:
         return op.act_bytes / r.hbm_bw + r.op_overhead_s
     if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective_seconds(op.kind, op.comm_bytes, tp, r.link_bw, r.step_latency_s, r.direct,
-                                  r.op_overhead_s, X)
+        return collective_op_seconds(op, tp, r, X)
     raise ValueError(f"unknown operator kind {kind!r}")
 
 
@@ -103,8 +106,7 @@ def stage_seconds(ca: SimpleNamespace, ops: Sequence[Op], p: Precision, tp: int,
             comm += t
         else:
             work += t
-    hidden = np.minimum(runtime.comm_overlap * comm, work)
-    return work + comm - hidden + runtime.step_overhead_s
+    return rules.stage_seconds(work, comm, runtime.comm_overlap, runtime.step_overhead_s, NUMPY)
 
 
 def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: ModelSpec, precision: Precision, *,
@@ -114,22 +116,20 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     and whether the model fits, for every design: the same numbers ``ador.perf.evaluate`` gives."""
     runtime = get_runtime(runtime)
     ca = chips if isinstance(chips, SimpleNamespace) else chip_arrays(chips)
-    r = population_rates(ca, runtime)
+    r = population_rates(ca, runtime, tp=tp, pp=pp)
 
     def stage(ops):
         return stage_seconds(ca, ops, precision, tp, r, runtime)
 
-    ttft = stage(prefill(model, precision, tp, batch, input_len, pp))
-    first, last = input_len + 1, input_len + max(1, output_len - 1)
-    mid = (first + last) // 2
+    ttft = runtime.request_overhead_s + stage(prefill(model, precision, tp, batch, input_len, pp))
+    first, mid, last = decode_kv_points(input_len, output_len)
     t_mid = stage(decode_step(model, precision, tp, batch, mid, pp))
     if last - first < 2:
         tbt = t_mid
     else:
-        t_first = stage(decode_step(model, precision, tp, batch, first, pp))
-        t_last = stage(decode_step(model, precision, tp, batch, last, pp))
-        tbt = (t_first + 4 * t_mid + t_last) / 6
-    e2e = ttft + (output_len - 1) * tbt
+        tbt = mean_over_generation(stage(decode_step(model, precision, tp, batch, first, pp)), t_mid,
+                                   stage(decode_step(model, precision, tp, batch, last, pp)), first, last)
+    e2e = end_to_end_s(ttft, tbt, output_len)
     need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len).total_bytes
     return {"ttft_s": ttft, "tbt_s": tbt, "e2e_s": e2e, "output_tok_s": batch * output_len / e2e,
             "fits": need <= ca.hbm.capacity_bytes - runtime.reserved_bytes}

@@ -7,7 +7,7 @@ from typing import Mapping
 
 from ador.hardware.system import System
 from ador.perf import ador_engines, gpu
-from ador.perf.rules import Rates, hidden_collective_s, rates_of
+from ador.perf.rules import Rates, rates_of, stage_seconds
 from ador.workload.ops import COLLECTIVES, Op
 from ador.workload.precision import Precision
 
@@ -80,19 +80,20 @@ def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
             timings.append(OpTiming(op.name, op.kind, op.phase, engine, bound, c, t, op.flops * c,
                                     op.bytes_total * c, (op.weight_bytes + op.kv_bytes) * c,
                                     op.comm_bytes * c, op.vector_ops * c))
-    hidden = hidden_collective_s(comm, work, system.runtime.comm_overlap) if comm else 0.0
-    if hidden and breakdown:
+    rt = system.runtime
+    total = stage_seconds(work, comm, rt.comm_overlap, rt.step_overhead_s if step_overhead else 0.0)
+    if comm and breakdown and rt.comm_overlap:
+        hidden = work + comm - (total - (rt.step_overhead_s if step_overhead else 0.0))
         shown = 1.0 - hidden / comm
         timings = [replace(t, time_s=t.time_s * shown) if t.kind in COLLECTIVES else t for t in timings]
-    total = work + comm - hidden + (system.runtime.step_overhead_s if step_overhead else 0.0)
     return StageResult(total, tuple(timings))
 
 
 def rates(system: System) -> Rates:
-    """The system's rates, computed once per (device, runtime) pair."""
-    return _rates(system.device, system.runtime)
+    """The system's rates, computed once per (device, runtime, layout)."""
+    return _rates(system.device, system.runtime, system.node, system.tp, system.pp)
 
 
 @lru_cache(maxsize=1024)
-def _rates(device, runtime) -> Rates:
-    return rates_of(device, runtime)
+def _rates(device, runtime, node, tp: int, pp: int) -> Rates:
+    return rates_of(device, runtime, node=node, tp=tp, pp=pp)

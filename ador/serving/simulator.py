@@ -514,6 +514,8 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: l
     bw = rates.hbm_bw
     log = _Log()
     lives = [_Live(r) for r in requests]
+    for live in lives:     # the runtime's fixed cost per request (front end, tokenisation) comes first
+        live.ready_s += system.runtime.request_overhead_s
     replicas: list[_Replica] = []
     bar = Progress(total=len(requests), label=f"simulate ({config.policy})") if progress else None
     finished_before = [0]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import yaml
 
 from ador.errors import AdorError
@@ -34,34 +35,47 @@ from ador.hardware.calibration import CALIBRATION_FILE
 from ador.hardware.devices import GpuEfficiency, GpuSpec
 from ador.hardware.presets import _GPU_SPECS
 from ador.hardware.runtime import SERVING_RUNTIME_RESERVED_BYTES, MemoryEfficiency, RuntimeProfile
+from ador.validation.compiled import CompiledRows
 from ador.validation.data import Measurement
-from ador.validation.predict import DEFAULT_PROFILE, RowResult, predict_rows
+from ador.validation.predict import DEFAULT_PROFILE, RowResult, predict_rows, profile_for
 
 LAYER_METRICS = ("prefill_layer_ms", "decode_layer_ms")
-MIN_STACK_ROWS = 1        # a stack with fewer rows gets no constants of its own
+MIN_STACK_ROWS = 5        # a stack with fewer rows gets no constants of its own
+MIN_ROWS = 5              # nor does a die, precision or memory kind with fewer rows exercising it
 
 # GPU dies and the presets built on them (datasheets / whitepapers).
 DIES: dict[str, tuple[str, ...]] = {
     "GA100": ("a100-sxm-80gb", "a100-sxm-40gb"),
     "GH100": ("h100-sxm-80gb", "h200-sxm-141gb"),
     "AD102": ("l40s-48gb",),
+    "CDNA3": ("mi300x-192gb",),
 }
 PER_DIE = ("tensor", "tensor_fp8")
 GPU_SHARED = ("dequant",)
 RUNTIME_SHARED = ("overlap", "link_efficiency", "collective_latency_s")
-PER_SOFTWARE = ("step_overhead_s", "kernel_overhead_s")
+PER_SOFTWARE = ("step_overhead_s", "kernel_overhead_s", "request_overhead_s")
 MEMORY = "hbm"            # parameter name of a memory kind's efficiency ("hbm.hbm2e")
 
 # Physical ranges the fit searches within. Tensor cores: cuBLAS reaches at most ~93% of the A100's
 # dense peak on large GEMMs (NVIDIA's own GEMM benchmarks); HBM: refresh and read/write turnarounds
 # cost at least 5% of the bus (JEDEC JESD235/238 refresh timing); links: packet headers and flow
 # control cost at least 5% (NVLink flit overhead). Overheads between 0.1 us and their stated caps.
-BOUNDS = {"tensor": (0.2, 0.95), "tensor_fp8": (0.2, 0.95), "hbm": (0.5, 0.95), "link_efficiency": (0.2, 0.95),
+BOUNDS = {"tensor": (0.1, 0.95), "tensor_fp8": (0.1, 0.95), "hbm": (0.5, 0.95), "link_efficiency": (0.2, 0.95),
           "dequant": (0.01, 1.0), "kernel_overhead_s": (1e-7, 1e-4), "step_overhead_s": (1e-7, 5e-2),
-          "collective_latency_s": (1e-7, 5e-5), "overlap": (0.0, 1.0)}
-_LOG_SCALE = {"kernel_overhead_s", "step_overhead_s", "collective_latency_s"}
+          "collective_latency_s": (1e-7, 5e-5), "overlap": (0.0, 1.0), "request_overhead_s": (1e-6, 0.5)}
+_LOG_SCALE = {"kernel_overhead_s", "step_overhead_s", "collective_latency_s", "request_overhead_s"}
+# What each stack's decode-attention kernels do with grouped-query attention: the (query heads per KV
+# head x head dim) shapes whose KV is read once per group. Documented kernel coverage, not fitted.
+# TensorRT-LLM 0.6-0.9 (the releases in the data): XQA kernels are built only for 8 query heads per
+# KV head of dim 128 (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h);
+# other GQA shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one
+# KV read per query head. gpt-fast and torchao expand the KV heads to every query head
+# (repeat_interleave) before scaled_dot_product_attention. Other stacks: shared for every shape.
+STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
+
 START = {"tensor": 0.7, "tensor_fp8": 0.6, "hbm": 0.85, "link_efficiency": 0.7, "dequant": 0.25,
-         "kernel_overhead_s": 5e-6, "step_overhead_s": 1e-3, "collective_latency_s": 5e-6, "overlap": 0.5}
+         "kernel_overhead_s": 5e-6, "step_overhead_s": 1e-3, "collective_latency_s": 5e-6, "overlap": 0.5,
+         "request_overhead_s": 1e-3}
 
 
 @dataclass(frozen=True)
@@ -117,13 +131,15 @@ def parameters_for(rows: Sequence[Measurement]) -> list[Parameter]:
     params: list[Parameter] = []
     for die, names in DIES.items():
         mine = [r for r in rows if r.hardware in names]
-        if any(r.precision != "fp8" for r in mine):
+        if sum(r.precision != "fp8" for r in mine) >= MIN_ROWS:
             params.append(Parameter("tensor", die))
-        if any(r.precision == "fp8" for r in mine):
+        if sum(r.precision == "fp8" for r in mine) >= MIN_ROWS:
             params.append(Parameter("tensor_fp8", die))
-    for kind in sorted({_SPECS[r.hardware].memory_kind for r in rows if r.hardware in _SPECS}):
-        params.append(Parameter(MEMORY, kind))
-    if any(r.precision.endswith("-wo") for r in rows):
+    kinds = [_SPECS[r.hardware].memory_kind for r in rows if r.hardware in _SPECS]
+    for kind in sorted(set(kinds)):
+        if kinds.count(kind) >= MIN_ROWS:
+            params.append(Parameter(MEMORY, kind))
+    if sum(r.precision.endswith("-wo") for r in rows) >= MIN_ROWS:
         params.append(Parameter("dequant", None))
     for name in RUNTIME_SHARED:
         if name in ("link_efficiency", "collective_latency_s") and not any(r.tp > 1 or r.pp > 1 for r in rows):
@@ -132,8 +148,8 @@ def parameters_for(rows: Sequence[Measurement]) -> list[Parameter]:
     for stack in fitted_stacks(rows):
         whole_passes = any(r.stack == stack and r.metric not in LAYER_METRICS for r in rows)
         for name in PER_SOFTWARE:
-            if name == "step_overhead_s" and not whole_passes:
-                continue      # per-layer timings carry no per-pass overhead
+            if name in ("step_overhead_s", "request_overhead_s") and not whole_passes:
+                continue      # per-layer timings carry no per-pass or per-request overhead
             params.append(Parameter(name, f"software:{stack}"))
     return params
 
@@ -158,13 +174,16 @@ def runtimes_from(values: dict[str, float], source: str = "") -> dict[str, Runti
         note = source if stack != DEFAULT_PROFILE else \
             f"{source}; overheads are the median of the fitted stacks (stacks with too few rows use it)"
         out[stack] = RuntimeProfile(name=stack, hbm_efficiency=memory, reserved_bytes=SERVING_RUNTIME_RESERVED_BYTES,
-                                    source=note, **shared, **own)
+                                    grouped_kv_decode=STACK_GROUPED_KV.get(stack, ("any",)), source=note,
+                                    **shared, **own)
     return out
 
 
-def efficiencies(values: dict[str, float], source: str) -> dict[str, GpuEfficiency]:
+def efficiencies(values: dict[str, float], source: str,
+                 rows: Sequence[Measurement] = ()) -> dict[str, GpuEfficiency]:
     """Efficiency of every GPU preset from fitted values; constants a die was not fitted for take
-    the mean over the dies that were (GPUs with no measurements at all get those means too)."""
+    the mean over the dies that were (GPUs with no measurements at all get those means too).
+    ``rows``: the fit's rows, counted per GPU (a GPU with none is unvalidated)."""
     means = {}
     for name in PER_DIE:
         fitted = [v for k, v in values.items() if k.endswith("." + name) and not k.startswith("software:")]
@@ -176,7 +195,8 @@ def efficiencies(values: dict[str, float], source: str) -> dict[str, GpuEfficien
         per_die = {name: values.get(f"{die}.{name}", means[name]) for name in PER_DIE}
         note = source if die and any(f"{die}.{n}" in values for n in PER_DIE) else \
             f"{source}; no measurements of this GPU: per-die constants are the means of the fitted dies"
-        out[spec.name] = GpuEfficiency(**per_die, dequant=dequant, source=note)
+        out[spec.name] = GpuEfficiency(**per_die, dequant=dequant, source=note,
+                                       rows=sum(1 for r in rows if r.hardware == spec.name))
     return out
 
 
@@ -189,12 +209,22 @@ def evaluate_rows(rows: Sequence[Measurement], values: dict[str, float]) -> list
     return predict_rows(list(rows), _devices(efficiencies(values, "")), runtimes_from(values))
 
 
-def _loss(rows: Sequence[Measurement], params: list[Parameter]) -> Callable[[Sequence[float]], float]:
+def compile_rows(rows: Sequence[Measurement]) -> CompiledRows:
+    profiles = runtimes_from({f"software:{s}.kernel_overhead_s": START["kernel_overhead_s"]
+                              for s in fitted_stacks(rows)})
+    return CompiledRows(rows, _devices(efficiencies({}, "")),
+                        kv_rules=lambda m: profile_for(m, profiles)[0].decode_kv_reads)
+
+
+def _loss(compiled: CompiledRows, params: list[Parameter], subset: np.ndarray) -> Callable[[Sequence[float]], float]:
+    measured = np.array([r.value for r in compiled.rows])
+
     def loss(z: Sequence[float]) -> float:
         values = {p.key: p.decode(x) for p, x in zip(params, z)}
-        results = evaluate_rows(rows, values)
-        errors = [abs(r.error_pct) for r in results if r.predicted is not None]
-        return statistics.fmean(errors) if errors else 0.0
+        predicted = compiled.predict(efficiencies(values, ""), runtimes_from(values))
+        errors = np.abs(predicted[subset] / measured[subset] - 1.0) * 100.0
+        errors = errors[np.isfinite(errors)]
+        return float(errors.mean()) if len(errors) else 0.0
     return loss
 
 
@@ -207,15 +237,20 @@ class Fit:
     on_bounds: tuple[str, ...] = ()    # constants that ended within 1% of a bound of their range
 
 
-def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000) -> Fit:
-    """Minimise MAPE over ``rows``. Starts from fixed values; Powell, then Nelder-Mead to polish."""
+def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000, compiled: CompiledRows | None = None) -> Fit:
+    """Minimise MAPE over ``rows`` (given as indices into ``compiled``'s rows when it is passed).
+    Starts from fixed values; Powell, then Nelder-Mead to polish."""
     from scipy.optimize import minimize   # fitting is offline; the package imports scipy only here
 
     params = parameters_for(rows)
     if not params:
         raise AdorError("no rows of a calibrated GPU to fit")
+    if compiled is None:
+        compiled = compile_rows(rows)
+    ids = {id(r) for r in rows}
+    subset = np.array([i for i, r in enumerate(compiled.rows) if id(r) in ids], dtype=int)
     z0 = [p.encode(START[p.name]) for p in params]
-    loss = _loss(rows, params)
+    loss = _loss(compiled, params, subset)
     first = minimize(loss, z0, method="Powell", options={"maxfev": max_evaluations // 2, "xtol": 1e-3, "ftol": 1e-5})
     second = minimize(loss, first.x, method="Nelder-Mead",
                       options={"maxfev": max_evaluations // 2, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
@@ -226,14 +261,15 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000) -> Fit:
 
 
 def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], str] = lambda r: r.source,
-                   max_evaluations: int = 3000) -> dict[str, Any]:
+                   max_evaluations: int = 3000, compiled: CompiledRows | None = None) -> dict[str, Any]:
     """Leave one group (by default one source) out: fit on the rest, predict the group."""
+    compiled = compiled or compile_rows(rows)
     out = {}
     for group in sorted({key(r) for r in rows}):
         train = [r for r in rows if key(r) != group]
         test = [r for r in rows if key(r) == group]
         try:
-            f = fit(train, max_evaluations=max_evaluations)
+            f = fit(train, max_evaluations=max_evaluations, compiled=compiled)
         except AdorError:
             continue
         results = evaluate_rows(test, f.values)
@@ -243,27 +279,56 @@ def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], 
     return out
 
 
+def pooled_mape(cv: dict[str, Any]) -> float | None:
+    """Held-out MAPE over every held-out row of a cross-validation."""
+    held = [(r["mape_pct"], r["n"]) for r in cv.values() if r["mape_pct"] is not None]
+    total = sum(n for _, n in held)
+    return sum(m * n for m, n in held) / total if total else None
+
+
+CV_EVALUATIONS = 2000     # loss evaluations per cross-validation fit (19 fits: a few minutes on 2 cores)
+
+
+def cross_validation(rows: Sequence[Measurement], *, max_evaluations: int | None = None) -> dict[str, Any]:
+    """5-fold (stable folds from the row ids) and leave-one-source-out cross-validation, each fit with
+    ``max_evaluations`` (default ``CV_EVALUATIONS``)."""
+    max_evaluations = max_evaluations or CV_EVALUATIONS
+    compiled = compile_rows(rows)
+    kfold = cross_validate(rows, key=fold_of, max_evaluations=max_evaluations, compiled=compiled)
+    loso = cross_validate(rows, key=lambda r: r.source, max_evaluations=max_evaluations, compiled=compiled)
+    return {"kfold_mape_pct": pooled_mape(kfold), "loso_mape_pct": pooled_mape(loso), "kfold": kfold, "loso": loso}
+
+
 def fold_of(row: Measurement, folds: int = 5) -> str:
     """A stable fold for a row (from its id), for k-fold cross-validation."""
     return f"fold{int(hashlib.sha256(row.id.encode()).hexdigest(), 16) % folds}"
+
+
+def _by_metric(rows: Sequence[Measurement], values: dict[str, float]) -> dict[str, float]:
+    results = [r for r in evaluate_rows(rows, values) if r.predicted is not None]
+    return {m: round(statistics.fmean(abs(r.error_pct) for r in results if r.row.metric == m), 3)
+            for m in sorted({r.row.metric for r in results})}
 
 
 def _rounded(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in data.items()}
 
 
-def write_calibration(f: Fit, data_path: Path, out: Path = CALIBRATION_FILE) -> dict[str, Any]:
+def write_calibration(f: Fit, data_path: Path, out: Path = CALIBRATION_FILE, rows: Sequence[Measurement] = (),
+                      cv: dict[str, Any] | None = None) -> dict[str, Any]:
     digest = hashlib.sha256(Path(data_path).read_bytes()).hexdigest()[:16]
     source = (f"fitted by `ador calibrate` on {Path(data_path).name} (sha256 {digest}, {f.n_rows} rows), "
               f"MAPE {f.mape_pct:.2f}%")
-    effs = efficiencies(f.values, source)
+    effs = efficiencies(f.values, source, rows)
     runtimes = runtimes_from(f.values, source)
     doc = {
         "fit": {"command": "ador calibrate", "data": Path(data_path).name, "data_sha256_16": digest,
                 "rows": f.n_rows, "mape_pct": round(f.mape_pct, 3), "evaluations": f.evaluations,
                 "date": dt.date.today().isoformat(),
                 "values": {k: float(f"{v:.6g}") for k, v in sorted(f.values.items())},
-                "on_bounds": list(f.on_bounds)},
+                "on_bounds": list(f.on_bounds), "by_metric": _by_metric(rows, f.values),
+                **({"kfold_mape_pct": round(cv["kfold_mape_pct"], 3), "loso_mape_pct": round(cv["loso_mape_pct"], 3)}
+                   if cv else {})},
         "gpus": {name: _rounded(dataclasses.asdict(e)) for name, e in effs.items()},
         "runtimes": {name: _rounded({k: v for k, v in p.to_mapping().items() if k != "name"}
                                     | {"hbm_efficiency": _rounded(p.to_mapping()["hbm_efficiency"])})

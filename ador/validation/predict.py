@@ -25,10 +25,15 @@ METRICS = ("ttft_ms", "tbt_ms", "e2e_ms", "decode_tok_s_per_user", "output_tok_s
            "prefill_layer_ms", "decode_layer_ms")
 
 
+def layer_ops(model: ModelSpec, ops: tuple) -> tuple:
+    """The operators of the transformer layers (count = n_layers), without embedding or LM head."""
+    return tuple(op for op in ops if op.count == model.n_layers and op.name != "embedding")
+
+
 def _layer_time(system: System, model: ModelSpec, ops: tuple, precision) -> float:
-    """One transformer layer on one device: the per-layer operators (count = n_layers) / n_layers."""
-    layer_ops = tuple(op for op in ops if op.count == model.n_layers and op.name != "embedding")
-    return stage_time(system, precision, layer_ops, breakdown=False, step_overhead=False).time_s / model.n_layers
+    """One transformer layer on one device: the per-layer operators / n_layers, no per-step overhead."""
+    return stage_time(system, precision, layer_ops(model, ops), breakdown=False,
+                      step_overhead=False).time_s / model.n_layers
 
 
 def profile_for(m: Measurement, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:

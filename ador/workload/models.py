@@ -145,12 +145,30 @@ ZOO: dict[str, ModelSpec] = {
            n_layers=80, d_model=14848, n_heads=232, n_kv_heads=8, head_dim=64, d_ff=59392,
            vocab_size=65024, max_seq_len=2048, ffn_kind="gelu", norm_kind="layernorm", position="rope",
            parallel_attn=True),
+        _m("opt-1.3b", "facebook/opt-1.3b config.json (ReLU MLP, learned positions)", n_layers=24,
+           d_model=2048, n_heads=32, n_kv_heads=32, head_dim=64, d_ff=8192, vocab_size=50272,
+           max_seq_len=2048, ffn_kind="relu", norm_kind="layernorm", position="learned",
+           tied_embeddings=True),
         _m("opt-66b", "facebook/opt-66b config.json (ReLU MLP, learned positions)", n_layers=64,
            d_model=9216, n_heads=72, n_kv_heads=72, head_dim=128, d_ff=36864, vocab_size=50272,
            max_seq_len=2048, ffn_kind="relu", norm_kind="layernorm", position="learned",
            tied_embeddings=True),
     )
 }
+
+
+def padded_heads(model: ModelSpec, tp: int) -> ModelSpec:
+    """``model`` with its attention heads padded to a multiple of ``tp``, as a runtime that shards
+    heads over a TP degree that does not divide them must run it (AWS Transformers NeuronX pads
+    the head dimension of the attention weights): the padded heads are real weights that are stored,
+    streamed and multiplied. Key/value heads are padded alike when every query head has its own."""
+    if model.n_heads % tp == 0:
+        return model
+    heads = -(-model.n_heads // tp) * tp
+    kv = heads if model.n_kv_heads == model.n_heads else model.n_kv_heads
+    if heads % kv:
+        kv = -(-kv // tp) * tp if kv >= tp else kv
+    return replace(model, name=f"{model.name}@pad{heads}", n_heads=heads, n_kv_heads=kv)
 
 
 def get_model(name_or_path: str) -> ModelSpec:

@@ -1,0 +1,202 @@
+"""Measured rows compiled for fitting: the same formulas as ``predict``, every row at once.
+
+A fit prices every row thousands of times with different efficiencies. Everything a row's
+prediction needs that does not depend on the fitted constants (its operator graphs, each
+operator's full-efficiency compute, memory and dequantisation seconds, its collectives' payloads)
+is computed once here; an evaluation then applies the constants to all operators in a few numpy
+passes, through the very functions the scalar path uses (``gpu.combine``, ``collective_seconds``,
+``stage_seconds``, ``mean_over_generation``, ``end_to_end_s``). A test holds the two paths equal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ador.errors import AdorError, ConfigError
+from ador.hardware import PRESETS, Device, GpuEfficiency, System
+from ador.hardware.runtime import RuntimeProfile
+from ador.perf import gpu as G
+from ador.perf.collectives import collective_seconds
+from ador.perf.evaluate import capacity_bytes, decode_kv_points, end_to_end_s, mean_over_generation
+from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
+from ador.validation.data import Measurement
+from ador.validation.predict import METRICS, RowResult, layer_ops, profile_for
+from ador.workload import decode_step, get_model, get_precision, prefill
+from ador.workload.memory import footprint
+from ador.workload.ops import ALLGATHER, ALLREDUCE, COLLECTIVES, P2P
+
+_KINDS = (ALLREDUCE, ALLGATHER, P2P)
+
+
+@dataclass
+class _Ops:
+    """Operators of all stages, one entry each (arrays once compiled)."""
+    stage: list
+    row: list
+    count: list
+    compute: list
+    memory: list
+    dequant: list
+    fp8: list
+
+
+class CompiledRows:
+    """``rows`` on the GPU presets ``devices``, ready to be priced with any efficiencies and runtimes."""
+
+    def __init__(self, rows: Sequence[Measurement], devices: Mapping[str, Device] = PRESETS,
+                 kv_rules=lambda m: None) -> None:
+        """``kv_rules(row)``: the decode-attention KV rule of the row's runtime (not a fitted constant)."""
+        self.rows = list(rows)
+        self.kv_rules = kv_rules
+        self.skipped: dict[int, str] = {}
+        ops = _Ops([], [], [], [], [], [], [])
+        coll: dict[str, dict[str, list]] = {k: {f: [] for f in ("stage", "row", "count", "bytes", "tp", "bw",
+                                                                "hop", "direct")} for k in _KINDS}
+        self.stage_step: list[bool] = []        # does the stage pay the per-step overhead
+        self.plan: list[tuple] = []             # per row: (metric, stage indices, numbers)
+        self.devices = devices
+        for i, m in enumerate(self.rows):
+            try:
+                self.plan.append(self._compile(i, m, devices, ops, coll))
+            except AdorError as err:
+                self.skipped[i] = str(err)
+                self.plan.append(None)
+        self.n_stages = len(self.stage_step)
+        self.ops = {f: np.array(getattr(ops, f), dtype=float) for f in ("count", "compute", "memory", "dequant")}
+        self.ops["stage"] = np.array(ops.stage, dtype=int)
+        self.ops["row"] = np.array(ops.row, dtype=int)
+        self.ops["fp8"] = np.array(ops.fp8, dtype=bool)
+        self.coll = {k: {f: np.array(v, dtype=float if f not in ("stage", "row") else int) for f, v in d.items()}
+                     for k, d in coll.items()}
+        self.step_mask = np.array(self.stage_step, dtype=float)
+
+    def _compile(self, i: int, m: Measurement, devices, ops: _Ops, coll) -> tuple:
+        if m.hardware not in devices:
+            raise ConfigError("hardware", m.hardware, "unknown hardware")
+        if m.metric not in METRICS:
+            raise ConfigError("metric", m.metric, f"unsupported metric (known: {', '.join(METRICS)})")
+        device = devices[m.hardware]
+        if device.kind != "gpu":
+            raise ConfigError("hardware", m.hardware, "compiled rows are GPU rows")
+        model, precision = get_model(m.model), get_precision(m.precision)
+        system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
+        kv_reads = self.kv_rules(m)
+
+        def stage(op_list, step: bool) -> int:
+            s = len(self.stage_step)
+            self.stage_step.append(step)
+            for op in op_list:
+                if op.kind in COLLECTIVES:
+                    for share, (bw, hop, direct) in self._tiers(op, system):
+                        c = coll[op.kind]
+                        for f, v in (("stage", s), ("row", i), ("count", op.count * share), ("bytes", op.comm_bytes),
+                                     ("tp", m.tp), ("bw", bw), ("hop", hop), ("direct", direct)):
+                            c[f].append(v)
+                    continue
+                compute, memory, dequant = G.op_terms(device, op, precision, kv_reads)
+                for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
+                             ("memory", memory), ("dequant", dequant), ("fp8", precision.compute_dtype == "fp8")):
+                    getattr(ops, f).append(v)
+            return s
+
+        if m.metric in ("prefill_layer_ms", "decode_layer_ms"):
+            ops_all = prefill(model, precision, m.tp, m.batch, m.input_len, m.pp) if m.metric == "prefill_layer_ms" \
+                else decode_step(model, precision, m.tp, m.batch, m.input_len + m.output_len, m.pp)
+            return (m.metric, (stage(layer_ops(model, ops_all), False),), (model.n_layers,))
+        need = footprint(model, precision, m.tp, m.pp, m.batch, m.input_len + m.output_len, m.batch * m.input_len)
+        cap = capacity_bytes(system)
+        if need.total_bytes > cap:
+            raise ConfigError("batch", m.batch, f"does not fit: needs {need.total_bytes / 2**30:.1f} GiB "
+                                                f"per device of {cap / 2**30:.1f}")
+        first, mid, last = decode_kv_points(m.input_len, m.output_len)
+        pre = stage(prefill(model, precision, m.tp, m.batch, m.input_len, m.pp), True) \
+            if m.metric not in ("tbt_ms", "decode_tok_s_per_user") else -1
+        decodes = (-1, -1, -1) if m.metric == "ttft_ms" else \
+            tuple(stage(decode_step(model, precision, m.tp, m.batch, kv, m.pp), True) for kv in (first, mid, last))
+        return (m.metric, (pre, *decodes), (first, last, system.replicas * m.batch * m.output_len, system.devices))
+
+    @staticmethod
+    def _tiers(op, system: System) -> list[tuple[float, tuple[float, float, bool]]]:
+        """(share of the operator, (peak bandwidth, hop latency, direct)) per tier it uses, by the rules
+        of ``ador.perf.rules.rates_of`` and ``collective_op_seconds``."""
+        d, node = system.device, system.node
+        link = (d.link_bw_bytes_per_s, d.link_latency_s, d.topology != "ring")
+        net = (node.bw_bytes_per_s_per_device, node.latency_s, False)
+        if system.tp > node.devices_per_node:
+            link = (min(link[0], net[0]), node.latency_s, False)
+        cross = p2p_cross_fraction(system.tp, system.pp, node.devices_per_node) if op.kind == P2P else 0.0
+        return [(share, tier) for share, tier in ((1.0 - cross, link), (cross, net)) if share]
+
+    def predict(self, efficiencies: Mapping[str, GpuEfficiency],
+                runtimes: Mapping[str, RuntimeProfile]) -> np.ndarray:
+        """Every row's predicted value (NaN for skipped rows) under these constants."""
+        n = len(self.rows)
+        per_row = np.zeros((n, 11))
+        for i, m in enumerate(self.rows):
+            if self.plan[i] is None:
+                continue
+            rt, _ = profile_for(m, runtimes)
+            eff = efficiencies[m.hardware]
+            device = self.devices[m.hardware]
+            per_row[i] = (eff.tensor, eff.tensor_fp8, eff.dequant, rt.hbm(device.memory_kind), rt.overlap,
+                          rt.op_overhead_s(device.freq_hz), rt.link_efficiency, rt.collective_latency_s,
+                          rt.step_overhead_s, rt.comm_overlap, rt.request_overhead_s)
+        o = self.ops
+        r = per_row[o["row"]]
+        tensor = np.where(o["fp8"], r[:, 1], r[:, 0])
+        tensor = np.where(o["compute"] > 0, tensor, 1.0)
+        t = G.combine(o["compute"], o["memory"], o["dequant"], tensor, r[:, 3], r[:, 2], r[:, 4], r[:, 5], NUMPY)
+        work = np.bincount(o["stage"], weights=t * o["count"], minlength=self.n_stages)
+        comm = np.zeros(self.n_stages)
+        stage_overlap = np.zeros(self.n_stages)
+        stage_step = np.zeros(self.n_stages)
+        for kind, c in self.coll.items():
+            if not len(c["row"]):
+                continue
+            rc = per_row[c["row"]]
+            tc = collective_seconds(kind, c["bytes"], c["tp"], c["bw"] * rc[:, 6], c["hop"] + rc[:, 7],
+                                    c["direct"] > 0, rc[:, 5], NUMPY)
+            comm += np.bincount(c["stage"], weights=tc * c["count"], minlength=self.n_stages)
+        for i, plan in enumerate(self.plan):
+            if plan is not None:
+                for s in plan[1]:
+                    if s >= 0:
+                        stage_overlap[s] = per_row[i, 9]
+                        stage_step[s] = per_row[i, 8] * self.step_mask[s]
+        total = stage_seconds(work, comm, stage_overlap, stage_step, NUMPY)
+        out = np.full(n, np.nan)
+        for i, plan in enumerate(self.plan):
+            if plan is None:
+                continue
+            metric, stages, nums = plan
+            if metric in ("prefill_layer_ms", "decode_layer_ms"):
+                out[i] = total[stages[0]] / nums[0] * 1e3
+                continue
+            pre, d1, d2, d3 = stages
+            first, last, tokens, devices = nums
+            if metric == "ttft_ms":
+                out[i] = (per_row[i, 10] + total[pre]) * 1e3
+                continue
+            tbt = mean_over_generation(total[d1], total[d2], total[d3], first, last)
+            if metric == "tbt_ms":
+                out[i] = tbt * 1e3
+            elif metric == "decode_tok_s_per_user":
+                out[i] = 1.0 / tbt
+            else:
+                e2e = end_to_end_s(per_row[i, 10] + total[pre], tbt, self.rows[i].output_len)
+                out[i] = {"e2e_ms": e2e * 1e3, "output_tok_s": tokens / e2e,
+                          "output_tok_s_per_gpu": tokens / e2e / devices}[metric]
+        return out
+
+    def results(self, efficiencies: Mapping[str, GpuEfficiency],
+                runtimes: Mapping[str, RuntimeProfile]) -> list[RowResult]:
+        values = self.predict(efficiencies, runtimes)
+        out = []
+        for i, m in enumerate(self.rows):
+            if i in self.skipped:
+                out.append(RowResult(m, skipped=self.skipped[i]))
+            else:
+                out.append(RowResult(m, predicted=float(values[i]), extrapolated=profile_for(m, runtimes)[1]))
+        return out
