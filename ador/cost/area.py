@@ -14,6 +14,7 @@ from typing import Literal
 from ador.cost import technology as tech
 from ador.errors import ConfigError
 from ador.hardware.devices import AdorChip, Device
+from ador.ops import SCALAR
 
 MemoryKind = Literal["hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6"]
 
@@ -48,35 +49,39 @@ class Floorplan:
         return "pcie5" if self.node_nm <= 5 else "pcie4"
 
 
-def sram_area_mm2(capacity_bytes: float, node_nm: int) -> float:
+def node_value(table: dict, node_nm, what: str, X=SCALAR):
+    """``table[node]`` for one design (a one-line error for an unknown node) or for an array of them."""
+    return tech.node_table(table, node_nm, what) if X is SCALAR else X.lookup(table, node_nm)
+
+
+def sram_area_mm2(capacity_bytes, node_nm, X=SCALAR):
     """Area of an SRAM of ``capacity_bytes`` built from macros of at most 512 KiB (CACTI efficiency)."""
-    if capacity_bytes <= 0:
-        return 0.0
-    bit = tech.node_table(tech.SRAM_MM2_PER_BIT, node_nm, "SRAM bit area")
-    if capacity_bytes > tech.SRAM_MAX_MACRO_BYTES:
-        units, unit = math.ceil(capacity_bytes / tech.SRAM_MAX_MACRO_BYTES), tech.SRAM_MAX_MACRO_BYTES
-    else:
-        units, unit = 1, max(capacity_bytes, tech.SRAM_MIN_MACRO_BYTES)
-    index = math.ceil(math.log2(unit)) - 12
-    return units * unit * 8 * bit / tech.SRAM_MACRO_EFFICIENCY[index]
+    bit = node_value(tech.SRAM_MM2_PER_BIT, node_nm, "SRAM bit area", X)
+    big = capacity_bytes > tech.SRAM_MAX_MACRO_BYTES
+    units = X.where(big, X.ceil(capacity_bytes / tech.SRAM_MAX_MACRO_BYTES), 1)
+    unit = X.where(big, tech.SRAM_MAX_MACRO_BYTES, X.maximum(capacity_bytes, tech.SRAM_MIN_MACRO_BYTES))
+    index = X.ceil(X.log2(unit)) - 12
+    area = units * unit * 8 * bit / X.take(tech.SRAM_MACRO_EFFICIENCY, index)
+    return X.where(capacity_bytes > 0, area, 0.0)
 
 
-def die_area(fp: Floorplan) -> dict[str, float]:
-    """Area in mm2 by component; the values sum to the die area."""
-    density = tech.node_table(tech.LOGIC_MTR_PER_MM2, fp.node_nm, "logic density") * 1e6
+def die_area(fp: Floorplan, X=SCALAR) -> dict[str, float]:
+    """Area in mm2 by component; the values sum to the die area. ``fp``'s fields may be arrays with
+    one value per design (``X`` = NUMPY)."""
+    density = node_value(tech.LOGIC_MTR_PER_MM2, fp.node_nm, "logic density", X) * 1e6
 
-    def logic(transistors: float) -> float:
+    def logic(transistors):
         return transistors / density
 
     rf_D, rf_W, rf_P = tech.REGFILE_SHAPE
     rf_mm2 = tech.register_file_um2_90nm(rf_D, rf_W, rf_P) / 1e6 * tech.LOGIC_MTR_PER_MM2_90NM * 1e6 / density
-    ports = fp.noc_ports * max(1.0, fp.noc_bytes_per_cycle / max(fp.noc_ports, 1) / tech.NOC_PORT_BYTES_PER_CYCLE)
-    if fp.memory_kind == "gddr6":
-        mem_phy = fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT
-        mem_ctrl = logic(fp.memory_units * tech.GDDR_CTRL_TRANSISTORS_PER_32BIT)
-    else:
-        mem_phy = fp.memory_units * tech.HBM_PHY_MM2_PER_STACK
-        mem_ctrl = logic(fp.memory_units * tech.HBM_CTRL_TRANSISTORS_PER_STACK)
+    ports = fp.noc_ports * X.maximum(1.0, fp.noc_bytes_per_cycle / X.maximum(fp.noc_ports, 1)
+                                     / tech.NOC_PORT_BYTES_PER_CYCLE)
+    gddr = fp.memory_kind == "gddr6"
+    mem_phy = fp.memory_units * X.where(gddr, tech.GDDR_PHY_MM2_PER_32BIT, tech.HBM_PHY_MM2_PER_STACK)
+    mem_ctrl = logic(fp.memory_units * X.where(gddr, tech.GDDR_CTRL_TRANSISTORS_PER_32BIT,
+                                               tech.HBM_CTRL_TRANSISTORS_PER_STACK))
+    new_io = fp.node_nm <= 5          # NVLink4 and PCIe 5 at 5 nm and below (link_kind, pcie_kind)
     lanes = tech.HOST_PCIE_LANES
     areas = {
         "mac_arrays": logic(fp.mac_pes * tech.FPU16_TRANSISTORS),
@@ -85,27 +90,40 @@ def die_area(fp: Floorplan) -> dict[str, float]:
                               + fp.fp64_lanes * tech.FPU64_TRANSISTORS + fp.sfu_units * tech.SFU_TRANSISTORS),
         "control": logic(fp.control_lanes * tech.CONTROL_TRANSISTORS_PER_LANE),
         "register_files": fp.register_files * rf_mm2,
-        "local_sram": sum(count * sram_area_mm2(size, fp.node_nm) for count, size in fp.local_sram),
-        "global_sram": sram_area_mm2(fp.global_sram_bytes, fp.node_nm),
+        "local_sram": sum(count * sram_area_mm2(size, fp.node_nm, X) for count, size in fp.local_sram),
+        "global_sram": sram_area_mm2(fp.global_sram_bytes, fp.node_nm, X),
         "noc": logic(ports * tech.NOC_PORT_TRANSISTORS),
         "memory_phy": mem_phy,
         "memory_controllers": mem_ctrl,
-        "link_phy": fp.link_units * tech.LINK_PHY_MM2[fp.link_kind],
-        "link_controllers": logic(fp.link_units * tech.LINK_CTRL_TRANSISTORS[fp.link_kind]),
-        "host_io": lanes * tech.PCIE_PHY_MM2_PER_LANE[fp.pcie_kind]
-                   + logic(lanes * tech.PCIE_CTRL_TRANSISTORS_PER_LANE[fp.pcie_kind]),
-        "uncore": logic(tech.UNCORE_TRANSISTORS) if fp.uncore else 0.0,
+        "link_phy": fp.link_units * X.where(new_io, tech.LINK_PHY_MM2["nvlink4"], tech.LINK_PHY_MM2["nvlink3"]),
+        "link_controllers": logic(fp.link_units * X.where(new_io, tech.LINK_CTRL_TRANSISTORS["nvlink4"],
+                                                          tech.LINK_CTRL_TRANSISTORS["nvlink3"])),
+        "host_io": lanes * X.where(new_io, tech.PCIE_PHY_MM2_PER_LANE["pcie5"], tech.PCIE_PHY_MM2_PER_LANE["pcie4"])
+                   + logic(lanes * X.where(new_io, tech.PCIE_CTRL_TRANSISTORS_PER_LANE["pcie5"],
+                                           tech.PCIE_CTRL_TRANSISTORS_PER_LANE["pcie4"])),
+        "uncore": X.where(fp.uncore, logic(tech.UNCORE_TRANSISTORS), 0.0),
     }
     return areas
 
 
-def floorplan_of_chip(chip: AdorChip) -> Floorplan:
+def io_phy_mm2(fp: Floorplan, X=SCALAR):
+    """PHY area of the links, the host interface and (GDDR parts) the memory, which share the die
+    edges the HBM PHYs leave free."""
+    new_io = fp.node_nm <= 5
+    return (fp.link_units * X.where(new_io, tech.LINK_PHY_MM2["nvlink4"], tech.LINK_PHY_MM2["nvlink3"])
+            + tech.HOST_PCIE_LANES * X.where(new_io, tech.PCIE_PHY_MM2_PER_LANE["pcie5"],
+                                             tech.PCIE_PHY_MM2_PER_LANE["pcie4"])
+            + X.where(fp.memory_kind == "gddr6", fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT, 0.0))
+
+
+def floorplan_of_chip(chip: AdorChip, X=SCALAR) -> Floorplan:
     """What an ADOR design puts on silicon. MAC trees share one crossbar port per 8 trees
     (assumption: decode engines are clustered like the 8 lanes of a TPU vector slice); a shared
-    operand buffer is an SRAM like any other, with one more crossbar port to broadcast from."""
+    operand buffer is an SRAM like any other, with one more crossbar port to broadcast from.
+    ``chip`` may be a namespace of per-design arrays (``X`` = NUMPY)."""
     s, t, v = chip.systolic, chip.mactree, chip.vector
-    shared = 1 if t.count and t.buffer == "shared" else 0
-    link_units = chip.links.count * math.ceil(chip.links.bw_bytes_per_s_per_link / tech.LINK_UNIT_BYTES_PER_S)
+    shared = X.where((t.count > 0) & (t.buffer == "shared"), 1, 0)
+    link_units = chip.links.count * X.ceil(chip.links.bw_bytes_per_s_per_link / tech.LINK_UNIT_BYTES_PER_S)
     return Floorplan(
         name=chip.name, node_nm=chip.node_nm,
         mac_pes=s.macs, mactree_macs=t.macs,
@@ -113,7 +131,7 @@ def floorplan_of_chip(chip: AdorChip) -> Floorplan:
         register_files=v.lanes / tech.REGFILE_LANES,
         local_sram=((s.count, s.local_sram_bytes), (t.count, t.local_buffer_bytes), (shared, t.shared_buffer_bytes)),
         global_sram_bytes=chip.sram.capacity_bytes,
-        noc_ports=s.count + math.ceil(t.count / 8) + 1 + shared,
+        noc_ports=s.count + X.ceil(t.count / 8) + 1 + shared,
         noc_bytes_per_cycle=chip.noc.bw_bytes_per_s / chip.freq_hz,
         memory_kind=chip.hbm.generation, memory_units=chip.hbm.stacks,
         link_units=link_units, uncore=True,

@@ -13,11 +13,11 @@ the GPUs whose dies are known (GA100, GH100, AD102): tests check it.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ador.cost import technology as tech
 from ador.cost.area import Floorplan
+from ador.ops import SCALAR
 
 # HBM stack footprint on the interposer (mm x mm). HBM2/HBM2E: the JEDEC JESD235 known-good-stack-die
 # outline, 7.75 x 11.87 mm (Samsung Aquabolt and SK hynix HBM2 datasheets); HBM2E kept the HBM2
@@ -40,6 +40,7 @@ RETICLE_ASPECT = 33.0 / 26.0   # long / short edge of the 26 x 33 mm exposure fi
 
 @dataclass(frozen=True, slots=True)
 class Package:
+    """Fields may hold one value per design (a population assessed at once)."""
     die_area_mm2: float
     memory_sites: int                 # HBM stacks on the interposer (GPUs: dummy sites included)
     stack_area_mm2: float             # each
@@ -52,17 +53,12 @@ class Package:
 
     @property
     def shoreline_fits(self) -> bool:
-        return not self.checked or (self.hbm_shoreline_mm <= self.hbm_edge_mm and
-                                    self.io_shoreline_mm <= self.io_edge_mm)
+        return bool(self.shoreline_utilisation <= 1.0) and bool(self.hbm_shoreline_mm <= self.hbm_edge_mm)
 
     @property
     def shoreline_utilisation(self) -> float:
         """Needed over available edge, the tighter of the HBM edges and the whole perimeter (<= 1 fits)."""
-        if not self.checked:
-            return 0.0
-        perimeter = self.hbm_edge_mm + self.io_edge_mm
-        return max(self.hbm_shoreline_mm / self.hbm_edge_mm if self.hbm_edge_mm else math.inf,
-                   (self.hbm_shoreline_mm + self.io_shoreline_mm) / perimeter)
+        return shoreline_utilisation(self) if self.checked else 0.0
 
     def shoreline_reason(self) -> str | None:
         if self.shoreline_fits:
@@ -74,29 +70,35 @@ class Package:
                 f"{self.io_edge_mm:.0f} mm is left beside the HBM PHYs")
 
 
-def die_edges_mm(die_area_mm2: float) -> tuple[float, float]:
+def shoreline_utilisation(pkg: Package, X=SCALAR):
+    perimeter = pkg.hbm_edge_mm + pkg.io_edge_mm
+    return X.maximum(pkg.hbm_shoreline_mm / pkg.hbm_edge_mm,
+                     (pkg.hbm_shoreline_mm + pkg.io_shoreline_mm) / perimeter)
+
+
+def die_edges_mm(die_area_mm2, X=SCALAR) -> tuple[float, float]:
     """(long, short) edge of a die of the reticle's aspect ratio."""
-    long_edge = math.sqrt(die_area_mm2 * RETICLE_ASPECT)
+    long_edge = (die_area_mm2 * RETICLE_ASPECT) ** 0.5
     return long_edge, die_area_mm2 / long_edge
 
 
-def stack_area_mm2(memory_kind: str) -> float:
-    w, h = HBM_STACK_MM.get(memory_kind, (0.0, 0.0))
-    return w * h
+def stack_area_mm2(memory_kind, X=SCALAR):
+    areas = {k: w * h for k, (w, h) in HBM_STACK_MM.items()} | {"gddr6": 0.0}
+    return X.lookup(areas, memory_kind)
 
 
-def package_of(*, die_area_mm2: float, dies: int, memory_kind: str, memory_sites: int,
-               floorplan: Floorplan | None, io_phy_mm2: float) -> Package:
+def package_of(*, die_area_mm2, dies: int, memory_kind, memory_sites, floorplan: Floorplan | None,
+               io_phy_mm2, X=SCALAR) -> Package:
     """The package of ``dies`` dies of ``die_area_mm2`` in all, with ``memory_sites`` HBM stacks (0 for
     GDDR parts: their memory sits on the board). ``io_phy_mm2``: link and host PHY area."""
-    stack = stack_area_mm2(memory_kind)
-    sites = memory_sites if stack else 0
-    area = (die_area_mm2 + sites * stack) * (1.0 + INTERPOSER_KEEP_OUT) if sites else die_area_mm2
+    stack = stack_area_mm2(memory_kind, X)
+    sites = X.where(stack > 0, memory_sites, 0)
+    area = X.where(sites > 0, (die_area_mm2 + sites * stack) * (1.0 + INTERPOSER_KEEP_OUT), die_area_mm2)
     if floorplan is None:
         return Package(die_area_mm2, sites, stack, area, 0.0, 0.0, 0.0, 0.0, checked=False)
-    long_edge, short_edge = die_edges_mm(die_area_mm2 / dies)
+    long_edge, short_edge = die_edges_mm(die_area_mm2 / dies, X)
     hbm_edge = 2 * long_edge * dies
     hbm_needed = sites * tech.HBM_PHY_MM2_PER_STACK / PHY_DEPTH_MM
     io_needed = io_phy_mm2 / PHY_DEPTH_MM
-    io_edge = 2 * (long_edge + short_edge) * dies - min(hbm_needed, hbm_edge)
+    io_edge = 2 * (long_edge + short_edge) * dies - X.minimum(hbm_needed, hbm_edge)
     return Package(die_area_mm2, sites, stack, area, hbm_needed, hbm_edge, io_needed, io_edge)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from ador.cost import technology as tech
-from ador.cost.area import Floorplan, die_area, floorplan_of
+from ador.cost.area import Floorplan, die_area, floorplan_of, io_phy_mm2
 from ador.cost.package import Package, package_of
 from ador.cost.power import full_load_power_w, work_energy_j
 from ador.cost.price import die_cost_usd, die_yield, memory_cost_usd
@@ -148,14 +148,8 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     scale = power_scale(device.kind, power_rule, datasheet, estimated_tdp)
     # a GPU whose die has no floorplan here (chiplet packages) keeps its datasheet TDP
     tdp = estimated_tdp * scale if estimated_tdp is not None else datasheet
-    io_phy = 0.0
-    if fp:
-        io_phy = fp.link_units * tech.LINK_PHY_MM2[fp.link_kind] + \
-            tech.HOST_PCIE_LANES * tech.PCIE_PHY_MM2_PER_LANE[fp.pcie_kind]
-        if fp.memory_kind == "gddr6":     # GDDR PHYs share the edges with the I/O
-            io_phy += fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT
     package = package_of(die_area_mm2=area, dies=dies, memory_kind=memory_kind, memory_sites=device.memory_sites,
-                         floorplan=fp, io_phy_mm2=io_phy)
+                         floorplan=fp, io_phy_mm2=io_phy_mm2(fp) if fp else 0.0)
     return DeviceCost(
         name=device.name, kind=device.kind, node_nm=device.node_nm, die_area_mm2=area,
         estimated_die_area_mm2=estimated, components=components, dies=dies, tdp_w=tdp,

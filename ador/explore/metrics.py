@@ -14,6 +14,7 @@ from ador.efficiency import efficiency
 from ador.hardware import Device, System
 from ador.hardware.runtime import RuntimeProfile
 from ador.perf import evaluate, stage_time
+from ador.perf.evaluate import p99_decode_kv
 from ador.workload import ModelSpec, Precision, decode_step
 
 # metric -> the direction that is better
@@ -111,9 +112,7 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
     result = evaluate(system, model, precision, batch=workload.batch, input_len=workload.input_len,
                       output_len=workload.output_len, breakdown=need_energy)
     eff = efficiency(system, result, energy=need_energy, power_rule=power_rule)
-    # step time is affine in the KV length on each roofline piece: the step at the 99th percentile
-    # position of the generation is the p99 of the steps
-    p99_kv = workload.input_len + max(1, math.ceil(0.99 * (workload.output_len - 1)))
+    p99_kv = p99_decode_kv(workload.input_len, workload.output_len)
     p99 = stage_time(system, precision, decode_step(model, precision, tp, workload.batch, p99_kv, pp),
                      breakdown=False).time_s
     metrics = {

@@ -39,13 +39,13 @@ def systolic_cycles(chip, m: int, n: int, k: int, rate: float, X=SCALAR, problem
     arr = chip.systolic
     R, C = arr.rows, arr.cols
     rows_per_chunk = X.maximum(1, X.floor(arr.local_sram_bytes / 2 / (C * ACCUMULATOR_BYTES)))
-    ws_folds = -(-k // R) * -(-n // C)
-    ws_per_fold = -(-m // rows_per_chunk) * (2 * R + C - 2) + m
-    os_folds = -(-m // R) * -(-n // C)
+    ws_folds = X.ceil_div(k, R) * X.ceil_div(n, C)
+    ws_per_fold = X.ceil_div(m, rows_per_chunk) * (2 * R + C - 2) + m
+    os_folds = X.ceil_div(m, R) * X.ceil_div(n, C)
     os_per_fold = k + R + C - 2
     ws = arr.dataflow == "weight_stationary"
     folds = X.where(ws, ws_folds, os_folds) * problems
-    rounds = -(-folds // X.maximum(arr.count, 1))
+    rounds = X.ceil_div(folds, X.maximum(arr.count, 1))
     return rounds * X.where(ws, ws_per_fold, os_per_fold) / rate
 
 
@@ -56,7 +56,7 @@ def _matmul_traffic(chip, m, n, k, w_bytes, a_bytes, out_bytes, ab, wb, X=SCALAR
     half = chip.sram.capacity_bytes / 2
     rows = X.maximum(1, X.floor(half / (k * ab)))
     cols = X.maximum(1, X.floor(half / (k * wb)))
-    blocked = X.minimum(w_bytes * -(-m // rows) + a_bytes, w_bytes + a_bytes * -(-n // cols)) + out_bytes
+    blocked = X.minimum(w_bytes * X.ceil_div(m, rows) + a_bytes, w_bytes + a_bytes * X.ceil_div(n, cols)) + out_bytes
     no_reuse = w_bytes * m + a_bytes * n + out_bytes          # not even one row fits on chip
     return X.where(a_bytes + out_bytes <= half, w_bytes,
                    X.where(half < k * max(ab, wb), no_reuse, blocked))
@@ -71,7 +71,7 @@ def systolic_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
     hbm = _matmul_traffic(chip, op.m, op.n, op.k, op.weight_bytes, a_in, out, p.act_bytes, p.weight_bytes, X)
     # Each array pass over an N-block re-reads the input rows from global SRAM; arrays working on
     # different column blocks of the same rows share one read through NoC multicast.
-    passes = X.maximum(1, -(-op.n // (chip.systolic.cols * X.maximum(chip.systolic.count, 1))))
+    passes = X.maximum(1, X.ceil_div(op.n, chip.systolic.cols * X.maximum(chip.systolic.count, 1)))
     onchip = op.weight_bytes + a_in * passes + out
     return (systolic_cycles(chip, op.m, op.n, op.k, rate, X) / (f * chip.matrix_efficiency),
             hbm / r.hbm_bw,
@@ -86,11 +86,11 @@ def mactree_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
     trees = chip.mactree
     f = chip.freq_hz
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
-    cycles = -(-(op.m * op.n) // X.maximum(trees.count, 1)) * -(-op.k // trees.width) / rate
+    cycles = X.ceil_div(op.m * op.n, X.maximum(trees.count, 1)) * X.ceil_div(op.k, trees.width) / rate
     cycles = cycles + trees.log2_width + MACTREE_PIPELINE_CYCLES
     # a streamed weight row is reused against every activation vector (length k) in the buffer
     rows_fit = X.maximum(1, X.floor(trees.activation_buffer_bytes / (op.k * p.act_bytes + ACCUMULATOR_BYTES)))
-    weight_passes = -(-op.m // rows_fit)
+    weight_passes = X.ceil_div(op.m, rows_fit)
     a_in = op.m * op.k * p.act_bytes
     out = op.m * op.n * p.hidden_bytes
     acts_off_chip = X.where(a_in + out <= chip.sram.capacity_bytes / 2, 0.0, a_in + out)

@@ -1,6 +1,7 @@
 """End-to-end evaluation of a static batch: TTFT, TBT, end-to-end latency, throughput, memory."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,12 @@ def decode_kv_points(input_len: int, output_len: int) -> tuple[int, int, int]:
     produces token j+1 attending over the prompt and j generated tokens."""
     first, last = input_len + 1, input_len + max(1, output_len - 1)
     return first, (first + last) // 2, last
+
+
+def p99_decode_kv(input_len: int, output_len: int) -> int:
+    """KV length of the step at the 99th percentile position of the generation: the step time is
+    affine in the KV length on each roofline piece, so that step is the p99 of the steps."""
+    return input_len + max(1, math.ceil(0.99 * (output_len - 1)))
 
 
 def mean_over_generation(t_first, t_mid, t_last, first_kv: int, last_kv: int):

@@ -7,39 +7,9 @@ comparison are priced by the same line of code.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-
-class _ScalarOps:
-    """The ops namespace for one design: plain Python, no numpy overhead."""
-    @staticmethod
-    def maximum(a, b):
-        return a if a > b else b
-
-    @staticmethod
-    def minimum(a, b):
-        return a if a < b else b
-
-    @staticmethod
-    def where(cond, a, b):
-        return a if cond else b
-
-    floor = staticmethod(math.floor)
-    ceil = staticmethod(math.ceil)
-
-
-class _NumpyOps:
-    maximum = staticmethod(np.maximum)
-    minimum = staticmethod(np.minimum)
-    where = staticmethod(np.where)
-    floor = staticmethod(np.floor)
-    ceil = staticmethod(np.ceil)
-
-
-SCALAR = _ScalarOps()
-NUMPY = _NumpyOps()
+from ador.ops import NUMPY, SCALAR  # noqa: F401  (re-exported: the engines' formulas take them from here)
 
 
 def overlapped(compute, data, overlap, X=SCALAR):

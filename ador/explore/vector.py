@@ -1,0 +1,88 @@
+"""Every study metric for a whole population of designs in one call (numpy over designs).
+
+``evaluate_design`` (``ador.explore.metrics``) scores one design; ``population_metrics`` scores a
+generation, a batch of trials or a chunk of an enumerated space with the same formulas run on arrays
+(``ador.perf.population``, ``ador.cost.population``) and returns the same keys. A property test
+holds the two paths equal design by design.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Sequence
+
+import numpy as np
+
+from ador.cost.population import assess_population
+from ador.cost.power import work_energy_j
+from ador.cost.report import DEFAULT_POWER_RULE
+from ador.hardware.devices import AdorChip
+from ador.hardware.runtime import RuntimeProfile, get_runtime
+from ador.ops import NUMPY
+from ador.perf.population import chip_arrays, evaluate_population
+from ador.workload import ModelSpec, Precision, decode_step, prefill
+from ador.workload.ops import COLLECTIVES
+
+
+def _activity(ops) -> dict[str, float]:
+    """Work of one device in a stage, as ``StageResult.activity`` counts it (design-independent)."""
+    out = {"flops": 0.0, "vector_ops": 0.0, "dram_bytes": 0.0, "onchip_bytes": 0.0, "link_bytes": 0.0}
+    for op in ops:
+        c = op.count
+        dram = (op.weight_bytes + op.kv_bytes) * c
+        out["flops"] += op.flops * c
+        out["vector_ops"] += op.vector_ops * c
+        out["dram_bytes"] += dram
+        out["onchip_bytes"] += op.bytes_total * c - dram
+        out["link_bytes"] += op.comm_bytes * c if op.kind in COLLECTIVES else 0.0
+    return out
+
+
+def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: ModelSpec, precision: Precision,
+                       workload, *, tp: int, pp: int = 1, devices: int | None = None,
+                       runtime: RuntimeProfile | str | None = None, power_rule: str = DEFAULT_POWER_RULE,
+                       need_energy: bool = True) -> dict[str, np.ndarray]:
+    """The metrics ``evaluate_design`` gives, one array entry per design."""
+    ca = chips if isinstance(chips, SimpleNamespace) else chip_arrays(chips)
+    runtime = get_runtime(runtime)
+    devices = devices or tp * pp
+    replicas = devices // (tp * pp)
+    w = workload
+    perf = evaluate_population(ca, model, precision, batch=w.batch, input_len=w.input_len, output_len=w.output_len,
+                               tp=tp, pp=pp, runtime=runtime, p99=True)
+    cost = assess_population(ca, power_rule)
+    output_tok_s = replicas * perf["output_tok_s"]
+    out = {
+        "ttft_ms": perf["ttft_s"] * 1e3,
+        "tbt_ms": perf["tbt_s"] * 1e3,
+        "tbt_p99_ms": perf["tbt_p99_s"] * 1e3,
+        "e2e_ms": perf["e2e_s"] * 1e3,
+        "output_tok_s": output_tok_s,
+        "output_tok_s_per_device": output_tok_s / devices,
+        "output_tok_s_per_mm2": output_tok_s / (cost["die_area_mm2"] * devices),
+        "output_tok_s_per_package_mm2": output_tok_s / (cost["package_area_mm2"] * devices),
+        "memory_utilisation": perf["memory_utilisation"],
+        "die_area_mm2": cost["die_area_mm2"],
+        "system_die_area_mm2": cost["die_area_mm2"] * devices,
+        "package_area_mm2": cost["package_area_mm2"],
+        "system_package_area_mm2": cost["package_area_mm2"] * devices,
+        "tdp_w": cost["tdp_w"],
+        "cost_usd": cost["cost_usd"] * devices,
+        "shoreline_utilisation": cost["shoreline_utilisation"],
+        "hbm_bandwidth_tb_s": ca.hbm.bw_bytes_per_s / 1e12,
+        "hbm_stacks": ca.hbm.stacks.astype(float),
+        "link_bandwidth_gb_s": ca.links.bw_bytes_per_s / 1e9,
+    }
+    if need_energy:
+        pre = _activity(prefill(model, precision, tp, w.batch, w.input_len, pp))
+        from ador.perf.evaluate import decode_kv_points
+        dec = _activity(decode_step(model, precision, tp, w.batch, decode_kv_points(w.input_len, w.output_len)[1], pp))
+        steps = w.output_len - 1
+        work = {k: pre[k] + steps * dec[k] for k in pre}
+        seconds = perf["prefill_s"] + steps * perf["decode_mid_s"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_device_j = work_energy_j(node_nm=ca.node_nm, memory_kind=ca.memory_kind,
+                                         compute_dtype=precision.compute_dtype, seconds=seconds,
+                                         static_w=cost["static_w"], X=NUMPY, **work) * cost["energy_scale"]
+            out["energy_per_token_j"] = per_device_j * tp * pp / (w.batch * w.output_len)
+            out["output_tok_s_per_w"] = output_tok_s / (per_device_j / perf["e2e_s"] * devices)
+    return out

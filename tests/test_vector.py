@@ -1,0 +1,37 @@
+"""A population scored at once equals its designs scored one by one, every study metric."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ador.errors import AdorError
+from ador.explore.metrics import Workload, evaluate_design
+from ador.explore.vector import population_metrics
+from ador.workload import get_model, get_precision
+from tests.strategies import ador_chips
+
+
+@settings(max_examples=12, deadline=None)
+@given(chips=st.lists(ador_chips(), min_size=1, max_size=8), tp=st.sampled_from([1, 8]),
+       batch=st.integers(1, 128), input_len=st.integers(1, 3000), output_len=st.integers(1, 500),
+       model=st.sampled_from(["llama-3-70b", "mixtral-8x7b", "gpt-j-6b"]),
+       precision=st.sampled_from(["fp16", "fp8", "int4-wo"]),
+       runtime=st.sampled_from(["tensorrt-llm", "ideal", "ador-paper"]),
+       power_rule=st.sampled_from(["calibrated", "components"]))
+def test_population_metrics_equal_evaluate_design(chips, tp, batch, input_len, output_len, model, precision,
+                                                  runtime, power_rule):
+    spec, p = get_model(model), get_precision(precision)
+    if spec.n_heads % tp:
+        return
+    w = Workload(batch, input_len, output_len)
+    got = population_metrics(chips, spec, p, w, tp=tp, runtime=runtime, power_rule=power_rule)
+    for i, chip in enumerate(chips):
+        try:
+            want = evaluate_design(chip, spec, p, w, tp=tp, runtime=runtime, power_rule=power_rule)
+        except AdorError:        # a die too large for a wafer: no finite cost in the population either
+            assert not np.isfinite(got["cost_usd"][i])
+            continue
+        for key, value in want.items():
+            if math.isfinite(value):
+                assert got[key][i] == pytest.approx(value, rel=1e-9, abs=1e-12), key
