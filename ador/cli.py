@@ -37,6 +37,26 @@ def _build_system(args: argparse.Namespace):
     return system, model, precision
 
 
+def _require_finite(data: Any, hardware: str) -> None:
+    """A design the model cannot price (a bandwidth or clock so small that times overflow) is an
+    error naming the first non-finite figure, never ``Infinity`` ms or ``nan`` W in the output."""
+    import math
+    from ador.errors import ConfigError
+
+    def first_bad(obj: Any, path: str) -> str | None:
+        if isinstance(obj, dict):
+            return next((b for k, v in obj.items() if (b := first_bad(v, f"{path}.{k}" if path else str(k)))), None)
+        if isinstance(obj, list):
+            return next((b for i, v in enumerate(obj) if (b := first_bad(v, f"{path}[{i}]"))), None)
+        if isinstance(obj, float) and not math.isfinite(obj):
+            return f"{path}={obj}"
+        return None
+    bad = first_bad(data, "")
+    if bad:
+        raise ConfigError("hardware", hardware, f"the model gives a non-finite result ({bad}): a bandwidth, rate or "
+                                                f"clock of the design is too small to model")
+
+
 # --- ador models -----------------------------------------------------------------------------
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -106,6 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data["package_area_mm2"] = data["package_area_mm2_per_device"]
     data["runtime_profile"] = system.runtime.to_mapping()
     data["power_rule"] = args.power_rule
+    _require_finite(data, system.device.name)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -212,6 +233,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         result = simulate(system, model, precision, _requests_from(args), config=config, ttft_slo_ms=args.ttft_slo,
                           tbt_slo_ms=args.tbt_slo, progress=not args.json)
         data = result.to_dict()
+    _require_finite(data, system.device.name)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0

@@ -9,7 +9,7 @@ import optuna
 
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.params import param_name
-from ador.explore.space import SearchSpace
+from ador.explore.space import MAX_GRID, SearchSpace
 
 PYMOO = "pymoo-nsga2"
 
@@ -67,8 +67,14 @@ def check_sampler(spec, space: SearchSpace) -> None:
             raise ConfigError(f"sampler.options.{key}", spec.options[key],
                               f"not an option of {spec.name} (options: {', '.join(sorted(accepted))})")
     if spec.name == "grid":
+        # Optuna's grid sampler lists every combination: count them before anything is allocated
+        total = 1
         for name, knob in space.knobs.items():
-            knob.grid(f"search_space.knobs.{name}")
+            total *= knob.size(f"search_space.knobs.{name}")
+        if total > MAX_GRID:
+            raise ConfigError("sampler.name", "grid", f"the search space has {total:.3g} designs; a grid can "
+                                                      f"enumerate at most {MAX_GRID:,} (use another sampler or "
+                                                      f"fewer values)")
 
 
 def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:

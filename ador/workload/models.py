@@ -194,11 +194,15 @@ def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
         cfg = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError("model", str(path), "no such config.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        # ValueError: malformed JSON, or a number of more than 4,300 digits; RecursionError: deep nesting
         raise ConfigError("model", str(path), f"not a readable JSON file ({err.__class__.__name__})") from None
     if not isinstance(cfg, dict):
         raise ConfigError("model", str(path), "config.json must hold a JSON object")
     return spec_from_hf_dict(cfg, name or path.parent.name or path.stem)
+
+
+MAX_HF_INT = 2 ** 31      # no dimension of a real model comes near; larger ones overflow int64 products
 
 
 def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
@@ -213,8 +217,9 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
         return default
 
     def as_int(key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-            raise ConfigError(f"config.json:{key}", value, "must be a positive integer")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= MAX_HF_INT \
+                or value != int(value):        # NaN fails the range test, so int() never sees it
+            raise ConfigError(f"config.json:{key}", value, "must be a positive integer (at most 2**31)")
         return int(value)
 
     d_model = as_int("hidden_size", pick("hidden_size", "n_embd", "d_model", "dim"))
