@@ -3,6 +3,7 @@ sampler, budget, seed, storage. Loading validates every field and resolves the s
 the resolved study can be stored with the study and rebuilt without the file."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -208,10 +209,29 @@ def _canonical(obj: Any) -> Any:
     return obj
 
 
+# the source that scores a design: an edit here changes the scores, so a study refuses to resume
+MODEL_SOURCES = ("perf", "workload", "hardware", "cost", "serving", "efficiency.py", "explore/metrics.py")
+
+
 def model_version() -> str:
-    """Version of the model that scores designs: package version and fitted GPU calibration."""
+    """Version of the model that scores designs: package version, fitted GPU calibration, and a
+    hash of the scoring source (its syntax tree: comments and layout do not count)."""
     digest = hashlib.sha256(CALIBRATION_FILE.read_bytes()).hexdigest()[:8] if CALIBRATION_FILE.exists() else "none"
-    return f"{__version__}+cal.{digest}"
+    return f"{__version__}+cal.{digest}+src.{source_hash()}"
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    import ast
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for entry in MODEL_SOURCES:
+        path = root / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0")
+            h.update(ast.dump(ast.parse(f.read_bytes())).encode() + b"\0")
+    return h.hexdigest()[:10]
 
 
 def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
