@@ -420,14 +420,23 @@ def _print_best(study, durable, fmt: str) -> None:
         print("x vs GPU: how many times better than the GPU on that objective (>1 is better)")
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    from ador.errors import ConfigError
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError("--trials", args.trials, "must be >= 1 (omit it to run the study file's budget)")
+    if getattr(args, "workers", 1) < 1:
+        raise ConfigError("--workers", args.workers, "must be >= 1")
+
+
 def _run_and_report(study, durable, url, args, n_trials: int) -> int:
     from ador.explore.runner import run_workers, status
+    from ador.explore.storage import redact
     stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
                         seed=getattr(args, "seed", None), progress=not args.quiet)
     st = status(durable)
     print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
           f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s); "
-          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} Pareto-optimal; storage {url}")
+          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} Pareto-optimal; storage {redact(url)}")
     _print_best(study, durable, "table")
     return 0
 
@@ -437,6 +446,10 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
 
     from ador.explore.config import load_study
     from ador.explore.runner import open_study
+    from ador.explore.storage import check_study_name
+    _check_counts(args)
+    if args.name is not None:
+        check_study_name(args.name, "--name")
     study = load_study(args.file)
     if args.name:
         study = dc.replace(study, name=args.name)
@@ -446,7 +459,8 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
 
 def cmd_study_resume(args: argparse.Namespace) -> int:
     from ador.explore.runner import check_same, load_stored
-    study, durable, url = load_stored(args.name, args.storage)
+    _check_counts(args)
+    study, durable, url = load_stored(args.name, args.storage, write=True)
     check_same(study, durable.user_attrs)
     args.sampler, args.seed = None, None
     return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
@@ -454,7 +468,8 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
 
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from ador.explore.runner import check_same, load_stored, run_trials
-    study, durable, url = load_stored(args.name, args.storage)
+    _check_counts(args)
+    study, durable, url = load_stored(args.name, args.storage, write=True)
     check_same(study, durable.user_attrs)
     stats = run_trials(study, durable, args.trials or study.spec.trials, seed=args.seed, progress=not args.quiet)
     print(f"worker: {stats.completed} completed, {stats.failed} failed in {stats.seconds:.1f} s")
@@ -463,12 +478,14 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
 
 def cmd_study_status(args: argparse.Namespace) -> int:
     from ador.explore.runner import load_stored, status
+    from ador.explore.storage import redact
     _, durable, url = load_stored(args.name, args.storage)
     st = status(durable)
     if args.json:
         print(json.dumps(st, indent=2))
     else:
-        print(f"{st['study']} ({url}): {st['n_trials']} trials: {st['n_complete']} complete, {st['n_failed']} failed, "
+        print(f"{st['study']} ({redact(url)}): {st['n_trials']} trials: {st['n_complete']} complete, "
+              f"{st['n_failed']} failed, "
               f"{st['n_running']} running; {st['n_feasible']} feasible, {st['n_pareto']} Pareto-optimal; "
               f"objectives {', '.join(f'{m} ({d})' for m, d in zip(st['objectives'] or [], st['directions']))}")
     return 0
@@ -682,9 +699,24 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_study]
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like SIGINT, so that ``finally`` blocks stop worker processes."""
+    raise SystemExit(128 + signum)
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"ador: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+    import warnings
     parser = build_parser()
     args = parser.parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return args.func(args)
     except AdorError as err:
@@ -695,6 +727,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        warnings.formatwarning = formatwarning
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

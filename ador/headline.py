@@ -30,6 +30,7 @@ BATCHES = (64, 128, 256)
 
 
 def run(trials: int | None = None, storage_dir: str = "studies", progress: bool = True) -> None:
+    Path(storage_dir).mkdir(parents=True, exist_ok=True)
     for label, path in STUDIES.items():
         study = load_study(path)
         durable, _ = open_study(study, f"sqlite:///{storage_dir}/{study.name}.db")
