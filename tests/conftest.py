@@ -7,12 +7,20 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.figures import count_example, record, write_example_counts  # noqa: F401  (for the test modules)
+
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ADOR_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _write_example_counts():
+    yield
+    write_example_counts()
 
 
 def ador_env(**extra: str) -> dict[str, str]:
@@ -95,10 +103,10 @@ def pg_db():
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2 MiB tmpfs (needs root; skipped, saying why, elsewhere)."""
+    """An 8 MiB tmpfs (needs root; skipped, saying why, elsewhere)."""
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True, text=True)
     if r.returncode:
         pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip() or r.returncode}); "
                     "the injected-ENOSPC tests still run")

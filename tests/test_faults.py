@@ -21,7 +21,7 @@ from ador.cli import main
 from ador.errors import AdorError
 from ador.explore import storage as storage_mod
 from ador.explore.storage import open_storage
-from tests.conftest import REPO, ador_env
+from tests.conftest import REPO, ador_env, record
 
 UID_KEY = "ador_uid"            # the random id each stored trial carries
 
@@ -59,7 +59,9 @@ def _check_exactly_once(trials, committed=(), allowed_unlogged=0, where=""):
 
 
 def kill_repeatedly(workdir, url, name, kills, mutant=None):
-    """Launch, SIGKILL at a random moment, check; ``kills`` times. Returns the seed and trial count."""
+    """Launch, SIGKILL at a random moment, check; ``kills`` times, and more (up to three times as
+    many) while no trial is stored yet (a loaded machine starts slowly). Returns the seed, the kills
+    and the committed and stored trial counts."""
     seed = random.SystemRandom().randrange(2 ** 32)
     rng = random.Random(seed)
     log = workdir / f"{name}.commits"
@@ -68,8 +70,8 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None):
         env["ADOR_TEST_MUTANT"] = mutant
     cmd = [sys.executable, str(HELPER), "study", "launch", "studies/smoke.yaml", "--name", name, "--storage", url,
            "--trials", "100000", "--quiet"]
-    trials = []
-    for k in range(kills):
+    trials, committed, k = [], [], 0
+    while k < kills or (not trials and k < 3 * kills):
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(rng.uniform(*KILL_AFTER_S))
         proc.send_signal(signal.SIGKILL)
@@ -78,8 +80,9 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None):
         committed = log.read_text().split() if log.exists() else []
         trials = _stored(url, name)
         _check_exactly_once(trials, committed, allowed_unlogged=k + 1,
-                            where=f"(seed {seed}, after kill {k + 1} of {kills}, {len(committed)} committed)")
-    return seed, len(trials)
+                            where=f"(seed {seed}, after kill {k + 1}, {len(committed)} committed)")
+        k += 1
+    return seed, k, len(committed), len(trials)
 
 
 @pytest.mark.slow
@@ -87,12 +90,13 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None):
 def test_killed_at_random_moments_then_resumed_loses_nothing(workdir, kind, request):
     pg_db = request.getfixturevalue("pg_db") if kind == "postgresql" else None
     url = _url(kind, workdir, pg_db)
-    seed, n = kill_repeatedly(workdir, url, "k", KILLS)
-    assert n > 0, f"no kill landed after the first trial (seed {seed})"
+    seed, kills, committed, n = kill_repeatedly(workdir, url, "k", KILLS)
+    assert n > 0, f"no kill landed after the first trial in {kills} kills (seed {seed})"
     assert main(["study", "resume", "k", "--storage", url, "--trials", "20", "--quiet"]) == 0
     trials = _stored(url, "k")
     assert len(trials) == n + 20
     _check_exactly_once(trials, allowed_unlogged=len(trials))
+    record("kill", storage=kind, kills=kills, committed=committed, stored=n, resumed=20)
 
 
 @pytest.mark.slow
@@ -100,6 +104,7 @@ def test_kill_test_catches_a_recorder_that_buffers_writes(workdir):
     """The mutation check: a recorder holding 50 trials before writing them must fail the kill test."""
     with pytest.raises(AssertionError, match="committed trials are not stored"):
         kill_repeatedly(workdir, _url("sqlite", workdir), "m", KILLS, mutant="buffer50")
+    record("mutant caught", storage="sqlite", mutant="recorder buffering 50 trials")
 
 
 # --- full disk ---------------------------------------------------------------------------------
@@ -115,7 +120,7 @@ def _fill(disk, leave_bytes):
 def test_full_disk_stops_cleanly_and_resume_completes(workdir, small_disk, kind, monkeypatch, capsys):
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
     url = f"sqlite:///{small_disk}/full.db" if kind == "sqlite" else f"journal:{small_disk}/full.journal"
-    _fill(small_disk, 400 * 1024)
+    _fill(small_disk, 1536 * 1024)
     code = main(["study", "launch", "studies/smoke.yaml", "--name", "full", "--storage", url, "--trials", "100000",
                  "--quiet"])
     err = capsys.readouterr().err
@@ -129,6 +134,7 @@ def test_full_disk_stops_cleanly_and_resume_completes(workdir, small_disk, kind,
     after = _stored(url, "full")
     assert len(after) == len(stored) + 20
     _check_exactly_once(after, allowed_unlogged=len(after))
+    record("full disk", storage=kind, how="tmpfs filled but 1.5 MiB", stored=len(stored), resumed=20)
 
 
 def test_journal_full_disk_injected(workdir, monkeypatch, capsys):
@@ -158,6 +164,7 @@ def test_journal_full_disk_injected(workdir, monkeypatch, capsys):
     trials = _stored(url, "j")
     assert len(trials) == 20
     _check_exactly_once(trials, allowed_unlogged=20)
+    record("full disk", storage="journal", how="ENOSPC injected mid-record", stored=10, resumed=10)
 
 
 def test_journal_torn_record_is_cut_on_open_with_a_warning(workdir, capsys):
@@ -179,6 +186,7 @@ def test_journal_torn_record_is_cut_on_open_with_a_warning(workdir, capsys):
     assert main(["study", "best", "t", "--storage", url]) == 0
     assert main(["study", "resume", "t", "--storage", url, "--trials", "5", "--quiet"]) == 0
     assert len(_stored(url, "t")) == 17
+    record("torn record", storage="journal", cut_bytes=len(torn), stored=12)
 
 
 def test_journal_record_spliced_onto_a_torn_one_is_salvaged(workdir):
@@ -272,6 +280,7 @@ def test_postgresql_outage_shorter_than_the_retries_is_survived(workdir, pg_db, 
     trials = _stored(pg_db.url, "o")
     assert len(trials) == n
     _check_exactly_once(trials, allowed_unlogged=n)
+    record("outage survived", storage="postgresql", seconds=outage_s, trials=n)
 
 
 @pytest.mark.postgres
@@ -295,6 +304,7 @@ def test_postgresql_sustained_outage_ends_in_one_line_and_resume_completes(workd
     after = _stored(pg_db.url, "s")
     assert len(after) == len(stored) + 20
     _check_exactly_once(after, allowed_unlogged=len(after))
+    record("sustained outage", storage="postgresql", stored=len(stored), resumed=20)
 
 
 @pytest.mark.postgres
@@ -318,6 +328,7 @@ def test_postgresql_connections_dropped_mid_study(workdir, pg_db, run):
     trials = _stored(pg_db.url, "d")
     assert len(trials) == n
     _check_exactly_once(trials, allowed_unlogged=n)
+    record("dropped connections", storage="postgresql", terminated=killed, trials=n)
 
 
 # --- retries of every storage call ------------------------------------------------------------------

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import subprocess
 import sys
 import time
@@ -23,9 +24,9 @@ from ador.explore.runner import Scorer
 from ador.explore.space import build_space, load_space
 from ador.hardware import PRESETS, device_from_mapping, device_to_mapping, load_device
 from ador.serving.requests import load_trace
-from ador.validate import load_measurements
+from ador.validation.data import load_measurements
 from ador.workload.models import load_hf_config, spec_from_hf_dict
-from tests.conftest import REPO, ador_env
+from tests.conftest import REPO, ador_env, count_example
 
 # a 9-wide, 8-deep alias tree: 277 bytes of YAML standing for 48 million strings (an unknown key,
 # so the error message is what used to expand it)
@@ -238,9 +239,13 @@ def deep_nesting(draw):
     return draw(st.sampled_from(["[" * n + "]" * n, "{a: " * n + "1" + "}" * n, "[" * n]))
 
 
-YAML_FRAGMENTS = st.one_of(st.sampled_from(HUGE), alias_bombs(), deep_nesting(),
-                           st.sampled_from(["&r [1, *r]", "*nothing", "!!python/object:os.system", "~", "[]", "{}"]),
-                           st.text(max_size=30).map(json.dumps))
+YAML_FRAGMENTS = st.one_of(  # (kind, YAML text)
+    st.sampled_from(HUGE).map(lambda t: ("huge or non-finite number", t)),
+    alias_bombs().map(lambda t: ("alias bomb", t)),
+    deep_nesting().map(lambda t: ("deep nesting", t)),
+    st.sampled_from(["&r [1, *r]", "*nothing", "!!python/object:os.system", "~", "[]", "{}"]).map(
+        lambda t: ("self-alias, unknown alias, tag, empty", t)),
+    st.text(max_size=30).map(lambda t: ("arbitrary string", json.dumps(t))))
 
 
 def _leaf_paths(doc, path=()):
@@ -252,19 +257,19 @@ def _leaf_paths(doc, path=()):
 
 @st.composite
 def hostile_yaml(draw, document):
-    """YAML text of ``document`` with one value (at any depth), or the whole text, replaced by a
-    hostile fragment."""
-    fragment = draw(YAML_FRAGMENTS)
+    """(kind, YAML text): ``document`` with one value (at any depth), or the whole text, replaced by
+    a hostile fragment."""
+    kind, fragment = draw(YAML_FRAGMENTS)
     paths = list(_leaf_paths(document))
     if not paths or draw(st.integers(0, 9)) == 0:
-        return fragment
+        return kind, fragment
     doc = copy.deepcopy(document)
     path = draw(st.sampled_from(paths))
     node = doc
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = "HOSTILEFRAGMENT"
-    return yaml.safe_dump(doc, default_flow_style=False).replace("HOSTILEFRAGMENT", fragment, 1)
+    return kind, yaml.safe_dump(doc, default_flow_style=False).replace("HOSTILEFRAGMENT", fragment, 1)
 
 
 def _valid_or_one_line(load, arg):
@@ -281,25 +286,41 @@ SPACE = yaml.safe_load((REPO / "search_spaces" / "default.yaml").read_text())
 STUDY = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())
 
 
-@FUZZ
-@given(text=st.one_of(hostile_yaml(HW), hostile_yaml(GPU), st.text(max_size=200)))
-def test_fuzz_hardware_yaml(tmp_path_factory, text):
-    path = tmp_path_factory.mktemp("hw") / "d.yaml"
+def _kind_of(value):
+    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) > 2 ** 53:
+        return "huge or non-finite number"
+    if isinstance(value, str) and any(c in value for c in "*(-") and len(value) < 300:
+        return "costly or failing expression"
+    if isinstance(value, (list, dict)):
+        return "nested value"
+    return "other value"
+
+
+def _load_text(tmp_path_factory, case, what, load):
+    kind, text = case
+    count_example(what, kind)
+    path = tmp_path_factory.mktemp("fuzz") / "f.yaml"
     path.write_text(text)
-    _valid_or_one_line(load_device, path)
+    _valid_or_one_line(load, path)
 
 
 @FUZZ
-@given(text=hostile_yaml(SPACE))
-def test_fuzz_search_space_yaml(tmp_path_factory, text):
-    path = tmp_path_factory.mktemp("space") / "s.yaml"
-    path.write_text(text)
-    _valid_or_one_line(load_space, path)
+@given(case=st.one_of(hostile_yaml(HW), hostile_yaml(GPU), st.text(max_size=200).map(lambda t: ("arbitrary text", t))))
+def test_fuzz_hardware_yaml(tmp_path_factory, case):
+    _load_text(tmp_path_factory, case, "hardware YAML", load_device)
 
 
 @FUZZ
-@given(text=hostile_yaml(STUDY))
-def test_fuzz_study_yaml(tmp_path_factory, text):
+@given(case=hostile_yaml(SPACE))
+def test_fuzz_search_space_yaml(tmp_path_factory, case):
+    _load_text(tmp_path_factory, case, "search-space YAML", load_space)
+
+
+@FUZZ
+@given(case=hostile_yaml(STUDY))
+def test_fuzz_study_yaml(tmp_path_factory, case):
+    kind, text = case
+    count_example("study YAML", kind)
     d = tmp_path_factory.mktemp("study")
     (d / "search_spaces").mkdir()
     (d / "search_spaces" / "smoke.yaml").write_text((REPO / "search_spaces" / "smoke.yaml").read_text())
@@ -316,6 +337,7 @@ JSON_HOSTILE = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "9" * 4
 @given(key=st.sampled_from(sorted(HF) + ["head_dim", "num_local_experts", "sliding_window", "tie_word_embeddings"]),
        value=JSON_HOSTILE)
 def test_fuzz_hf_config_json(tmp_path_factory, key, value):
+    count_example("HF config.json", "huge, non-finite, deep or long value")
     path = tmp_path_factory.mktemp("hf") / "config.json"
     text = json.dumps({k: v for k, v in HF.items() if k != key})
     path.write_text(text[:-1] + f', "{key}": {value}}}')
@@ -329,6 +351,7 @@ CELL = st.one_of(st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e400", "9" 
 @FUZZ
 @given(rows=st.lists(st.tuples(CELL, CELL, CELL), min_size=1, max_size=5))
 def test_fuzz_trace_csv(tmp_path_factory, rows):
+    count_example("serving trace CSV", "huge, non-finite, negative or malformed cells")
     path = tmp_path_factory.mktemp("trace") / "t.csv"
     out = io.StringIO()
     w = csv.writer(out)
@@ -345,6 +368,7 @@ MEASURED_ROW = (REPO / "ador" / "data" / "measured.csv").read_text().splitlines(
 @FUZZ
 @given(column=st.integers(0, len(MEASURED_HEADER.split(",")) - 1), value=CELL)
 def test_fuzz_measured_csv(tmp_path_factory, column, value):
+    count_example("measured CSV", "huge, non-finite, negative or malformed cells")
     path = tmp_path_factory.mktemp("measured") / "m.csv"
     row = next(csv.reader([MEASURED_ROW]))
     row[column] = value
@@ -372,7 +396,8 @@ def test_fuzz_stored_study_settings(data):
     node = doc
     for key in path[:-1]:
         node = node[key]
-    node[path[-1]] = data.draw(VALUES)
+    node[path[-1]] = value = data.draw(VALUES)
+    count_example("stored study settings", _kind_of(value))
     _valid_or_one_line(lambda d: study_from_dict(d, "fuzz"), doc)
 
 
@@ -402,16 +427,19 @@ def mutations(draw, document):
 @FUZZ
 @given(data=st.one_of(JSONISH, mutations(HW), mutations(GPU)))
 def test_fuzz_hardware_mapping(data):
+    count_example("hardware mapping", "JSON-like values, huge and non-finite numbers")
     _valid_or_one_line(device_from_mapping, data)
 
 
 @FUZZ
 @given(data=st.one_of(JSONISH, mutations(SPACE)))
 def test_fuzz_search_space_mapping(data):
+    count_example("search-space mapping", "JSON-like values, huge and non-finite numbers")
     _valid_or_one_line(build_space, data)
 
 
 @FUZZ
 @given(data=st.one_of(st.dictionaries(st.text(max_size=10), JSONISH, max_size=6), mutations(HF)))
 def test_fuzz_hf_config_mapping(data):
+    count_example("HF config mapping", "JSON-like values, huge and non-finite numbers")
     _valid_or_one_line(lambda d: spec_from_hf_dict(d, "fuzz"), data)

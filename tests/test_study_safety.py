@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from ador.cli import main
-from tests.conftest import REPO, ador_env
+from tests.conftest import REPO, ador_env, record
 
 HELPER = REPO / "tests" / "helpers" / "ador_logged.py"
 
@@ -154,6 +154,7 @@ def test_creation_cut_at_every_write_is_finished_by_the_next_launch(workdir, cap
         _check_complete(name, url)
         k += 1
     assert k >= 7, f"only {k} writes in a study creation?"
+    record("creation cut", storage=kind, writes=k)
 
 
 def _check_complete(name, url):
@@ -194,6 +195,7 @@ def test_creation_killed_at_random_moments_is_finished_by_the_next_launch(workdi
         assert study.user_attrs["ador_complete"] is True and len(study.user_attrs["ador_baselines"]) == 2
         assert study.metric_names == ["tbt_p99_ms", "cost_usd"]
     assert interrupted >= 1, f"no kill landed inside a creation (seed {seed})"
+    record("creation kills", storage="sqlite", kills=8, interrupted=interrupted)
 
 
 def test_a_half_made_study_from_another_definition_is_made_again(workdir, capsys, monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ador.explore.pareto import pareto_mask
-from tests.conftest import PG_URL, _pg_available, ador_env, need_pg  # noqa: F401  (re-exported for other test modules)
+from tests.conftest import PG_URL, _pg_available, ador_env, need_pg, record  # noqa: F401  (re-exported for other test modules)
 
 
 @pytest.fixture
@@ -132,6 +132,7 @@ def test_stopping_a_launch_stops_every_worker(workdir, sig):
         before = _count_trials(db)
         time.sleep(1.5)
         assert _count_trials(db) == before, "trials are still being added"
+        record("workers stopped", signal=sig.name, child_processes=len(workers))
     finally:
         proc.kill()
         proc.wait()
