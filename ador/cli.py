@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from ador.errors import AdorError, DoesNotFitError
 
@@ -180,7 +180,7 @@ def cmd_area(args: argparse.Namespace) -> int:
               f"({'within' if report.within_reticle else 'EXCEEDS'} the {data['reticle_limit_mm2']:.0f} mm2 reticle)")
     for name, mm2 in sorted(report.components.items(), key=lambda kv: -kv[1]):
         if mm2 > 0:
-            print(f"    {name:20} {mm2:8.1f} mm2 {100 * mm2 / est:5.1f}%")
+            print(f"    {name:20} {mm2:8.1f} mm2 {100 * mm2 / (est or 1.0):5.1f}%")   # components: est is set
     tdp = f"  TDP           {report.tdp_w:8.0f} W"
     if report.kind == "gpu" and report.estimated_tdp_w:
         tdp += f" datasheet; full-load component estimate {report.estimated_tdp_w:.0f} W"
@@ -201,7 +201,7 @@ def _requests_from(args: argparse.Namespace):
     from ador.serving import Lengths, burst, load_trace, poisson
     if args.trace:
         return load_trace(args.trace)
-    kind = "lognormal" if args.lengths == "long-tailed" else "fixed"
+    kind: Literal["fixed", "lognormal"] = "lognormal" if args.lengths == "long-tailed" else "fixed"
     prompt = Lengths(kind, args.input_len, args.length_cv)
     output = Lengths(kind, args.output_len, args.length_cv)
     if args.rate is None:
@@ -240,7 +240,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     r = data
     print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name}, tp={system.tp}, "
           f"policy {r['policy']}: {r['n_finished']} of {r['n_requests']} requests served"
-          + (f", {r['refused']} refused" if r['refused'] else "") + (f", {r['preemptions']} preemptions" if r['preemptions'] else ""))
+          + (f", {r['refused']} refused" if r['refused'] else "")
+          + (f", {r['preemptions']} preemptions" if r['preemptions'] else ""))
     if "max_rate_rps" in r:
         print(f"  highest sustainable arrival rate: {r['max_rate_rps']:.3g} req/s "
               f"(>= {100 * r['target_attainment']:.0f}% of requests meet the SLOs)")
@@ -357,6 +358,8 @@ def cmd_fairness(args: argparse.Namespace) -> int:
     if args.baseline not in GPUS:
         raise AdorError(f"baseline={args.baseline}: unknown GPU (known: {', '.join(GPUS)})")
     reoptimised = get_device(args.reoptimised) if args.reoptimised else None
+    if reoptimised is not None and reoptimised.kind != "ador":
+        raise AdorError(f"reoptimised={args.reoptimised}: expected an ADOR design, not {reoptimised.kind}")
     model, precision = get_model(args.model), get_precision(args.precision)
     workload = Workload(args.batch, args.input_len, args.output_len)
     rows = ladder(design, GPUS[args.baseline], model, precision, workload, tp=args.tp, devices=args.devices,

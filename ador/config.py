@@ -10,7 +10,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -30,7 +30,7 @@ def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
     if not isinstance(data, Mapping):
         raise ConfigError(where or cls.__name__, data, f"expected a mapping of {cls.__name__} fields")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls)) if f.init}
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
@@ -45,7 +45,7 @@ def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
     try:
         return cls(**kwargs)
     except ConfigError as err:
-        raise err.under(where) if where else err
+        raise (err.under(where) if where else err) from None
 
 
 def to_mapping(obj: Any) -> Any:
@@ -163,7 +163,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         key_t, val_t = args if args else (Any, Any)
         return {_coerce(key_t, k, f"{path}.{k}"): _coerce(val_t, v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, path)
+        return from_mapping(cast(type, hint), value, path)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, value, "expected true or false")

@@ -129,7 +129,7 @@ def test_creation_cut_at_every_write_is_finished_by_the_next_launch(workdir, cap
         url = f"sqlite:///studies/{name}.db" if kind == "sqlite" else f"journal:studies/{name}.journal"
         writes = {"n": 0}
 
-        def counting(method):
+        def counting(method, k=k, writes=writes):
             def wrapped(self, *args, **kwargs):
                 if writes["n"] == k:
                     raise Crash()

@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ador import __version__
 from ador.config import from_mapping, load_yaml, to_mapping
@@ -138,8 +138,8 @@ class Study:
                            self.spec.slo.tbt_ms)
 
     @property
-    def directions(self) -> list[str]:
-        return [o.direction or METRICS[o.metric] for o in self.spec.objectives]
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
+        return [cast(Literal["minimize", "maximize"], o.direction or METRICS[o.metric]) for o in self.spec.objectives]
 
     @property
     def metric_names(self) -> list[str]:
@@ -239,14 +239,16 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     shard(get_model(spec.model), spec.tp, spec.pp)
     for i, obj in enumerate(spec.objectives):
         if obj.metric not in METRICS:
-            raise UnknownNameError(f"objectives[{i}].metric", obj.metric, f"unknown metric (known: {', '.join(METRICS)})")
+            raise UnknownNameError(f"objectives[{i}].metric", obj.metric,
+                                   f"unknown metric (known: {', '.join(METRICS)})")
     if not spec.objectives:
         raise ConfigError("objectives", [], "a study needs at least one objective")
     if len({o.metric for o in spec.objectives}) != len(spec.objectives):
         raise ConfigError("objectives", [o.metric for o in spec.objectives], "an objective appears twice")
     for i, c in enumerate(spec.constraints):
         if c.metric not in METRICS:
-            raise UnknownNameError(f"constraints[{i}].metric", c.metric, f"unknown metric (known: {', '.join(METRICS)})")
+            raise UnknownNameError(f"constraints[{i}].metric", c.metric,
+                                   f"unknown metric (known: {', '.join(METRICS)})")
         if (c.max is None) == (c.min is None):
             raise ConfigError(f"constraints[{i}]", c.metric, "give exactly one of max or min")
     w = spec.workload
@@ -268,7 +270,7 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     try:
         get_runtime(spec.runtime)
     except ConfigError as err:
-        raise err.under("runtime") if err.field != "runtime" else err
+        raise (err.under("runtime") if err.field != "runtime" else err) from None
     if spec.design_runtime is not None:
         if not spec.design_runtime.reason.strip():
             raise ConfigError("design_runtime.reason", spec.design_runtime.reason,

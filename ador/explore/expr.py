@@ -129,7 +129,7 @@ def evaluate_expr(text: str, env: Mapping[str, Any], where: str) -> Any:
             return node.value
         if isinstance(node, (ast.Name, ast.Attribute)):
             name = _name(node)
-            if name not in env:
+            if name is None or name not in env:
                 raise ConfigError(where, text, f"unknown name {name!r}")
             return env[name]
         if isinstance(node, ast.UnaryOp):

@@ -112,6 +112,7 @@ class Scorer:
                 if v > c.max:
                     reasons.append(f"{c.metric} {v:.4g} > {c.max:g}")
             else:
+                assert c.min is not None                 # a constraint has a max or a min (checked on load)
                 constraints.append((c.min - v) / abs(c.min) if c.min else -v)
                 if v < c.min:
                     reasons.append(f"{c.metric} {v:.4g} < {c.min:g}")
@@ -299,7 +300,7 @@ class TrialWriter:
         first looks for that id (a commit whose acknowledgement was lost did happen)."""
         trial = copy.copy(trial)
         trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex}
-        uid = trial.system_attrs[UID_KEY]
+        uid = str(trial.system_attrs[UID_KEY])
         attempts = 0
 
         def attempt() -> int:

@@ -60,8 +60,8 @@ def check_sampler(spec, space: SearchSpace) -> None:
             raise ConfigError(f"sampler.options.{sorted(unknown)[0]}", spec.options[sorted(unknown)[0]],
                               "pymoo-nsga2 takes population_size and eliminate_duplicates")
         return
-    accepted = set(inspect.signature(_CLASSES[spec.name].__init__).parameters) - {"self", "seed",
-                                                                                "constraints_func", "search_space"}
+    accepted = set(inspect.signature(_CLASSES[spec.name]).parameters) - {"self", "seed", "constraints_func",
+                                                                       "search_space"}
     for key in spec.options:
         if key not in accepted:
             raise ConfigError(f"sampler.options.{key}", spec.options[key],

@@ -71,7 +71,7 @@ class Knob:
         """How many values ``grid`` would list, computed without listing them."""
         if self.type == "categorical":
             return len(self.choices)
-        assert self.low is not None and self.high is not None
+        assert self.low is not None and self.high is not None     # checked on load
         if self.type == "pow2":
             return int(math.log2(self.high)) - int(math.log2(self.low)) + 1
         if self.type in ("int", "log_int"):
@@ -88,6 +88,7 @@ class Knob:
             raise ConfigError(where, f"{n:.3g} values", f"too many to enumerate (at most {MAX_GRID:,})")
         if self.type == "categorical":
             return list(self.choices)
+        assert self.low is not None and self.high is not None     # checked on load
         if self.type == "pow2":
             return [2 ** e for e in range(int(math.log2(self.low)), int(math.log2(self.high)) + 1)]
         if self.type in ("int", "log_int"):
@@ -239,7 +240,8 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
     space = SearchSpace(spec=spec, base=base, name=name)
     # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early)
     for knob_name, knob in spec.knobs.items():
-        ends = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" else (knob.low, knob.high)
+        ends: tuple[Any, Any] = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" \
+            else (knob.low, knob.high)
         for value in ends:
             if knob.type in ("int", "log_int", "pow2"):
                 value = int(value)

@@ -1,7 +1,7 @@
 """Where studies live: a SQLite file under studies/ by default, a journal file, or any SQLAlchemy
 URL (PostgreSQL through psycopg 3). Opening errors and lost connections become one-line errors.
 
-Every storage call goes through ``RetryingStorage``: a database error (a dropped connection, a
+Every storage call goes through a retrying proxy (``retrying``): a database error (a dropped connection, a
 locked or briefly full database) is retried with bounded back-off after the session is reset,
 and then ends in one line saying the completed trials are saved. Commands that only read never
 create a database, a table or a directory; only ``launch`` creates a study's storage.
@@ -84,7 +84,7 @@ def _is_journal(url: str) -> bool:
     return url.startswith("journal:") or (("://" not in url) and url.endswith((".log", ".journal", ".jsonl")))
 
 
-def open_storage(url: str, *, create: bool = False) -> BaseStorage:
+def open_storage(url: str, *, create: bool = False) -> RetryingStorage:
     """Open a study storage. ``create``: this command may create the database file and Optuna's
     tables (``launch``); otherwise the storage must exist and nothing is written to open it."""
     url = normalise_url(url)
@@ -95,7 +95,7 @@ def open_storage(url: str, *, create: bool = False) -> BaseStorage:
         from ador.explore.journal import JournalFile
         from optuna.storages.journal import JournalStorage
         try:
-            return RetryingStorage(JournalStorage(JournalFile(path)))
+            return retrying(JournalStorage(JournalFile(path)))
         except OSError as err:
             raise ConfigError("storage", shown, f"cannot open the journal file ({err.strerror or err})") from None
     if "://" not in url:
@@ -128,7 +128,7 @@ def open_storage(url: str, *, create: bool = False) -> BaseStorage:
                                              skip_table_creation=complete or not create)
             # Optuna wraps an RDB storage in its trial cache when it opens a study; done here so
             # the retries wrap the cache (the cache is what Optuna itself uses)
-            return RetryingStorage(optuna.storages.get_storage(rdb))
+            return retrying(optuna.storages.get_storage(rdb))
         except ImportError as err:
             raise ConfigError("storage", shown, f"missing database driver ({err.name})") from None
         except AdorError:
@@ -297,7 +297,10 @@ def _retried(name: str) -> Callable[..., Any]:
     return method
 
 
-class _RetryingBase(BaseStorage):
+class RetryingStorage(BaseStorage):
+    """A storage whose every call is retried on database errors (see ``with_retries``). Made by
+    ``retrying``, which fills in each BaseStorage method."""
+
     def __init__(self, inner: BaseStorage) -> None:
         self.inner = inner
 
@@ -313,9 +316,13 @@ class _RetryingBase(BaseStorage):
 
 
 # built with type() so that ABCMeta sees the abstract methods implemented
-RetryingStorage = type("RetryingStorage", (_RetryingBase,), {
-    "__doc__": "A storage whose every call is retried on database errors (see ``with_retries``).",
-    "__module__": __name__, **{name: _retried(name) for name in _STORAGE_METHODS}})
+_Retrying = type("_Retrying", (RetryingStorage,), {"__module__": __name__,
+                                                   **{name: _retried(name) for name in _STORAGE_METHODS}})
+
+
+def retrying(inner: BaseStorage) -> RetryingStorage:
+    storage: RetryingStorage = _Retrying(inner)
+    return storage
 
 
 UID_KEY = "ador_uid"     # system attribute: a random id per trial, so a retried write is never stored twice
@@ -334,7 +341,7 @@ class TrialRecorder:
     def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self.storage = storage
         self.study_id = study_id
-        self.rdb = storage.rdb if isinstance(storage, _RetryingBase) else None
+        self.rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
 
     def find(self, uid: str) -> int | None:
         """The id of the stored trial carrying ``uid`` (a write whose commit was reported failed
@@ -350,7 +357,8 @@ class TrialRecorder:
         from sqlalchemy import select
         A = models.TrialSystemAttributeModel.__table__
         T = models.TrialModel.__table__
-        with self.rdb.engine.connect() as conn:
+        engine = self.rdb.engine
+        with engine.connect() as conn:
             row = conn.execute(select(A.c.trial_id).join(T, T.c.trial_id == A.c.trial_id).where(
                 T.c.study_id == self.study_id, A.c.key == UID_KEY, A.c.value_json == json.dumps(uid))).first()
         return None if row is None else int(row[0])
@@ -361,6 +369,7 @@ class TrialRecorder:
         return self._write_rdb(trial)
 
     def _write_rdb(self, trial) -> int:
+        assert self.rdb is not None
         import datetime as dt
         import json
 
@@ -376,10 +385,12 @@ class TrialRecorder:
             if engine.dialect.name != "sqlite":
                 S = models.StudyModel.__table__
                 conn.execute(select(S.c.study_id).where(S.c.study_id == self.study_id).with_for_update())
-            trial_id = conn.execute(T.insert().values(
+            key = conn.execute(T.insert().values(
                 number=None, study_id=self.study_id, state=trial.state,
                 datetime_start=utc(trial.datetime_start), datetime_complete=utc(trial.datetime_complete),
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            assert key is not None
+            trial_id = key[0]
             number = conn.execute(select(func.count(T.c.trial_id)).where(
                 T.c.study_id == self.study_id, T.c.trial_id < trial_id)).scalar()
             conn.execute(T.update().where(T.c.trial_id == trial_id).values(number=number))

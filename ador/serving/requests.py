@@ -90,12 +90,13 @@ def load_trace(path: str | Path) -> list[Request]:
             arrival_col = "arrival_s" if "arrival_s" in cols else "arrival_time" if "arrival_time" in cols else None
             if arrival_col is None or "prompt_len" not in cols or "output_len" not in cols:
                 raise ConfigError("trace", str(path), "needs columns arrival_s, prompt_len, output_len")
-            out = []
+            out: list[Request] = []
             for line, row in enumerate(reader, start=2):
                 try:
                     a, p, o = float(row[arrival_col]), int(row["prompt_len"]), int(row["output_len"])
                 except (TypeError, ValueError):
-                    raise ConfigError(f"trace:{line}", dict(row), "arrival, prompt_len and output_len must be numbers") from None
+                    raise ConfigError(f"trace:{line}", dict(row),
+                                      "arrival, prompt_len and output_len must be numbers") from None
                 if not (math.isfinite(a) and a >= 0) or not (1 <= p <= MAX_TOKENS and 1 <= o <= MAX_TOKENS):
                     raise ConfigError(f"trace:{line}", dict(row), f"needs a finite arrival >= 0 and lengths from 1 "
                                                                   f"to {MAX_TOKENS:,}")

@@ -234,6 +234,7 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
                                               "multi_query_group_num", default=kv_default))
     head_dim = as_int("head_dim", pick("head_dim", default=d_model // n_heads or 1))
     swiglu = model_type in _SWIGLU_TYPES or cfg.get("hidden_act") == "silu" and model_type not in {"opt"}
+    ffn_kind: Literal["gelu", "relu", "swiglu"]
     if swiglu:
         ffn_kind = "swiglu"
     elif model_type == "opt" or cfg.get("activation_function") == "relu" or cfg.get("hidden_act") == "relu":
@@ -244,6 +245,7 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
                                             "moe_intermediate_size", default=4 * d_model))
     max_seq = as_int("max_position_embeddings", pick("max_position_embeddings", "n_positions", "seq_length",
                                                      "max_sequence_length", default=2048))
+    position: Literal["rope", "learned", "alibi"]
     if model_type == "bloom" or cfg.get("alibi"):
         position = "alibi"
     elif model_type in {"opt", "gpt2"}:
