@@ -399,3 +399,23 @@ def test_a_commit_reported_failed_is_not_stored_twice(workdir, monkeypatch):
     trials = _stored("sqlite:///studies/smoke.db", "smoke")
     assert len(trials) == 20
     _check_exactly_once(trials, allowed_unlogged=20)
+
+
+def test_optuna_internals_ador_relies_on(workdir):
+    """The private parts of Optuna 5 that ador uses (hence optuna<6 in setup.cfg): the trial cache
+    keeps its RDB storage as ``_backend``, and the table models the one-transaction recorder
+    inserts into, with the trial numbering Optuna itself reads."""
+    from optuna.storages._rdb import models
+    storage = open_storage("sqlite:///studies/c.db", create=True)
+    assert isinstance(storage.rdb, optuna.storages.RDBStorage)
+    for model in (models.TrialModel, models.TrialValueModel, models.TrialParamModel, models.TrialUserAttributeModel,
+                  models.TrialSystemAttributeModel, models.StudyModel):
+        assert hasattr(model, "__table__")
+    study = optuna.create_study(storage=storage, study_name="c", directions=["minimize"])
+    recorder = storage_mod.TrialRecorder(storage, study._study_id)
+    t = optuna.trial.create_trial(values=[1.0], params={"x": 2}, distributions={
+        "x": optuna.distributions.IntDistribution(0, 4)}, system_attrs={UID_KEY: "u1"})
+    trial_id = recorder.write(t)
+    assert recorder.find("u1") == trial_id and recorder.find("u2") is None
+    plain = optuna.load_study(study_name="c", storage="sqlite:///studies/c.db").get_trials()
+    assert [(p.number, p.values, p.params, p.system_attrs[UID_KEY]) for p in plain] == [(0, [1.0], {"x": 2}, "u1")]
