@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from ador.errors import AdorError, DoesNotFitError
 
@@ -35,6 +35,26 @@ def _build_system(args: argparse.Namespace):
     precision = get_precision(args.precision)
     system = System.of(device, tp=args.tp, devices=args.devices, pp=args.pp, runtime=args.runtime)
     return system, model, precision
+
+
+def _require_finite(data: Any, hardware: str) -> None:
+    """A design the model cannot price (a bandwidth or clock so small that times overflow) is an
+    error naming the first non-finite figure, never ``Infinity`` ms or ``nan`` W in the output."""
+    import math
+    from ador.errors import ConfigError
+
+    def first_bad(obj: Any, path: str) -> str | None:
+        if isinstance(obj, dict):
+            return next((b for k, v in obj.items() if (b := first_bad(v, f"{path}.{k}" if path else str(k)))), None)
+        if isinstance(obj, list):
+            return next((b for i, v in enumerate(obj) if (b := first_bad(v, f"{path}[{i}]"))), None)
+        if isinstance(obj, float) and not math.isfinite(obj):
+            return f"{path}={obj}"
+        return None
+    bad = first_bad(data, "")
+    if bad:
+        raise ConfigError("hardware", hardware, f"the model gives a non-finite result ({bad}): a bandwidth, rate or "
+                                                f"clock of the design is too small to model")
 
 
 # --- ador models -----------------------------------------------------------------------------
@@ -106,6 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data["package_area_mm2"] = data["package_area_mm2_per_device"]
     data["runtime_profile"] = system.runtime.to_mapping()
     data["power_rule"] = args.power_rule
+    _require_finite(data, system.device.name)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -159,7 +180,7 @@ def cmd_area(args: argparse.Namespace) -> int:
               f"({'within' if report.within_reticle else 'EXCEEDS'} the {data['reticle_limit_mm2']:.0f} mm2 reticle)")
     for name, mm2 in sorted(report.components.items(), key=lambda kv: -kv[1]):
         if mm2 > 0:
-            print(f"    {name:20} {mm2:8.1f} mm2 {100 * mm2 / est:5.1f}%")
+            print(f"    {name:20} {mm2:8.1f} mm2 {100 * mm2 / (est or 1.0):5.1f}%")   # components: est is set
     tdp = f"  TDP           {report.tdp_w:8.0f} W"
     if report.kind == "gpu" and report.estimated_tdp_w:
         tdp += f" datasheet; full-load component estimate {report.estimated_tdp_w:.0f} W"
@@ -180,7 +201,7 @@ def _requests_from(args: argparse.Namespace):
     from ador.serving import Lengths, burst, load_trace, poisson
     if args.trace:
         return load_trace(args.trace)
-    kind = "lognormal" if args.lengths == "long-tailed" else "fixed"
+    kind: Literal["fixed", "lognormal"] = "lognormal" if args.lengths == "long-tailed" else "fixed"
     prompt = Lengths(kind, args.input_len, args.length_cv)
     output = Lengths(kind, args.output_len, args.length_cv)
     if args.rate is None:
@@ -212,13 +233,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         result = simulate(system, model, precision, _requests_from(args), config=config, ttft_slo_ms=args.ttft_slo,
                           tbt_slo_ms=args.tbt_slo, progress=not args.json)
         data = result.to_dict()
+    _require_finite(data, system.device.name)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
     r = data
     print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name}, tp={system.tp}, "
           f"policy {r['policy']}: {r['n_finished']} of {r['n_requests']} requests served"
-          + (f", {r['refused']} refused" if r['refused'] else "") + (f", {r['preemptions']} preemptions" if r['preemptions'] else ""))
+          + (f", {r['refused']} refused" if r['refused'] else "")
+          + (f", {r['preemptions']} preemptions" if r['preemptions'] else ""))
     if "max_rate_rps" in r:
         print(f"  highest sustainable arrival rate: {r['max_rate_rps']:.3g} req/s "
               f"(>= {100 * r['target_attainment']:.0f}% of requests meet the SLOs)")
@@ -335,6 +358,8 @@ def cmd_fairness(args: argparse.Namespace) -> int:
     if args.baseline not in GPUS:
         raise AdorError(f"baseline={args.baseline}: unknown GPU (known: {', '.join(GPUS)})")
     reoptimised = get_device(args.reoptimised) if args.reoptimised else None
+    if reoptimised is not None and reoptimised.kind != "ador":
+        raise AdorError(f"reoptimised={args.reoptimised}: expected an ADOR design, not {reoptimised.kind}")
     model, precision = get_model(args.model), get_precision(args.precision)
     workload = Workload(args.batch, args.input_len, args.output_len)
     rows = ladder(design, GPUS[args.baseline], model, precision, workload, tp=args.tp, devices=args.devices,
@@ -398,14 +423,23 @@ def _print_best(study, durable, fmt: str) -> None:
         print("x vs GPU: how many times better than the GPU on that objective (>1 is better)")
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    from ador.errors import ConfigError
+    if args.trials is not None and args.trials < 1:
+        raise ConfigError("--trials", args.trials, "must be >= 1 (omit it to run the study file's budget)")
+    if getattr(args, "workers", 1) < 1:
+        raise ConfigError("--workers", args.workers, "must be >= 1")
+
+
 def _run_and_report(study, durable, url, args, n_trials: int) -> int:
     from ador.explore.runner import run_workers, status
+    from ador.explore.storage import redact
     stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
                         seed=getattr(args, "seed", None), progress=not args.quiet)
     st = status(durable)
     print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
           f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s); "
-          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} Pareto-optimal; storage {url}")
+          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} Pareto-optimal; storage {redact(url)}")
     _print_best(study, durable, "table")
     return 0
 
@@ -415,6 +449,10 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
 
     from ador.explore.config import load_study
     from ador.explore.runner import open_study
+    from ador.explore.storage import check_study_name
+    _check_counts(args)
+    if args.name is not None:
+        check_study_name(args.name, "--name")
     study = load_study(args.file)
     if args.name:
         study = dc.replace(study, name=args.name)
@@ -424,7 +462,8 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
 
 def cmd_study_resume(args: argparse.Namespace) -> int:
     from ador.explore.runner import check_same, load_stored
-    study, durable, url = load_stored(args.name, args.storage)
+    _check_counts(args)
+    study, durable, url = load_stored(args.name, args.storage, write=True)
     check_same(study, durable.user_attrs)
     args.sampler, args.seed = None, None
     return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
@@ -432,7 +471,8 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
 
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from ador.explore.runner import check_same, load_stored, run_trials
-    study, durable, url = load_stored(args.name, args.storage)
+    _check_counts(args)
+    study, durable, url = load_stored(args.name, args.storage, write=True)
     check_same(study, durable.user_attrs)
     stats = run_trials(study, durable, args.trials or study.spec.trials, seed=args.seed, progress=not args.quiet)
     print(f"worker: {stats.completed} completed, {stats.failed} failed in {stats.seconds:.1f} s")
@@ -441,12 +481,14 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
 
 def cmd_study_status(args: argparse.Namespace) -> int:
     from ador.explore.runner import load_stored, status
+    from ador.explore.storage import redact
     _, durable, url = load_stored(args.name, args.storage)
     st = status(durable)
     if args.json:
         print(json.dumps(st, indent=2))
     else:
-        print(f"{st['study']} ({url}): {st['n_trials']} trials: {st['n_complete']} complete, {st['n_failed']} failed, "
+        print(f"{st['study']} ({redact(url)}): {st['n_trials']} trials: {st['n_complete']} complete, "
+              f"{st['n_failed']} failed, "
               f"{st['n_running']} running; {st['n_feasible']} feasible, {st['n_pareto']} Pareto-optimal; "
               f"objectives {', '.join(f'{m} ({d})' for m, d in zip(st['objectives'] or [], st['directions']))}")
     return 0
@@ -660,9 +702,24 @@ def build_parser() -> argparse.ArgumentParser:
 _EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_study]
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like SIGINT, so that ``finally`` blocks stop worker processes."""
+    raise SystemExit(128 + signum)
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"ador: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+    import warnings
     parser = build_parser()
     args = parser.parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return args.func(args)
     except AdorError as err:
@@ -673,6 +730,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        warnings.formatwarning = formatwarning
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

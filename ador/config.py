@@ -10,7 +10,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -18,13 +18,19 @@ from ador.errors import ConfigError
 
 T = TypeVar("T")
 
+# Bounds on what a YAML file may expand to. Anchors and aliases let 400 bytes stand for billions of
+# values (a "billion laughs" file); every loader walks the expanded tree, so it is measured first.
+MAX_YAML_VALUES = 100_000     # scalars and collections after expanding aliases (a big study file has ~500)
+MAX_YAML_DEPTH = 64           # nesting of mappings and lists (designs nest 3 deep)
+MAX_INT = 2 ** 53             # whole numbers beyond this are not exact as floats, and no field needs them
+
 
 def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, checking keys and types; errors name ``where.field``."""
     if not isinstance(data, Mapping):
         raise ConfigError(where or cls.__name__, data, f"expected a mapping of {cls.__name__} fields")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cast(Any, cls)) if f.init}
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
@@ -39,7 +45,7 @@ def from_mapping(cls: type[T], data: Any, where: str = "") -> T:
     try:
         return cls(**kwargs)
     except ConfigError as err:
-        raise err.under(where) if where else err
+        raise (err.under(where) if where else err) from None
 
 
 def to_mapping(obj: Any) -> Any:
@@ -63,12 +69,61 @@ def load_yaml(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError("file", str(path), f"cannot be read ({err.__class__.__name__})") from None
     try:
+        _check_yaml_size(text)
         return yaml.safe_load(text)
+    except _TooBig as err:
+        raise ConfigError("file", str(path), str(err)) from None
+    except RecursionError:
+        raise ConfigError("file", str(path), f"nested more than {MAX_YAML_DEPTH} levels deep") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or "malformed YAML"
         raise ConfigError("file", str(path), f"malformed YAML{where}: {problem}") from None
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _check_yaml_size(text: str) -> None:
+    """Walk the parser's events (no objects are built) counting nesting depth and the number of
+    values once aliases are expanded; refuse a file beyond the bounds before it is constructed."""
+    from yaml import events as ev
+    stack: list[list[int]] = []        # per open collection: [values inside so far]
+    anchored: dict[str, int] = {}      # anchor -> expanded size of its node
+    opened: list[str | None] = []      # anchor of each open collection
+    total = 0
+
+    def add(n: int) -> None:
+        nonlocal total
+        if stack:
+            stack[-1][0] += n
+        else:
+            total += n
+        if total + sum(frame[0] for frame in stack) > MAX_YAML_VALUES:
+            raise _TooBig(f"expands to more than {MAX_YAML_VALUES:,} values (aliases repeating aliases?)")
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (ev.MappingStartEvent, ev.SequenceStartEvent)):
+            if len(stack) >= MAX_YAML_DEPTH:
+                raise _TooBig(f"nested more than {MAX_YAML_DEPTH} levels deep")
+            stack.append([1])
+            opened.append(event.anchor)
+        elif isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+            size = stack.pop()[0]
+            anchor = opened.pop()
+            if anchor is not None:
+                anchored[anchor] = size
+            add(size)
+        elif isinstance(event, ev.ScalarEvent):
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+            add(1)
+        elif isinstance(event, ev.AliasEvent):
+            if event.anchor in opened:
+                raise _TooBig(f"the alias *{str(event.anchor)[:40]} refers to a collection that contains it")
+            add(anchored.get(event.anchor, 1))   # an unknown anchor is the composer's error to report
 
 
 def dump_yaml(data: Any) -> str:
@@ -108,7 +163,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         key_t, val_t = args if args else (Any, Any)
         return {_coerce(key_t, k, f"{path}.{k}"): _coerce(val_t, v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return from_mapping(hint, value, path)
+        return from_mapping(cast(type, hint), value, path)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, value, "expected true or false")
@@ -131,7 +186,10 @@ def _as_float(value: Any, path: str) -> float:
     if isinstance(value, bool):
         raise ConfigError(path, value, "expected a number")
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ConfigError(path, value, "too large") from None
     elif isinstance(value, str):
         try:
             number = float(value.replace("_", ""))
@@ -148,4 +206,6 @@ def _as_int(value: Any, path: str) -> int:
     number = _as_float(value, path)
     if number != int(number):
         raise ConfigError(path, value, "expected a whole number")
-    return int(number)
+    if abs(number) > MAX_INT:
+        raise ConfigError(path, value, f"too large (at most 2**53 = {MAX_INT:.3g})")
+    return value if isinstance(value, int) and not isinstance(value, bool) else int(number)

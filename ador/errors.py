@@ -41,6 +41,24 @@ def _one_line(text: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
+_REPR = None
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    """At most 80 characters, computed in bounded time: a value from a hostile file may be a
+    huge tree (YAML aliases), a string of megabytes or an int of thousands of digits."""
+    global _REPR
+    if _REPR is None:
+        import reprlib
+        _REPR = reprlib.Repr()
+        _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple = 3, 4, 6, 6
+        _REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        text = f"<a whole number of {len(str(value)) if value.bit_length() < 13000 else 'over 4,000'} digits>"
+    else:
+        try:
+            text = _REPR.repr(value)
+        except (ValueError, RecursionError):
+            text = f"<{type(value).__name__}>"
+    text = _one_line(text)
     return text if len(text) <= 80 else text[:77] + "..."

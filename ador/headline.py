@@ -18,7 +18,7 @@ from ador.efficiency import efficiency
 from ador.explore.config import load_study
 from ador.explore.metrics import evaluate_design, ratio_vs
 from ador.explore.runner import load_stored, open_study, run_trials, status
-from ador.hardware import GPUS, System, device_from_mapping
+from ador.hardware import GPUS, AdorChip, System, device_from_mapping
 from ador.perf import evaluate
 from ador.report import data as D
 from ador.report import plots as P
@@ -30,6 +30,7 @@ BATCHES = (64, 128, 256)
 
 
 def run(trials: int | None = None, storage_dir: str = "studies", progress: bool = True) -> None:
+    Path(storage_dir).mkdir(parents=True, exist_ok=True)
     for label, path in STUDIES.items():
         study = load_study(path)
         durable, _ = open_study(study, f"sqlite:///{storage_dir}/{study.name}.db")
@@ -47,8 +48,9 @@ def balanced_pick(durable) -> dict[str, Any] | None:
     best, score = None, -math.inf
     for t in durable.best_trials:
         m = t.user_attrs["metrics"]
-        s = min(ratio_vs("tbt_p99_ms", m["tbt_p99_ms"], base["tbt_p99_ms"]),
-                ratio_vs("output_tok_s_per_mm2", m["output_tok_s_per_mm2"], base["output_tok_s_per_mm2"]))
+        ratios = (ratio_vs("tbt_p99_ms", m["tbt_p99_ms"], base["tbt_p99_ms"]),
+                  ratio_vs("output_tok_s_per_mm2", m["output_tok_s_per_mm2"], base["output_tok_s_per_mm2"]))
+        s = min(-math.inf if r is None else r for r in ratios)     # no ratio: not comparable, never the pick
         if s > score:
             best, score = t, s
     return {"trial": best.number, "design": best.user_attrs["design"], "metrics": best.user_attrs["metrics"]} \
@@ -64,8 +66,9 @@ def at_batches(study, design: dict[str, Any]) -> list[dict[str, Any]]:
     for batch in BATCHES:
         w = dataclasses.replace(study.workload, batch=batch)
         mine = evaluate_design(device, model, precision, w, tp=spec.tp, devices=spec.devices, need_energy=False)
-        row = {"batch": batch, "tbt_p99_ms": mine["tbt_p99_ms"], "output_tok_s_per_mm2": mine["output_tok_s_per_mm2"],
-               "fits": mine["memory_utilisation"] <= 1}
+        row: dict[str, Any] = {"batch": batch, "tbt_p99_ms": mine["tbt_p99_ms"],
+                               "output_tok_s_per_mm2": mine["output_tok_s_per_mm2"],
+                               "fits": mine["memory_utilisation"] <= 1}
         for gpu in ("a100-sxm-80gb", "h100-sxm-80gb"):
             g = evaluate_design(GPUS[gpu], model, precision, w, tp=spec.tp, devices=spec.devices, need_energy=False)
             row[gpu] = {"tbt_p99_ms": g["tbt_p99_ms"], "output_tok_s_per_mm2": g["output_tok_s_per_mm2"],
@@ -81,6 +84,7 @@ def binding(study, design: dict[str, Any]) -> dict[str, Any]:
     """What limits the design's decode step (share of time by bound) and its bandwidth vs the A100."""
     spec = study.spec
     device = device_from_mapping(design)
+    assert isinstance(device, AdorChip)          # a recommended design
     system = System.of(device, tp=spec.tp, devices=spec.devices)
     w = study.workload
     r = evaluate(system, get_model(spec.model), get_precision(spec.precision), batch=w.batch, input_len=w.input_len,
@@ -112,7 +116,7 @@ def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies",
     from ador.report.serving import plot_rate_sweep
     from ador.serving.sweep import markdown_table
     out.mkdir(parents=True, exist_ok=True)
-    sections = {}
+    sections: dict[str, dict[str, Any]] = {}
     for label in STUDIES:
         name = Path(STUDIES[label]).stem
         study, durable, _ = load_stored(name, f"sqlite:///{storage_dir}/{name}.db")
@@ -134,7 +138,8 @@ def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies",
     spec = sections["unconstrained"]["study"].spec
     lines += [
         f"- Model {spec.model}, {spec.precision} weights, activations and KV cache; tensor parallelism {spec.tp} over "
-        f"{spec.devices} devices; static batch of {spec.workload.batch} (ratios also at batch {', '.join(map(str, BATCHES))}), "
+        f"{spec.devices} devices; static batch of {spec.workload.batch} "
+        f"(ratios also at batch {', '.join(map(str, BATCHES))}), "
         f"{spec.workload.input_len}-token prompts, {spec.workload.output_len} output tokens.",
         "- QoS is the p99 time between tokens over the generation (`tbt_p99_ms`); area efficiency is output tokens/s "
         "per mm2 of all dies of the system (`output_tok_s_per_mm2`): compute dies only, HBM stacks and packaging not "
@@ -161,7 +166,8 @@ def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies",
                   f"the A100), file `{sec['design_path'].name}`: die {m['die_area_mm2']:.0f} mm2, p99 TBT "
                   f"{m['tbt_p99_ms']:.2f} ms, {m['output_tok_s_per_mm2']:.4g} tokens/s per mm2, TTFT "
                   f"{m['ttft_ms']:.0f} ms at batch {spec.workload.batch}.", "",
-                  "| batch | design p99 TBT ms | TBT x vs A100 | area eff. x vs A100 | TBT x vs H100 | area eff. x vs H100 |",
+                  "| batch | design p99 TBT ms | TBT x vs A100 | area eff. x vs A100 | TBT x vs H100 "
+                  "| area eff. x vs H100 |",
                   "| ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in sec["rows"]:
             a, h = r["a100-sxm-80gb"], r["h100-sxm-80gb"]
@@ -179,7 +185,8 @@ def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies",
         lines += ["", f"What binds: the decode step is {dec} (time by bound); the prefill is {pre}. The design has "
                       f"{b['hbm']} ({b['hbm_tb_s']:.2f} TB/s per device, {b['hbm_tb_s'] / b['a100_hbm_tb_s']:.2f}x the "
                       f"A100's {b['a100_hbm_tb_s']:.2f} TB/s) on a {b['die_area_mm2']:.0f} mm2 {b['node_nm']} nm die. "
-                      f"At batch {spec.workload.batch} against 8 x A100: TBT {versus(r128['tbt_x'], PUBLISHED['tbt_x'])}; "
+                      f"At batch {spec.workload.batch} against 8 x A100: "
+                      f"TBT {versus(r128['tbt_x'], PUBLISHED['tbt_x'])}; "
                       f"area efficiency {versus(r128['area_eff_x'], PUBLISHED['area_eff_x'])}. The decode step is "
                       f"HBM-bound on both, so the TBT ratio follows the HBM bandwidth ratio; the area ratio also "
                       f"reflects how little of the die the design spends beyond memory interfaces and MACs.", ""]
@@ -189,16 +196,16 @@ def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies",
         plot_rate_sweep(data, out / "llama3-70b-8dev-serving.png")
         lines += ["## Serving view (iso-technology design)", "",
                   "p99 TBT and goodput against Poisson arrival rate, 1,000 requests with long-tailed lengths (mean "
-                  "prompt 1,024, mean output 256), SLOs TTFT 2 s and mean TBT 50 ms. The recommended design runs chunked "
-                  "prefill and ADOR's concurrent policy; the GPUs run chunked prefill (Sarathi) and prefill-first "
-                  "continuous batching (vLLM). See docs/serving.md for the simulator.", "",
-                  "Read the concurrent line with care: the study scores static batches, where the systolic arrays serve "
-                  "both phases best, so its knee design keeps small-buffered MAC trees (each buffer holds one "
-                  "activation vector). Under the concurrent policy the decodes must run on those trees, which re-stream "
-                  "the weights for every sequence of the batch, so the design serves far worse that way than with "
-                  "chunked prefill. Sizing the trees for concurrent serving needs a study judged by the serving "
-                  "simulator: `studies/llama3-70b-8dev-serving.yaml` maximises goodput under the concurrent policy "
-                  "at 6 requests/s (`ador study launch studies/llama3-70b-8dev-serving.yaml`).", "",
+                  "prompt 1,024, mean output 256), SLOs TTFT 2 s and mean TBT 50 ms. The recommended design runs "
+                  "chunked prefill and ADOR's concurrent policy; the GPUs run chunked prefill (Sarathi) and "
+                  "prefill-first continuous batching (vLLM). See docs/serving.md for the simulator.", "",
+                  "Read the concurrent line with care: the study scores static batches, where the systolic arrays "
+                  "serve both phases best, so its knee design keeps small-buffered MAC trees (each buffer holds one "
+                  "activation vector). Under the concurrent policy the decodes must run on those trees, which "
+                  "re-stream the weights for every sequence of the batch, so the design serves far worse that way "
+                  "than with chunked prefill. Sizing the trees for concurrent serving needs a study judged by the "
+                  "serving simulator: `studies/llama3-70b-8dev-serving.yaml` maximises goodput under the concurrent "
+                  "policy at 6 requests/s (`ador study launch studies/llama3-70b-8dev-serving.yaml`).", "",
                   "![serving view](llama3-70b-8dev-serving.png)", "", "p99 TBT ms / goodput req/s:", "",
                   markdown_table(data), ""]
     path = out / "llama3-70b-8dev.md"

@@ -10,6 +10,7 @@ import json
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 from benchmarks import eval_speed, search_quality, serving_speed, study_speed
 
@@ -22,8 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    results: dict[str, object] = {"quick": args.quick, "python": platform.python_version(),
-                                  "machine": platform.machine()}
+    results: dict[str, Any] = {"quick": args.quick, "python": platform.python_version(),
+                               "machine": platform.machine()}
     print(f"ador benchmarks ({'quick' if args.quick else 'full'}), Python {platform.python_version()}")
     print(f"\n[1] single-design evaluation: {eval_speed.MODEL}, TP{eval_speed.TP}, prefill "
           f"{eval_speed.BATCH}x{eval_speed.INPUT_LEN} + decode at batch {eval_speed.BATCH} (target >= 2,000/s)")

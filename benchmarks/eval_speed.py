@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from ador.hardware import PRESETS, System
+from ador.hardware import PRESETS, AdorChip, System
 from ador.perf import evaluate
 from ador.workload import get_model, get_precision
 from ador.workload.graph import build_iteration
@@ -26,6 +26,7 @@ OUTPUT_LEN = 128
 def random_designs(n: int, seed: int = 0) -> list:
     rng = random.Random(seed)
     base = PRESETS["ador-example"]
+    assert isinstance(base, AdorChip)
     designs = []
     for _ in range(n):
         designs.append(dataclasses.replace(

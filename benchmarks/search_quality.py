@@ -11,6 +11,7 @@ import itertools
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from optuna.trial import TrialState
 
@@ -34,7 +35,7 @@ def exhaustive_front(study):
     return points, [p for p, m in zip(points, mask) if m]
 
 
-def run(quick: bool = False) -> dict[str, object]:
+def run(quick: bool = False) -> dict[str, Any]:
     study = _study()
     start = time.perf_counter()
     all_points, front = exhaustive_front(study)
@@ -42,7 +43,7 @@ def run(quick: bool = False) -> dict[str, object]:
     scale = normaliser(all_points, study.directions)
     true_hv = hypervolume(front, study.directions, scale=scale)
     budgets = (100, 200) if quick else (500, 1000, 2000)
-    out: dict[str, object] = {"space_designs": len(all_points), "true_front_size": len(front),
+    out: dict[str, Any] = {"space_designs": len(all_points), "true_front_size": len(front),
                               "enumerate_s": enumerate_s, "true_hv": true_hv, "budgets": list(budgets),
                               "fractions": {}}
     with tempfile.TemporaryDirectory() as tmp:

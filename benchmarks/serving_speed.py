@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 from ador.hardware import PRESETS, System
 from ador.perf import iteration
@@ -21,19 +22,19 @@ def _time(system, n: int, policy: str, cache: bool) -> float:
     if not cache:
         def uncached(self, *a, **k):
             original(self, *a, **{**k, "cache": False})
-        iteration.IterationCost.__init__ = uncached
+        iteration.IterationCost.__init__ = uncached  # type: ignore[method-assign]
     try:
         start = time.perf_counter()
         simulate(system, model, precision, reqs, config=SchedulerConfig(policy=policy))
         return n / (time.perf_counter() - start)
     finally:
-        iteration.IterationCost.__init__ = original
+        iteration.IterationCost.__init__ = original  # type: ignore[method-assign]
 
 
-def run(quick: bool = False) -> dict[str, object]:
+def run(quick: bool = False) -> dict[str, Any]:
     n = 2_000 if quick else REQUESTS
     repeats = 2 if quick else 3
-    out: dict[str, object] = {"requests": n}
+    out: dict[str, Any] = {"requests": n}
     for name, system, policy in (("a100_continuous", System(device=PRESETS["a100-sxm-80gb"], tp=8), "continuous"),
                                  ("ador_concurrent", System(device=PRESETS["ador-example"], tp=8), "concurrent")):
         rates = [_time(system, n, policy, True) for _ in range(repeats)]

@@ -13,6 +13,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -64,7 +65,7 @@ def ador_default(study, n_trials: int, path: Path) -> float:
     return n_trials / (time.perf_counter() - start)
 
 
-def run(quick: bool = False) -> dict[str, object]:
+def run(quick: bool = False) -> dict[str, Any]:
     study = _study()
     n = 60 if quick else 300
     repeats = 2 if quick else 3

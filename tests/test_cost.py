@@ -39,25 +39,31 @@ def test_breakdown_sums_to_total_and_everything_is_positive(chip):
 
 def _grow(chip, what, factor):
     if what == "systolic":
-        return dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic, count=chip.systolic.count * factor + 1))
+        return dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic,
+                                                                      count=chip.systolic.count * factor + 1))
     if what == "mactree":
-        return dataclasses.replace(chip, mactree=dataclasses.replace(chip.mactree, count=chip.mactree.count * factor + 1))
+        return dataclasses.replace(chip, mactree=dataclasses.replace(chip.mactree,
+                                                                     count=chip.mactree.count * factor + 1))
     if what == "lanes":
         return dataclasses.replace(chip, vector=dataclasses.replace(chip.vector, lanes=chip.vector.lanes * factor))
     if what == "sram":
-        return dataclasses.replace(chip, sram=dataclasses.replace(chip.sram, capacity_bytes=chip.sram.capacity_bytes * factor + 4096))
+        return dataclasses.replace(chip, sram=dataclasses.replace(
+            chip.sram, capacity_bytes=chip.sram.capacity_bytes * factor + 4096))
     if what == "local":
-        return dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic, local_sram_bytes=chip.systolic.local_sram_bytes * factor))
+        return dataclasses.replace(chip, systolic=dataclasses.replace(
+            chip.systolic, local_sram_bytes=chip.systolic.local_sram_bytes * factor))
     if what == "hbm":
         return dataclasses.replace(chip, hbm=dataclasses.replace(chip.hbm, stacks=chip.hbm.stacks * factor))
     if what == "links":
         return dataclasses.replace(chip, links=dataclasses.replace(chip.links, count=chip.links.count * factor + 1))
     if what == "noc":
-        return dataclasses.replace(chip, noc=dataclasses.replace(chip.noc, bw_bytes_per_s=chip.noc.bw_bytes_per_s * factor))
+        return dataclasses.replace(chip, noc=dataclasses.replace(chip.noc,
+                                                                 bw_bytes_per_s=chip.noc.bw_bytes_per_s * factor))
     raise AssertionError(what)
 
 
-@given(chip=ador_chips(), what=st.sampled_from(["systolic", "mactree", "lanes", "sram", "local", "hbm", "links", "noc"]),
+@given(chip=ador_chips(),
+       what=st.sampled_from(["systolic", "mactree", "lanes", "sram", "local", "hbm", "links", "noc"]),
        factor=st.integers(2, 8))
 def test_more_of_any_component_never_shrinks_area_power_or_cost(chip, what, factor):
     small = assess(chip)

@@ -22,7 +22,8 @@ def test_required_gpu_presets_exist():
         assert PRESETS[name].kind == "gpu"
     a100 = PRESETS["a100-sxm-80gb"]
     assert (a100.fp16_flops_per_s, a100.hbm_bw_bytes_per_s, a100.die_area_mm2) == (312e12, 2039e9, 826.0)
-    assert PRESETS["h100-sxm-80gb"].fp8_flops_per_s == pytest.approx(2 * PRESETS["h100-sxm-80gb"].fp16_flops_per_s, rel=1e-3)
+    h100 = PRESETS["h100-sxm-80gb"]
+    assert h100.fp8_flops_per_s == pytest.approx(2 * h100.fp16_flops_per_s, rel=1e-3)
 
 
 def test_hbm_generation_fills_per_stack_figures():

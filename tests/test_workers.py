@@ -1,7 +1,9 @@
 """Many workers on one study: PostgreSQL (the server at ADOR_PG_URL) and SQLite."""
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 
 import optuna
@@ -9,26 +11,12 @@ import pytest
 from optuna.trial import TrialState
 
 from ador.explore.pareto import pareto_mask
-
-PG_URL = os.environ.get("ADOR_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _pg_available() -> str | None:
-    try:
-        import psycopg
-        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
-            return None
-    except Exception as err:     # any failure to connect means: no server here
-        return f"no PostgreSQL at {PG_URL} ({type(err).__name__}); set ADOR_PG_URL"
+from tests.conftest import PG_URL, _pg_available, ador_env, need_pg, record  # noqa: F401  (re-exported for other test modules)
 
 
 @pytest.fixture
 def pg_url():
-    reason = _pg_available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
+    need_pg()
     return PG_URL
 
 
@@ -84,3 +72,70 @@ def test_four_worker_processes_on_sqlite(workdir):
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
     _check_consistent("smoke", "sqlite:///studies/smoke.db", 220)
+
+
+def _children(pid):
+    """Processes whose parent is ``pid`` (from /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"      # a zombie has stopped
+    except OSError:
+        return False
+
+
+def _count_trials(db):
+    import sqlite3
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds worker processes through /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+def test_stopping_a_launch_stops_every_worker(workdir, sig):
+    """SIGTERM, SIGINT or SIGKILL to `launch --workers 3`: no worker goes on adding trials."""
+    db = workdir / "studies" / "smoke.db"
+    proc = subprocess.Popen([sys.executable, "-m", "ador.cli", "study", "launch", "studies/smoke.yaml",
+                             "--trials", "1000000", "--workers", "3", "--quiet"], cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ador_env())
+    workers = []
+    try:
+        deadline = time.monotonic() + 90
+        while _count_trials(db) < 100:
+            assert time.monotonic() < deadline and proc.poll() is None, "the workers never got going"
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert len(workers) >= 3
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_running(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(p) for p in workers), f"workers still running after {sig.name}"
+        before = _count_trials(db)
+        time.sleep(1.5)
+        assert _count_trials(db) == before, "trials are still being added"
+        record("workers stopped", signal=sig.name, child_processes=len(workers))
+    finally:
+        proc.kill()
+        proc.wait()
+        for p in workers:            # this test's own workers, if the command under test let them live
+            if _running(p):
+                os.kill(p, signal.SIGKILL)

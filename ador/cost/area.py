@@ -7,7 +7,6 @@ model can be checked against the real dies.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 

@@ -7,6 +7,7 @@ the two paths equal.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 
@@ -23,7 +24,7 @@ def assess_population(ca: SimpleNamespace, power_rule: str = DEFAULT_POWER_RULE)
     """Per design: die and package area (mm2), TDP (W), the power rule's energy scale, cost (USD),
     static power (W) and shoreline utilisation."""
     X = NUMPY
-    fp = floorplan_of_chip(ca, X)
+    fp = floorplan_of_chip(cast(Any, ca), X)          # the arrays stand in for a chip's fields
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         area = sum(die_area(fp, X).values())
         estimate = sum(full_load_power_w(fp, freq_hz=ca.freq_hz, die_area_mm2=area,

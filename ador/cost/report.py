@@ -119,7 +119,7 @@ def power_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_t
     if rule == "components":
         return 1.0
     if rule == "datasheet-gpus":
-        return datasheet_tdp_w / estimated_tdp_w if kind == "gpu" and estimated_tdp_w else 1.0
+        return datasheet_tdp_w / estimated_tdp_w if kind == "gpu" and estimated_tdp_w and datasheet_tdp_w else 1.0
     raise ConfigError("power_rule", rule, f"unknown power rule (known: {', '.join(POWER_RULES)})")
 
 
@@ -128,8 +128,11 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     """Area, power and cost of a device (cached: a design is an immutable value)."""
     fp = floorplan_of(device)
     components = die_area(fp) if fp else {}
-    estimated = sum(components.values()) if fp else None
+    estimated = float(sum(components.values())) if fp else None
+    area: float
+    memory_kind: str
     if device.kind == "ador":
+        assert estimated is not None           # every ADOR design has a floorplan
         area = estimated
         memory_kind = device.hbm.generation
     else:
@@ -139,6 +142,7 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     power = {}
     estimated_tdp = None
     if fp:
+        assert estimated is not None
         power = full_load_power_w(fp, freq_hz=device.freq_hz, die_area_mm2=estimated,
                                   sram_bw_bytes_per_s=_sram_bw(device, fp),
                                   dram_bw_bytes_per_s=device.hbm_bw_bytes_per_s,
@@ -148,6 +152,7 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     scale = power_scale(device.kind, power_rule, datasheet, estimated_tdp)
     # a GPU whose die has no floorplan here (chiplet packages) keeps its datasheet TDP
     tdp = estimated_tdp * scale if estimated_tdp is not None else datasheet
+    assert tdp is not None                     # a device has a floorplan or is a GPU with a datasheet TDP
     package = package_of(die_area_mm2=area, dies=dies, memory_kind=memory_kind, memory_sites=device.memory_sites,
                          floorplan=fp, io_phy_mm2=io_phy_mm2(fp) if fp else 0.0)
     return DeviceCost(

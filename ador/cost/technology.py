@@ -123,4 +123,5 @@ def node_table(table: dict, node_nm: int, what: str):
     try:
         return table[node_nm]
     except KeyError:
-        raise ConfigError("node_nm", node_nm, f"no {what} for this node (known: {', '.join(map(str, table))})") from None
+        raise ConfigError("node_nm", node_nm,
+                          f"no {what} for this node (known: {', '.join(map(str, table))})") from None

@@ -3,11 +3,12 @@ sampler, budget, seed, storage. Loading validates every field and resolves the s
 the resolved study can be stored with the study and rebuilt without the file."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ador import __version__
 from ador.config import from_mapping, load_yaml, to_mapping
@@ -137,8 +138,8 @@ class Study:
                            self.spec.slo.tbt_ms)
 
     @property
-    def directions(self) -> list[str]:
-        return [o.direction or METRICS[o.metric] for o in self.spec.objectives]
+    def directions(self) -> list[Literal["minimize", "maximize"]]:
+        return [cast(Literal["minimize", "maximize"], o.direction or METRICS[o.metric]) for o in self.spec.objectives]
 
     @property
     def metric_names(self) -> list[str]:
@@ -208,10 +209,29 @@ def _canonical(obj: Any) -> Any:
     return obj
 
 
+# the source that scores a design: an edit here changes the scores, so a study refuses to resume
+MODEL_SOURCES = ("perf", "workload", "hardware", "cost", "serving", "efficiency.py", "explore/metrics.py")
+
+
 def model_version() -> str:
-    """Version of the model that scores designs: package version and fitted GPU calibration."""
+    """Version of the model that scores designs: package version, fitted GPU calibration, and a
+    hash of the scoring source (its syntax tree: comments and layout do not count)."""
     digest = hashlib.sha256(CALIBRATION_FILE.read_bytes()).hexdigest()[:8] if CALIBRATION_FILE.exists() else "none"
-    return f"{__version__}+cal.{digest}"
+    return f"{__version__}+cal.{digest}+src.{source_hash()}"
+
+
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    import ast
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for entry in MODEL_SOURCES:
+        path = root / entry
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode() + b"\0")
+            h.update(ast.dump(ast.parse(f.read_bytes())).encode() + b"\0")
+    return h.hexdigest()[:10]
 
 
 def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
@@ -219,14 +239,16 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     shard(get_model(spec.model), spec.tp, spec.pp)
     for i, obj in enumerate(spec.objectives):
         if obj.metric not in METRICS:
-            raise UnknownNameError(f"objectives[{i}].metric", obj.metric, f"unknown metric (known: {', '.join(METRICS)})")
+            raise UnknownNameError(f"objectives[{i}].metric", obj.metric,
+                                   f"unknown metric (known: {', '.join(METRICS)})")
     if not spec.objectives:
         raise ConfigError("objectives", [], "a study needs at least one objective")
     if len({o.metric for o in spec.objectives}) != len(spec.objectives):
         raise ConfigError("objectives", [o.metric for o in spec.objectives], "an objective appears twice")
     for i, c in enumerate(spec.constraints):
         if c.metric not in METRICS:
-            raise UnknownNameError(f"constraints[{i}].metric", c.metric, f"unknown metric (known: {', '.join(METRICS)})")
+            raise UnknownNameError(f"constraints[{i}].metric", c.metric,
+                                   f"unknown metric (known: {', '.join(METRICS)})")
         if (c.max is None) == (c.min is None):
             raise ConfigError(f"constraints[{i}]", c.metric, "give exactly one of max or min")
     w = spec.workload
@@ -248,7 +270,7 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     try:
         get_runtime(spec.runtime)
     except ConfigError as err:
-        raise err.under("runtime") if err.field != "runtime" else err
+        raise (err.under("runtime") if err.field != "runtime" else err) from None
     if spec.design_runtime is not None:
         if not spec.design_runtime.reason.strip():
             raise ConfigError("design_runtime.reason", spec.design_runtime.reason,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ador.cost import RETICLE_LIMIT_MM2
 from ador.cost.report import DEFAULT_POWER_RULE
@@ -73,7 +73,7 @@ def serving_metrics(device: Device, model: ModelSpec, precision: Precision, work
                     *, tp: int, pp: int = 1, devices: int | None = None, seed: int = 0,
                     runtime: RuntimeProfile | str | None = None) -> dict[str, float]:
     from ador.serving import Lengths, SchedulerConfig, poisson, simulate
-    kind = "lognormal" if load.long_tailed else "fixed"
+    kind: Literal["fixed", "lognormal"] = "lognormal" if load.long_tailed else "fixed"
     reqs = poisson(load.arrival_rate, load.requests, Lengths(kind, workload.input_len),
                    Lengths(kind, workload.output_len), seed=seed)
     r = simulate(System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime), model, precision, reqs,

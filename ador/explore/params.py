@@ -19,6 +19,7 @@ def param_name(knob_name: str, knob: Knob) -> str:
 def distribution(knob: Knob) -> BaseDistribution:
     if knob.type == "categorical":
         return CategoricalDistribution(list(knob.choices))
+    assert knob.low is not None and knob.high is not None     # checked on load
     if knob.type == "pow2":
         return IntDistribution(int(math.log2(knob.low)), int(math.log2(knob.high)))
     if knob.type == "int":

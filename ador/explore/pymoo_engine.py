@@ -39,19 +39,19 @@ def _variables(space) -> list[_Var]:
     for name, k in space.knobs.items():
         if k.type == "categorical":
             n = len(k.choices)
-            out.append(_Var(name, k, 0, n - 1, True, lambda x, c=k.choices: c[int(round(x))],
-                            lambda v, c=k.choices: float(list(c).index(v))))
+            out.append(_Var(name, k, 0, n - 1, True, lambda x, c=k.choices: c[int(round(x))],  # type: ignore[misc]
+                            lambda v, c=k.choices: float(list(c).index(v))))  # type: ignore[misc]
         elif k.type == "pow2":
             lo, hi = math.log2(k.low), math.log2(k.high)
             out.append(_Var(name, k, lo, hi, True, lambda x: 2 ** int(round(x)), lambda v: math.log2(v)))
         elif k.type == "int":
             step = int(k.step or 1)
             n = int((k.high - k.low) // step)
-            out.append(_Var(name, k, 0, n, True, lambda x, lo=int(k.low), s=step: lo + s * int(round(x)),
-                            lambda v, lo=int(k.low), s=step: (v - lo) / s))
+            out.append(_Var(name, k, 0, n, True, lambda x, lo=int(k.low), s=step: lo + s * int(round(x)),  # type: ignore[misc]
+                            lambda v, lo=int(k.low), s=step: (v - lo) / s))  # type: ignore[misc]
         elif k.type == "log_int":
             out.append(_Var(name, k, math.log(k.low), math.log(k.high), False,
-                            lambda x, lo=int(k.low), hi=int(k.high): min(hi, max(lo, int(round(math.exp(x))))),
+                            lambda x, lo=int(k.low), hi=int(k.high): min(hi, max(lo, int(round(math.exp(x))))),  # type: ignore[misc]
                             lambda v: math.log(v)))
         elif k.type == "log_float":
             out.append(_Var(name, k, math.log(k.low), math.log(k.high), False, lambda x: math.exp(x),

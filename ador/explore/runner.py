@@ -8,11 +8,17 @@ the in-memory study, so samplers see all trials of all workers.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import math
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +26,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ador.errors import AdorError, ConfigError
-from ador.explore.config import Study, model_version, study_from_dict
+from ador.explore.config import SamplerSpec, Study, model_version, study_from_dict
 from ador.explore.metrics import ENERGY_METRICS, evaluate_design, feasibility, finite, serving_metrics
 from ador.explore.params import distributions, knob_values
 from ador.explore.pareto import hypervolume, normaliser
-from ador.explore.samplers import PYMOO, build_sampler
-from ador.explore.storage import TrialRecorder, default_storage, open_storage, with_retries
+from ador.explore.samplers import PYMOO, build_sampler, check_sampler
+from ador.explore.storage import (STUDIES_DIR, UID_KEY, NoStorageError, TrialRecorder, check_study_name,
+                                  default_storage, open_storage, redact, with_retries)
 from ador.hardware import GPUS, device_to_mapping
 from ador.progress import Progress
 from ador.workload import get_model, get_precision
@@ -105,6 +112,7 @@ class Scorer:
                 if v > c.max:
                     reasons.append(f"{c.metric} {v:.4g} > {c.max:g}")
             else:
+                assert c.min is not None                 # a constraint has a max or a min (checked on load)
                 constraints.append((c.min - v) / abs(c.min) if c.min else -v)
                 if v < c.min:
                     reasons.append(f"{c.metric} {v:.4g} < {c.min:g}")
@@ -155,36 +163,62 @@ def _baselines(study: Study) -> dict[str, Any]:
     return out
 
 
+COMPLETE_KEY = "ador_complete"   # written last when a study is created: without it the creation was cut short
+
+
 def open_study(study: Study, storage_url: str | None = None, *, sampler: str | None = None,
                seed: int | None = None) -> tuple[optuna.Study, str]:
     """Create the study in storage, or reopen it after checking it was made from the same study
-    definition and the same model version."""
+    definition and the same model version.
+
+    Creation is complete only once every setting (definition, model version, sampler, baselines,
+    metric names) is stored and, last, the ``ador_complete`` marker: a study without the marker
+    and without trials is a creation that was cut short (a kill, a lost database), which reading
+    commands refuse and which this function redoes."""
+    check_study_name(study.name)
+    name = sampler or study.spec.sampler.name
+    # a sampler given on the command line starts from its defaults: the file's options are
+    # those of the file's sampler
+    options = dict(study.spec.sampler.options) if name == study.spec.sampler.name else {}
+    check_sampler(SamplerSpec(name, options), study.space)      # before anything is stored
     url = storage_url or study.spec.storage or default_storage(study.name)
-    storage = open_storage(url)
-    durable = with_retries(lambda: optuna.create_study(storage=storage, study_name=study.name,
-                                                       directions=study.directions, load_if_exists=True),
-                           "opening the study")
-    attrs = durable.user_attrs
-    if "ador_config" not in attrs:
-        name = sampler or study.spec.sampler.name
-        # a sampler given on the command line starts from its defaults: the file's options are
-        # those of the file's sampler
-        options = dict(study.spec.sampler.options) if name == study.spec.sampler.name else {}
-        sampler_spec = {"name": name, "options": options,
-                        "seed": study.spec.seed if seed is None else seed}
-        for key, value in (("ador_config", study.to_dict()), ("ador_config_hash", study.config_hash()),
-                           ("ador_model_version", model_version()), ("ador_sampler", sampler_spec),
-                           ("ador_created", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")),
-                           ("ador_baselines", _baselines(study))):
-            with_retries(lambda k=key, v=value: durable.set_user_attr(k, v), "storing the study settings")
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            with_retries(lambda: durable.set_metric_names(study.metric_names), "storing the metric names")
-    else:
-        check_same(study, attrs)
+    if storage_url is None and study.spec.storage is None:
+        STUDIES_DIR.mkdir(exist_ok=True)                         # the default place; other folders must exist
+    storage = open_storage(url, create=True)
+    try:
+        durable = optuna.load_study(study_name=study.name, storage=storage)
+    except KeyError:
+        durable = None
+    if durable is not None and _is_made(durable):
+        check_same(study, durable.user_attrs)
         fail_orphans(durable)
+        return durable, url
+    settings = {"ador_config": study.to_dict(), "ador_config_hash": study.config_hash(),
+                "ador_model_version": model_version(),
+                "ador_sampler": {"name": name, "options": options, "seed": study.spec.seed if seed is None else seed},
+                "ador_created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "ador_baselines": _baselines(study)}
+    directions = [optuna.study.StudyDirection.MINIMIZE if d == "minimize" else optuna.study.StudyDirection.MAXIMIZE
+                  for d in study.directions]
+    if durable is not None and durable.directions != directions:   # half made from another definition
+        optuna.delete_study(study_name=study.name, storage=storage)
+        durable = None
+    if durable is None:
+        durable = optuna.create_study(storage=storage, study_name=study.name, directions=study.directions,
+                                      load_if_exists=True)
+    for key, value in settings.items():
+        durable.set_user_attr(key, value)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        durable.set_metric_names(study.metric_names)
+    durable.set_user_attr(COMPLETE_KEY, True)
     return durable, url
+
+
+def _is_made(durable: optuna.Study) -> bool:
+    """Creation finished: the marker, or trials (a study made before the marker existed)."""
+    return bool(durable.user_attrs.get(COMPLETE_KEY)) or bool(durable.get_trials(deepcopy=False))
 
 
 def fail_orphans(durable: optuna.Study) -> int:
@@ -192,14 +226,10 @@ def fail_orphans(durable: optuna.Study) -> int:
     written once, finished), so a RUNNING trial belongs to a client that died mid-trial (a plain
     Optuna process, or an older ador); left alone it would never finish."""
     storage = durable._storage
-    orphans = with_retries(lambda: durable.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
-                           "reading trials")
+    orphans = durable.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in orphans:
-        with_retries(lambda t=t: storage.set_trial_user_attr(t._trial_id, "infeasible_reasons",
-                                                             ["worker died while this trial was running"]),
-                     "failing an orphaned trial")
-        with_retries(lambda t=t: storage.set_trial_state_values(t._trial_id, TrialState.FAIL),
-                     "failing an orphaned trial")
+        storage.set_trial_user_attr(t._trial_id, "infeasible_reasons", ["worker died while this trial was running"])
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     return len(orphans)
 
 
@@ -217,20 +247,33 @@ def check_same(study: Study, attrs: dict[str, Any]) -> None:
                                                f"so launch it under another name")
 
 
-def load_stored(name: str, storage_url: str | None) -> tuple[Study, optuna.Study, str]:
-    """Reopen a stored study from its storage alone (no study file needed)."""
+def load_stored(name: str, storage_url: str | None, *, write: bool = False) -> tuple[Study, optuna.Study, str]:
+    """Reopen a stored study from its storage alone (no study file needed). ``write``: the caller
+    will add trials (RUNNING trials of dead clients are failed first); reading creates nothing."""
+    check_study_name(name)
     url = storage_url or default_storage(name)
-    storage = open_storage(url)
     try:
-        durable = with_retries(lambda: optuna.load_study(study_name=name, storage=storage), "loading the study")
+        storage = open_storage(url, create=False)
+    except NoStorageError as err:
+        raise ConfigError("study", name, f"no such study: {err.value} {err.reason}") from None
+    try:
+        durable = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise ConfigError("study", name, f"no such study in {url} (studies: {', '.join(names) or 'none'})") from None
-    attrs = durable.user_attrs
+        raise ConfigError("study", name, f"no such study in {redact(url)} "
+                                         f"(studies: {', '.join(names) or 'none'})") from None
+    try:
+        attrs = durable.user_attrs
+    except RecursionError:
+        raise ConfigError("study", name, "its stored settings are nested too deeply to read") from None
+    if not _is_made(durable):
+        raise ConfigError("study", name, "has no settings: its creation was interrupted (launch it again to finish "
+                                         "it) or it was not made by ador")
     if "ador_config" not in attrs:
         raise ConfigError("study", name, "was not created by ador (no stored definition)")
     study = study_from_dict(attrs["ador_config"], name)
-    fail_orphans(durable)
+    if write:
+        fail_orphans(durable)
     return study, durable, url
 
 
@@ -253,14 +296,25 @@ class TrialWriter:
         self.seen: set[int] = set()         # durable trial ids already in the in-memory study
 
     def write(self, trial: FrozenTrial) -> int:
-        trial_id = with_retries(lambda: self.recorder.write(trial), "writing a trial")
+        """Store a finished trial exactly once: it carries a random id, and a retry after an error
+        first looks for that id (a commit whose acknowledgement was lost did happen)."""
+        trial = copy.copy(trial)
+        trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex}
+        uid = str(trial.system_attrs[UID_KEY])
+        attempts = 0
+
+        def attempt() -> int:
+            nonlocal attempts
+            attempts += 1
+            found = self.recorder.find(uid) if attempts > 1 else None
+            return found if found is not None else self.recorder.write(trial)
+        trial_id = with_retries(attempt, "writing a trial", reset=self.storage.remove_session)
         self.seen.add(trial_id)
         return trial_id
 
     def pull(self) -> list[FrozenTrial]:
-        trials = with_retries(lambda: self.storage.get_all_trials(self.study_id, deepcopy=False,
-                                                                  states=(TrialState.COMPLETE, TrialState.FAIL)),
-                              "reading trials")
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False,
+                                             states=(TrialState.COMPLETE, TrialState.FAIL))
         new = [t for t in trials if t._trial_id not in self.seen]
         self.seen.update(t._trial_id for t in new)
         return new
@@ -325,7 +379,8 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
 
 
 def _worker_main(config: dict[str, Any], name: str, url: str, n_trials: int, sampler: str | None,
-                 seed: int, queue) -> None:
+                 seed: int, queue, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
     try:
         study = study_from_dict(config, name)
         durable = optuna.load_study(study_name=name, storage=open_storage(url))
@@ -335,9 +390,35 @@ def _worker_main(config: dict[str, Any], name: str, url: str, n_trials: int, sam
         queue.put(("error", str(err)))
 
 
+PARENT_POLL_S = 0.5
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive the command that started it (a killed launch would leave its
+    workers adding trials). On Linux the kernel sends SIGKILL when the parent dies; everywhere, a
+    thread checks the parent every half second."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            PR_SET_PDEATHSIG = 1
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass                                     # the thread below still watches
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+    if os.getppid() != parent_pid:                   # the parent died before the watch began
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="ador-parent-watch").start()
+
+
 def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, workers: int, *,
                 sampler: str | None = None, seed: int | None = None, progress: bool = True) -> RunStats:
-    """``workers`` processes on this machine share the study; trials are split between them."""
+    """``workers`` processes on this machine share the study; trials are split between them.
+    However this function ends (an error, SIGINT, SIGTERM turned into SystemExit by the command),
+    no worker outlives it; if the process is killed outright, the workers see it and exit."""
     if workers <= 1:
         return run_trials(study, durable, n_trials, sampler=sampler, seed=seed, progress=progress)
     base = durable.user_attrs.get("ador_sampler", {}).get("seed", study.spec.seed) if seed is None else seed
@@ -345,35 +426,38 @@ def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, wo
     queue = ctx.Queue()
     shares = [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
     procs = [ctx.Process(target=_worker_main, args=(study.to_dict(), study.name, url, share, sampler,
-                                                    base + 7919 * (i + 1), queue))
+                                                    base + 7919 * (i + 1), queue, os.getpid()))
              for i, share in enumerate(shares) if share]
     start = time.perf_counter()
-    for p in procs:
-        p.start()
     total = RunStats()
     errors = []
     bar = Progress(total=n_trials, label=f"{study.name} ({len(procs)} workers)") if progress else None
-    results = 0
-    while results < len(procs):
-        try:
-            kind, payload = queue.get(timeout=0.5)
-        except Exception:
-            if bar:
-                done = len(durable.get_trials(deepcopy=False))
-                bar.update(min(done, n_trials))
-            if not any(p.is_alive() for p in procs) and queue.empty():
-                break
-            continue
-        results += 1
-        if kind == "ok":
-            for key in ("completed", "failed", "feasible"):
-                setattr(total, key, getattr(total, key) + payload[key])
-        else:
-            errors.append(payload)
-    for p in procs:
-        p.join()
-    if bar:
-        bar.close()
+    try:
+        for p in procs:
+            p.start()
+        results = 0
+        while results < len(procs):
+            try:
+                kind, payload = queue.get(timeout=0.5)
+            except Exception:
+                if bar:
+                    done = len(durable.get_trials(deepcopy=False))
+                    bar.update(min(done, n_trials))
+                if not any(p.is_alive() for p in procs) and queue.empty():
+                    break
+                continue
+            results += 1
+            if kind == "ok":
+                for key in ("completed", "failed", "feasible"):
+                    setattr(total, key, getattr(total, key) + payload[key])
+            else:
+                errors.append(payload)
+        for p in procs:
+            p.join()
+    finally:
+        _stop(procs)
+        if bar:
+            bar.close()
     total.seconds = time.perf_counter() - start
     if errors:
         raise AdorError(errors[0])
@@ -382,6 +466,19 @@ def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, wo
         raise AdorError(f"{len(dead)} worker process(es) died (exit codes {dead}); completed trials are saved, "
                         f"resume the study")
     return total
+
+
+def _stop(procs: list) -> None:
+    """Terminate workers still running (SIGTERM, then SIGKILL after 5 s)."""
+    alive = [p for p in procs if p.pid is not None and p.is_alive()]
+    for p in alive:
+        p.terminate()
+    deadline = time.monotonic() + 5.0
+    for p in alive:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
 
 
 # --- reading results -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import optuna
 
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.params import param_name
-from ador.explore.space import SearchSpace
+from ador.explore.space import MAX_GRID, SearchSpace
 
 PYMOO = "pymoo-nsga2"
 
@@ -60,15 +60,21 @@ def check_sampler(spec, space: SearchSpace) -> None:
             raise ConfigError(f"sampler.options.{sorted(unknown)[0]}", spec.options[sorted(unknown)[0]],
                               "pymoo-nsga2 takes population_size and eliminate_duplicates")
         return
-    accepted = set(inspect.signature(_CLASSES[spec.name].__init__).parameters) - {"self", "seed",
-                                                                                "constraints_func", "search_space"}
+    accepted = set(inspect.signature(_CLASSES[spec.name]).parameters) - {"self", "seed", "constraints_func",
+                                                                       "search_space"}
     for key in spec.options:
         if key not in accepted:
             raise ConfigError(f"sampler.options.{key}", spec.options[key],
                               f"not an option of {spec.name} (options: {', '.join(sorted(accepted))})")
     if spec.name == "grid":
+        # Optuna's grid sampler lists every combination: count them before anything is allocated
+        total = 1
         for name, knob in space.knobs.items():
-            knob.grid(f"search_space.knobs.{name}")
+            total *= knob.size(f"search_space.knobs.{name}")
+        if total > MAX_GRID:
+            raise ConfigError("sampler.name", "grid", f"the search space has {total:.3g} designs; a grid can "
+                                                      f"enumerate at most {MAX_GRID:,} (use another sampler or "
+                                                      f"fewer values)")
 
 
 def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:

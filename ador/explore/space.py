@@ -18,6 +18,7 @@ from ador.explore.expr import evaluate_expr, names_in
 from ador.hardware import AdorChip, device_from_mapping, device_to_mapping, get_device
 
 KnobType = Literal["int", "log_int", "pow2", "float", "log_float", "categorical"]
+MAX_GRID = 1_000_000      # values one knob, or a whole grid, may enumerate (each is a list in memory)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,13 @@ class Knob:
         if self.type == "categorical":
             if not self.choices:
                 raise ConfigError(f"{where}.choices", list(self.choices), "a categorical knob needs choices")
+            for i, choice in enumerate(self.choices):
+                if isinstance(choice, float) and not math.isfinite(choice):
+                    raise ConfigError(f"{where}.choices[{i}]", choice, "expected a finite number")
+                if isinstance(choice, int) and not isinstance(choice, bool) and abs(choice) > 2 ** 53:
+                    raise ConfigError(f"{where}.choices[{i}]", choice, "too large (at most 2**53)")
+                if not isinstance(choice, (str, int, float, bool)):
+                    raise ConfigError(f"{where}.choices[{i}]", choice, "a choice is a number, string or boolean")
             if len(set(map(repr, self.choices))) != len(self.choices):
                 raise ConfigError(f"{where}.choices", list(self.choices), "choices must be distinct")
             return
@@ -59,10 +67,28 @@ class Knob:
             if self.type == "int" and self.step != int(self.step):
                 raise ConfigError(f"{where}.step", self.step, "an int knob needs a whole step")
 
+    def size(self, where: str) -> int:
+        """How many values ``grid`` would list, computed without listing them."""
+        if self.type == "categorical":
+            return len(self.choices)
+        assert self.low is not None and self.high is not None     # checked on load
+        if self.type == "pow2":
+            return int(math.log2(self.high)) - int(math.log2(self.low)) + 1
+        if self.type in ("int", "log_int"):
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        if self.step is None:
+            raise ConfigError(f"{where}.step", None, "a float knob needs a step to be enumerated")
+        steps = (self.high - self.low) / self.step
+        return int(math.floor(steps + 1e-9)) + 1 if steps < 1e18 else 10 ** 18
+
     def grid(self, where: str) -> list[Any]:
         """Every value of the knob (for grid search and exhaustive enumeration)."""
+        n = self.size(where)
+        if n > MAX_GRID:
+            raise ConfigError(where, f"{n:.3g} values", f"too many to enumerate (at most {MAX_GRID:,})")
         if self.type == "categorical":
             return list(self.choices)
+        assert self.low is not None and self.high is not None     # checked on load
         if self.type == "pow2":
             return [2 ** e for e in range(int(math.log2(self.low)), int(math.log2(self.high)) + 1)]
         if self.type in ("int", "log_int"):
@@ -159,6 +185,8 @@ def _typed(kind: type, value: Any, field: str) -> Any:
         return value
     if kind in (int, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(field, value, "expected a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(field, value, "expected a finite number")
     if kind is int and isinstance(value, float):
         if value != int(value):
             raise ConfigError(field, value, "expected a whole number")
@@ -212,7 +240,8 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
     space = SearchSpace(spec=spec, base=base, name=name)
     # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early)
     for knob_name, knob in spec.knobs.items():
-        ends = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" else (knob.low, knob.high)
+        ends: tuple[Any, Any] = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" \
+            else (knob.low, knob.high)
         for value in ends:
             if knob.type in ("int", "log_int", "pow2"):
                 value = int(value)

@@ -1,12 +1,22 @@
 """Where studies live: a SQLite file under studies/ by default, a journal file, or any SQLAlchemy
-URL (PostgreSQL through psycopg 3). Opening errors and lost connections become one-line errors."""
+URL (PostgreSQL through psycopg 3). Opening errors and lost connections become one-line errors.
+
+Every storage call goes through a retrying proxy (``retrying``): a database error (a dropped connection, a
+locked or briefly full database) is retried with bounded back-off after the session is reset,
+and then ends in one line saying the completed trials are saved. Commands that only read never
+create a database, a table or a directory; only ``launch`` creates a study's storage.
+"""
 from __future__ import annotations
 
+import re
+import threading
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import optuna
+from optuna.storages import BaseStorage
 
 from ador.errors import AdorError, ConfigError
 
@@ -14,15 +24,30 @@ T = TypeVar("T")
 STUDIES_DIR = Path("studies")
 # bounded retries when the database drops mid-study (a PostgreSQL restart takes a few seconds)
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
-OPEN_RETRY_DELAYS_S = (0.5, 1.0, 2.0)   # opening: a server that is down is reported within seconds
+OPEN_RETRIES_UNREACHABLE = 3            # opening: a server that is down is reported within seconds
+# a study name is a name, never a path: it becomes a file name under studies/
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+# tables every Optuna database has (a database without them holds no study to read)
+OPTUNA_TABLES = {"studies", "trials", "version_info"}
 
 
 class StorageLostError(AdorError):
     """The storage failed during a study after the retries; completed trials are saved."""
 
 
+class NoStorageError(ConfigError):
+    """A command that reads found no database (or no Optuna tables) where the storage should be."""
+
+
+def check_study_name(name: str, field: str = "study") -> str:
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(field, name, "a study name is letters, digits and . _ + - (at most 128, starting with a "
+                                       "letter or digit), not a path")
+    return name
+
+
 def default_storage(name: str) -> str:
-    return f"sqlite:///{STUDIES_DIR / name}.db"
+    return f"sqlite:///{STUDIES_DIR / check_study_name(name)}.db"
 
 
 def normalise_url(url: str) -> str:
@@ -33,43 +58,94 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    url = normalise_url(url)
-    if url.startswith("journal:") or (("://" not in url) and url.endswith((".log", ".journal", ".jsonl"))):
-        path = Path(url.removeprefix("journal:"))
-        _check_writable(path, url)
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-        try:
-            return JournalStorage(JournalFileBackend(str(path)))
-        except OSError as err:
-            raise ConfigError("storage", url, f"cannot open the journal file ({err.strerror or err})") from None
+def redact(url: str) -> str:
+    """The URL with any password (``user:PASSWORD@host`` or ``?password=``) replaced by ***."""
     if "://" not in url:
-        raise ConfigError("storage", url, "expected a database URL (sqlite:///x.db, postgresql://...) "
-                                          "or journal:PATH")
-    engine_kwargs: dict = {"pool_pre_ping": True}
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("://", 1)[0] + "://***"
+    netloc, query = parts.netloc, parts.query
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        if ":" in creds:
+            netloc = f"{creds.split(':', 1)[0]}:***@{host}"
+    secret = ("password", "passwd", "pwd")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() in secret for k, _ in pairs):
+        query = urlencode([(k, "***" if k.lower() in secret else v) for k, v in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url                     # nothing secret (and sqlite:///path keeps its three slashes)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _is_journal(url: str) -> bool:
+    return url.startswith("journal:") or (("://" not in url) and url.endswith((".log", ".journal", ".jsonl")))
+
+
+def open_storage(url: str, *, create: bool = False) -> RetryingStorage:
+    """Open a study storage. ``create``: this command may create the database file and Optuna's
+    tables (``launch``); otherwise the storage must exist and nothing is written to open it."""
+    url = normalise_url(url)
+    shown = redact(url)
+    if _is_journal(url):
+        path = Path(url.removeprefix("journal:"))
+        _check_file(path, shown, create)
+        from ador.explore.journal import JournalFile
+        from optuna.storages.journal import JournalStorage
+        try:
+            return retrying(JournalStorage(JournalFile(path)))
+        except OSError as err:
+            raise ConfigError("storage", shown, f"cannot open the journal file ({err.strerror or err})") from None
+    if "://" not in url:
+        raise ConfigError("storage", shown, "expected a database URL (sqlite:///x.db, postgresql://...) "
+                                            "or journal:PATH")
+    if url.startswith("sqlite:") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url
+                                      or "mode=memory" in url):
+        raise ConfigError("storage", shown, "an in-memory database is lost when the command ends; "
+                                            "give a file (sqlite:///studies/NAME.db)")
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        _check_writable(path, url)
+        _check_file(path, shown, create)
+        _check_sqlite_is_optuna(path, shown)
         engine_kwargs["connect_args"] = {"timeout": 60}   # several worker processes share the file
     elif url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": 5}
     last: BaseException | None = None
-    for delay in (0.0, *OPEN_RETRY_DELAYS_S):
+    unreachable = 0
+    for delay in (0.0, *RETRY_DELAYS_S):
         time.sleep(delay)
         try:
-            if url.startswith("sqlite:///"):
-                _use_wal(url, engine_kwargs)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+            if url.startswith("sqlite:///") and create:
+                _use_wal(url)
+            tables = _tables(url, engine_kwargs)
+            if not create and not OPTUNA_TABLES <= tables:
+                raise NoStorageError("storage", shown, "holds no studies (`ador study launch` creates a study)")
+            complete = _optuna_table_names() - {"alembic_version"} <= tables     # nothing for Optuna to create
+            rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                             skip_table_creation=complete or not create)
+            # Optuna wraps an RDB storage in its trial cache when it opens a study; done here so
+            # the retries wrap the cache (the cache is what Optuna itself uses)
+            return retrying(optuna.storages.get_storage(rdb))
         except ImportError as err:
-            raise ConfigError("storage", url, f"missing database driver ({err.name})") from None
+            raise ConfigError("storage", shown, f"missing database driver ({err.name})") from None
+        except AdorError:
+            raise
         except Exception as err:   # SQLAlchemy raises many kinds; all mean the storage cannot be used
             last = err
             if not _is_database_error(err):
                 break
-    raise ConfigError("storage", _redact(url), f"cannot open the database: {_first_line(last)}") from None
+            # a server that refuses connections is reported soon; one that drops a connection
+            # while the study opens (a restart, an administrator) gets the full retries
+            unreachable += _unreachable(err)
+            if unreachable > OPEN_RETRIES_UNREACHABLE:
+                break
+    raise ConfigError("storage", shown, f"cannot open the database: {_root_message(last)}") from None
 
 
-def _use_wal(url: str, engine_kwargs: dict) -> None:
+def _use_wal(url: str) -> None:
     """Write-ahead logging: one fsync per commit instead of three, readers never block the writer,
     and with synchronous=FULL a committed trial survives a crash or power loss."""
     import sqlite3
@@ -78,50 +154,120 @@ def _use_wal(url: str, engine_kwargs: dict) -> None:
         conn.execute("PRAGMA journal_mode=WAL")     # persistent in the file
 
 
-def _check_writable(path: Path, url: str) -> None:
-    """Try to create a file beside the database: permission bits alone mislead (root passes
-    os.access everywhere) and read-only mounts show only on a write."""
-    import tempfile
+def _check_file(path: Path, shown: str, create: bool) -> None:
+    """A storage file to read must exist; one to create needs an existing, writable directory.
+    Directories are never created here (a mistyped path must not grow a tree of folders)."""
     parent = path.parent if str(path.parent) else Path(".")
+    if not create:
+        if not path.is_file():
+            raise NoStorageError("storage", shown, "no such file (`ador study launch` creates a study)")
+        return
+    if not parent.is_dir():
+        raise ConfigError("storage", shown, f"directory {parent} does not exist (create it first)")
+    _check_writable(path, parent, shown)
+
+
+def _check_writable(path: Path, parent: Path, shown: str) -> None:
+    """Try to create a file beside the database: permission bits alone mislead (root passes
+    os.access everywhere) and read-only mounts show only on a write. The database file itself is
+    not opened here: closing any descriptor of a SQLite file drops the process's locks on it."""
+    import tempfile
     try:
-        parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".ador-write-test-"):
             pass
-        if path.exists():
-            with path.open("ab"):
-                pass
     except OSError as err:
-        raise ConfigError("storage", url, f"{parent} is not writable ({err.strerror or err})") from None
+        raise ConfigError("storage", shown, f"{parent} is not writable ({err.strerror or err})") from None
 
 
-def _first_line(err: BaseException) -> str:
-    orig = getattr(err, "orig", None) or err
-    text = str(orig).strip().splitlines()
-    return text[0] if text else type(orig).__name__
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
-    return url
-
-
-def with_retries(action: Callable[[], T], what: str) -> T:
-    """Run a storage action, retrying on database errors with bounded back-off."""
-    last: BaseException | None = None
-    for delay in (0.0, *RETRY_DELAYS_S):
-        if delay:
-            time.sleep(delay)
+def _check_sqlite_is_optuna(path: Path, shown: str) -> None:
+    """Refuse another application's SQLite file before anything (WAL mode, Optuna's tables) is
+    written to it."""
+    import sqlite3
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
         try:
-            return action()
-        except Exception as err:      # sqlalchemy.exc.OperationalError and friends
-            if not _is_database_error(err):
-                raise
-            last = err
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        raise ConfigError("storage", shown, f"not a SQLite database ({err})") from None
+    foreign = sorted(tables - _optuna_table_names())
+    if foreign:     # (a subset of Optuna's tables is a creation that was cut short: Optuna completes it)
+        listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ConfigError("storage", shown, f"belongs to another application (tables: {listed}); "
+                                            f"ador stores studies only in Optuna databases")
+
+
+def _optuna_table_names() -> set[str]:
+    from optuna.storages._rdb import models
+    return set(models.BaseModel.metadata.tables) | {"alembic_version"}
+
+
+def _tables(url: str, engine_kwargs: dict[str, Any]) -> set[str]:
+    """The database's tables, read before Optuna opens it (Optuna creates missing ones: a reading
+    command must not, and a complete database needs no creation queries)."""
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        return set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _unreachable(err: BaseException) -> bool:
+    text = _root_message(err).lower()
+    return any(s in text for s in ("connection refused", "connection failed", "could not connect", "timeout expired",
+                                   "could not translate host", "name or service not known"))
+
+
+def _root_message(err: BaseException | None) -> str:
+    """The first line of the deepest cause: the database's own words, not a wrapper's guess
+    (Optuna reports every failed commit as "invalid data in the commit")."""
+    if err is None:
+        return "unknown error"
+    seen = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        nxt = getattr(err, "orig", None) or err.__cause__ or err.__context__
+        if nxt is None:
+            break
+        err = nxt
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+_retrying = threading.local()
+
+
+def with_retries(action: Callable[[], T], what: str, reset: Callable[[], Any] | None = None) -> T:
+    """Run a storage action, retrying on database errors with bounded back-off; ``reset`` runs
+    before each retry (dropping a session a failed connection left pending). Nested calls do not
+    retry on their own: the outermost call retries the whole action."""
+    if getattr(_retrying, "active", False):
+        return action()
+    _retrying.active = True
+    last: BaseException | None = None
+    try:
+        for delay in (0.0, *RETRY_DELAYS_S):
+            if delay:
+                time.sleep(delay)
+                if reset is not None:
+                    try:
+                        reset()
+                    except Exception:       # the reset is best effort; the retry reports what fails
+                        pass
+            try:
+                return action()
+            except Exception as err:      # sqlalchemy.exc.OperationalError and friends
+                if not _is_database_error(err):
+                    raise
+                last = err
+    finally:
+        _retrying.active = False
     raise StorageLostError(f"storage: {what} failed after {len(RETRY_DELAYS_S)} retries "
-                           f"({_first_line(last)}); completed trials are saved, resume the study") from None
+                           f"({_root_message(last)}); completed trials are saved, resume the study") from None
 
 
 def _is_database_error(err: BaseException) -> bool:
@@ -129,6 +275,57 @@ def _is_database_error(err: BaseException) -> bool:
         return True
     module = type(err).__module__
     return module.startswith(("sqlalchemy", "psycopg", "sqlite3")) or isinstance(err, (OSError, ConnectionError))
+
+
+# every BaseStorage method (the abstract ones and those Optuna's storages override for speed)
+_STORAGE_METHODS = (
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
+    "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs",
+    "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_id_from_study_id_trial_number",
+    "get_trial_number_from_id", "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials", "get_n_trials", "get_best_trial",
+    "get_trial_params", "get_trial_user_attrs", "get_trial_system_attrs", "check_trial_is_updatable",
+)
+
+
+def _retried(name: str) -> Callable[..., Any]:
+    def method(self: RetryingStorage, *args: Any, **kwargs: Any) -> Any:
+        inner = self.inner
+        return with_retries(lambda: getattr(inner, name)(*args, **kwargs), f"the storage call {name}",
+                            reset=self.remove_session)
+    method.__name__ = name
+    return method
+
+
+class RetryingStorage(BaseStorage):
+    """A storage whose every call is retried on database errors (see ``with_retries``). Made by
+    ``retrying``, which fills in each BaseStorage method."""
+
+    def __init__(self, inner: BaseStorage) -> None:
+        self.inner = inner
+
+    def remove_session(self) -> None:
+        """Drop this thread's database session (Optuna's trial cache does not pass this on)."""
+        (self.rdb or self.inner).remove_session()
+
+    @property
+    def rdb(self) -> optuna.storages.RDBStorage | None:
+        """The RDB storage underneath (Optuna's trial cache keeps it as ``_backend``), if any."""
+        backend = getattr(self.inner, "_backend", self.inner)
+        return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+# built with type() so that ABCMeta sees the abstract methods implemented
+_Retrying = type("_Retrying", (RetryingStorage,), {"__module__": __name__,
+                                                   **{name: _retried(name) for name in _STORAGE_METHODS}})
+
+
+def retrying(inner: BaseStorage) -> RetryingStorage:
+    storage: RetryingStorage = _Retrying(inner)
+    return storage
+
+
+UID_KEY = "ador_uid"     # system attribute: a random id per trial, so a retried write is never stored twice
 
 
 class TrialRecorder:
@@ -141,11 +338,30 @@ class TrialRecorder:
     Other storages fall back to ``create_new_trial(template_trial=...)``.
     """
 
-    def __init__(self, storage: optuna.storages.BaseStorage, study_id: int) -> None:
+    def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self.storage = storage
         self.study_id = study_id
-        backend = getattr(storage, "_backend", storage)
-        self.rdb = backend if isinstance(backend, optuna.storages.RDBStorage) else None
+        self.rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
+
+    def find(self, uid: str) -> int | None:
+        """The id of the stored trial carrying ``uid`` (a write whose commit was reported failed
+        may still have committed), or None."""
+        if self.rdb is None:
+            for t in self.storage.get_all_trials(self.study_id, deepcopy=False):
+                if t.system_attrs.get(UID_KEY) == uid:
+                    return t._trial_id
+            return None
+        import json
+
+        from optuna.storages._rdb import models
+        from sqlalchemy import select
+        A = models.TrialSystemAttributeModel.__table__
+        T = models.TrialModel.__table__
+        engine = self.rdb.engine
+        with engine.connect() as conn:
+            row = conn.execute(select(A.c.trial_id).join(T, T.c.trial_id == A.c.trial_id).where(
+                T.c.study_id == self.study_id, A.c.key == UID_KEY, A.c.value_json == json.dumps(uid))).first()
+        return None if row is None else int(row[0])
 
     def write(self, trial) -> int:
         if self.rdb is None:
@@ -153,6 +369,7 @@ class TrialRecorder:
         return self._write_rdb(trial)
 
     def _write_rdb(self, trial) -> int:
+        assert self.rdb is not None
         import datetime as dt
         import json
 
@@ -168,10 +385,12 @@ class TrialRecorder:
             if engine.dialect.name != "sqlite":
                 S = models.StudyModel.__table__
                 conn.execute(select(S.c.study_id).where(S.c.study_id == self.study_id).with_for_update())
-            trial_id = conn.execute(T.insert().values(
+            key = conn.execute(T.insert().values(
                 number=None, study_id=self.study_id, state=trial.state,
                 datetime_start=utc(trial.datetime_start), datetime_complete=utc(trial.datetime_complete),
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            assert key is not None
+            trial_id = key[0]
             number = conn.execute(select(func.count(T.c.trial_id)).where(
                 T.c.study_id == self.study_id, T.c.trial_id < trial_id)).scalar()
             conn.execute(T.update().where(T.c.trial_id == trial_id).values(number=number))

@@ -132,8 +132,8 @@ class GpuSpec:
     kind: Literal["gpu"] = "gpu"
 
     def __post_init__(self) -> None:
-        _check(self, positive=("fp16_flops_per_s", "simt_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes", "sm_count",
-                               "freq_hz", "die_area_mm2", "tdp_w"),
+        _check(self, positive=("fp16_flops_per_s", "simt_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes",
+                               "sm_count", "freq_hz", "die_area_mm2", "tdp_w"),
                non_negative=("fp8_flops_per_s", "int8_ops_per_s", "l2_bytes", "link_bw_bytes_per_s",
                              "link_latency_s", "memory_stacks", "memory_sites"))
         if self.memory_sites < self.memory_stacks:

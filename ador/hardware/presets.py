@@ -4,9 +4,9 @@ HBM stacks: A100 and H100 SXM carry six HBM sites of which five are active (A100
 whitepapers: 5 x 16 GB stacks make 80 GB; the sixth site holds a spacer); H200 enables all six
 (141 GB of 6 x 24 GB); MI300X and B200 carry eight (data sheets).
 
-Peak FLOP/s are *dense* tensor-core figures (SIMT: the non-tensor fp32 rate) (datasheets print sparse ones with a footnote; dense
-is half). Memory capacity is what software sees (nvidia-smi / rocm-smi), which for HBM parts is
-the marketed figure in GiB. Link bandwidth is per direction for all links of one GPU together.
+Peak FLOP/s are *dense* tensor-core figures (SIMT: the non-tensor fp32 rate) (datasheets print sparse
+ones with a footnote; dense is half). Memory capacity is what software sees (nvidia-smi / rocm-smi),
+which for HBM parts is the marketed figure in GiB. Link bandwidth is per direction for all links of one GPU together.
 The efficiencies are fitted separately (``ador/hardware/calibration.py``).
 """
 from __future__ import annotations

@@ -10,8 +10,11 @@ with a fitted tensor efficiency vs systolic fill/drain), not a difference in rul
 """
 from __future__ import annotations
 
+from typing import cast
+
 from ador.errors import ConfigError
-from ador.hardware.components import GlobalSram, Hbm, KiB, Links, MacTrees, Noc, SystolicArrays, VectorUnit
+from ador.hardware.components import (GlobalSram, Hbm, HbmGeneration, KiB, Links, MacTrees, Noc, SystolicArrays,
+                                      VectorUnit)
 from ador.hardware.devices import AdorChip, GpuSpec
 
 # One systolic array per SM holding that SM's tensor-core MACs (A100: 4 tensor cores x 256 dense fp16
@@ -41,7 +44,7 @@ def twin_of(gpu: GpuSpec) -> AdorChip:
         mactree=MacTrees(count=0),
         vector=VectorUnit(lanes=round(gpu.simt_flops_per_s / 2 / freq), sfu_per_cycle=TWIN_SFU_PER_SM * gpu.sm_count),
         sram=GlobalSram(capacity_bytes=int(gpu.l2_bytes), bw_bytes_per_s=TWIN_L2_BYTES_PER_CYCLE * freq),
-        hbm=Hbm(stacks=gpu.memory_stacks, generation=gpu.memory_kind,
+        hbm=Hbm(stacks=gpu.memory_stacks, generation=cast(HbmGeneration, gpu.memory_kind),   # HBM: checked above
                 bw_bytes_per_s_per_stack=gpu.hbm_bw_bytes_per_s / gpu.memory_stacks,
                 capacity_bytes_per_stack=gpu.hbm_capacity_bytes / gpu.memory_stacks),
         noc=Noc(bw_bytes_per_s=TWIN_L2_BYTES_PER_CYCLE * freq),

@@ -50,7 +50,8 @@ def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
                             latency_s=arr(lambda c: c.links.latency_s))
     return SimpleNamespace(
         n=len(chips), name="population", node_nm=arr(lambda c: c.node_nm, int), systolic=systolic, mactree=mactree,
-        vector=SimpleNamespace(lanes=arr(lambda c: c.vector.lanes), sfu_per_cycle=arr(lambda c: c.vector.sfu_per_cycle)),
+        vector=SimpleNamespace(lanes=arr(lambda c: c.vector.lanes),
+                               sfu_per_cycle=arr(lambda c: c.vector.sfu_per_cycle)),
         sram=SimpleNamespace(capacity_bytes=arr(lambda c: c.sram.capacity_bytes),
                              bw_bytes_per_s=arr(lambda c: c.sram.bw_bytes_per_s)),
         hbm=SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.hbm.bw_bytes_per_s),

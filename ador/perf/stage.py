@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 from ador.hardware.system import System
 from ador.perf import ador_engines, gpu
@@ -64,7 +64,7 @@ def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
     device = system.device
     tp = system.tp
     r = rates(system)
-    op_time = gpu.op_time if device.kind == "gpu" else ador_engines.op_time
+    op_time: Callable[..., Any] = gpu.op_time if device.kind == "gpu" else ador_engines.op_time
     work = 0.0
     comm = 0.0
     timings = []

@@ -44,7 +44,8 @@ def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str) -> Fr
     for m in (x_metric, y_metric):
         if m not in METRICS:
             raise ValueError(f"unknown metric {m!r}")
-    feasible, infeasible = [], []
+    feasible: list[Point] = []
+    infeasible: list[Point] = []
     for t in durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         x, y = _metric(t, x_metric), _metric(t, y_metric)
         if x is None or y is None:
@@ -61,7 +62,7 @@ def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str) -> Fr
             if not b.get("feasible", True):
                 reasons[gpu] = list(b.get("infeasible_reasons", []))
     return FrontData(x_metric, y_metric, dirs[0], dirs[1], feasible, infeasible, pareto, baselines,
-                     durable.study_name, reasons)
+                     baseline_reasons=reasons, study=durable.study_name)
 
 
 def projections(durable: optuna.Study) -> list[FrontData]:
@@ -80,12 +81,12 @@ class HvHistory:
 def hypervolume_history(studies: Sequence[tuple[str, optuna.Study]], points: int = 60) -> list[HvHistory]:
     """Hypervolume of the feasible trials so far against trials run, for studies with the same
     objectives, normalised to one box (the range of all their feasible trials) so they compare."""
-    directions = None
+    directions: list[str] = []
     per_study = []
     everything = []
     for label, durable in studies:
         dirs = [d.name.lower() for d in durable.directions]
-        if directions is None:
+        if not directions:
             directions = dirs
         elif dirs != directions:
             raise ValueError("studies compared in one hypervolume chart need the same objectives")
@@ -174,7 +175,7 @@ def importances(durable: optuna.Study) -> dict[str, dict[str, float]]:
         with warnings.catch_warnings():   # PED-ANOVA reminds that lower targets are better: handled by sign
             warnings.simplefilter("ignore", UserWarning)
             out[name] = get_param_importances(view, evaluator=PedAnovaImportanceEvaluator(),
-                                              target=lambda t, i=i, sign=sign: sign * t.values[i])
+                                              target=lambda t, i=i, sign=sign: sign * t.values[i])  # type: ignore[misc]
     return out
 
 

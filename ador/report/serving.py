@@ -24,8 +24,8 @@ def plot_rate_sweep(data: dict[str, Any], path: Path) -> None:
         ax2.plot(rates, [p["goodput_rps"] for p in line["points"]], styles[line["policy"]], marker="o", color=colour,
                  label=line["label"], alpha=0.6 if line["policy"] == "chunked" else 1.0)
     ax1.axhline(data["tbt_slo_ms"], color="grey", linewidth=0.8)
-    ax1.text(data["rates"][-1], data["tbt_slo_ms"] * 1.05, f"TBT SLO {data['tbt_slo_ms']:g} ms", color="grey", fontsize=8,
-             ha="right", va="bottom")
+    ax1.text(data["rates"][-1], data["tbt_slo_ms"] * 1.05, f"TBT SLO {data['tbt_slo_ms']:g} ms", color="grey",
+             fontsize=8, ha="right", va="bottom")
     ax1.set_yscale("log")
     ax1.set_xlabel("arrival rate (requests/s, Poisson)")
     ax1.set_ylabel("p99 time between tokens (ms, log scale)")

@@ -389,7 +389,8 @@ class _Replica:
                 and self.blocks(live.todo + live.context, 1) <= self.cap_blocks)
 
     def _take_whole_prompts(self, budget: int):
-        chunks, completing = [], []
+        chunks: list[tuple[int, int]] = []
+        completing = []
         while self.waiting:
             live = self.waiting[0]
             need = live.todo
@@ -488,7 +489,7 @@ def _percentiles(values: np.ndarray, weights: np.ndarray | None = None) -> dict[
     order = np.argsort(values)
     v, w = values[order], weights[order].astype(float)
     cum = np.cumsum(w) / w.sum()
-    pick = lambda q: float(v[min(np.searchsorted(cum, q), len(v) - 1)])  # noqa: E731
+    pick = lambda q: float(v[min(int(np.searchsorted(cum, q)), len(v) - 1)])  # noqa: E731
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "mean": float((v * w).sum() / w.sum())}
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from ador.errors import AdorError, ConfigError
 from ador.hardware import System, load_device
@@ -53,7 +53,7 @@ def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[tuple
         with path.open(newline="") as f:
             for line, raw in enumerate(csv.DictReader(f), start=2):
                 where = f"{path.name}:{line}"
-                values = {}
+                values: dict[str, Any] = {}
                 for name in ("id", "source", "software", "hardware", "model", "precision", "metric", "unit"):
                     values[name] = (raw.get(name) or "").strip()
                 values["hardware"] = (raw.get("design") or "").strip()

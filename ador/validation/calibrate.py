@@ -273,7 +273,7 @@ def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], 
         except AdorError:
             continue
         results = evaluate_rows(test, f.values)
-        done = [abs(r.error_pct) for r in results if r.predicted is not None]
+        done = [abs(e) for r in results if (e := r.error_pct) is not None]
         out[group] = {"n": len(done), "mape_pct": statistics.fmean(done) if done else None,
                       "train_mape_pct": f.mape_pct}
     return out
@@ -306,7 +306,8 @@ def fold_of(row: Measurement, folds: int = 5) -> str:
 
 def _by_metric(rows: Sequence[Measurement], values: dict[str, float]) -> dict[str, float]:
     results = [r for r in evaluate_rows(rows, values) if r.predicted is not None]
-    return {m: round(statistics.fmean(abs(r.error_pct) for r in results if r.row.metric == m), 3)
+    return {m: round(statistics.fmean(abs(e) for r in results
+                                      if r.row.metric == m and (e := r.error_pct) is not None), 3)
             for m in sorted({r.row.metric for r in results})}
 
 

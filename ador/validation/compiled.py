@@ -10,7 +10,7 @@ passes, through the very functions the scalar path uses (``gpu.combine``, ``coll
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class CompiledRows:
         coll: dict[str, dict[str, list]] = {k: {f: [] for f in ("stage", "row", "count", "bytes", "tp", "bw",
                                                                 "hop", "direct")} for k in _KINDS}
         self.stage_step: list[bool] = []        # does the stage pay the per-step overhead
-        self.plan: list[tuple] = []             # per row: (metric, stage indices, numbers)
+        self.plan: list[tuple | None] = []      # per row: (metric, stage indices, numbers); None: skipped
         self.devices = devices
         for i, m in enumerate(self.rows):
             try:
@@ -156,8 +156,8 @@ class CompiledRows:
             if not len(c["row"]):
                 continue
             rc = per_row[c["row"]]
-            tc = collective_seconds(kind, c["bytes"], c["tp"], c["bw"] * rc[:, 6], c["hop"] + rc[:, 7],
-                                    c["direct"] > 0, rc[:, 5], NUMPY)
+            tc = collective_seconds(kind, cast(Any, c["bytes"]), cast(Any, c["tp"]), c["bw"] * rc[:, 6],
+                                    c["hop"] + rc[:, 7], c["direct"] > 0, rc[:, 5], NUMPY)   # arrays, one per row
             comm += np.bincount(c["stage"], weights=tc * c["count"], minlength=self.n_stages)
         for i, plan in enumerate(self.plan):
             if plan is not None:

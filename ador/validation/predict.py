@@ -97,7 +97,8 @@ class RowResult:
     def to_dict(self) -> dict[str, Any]:
         r = self.row
         return {"id": r.id, "source": r.source, "software": r.software, "hardware": r.hardware, "model": r.model,
-                "precision": r.precision, "tp": r.tp, "pp": r.pp, "batch": r.batch, "input_len": r.input_len, "output_len": r.output_len,
+                "precision": r.precision, "tp": r.tp, "pp": r.pp, "batch": r.batch, "input_len": r.input_len,
+                "output_len": r.output_len,
                 "metric": r.metric, "measured": r.value, "predicted": self.predicted, "unit": r.unit,
                 "error_pct": self.error_pct, "abs_error_pct": None if self.error_pct is None else abs(self.error_pct),
                 "skipped": self.skipped, "extrapolated": self.extrapolated}
@@ -113,7 +114,7 @@ class ValidationReport:
 
 
 def _mape(results: list[RowResult]) -> float:
-    return statistics.fmean(abs(r.error_pct) for r in results) if results else float("nan")
+    return statistics.fmean(abs(r.error_pct or 0.0) for r in results) if results else float("nan")
 
 
 def summarise(results: list[RowResult], worst: int = 5) -> dict[str, Any]:
@@ -125,8 +126,8 @@ def summarise(results: list[RowResult], worst: int = 5) -> dict[str, Any]:
     by_software = {k: _mape([r for r in done if r.row.stack == k]) for k in sorted({r.row.stack for r in done})}
     reasons: dict[str, int] = {}
     for r in skipped:
-        reasons[r.skipped] = reasons.get(r.skipped, 0) + 1
-    ranked = sorted(done, key=lambda r: -abs(r.error_pct))[:worst]
+        reasons[str(r.skipped)] = reasons.get(str(r.skipped), 0) + 1
+    ranked = sorted(done, key=lambda r: -abs(r.error_pct or 0.0))[:worst]
     return {
         "mape_pct": _mape(done), "by_metric": by_metric, "by_hardware": by_hw, "by_source": by_source,
         "by_software": by_software, "n": len(done), "n_skipped": len(skipped),

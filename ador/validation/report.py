@@ -41,7 +41,8 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
         out.append("")
     if plot_name:
         out += [f"![predicted vs measured]({plot_name})", ""]
-    out += ["| id | source | hardware | model | precision | tp | batch | in | out | metric | measured | predicted | error |",
+    out += ["| id | source | hardware | model | precision | tp | batch | in | out | metric | measured | predicted "
+            "| error |",
             "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for r in report["rows"]:
         if r["predicted"] is None:
@@ -91,7 +92,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     s = report["summary"]
     ax.set_title(f"ador vs measured GPUs: MAPE {s['mape_pct']:.1f}% over {s['n']} rows")
     from matplotlib.lines import Line2D
-    handles = [Line2D([], [], color=colours(i), marker="o", linestyle="", label=hw) for i, hw in enumerate(hardware)]
+    handles: list[Any] = [Line2D([], [], color=colours(i), marker="o", linestyle="", label=hw)
+                          for i, hw in enumerate(hardware)]
     handles += [Line2D([], [], color="black", marker=markers[m], linestyle="", label=m) for m in metrics]
     handles += ax.get_legend_handles_labels()[0]
     ax.legend(handles=handles, fontsize=8, loc="upper left")

@@ -194,11 +194,15 @@ def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
         cfg = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError("model", str(path), "no such config.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        # ValueError: malformed JSON, or a number of more than 4,300 digits; RecursionError: deep nesting
         raise ConfigError("model", str(path), f"not a readable JSON file ({err.__class__.__name__})") from None
     if not isinstance(cfg, dict):
         raise ConfigError("model", str(path), "config.json must hold a JSON object")
     return spec_from_hf_dict(cfg, name or path.parent.name or path.stem)
+
+
+MAX_HF_INT = 2 ** 31      # no dimension of a real model comes near; larger ones overflow int64 products
 
 
 def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
@@ -213,8 +217,9 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
         return default
 
     def as_int(key: str, value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
-            raise ConfigError(f"config.json:{key}", value, "must be a positive integer")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= MAX_HF_INT \
+                or value != int(value):        # NaN fails the range test, so int() never sees it
+            raise ConfigError(f"config.json:{key}", value, "must be a positive integer (at most 2**31)")
         return int(value)
 
     d_model = as_int("hidden_size", pick("hidden_size", "n_embd", "d_model", "dim"))
@@ -229,6 +234,7 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
                                               "multi_query_group_num", default=kv_default))
     head_dim = as_int("head_dim", pick("head_dim", default=d_model // n_heads or 1))
     swiglu = model_type in _SWIGLU_TYPES or cfg.get("hidden_act") == "silu" and model_type not in {"opt"}
+    ffn_kind: Literal["gelu", "relu", "swiglu"]
     if swiglu:
         ffn_kind = "swiglu"
     elif model_type == "opt" or cfg.get("activation_function") == "relu" or cfg.get("hidden_act") == "relu":
@@ -239,6 +245,7 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
                                             "moe_intermediate_size", default=4 * d_model))
     max_seq = as_int("max_position_embeddings", pick("max_position_embeddings", "n_positions", "seq_length",
                                                      "max_sequence_length", default=2048))
+    position: Literal["rope", "learned", "alibi"]
     if model_type == "bloom" or cfg.get("alibi"):
         position = "alibi"
     elif model_type in {"opt", "gpt2"}:

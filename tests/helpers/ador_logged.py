@@ -1,0 +1,58 @@
+"""Run the ``ador`` command with test instrumentation, for tests that kill it.
+
+- ``ADOR_TEST_COMMIT_LOG=PATH``: right after each trial's write returns (its commit is done), the
+  trial's id (system attribute ``ador_uid``) is appended to PATH, so a test can compare what the
+  killed process committed with what the storage holds.
+- ``ADOR_TEST_MUTANT=buffer50``: a deliberately broken recorder that holds 50 trials in memory
+  before writing them; the kill test must catch it.
+- ``ADOR_TEST_SLOW_CREATE=SECONDS``: each setting written while a study is created waits up to
+  SECONDS (random), to widen the window a kill can land in.
+"""
+import os
+import random
+import sys
+import time
+import uuid
+
+import optuna
+
+from ador.cli import main
+from ador.explore import storage
+
+real_write = storage.TrialRecorder.write
+
+if os.environ.get("ADOR_TEST_MUTANT") == "buffer50":
+    def write(self, trial):
+        buffer = self.__dict__.setdefault("_buffer", [])
+        buffer.append(trial)
+        if len(buffer) >= 50:
+            for held in buffer:
+                real_write(self, held)
+            buffer.clear()
+        return -len(buffer) - 1               # an id that no stored trial has
+else:
+    write = real_write
+
+log_path = os.environ.get("ADOR_TEST_COMMIT_LOG")
+if log_path:
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def logged_write(self, trial):
+        if "ador_uid" not in trial.system_attrs:      # ador gives every trial its id before writing it
+            trial.system_attrs = {**trial.system_attrs, "ador_uid": uuid.uuid4().hex}
+        trial_id = write(self, trial)
+        os.write(log_fd, (trial.system_attrs["ador_uid"] + "\n").encode())
+        return trial_id
+    storage.TrialRecorder.write = logged_write
+
+slow = float(os.environ.get("ADOR_TEST_SLOW_CREATE") or 0)
+if slow:
+    for method in ("set_user_attr", "set_metric_names"):
+        real = getattr(optuna.Study, method)
+
+        def slowed(self, *args, _real=real, **kwargs):
+            time.sleep(random.uniform(0, slow))
+            return _real(self, *args, **kwargs)
+        setattr(optuna.Study, method, slowed)
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,445 @@
+"""Hostile and absurd input: every loader answers quickly, with a valid object or one line naming
+the field. Fuzzing generates YAML aliases (billion-laughs files), huge and non-finite numbers,
+deep nesting and costly expressions, each example under a deadline."""
+import copy
+import csv
+import dataclasses
+import io
+import json
+import math
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import optuna
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ador.cli import main
+from ador.errors import AdorError
+from ador.explore.config import load_study, study_from_dict
+from ador.explore.runner import Scorer
+from ador.explore.space import build_space, load_space
+from ador.hardware import PRESETS, device_from_mapping, device_to_mapping, load_device
+from ador.serving.requests import load_trace
+from ador.validation.data import load_measurements
+from ador.workload.models import load_hf_config, spec_from_hf_dict
+from tests.conftest import REPO, ador_env, count_example
+
+# a 9-wide, 8-deep alias tree: 277 bytes of YAML standing for 48 million strings (an unknown key,
+# so the error message is what used to expand it)
+BOMB = "x: [&a [lol,lol,lol,lol,lol,lol,lol,lol,lol], " + ", ".join(
+    f"&{k} [{','.join(['*' + p] * 9)}]" for p, k in zip("abcdefg", "bcdefgh")) + "]\n"
+HF = {"model_type": "llama", "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8,
+      "num_hidden_layers": 32, "intermediate_size": 14336, "vocab_size": 128256, "max_position_embeddings": 8192}
+
+
+def one_line(capsys, *argv, needle=""):
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("ador: error:") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert needle in err, err
+    return err
+
+
+def ador_within(seconds, *argv, cwd):
+    """Run ``ador`` in a child process that is killed if it hangs; returns (code, stderr)."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ador.cli", *argv], cwd=cwd, capture_output=True, text=True,
+                              timeout=seconds * 3, env=ador_env())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"ador {' '.join(argv)} still running after {seconds * 3} s") from None
+    took = time.monotonic() - start
+    assert took < seconds, f"took {took:.1f} s"
+    return proc.returncode, proc.stderr
+
+
+def _design_yaml(**changes):
+    data = device_to_mapping(PRESETS["ador-example"])
+    data.update(changes)
+    return yaml.safe_dump(data)
+
+
+def _space_file(workdir, name, **changes):
+    space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    for key, value in changes.items():
+        space[key] = value
+    (workdir / "search_spaces" / f"{name}.yaml").write_text(yaml.safe_dump(space))
+    study = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())
+    study["search_space"] = f"{name}.yaml"
+    (workdir / "studies" / f"{name}.yaml").write_text(yaml.safe_dump(study))
+    return f"studies/{name}.yaml"
+
+
+# --- hangs ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["hardware", "study", "search_space"])
+def test_yaml_alias_bomb_is_refused_quickly(workdir, target):
+    assert len(BOMB) < 300
+    if target == "hardware":
+        (workdir / "bomb.yaml").write_text(BOMB + _design_yaml())
+        argv = ["area", "--hardware", "bomb.yaml"]
+    elif target == "study":
+        (workdir / "studies" / "bomb.yaml").write_text(BOMB + (REPO / "studies" / "smoke.yaml").read_text())
+        argv = ["study", "launch", "studies/bomb.yaml", "--quiet"]
+    else:
+        (workdir / "search_spaces" / "bomb.yaml").write_text(BOMB + (REPO / "search_spaces" / "smoke.yaml").read_text())
+        (workdir / "studies" / "sb.yaml").write_text(
+            (REPO / "studies" / "smoke.yaml").read_text().replace("search_space: smoke.yaml",
+                                                                  "search_space: bomb.yaml"))
+        argv = ["study", "launch", "studies/sb.yaml", "--quiet"]
+    code, err = ador_within(10, *argv, cwd=workdir)
+    assert code == 2 and err.count("\n") == 1 and "expands to more than" in err and len(err) < 400, err
+
+
+def test_huge_power_in_a_derived_field_is_refused_quickly(workdir):
+    path = _space_file(workdir, "pow", derived={"noc.bw_bytes_per_s": "9**9**9"})
+    code, err = ador_within(10, "study", "launch", path, "--quiet", cwd=workdir)
+    assert code == 2 and err.count("\n") == 1 and "bits" in err, err
+
+
+def test_stored_config_with_a_huge_power_does_not_hang_status(workdir):
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "3", "--quiet"]) == 0
+    stored = optuna.load_study(study_name="smoke", storage="sqlite:///studies/smoke.db")
+    config = copy.deepcopy(stored.user_attrs["ador_config"])
+    config["search_space"]["derived"]["noc.bw_bytes_per_s"] = "9**9**9"
+    stored.set_user_attr("ador_config", config)
+    code, err = ador_within(10, "study", "status", "smoke", cwd=workdir)
+    assert code == 2 and err.count("\n") == 1 and "9**9**9" in err, err
+
+
+@pytest.mark.parametrize("row", ["nan,100,10", "inf,100,10", "-1,100,10", "0,nan,10", "0,100,-5",
+                                 "0," + "9" * 400 + ",10", "0,100,1e400"])
+def test_bad_trace_rows_are_one_line_errors(workdir, row):
+    (workdir / "t.csv").write_text(f"arrival_s,prompt_len,output_len\n0,100,10\n{row}\n1,100,10\n")
+    code, err = ador_within(15, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--trace",
+                            "t.csv", cwd=workdir)
+    assert code == 2 and err.startswith("ador: error: trace:3") and err.count("\n") == 1, err
+
+
+# --- one-line errors instead of tracebacks ----------------------------------------------------------
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"freq_hz": 10 ** 400}, "too large"),
+    ({"hbm": {**device_to_mapping(PRESETS["ador-example"])["hbm"], "stacks": 10 ** 309}}, "too large"),
+    ({"hbm": {**device_to_mapping(PRESETS["ador-example"])["hbm"], "stacks": float("inf")}}, "finite"),
+    ({"hbm": {**device_to_mapping(PRESETS["ador-example"])["hbm"], "stacks": float("nan")}}, "finite"),
+    ({"node_nm": 2 ** 60}, "too large"),
+])
+def test_absurd_numbers_in_a_design_are_one_line(workdir, capsys, changes, needle):
+    (workdir / "d.yaml").write_text(_design_yaml(**changes))
+    one_line(capsys, "area", "--hardware", "d.yaml", needle=needle)
+
+
+def test_twenty_thousand_deep_nesting_is_one_line(workdir, capsys):
+    (workdir / "deep.yaml").write_text("kind: ador\nname: " + "[" * 20000 + "]" * 20000 + "\n")
+    one_line(capsys, "area", "--hardware", "deep.yaml", needle="nested")
+    (workdir / "deep.json").write_text(json.dumps(HF)[:-1] + ', "x": ' + "[" * 20000 + "]" * 20000 + "}")
+    one_line(capsys, "evaluate", "--hardware", "h100-sxm-80gb", "--model", "deep.json", needle="model=")
+
+
+@pytest.mark.parametrize("knob,needle", [
+    ({"type": "int", "low": 1, "high": float("inf")}, "finite"),
+    ({"type": "int", "low": float("nan"), "high": 4}, "finite"),
+    ({"type": "int", "low": 1, "high": 10 ** 309}, "too large"),
+    ({"type": "categorical", "choices": [float("nan"), 1]}, "finite"),
+    ({"type": "categorical", "choices": [1, float("inf")]}, "finite"),
+    ({"type": "categorical", "choices": [1, 10 ** 400]}, "too large"),
+])
+def test_non_finite_and_huge_knob_values_are_one_line(workdir, capsys, knob, needle):
+    space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    space["knobs"]["hbm.stacks"] = knob
+    path = _space_file(workdir, "k", knobs=space["knobs"])
+    one_line(capsys, "study", "launch", path, "--quiet", needle=needle)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10 ** 400, 1e300])
+def test_non_finite_hf_config_fields_are_one_line(workdir, capsys, value):
+    (workdir / "config.json").write_text(json.dumps({**HF, "hidden_size": value}))
+    one_line(capsys, "evaluate", "--hardware", "h100-sxm-80gb", "--model", "config.json",
+             needle="config.json:hidden_size")
+
+
+@pytest.mark.parametrize("expr", ["log2(0)", "min()", "ceil(1e308 * 10)", "(-8) ** 0.5", "10.0 ** 400",
+                                  "freq_hz / (hbm.stacks - hbm.stacks)"])
+def test_expression_errors_are_one_line(workdir, capsys, expr):
+    path = _space_file(workdir, "e", derived={"noc.bw_bytes_per_s": expr})
+    one_line(capsys, "study", "launch", path, "--quiet", needle="derived.noc.bw_bytes_per_s")
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--requests", "-1"], "requests=-1"),
+    (["--requests", "0", "--rate", "2"], "requests=0"),
+    (["--lengths", "long-tailed", "--length-cv", "1e300"], "length-cv"),
+    (["--lengths", "long-tailed", "--length-cv", "nan"], "length-cv"),
+    (["--rate", "inf"], "rate=inf"),
+    (["--input-len", "0"], "mean=0"),
+])
+def test_bad_simulate_options_are_one_line(capsys, argv, needle):
+    one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", *argv, needle=needle)
+
+
+def test_grid_over_a_huge_space_is_refused_before_allocating(workdir, capsys):
+    space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    space["knobs"]["sram.bw_bytes_per_s"] = {"type": "int", "low": 1, "high": 10 ** 11}
+    del space["derived"]["sram.bw_bytes_per_s"]
+    path = _space_file(workdir, "g", knobs=space["knobs"], derived=space["derived"])
+    one_line(capsys, "study", "launch", path, "--sampler", "grid", "--quiet", needle="grid")
+    assert not list((workdir / "studies").glob("*.db"))
+
+
+def test_unknown_sampler_on_the_command_line_leaves_no_study(workdir, capsys):
+    one_line(capsys, "study", "launch", "studies/smoke.yaml", "--sampler", "nsga-2", "--quiet", needle="nsga-2")
+    assert not list((workdir / "studies").glob("*.db"))
+
+
+@pytest.mark.parametrize("field,value", [("hbm.bw_bytes_per_s_per_stack", 1e-300),
+                                         ("hbm.bw_bytes_per_s_per_stack", 5e-324), ("noc.bw_bytes_per_s", 1e-300)])
+def test_zero_bandwidth_like_designs_are_infeasible_with_a_reason(workdir, capsys, field, value):
+    data = device_to_mapping(PRESETS["ador-example"])
+    head, leaf = field.split(".")
+    data[head][leaf] = value
+    (workdir / "z.yaml").write_text(yaml.safe_dump(data))
+    for argv in (["evaluate", "--hardware", "z.yaml", "--model", "llama-3-8b", "--json"],
+                 ["simulate", "--hardware", "z.yaml", "--model", "llama-3-8b", "--requests", "5", "--json"]):
+        err = one_line(capsys, *argv, needle="non-finite")
+        assert "Infinity" not in err and "NaN" not in err
+    space = build_space({"base": "z", "knobs": {"systolic.count": {"type": "int", "low": 4, "high": 8}},
+                         "base_design": data})
+    study = dataclasses.replace(load_study("studies/smoke.yaml"), space=space)
+    outcome = Scorer(study)({"systolic.count": 8})
+    assert outcome.values is None and "non-finite" in " ".join(outcome.user_attrs["infeasible_reasons"])
+
+
+# --- fuzzing ------------------------------------------------------------------------------------------
+
+# per example: a bound on the time (an alias bomb or a huge power ran for minutes)
+FUZZ = settings(max_examples=150, deadline=timedelta(seconds=5), suppress_health_check=list(HealthCheck))
+
+HUGE = ["1e400", "-1e400", "9" * 400, "-" + "9" * 400, ".nan", ".NaN", ".inf", "-.inf", "1e308",
+        "1.7976931348623157e308", str(2 ** 53 + 1), str(2 ** 64), "0x" + "f" * 300, "1_000_000_000_000_000_000_000",
+        "-0.0", "5e-324"]
+
+
+@st.composite
+def alias_bombs(draw):
+    width, depth = draw(st.integers(2, 12)), draw(st.integers(1, 9))
+    parts = [f"&x0 [{','.join(['lol'] * width)}]"]
+    parts += [f"&x{i} [{','.join([f'*x{i - 1}'] * width)}]" for i in range(1, depth)]
+    return "[" + ", ".join(parts) + "]"
+
+
+@st.composite
+def deep_nesting(draw):
+    n = draw(st.integers(10, 30000))
+    return draw(st.sampled_from(["[" * n + "]" * n, "{a: " * n + "1" + "}" * n, "[" * n]))
+
+
+YAML_FRAGMENTS = st.one_of(  # (kind, YAML text)
+    st.sampled_from(HUGE).map(lambda t: ("huge or non-finite number", t)),
+    alias_bombs().map(lambda t: ("alias bomb", t)),
+    deep_nesting().map(lambda t: ("deep nesting", t)),
+    st.sampled_from(["&r [1, *r]", "*nothing", "!!python/object:os.system", "~", "[]", "{}"]).map(
+        lambda t: ("self-alias, unknown alias, tag, empty", t)),
+    st.text(max_size=30).map(lambda t: ("arbitrary string", json.dumps(t))))
+
+
+def _leaf_paths(doc, path=()):
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield path + (k,)
+            yield from _leaf_paths(v, path + (k,))
+
+
+@st.composite
+def hostile_yaml(draw, document):
+    """(kind, YAML text): ``document`` with one value (at any depth), or the whole text, replaced by
+    a hostile fragment."""
+    kind, fragment = draw(YAML_FRAGMENTS)
+    paths = list(_leaf_paths(document))
+    if not paths or draw(st.integers(0, 9)) == 0:
+        return kind, fragment
+    doc = copy.deepcopy(document)
+    path = draw(st.sampled_from(paths))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = "HOSTILEFRAGMENT"
+    return kind, yaml.safe_dump(doc, default_flow_style=False).replace("HOSTILEFRAGMENT", fragment, 1)
+
+
+def _valid_or_one_line(load, arg):
+    try:
+        load(arg)
+    except AdorError as err:
+        text = str(err)
+        assert text and "\n" not in text and len(text) < 2000, text
+
+
+HW = device_to_mapping(PRESETS["ador-example"])
+GPU = device_to_mapping(PRESETS["h100-sxm-80gb"])
+SPACE = yaml.safe_load((REPO / "search_spaces" / "default.yaml").read_text())
+STUDY = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())
+
+
+def _kind_of(value):
+    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and abs(value) > 2 ** 53:
+        return "huge or non-finite number"
+    if isinstance(value, str) and any(c in value for c in "*(-") and len(value) < 300:
+        return "costly or failing expression"
+    if isinstance(value, (list, dict)):
+        return "nested value"
+    return "other value"
+
+
+def _load_text(tmp_path_factory, case, what, load):
+    kind, text = case
+    count_example(what, kind)
+    path = tmp_path_factory.mktemp("fuzz") / "f.yaml"
+    path.write_text(text)
+    _valid_or_one_line(load, path)
+
+
+@FUZZ
+@given(case=st.one_of(hostile_yaml(HW), hostile_yaml(GPU), st.text(max_size=200).map(lambda t: ("arbitrary text", t))))
+def test_fuzz_hardware_yaml(tmp_path_factory, case):
+    _load_text(tmp_path_factory, case, "hardware YAML", load_device)
+
+
+@FUZZ
+@given(case=hostile_yaml(SPACE))
+def test_fuzz_search_space_yaml(tmp_path_factory, case):
+    _load_text(tmp_path_factory, case, "search-space YAML", load_space)
+
+
+@FUZZ
+@given(case=hostile_yaml(STUDY))
+def test_fuzz_study_yaml(tmp_path_factory, case):
+    kind, text = case
+    count_example("study YAML", kind)
+    d = tmp_path_factory.mktemp("study")
+    (d / "search_spaces").mkdir()
+    (d / "search_spaces" / "smoke.yaml").write_text((REPO / "search_spaces" / "smoke.yaml").read_text())
+    (d / "studies").mkdir()
+    (d / "studies" / "f.yaml").write_text(text)
+    _valid_or_one_line(load_study, d / "studies" / "f.yaml")
+
+
+JSON_HOSTILE = st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "9" * 400, "9" * 5000, "-0", "1e-400",
+                                "[" * 20000 + "]" * 20000, '"' + "x" * 10000 + '"', "null", "true", "{}"])
+
+
+@FUZZ
+@given(key=st.sampled_from(sorted(HF) + ["head_dim", "num_local_experts", "sliding_window", "tie_word_embeddings"]),
+       value=JSON_HOSTILE)
+def test_fuzz_hf_config_json(tmp_path_factory, key, value):
+    count_example("HF config.json", "huge, non-finite, deep or long value")
+    path = tmp_path_factory.mktemp("hf") / "config.json"
+    text = json.dumps({k: v for k, v in HF.items() if k != key})
+    path.write_text(text[:-1] + f', "{key}": {value}}}')
+    _valid_or_one_line(load_hf_config, path)
+
+
+CELL = st.one_of(st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e400", "9" * 400, "9" * 5000, "", "x", "1.5",
+                                  "0x10", "1_000"]), st.integers(0, 10 ** 6).map(str), st.text(max_size=8))
+
+
+@FUZZ
+@given(rows=st.lists(st.tuples(CELL, CELL, CELL), min_size=1, max_size=5))
+def test_fuzz_trace_csv(tmp_path_factory, rows):
+    count_example("serving trace CSV", "huge, non-finite, negative or malformed cells")
+    path = tmp_path_factory.mktemp("trace") / "t.csv"
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["arrival_s", "prompt_len", "output_len"])
+    w.writerows(rows)
+    path.write_text(out.getvalue())
+    _valid_or_one_line(load_trace, path)
+
+
+MEASURED_HEADER = (REPO / "ador" / "data" / "measured.csv").read_text().splitlines()[0]
+MEASURED_ROW = (REPO / "ador" / "data" / "measured.csv").read_text().splitlines()[1]
+
+
+@FUZZ
+@given(column=st.integers(0, len(MEASURED_HEADER.split(",")) - 1), value=CELL)
+def test_fuzz_measured_csv(tmp_path_factory, column, value):
+    count_example("measured CSV", "huge, non-finite, negative or malformed cells")
+    path = tmp_path_factory.mktemp("measured") / "m.csv"
+    row = next(csv.reader([MEASURED_ROW]))
+    row[column] = value
+    out = io.StringIO()
+    csv.writer(out).writerow(row)
+    path.write_text(MEASURED_HEADER + "\n" + out.getvalue())
+    _valid_or_one_line(load_measurements, path)
+
+
+STORED = load_study(REPO / "studies" / "smoke.yaml").to_dict()
+VALUES = st.one_of(st.sampled_from([float("nan"), float("inf"), -float("inf"), 10 ** 400, 2 ** 64, 1e308, -1, 0,
+                                    "9**9**9", "log2(0)", "min()", "10.0 ** 400", "(-8) ** 0.5", "2**256 * 2**256",
+                                    "-" * 200 + "1", "x" * 5000]),
+                   st.integers(), st.floats(), st.text(max_size=20),
+                   st.recursive(st.integers(), lambda inner: st.lists(inner, max_size=3), max_leaves=30))
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzz_stored_study_settings(data):
+    """A study's settings as read back from a database someone else wrote."""
+    doc = copy.deepcopy(STORED)
+    paths = list(_leaf_paths(doc))
+    path = data.draw(st.sampled_from(paths))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value = data.draw(VALUES)
+    count_example("stored study settings", _kind_of(value))
+    _valid_or_one_line(lambda d: study_from_dict(d, "fuzz"), doc)
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from([10 ** 309, -(10 ** 400), 2 ** 53 + 1])
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def mutations(draw, document):
+    """``document`` with one value (at any depth) replaced by an arbitrary one, or removed."""
+    doc = copy.deepcopy(document)
+    path = draw(st.sampled_from(list(_leaf_paths(doc))))
+    node = doc
+    for key in path[:-1]:
+        node = node[key]
+    if draw(st.booleans()):
+        node[path[-1]] = draw(JSONISH)
+    else:
+        del node[path[-1]]
+    return doc
+
+
+@FUZZ
+@given(data=st.one_of(JSONISH, mutations(HW), mutations(GPU)))
+def test_fuzz_hardware_mapping(data):
+    count_example("hardware mapping", "JSON-like values, huge and non-finite numbers")
+    _valid_or_one_line(device_from_mapping, data)
+
+
+@FUZZ
+@given(data=st.one_of(JSONISH, mutations(SPACE)))
+def test_fuzz_search_space_mapping(data):
+    count_example("search-space mapping", "JSON-like values, huge and non-finite numbers")
+    _valid_or_one_line(build_space, data)
+
+
+@FUZZ
+@given(data=st.one_of(st.dictionaries(st.text(max_size=10), JSONISH, max_size=6), mutations(HF)))
+def test_fuzz_hf_config_mapping(data):
+    count_example("HF config mapping", "JSON-like values, huge and non-finite numbers")
+    _valid_or_one_line(lambda d: spec_from_hf_dict(d, "fuzz"), data)
