@@ -173,14 +173,20 @@ def test_creation_killed_at_random_moments_is_finished_by_the_next_launch(workdi
     0.3 s), eight times: the study is never used half made."""
     seed = random.SystemRandom().randrange(2 ** 32)
     rng = random.Random(seed)
-    env = ador_env(ADOR_TEST_SLOW_CREATE="0.3")
     interrupted = 0
     for i in range(8):
         name = f"r{i}"
+        started = workdir / f"started-{i}"
+        env = ador_env(ADOR_TEST_SLOW_CREATE="0.3", ADOR_TEST_CREATE_STARTED=str(started))
         proc = subprocess.Popen([sys.executable, str(HELPER), "study", "launch", "studies/smoke.yaml", "--name", name,
                                  "--trials", "3", "--quiet"], cwd=workdir, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 2.5))
+        # aim at the creation, however long the process took to start: from its first setting write,
+        # a random moment within the next second (eight slowed writes take 1.2 s on average)
+        deadline = time.monotonic() + 120
+        while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 1.0) if started.exists() else 0.0)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         code = main(["study", "status", name])

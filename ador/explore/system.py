@@ -107,8 +107,11 @@ def split_reasons(model: ModelSpec, tp: int, pp: int) -> list[str]:
 
 def _requests(load: OfferedLoad, rate: float, seed: int):
     from ador.serving import Lengths, poisson
-    kind = "lognormal" if load.lengths == "long-tailed" else "fixed"
-    return poisson(rate, load.requests, Lengths(kind, load.input_len), Lengths(kind, load.output_len), seed=seed)
+    if load.lengths == "long-tailed":
+        return poisson(rate, load.requests, Lengths("lognormal", load.input_len),
+                       Lengths("lognormal", load.output_len), seed=seed)
+    return poisson(rate, load.requests, Lengths("fixed", load.input_len), Lengths("fixed", load.output_len),
+                   seed=seed)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@
 - ``ADOR_TEST_MUTANT=buffer50``: a deliberately broken recorder that holds 50 trials in memory
   before writing them; the kill test must catch it.
 - ``ADOR_TEST_SLOW_CREATE=SECONDS``: each setting written while a study is created waits up to
-  SECONDS (random), to widen the window a kill can land in.
+  SECONDS (random), to widen the window a kill can land in; with ``ADOR_TEST_CREATE_STARTED=PATH``
+  the first such write creates PATH, so a test can aim its kill at the creation however long the
+  process took to start.
 """
 import os
 import random
@@ -46,11 +48,14 @@ if log_path:
     storage.TrialRecorder.write = logged_write
 
 slow = float(os.environ.get("ADOR_TEST_SLOW_CREATE") or 0)
+started = os.environ.get("ADOR_TEST_CREATE_STARTED")
 if slow:
     for method in ("set_user_attr", "set_metric_names"):
         real = getattr(optuna.Study, method)
 
         def slowed(self, *args, _real=real, **kwargs):
+            if started and not os.path.exists(started):
+                open(started, "w").close()
             time.sleep(random.uniform(0, slow))
             return _real(self, *args, **kwargs)
         setattr(optuna.Study, method, slowed)
