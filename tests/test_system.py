@@ -32,14 +32,16 @@ def test_split_reasons_names_both_faults():
     assert len(split_reasons(L70, 3, 3)) == 2 and not split_reasons(L70, 8, 2)
 
 
-@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("k", [0.5, 1.5, 2.5, 6.5])
 def test_replicas_scale_the_offered_load_exactly(k):
+    """An offered load of k replicas' capacity needs ceil(k) replicas, whatever k."""
     base, _ = score_candidate(_h100(), L70, LOAD, ECO)
-    more, _ = score_candidate(_h100(), L70, dataclasses.replace(LOAD, rate_rps=k * LOAD.rate_rps), ECO)
-    assert more["capacity_rps_per_replica"] == base["capacity_rps_per_replica"]
-    assert more["replicas"] == math.ceil(k * LOAD.rate_rps / base["capacity_rps_per_replica"] - 1e-9)
+    capacity = base["capacity_rps_per_replica"]
+    more, _ = score_candidate(_h100(), L70, dataclasses.replace(LOAD, rate_rps=k * capacity), ECO)
+    assert more["capacity_rps_per_replica"] == capacity
+    assert more["replicas"] == math.ceil(k)
     assert more["devices"] == more["replicas"] * 4
-    assert more["replicas"] * base["capacity_rps_per_replica"] >= k * LOAD.rate_rps
+    assert more["replicas"] * capacity >= k * capacity
 
 
 def test_one_price_rule_and_stated_prices():

@@ -13,7 +13,8 @@ from typing import Any, Literal, cast
 from ador import __version__
 from ador.config import from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnknownNameError
-from ador.explore.metrics import METRICS, SERVING_METRICS, ServingLoad, Workload
+from ador.explore.metrics import METRICS, SERVING_METRICS, SYSTEM_METRICS, ServingLoad, Workload
+from ador.explore.system import Economics, OfferedLoad
 from ador.explore.space import SearchSpace, build_space, load_space
 from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
 from ador.hardware import GPUS
@@ -113,6 +114,8 @@ class StudySpec:
     design_runtime: DesignRuntimeSpec | None = None          # designs' own profile, with the reason
     power_rule: str = DEFAULT_POWER_RULE                     # how component power is scaled, both sides
     iso: IsoSpec | None = None
+    load: OfferedLoad | None = None        # a system-level study: the offered load and its p99 SLOs
+    economics: Economics | None = None     # ... and what capex and energy cost
     name: str | None = None
     description: str = ""
 
@@ -261,7 +264,17 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     if w.arrival_rate is not None and not w.arrival_rate > 0:
         raise ConfigError("workload.arrival_rate", w.arrival_rate, "must be > 0")
     used = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
-    if used & SERVING_METRICS and w.arrival_rate is None:
+    if spec.load is None and used & SYSTEM_METRICS:
+        raise ConfigError("load", None, f"{sorted(used & SYSTEM_METRICS)[0]} needs an offered load "
+                                        f"(a system-level study: load and economics)")
+    if spec.load is not None:
+        if spec.economics is None:
+            raise ConfigError("economics", None, "a system-level study states its economics "
+                                                 "(lifetime_years, energy_usd_per_kwh, markup)")
+        if spec.iso is not None:
+            raise ConfigError("iso", spec.iso.baseline, "iso rules shape chip studies; a system-level study "
+                                                        "compares whole deployments")
+    elif used & SERVING_METRICS and w.arrival_rate is None:
         raise ConfigError("workload.arrival_rate", None,
                           f"{sorted(used & SERVING_METRICS)[0]} needs the workload's arrival_rate")
     for i, b in enumerate(spec.baselines):

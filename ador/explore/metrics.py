@@ -47,6 +47,19 @@ METRICS: dict[str, str] = {
     "serving_slo_attainment": "maximize",
     "serving_output_tok_s": "maximize",
 }
+# of a system-level study (ador/explore/system.py): a whole deployment serving an offered load
+SYSTEM_METRIC_DIRECTIONS = {
+    "cost_per_mtok_usd": "minimize",       # capex over the lifetime + energy, per million output tokens
+    "capex_usd": "minimize",
+    "power_at_load_w": "minimize",
+    "system_tdp_w": "minimize",
+    "replicas": "minimize",
+    "devices": "minimize",
+    "capacity_rps_per_replica": "maximize",
+    "load_headroom": "maximize",           # capacity of all replicas over the offered load, minus 1
+}
+METRICS.update(SYSTEM_METRIC_DIRECTIONS)
+SYSTEM_METRICS = set(SYSTEM_METRIC_DIRECTIONS)
 SERVING_METRICS = {m for m in METRICS if m.startswith("serving_")}
 ENERGY_METRICS = {"output_tok_s_per_w", "energy_per_token_j"}
 

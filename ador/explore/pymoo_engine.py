@@ -75,12 +75,12 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.sampling.rnd import FloatRandomSampling
 
-    from ador.explore.runner import CONSTRAINTS_KEY, RunStats, Scorer
+    from ador.explore.runner import CONSTRAINTS_KEY, RunStats, scorer_for
 
     variables = _variables(study.space)
     integer_cols = np.array([v.integer for v in variables])
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in study.directions])
-    scorer = Scorer(study)
+    scorer = scorer_for(study)
     n_constraints = scorer.n_constraints
 
     class _Round(Repair):

@@ -128,17 +128,32 @@ class Scorer:
             metrics = self.metrics(device)
         except AdorError as err:
             return Outcome(None, [], {"infeasible_reasons": [str(err)]})
+        return self.outcome(device_to_mapping(device), metrics)
+
+    def outcome(self, design: dict[str, Any], metrics: dict[str, float], *, is_design: bool = True,
+                extra: tuple[list[float], list[str]] = ([], [])) -> Outcome:
+        """The trial's result from its metrics: judged, with ``extra`` constraint values and reasons."""
         if not finite(metrics):
             bad = [k for k, v in metrics.items() if not math.isfinite(v)]
             return Outcome(None, [], {"infeasible_reasons": [f"non-finite metrics: {', '.join(bad)}"]})
-        constraints, reasons = self.judge(metrics)
+        constraints, reasons = self.judge(metrics, design=is_design)
+        constraints, reasons = constraints + extra[0], reasons + extra[1]
         missing = [m for m in self.study.metric_names if m not in metrics]
         if missing:   # serving metrics of a design that cannot hold the model: nothing to serve with
-            return Outcome(None, [], {"design": device_to_mapping(device), "metrics": metrics,
+            return Outcome(None, [], {"design": design, "metrics": metrics,
                                       "infeasible_reasons": reasons or [f"no {', '.join(missing)}"]})
-        attrs = {"design": device_to_mapping(device), "metrics": metrics, "feasible": not reasons,
+        attrs = {"design": design, "metrics": metrics, "feasible": not reasons,
                  "infeasible_reasons": reasons, CONSTRAINTS_KEY: constraints}
         return Outcome([metrics[m] for m in self.study.metric_names], constraints, attrs)
+
+
+def scorer_for(study: Study) -> Scorer:
+    """The scorer a study needs: a system-level study (one with an offered ``load``) scores whole
+    deployments, any other study one design at its fixed system."""
+    if study.spec.load is not None:
+        from ador.explore.system_study import SystemScorer
+        return SystemScorer(study)
+    return Scorer(study)
 
 
 # --- opening studies -------------------------------------------------------------------------
@@ -336,7 +351,7 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
         return run_pymoo(study, writer, previous, n_trials, options, run_seed, progress, label)
     mem = optuna.create_study(directions=study.directions, sampler=build_sampler(name, options, study.space, run_seed))
     _copy_in(mem, previous)
-    scorer = Scorer(study)
+    scorer = scorer_for(study)
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} ({name})") if progress else None

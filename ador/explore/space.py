@@ -100,6 +100,19 @@ class Knob:
         return [self.low + i * self.step for i in range(n + 1)]
 
 
+# Knobs of the system rather than of the chip (system-level studies, ador/explore/system.py): which
+# device (a GPU preset, or "design": the template the other knobs describe), how the model is split,
+# its precision, and the serving policy with its main constants. They are not fields of the design.
+SYSTEM_KNOBS: dict[str, type] = {"system.device": str, "system.tp": int, "system.pp": int, "system.precision": str,
+                                 "serving.policy": str, "serving.max_batch": int, "serving.chunk_tokens": int}
+DESIGN = "design"     # the system.device choice that means "the design the chip knobs describe"
+
+
+def system_values(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The system knobs among resolved knob values."""
+    return {k: v for k, v in changes.items() if k in SYSTEM_KNOBS}
+
+
 @dataclass(frozen=True)
 class SearchSpaceSpec:
     base: str
@@ -140,6 +153,8 @@ class SearchSpace:
         top: dict[str, Any] = {"name": name}
         nested: dict[str, dict[str, Any]] = {}
         for dotted, value in changes.items():
+            if dotted in SYSTEM_KNOBS:
+                continue
             head, _, leaf = dotted.partition(".")
             if leaf:
                 nested.setdefault(head, {})[leaf] = _typed(self._types[dotted], value, dotted)
@@ -220,10 +235,13 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
     if not spec.knobs:
         raise ConfigError(f"{where}.knobs", {}, "a search space needs at least one knob")
     for knob_name, knob in spec.knobs.items():
-        if knob_name not in fields:
+        if knob_name not in fields and knob_name not in SYSTEM_KNOBS:
             raise ConfigError(f"{where}.knobs.{knob_name}", knob_name,
-                              f"not a field of the design (fields: {', '.join(sorted(fields))})")
+                              f"not a field of the design (fields: {', '.join(sorted(fields))}) nor a system knob "
+                              f"({', '.join(SYSTEM_KNOBS)})")
         knob.check(f"{where}.knobs.{knob_name}")
+        if knob_name in SYSTEM_KNOBS:
+            _check_system_knob(knob_name, knob, f"{where}.knobs.{knob_name}")
     known = set(fields) | set(spec.knobs)
     for target, text in spec.derived.items():
         if target not in fields:
@@ -238,18 +256,41 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
         if unknown:
             raise ConfigError(f"{where}.constraints[{i}]", text, f"unknown names: {', '.join(sorted(unknown))}")
     space = SearchSpace(spec=spec, base=base, name=name)
-    # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early)
+    # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early);
+    # system knobs sit at their first value (they are names in constraints, not fields of the design)
+    system_defaults = {k: (kn.choices[0] if kn.type == "categorical" else kn.low)
+                       for k, kn in spec.knobs.items() if k in SYSTEM_KNOBS}
     for knob_name, knob in spec.knobs.items():
+        if knob_name in SYSTEM_KNOBS:
+            continue
         ends: tuple[Any, Any] = (knob.choices[0], knob.choices[-1]) if knob.type == "categorical" \
             else (knob.low, knob.high)
         for value in ends:
             if knob.type in ("int", "log_int", "pow2"):
                 value = int(value)
             try:
-                space.design({knob_name: value})
+                space.design({**system_defaults, knob_name: value})
             except ConfigError as err:
                 raise ConfigError(f"{where}.knobs.{knob_name}", value, f"gives an invalid design ({err})") from None
     return space
+
+
+def _check_system_knob(name: str, knob: Knob, where: str) -> None:
+    """A system knob's values must name things that exist: devices, precisions, policies."""
+    if SYSTEM_KNOBS[name] is str and knob.type != "categorical":
+        raise ConfigError(f"{where}.type", knob.type, "this knob takes names: use a categorical knob")
+    if knob.type != "categorical":
+        return
+    from ador.hardware import GPUS
+    from ador.serving import POLICIES
+    from ador.workload import PRECISIONS
+    known = {"system.device": [DESIGN, *GPUS], "system.precision": list(PRECISIONS),
+             "serving.policy": list(POLICIES)}.get(name)
+    for value in knob.choices:
+        if known is not None and value not in known:
+            raise ConfigError(f"{where}.choices", value, f"unknown (known: {', '.join(map(str, known))})")
+        if known is None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{where}.choices", value, "expected a positive whole number")
 
 
 def load_space(path: str | Path) -> SearchSpace:

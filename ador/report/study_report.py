@@ -15,6 +15,8 @@ from ador.workload import get_model, get_precision
 def evaluations_for(study, durable) -> list[tuple[str, Any, Any]]:
     """(label, device, Evaluation) for the recommended design and the study's baselines."""
     spec = study.spec
+    if spec.load is not None:      # a system-level study: its trials are deployments, not designs at one system
+        return []
     model, precision = get_model(spec.model), get_precision(spec.precision)
     w = study.workload
     out = []
@@ -117,11 +119,14 @@ def write_report(study, durable, out: Path) -> Path:
                 f" — **infeasible under this study's SLOs and constraints**: {'; '.join(b['infeasible_reasons'])}"
             lines.append(f"\nBaseline {g} (runtime {b.get('runtime', '?')}): "
                          + ", ".join(f"{m} {_fmt(b['metrics'][m])}" for m in study.metric_names) + verdict)
+    if study.spec.load is not None:          # a system-level study: the operator's answer first
+        from ador.report.what_to_buy import markdown, purchase
+        lines += ["", markdown(purchase(durable), study.spec.load)]
     lines += ["", "## Plots", ""]
     for name, paths in plots.items():
         lines += [f"![{name}]({paths[0].name})", ""]
-    lines += ["## Recommended designs", ""]
-    for why, rec in D.recommended(durable).items():
+    lines += [] if study.spec.load is not None else ["## Recommended designs", ""]
+    for why, rec in ({} if study.spec.load is not None else D.recommended(durable)).items():
         m = rec["metrics"]
         lines += [f"### {why}: trial {rec['trial']}", "",
                   f"TTFT {m['ttft_ms']:.1f} ms, p99 TBT {m['tbt_p99_ms']:.2f} ms, {m['output_tok_s']:.0f} output "
