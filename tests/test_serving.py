@@ -32,7 +32,8 @@ def test_one_request_is_prefill_plus_decode_of_the_perf_model(system, policy):
     r = simulate(system, L70, FP16, [Request(0, 0.0, 512, 64)], config=SchedulerConfig(policy=policy,
                                                                                         chunk_tokens=4096))
     e = evaluate(system, L70, FP16, batch=1, input_len=512, output_len=64)
-    assert r.ttft_ms["p50"] == pytest.approx(e.ttft_s * 1e3, rel=1e-6)
+    assert r.ttft_ms["mean"] == pytest.approx(e.ttft_s * 1e3, rel=1e-9)       # means are exact sums ...
+    assert r.ttft_ms["p50"] == pytest.approx(e.ttft_s * 1e3, rel=6e-4)        # ... percentiles within a bucket
     assert r.e2e_ms["p50"] == pytest.approx(e.e2e_s * 1e3, rel=0.005)
     assert r.tbt_ms["mean"] == pytest.approx(e.tbt_s * 1e3, rel=0.005)
 
