@@ -360,7 +360,8 @@ class Replica:
         while True:
             done, reason = self._decode_span(max_steps - total, until, slow)
             total += done
-            if reason != FINISHED or not through_finishes or total >= max_steps or not self.running:
+            if reason != FINISHED or not through_finishes or total >= max_steps or not self.running \
+                    or self.waiting:          # a preemption queued a request: the scheduler decides next
                 return total
 
     def _decode_span(self, max_steps: float, until: float, slow: float) -> tuple[int, int]:
