@@ -148,3 +148,29 @@ def test_cli_json(capsys, tmp_path):
     assert set(data["ttft_ms"]) >= {"p50", "p90", "p99"}
     assert main(["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--policy", "nope"]) == 2
     assert "policy='nope'" in capsys.readouterr().err
+
+
+def test_cli_ci_sizes_the_run_and_reports_intervals(capsys):
+    assert main(["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--rate", "6",
+                 "--requests", "300", "--lengths", "long-tailed", "--ci", "10%", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    p = data["precision"]
+    assert p["met"] and p["replications"] >= 3 and p["target"] == 0.1
+    iv = p["intervals"]["tbt_p99_ms"]
+    assert iv["half_width"] <= 0.1 * iv["value"] and data["tbt_ms"]["p99"] == iv["value"]
+    assert main(["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--rate", "6",
+                 "--requests", "300", "--ci", "10%"]) == 0
+    assert "95% interval a repeat with fresh seeds falls in" in capsys.readouterr().out
+
+
+def test_cli_stack_takes_a_serving_systems_settings(capsys):
+    args = ["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--rate", "4", "--requests", "200",
+            "--json"]
+    assert main(args + ["--stack", "vllm --num-scheduler-steps 10"]) == 0
+    multi = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert multi["policy"] == single["policy"] == "continuous"
+    assert multi["ttft_ms"]["p50"] > single["ttft_ms"]["p50"]     # new prompts wait for the 10-step block
+    assert main(args + ["--stack", "tensorrt-llm (trtllm-bench)"]) == 0
+    assert json.loads(capsys.readouterr().out)["policy"] == "chunked"

@@ -59,7 +59,7 @@ def update_doc(path: Path, section: str) -> None:
 
 
 def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
-         title: str = "ador vs measured GPUs", short=lambda label: label) -> None:
+         title: str = "ador vs measured GPUs", short=lambda label: label, legend_loc: str = "upper left") -> None:
     """Log-log predicted vs measured, one colour per ``colour_by`` value (hardware by default), one
     marker per metric; ``short`` abbreviates legend labels."""
     import matplotlib
@@ -98,7 +98,7 @@ def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
                           for i, hw in enumerate(hardware)]
     handles += [Line2D([], [], color="black", marker=markers[m], linestyle="", label=m) for m in metrics]
     handles += ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc=legend_loc)
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
     fig.savefig(path, dpi=130)

@@ -35,7 +35,7 @@ from ador.serving.precision import judge
 from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, simulate
 from ador.serving.stacks import scheduler_for
-from ador.validation.data import stack_of
+from ador.validation.data import read_rows, stack_of
 from ador.validation.predict import DEFAULT_PROFILE, RowResult, summarise
 from ador.workload import get_model, get_precision
 
@@ -99,24 +99,7 @@ def is_serving_file(path: str | Path) -> bool:
 
 
 def load_serving(path: str | Path = DEFAULT_DATA) -> list[ServingMeasurement]:
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ConfigError("data", str(path), f"missing columns: {', '.join(missing)}")
-            rows = [_parse(raw, f"{path.name}:{line}") for line, raw in enumerate(reader, start=2)]
-    except FileNotFoundError:
-        raise ConfigError("data", str(path), "no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError("data", str(path), f"cannot be read as CSV ({err})") from None
-    seen: set[str] = set()
-    for row in rows:
-        if row.id in seen:
-            raise ConfigError("id", row.id, f"appears twice in {path.name}")
-        seen.add(row.id)
-    return rows
+    return read_rows(path, REQUIRED, _parse)
 
 
 def _num(raw: Mapping[str, str | None], name: str, where: str, *, integer: bool = False, optional: bool = False):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ador.markdown import update_section
+from ador.validation.data import stack_of
 
 COMMAND = "ador validate --serving --update-doc docs/serving.md --plot docs/serving_validation.png"
 _GITHUB = re.compile(r"github\.com/([^/]+)/([^/]+)/blob/([^/]+)/(.+)$")
@@ -18,13 +19,19 @@ def source_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Short names for sources: repository, file and the stacks measured there."""
     stacks: dict[str, set[str]] = {}
     for r in rows:
-        stacks.setdefault(r["source"], set()).add(" ".join(r["software"].split()[:2]))
+        stacks.setdefault(r["source"], set()).add(_stack_version(r["software"]))
     out = {}
     for source, names in stacks.items():
         m = _GITHUB.search(source)
         where = f"{m.group(2)} {Path(m.group(4)).name}" if m else source[:40]
         out[source] = f"{where} ({', '.join(sorted(names))})"
     return out
+
+
+def _stack_version(software: str) -> str:
+    """``tensorrt-llm 0.14.0 (Triton ...)`` -> ``tensorrt-llm 0.14.0``; ``sglang (launch ...)`` -> ``sglang``."""
+    words = software.split()
+    return " ".join(words[:2]) if len(words) > 1 and words[1][:1].isdigit() else words[0] if words else ""
 
 
 def _mapes(title: str, data: dict[str, float], labels: dict[str, str] | None = None,
@@ -39,7 +46,8 @@ def _counts(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rows:
         if r["predicted"] is not None:
-            out[r[key]] = out.get(r[key], 0) + 1
+            k = stack_of(r["software"]) if key == "software" else r[key]
+            out[k] = out.get(k, 0) + 1
     return out
 
 
@@ -78,7 +86,7 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
            f"{s['mape_source_balanced_pct']:.2f}%.", ""]
     out += _mapes("metric", s["by_metric"], counts=_counts(rows, "metric"))
     out += _mapes("source", s["by_source"], labels, _counts(rows, "source"))
-    out += _mapes("software", s["by_software"])
+    out += _mapes("software", s["by_software"], counts=_counts(rows, "software"))
     out += _mapes("hardware", s["by_hardware"], counts=_counts(rows, "hardware"))
     out += _mapes("policy", s["by_policy"], counts=_counts(rows, "policy"))
     if plot_name:
@@ -91,7 +99,7 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
         if r["predicted"] is None:
             continue
         rate = "" if r["rate_rps"] is None else f"{r['rate_rps']:g}"
-        out.append(f"| {r['id']} | {' '.join(r['software'].split()[:2])} | {r['hardware']} | {r['model']} | "
+        out.append(f"| {r['id']} | {_stack_version(r['software'])} | {r['hardware']} | {r['model']} | "
                    f"{r['precision']} | {r['tp']} | {r['policy']} | {rate} | {r['input_mean']:g} | "
                    f"{r['output_mean']:g} | {r['metric']} | {r['measured']:.4g} | {r['predicted']:.4g} | "
                    f"{r['error_pct']:+.1f}% |")
@@ -107,4 +115,4 @@ def plot(report: dict[str, Any], path: Path) -> None:
     from ador.validation.report import plot as scatter
     labels = source_labels(report["rows"])
     scatter(report, path, colour_by="source", title="ador serving simulator vs measured",
-            short=lambda source: labels.get(source, source))
+            short=lambda source: labels.get(source, source), legend_loc="lower right")
