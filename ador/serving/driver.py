@@ -17,7 +17,8 @@ from ador.errors import AdorError
 from ador.perf.iteration import IterationCost
 from ador.progress import Progress
 from ador.serving.config import SchedulerConfig
-from ador.serving.replica import Live, Recorder, Replica
+from ador.serving.recorder import Recorder
+from ador.serving.replica import Live, Replica
 from ador.serving.requests import RequestArrays
 
 _INF = math.inf

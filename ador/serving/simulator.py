@@ -23,7 +23,7 @@ from ador.perf.stage import rates as stage_rates
 from ador.progress import Progress
 from ador.serving.config import SchedulerConfig
 from ador.serving.driver import Setting, measured_range, serve_colocated, serve_disaggregated
-from ador.serving.replica import Recorder
+from ador.serving.recorder import Recorder
 from ador.serving.requests import Request, RequestArrays
 from ador.serving.schedulers import DisaggregatedScheduler, scheduler_class
 from ador.serving.stats import LogHistogram
@@ -119,10 +119,10 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     rec = Recorder(None if ttft_slo_ms is None else ttft_slo_ms / 1e3, None if tbt_slo_ms is None else tbt_slo_ms / 1e3)
     rec.horizon = float(arrays.arrival_s[-1])
     cost = iteration_cost(system, model, precision, tuple(sorted(engines.items())) if engines else None)
-    setting = Setting(config, cost, cap, rec, rates.hbm_bw,
-                      system.replicas, step_by_step, system.runtime.request_overhead_s, rates.link_bw, kv_bytes_per_token_per_device(model, precision, system.tp,
-                                                                                    system.pp),
-                      rates.step_latency_s)
+    setting = Setting(config, cost, cap, rec, rates.hbm_bw, system.replicas, step_by_step,
+                      request_overhead_s=system.runtime.request_overhead_s, link_bw=rates.link_bw,
+                      kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp),
+                      handoff_latency_s=rates.step_latency_s)
     measured = measured_range(len(arrays), window)
     bar = Progress(total=len(arrays), label=f"simulate ({config.policy})") if progress else None
     try:
