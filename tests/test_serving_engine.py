@@ -122,6 +122,7 @@ def test_histogram_weights_merges_and_bounded_size():
     assert len(big) < 20_000          # buckets, not samples: 0.1% wide over ~8 decades at most
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_number_of_requests():
     """Peak Python memory of a 40,000-request run is within a few MB of a 4,000-request run: the
     simulator keeps only the requests in the system."""
