@@ -236,16 +236,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
     if args.profile and not accelerators:
         raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
+    from ador.validation import report as gpu_report
+    from ador.validation import serving_report
+    render: Any = serving_report if serving else gpu_report
     if serving:
-        from ador.validation import serving_report as render
         report = validate_serving(load_serving(data or SERVING_DATA)).to_dict()
+    elif accelerators:                     # published accelerators expressed as ADOR designs
+        report = validate_accelerators(data, profile=args.profile).to_dict()
     else:
-        from ador.validation import report as render
-        if accelerators:                   # published accelerators expressed as ADOR designs
-            report = validate_accelerators(data, profile=args.profile).to_dict()
-        else:
-            from ador.validation.predict import validate
-            report = validate(load_measurements(data or DEFAULT_DATA)).to_dict()
+        from ador.validation.predict import validate
+        report = validate(load_measurements(data or DEFAULT_DATA)).to_dict()
     if args.plot:
         render.plot(report, Path(args.plot))
     if args.update_doc:

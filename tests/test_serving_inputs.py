@@ -70,7 +70,7 @@ def test_traces_are_sorted_on_loading(tmp_path):
     (lambda: poisson(math.inf, 10, Lengths(), Lengths()), "rate=inf"),
     (lambda: poisson(1.0, -1, Lengths(), Lengths()), "requests=-1"),
     (lambda: burst(0, Lengths(), Lengths()), "requests=0"),
-    (lambda: Lengths("lognormal", 100, 1e300), "length_cv=1e+300"),
+    (lambda: Lengths("lognormal", 100, 1e300), "length-cv=1e+300"),
     (lambda: Lengths("lognormal", math.nan), "mean=nan"),
     (lambda: Lengths("truncated-lognormal", 2000, 1.0, 1, 1024), "minimum < mean < maximum"),
 ])
@@ -94,7 +94,7 @@ def test_any_bytes_as_a_trace_load_or_fail_cleanly_and_never_hang(tmp_path_facto
 
 @pytest.mark.parametrize("args, needle", [
     (["--requests", "-1"], "requests=-1"),
-    (["--lengths", "long-tailed", "--length-cv", "1e300"], "length_cv=1e+300"),
+    (["--lengths", "long-tailed", "--length-cv", "1e300"], "length-cv=1e+300"),
     (["--rate", "nan"], "rate=nan"),
     (["--rate", "1", "--ci", "300%"], "ci='300%'"),
 ])

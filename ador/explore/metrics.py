@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ador.cost import RETICLE_LIMIT_MM2
 from ador.cost.report import DEFAULT_POWER_RULE
 from ador.efficiency import efficiency
 from ador.hardware import Device, System
 from ador.hardware.runtime import RuntimeProfile
-from ador.serving.simulator import ServingResult
 from ador.perf import evaluate, stage_time
 from ador.perf.evaluate import p99_decode_kv
 from ador.workload import ModelSpec, Precision, decode_step
+
+if TYPE_CHECKING:
+    from ador.serving.simulator import ServingResult
 
 # metric -> the direction that is better
 METRICS: dict[str, str] = {

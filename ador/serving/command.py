@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from ador.errors import ConfigError, DoesNotFitError
 from ador.serving.config import SchedulerConfig
@@ -38,7 +38,7 @@ def scheduler_config(args: argparse.Namespace, tp: int) -> SchedulerConfig:
 def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float | None = None) -> RequestArrays:
     if args.trace:
         return load_trace(args.trace)
-    kind = "lognormal" if args.lengths == "long-tailed" else "fixed"
+    kind: Literal["fixed", "lognormal"] = "lognormal" if args.lengths == "long-tailed" else "fixed"
     prompt = Lengths(kind, args.input_len, args.length_cv)
     output = Lengths(kind, args.output_len, args.length_cv)
     seed = args.seed if seed is None else seed
@@ -64,8 +64,12 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
                                   f"{100 * args.target_attainment:.0f}% of requests")
         return {"max_rate_rps": rate, "target_attainment": args.target_attainment, **result.to_dict()}
     if ci is None:
-        return simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
-                        window=ALL, **slo).to_dict()
+        result = simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
+                          window=ALL, **slo)
+        if not result.n_finished:
+            raise DoesNotFitError(f"requests={result.n_requests}: none could be served (each needs more KV cache "
+                                  f"than {result.kv_capacity_tokens} tokens, or the queue never drained)")
+        return result.to_dict()
     if args.trace:
         raise ConfigError("--ci", args.ci, "replicates a random load; a trace is one fixed sample")
 
@@ -102,8 +106,9 @@ def text(data: dict[str, Any], title: str) -> str:
             iv = intervals.get(f"{name[:-3]}_{stat}_ms")
             cells.append(f"{stat} {q[stat]:9.1f}" + (f" ±{iv['half_width']:.1f}" if iv else ""))
         lines.append(f"  {name[:-3].upper():6} " + "  ".join(cells) + " ms")
-    lines.append(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrival rate "
-                 f"{r['arrival_rate']:.3g}/s; mean in system {r['mean_in_system']:.2f}")
+    offered = "all at once" if r["arrival_rate"] is None else f"{r['arrival_rate']:.3g}/s"
+    lines.append(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrivals "
+                 f"{offered}; mean in system {r['mean_in_system']:.2f}")
     slo = ", ".join(f"{k} {v:g} ms" for k, v in (("TTFT", r["ttft_slo_ms"]), ("TBT", r["tbt_slo_ms"])) if v)
     if slo:
         lines.append(f"  SLOs ({slo}): attainment {100 * r['slo_attainment']:.1f}%, goodput {r['goodput_rps']:.3g} "

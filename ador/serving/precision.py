@@ -80,7 +80,8 @@ def judge(run: Callable[[int, int], ServingResult], metrics: Sequence[str], *, c
     ``max_reps`` would not be enough (the half-width falls as one over the square root of the
     replications), and ``grow``, the replications start again with proportionally more requests
     each, as long as ``max_reps`` of them still fit in ``max_requests`` simulated in all: a p99
-    needs many requests per replication, a mean few. ``ci=None`` runs exactly ``min_reps`` replications of ``requests``."""
+    needs many requests per replication, a mean few. ``ci=None`` runs exactly ``min_reps``
+    replications of ``requests``."""
     if min_reps < 1 or max_reps < min_reps:
         raise ConfigError("replications", (min_reps, max_reps), "need 1 <= min <= max")
     n = requests

@@ -303,7 +303,7 @@ class Replica:
             heappop(heap)
             top = heap[0]
         step = self.step
-        k = top[0] - step + 1
+        k: float = top[0] - step + 1
         reason = FINISHED
         if max_steps < k:
             k, reason = max_steps, MAX_STEPS
@@ -319,13 +319,14 @@ class Replica:
         done = 0
         first_end = first_gap = math.nan
         gaps: list[tuple[float, int]] = []
-        while done < k:
+        limit = int(k)                        # finite: the next departure bounds it
+        while done < limit:
             bucket = -(-int(mean) // KV_BUCKET) * KV_BUCKET
             if bucket < KV_BUCKET:
                 bucket = KV_BUCKET
             seg = math.ceil(bucket + 1 - mean)
-            if seg > k - done:
-                seg = k - done
+            if seg > limit - done:
+                seg = limit - done
             elif seg < 1:
                 seg = 1
             price = steps_cache.get((n, bucket))

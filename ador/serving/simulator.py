@@ -10,7 +10,6 @@ the steady state without warm-up and drain).
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -31,6 +30,7 @@ from ador.workload.memory import activation_bytes_per_device, kv_bytes_per_token
 from ador.workload.models import ModelSpec
 from ador.workload.precision import Precision
 
+DEFAULT_CONFIG = SchedulerConfig()    # vLLM's defaults (ador.serving.config)
 ALL = (0.0, 1.0)              # every request counts (what a benchmark client reports)
 STEADY = (0.1, 0.9)           # without the first 10% (warm-up: an empty system) and the last 10% (drain)
 OVERLOAD_BACKLOG = 0.05       # overloaded: more than this share of requests still waiting at the last arrival
@@ -54,7 +54,7 @@ class ServingResult:
     goodput_rps: float
     slo_attainment: float
     mean_in_system: float
-    arrival_rate: float
+    arrival_rate: float | None            # requests/s offered (None: all at once)
     mean_e2e_ms: float
     makespan_s: float
     utilisation: dict[str, float]
@@ -98,7 +98,7 @@ def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, c
 
 
 def simulate(system: System, model: ModelSpec, precision: Precision, requests: Sequence[Request] | RequestArrays, *,
-             config: SchedulerConfig = SchedulerConfig(), ttft_slo_ms: float | None = None,
+             config: SchedulerConfig = DEFAULT_CONFIG, ttft_slo_ms: float | None = None,
              tbt_slo_ms: float | None = None, progress: bool = False,
              window: tuple[float, float] = ALL, step_by_step: bool = False) -> ServingResult:
     """Serve ``requests`` on ``system`` under ``config.policy``; replicas share the load round-robin.
@@ -148,7 +148,7 @@ def _summarise(config, arrays: RequestArrays, rec: Recorder, system: System, ttf
     end = max(rec.last_done, start)
     makespan = max(end - start, 1e-12)
     span = float(arrays.arrival_s[-1]) - start
-    rate = (n - 1) / span if n > 1 and span > 0 else math.inf
+    rate = (n - 1) / span if n > 1 and span > 0 else None
     n_measured = measured[1] - measured[0]
     attainment = rec.slo_ok / n_measured if n_measured else 0.0
     busy, dram = rec.busy()
@@ -166,7 +166,7 @@ def _summarise(config, arrays: RequestArrays, rec: Recorder, system: System, ttf
         hbm_utilisation=dram / (system.device.hbm_bw_bytes_per_s * makespan * replicas),
         iterations=rec.iterations, peak_in_service=rec.peak_in_service, kv_capacity_tokens=cap,
         measured_requests=rec.measured_finished, backlog_at_last_arrival=max(0, backlog),
-        overloaded=backlog > max(10, OVERLOAD_BACKLOG * n) and math.isfinite(rate),
+        overloaded=rate is not None and backlog > max(10, OVERLOAD_BACKLOG * n),
         ttft_slo_ms=ttft_slo, tbt_slo_ms=tbt_slo,
         histograms={"ttft": rec.ttft, "tbt": rec.tbt, "tpot": rec.tpot, "e2e": rec.e2e, "queue": rec.queue},
     )

@@ -4,13 +4,19 @@ A measured serving row names its software (``vllm 0.6.0 (... --num-scheduler-ste
 ``scheduler_for`` maps it to the policy that stack implements and the settings it runs with: its
 documented defaults (``ador.serving.config``), overridden only by flags the source printed.
 
-| stack | policy | settings |
-| --- | --- | --- |
-| vLLM (0.4-0.6) | continuous (prefill-first) | 256 sequences, max(max_model_len, 2048) prompt tokens per prefill, 16-token blocks, 1% watermark, 90% of memory; multi-step from ``--num-scheduler-steps``; recompute preemption |
-| vLLM with ``--enable-chunked-prefill`` | chunked | 512-token budget (v0.4-0.6 default) |
-| SGLang (0.3) | continuous (prefill-first, no mixing by default) | 8,192-token prefill chunks, token-granular KV pool, memory share by TP (0.88 at TP1 ... 0.79 at TP16) or ``--mem-frac``; running requests bounded by the pool |
-| TensorRT-LLM (in-flight batching) | chunked (decodes plus context chunks in one pass) | ``max_num_tokens`` 8,192, ``max_batch_size`` 2,048 (trtllm-bench: 4,096), 64-token blocks, 90% (trtllm-bench: 95%) of the memory left after weights, GUARANTEED_NO_EVICT (reserve prompt + output; ``max_utilization`` admits on the prompt and may pause); the Triton backend does not chunk context unless told |
-| anything else | continuous with vLLM's defaults | (counted as a default mapping) |
+- vLLM 0.4-0.6: ``continuous`` (prefill-first); 256 sequences, max(max_model_len, 2048) prompt
+  tokens per prefill, 16-token blocks, 1% watermark, 90% of memory; multi-step from
+  ``--num-scheduler-steps``; recompute preemption. With ``--enable-chunked-prefill``: ``chunked``
+  with a 512-token budget (the v0.4-0.6 default).
+- SGLang 0.3: ``continuous`` (prefill-first, no mixing by default); 8,192-token prefill chunks, a
+  token-granular KV pool, memory share by TP (0.88 at TP1 ... 0.79 at TP16) or ``--mem-frac``;
+  running requests bounded by the pool.
+- TensorRT-LLM (in-flight batching): ``chunked`` (decodes plus context in one pass);
+  ``max_num_tokens`` 8,192, ``max_batch_size`` 2,048 (trtllm-bench: 4,096), 64-token blocks, 90%
+  (trtllm-bench: 95%) of the memory left after weights, GUARANTEED_NO_EVICT (reserve prompt +
+  output; ``max_utilization`` admits on the prompt and may pause); the Triton backend does not
+  chunk context unless told.
+- anything else: ``continuous`` with vLLM's defaults (counted as a default mapping).
 """
 from __future__ import annotations
 

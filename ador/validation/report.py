@@ -5,7 +5,7 @@ Computation lives in ``ador.validate``; these functions only format what it retu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal
 
 from ador.markdown import update_section
 
@@ -59,7 +59,8 @@ def update_doc(path: Path, section: str) -> None:
 
 
 def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
-         title: str = "ador vs measured GPUs", short=lambda label: label, legend_loc: str = "upper left") -> None:
+         title: str = "ador vs measured GPUs", short: Callable[[str], str] = str,
+         legend_loc: Literal["upper left", "lower right"] = "upper left") -> None:
     """Log-log predicted vs measured, one colour per ``colour_by`` value (hardware by default), one
     marker per metric; ``short`` abbreviates legend labels."""
     import matplotlib

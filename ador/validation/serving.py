@@ -12,8 +12,9 @@ replicas behind one queue) under a stack, its requests arriving as a Poisson str
   measured;
 - lengths: fixed where the row gives a single figure (no maximum, or the maximum equals the
   mean); uniform where the source's sampler is uniform (``length_dist``: a "random" dataset
-  drawing whole numbers up to the maximum); otherwise a truncated log-normal with the row's mean and maximum and coefficient of
-  variation ``LENGTH_CV`` (a long tail like ShareGPT's, see docs/serving.md for the sensitivity);
+  drawing whole numbers up to the maximum); otherwise a truncated log-normal with the row's mean
+  and maximum and coefficient of variation ``LENGTH_CV`` (a long tail like ShareGPT's, see
+  docs/serving.md);
 - runs with random elements (Poisson arrivals, sampled lengths) are replicated over seeds until
   the row's metric is known to ``ROW_PRECISION`` (at most ``MAX_REPLICATIONS`` runs); the
   prediction is the mean over replications, as the metric is a mean over benchmark runs.
@@ -26,7 +27,7 @@ import statistics
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from ador.errors import AdorError, ConfigError
 from ador.hardware import PRESETS, Device, System
@@ -129,7 +130,9 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
     if dist not in LENGTH_DISTS:
         raise ConfigError(f"{where}:length_dist", dist, f"expected one of {', '.join(d for d in LENGTH_DISTS if d)}")
     return ServingMeasurement(
-        **text, devices=_num(raw, "devices", where, integer=True), tp=_num(raw, "tp", where, integer=True),
+        id=text["id"], source=text["source"], software=text["software"], hardware=text["hardware"],
+        model=text["model"], precision=text["precision"], policy=text["policy"], metric=text["metric"],
+        unit=text["unit"], devices=_num(raw, "devices", where, integer=True), tp=_num(raw, "tp", where, integer=True),
         rate_rps=rate if text["policy"] == "server" else None,
         input_mean=_num(raw, "input_mean", where), output_mean=_num(raw, "output_mean", where),
         input_max=_num(raw, "input_max", where, integer=True, optional=True),
@@ -148,7 +151,10 @@ def lengths_for(mean: float, maximum: int | None, dist: str = "") -> Lengths:
     return Lengths("truncated-lognormal", mean, LENGTH_CV, 1, maximum)
 
 
+@dataclass(frozen=True)
 class ServingRowResult(RowResult):
+    row: ServingMeasurement          # type: ignore[assignment]  # the serving schema's row
+
     def to_dict(self) -> dict[str, Any]:
         r = self.row
         return {"id": r.id, "source": r.source, "software": r.software, "hardware": r.hardware, "model": r.model,
@@ -187,8 +193,10 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     fixed = prompt.kind == "fixed" and output.kind == "fixed"
 
     def run(seed: int, n: int = n):
-        reqs = burst(n, prompt, output, seed=seed) if row.policy == "offline" else \
-            poisson(row.rate_rps, n, prompt, output, seed=seed)
+        if row.policy == "offline" or row.rate_rps is None:
+            reqs = burst(n, prompt, output, seed=seed)
+        else:
+            reqs = poisson(row.rate_rps, n, prompt, output, seed=seed)
         return simulate(system, model, precision, reqs, config=config, window=ALL)
 
     if row.policy == "offline" and fixed:      # deterministic: one run says it all
@@ -230,7 +238,7 @@ def predict_serving(rows: list[ServingMeasurement], devices: Mapping[str, Device
 def summarise_serving(results: list[ServingRowResult]) -> dict[str, Any]:
     """The GPU rows' summary (mape_pct, by_metric, by_hardware, by_source, by_software, n, ...) plus
     a source-balanced MAPE (the mean of the per-source MAPEs) and the same by metric family."""
-    summary = summarise(results)
+    summary = summarise(cast(list[RowResult], results))
     by_source = summary["by_source"]
     summary["mape_source_balanced_pct"] = statistics.fmean(by_source.values()) if by_source else math.nan
     done = [r for r in results if r.predicted is not None]
