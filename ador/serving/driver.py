@@ -80,7 +80,7 @@ class Arrivals:
         lo, hi = self.measured
         waiting = replica.waiting
         buf = self.buf
-        while self.next_s <= now:
+        while self.next_s <= now and self.pos < self.n:     # (a clock at infinity: an unpriceable design)
             ready, rid, arrival, prompt, output = buf[self.buf_at]
             live = Live(rid, arrival, prompt, output, lo <= rid < hi)
             live.ready_s = ready

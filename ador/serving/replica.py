@@ -175,6 +175,12 @@ class Replica:
             tokens -= 1
 
     # --- pricing --------------------------------------------------------------------------------
+    def _unpriceable(self, seconds: float) -> None:
+        from ador.errors import ConfigError
+        raise ConfigError("hardware", self.cost.system.device.name,
+                          f"the model gives a non-finite or zero iteration time ({seconds:g} s): a bandwidth, rate "
+                          "or clock of the design is too small to model")
+
     def mean_kv(self, n: int) -> float:
         return (self.sum_kv0 - self.sum_join) / n + self.step
 
@@ -183,6 +189,8 @@ class Replica:
         if step is None:
             c = self.cost
             step = Step([c.linear(n, DECODE), c.decode_attention(n, kv_bucket), c.head(n, DECODE)], self.overhead_s)
+            if not 0 < step.total_s < _INF:
+                self._unpriceable(step.total_s)
             self.steps[(n, kv_bucket)] = step
         return step
 
@@ -223,7 +231,10 @@ class Replica:
         """One iteration of prompt chunks, with one decode step of every running request if
         ``decodes``; prefills that complete emit their first token at its end."""
         n = len(self.running) if decodes else 0
-        self.t += self.run_pieces(self.prefill_pieces(chunks, n, len(completing), tokens)) + self.overhead_s
+        duration = self.run_pieces(self.prefill_pieces(chunks, n, len(completing), tokens)) + self.overhead_s
+        if not 0 < duration < _INF:
+            self._unpriceable(duration)
+        self.t += duration
         self.rec.iterations += 1
         if n:
             self._step_done(n, self.t, self.t, self.t - self.last_step_end, 1)

@@ -201,6 +201,8 @@ class ConcurrentScheduler(Scheduler):
             if chunks:
                 pieces = r.prefill_pieces(chunks, 0, len(completing), tokens)
                 alone = sum(p.time_s for p in pieces)
+                if not 0 < alone < _INF:
+                    r._unpriceable(alone)
                 self.pf = [completing, alone, sum(p.dram_bytes for p in pieces) / alone, 1.0, pieces]
         if r.running:
             r.preempt_for(len(r.running))
