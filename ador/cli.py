@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 from ador.errors import AdorError, DoesNotFitError
 
@@ -197,64 +197,16 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 # --- ador simulate ---------------------------------------------------------------------------
 
-def _requests_from(args: argparse.Namespace):
-    from ador.serving import Lengths, burst, load_trace, poisson
-    if args.trace:
-        return load_trace(args.trace)
-    kind: Literal["fixed", "lognormal"] = "lognormal" if args.lengths == "long-tailed" else "fixed"
-    prompt = Lengths(kind, args.input_len, args.length_cv)
-    output = Lengths(kind, args.output_len, args.length_cv)
-    if args.rate is None:
-        return burst(args.requests, prompt, output, seed=args.seed)
-    return poisson(args.rate, args.requests, prompt, output, seed=args.seed)
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from ador.serving import SchedulerConfig, max_sustainable_rate, simulate
+    from ador.serving.command import run, text
     system, model, precision = _build_system(args)
-    config = SchedulerConfig(policy=args.policy, max_batch=args.max_batch, chunk_tokens=args.chunk_tokens)
-    if args.find_capacity:
-        if args.ttft_slo is None and args.tbt_slo is None:
-            from ador.errors import ConfigError
-            raise ConfigError("--find-capacity", True, "needs --ttft-slo and/or --tbt-slo")
-        import dataclasses as dc
-        base = _requests_from(argparse.Namespace(**{**vars(args), "rate": 1.0, "trace": None}))
-
-        def at(rate: float):
-            reqs = [dc.replace(r, arrival_s=r.arrival_s / rate) for r in base]
-            return simulate(system, model, precision, reqs, config=config, ttft_slo_ms=args.ttft_slo,
-                            tbt_slo_ms=args.tbt_slo)
-        rate, result = max_sustainable_rate(at, target=args.target_attainment)
-        if result is None:
-            raise DoesNotFitError(f"policy={args.policy}: no arrival rate meets the SLOs for "
-                                  f"{100 * args.target_attainment:.0f}% of requests")
-        data = {"max_rate_rps": rate, "target_attainment": args.target_attainment, **result.to_dict()}
-    else:
-        result = simulate(system, model, precision, _requests_from(args), config=config, ttft_slo_ms=args.ttft_slo,
-                          tbt_slo_ms=args.tbt_slo, progress=not args.json)
-        data = result.to_dict()
+    data = run(args, system, model, precision)
     _require_finite(data, system.device.name)
     if args.json:
         print(json.dumps(data, indent=2))
-        return 0
-    r = data
-    print(f"{model.name} ({precision.name}) on {system.devices} x {system.device.name}, tp={system.tp}, "
-          f"policy {r['policy']}: {r['n_finished']} of {r['n_requests']} requests served"
-          + (f", {r['refused']} refused" if r['refused'] else "")
-          + (f", {r['preemptions']} preemptions" if r['preemptions'] else ""))
-    if "max_rate_rps" in r:
-        print(f"  highest sustainable arrival rate: {r['max_rate_rps']:.3g} req/s "
-              f"(>= {100 * r['target_attainment']:.0f}% of requests meet the SLOs)")
-    for name in ("ttft_ms", "tbt_ms", "e2e_ms", "queue_ms"):
-        q = r[name]
-        print(f"  {name[:-3].upper():6} p50 {q['p50']:9.1f}  p90 {q['p90']:9.1f}  p99 {q['p99']:9.1f} ms")
-    print(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrival rate "
-          f"{r['arrival_rate']:.3g}/s; mean in system {r['mean_in_system']:.2f}")
-    slo = ", ".join(f"{k} {v:g} ms" for k, v in (("TTFT", r["ttft_slo_ms"]), ("TBT", r["tbt_slo_ms"])) if v)
-    if slo:
-        print(f"  SLOs ({slo}): attainment {100 * r['slo_attainment']:.1f}%, goodput {r['goodput_rps']:.3g} req/s")
-    print("  utilisation: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["utilisation"].items())
-          + f", HBM {100 * r['hbm_utilisation']:.0f}%")
+    else:
+        print(text(data, f"{model.name} ({precision.name}) on {system.devices} x {system.device.name}, "
+                         f"tp={system.tp}"))
     return 0
 
 
@@ -277,27 +229,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from ador.validation.accelerators import is_accelerator_file, validate_accelerators
     from ador.validation.data import DEFAULT_DATA, load_measurements
-    from ador.validation.predict import validate
-    from ador.validation.report import markdown_section, plot, text_table, update_doc
-    data = args.data or DEFAULT_DATA
-    if is_accelerator_file(data):      # published accelerators expressed as ADOR designs
+    from ador.validation.serving import DEFAULT_DATA as SERVING_DATA
+    from ador.validation.serving import is_serving_file, load_serving, validate_serving
+    data = args.data
+    serving = args.serving or (data is not None and is_serving_file(data))
+    accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
+    if args.profile and not accelerators:
+        raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
+    from ador.validation import report as gpu_report
+    from ador.validation import serving_report
+    render: Any = serving_report if serving else gpu_report
+    if serving:
+        report = validate_serving(load_serving(data or SERVING_DATA)).to_dict()
+    elif accelerators:                     # published accelerators expressed as ADOR designs
         report = validate_accelerators(data, profile=args.profile).to_dict()
     else:
-        if args.profile:
-            raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
-        report = validate(load_measurements(data)).to_dict()
+        from ador.validation.predict import validate
+        report = validate(load_measurements(data or DEFAULT_DATA)).to_dict()
     if args.plot:
-        plot(report, Path(args.plot))
+        render.plot(report, Path(args.plot))
     if args.update_doc:
         doc = Path(args.update_doc)
         plot_name = None
         if args.plot:
             plot_name = Path(args.plot).name if Path(args.plot).parent == doc.parent else str(args.plot)
-        update_doc(doc, markdown_section(report, plot_name))
+        render.update_doc(doc, render.markdown_section(report, plot_name))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(text_table(report, args.worst))
+        print(render.text_table(report, args.worst))
     return 0
 
 
@@ -630,9 +590,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("simulate", help="serve a stream of requests: percentile TTFT/TBT, throughput, goodput")
     _system_args(p)
-    p.add_argument("--policy", default="continuous", help="continuous, chunked, concurrent, disaggregated")
+    p.add_argument("--policy", default=None, help="continuous (default), chunked, concurrent, disaggregated")
+    p.add_argument("--stack", help="take a serving stack's scheduler settings: vllm, sglang, tensorrt-llm, "
+                                   "with flags as the stack takes them (\"vllm --num-scheduler-steps 10\")")
     p.add_argument("--rate", type=float, help="Poisson arrival rate, requests/s (omit for a burst at t=0)")
-    p.add_argument("--requests", type=int, default=1000)
+    p.add_argument("--requests", type=int, default=1000, help="requests (per replication with --ci)")
     p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --rate/--requests)")
     p.add_argument("--input-len", type=int, default=512, help="prompt length (mean if long-tailed)")
     p.add_argument("--output-len", type=int, default=128, help="output length (mean if long-tailed)")
@@ -640,8 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-cv", type=float, default=1.0, help="coefficient of variation of long-tailed lengths")
     p.add_argument("--ttft-slo", type=float, help="TTFT target, ms")
     p.add_argument("--tbt-slo", type=float, help="mean time-between-tokens target per request, ms")
-    p.add_argument("--max-batch", type=int, default=256)
-    p.add_argument("--chunk-tokens", type=int, default=512, help="token budget per iteration (chunked)")
+    p.add_argument("--max-batch", type=int, help="sequences in service per replica (default 256, vLLM's)")
+    p.add_argument("--chunk-tokens", type=int, help="token budget per iteration (chunked; default 512, Sarathi's)")
+    p.add_argument("--max-batched-tokens", type=int, help="prompt tokens per prefill iteration (default 8192)")
+    p.add_argument("--scheduler-steps", type=int, help="decode steps per scheduling decision (vLLM multi-step)")
+    p.add_argument("--ci", help="judge the load to this precision (e.g. 5%%): replications until every "
+                                "percentile's 95%% repeat interval is within it; steady state only")
+    p.add_argument("--max-replications", type=int, default=12, help="with --ci: the most replications to run")
+    p.add_argument("--max-requests", type=int, default=1_000_000,
+                   help="with --ci: the most requests to simulate in all (replications grow within it)")
     p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
     p.add_argument("--target-attainment", type=float, default=0.9)
     p.add_argument("--seed", type=int, default=0)
@@ -673,10 +642,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fairness)
 
-    p = sub.add_parser("validate", help="compare the model with measured GPU results")
+    p = sub.add_parser("validate", help="compare the model with measured GPU, accelerator and serving results")
     p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the shipped copy); "
                                   "a CSV with a 'design' column holds published accelerators as ADOR designs "
-                                  "(ador/data/accelerators.csv)")
+                                  "(ador/data/accelerators.csv); one in the schema of serving.csv holds serving "
+                                  "measurements (told apart by their columns)")
+    p.add_argument("--serving", action="store_true", help="the serving rows (default: the packaged serving.csv)")
     p.add_argument("--profile", help="accelerator rows: predict every row under this runtime profile "
                                      "(default: the row's stack's, else the default profile)")
     p.add_argument("--json", action="store_true")

@@ -53,15 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     results.update(speed)
 
     print("\n[4] serving simulator: Llama-3-70B on 8 devices, Poisson arrivals, long-tailed lengths "
-          "(target >= 5,000 requests/s: 10,000 in <= 2 s)")
+          "(target >= 1,000,000 scheduler iterations/s; 1M requests in < 500 MB)")
     serving = serving_speed.run(args.quick)
-    for name in ("a100_continuous", "ador_concurrent"):
+    for name, _, _ in serving_speed.CASES:
         r = serving[name]
-        print(f"    {name:16} {r['requests_per_s']:9,.0f} requests/s [{r['spread'][0]:,.0f} .. {r['spread'][1]:,.0f}]; "
-              f"10k in {r['seconds_for_10k']:.2f} s; {r['speedup_vs_uncached']:.0f}x the uncached baseline "
-              f"({r['uncached_requests_per_s']:,.0f}/s)")
+        print(f"    {name:16} {r['iterations_per_s']:11,.0f} iterations/s [{r['spread'][0]:,.0f} .. "
+              f"{r['spread'][1]:,.0f}] ({r['iterations']:,} iterations); {r['speedup_vs_step_by_step']:.1f}x the "
+              f"step-by-step baseline ({r['step_by_step_iterations_per_s']:,.0f}/s)")
+    for key in ("small", "large"):
+        m = serving["memory"][key]
+        print(f"    {m['requests']:>9,} requests (Llama-3-8B, 1 x H100, 30/s): peak RSS {m['peak_rss_mb']:.0f} MB "
+              f"(process before simulating {m['rss_before_mb']:.0f} MB), {m['seconds']:.1f} s, "
+              f"{m['iterations'] / m['seconds']:,.0f} iterations/s")
     results["serving"] = serving
-    results["serving_requests_per_s"] = serving["serving_requests_per_s"]
+    results["serving_iterations_per_s"] = serving["scheduler_iterations_per_s"]
+    results["serving_peak_rss_mb_at_1m"] = serving["peak_rss_mb_at_1m"]
 
     print("\n[5] search quality on the smoke space: hypervolume / true front's (target 98% by 2,000 trials)")
     quality = search_quality.run(args.quick)

@@ -261,6 +261,10 @@ def test_serving_objectives_from_an_arrival_rate(workdir):
     run_trials(served, durable, 12, progress=False)
     done = [t for t in durable.get_trials() if t.state == TrialState.COMPLETE]
     assert done and all("serving_tbt_p99_ms" in t.user_attrs["metrics"] for t in done)
+    for t in done:                            # every serving metric carries its repeat interval
+        m = t.user_attrs["metrics"]
+        assert m["serving_tbt_p99_ms_ci"] >= 0 and m["serving_goodput_rps_ci"] >= 0
+        assert m["serving_replications"] >= 3 and m["serving_requests"] >= 3 * 60
     assert served.directions[0] == "maximize"
     # the same metric without an arrival rate is refused with the field named
     with pytest.raises(ConfigError, match="workload.arrival_rate"):

@@ -31,9 +31,11 @@ class WorkloadSpec:
     input_len: int
     output_len: int
     arrival_rate: float | None = None   # if set: serving_* metrics from the serving simulator
-    requests: int = 300                 # requests simulated per design
+    requests: int = 300                 # requests per replication of the serving judgement
     policy: str = "continuous"          # serving policy (continuous, chunked, concurrent, disaggregated)
     lengths: Literal["fixed", "long-tailed"] = "fixed"
+    serving_ci: float | None = 0.05     # serving metrics known to this (relative 95% repeat interval) ...
+    serving_max_requests: int = 20_000  # ... or until this many requests are simulated per design
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,10 @@ class Study:
         w = self.spec.workload
         if w.arrival_rate is None:
             return None
+        used = {o.metric for o in self.spec.objectives} | {c.metric for c in self.spec.constraints}
         return ServingLoad(w.arrival_rate, w.requests, w.policy, w.lengths == "long-tailed", self.spec.slo.ttft_ms,
-                           self.spec.slo.tbt_ms)
+                           self.spec.slo.tbt_ms, w.serving_ci, w.serving_max_requests,
+                           tuple(sorted(used & SERVING_METRICS)))
 
     @property
     def directions(self) -> list[Literal["minimize", "maximize"]]:
@@ -263,6 +267,10 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
         raise UnknownNameError("workload.policy", w.policy, f"unknown policy (known: {', '.join(POLICIES)})")
     if w.arrival_rate is not None and not w.arrival_rate > 0:
         raise ConfigError("workload.arrival_rate", w.arrival_rate, "must be > 0")
+    if w.serving_ci is not None and not 0 < w.serving_ci < 1:
+        raise ConfigError("workload.serving_ci", w.serving_ci, "a relative precision must be between 0 and 1")
+    if w.serving_max_requests < w.requests:
+        raise ConfigError("workload.serving_max_requests", w.serving_max_requests, "must be >= workload.requests")
     used = {o.metric for o in spec.objectives} | {c.metric for c in spec.constraints}
     if spec.load is None and used & SYSTEM_METRICS:
         raise ConfigError("load", None, f"{sorted(used & SYSTEM_METRICS)[0]} needs an offered load "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ador.cost import RETICLE_LIMIT_MM2
 from ador.cost.report import DEFAULT_POWER_RULE
@@ -16,6 +16,9 @@ from ador.hardware.runtime import RuntimeProfile
 from ador.perf import evaluate, stage_time
 from ador.perf.evaluate import p99_decode_kv
 from ador.workload import ModelSpec, Precision, decode_step
+
+if TYPE_CHECKING:
+    from ador.serving.simulator import ServingResult
 
 # metric -> the direction that is better
 METRICS: dict[str, str] = {
@@ -71,29 +74,54 @@ class Workload:
     output_len: int
 
 
+# study metric -> what the serving simulator's judgement calls it
+SERVING_JUDGED = {"serving_ttft_p99_ms": "ttft_p99_ms", "serving_tbt_p99_ms": "tbt_p99_ms",
+                  "serving_goodput_rps": "goodput_rps", "serving_slo_attainment": "slo_attainment",
+                  "serving_output_tok_s": "output_tok_s"}
+
+
 @dataclass(frozen=True)
 class ServingLoad:
-    """Requests the serving metrics are measured on: Poisson arrivals at ``arrival_rate``."""
+    """Requests the serving metrics are measured on: Poisson arrivals at ``arrival_rate``, judged
+    over replications of ``requests`` requests (steady state: warm-up and drain excluded) until
+    the metrics in ``targets`` are known within ``ci`` (relative 95% repeat interval), at most
+    ``max_requests`` simulated per design."""
     arrival_rate: float
     requests: int
     policy: str
     long_tailed: bool
     ttft_slo_ms: float | None
     tbt_slo_ms: float | None
+    ci: float | None = 0.05
+    max_requests: int = 20_000
+    targets: tuple[str, ...] = ()
 
 
 def serving_metrics(device: Device, model: ModelSpec, precision: Precision, workload: Workload, load: ServingLoad,
                     *, tp: int, pp: int = 1, devices: int | None = None, seed: int = 0,
                     runtime: RuntimeProfile | str | None = None) -> dict[str, float]:
-    from ador.serving import Lengths, SchedulerConfig, poisson, simulate
+    """The serving metrics with their intervals (``<metric>_ci``: half-width of the 95% interval a
+    repeat judgement with fresh seeds falls in) and what they cost (replications, requests)."""
+    from ador.serving import STEADY, Lengths, SchedulerConfig, poisson, simulate
+    from ador.serving.precision import judge
     kind: Literal["fixed", "lognormal"] = "lognormal" if load.long_tailed else "fixed"
-    reqs = poisson(load.arrival_rate, load.requests, Lengths(kind, workload.input_len),
-                   Lengths(kind, workload.output_len), seed=seed)
-    r = simulate(System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime), model, precision, reqs,
-                 config=SchedulerConfig(policy=load.policy), ttft_slo_ms=load.ttft_slo_ms, tbt_slo_ms=load.tbt_slo_ms)
-    return {"serving_ttft_p99_ms": r.ttft_ms["p99"], "serving_tbt_p99_ms": r.tbt_ms["p99"],
-            "serving_goodput_rps": r.goodput_rps, "serving_slo_attainment": r.slo_attainment,
-            "serving_output_tok_s": r.output_tok_s}
+    system = System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime)
+    config = SchedulerConfig(policy=load.policy)
+
+    def run(k: int, n: int) -> ServingResult:
+        # the same seeds for every design (common random numbers): designs compare on equal terms
+        reqs = poisson(load.arrival_rate, n, Lengths(kind, workload.input_len), Lengths(kind, workload.output_len),
+                       seed=seed + k)
+        return simulate(system, model, precision, reqs, config=config, ttft_slo_ms=load.ttft_slo_ms,
+                        tbt_slo_ms=load.tbt_slo_ms, window=STEADY)
+    names = tuple(SERVING_JUDGED.values())
+    targets = tuple(SERVING_JUDGED[m] for m in load.targets) or names
+    j = judge(run, names, ci=load.ci, requests=load.requests, max_requests=load.max_requests, targets=targets)
+    out = {metric: j.value(name) for metric, name in SERVING_JUDGED.items()}
+    out.update({f"{metric}_ci": j.intervals[name].half_width for metric, name in SERVING_JUDGED.items()})
+    out["serving_replications"] = float(j.replications)
+    out["serving_requests"] = float(j.requests)
+    return out
 
 
 def device_metrics(device: Device, *, devices: int, power_rule: str = DEFAULT_POWER_RULE) -> dict[str, float]:

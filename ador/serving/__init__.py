@@ -1,6 +1,9 @@
 """Serving layer: request-level simulation on top of the performance model."""
-from ador.serving.requests import Lengths, Request, burst, load_trace, poisson
-from ador.serving.simulator import POLICIES, SchedulerConfig, ServingResult, max_sustainable_rate, simulate
+from ador.serving.config import POLICIES, SchedulerConfig
+from ador.serving.requests import Lengths, Request, RequestArrays, burst, load_trace, poisson
+from ador.serving.schedulers import SCHEDULERS, Scheduler
+from ador.serving.simulator import ALL, STEADY, ServingResult, kv_capacity_tokens, max_sustainable_rate, simulate
 
-__all__ = ["Lengths", "Request", "burst", "load_trace", "poisson", "POLICIES", "SchedulerConfig", "ServingResult",
+__all__ = ["ALL", "STEADY", "Lengths", "Request", "RequestArrays", "burst", "load_trace", "poisson", "POLICIES",
+           "SCHEDULERS", "Scheduler", "SchedulerConfig", "ServingResult", "kv_capacity_tokens",
            "max_sustainable_rate", "simulate"]

@@ -1,19 +1,26 @@
-"""Requests: Poisson or burst arrivals with fixed or long-tailed lengths, or a trace CSV."""
+"""Requests: Poisson or burst arrivals with fixed or long-tailed lengths, or a trace CSV.
+
+Streams are columnar (``RequestArrays``: three numpy arrays), so a million requests take 24 MB;
+they still read as a sequence of ``Request``. Every entry point checks its input once (finite,
+non-negative arrivals in order; lengths >= 1) and raises ``ConfigError`` naming the field, so
+the simulator never sees a NaN that would stall its clock.
+"""
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterator, Literal, overload
 
 import numpy as np
 
 from ador.errors import ConfigError
 
 MAX_TOKENS = 10_000_000      # longest prompt or output of one request (ten times the longest context today)
-MAX_REQUESTS = 10_000_000    # requests of one simulation (they are held in memory)
-MAX_CV = 100.0               # coefficient of variation of long-tailed lengths
+MAX_REQUESTS = 10_000_000    # requests of one simulation (their columns are held in memory: 24 bytes each)
+MAX_CV = 100.0               # beyond this nearly all of a log-normal's mass sits on the clip bounds
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,90 +31,231 @@ class Request:
     output_len: int
 
 
+def _number(field: str, value, *, minimum: float, maximum: float = math.inf, integer: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(field, value, "must be a number")
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        bound = f"between {minimum:g} and {maximum:g}" if math.isfinite(maximum) else f">= {minimum:g}"
+        raise ConfigError(field, value, f"must be a finite number {bound}")
+    if integer and int(value) != value:
+        raise ConfigError(field, value, "must be a whole number")
+
+
 @dataclass(frozen=True)
 class Lengths:
-    """Prompt or output lengths: ``fixed`` (always ``mean``) or ``lognormal`` (long-tailed, with
-    the given mean and coefficient of variation ``cv``, clipped to [minimum, maximum])."""
-    kind: Literal["fixed", "lognormal"] = "fixed"
-    mean: int = 512
+    """Prompt or output lengths in tokens.
+
+    - ``fixed``: always ``mean``;
+    - ``lognormal``: long-tailed with mean ``mean`` and coefficient of variation ``cv``, clipped
+      to [minimum, maximum] (clipping moves the mean a little when the bounds bite);
+    - ``truncated-lognormal``: a log-normal with coefficient of variation ``cv`` restricted to
+      [minimum, maximum] (samples outside are drawn again), its location solved so that the mean
+      of what is kept is ``mean``: a dataset with a stated mean and a stated bound, such as a
+      benchmark's ShareGPT sample filtered to prompts of at most 1,024 tokens;
+    - ``uniform``: whole numbers drawn uniformly from [minimum, maximum] (a benchmark's "random"
+      dataset; ``mean`` is then informative only).
+    """
+    kind: Literal["fixed", "lognormal", "truncated-lognormal", "uniform"] = "fixed"
+    mean: float = 512
     cv: float = 1.0
     minimum: int = 1
     maximum: int = 32768
 
     def __post_init__(self) -> None:
-        if self.kind not in ("fixed", "lognormal"):
-            raise ConfigError("lengths", self.kind, "expected fixed or lognormal")
-        for name in ("mean", "minimum", "maximum"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_TOKENS:
-                raise ConfigError(f"length {name}", value, f"must be a whole number from 1 to {MAX_TOKENS:,}")
-        if self.maximum < self.minimum:
-            raise ConfigError("length maximum", self.maximum, f"must be >= minimum={self.minimum}")
-        if not (isinstance(self.cv, (int, float)) and 0 <= self.cv <= MAX_CV):
-            raise ConfigError("length-cv", self.cv, f"must be a number from 0 to {MAX_CV:g}")
+        if self.kind not in ("fixed", "lognormal", "truncated-lognormal", "uniform"):
+            raise ConfigError("lengths", self.kind, "must be fixed, lognormal, truncated-lognormal or uniform")
+        _number("mean", self.mean, minimum=1, maximum=MAX_TOKENS)
+        _number("length-cv", self.cv, minimum=0, maximum=MAX_CV)
+        _number("minimum", self.minimum, minimum=1, maximum=MAX_TOKENS, integer=True)
+        _number("maximum", self.maximum, minimum=self.minimum, maximum=MAX_TOKENS, integer=True)
+        if self.kind == "truncated-lognormal" and not self.minimum < self.mean < self.maximum:
+            raise ConfigError("mean", self.mean, f"a truncated distribution needs minimum < mean < maximum "
+                                                 f"({self.minimum} .. {self.maximum})")
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        if self.kind == "fixed":
-            return np.full(n, self.mean, dtype=np.int64)
-        sigma2 = np.log1p(self.cv ** 2)
-        mu = np.log(self.mean) - sigma2 / 2
-        x = rng.lognormal(mu, np.sqrt(sigma2), n)
-        return np.clip(np.round(x), self.minimum, self.maximum).astype(np.int64)
+        if self.kind == "uniform":
+            return rng.integers(self.minimum, self.maximum + 1, n, dtype=np.int64)
+        if self.kind == "fixed" or self.cv == 0:
+            return np.full(n, max(1, round(self.mean)), dtype=np.int64)
+        sigma = math.sqrt(math.log1p(self.cv ** 2))
+        if self.kind == "lognormal":
+            x = rng.lognormal(math.log(self.mean) - sigma ** 2 / 2, sigma, n)
+            return np.clip(np.round(x), self.minimum, self.maximum).astype(np.int64)
+        mu = _truncated_location(self.mean, sigma, self.minimum, self.maximum)
+        out = np.empty(0)
+        while len(out) < n:
+            x = rng.lognormal(mu, sigma, max(16, 2 * (n - len(out))))
+            out = np.concatenate([out, x[(x >= self.minimum) & (x <= self.maximum)]])
+        return np.clip(np.round(out[:n]), self.minimum, self.maximum).astype(np.int64)
 
 
-def _check_count(n: int) -> None:
-    if not 1 <= n <= MAX_REQUESTS:
-        raise ConfigError("requests", n, f"must be from 1 to {MAX_REQUESTS:,}")
+def _phi(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
-def poisson(rate_per_s: float, n: int, prompt: Lengths, output: Lengths, seed: int = 0) -> list[Request]:
-    if not (rate_per_s > 0 and math.isfinite(rate_per_s)):
-        raise ConfigError("rate", rate_per_s, "an arrival rate must be a finite number > 0")
-    _check_count(n)
-    rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, n))
-    arrivals -= arrivals[0]
-    p, o = prompt.sample(rng, n), output.sample(rng, n)
-    return [Request(i, float(a), int(pl), int(ol)) for i, (a, pl, ol) in enumerate(zip(arrivals, p, o))]
+def _truncated_mean(mu: float, sigma: float, lo: float, hi: float) -> float:
+    a, b = (math.log(lo) - mu) / sigma, (math.log(hi) - mu) / sigma
+    mass = _phi(b) - _phi(a)
+    if mass <= 1e-300:
+        return lo if b <= 0 else hi
+    return math.exp(mu + sigma ** 2 / 2) * (_phi(b - sigma) - _phi(a - sigma)) / mass
 
 
-def burst(n: int, prompt: Lengths, output: Lengths, at_s: float = 0.0, seed: int = 0) -> list[Request]:
-    _check_count(n)
-    if not (at_s >= 0 and math.isfinite(at_s)):
-        raise ConfigError("at_s", at_s, "an arrival time must be a finite number >= 0")
-    rng = np.random.default_rng(seed)
-    p, o = prompt.sample(rng, n), output.sample(rng, n)
-    return [Request(i, at_s, int(pl), int(ol)) for i, (pl, ol) in enumerate(zip(p, o))]
+def _truncated_location(mean: float, sigma: float, lo: float, hi: float) -> float:
+    """The log-normal location whose restriction to [lo, hi] has mean ``mean`` (bisection: the
+    truncated mean grows with the location)."""
+    left, right = math.log(lo) - 10 * sigma - 10, math.log(hi) + 10 * sigma + 10
+    for _ in range(200):
+        mid = (left + right) / 2
+        if _truncated_mean(mid, sigma, lo, hi) < mean:
+            left = mid
+        else:
+            right = mid
+    return (left + right) / 2
 
 
-def load_trace(path: str | Path) -> list[Request]:
-    """CSV with columns arrival_s (or arrival_time), prompt_len, output_len (one request a row)."""
-    path = Path(path)
+class RequestArrays(Sequence):
+    """Requests as columns: arrival times (s, non-decreasing), prompt and output lengths.
+    Indexing and iteration give ``Request`` objects."""
+    __slots__ = ("arrival_s", "prompt_len", "output_len")
+
+    def __init__(self, arrival_s, prompt_len, output_len, *, where: str = "requests") -> None:
+        a = np.asarray(arrival_s, dtype=np.float64)
+        p, o = np.asarray(prompt_len), np.asarray(output_len)
+        if not (a.ndim == p.ndim == o.ndim == 1 and len(a) == len(p) == len(o)):
+            raise ConfigError(where, (a.shape, p.shape, o.shape), "arrivals and lengths must be equal-length lists")
+        if len(a) == 0:
+            raise ConfigError(where, 0, "has no requests")
+        for name, col in (("prompt_len", p), ("output_len", o)):
+            if not np.issubdtype(col.dtype, np.number) or not np.all(np.isfinite(col)):
+                raise ConfigError(f"{where}.{name}", _first_bad(col), "lengths must be finite numbers")
+            if np.any(col < 1) or np.any(col > MAX_TOKENS) or np.any(col != np.round(col)):
+                bad = col[(col < 1) | (col > MAX_TOKENS) | (col != np.round(col))][0]
+                raise ConfigError(f"{where}.{name}", bad.item(), f"lengths must be whole numbers 1 .. {MAX_TOKENS}")
+        if not np.all(np.isfinite(a)) or np.any(a < 0):
+            bad = a[~np.isfinite(a) | (a < 0)][0]
+            raise ConfigError(f"{where}.arrival_s", float(bad), "arrival times must be finite and >= 0")
+        if np.any(np.diff(a) < 0):
+            raise ConfigError(f"{where}.arrival_s", "unsorted", "arrival times must not decrease")
+        self.arrival_s = a
+        self.prompt_len = p.astype(np.int64)
+        self.output_len = o.astype(np.int64)
+
+    @classmethod
+    def of(cls, requests: "Sequence[Request] | RequestArrays") -> "RequestArrays":
+        """Columns from any sequence of requests, sorted by arrival (stable)."""
+        if isinstance(requests, RequestArrays):
+            return requests
+        if not len(requests):
+            raise ConfigError("requests", 0, "nothing to simulate")
+        a = np.array([r.arrival_s for r in requests], dtype=np.float64)
+        p = np.array([r.prompt_len for r in requests], dtype=np.float64)
+        o = np.array([r.output_len for r in requests], dtype=np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ConfigError("requests.arrival_s", float(a[~np.isfinite(a)][0]), "arrival times must be finite")
+        order = np.argsort(a, kind="stable")
+        return cls(a[order], p[order], o[order])
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+    @overload
+    def __getitem__(self, i: int) -> Request: ...
+    @overload
+    def __getitem__(self, i: slice) -> "RequestArrays": ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return RequestArrays(self.arrival_s[i], self.prompt_len[i], self.output_len[i])
+        return Request(int(range(len(self))[i]), float(self.arrival_s[i]), int(self.prompt_len[i]),
+                       int(self.output_len[i]))
+
+    def __iter__(self) -> Iterator[Request]:
+        for i, (a, p, o) in enumerate(zip(self.arrival_s.tolist(), self.prompt_len.tolist(),
+                                          self.output_len.tolist())):
+            yield Request(i, a, p, o)
+
+    def at_rate(self, factor: float) -> "RequestArrays":
+        """The same requests arriving ``factor`` times as fast (arrival times divided by it)."""
+        _number("rate", factor, minimum=1e-12)
+        return RequestArrays(self.arrival_s / factor, self.prompt_len, self.output_len)
+
+
+def _first_bad(col: np.ndarray):
     try:
-        with path.open(newline="") as f:
+        bad = col[~np.isfinite(col)]
+        return bad[0].item() if len(bad) else None
+    except TypeError:
+        return str(col[0])
+
+
+def _check_count(n) -> None:
+    _number("requests", n, minimum=1, maximum=MAX_REQUESTS, integer=True)
+
+
+def poisson(rate_per_s: float, n: int, prompt: Lengths, output: Lengths, seed: int = 0) -> RequestArrays:
+    """``n`` requests with exponential inter-arrival times at ``rate_per_s`` (first at t = 0)."""
+    _number("rate", rate_per_s, minimum=1e-12, maximum=1e12)
+    if rate_per_s <= 0:
+        raise ConfigError("rate", rate_per_s, "an arrival rate must be > 0")
+    _check_count(n)
+    rng = np.random.default_rng(seed)
+    arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, int(n)))
+    arrivals -= arrivals[0]
+    return RequestArrays(arrivals, prompt.sample(rng, int(n)), output.sample(rng, int(n)))
+
+
+def burst(n: int, prompt: Lengths, output: Lengths, at_s: float = 0.0, seed: int = 0) -> RequestArrays:
+    """``n`` requests all arriving at ``at_s`` (an offline benchmark)."""
+    _check_count(n)
+    _number("at_s", at_s, minimum=0)
+    rng = np.random.default_rng(seed)
+    return RequestArrays(np.full(int(n), float(at_s)), prompt.sample(rng, int(n)), output.sample(rng, int(n)))
+
+
+def _cell(row: dict, col: str, line: int, integer: bool) -> float:
+    text = (row.get(col) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"trace:{line}:{col}", text, "must be a number") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"trace:{line}:{col}", text, "must be finite")
+    if integer and (value < 1 or value != int(value) or value > MAX_TOKENS):
+        raise ConfigError(f"trace:{line}:{col}", text, f"must be a whole number of tokens, 1 .. {MAX_TOKENS}")
+    if not integer and value < 0:
+        raise ConfigError(f"trace:{line}:{col}", text, "an arrival time must be >= 0")
+    return value
+
+
+def load_trace(path: str | Path) -> RequestArrays:
+    """CSV with columns arrival_s (or arrival_time), prompt_len, output_len (one request a row),
+    sorted by arrival time on loading."""
+    path = Path(path)
+    arrivals, prompts, outputs = [], [], []
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             cols = reader.fieldnames or []
             arrival_col = "arrival_s" if "arrival_s" in cols else "arrival_time" if "arrival_time" in cols else None
             if arrival_col is None or "prompt_len" not in cols or "output_len" not in cols:
                 raise ConfigError("trace", str(path), "needs columns arrival_s, prompt_len, output_len")
-            out: list[Request] = []
             for line, row in enumerate(reader, start=2):
-                try:
-                    a, p, o = float(row[arrival_col]), int(row["prompt_len"]), int(row["output_len"])
-                except (TypeError, ValueError):
-                    raise ConfigError(f"trace:{line}", dict(row),
-                                      "arrival, prompt_len and output_len must be numbers") from None
-                if not (math.isfinite(a) and a >= 0) or not (1 <= p <= MAX_TOKENS and 1 <= o <= MAX_TOKENS):
-                    raise ConfigError(f"trace:{line}", dict(row), f"needs a finite arrival >= 0 and lengths from 1 "
-                                                                  f"to {MAX_TOKENS:,}")
-                if len(out) >= MAX_REQUESTS:
-                    raise ConfigError("trace", str(path), f"has more than {MAX_REQUESTS:,} requests")
-                out.append(Request(len(out), a, p, o))
+                arrivals.append(_cell(row, arrival_col, line, False))
+                prompts.append(_cell(row, "prompt_len", line, True))
+                outputs.append(_cell(row, "output_len", line, True))
     except FileNotFoundError:
         raise ConfigError("trace", str(path), "no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError("trace", str(path), f"cannot be read ({type(err).__name__})") from None
-    if not out:
+    except IsADirectoryError:
+        raise ConfigError("trace", str(path), "is a directory, not a CSV file") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError("trace", str(path), f"is not UTF-8 text (byte {err.start})") from None
+    except csv.Error as err:
+        raise ConfigError("trace", str(path), f"cannot be read as CSV ({err})") from None
+    except OSError as err:
+        raise ConfigError("trace", str(path), f"cannot be read ({err.strerror})") from None
+    if not arrivals:
         raise ConfigError("trace", str(path), "has no requests")
-    out.sort(key=lambda r: r.arrival_s)
-    return [Request(i, r.arrival_s, r.prompt_len, r.output_len) for i, r in enumerate(out)]
+    a = np.array(arrivals)
+    order = np.argsort(a, kind="stable")
+    return RequestArrays(a[order], np.array(prompts)[order], np.array(outputs)[order], where="trace")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def rate_sweep(lines=EXAMPLE, *, model: str = "llama-3-70b", precision: str = "f
         system = System.of(get_device(line.hardware), tp=line.tp, devices=line.devices)
         points = []
         for rate in rates:
-            reqs = [replace(r, arrival_s=r.arrival_s / rate) for r in base]
+            reqs = base.at_rate(rate)
             r = simulate(system, spec, prec, reqs, config=SchedulerConfig(policy=line.policy),
                          ttft_slo_ms=ttft_slo_ms, tbt_slo_ms=tbt_slo_ms)
             points.append({"rate": rate, "tbt_p99_ms": r.tbt_ms["p99"], "tbt_p50_ms": r.tbt_ms["p50"],

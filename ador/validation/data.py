@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ador.errors import ConfigError
 
@@ -67,14 +67,21 @@ def stack_of(software: str) -> str:
 
 
 def load_measurements(path: str | Path = DEFAULT_DATA) -> list[Measurement]:
+    return read_rows(path, REQUIRED, _parse_row)
+
+
+def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapping[str, str | None], str], Any]
+              ) -> list:
+    """Rows of a measurements CSV, each parsed by ``parse(raw, "file:line")``; the file must have the
+    ``required`` columns and unique ids. Any problem is a ConfigError naming the file or the row."""
     path = Path(path)
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
                 raise ConfigError("data", str(path), f"missing columns: {', '.join(missing)}")
-            rows = [_parse_row(raw, f"{path.name}:{line}") for line, raw in enumerate(reader, start=2)]
+            rows = [parse(raw, f"{path.name}:{line}") for line, raw in enumerate(reader, start=2)]
     except FileNotFoundError:
         raise ConfigError("data", str(path), "no such file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:

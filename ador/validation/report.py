@@ -5,7 +5,7 @@ Computation lives in ``ador.validate``; these functions only format what it retu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Literal
 
 from ador.markdown import update_section
 
@@ -58,21 +58,24 @@ def update_doc(path: Path, section: str) -> None:
     update_section(path, COMMAND, section)
 
 
-def plot(report: dict[str, Any], path: Path) -> None:
-    """Log-log predicted vs measured, one colour per hardware, per metric family as marker."""
+def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
+         title: str = "ador vs measured GPUs", short: Callable[[str], str] = str,
+         legend_loc: Literal["upper left", "lower right"] = "upper left") -> None:
+    """Log-log predicted vs measured, one colour per ``colour_by`` value (hardware by default), one
+    marker per metric; ``short`` abbreviates legend labels."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in report["rows"] if r["predicted"] is not None]
-    hardware = sorted({r["hardware"] for r in rows})
+    hardware = sorted({r[colour_by] for r in rows})
     metrics = sorted({r["metric"] for r in rows})
     markers = dict(zip(metrics, "o^sDvP*X"))
     fig, ax = plt.subplots(figsize=(7.5, 6.5))
     colours = plt.get_cmap("tab10")
     for i, hw in enumerate(hardware):
         for metric in metrics:
-            pts = [r for r in rows if r["hardware"] == hw and r["metric"] == metric]
+            pts = [r for r in rows if r[colour_by] == hw and r["metric"] == metric]
             if pts:
                 ax.scatter([r["measured"] for r in pts], [r["predicted"] for r in pts], color=colours(i),
                            marker=markers[metric], s=36, edgecolor="black", linewidth=0.4, alpha=0.85)
@@ -90,13 +93,13 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("measured (ms or tokens/s, as the row's unit)")
     ax.set_ylabel("predicted by ador (same unit)")
     s = report["summary"]
-    ax.set_title(f"ador vs measured GPUs: MAPE {s['mape_pct']:.1f}% over {s['n']} rows")
+    ax.set_title(f"{title}: MAPE {s['mape_pct']:.1f}% over {s['n']} rows")
     from matplotlib.lines import Line2D
-    handles: list[Any] = [Line2D([], [], color=colours(i), marker="o", linestyle="", label=hw)
+    handles: list[Any] = [Line2D([], [], color=colours(i), marker="o", linestyle="", label=short(hw))
                           for i, hw in enumerate(hardware)]
     handles += [Line2D([], [], color="black", marker=markers[m], linestyle="", label=m) for m in metrics]
     handles += ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc=legend_loc)
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
     fig.savefig(path, dpi=130)

@@ -1,0 +1,124 @@
+"""What ``ador simulate`` does with its parsed arguments, and how it prints the result.
+
+Without ``--ci`` one simulation runs and every request counts (as a benchmark client reports). With
+``--ci 5%`` the load is judged to that precision: independent replications of ``--requests``
+requests each (seeds ``--seed``, ``--seed``+1, ...), warm-up and drain excluded (the steady-state
+window), until every reported percentile's 95% repeat interval is within 5% of its value.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any, Literal
+
+from ador.errors import ConfigError, DoesNotFitError
+from ador.serving.config import SchedulerConfig
+from ador.serving.precision import MAX_REPLICATIONS, judge, parse_ci
+from ador.serving.requests import Lengths, RequestArrays, burst, load_trace, poisson
+from ador.serving.simulator import ALL, STEADY, max_sustainable_rate, simulate
+from ador.serving.stacks import scheduler_for
+
+JUDGED = ("ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "tpot_p99_ms", "e2e_p99_ms", "output_tok_s",
+          "goodput_rps")
+
+
+def scheduler_config(args: argparse.Namespace, tp: int) -> SchedulerConfig:
+    """The stack's settings (``--stack``) or the defaults, with the flags given on top."""
+    cfg = scheduler_for(args.stack, tp).config if args.stack else SchedulerConfig()
+    changes: dict[str, Any] = {"policy": args.policy} if args.policy else {}
+    for name in ("max_batch", "chunk_tokens", "max_batched_tokens", "scheduler_steps"):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    cfg = replace(cfg, **changes)
+    cfg.check()
+    return cfg
+
+
+def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float | None = None) -> RequestArrays:
+    if args.trace:
+        return load_trace(args.trace)
+    kind: Literal["fixed", "lognormal"] = "lognormal" if args.lengths == "long-tailed" else "fixed"
+    prompt = Lengths(kind, args.input_len, args.length_cv)
+    output = Lengths(kind, args.output_len, args.length_cv)
+    seed = args.seed if seed is None else seed
+    rate = args.rate if rate is None else rate
+    if rate is None:
+        return burst(args.requests, prompt, output, seed=seed)
+    return poisson(rate, args.requests, prompt, output, seed=seed)
+
+
+def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
+    config = scheduler_config(args, system.tp)
+    slo = {"ttft_slo_ms": args.ttft_slo, "tbt_slo_ms": args.tbt_slo}
+    ci = parse_ci(args.ci)
+    if args.find_capacity:
+        if args.ttft_slo is None and args.tbt_slo is None:
+            raise ConfigError("--find-capacity", True, "needs --ttft-slo and/or --tbt-slo")
+        base = requests_from(args, rate=1.0)
+        rate, result = max_sustainable_rate(
+            lambda r: simulate(system, model, precision, base.at_rate(r), config=config, **slo),
+            target=args.target_attainment)
+        if result is None:
+            raise DoesNotFitError(f"policy={config.policy}: no arrival rate meets the SLOs for "
+                                  f"{100 * args.target_attainment:.0f}% of requests")
+        return {"max_rate_rps": rate, "target_attainment": args.target_attainment, **result.to_dict()}
+    if ci is None:
+        result = simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
+                          window=ALL, **slo)
+        if not result.n_finished:
+            raise DoesNotFitError(f"requests={result.n_requests}: none could be served (each needs more KV cache "
+                                  f"than {result.kv_capacity_tokens} tokens, or the queue never drained)")
+        return result.to_dict()
+    if args.trace:
+        raise ConfigError("--ci", args.ci, "replicates a random load; a trace is one fixed sample")
+
+    def once(seed: int, n: int):
+        reqs = requests_from(argparse.Namespace(**{**vars(args), "requests": n}), seed=seed)
+        return simulate(system, model, precision, reqs, config=config, window=STEADY, **slo)
+    j = judge(once, JUDGED, ci=ci, requests=args.requests, max_reps=args.max_replications,
+              max_requests=args.max_requests, first_seed=args.seed)
+    data = j.results[0].to_dict()
+    for name in JUDGED:                     # the judged values replace the first replication's
+        family, _, stat = name.removesuffix("_ms").partition("_")
+        if name.endswith("_ms") and family + "_ms" in data:
+            data[family + "_ms"][stat] = j.value(name)
+        else:
+            data[name] = j.value(name)
+    data["precision"] = j.to_dict()
+    return data
+
+
+def text(data: dict[str, Any], title: str) -> str:
+    r = data
+    lines = [f"{title}, policy {r['policy']}: {r['n_finished']} of {r['n_requests']} requests served"
+             + (f", {r['refused']} refused" if r['refused'] else "")
+             + (f", {r['preemptions']} preemptions" if r['preemptions'] else "")
+             + (" (OVERLOADED: the queue grows; percentiles depend on the run's length)" if r["overloaded"] else "")]
+    if "max_rate_rps" in r:
+        lines.append(f"  highest sustainable arrival rate: {r['max_rate_rps']:.3g} req/s "
+                     f"(>= {100 * r['target_attainment']:.0f}% of requests meet the SLOs)")
+    intervals = r.get("precision", {}).get("intervals", {})
+    for name in ("ttft_ms", "tbt_ms", "tpot_ms", "e2e_ms", "queue_ms"):
+        q = r[name]
+        cells = []
+        for stat in ("p50", "p90", "p99"):
+            iv = intervals.get(f"{name[:-3]}_{stat}_ms")
+            cells.append(f"{stat} {q[stat]:9.1f}" + (f" ±{iv['half_width']:.1f}" if iv else ""))
+        lines.append(f"  {name[:-3].upper():6} " + "  ".join(cells) + " ms")
+    offered = "all at once" if r["arrival_rate"] is None else f"{r['arrival_rate']:.3g}/s"
+    lines.append(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrivals "
+                 f"{offered}; mean in system {r['mean_in_system']:.2f}")
+    slo = ", ".join(f"{k} {v:g} ms" for k, v in (("TTFT", r["ttft_slo_ms"]), ("TBT", r["tbt_slo_ms"])) if v)
+    if slo:
+        lines.append(f"  SLOs ({slo}): attainment {100 * r['slo_attainment']:.1f}%, goodput {r['goodput_rps']:.3g} "
+                     "req/s")
+    lines.append("  utilisation: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["utilisation"].items())
+                 + f", HBM {100 * r['hbm_utilisation']:.0f}%")
+    if "precision" in r:
+        p = r["precision"]
+        lines.append(f"  {p['replications']} replications of {p['requests_per_replication']} requests "
+                     f"({p['requests']} simulated in all; warm-up and drain excluded); "
+                     f"± is the 95% interval a repeat with fresh seeds falls in; target {100 * p['target']:g}% "
+                     + ("met" if p["met"] else f"NOT met within {MAX_REPLICATIONS} replications"))
+    return "\n".join(lines)

@@ -1,0 +1,372 @@
+"""One model replica's state and the mechanics every policy shares.
+
+A replica holds the requests in service, their paged KV cache and a clock. It does not decide
+what runs: a scheduler (``ador.serving.schedulers``) forms each batch and the replica executes it,
+pricing it with the performance model (``IterationCost``) and recording what requests see.
+
+Decoding requests are not touched one by one: a global decode-step counter says how many tokens
+each has, a heap says who finishes when, and the running requests' mean KV length follows from two
+sums. A run of decode-only iterations with nobody joining or leaving is executed in closed form
+(``decode_run``): a step's price depends only on the batch size and the mean KV length rounded up
+to the pricing bucket, so a run is a few segments of identical steps, each recorded in one go. The
+result is the same as stepping one iteration at a time (tested), at a fraction of the cost.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from heapq import heappop
+
+from ador.perf.iteration import KV_BUCKET, IterationCost, Piece
+from ador.serving.config import SchedulerConfig
+from ador.serving.recorder import Recorder, Step
+from ador.serving.stats import FLUSH
+from ador.workload.ops import DECODE, PREFILL
+
+_INF = math.inf
+FINISHED, UNTIL, ROOM, MAX_STEPS = range(4)      # why a span of decode steps ended
+
+
+class Live:
+    """A request in the system."""
+    __slots__ = ("id", "arrival", "prompt", "output", "todo", "context", "first_s", "last_s", "admitted_s", "join",
+                 "version", "generated", "kv", "hold", "ready_s", "measured")
+
+    def __init__(self, rid: int, arrival: float, prompt: int, output: int, measured: bool = True) -> None:
+        self.id, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
+        self.todo = prompt          # prompt tokens still to prefill
+        self.context = 0            # tokens already in the KV cache when prefill resumes
+        self.first_s = math.nan
+        self.last_s = math.nan
+        self.admitted_s = math.nan
+        self.join = -1              # decode step at which it joined the running batch
+        self.version = 0            # bumped on preemption (stale heap entries are skipped)
+        self.generated = 0          # tokens out before the current decode run
+        self.kv = 0                 # KV tokens held when it joined
+        self.hold = 0               # tokens it holds in the replica's KV account (besides growth)
+        self.ready_s = arrival      # when it may be admitted (arrival, or when its KV cache arrives)
+        self.measured = measured    # counts in the statistics (outside the warm-up)
+
+
+class Replica:
+    """A replica of the model (tp x pp devices): queue, requests in service, KV account, clock."""
+
+    def __init__(self, cost: IterationCost, cfg: SchedulerConfig, capacity_tokens: int, rec: Recorder, *,
+                 hbm_bw: float = math.inf, on_prefilled=None) -> None:
+        self.cost, self.cfg, self.rec = cost, cfg, rec
+        self.hbm_bw = hbm_bw                 # bytes/s a replica's devices deliver (concurrent contention)
+        self.block = cfg.block_tokens
+        self.cap_blocks = capacity_tokens // cfg.block_tokens
+        self.watermark_blocks = int(cfg.kv_watermark * self.cap_blocks)
+        self.full = cfg.reservation == "full"
+        self.on_prefilled = on_prefilled      # disaggregated prefill side: hand the request on
+        self.overhead_s = cost.step_overhead_s
+        self.t = 0.0
+        self.step = 0
+        self.last_step_end = math.nan
+        self.waiting: deque[Live] = deque()
+        self.prefilling: list[Live] = []
+        self.running: dict[int, Live] = {}   # decoding, in admission order (newest last)
+        self.joiners: list[Live] = []
+        self.heap: list[tuple[int, int, int, Live]] = []
+        self.used = 0                        # KV tokens accounted (held + grown)
+        self.sum_kv0 = 0                     # sum of running requests' KV when they joined
+        self.sum_join = 0                    # sum of their join steps
+        self.measured_running = 0
+        self.steps: dict[tuple[int, int], Step] = {}
+
+    # --- memory -----------------------------------------------------------------------------
+    def blocks(self, extra_tokens: int = 0, extra_seqs: int = 0) -> int:
+        """Blocks in use: the tokens' blocks plus half a block of slack per sequence."""
+        seqs = len(self.running) + len(self.prefilling) + extra_seqs
+        return -(-(self.used + extra_tokens) // self.block) + seqs // 2
+
+    def fits_ever(self, live: Live) -> bool:
+        return -(-(live.prompt + live.output) // self.block) <= self.cap_blocks
+
+    def in_service(self) -> int:
+        return len(self.running) + len(self.prefilling)
+
+    def admit(self, live: Live, *, with_kv: bool = False) -> bool:
+        """Take ``live`` into service if a sequence slot and its KV blocks (beyond the watermark)
+        are free. ``with_kv``: its prompt's KV cache arrives with it (disaggregated decode side)."""
+        seqs = len(self.running) + len(self.prefilling)
+        if seqs >= self.cfg.max_batch:
+            return False
+        need = live.todo + live.context if not with_kv else live.prompt
+        if self.full:
+            need += live.output - max(live.generated, 1 if with_kv else 0)
+        if -(-(self.used + need) // self.block) + (seqs + 1) // 2 > self.cap_blocks - self.watermark_blocks:
+            return False
+        if live.admitted_s != live.admitted_s:          # NaN: first admission
+            live.admitted_s = self.t
+            if self.t <= self.rec.horizon:
+                self.rec.admitted_in_horizon += 1
+        self.used += need
+        live.hold = need
+        if with_kv:
+            live.kv, live.context, live.todo = live.prompt, 0, 0
+            self._join(live)
+        else:
+            live.kv = live.context
+            self.prefilling.append(live)
+        if seqs + 1 > self.rec.peak_in_service:
+            self.rec.peak_in_service = seqs + 1
+        return True
+
+    # --- joining and leaving the decode batch ---------------------------------------------------
+    def _join(self, live: Live) -> None:
+        remaining = live.output - live.generated
+        if remaining <= 0:
+            self._finish(live, self.t)
+            return
+        live.join = self.step
+        self.running[live.id] = live
+        self.joiners.append(live)
+        self.sum_kv0 += live.kv
+        self.sum_join += self.step
+        if live.measured:
+            self.measured_running += 1
+        heapq.heappush(self.heap, (self.step + remaining - 1, live.id, live.version, live))
+
+    def _leave(self, live: Live) -> None:
+        del self.running[live.id]
+        self.sum_kv0 -= live.kv
+        self.sum_join -= live.join
+        if live.measured:
+            self.measured_running -= 1
+
+    def _finish(self, live: Live, now: float) -> None:
+        self.used -= live.hold
+        self.rec.finish(live, now)
+
+    def complete_prefills(self, done: list[Live], now: float) -> None:
+        for live in done:
+            self.prefilling.remove(live)
+            live.kv, live.context = live.context, 0
+            if math.isnan(live.first_s):
+                live.first_s = now
+                live.generated = 1
+            live.last_s = now
+            if self.on_prefilled is not None:
+                self.used -= live.hold
+                self.on_prefilled(live, now)
+            else:
+                self._join(live)
+
+    def preempt_for(self, tokens: int) -> None:
+        """vLLM's recompute preemption: drop the newest running requests until ``tokens`` more KV
+        tokens fit; they go back to the head of the queue and prefill their context again."""
+        if self.full:
+            return
+        while self.running and self.blocks(tokens) > self.cap_blocks:
+            live = self.running[next(reversed(self.running))]
+            produced = self.step - live.join
+            self._leave(live)
+            self.used -= live.hold + produced
+            live.generated += produced
+            live.version += 1
+            live.todo, live.context, live.kv, live.join, live.hold = live.kv + produced, 0, 0, -1, 0
+            if live in self.joiners:
+                self.joiners.remove(live)
+            self.waiting.appendleft(live)
+            self.rec.preemptions += 1
+            tokens -= 1
+
+    # --- pricing --------------------------------------------------------------------------------
+    def _unpriceable(self, seconds: float) -> None:
+        from ador.errors import ConfigError
+        raise ConfigError("hardware", self.cost.system.device.name,
+                          f"the model gives a non-finite or zero iteration time ({seconds:g} s): a bandwidth, rate "
+                          "or clock of the design is too small to model")
+
+    def mean_kv(self, n: int) -> float:
+        return (self.sum_kv0 - self.sum_join) / n + self.step
+
+    def decode_step_price(self, n: int, kv_bucket: int) -> Step:
+        step = self.steps.get((n, kv_bucket))
+        if step is None:
+            c = self.cost
+            step = Step([c.linear(n, DECODE), c.decode_attention(n, kv_bucket), c.head(n, DECODE)], self.overhead_s)
+            if not 0 < step.total_s < _INF:
+                self._unpriceable(step.total_s)
+            self.steps[(n, kv_bucket)] = step
+        return step
+
+    def prefill_pieces(self, chunks: list[tuple[int, int]], decodes: int, completing: int,
+                       tokens: int | None = None) -> list[Piece]:
+        """One iteration: prompt chunks [(tokens, context)] fused with ``decodes`` decode rows
+        (``tokens``: the chunks' total, if the caller knows it)."""
+        c = self.cost
+        if tokens is None:
+            tokens = sum(t for t, _ in chunks)
+        pieces = [c.linear(decodes + tokens, PREFILL)]
+        attention = c.prefill_attention
+        for t, ctx in chunks:
+            pieces.append(attention(t, ctx))
+        if decodes:
+            pieces.append(c.decode_attention(decodes, self.mean_kv(decodes)))
+            pieces.append(c.head(decodes + completing, DECODE))
+        elif completing:
+            pieces.append(c.head(completing, PREFILL))
+        return pieces
+
+    # --- execution ------------------------------------------------------------------------------
+    def run_pieces(self, pieces: list[Piece], fraction: float = 1.0) -> float:
+        """Record ``pieces`` as run (``fraction`` of them) and return their time."""
+        uses = self.rec.uses
+        total = 0.0
+        for p in pieces:
+            entry = uses.get(id(p))
+            if entry is None:
+                uses[id(p)] = [p, fraction]
+            else:
+                entry[1] += fraction
+            total += p.time_s
+        return total
+
+    def mixed_iteration(self, chunks: list[tuple[int, int]], completing: list[Live], decodes: bool,
+                        tokens: int | None = None) -> None:
+        """One iteration of prompt chunks, with one decode step of every running request if
+        ``decodes``; prefills that complete emit their first token at its end."""
+        n = len(self.running) if decodes else 0
+        duration = self.run_pieces(self.prefill_pieces(chunks, n, len(completing), tokens)) + self.overhead_s
+        if not 0 < duration < _INF:
+            self._unpriceable(duration)
+        self.t += duration
+        self.rec.iterations += 1
+        if n:
+            self._step_done(n, self.t, self.t, self.t - self.last_step_end, 1)
+        self.complete_prefills(completing, self.t)
+
+    def _step_done(self, n: int, now: float, first_end: float, first_gap: float, steps: int,
+                   gaps: list[tuple[float, int]] | None = None) -> None:
+        """``steps`` decode steps of ``n`` requests ended at ``now``. The first ended at
+        ``first_end``, ``first_gap`` after the previous step (joiners count from their first
+        token); ``gaps`` lists the later steps' durations as (seconds, how many)."""
+        tbt = self.rec.tbt
+        measured = self.measured_running
+        if self.joiners:
+            ones = tbt.ones
+            for j in self.joiners:
+                if j.measured:
+                    ones.append(first_end - j.last_s)
+                    measured -= 1
+            self.joiners = []
+        if measured > 0 and first_gap == first_gap:       # not NaN (there was an earlier step)
+            tbt.wvals.append(first_gap)
+            tbt.wts.append(measured)
+        if gaps and self.measured_running:
+            m = self.measured_running
+            for gap, count in gaps:
+                tbt.wvals.append(gap)
+                tbt.wts.append(count * m)
+        if len(tbt.wvals) + len(tbt.ones) >= FLUSH:
+            tbt.flush()
+        if not self.full:
+            self.used += n * steps
+        self.last_step_end = now
+        self.step += steps
+        last = self.step - 1
+        heap = self.heap
+        while heap and heap[0][0] <= last:
+            _, _, version, live = heappop(heap)
+            if version != live.version or live.join < 0:
+                continue
+            self._leave(live)
+            if not self.full:
+                live.hold += last - live.join + 1
+            live.kv += last - live.join + 1
+            live.generated = live.output
+            self._finish(live, now)
+
+    def decode_run(self, max_steps: float, until: float = _INF, slow: float = 1.0,
+                   through_finishes: bool = False) -> int:
+        """Run up to ``max_steps`` decode-only iterations of the running batch; stop after the
+        first that ends at or after ``until``, before one whose KV growth would not fit, and after
+        the first that finishes a request unless ``through_finishes`` (the scheduler's choice when
+        a departure changes nothing it would decide). ``slow`` stretches the decode work (HBM
+        contention). Returns the steps run."""
+        total = 0
+        while True:
+            done, reason = self._decode_span(max_steps - total, until, slow)
+            total += done
+            if reason != FINISHED or not through_finishes or total >= max_steps or not self.running \
+                    or self.waiting:          # a preemption queued a request: the scheduler decides next
+                return total
+
+    def _decode_span(self, max_steps: float, until: float, slow: float) -> tuple[int, int]:
+        """Decode steps up to the next departure (or ``until``, the KV room, ``max_steps``)."""
+        running = self.running
+        n = len(running)
+        full = self.full
+        seqs = n + len(self.prefilling)
+        if not full and -(-(self.used + n) // self.block) + seqs // 2 > self.cap_blocks:
+            self.preempt_for(n)
+            n = len(running)
+            seqs = n + len(self.prefilling)
+        if not n:
+            return 0, ROOM
+        heap = self.heap
+        top = heap[0]
+        while top[2] != top[3].version or top[3].join < 0:
+            heappop(heap)
+            top = heap[0]
+        step = self.step
+        k: float = top[0] - step + 1
+        reason = FINISHED
+        if max_steps < k:
+            k, reason = max_steps, MAX_STEPS
+        if not full:
+            room = ((self.cap_blocks - seqs // 2) * self.block - self.used) // n
+            if room < k:
+                k, reason = (room if room > 1 else 1), ROOM
+        mean = (self.sum_kv0 - self.sum_join) / n + step
+        t = self.t
+        steps_cache = self.steps
+        use = self.rec.uses
+        overhead = self.overhead_s
+        done = 0
+        first_end = first_gap = math.nan
+        gaps: list[tuple[float, int]] = []
+        limit = int(k)                        # finite: the next departure bounds it
+        while done < limit:
+            bucket = -(-int(mean) // KV_BUCKET) * KV_BUCKET
+            if bucket < KV_BUCKET:
+                bucket = KV_BUCKET
+            seg = math.ceil(bucket + 1 - mean)
+            if seg > limit - done:
+                seg = limit - done
+            elif seg < 1:
+                seg = 1
+            price = steps_cache.get((n, bucket))
+            if price is None:
+                price = self.decode_step_price(n, bucket)
+            d = price.total_s if slow == 1.0 else price.decode_s * slow + overhead
+            stop = t + seg * d >= until
+            if stop:
+                seg = max(1, min(seg, math.ceil((until - t) / d)))
+            if done == 0:
+                first_end = t + d
+                first_gap = first_end - self.last_step_end
+                if seg > 1:
+                    gaps.append((d, seg - 1))
+            else:
+                gaps.append((d, seg))
+            entry = use.get(id(price))
+            if entry is None:
+                use[id(price)] = [price, seg]
+            else:
+                entry[1] += seg
+            t += seg * d
+            done += seg
+            mean += seg
+            if stop:
+                reason = UNTIL
+                break
+        self.rec.iterations += done
+        self.t = t
+        self._step_done(n, t, first_end, first_gap, done, gaps)
+        return done, reason
+

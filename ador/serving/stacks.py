@@ -1,0 +1,109 @@
+"""The scheduler a real serving stack runs, from its name and the launch flags a source states.
+
+A measured serving row names its software (``vllm 0.6.0 (... --num-scheduler-steps 10 ...)``);
+``scheduler_for`` maps it to the policy that stack implements and the settings it runs with: its
+documented defaults (``ador.serving.config``), overridden only by flags the source printed.
+
+- vLLM 0.4-0.6: ``continuous`` (prefill-first); 256 sequences, max(max_model_len, 2048) prompt
+  tokens per prefill, 16-token blocks, 1% watermark, 90% of memory; multi-step from
+  ``--num-scheduler-steps``; recompute preemption. With ``--enable-chunked-prefill``: ``chunked``
+  with a 512-token budget (the v0.4-0.6 default).
+- SGLang 0.3: ``continuous`` (prefill-first, no mixing by default); 8,192-token prefill chunks, a
+  token-granular KV pool, memory share by TP (0.88 at TP1 ... 0.79 at TP16) or ``--mem-frac``;
+  running requests bounded by the pool.
+- TensorRT-LLM (in-flight batching): ``chunked`` (decodes plus context in one pass);
+  ``max_num_tokens`` 8,192, ``max_batch_size`` 2,048 (trtllm-bench: 4,096), 64-token blocks, 90%
+  (trtllm-bench: 95%) of the memory left after weights, GUARANTEED_NO_EVICT (reserve prompt +
+  output; ``max_utilization`` admits on the prompt and may pause); the Triton backend does not
+  chunk context unless told.
+- anything else: ``continuous`` with vLLM's defaults (counted as a default mapping).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from ador.serving.config import (
+    SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_PAGE_SIZE, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE,
+    TRTLLM_KV_FREE_FRACTION, TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK,
+    VLLM_CHUNKED_BATCHED_TOKENS, VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_mem_fraction,
+)
+
+# SGLang 0.3 sizes its request pool from the KV pool (thousands of slots for these models); running
+# requests are in practice bounded by KV memory, not by a count. A large bound stands for that.
+SGLANG_MAX_RUNNING = 4096
+# vLLM's default max_model_len is the model's context (128k for Llama 3.1): the prefill budget is then
+# that large; sources that matter here state --max-model-len.
+VLLM_DEFAULT_MAX_MODEL_LEN = 8192
+
+
+@dataclass(frozen=True)
+class StackScheduler:
+    family: str              # vllm, sglang, tensorrt-llm, or default
+    config: SchedulerConfig
+    note: str                # how the settings were chosen
+
+
+def _flag(text: str, *names: str) -> str | None:
+    for name in names:
+        m = re.search(rf"--{name}[ =]([\w.]+)", text)
+        if m:
+            return m.group(1)
+    return None
+
+
+def _has(text: str, name: str) -> bool:
+    return re.search(rf"--{name}\b", text) is not None
+
+
+def scheduler_for(software: str, tp: int) -> StackScheduler:
+    text = software.lower()
+    word = text.split()[0] if text.split() else ""
+    if word.startswith("vllm"):
+        return _vllm(text)
+    if word.startswith("sglang"):
+        return _sglang(text, tp)
+    if word.startswith(("tensorrt-llm", "trt-llm", "trtllm")):
+        return _trtllm(text)
+    return StackScheduler("default", SchedulerConfig(), "unknown stack: vLLM's defaults")
+
+
+def _vllm(text: str) -> StackScheduler:
+    max_len = int(_flag(text, "max-model-len", "max_model_len") or VLLM_DEFAULT_MAX_MODEL_LEN)
+    steps = int(_flag(text, "num-scheduler-steps", "num_scheduler_steps") or 1)
+    cfg = SchedulerConfig(policy="continuous", max_batched_tokens=max(max_len, VLLM_MIN_BATCHED_TOKENS),
+                          scheduler_steps=steps)
+    if seqs := _flag(text, "max-num-seqs", "max_num_seqs"):
+        cfg = replace(cfg, max_batch=int(seqs))
+    if util := _flag(text, "gpu-memory-utilization", "gpu_memory_utilization"):
+        cfg = replace(cfg, memory_fraction=float(util))
+    if _has(text, "enable-chunked-prefill"):
+        cfg = replace(cfg, policy="chunked", chunk_tokens=int(_flag(text, "max-num-batched-tokens")
+                                                              or VLLM_CHUNKED_BATCHED_TOKENS))
+    return StackScheduler("vllm", cfg, f"vLLM defaults; max_model_len {max_len}, {steps} scheduler step(s)")
+
+
+def _sglang(text: str, tp: int) -> StackScheduler:
+    frac = float(_flag(text, "mem-frac", "mem-fraction-static", "mem_fraction_static") or sglang_mem_fraction(tp))
+    chunk = int(_flag(text, "chunked-prefill-size") or SGLANG_CHUNKED_PREFILL_SIZE)
+    cfg = SchedulerConfig(policy="continuous", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
+                          block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac)
+    return StackScheduler("sglang", cfg, f"SGLang defaults; mem_fraction_static {frac}, prefill chunk {chunk}")
+
+
+def _trtllm(text: str) -> StackScheduler:
+    bench = "trtllm-bench" in text
+    tokens = int(_flag(text, "max_num_tokens", "max-num-tokens") or TRTLLM_MAX_NUM_TOKENS)
+    batch = int(_flag(text, "max_batch_size", "max-batch-size")
+                or (TRTLLM_BENCH_MAX_BATCH_SIZE if bench else TRTLLM_MAX_BATCH_SIZE))
+    frac = float(_flag(text, "kv_cache_free_gpu_mem_fraction")
+                 or (TRTLLM_BENCH_KV_FREE_FRACTION if bench else TRTLLM_KV_FREE_FRACTION))
+    evict = (_flag(text, "scheduler_policy") or "guaranteed_no_evict") == "max_utilization"
+    chunking = _has(text, "enable_chunked_context") or bench
+    cfg = SchedulerConfig(policy="chunked", max_batch=batch, chunk_tokens=tokens, block_tokens=TRTLLM_TOKENS_PER_BLOCK,
+                          kv_watermark=0.0, memory_fraction=frac, memory_basis="free",
+                          reservation="prompt" if evict else "full", split_prompts=chunking)
+    return StackScheduler("tensorrt-llm", cfg, f"TensorRT-LLM in-flight batching; max_num_tokens {tokens}, "
+                                               f"max_batch_size {batch}, KV {frac:.0%} of free memory, "
+                                               f"{'max_utilization' if evict else 'guaranteed_no_evict'}, "
+                                               f"context chunking {'on' if chunking else 'off'}")

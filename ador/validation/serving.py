@@ -1,0 +1,279 @@
+"""Serving simulator vs measured serving systems (rows in the schema of ``serving.csv``).
+
+Each row is one metric of one benchmark run: a model on ``devices`` GPUs (``devices / tp``
+replicas behind one queue) under a stack, its requests arriving as a Poisson stream at
+``rate_rps`` (policy ``server``) or all at once (``offline``). The simulator replays that run:
+
+- the stack's runtime profile (``ador calibrate``'s fit; stacks without one use ``default`` and
+  count as extrapolated, as GPU rows do) and its scheduler with its documented defaults and the
+  flags the source printed (``ador.serving.stacks``);
+- ``requests`` requests where the source states how many (else ``DEFAULT_REQUESTS``), every one
+  counted, as a benchmark client counts them: the warm-up of an empty server is part of what was
+  measured;
+- lengths: fixed where the row gives a single figure (no maximum, or the maximum equals the
+  mean); uniform where the source's sampler is uniform (``length_dist``: a "random" dataset
+  drawing whole numbers up to the maximum); otherwise a truncated log-normal with the row's mean
+  and maximum and coefficient of variation ``LENGTH_CV`` (a long tail like ShareGPT's, see
+  docs/serving.md);
+- runs with random elements (Poisson arrivals, sampled lengths) are replicated over seeds until
+  the row's metric is known to ``ROW_PRECISION`` (at most ``MAX_REPLICATIONS`` runs); the
+  prediction is the mean over replications, as the metric is a mean over benchmark runs.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, cast
+
+from ador.errors import AdorError, ConfigError
+from ador.hardware import PRESETS, Device, System
+from ador.hardware.runtime import RuntimeProfile, runtime_profiles
+from ador.serving.precision import judge
+from ador.serving.requests import Lengths, burst, poisson
+from ador.serving.simulator import ALL, simulate
+from ador.serving.stacks import scheduler_for
+from ador.validation.data import read_rows, stack_of
+from ador.validation.predict import DEFAULT_PROFILE, RowResult, summarise
+from ador.workload import get_model, get_precision
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "serving.csv"
+REQUIRED = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "policy", "rate_rps",
+            "input_mean", "output_mean", "input_max", "output_max", "metric", "value", "unit")
+COLUMNS = REQUIRED + ("requests", "length_dist")
+LENGTH_DISTS = ("", "fixed", "uniform", "lognormal")
+METRICS = {"ttft_mean_ms": "ttft_mean_ms", "ttft_p50_ms": "ttft_p50_ms", "ttft_p99_ms": "ttft_p99_ms",
+           "tpot_mean_ms": "tpot_mean_ms", "tpot_p50_ms": "tpot_p50_ms", "tpot_p99_ms": "tpot_p99_ms",
+           "output_tok_s": "output_tok_s", "requests_per_s": "requests_per_s"}
+POLICIES = ("server", "offline")
+DEFAULT_REQUESTS = 1000       # when the source does not say how many requests it sent
+LENGTH_CV = 1.0               # variable lengths: coefficient of variation of the log-normal before truncation
+ROW_PRECISION = 0.02          # replicate until a row's metric is known within 2% (95% repeat interval)
+MAX_REPLICATIONS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ServingMeasurement:
+    id: str
+    source: str
+    software: str
+    hardware: str
+    devices: int
+    model: str
+    precision: str
+    tp: int
+    policy: str
+    rate_rps: float | None
+    input_mean: float
+    output_mean: float
+    input_max: int | None
+    output_max: int | None
+    metric: str
+    value: float
+    unit: str
+    requests: int | None = None
+    length_dist: str = ""          # where the source states how it sampled lengths (uniform: a "random" dataset)
+    pp: int = 1
+
+    @property
+    def stack(self) -> str:
+        return stack_of(self.software)
+
+    def workload(self) -> tuple:
+        """Rows that share this describe the same benchmark run (one simulation serves them all)."""
+        return (self.software, self.hardware, self.devices, self.model, self.precision, self.tp, self.policy,
+                self.rate_rps, self.input_mean, self.output_mean, self.input_max, self.output_max, self.requests,
+                self.length_dist)
+
+
+def is_serving_file(path: str | Path) -> bool:
+    """Whether a CSV is in the serving schema (by its header)."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return {"policy", "input_mean", "output_mean", "metric"} <= {h.strip() for h in header}
+
+
+def load_serving(path: str | Path = DEFAULT_DATA) -> list[ServingMeasurement]:
+    return read_rows(path, REQUIRED, _parse)
+
+
+def _num(raw: Mapping[str, str | None], name: str, where: str, *, integer: bool = False, optional: bool = False):
+    text = (raw.get(name) or "").strip()
+    if not text and optional:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{where}:{name}", text, "expected a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}:{name}", text, "expected a positive finite number")
+    if integer:
+        if value != int(value):
+            raise ConfigError(f"{where}:{name}", text, "expected a whole number")
+        return int(value)
+    return value
+
+
+def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
+    text = {k: (raw.get(k) or "").strip() for k in ("id", "source", "software", "hardware", "model", "precision",
+                                                     "policy", "metric", "unit")}
+    if text["policy"] not in POLICIES:
+        raise ConfigError(f"{where}:policy", text["policy"], f"expected one of {', '.join(POLICIES)}")
+    rate = _num(raw, "rate_rps", where, optional=text["policy"] == "offline")
+    dist = (raw.get("length_dist") or "").strip()
+    if dist not in LENGTH_DISTS:
+        raise ConfigError(f"{where}:length_dist", dist, f"expected one of {', '.join(d for d in LENGTH_DISTS if d)}")
+    return ServingMeasurement(
+        id=text["id"], source=text["source"], software=text["software"], hardware=text["hardware"],
+        model=text["model"], precision=text["precision"], policy=text["policy"], metric=text["metric"],
+        unit=text["unit"], devices=_num(raw, "devices", where, integer=True), tp=_num(raw, "tp", where, integer=True),
+        rate_rps=rate if text["policy"] == "server" else None,
+        input_mean=_num(raw, "input_mean", where), output_mean=_num(raw, "output_mean", where),
+        input_max=_num(raw, "input_max", where, integer=True, optional=True),
+        output_max=_num(raw, "output_max", where, integer=True, optional=True),
+        value=_num(raw, "value", where), requests=_num(raw, "requests", where, integer=True, optional=True),
+        length_dist=dist)
+
+
+def lengths_for(mean: float, maximum: int | None, dist: str = "") -> Lengths:
+    """Fixed where the row gives one figure; uniform where the source sampled so (the range that
+    has the row's mean, up to its max); else a truncated log-normal with that mean and max."""
+    if maximum is None or maximum <= mean or dist == "fixed":
+        return Lengths("fixed", max(1, round(mean)))
+    if dist == "uniform":
+        return Lengths("uniform", mean, minimum=max(1, round(2 * mean - maximum)), maximum=maximum)
+    return Lengths("truncated-lognormal", mean, LENGTH_CV, 1, maximum)
+
+
+@dataclass(frozen=True)
+class ServingRowResult(RowResult):
+    row: ServingMeasurement          # type: ignore[assignment]  # the serving schema's row
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.row
+        return {"id": r.id, "source": r.source, "software": r.software, "hardware": r.hardware, "model": r.model,
+                "precision": r.precision, "tp": r.tp, "devices": r.devices, "policy": r.policy,
+                "rate_rps": r.rate_rps, "input_mean": r.input_mean, "output_mean": r.output_mean,
+                "metric": r.metric, "measured": r.value, "predicted": self.predicted, "unit": r.unit,
+                "error_pct": self.error_pct,
+                "abs_error_pct": None if self.error_pct is None else abs(self.error_pct),
+                "skipped": self.skipped, "extrapolated": self.extrapolated}
+
+
+def _profile(row: ServingMeasurement, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
+    if row.stack in runtimes:
+        return runtimes[row.stack], False
+    if DEFAULT_PROFILE in runtimes:
+        return runtimes[DEFAULT_PROFILE], True
+    raise ConfigError("software", row.software, "no runtime profile for this stack and no default profile")
+
+
+def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Mapping[str, Device] = PRESETS,
+                 runtimes: Mapping[str, RuntimeProfile] | None = None) -> dict[str, float]:
+    """Replay the benchmark run behind ``row``: the mean of each of ``metrics`` over replications."""
+    runtimes = runtime_profiles() if runtimes is None else runtimes
+    if row.hardware not in devices:
+        raise ConfigError("hardware", row.hardware, "unknown hardware")
+    for m in metrics:
+        if m not in METRICS:
+            raise ConfigError("metric", m, f"unsupported serving metric (known: {', '.join(METRICS)})")
+    runtime, _ = _profile(row, runtimes)
+    model, precision = get_model(row.model), get_precision(row.precision)
+    system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
+    config = scheduler_for(row.software, row.tp).config
+    n = row.requests or DEFAULT_REQUESTS
+    prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
+    output = lengths_for(row.output_mean, row.output_max, row.length_dist)
+    fixed = prompt.kind == "fixed" and output.kind == "fixed"
+
+    def run(seed: int, n: int = n):
+        if row.policy == "offline" or row.rate_rps is None:
+            reqs = burst(n, prompt, output, seed=seed)
+        else:
+            reqs = poisson(row.rate_rps, n, prompt, output, seed=seed)
+        return simulate(system, model, precision, reqs, config=config, window=ALL)
+
+    if row.policy == "offline" and fixed:      # deterministic: one run says it all
+        result = run(0)
+        if result.n_finished == 0:
+            raise ConfigError("requests", n, "none could be served (each needs more KV cache than there is)")
+        return {m: _metric(result, m) for m in metrics}
+    wanted = tuple(METRICS[m] for m in metrics)
+    j = judge(run, wanted, ci=ROW_PRECISION, requests=n, grow=False, max_reps=MAX_REPLICATIONS)
+    return {m: j.value(METRICS[m]) for m in metrics}
+
+
+def _metric(result, name: str) -> float:
+    from ador.serving.precision import metric_of
+    return metric_of(result, METRICS[name])
+
+
+def predict_serving(rows: list[ServingMeasurement], devices: Mapping[str, Device] = PRESETS,
+                    runtimes: Mapping[str, RuntimeProfile] | None = None) -> list[ServingRowResult]:
+    """Predict every row; rows of one benchmark run share one (replicated) simulation."""
+    runtimes = runtime_profiles() if runtimes is None else runtimes
+    groups: dict[tuple, list[ServingMeasurement]] = {}
+    for row in rows:
+        groups.setdefault(row.workload(), []).append(row)
+    out: dict[str, ServingRowResult] = {}
+    for members in groups.values():
+        first = members[0]
+        try:
+            values = simulate_row(first, tuple(sorted({r.metric for r in members})), devices, runtimes)
+            extrapolated = _profile(first, runtimes)[1]
+            for r in members:
+                out[r.id] = ServingRowResult(r, predicted=values[r.metric], extrapolated=extrapolated)
+        except AdorError as err:
+            for r in members:
+                out[r.id] = ServingRowResult(r, skipped=str(err))
+    return [out[r.id] for r in rows]
+
+
+def summarise_serving(results: list[ServingRowResult]) -> dict[str, Any]:
+    """The GPU rows' summary (mape_pct, by_metric, by_hardware, by_source, by_software, n, ...) plus
+    a source-balanced MAPE (the mean of the per-source MAPEs) and the same by metric family."""
+    summary = summarise(cast(list[RowResult], results))
+    by_source = summary["by_source"]
+    summary["mape_source_balanced_pct"] = statistics.fmean(by_source.values()) if by_source else math.nan
+    done = [r for r in results if r.predicted is not None]
+    summary["n_sources"] = len(by_source)
+    summary["by_family"] = {fam: _mape([r for r in done if _family(r.row.metric) == fam])
+                            for fam in sorted({_family(r.row.metric) for r in done})}
+    summary["by_policy"] = {p: _mape([r for r in done if r.row.policy == p])
+                            for p in sorted({r.row.policy for r in done})}
+    return summary
+
+
+def _family(metric: str) -> str:
+    """Done-when groups: p99 latencies, or means/medians and throughput."""
+    return "p99" if "_p99_" in metric else "mean, median, throughput"
+
+
+def _mape(results) -> float:
+    return statistics.fmean(abs(r.error_pct) for r in results) if results else math.nan
+
+
+@dataclass(frozen=True)
+class ServingReport:
+    rows: tuple[ServingRowResult, ...]
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary, "rows": [r.to_dict() for r in self.rows]}
+
+
+def validate_serving(rows: list[ServingMeasurement], devices: Mapping[str, Device] = PRESETS,
+                     runtimes: Mapping[str, RuntimeProfile] | None = None) -> ServingReport:
+    results = predict_serving(rows, devices, runtimes)
+    return ServingReport(tuple(results), summarise_serving(results))
+
+
+@lru_cache(maxsize=1)
+def default_rows() -> tuple[ServingMeasurement, ...]:
+    return tuple(load_serving(DEFAULT_DATA))
