@@ -58,10 +58,20 @@ def _check_exactly_once(trials, committed=(), allowed_unlogged=0, where=""):
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials), f"unfinished trials {where}"
 
 
-def kill_repeatedly(workdir, url, name, kills, mutant=None):
+def _wait_for_commit(log, before, proc, timeout_s=60.0):
+    """Until the process has logged a commit beyond the first ``before`` (or exited)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log.exists() and len(log.read_text().split()) > before:
+            return
+        time.sleep(0.02)
+
+
+def kill_repeatedly(workdir, url, name, kills, mutant=None, after_commit=False):
     """Launch, SIGKILL at a random moment, check; ``kills`` times, and more (up to three times as
-    many) while no trial is stored yet (a loaded machine starts slowly). Returns the seed, the kills
-    and the committed and stored trial counts."""
+    many) while no trial is stored yet (a loaded machine starts slowly). ``after_commit``: each kill
+    lands a random moment after the run's first commit, however slowly it started. Returns the
+    seed, the kills and the committed and stored trial counts."""
     seed = random.SystemRandom().randrange(2 ** 32)
     rng = random.Random(seed)
     log = workdir / f"{name}.commits"
@@ -72,8 +82,13 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None):
            "--trials", "100000", "--quiet"]
     trials, committed, k = [], [], 0
     while k < kills or (not trials and k < 3 * kills):
+        before = len(log.read_text().split()) if log.exists() else 0
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(*KILL_AFTER_S))
+        if after_commit:
+            _wait_for_commit(log, before, proc)
+            time.sleep(rng.uniform(0.0, 1.0))
+        else:
+            time.sleep(rng.uniform(*KILL_AFTER_S))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()
         assert b"Traceback" not in err, err.decode()[-2000:]
@@ -101,9 +116,11 @@ def test_killed_at_random_moments_then_resumed_loses_nothing(workdir, kind, requ
 
 @pytest.mark.slow
 def test_kill_test_catches_a_recorder_that_buffers_writes(workdir):
-    """The mutation check: a recorder holding 50 trials before writing them must fail the kill test."""
+    """The mutation check: a recorder holding 50 trials before writing them must fail the kill test.
+    Each kill lands after the run's first commit, so a loaded machine's slow start-up cannot make
+    every kill miss the trials held in memory."""
     with pytest.raises(AssertionError, match="committed trials are not stored"):
-        kill_repeatedly(workdir, _url("sqlite", workdir), "m", KILLS, mutant="buffer50")
+        kill_repeatedly(workdir, _url("sqlite", workdir), "m", KILLS, mutant="buffer50", after_commit=True)
     record("mutant caught", storage="sqlite", mutant="recorder buffering 50 trials")
 
 
