@@ -56,6 +56,13 @@ class Economics:
             return self.prices_usd[device.name]
         return assess(device, power_rule).cost_usd * self.markup
 
+    def usd_per_mtok(self, *, capex_usd: float, power_w: float, output_tok_s: float) -> float:
+        """Cost of a million output tokens: capex amortised over the lifetime plus the energy, per
+        token served."""
+        per_second_usd = capex_usd / (self.lifetime_years * SECONDS_PER_YEAR) \
+            + power_w / J_PER_KWH * self.energy_usd_per_kwh
+        return per_second_usd / output_tok_s * 1e6
+
 
 @dataclass(frozen=True)
 class OfferedLoad:
@@ -161,8 +168,6 @@ def score_candidate(c: Candidate, model: ModelSpec, load: OfferedLoad, economics
     tokens_per_s = load.rate_rps * load.output_len
     power_w = at_load["energy_per_token_j"] * tokens_per_s
     capex = economics.device_price_usd(c.device, power_rule) * devices
-    per_second_usd = capex / (economics.lifetime_years * SECONDS_PER_YEAR) \
-        + power_w / J_PER_KWH * economics.energy_usd_per_kwh
     metrics = {
         "replicas": float(replicas),
         "devices": float(devices),
@@ -176,7 +181,7 @@ def score_candidate(c: Candidate, model: ModelSpec, load: OfferedLoad, economics
         "system_tdp_w": static["tdp_w"] * devices,
         "power_at_load_w": power_w,
         "capex_usd": capex,
-        "cost_per_mtok_usd": per_second_usd / tokens_per_s * 1e6,
+        "cost_per_mtok_usd": economics.usd_per_mtok(capex_usd=capex, power_w=power_w, output_tok_s=tokens_per_s),
         "energy_per_token_j": at_load["energy_per_token_j"],
         "die_area_mm2": static["die_area_mm2"],
         "memory_utilisation": static["memory_utilisation"],
