@@ -43,7 +43,7 @@ def test_iso_rules_become_constraints_on_the_baselines_values(workdir):
     assert not [r for r in scorer.judge(ok)[1] if "hbm_stacks" in r or "link" in r]
     six = scorer.metrics(dataclasses.replace(chip, hbm=dataclasses.replace(chip.hbm, stacks=6)))
     constraints, reasons = scorer.judge(six)
-    assert any(r.startswith("hbm_stacks 6") for r in reasons) and max(constraints.values()) > 0
+    assert any(r.startswith("hbm_stacks 6") for r in reasons) and max(constraints) > 0
     # iso rules shape designs; the baselines are not held to them
     h100 = scorer.metrics(PRESETS["h100-sxm-80gb"])
     assert not any("link_bandwidth" in r for r in scorer.judge(h100, design=False)[1])
