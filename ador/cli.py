@@ -282,6 +282,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ador.validation.serving import DEFAULT_DATA as SERVING_DATA
     from ador.validation.serving import is_serving_file, load_serving, validate_serving
     data = args.data
+    if data is not None and not Path(data).exists() and (DEFAULT_DATA.parent / data).is_file():
+        data = str(DEFAULT_DATA.parent / data)     # a data file shipped with ador, by name
     serving = args.serving or (data is not None and is_serving_file(data))
     accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
     if args.profile and not accelerators:
@@ -327,7 +329,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise AdorError(f"out={out}: directory {out.parent} does not exist")
     # the fit and the folds each stop at their evaluation budget (or earlier, converged)
-    total = args.max_evaluations + (CV_EVALUATIONS * cv_fits(rows) if args.cv else 0)
+    cv_budget = min(CV_EVALUATIONS, args.max_evaluations)
+    total = args.max_evaluations + (cv_budget * cv_fits(rows) if args.cv else 0)
     bar = Progress(total=total, label=f"calibrate ({len(rows)} rows{', CV' if args.cv else ''})",
                    min_seconds=0.5) if not args.quiet else None
     done = 0
@@ -340,7 +343,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     try:
         result = fit(rows, max_evaluations=args.max_evaluations, tick=tick)
         done = max(done, args.max_evaluations)
-        cv = cross_validation(rows, tick=tick) if args.cv else None
+        cv = cross_validation(rows, max_evaluations=cv_budget, tick=tick) if args.cv else None
         done = total
         tick()
     finally:
@@ -523,8 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("validate", "compare the model with measured GPU, accelerator and serving results")
     p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the shipped copy); "
                                   "a CSV with a 'design' column holds published accelerators as ADOR designs "
-                                  "(ador/data/accelerators.csv); one in the schema of serving.csv holds serving "
-                                  "measurements (told apart by their columns)")
+                                  "(accelerators.csv, shipped); one in the schema of serving.csv holds serving "
+                                  "measurements (told apart by their columns); a file shipped with ador by its name")
     p.add_argument("--serving", action="store_true", help="the serving rows (default: the packaged serving.csv)")
     p.add_argument("--profile", help="accelerator rows: predict every row under this runtime profile "
                                      "(default: the row's stack's, else the default profile)")
@@ -541,7 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-package", action="store_true",
                    help="replace the calibration shipped inside ador (what every study uses) instead of --out")
     p.add_argument("--cv", action="store_true", help="also report 5-fold and leave-one-source-out errors")
-    p.add_argument("--max-evaluations", type=count, default=8000, help="loss evaluations of the fit")
+    p.add_argument("--max-evaluations", type=count, default=8000,
+                   help="loss evaluations of the fit (a cross-validation fit takes at most 2000 of them)")
     p.add_argument("--json", action="store_true", help="the fit and cross-validation as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_calibrate)

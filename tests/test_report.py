@@ -156,3 +156,74 @@ def test_study_plot_and_report_commands(stored, tmp_path, capsys, monkeypatch):
     for needle in ("## Settings", "x vs A100", "x vs H100", "![pareto](pareto.png)", "## Recommended designs",
                    "```yaml", "kind: ador"):
         assert needle in text
+
+
+# --- the knee, the corners, the hypervolume: properties -------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ador.explore import pareto as PA  # noqa: E402
+
+POINTS = st.lists(st.tuples(*(st.floats(0.1, 100, allow_nan=False),) * 3), min_size=1, max_size=40)
+DIRS = st.lists(st.sampled_from(["minimize", "maximize"]), min_size=3, max_size=3)
+
+
+def _dominates(a, b, dirs):
+    s = [1 if d == "minimize" else -1 for d in dirs]
+    return all(x * k <= y * k for x, y, k in zip(a, b, s)) and any(x * k < y * k for x, y, k in zip(a, b, s))
+
+
+@settings(max_examples=200, deadline=None)
+@given(POINTS, DIRS)
+def test_the_knee_is_the_front_point_nearest_the_ideal_and_never_dominated(points, dirs):
+    front = [p for p, m in zip(points, PA.pareto_mask(points, dirs)) if m]
+    k = PA.knee_index(front, dirs)
+    assert not any(_dominates(q, front[k], dirs) for q in points)
+    # by hand: each objective scaled over the front to [0, 1], 0 at its best
+    def scaled(p, i):
+        vals = [q[i] for q in front]
+        lo, hi = min(vals), max(vals)
+        x = (p[i] - lo) / (hi - lo) if hi > lo else 0.0
+        return x if dirs[i] == "minimize" else (1 - x if hi > lo else 0.0)
+    dist = [sum(scaled(p, i) ** 2 for i in range(3)) for p in front]
+    assert dist[k] == pytest.approx(min(dist))
+    for i in range(3):
+        c = PA.corner_index(front, dirs, i)
+        best = (min if dirs[i] == "minimize" else max)(p[i] for p in front)
+        assert front[c][i] == best and not any(_dominates(q, front[c], dirs) for q in points)
+
+
+@settings(max_examples=200, deadline=None)
+@given(POINTS, DIRS, st.tuples(*(st.floats(0.5, 50),) * 3))
+def test_the_hypervolume_grows_with_the_front_and_one_design_scores_its_ratios(points, dirs, ref):
+    hv = PA.ratio_hypervolume(points, dirs, ref)
+    assert hv >= PA.ratio_hypervolume(points[:-1], dirs, ref) - 1e-9 * max(hv, 1)     # adding never lowers it
+    r = PA.ratios(points[:1], dirs, ref)[0]
+    assert PA.ratio_hypervolume(points[:1], dirs, ref) == pytest.approx(r[0] * r[1] * r[2])
+    front = [p for p, m in zip(points, PA.pareto_mask(points, dirs)) if m]
+    assert PA.ratio_hypervolume(front, dirs, ref) == pytest.approx(hv)                 # dominated designs add nothing
+
+
+def test_plots_keep_colours_per_operator_and_per_system(monkeypatch, tmp_path):
+    """An operator has one colour in both panels of the breakdown; each system its own colour and
+    marker; GPUs the same ones in every plot."""
+    from ador.report import style
+    figures = []
+    monkeypatch.setattr(P, "_save", lambda plt, fig, path, *a, **k: figures.append(fig) or path)
+    model, p = get_model("llama-3-8b"), get_precision("fp16")
+    evals = [(label, evaluate(System(device=PRESETS[name]), model, p, batch=8, input_len=512, output_len=32))
+             for label, name in (("ador", "ador-example"), ("A100", "a100-sxm-80gb"), ("H100", "h100-sxm-80gb"))]
+    P.plot_breakdown(D.breakdown_data(evals), tmp_path / "b.png")
+    colours = {}
+    for ax in figures[0].axes:
+        for container in ax.containers:
+            label = container.get_label()
+            face = tuple(container.patches[0].get_facecolor())
+            colours.setdefault(label, set()).add(face)
+    assert "attention" in colours and "qkv_proj" in colours
+    assert all(len(c) == 1 for c in colours.values()), colours
+    assert len({next(iter(c)) for c in colours.values()}) == len(colours)      # and no two share one
+    styles = style.system_styles(["design", "a100-sxm-80gb", "h100-sxm-80gb", "8 x A100, chunked", "h200"])
+    assert len(set(styles.values())) == 5
+    assert styles["a100-sxm-80gb"] == style.GPU_STYLES["a100"] == style.system_styles(["A100"])["A100"]

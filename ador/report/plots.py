@@ -258,11 +258,11 @@ def plot_breakdown(bars: Sequence[Breakdown], path: Path, top: int = 8) -> Path:
                 heights = [b.parts_ms.get(name, 0.0) for b in mine]
             if name == STEP_OVERHEAD:
                 handles[name] = ax.bar(labels, heights, bottom=bottoms, color=OVERHEAD, edgecolor="#888888",
-                                       hatch="///", linewidth=0.5)
+                                       hatch="///", linewidth=0.5, label=name)
             else:
                 colour = OTHER_OPERATORS if name == OTHER else operator_colour(name)
                 handles[name] = ax.bar(labels, heights, bottom=bottoms, color=colour, edgecolor="white",
-                                       linewidth=0.5)
+                                       linewidth=0.5, label=name)
             bottoms = [x + h for x, h in zip(bottoms, heights)]
         peak = max((b.total_ms for b in mine), default=1.0)
         for x, b in enumerate(mine):
