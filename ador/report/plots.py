@@ -114,10 +114,13 @@ def _fraction(ax, x: float, y: float) -> tuple[float, float]:
 
 
 def _front_line(ax, data: FrontData) -> None:
+    """The front as the staircase that bounds what it dominates (points sorted by x: the step comes
+    after a point when x is minimised, before it when x is maximised)."""
     if data.pareto:
+        steps = "steps-post" if data.x_direction == "minimize" else "steps-pre"
         ax.plot([p.x for p in data.pareto], [p.y for p in data.pareto], "-o", color="tab:red", markersize=4.5,
                 linewidth=1.4, label=f"front ({len(data.pareto)} designs)", zorder=5,
-                drawstyle="steps-post" if len(data.pareto) > 1 else None)
+                drawstyle=steps if len(data.pareto) > 1 else None)
 
 
 def _front_axes(ax, data: FrontData, title: bool = True) -> None:
@@ -144,7 +147,7 @@ def _front_axes(ax, data: FrontData, title: bool = True) -> None:
         ax.set_title(f"{data.study}: {data.y_metric} vs {data.x_metric}")
 
 
-def _zoom_axes(ax, data: FrontData) -> tuple[tuple[float, float], tuple[float, float]] | None:
+def _zoom_axes(ax, data: FrontData, labels: bool = True) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """The front up close: feasible trials near it, the knee and corners, SLO lines and any GPU
     that falls inside. Returns the window (x and y ranges), or None without a front."""
     if not data.pareto:
@@ -172,7 +175,7 @@ def _zoom_axes(ax, data: FrontData) -> tuple[tuple[float, float], tuple[float, f
         ax.set_yscale("log")
     ax.set_xlim(*xw)
     ax.set_ylim(*yw)
-    _picks(ax, data)
+    _picks(ax, data, labels=labels)
     _limits(ax, data)
     ax.set_xlabel(axis_label(data.x_metric, data.x_direction))
     ax.set_ylabel(axis_label(data.y_metric, data.y_direction))
@@ -205,12 +208,11 @@ def plot_projections(fronts: Sequence[FrontData], path: Path) -> Path:
     n = len(fronts)
     fig, axes = plt.subplots(1, n, figsize=(6 * n, 5.2), squeeze=False)
     for ax, data in zip(axes[0], fronts):
-        _front_axes(ax, data, title=False)
-        _picks(ax, data, labels=False)
-        ax.set_title(f"{data.y_metric} vs {data.x_metric}", fontsize=10)
-    axes[0][0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{fronts[0].study}: objective projections (front recomputed in each pair; knee and corners "
-                 "of the study's front marked)", fontsize=11)
+        _zoom_axes(ax, data, labels=False)
+        ax.set_title(f"{data.y_metric} vs {data.x_metric} ({len(data.pareto)} on this pair's front)", fontsize=10)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"{fronts[0].study}: objective projections up close (front recomputed in each pair; the knee of "
+                 "the study's front ringed large, its corners small; the GPUs are in pareto.png)", fontsize=11)
     return _save(plt, fig, path, 110)
 
 
