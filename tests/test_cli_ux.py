@@ -174,3 +174,15 @@ def test_headline_writes_where_asked_and_tracked_docs_only_when_asked(tmp_path, 
     monkeypatch.setattr(cli, "__file__", str(tmp_path / "site-packages" / "ador" / "cli.py"))
     assert main(["headline", "--report-only", "--update-docs"]) == 2
     assert "not a checkout" in capsys.readouterr().err
+
+
+def test_the_workers_progress_bar_counts_this_runs_trials(launched, monkeypatch):
+    """`resume --workers` on a study that already has trials starts its bar at 0, not full."""
+    from ador.progress import Progress
+    seen = []
+    real = Progress.update
+    monkeypatch.setattr(Progress, "update", lambda self, done, **kw: (seen.append((done, self.total)),
+                                                                       real(self, done, **kw)))
+    assert main(["study", "resume", "smoke", "--trials", "10", "--workers", "2"]) == 0   # 12 trials stored
+    assert seen and all(done <= total == 10 for done, total in seen)
+    assert seen[0][0] < 10
