@@ -51,29 +51,23 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"={text!r}: expected a whole number") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"={value}: must be >= {least}")
+    return value
+
+
 def count(text: str) -> int:
     """A whole number >= 1 (trials, workers, batch, lengths, degrees)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"={text!r}: expected a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"={value}: must be >= 1")
-    return value
-
-
-def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"={text!r}: expected a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"={value}: must be >= 0")
-    return value
+    return _whole(text, 1)
 
 
 def port(text: str) -> int:
-    value = non_negative(text)
+    value = _whole(text, 0)
     if value > 65535:
         raise argparse.ArgumentTypeError(f"={value}: a port is 0..65535 (0: any free port)")
     return value

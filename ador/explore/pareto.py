@@ -136,11 +136,6 @@ def ratio_hypervolume(points: Sequence[Sequence[float]], directions: Sequence[st
     return float(moocore.hypervolume(-r, ref=np.zeros(r.shape[1])))
 
 
-def study_hypervolume_reference(baselines: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> list[float]:
-    ref = hv_reference(baselines, metrics)
-    return [ref[m][1] for m in metrics]
-
-
 # --- normalised hypervolume (sampler comparisons on a common box) ----------------------------
 
 def normaliser(points: Sequence[Sequence[float]], directions: Sequence[str]):
