@@ -342,10 +342,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             bar.update(min(done, total), evaluations=done)
     try:
         result = fit(rows, max_evaluations=args.max_evaluations, tick=tick)
-        done = max(done, args.max_evaluations)
+        done = max(done, args.max_evaluations)        # a fit that converged early: its budget is spent
         cv = cross_validation(rows, max_evaluations=cv_budget, tick=tick) if args.cv else None
-        done = total
-        tick()
+        if bar is not None:
+            bar.update(total, evaluations=done)
     finally:
         if bar is not None:
             bar.close()
