@@ -6,7 +6,10 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from ador.errors import AdorError, DoesNotFitError
+from ador.cli_args import Parser, UsageError, count
+from ador.cli_study import register as register_study
+from ador.errors import AdorError, ConfigError, DoesNotFitError
+from ador.slo import SLO_KEYS
 
 GiB = 1024 ** 3
 
@@ -15,13 +18,13 @@ def _fmt_bytes(n: float) -> str:
     return f"{n / GiB:.1f} GiB"
 
 
-def _system_args(p: argparse.ArgumentParser) -> None:
+def _system_args(p: argparse.ArgumentParser, precisions) -> None:
     p.add_argument("--hardware", required=True, help="preset name (ador hardware list) or design .yaml")
     p.add_argument("--model", required=True, help="zoo name (ador models) or a Hugging Face config.json")
-    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree")
-    p.add_argument("--pp", type=int, default=1, help="pipeline-parallel degree")
-    p.add_argument("--devices", type=int, default=None, help="devices in all (default tp*pp; more = replicas)")
-    p.add_argument("--precision", default="fp16", help="fp16, bf16, fp8, int8-wo, int4-wo")
+    p.add_argument("--tp", type=count, default=1, help="tensor-parallel degree")
+    p.add_argument("--pp", type=count, default=1, help="pipeline-parallel degree")
+    p.add_argument("--devices", type=count, default=None, help="devices in all (default: tp*pp; more are replicas)")
+    p.add_argument("--precision", default="fp16", choices=precisions, help="weights, activations and KV cache")
     p.add_argument("--runtime", default=None,
                    help="runtime profile for the device, GPU or design alike: a name (tensorrt-llm, the default; "
                         "gpt-fast, default, ideal, ador-paper, ...) or a profile .yaml")
@@ -126,7 +129,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data["package_area_mm2"] = data["package_area_mm2_per_device"]
     data["runtime_profile"] = system.runtime.to_mapping()
     data["power_rule"] = args.power_rule
+    from ador.perf.evaluate import tbt_p99_s
+    data["tbt_p99_ms"] = tbt_p99_s(system, model, precision, args.batch, args.input_len, args.output_len,
+                                   result.tbt_s) * 1e3
     _require_finite(data, system.device.name)
+    warning = _reticle_warning(system.device, data["die_area_mm2"])
+    data["within_reticle"] = warning is None
+    if warning:
+        print(f"ador: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -138,6 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"{model.max_seq_len}; priced anyway")
     print(f"  TTFT        {data['ttft_ms']:10.2f} ms   (prefill of the whole batch)")
     print(f"  TBT         {data['tbt_ms']:10.3f} ms   (mean over the generation)")
+    print(f"  TBT p99     {data['tbt_p99_ms']:10.3f} ms   (99th-percentile step: tbt_p99_ms, what studies optimise)")
     print(f"  end-to-end  {data['e2e_ms']:10.1f} ms")
     print(f"  throughput  {data['output_tok_s']:10.1f} output tok/s "
           f"({data['output_tok_s_per_device']:.1f} per device)")
@@ -157,6 +168,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             share = 100 * t.time_s / stage.time_s if stage.time_s else 0.0
             print(f"    {t.name:18} {t.time_s * 1e3:9.3f} ms {share:5.1f}%  {t.engine:11} {t.bound}-bound")
     return 0
+
+
+def _reticle_warning(device, die_area_mm2: float) -> str | None:
+    """A designed die over the reticle cannot be made as one die (GPUs are judged by their own
+    datasheets: several are multi-die packages)."""
+    from ador.cost import RETICLE_LIMIT_MM2
+    if device.kind != "ador" or die_area_mm2 <= RETICLE_LIMIT_MM2:
+        return None
+    return (f"hardware={device.name}: the die is {die_area_mm2:,.0f} mm2, over the {RETICLE_LIMIT_MM2:.0f} mm2 "
+            f"reticle: it cannot be made as one die (studies mark such designs infeasible)")
 
 
 # --- ador area ------------------------------------------------------------------------------
@@ -197,16 +218,40 @@ def cmd_area(args: argparse.Namespace) -> int:
 
 # --- ador simulate ---------------------------------------------------------------------------
 
+def _slo_targets(args: argparse.Namespace) -> dict[str, float]:
+    """``--slo KEY=MS`` (and the deprecated --ttft-slo / --tbt-slo) as KEY -> target; sets what
+    the simulator judges each request by (``args.ttft_slo``, ``args.tbt_slo``)."""
+    import warnings
+
+    from ador.slo import SloDeprecationWarning, parse_option, simulator_targets
+    slo = dict(parse_option(text) for text in args.slo)
+    for flag, key in (("ttft_slo", "ttft_p99_ms"), ("tbt_slo", "tbt_mean_ms")):
+        value = getattr(args, flag)
+        if value is not None:
+            warnings.warn(f"--{flag.replace('_', '-')} is deprecated: write --slo {key}={value:g}",
+                          SloDeprecationWarning, stacklevel=2)
+            slo.setdefault(key, value)
+    args.ttft_slo, args.tbt_slo = simulator_targets(slo)
+    return slo
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ador.serving.command import run, text
+    from ador.slo import verdicts
+    slo = _slo_targets(args)
     system, model, precision = _build_system(args)
     data = run(args, system, model, precision)
     _require_finite(data, system.device.name)
+    data["slo"] = verdicts(slo, data)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         print(text(data, f"{model.name} ({precision.name}) on {system.devices} x {system.device.name}, "
                          f"tp={system.tp}"))
+        for key, v in data["slo"].items():
+            if "value_ms" in v:
+                print(f"  SLO {key} <= {v['target_ms']:g} ms: {v['value_ms']:.1f} ms, "
+                      f"{'met' if v['met'] else 'MISSED'}")
     return 0
 
 
@@ -216,9 +261,14 @@ def cmd_headline(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ador.headline import run, write_report
+    out = Path(args.out)
+    if args.update_docs:        # the tracked report of a checkout, never by default
+        out = Path(__file__).resolve().parents[1] / "docs" / "results"
+        if not out.is_dir():
+            raise AdorError(f"update-docs={out}: not a checkout of ador (no docs/results/ beside the package)")
     if not args.report_only:
         run(args.trials, args.storage_dir, progress=not args.quiet)
-    print(write_report(Path(args.out), args.storage_dir, serving=not args.no_serving))
+    print(write_report(out, args.storage_dir, serving=not args.no_serving))
     return 0
 
 
@@ -232,6 +282,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ador.validation.serving import DEFAULT_DATA as SERVING_DATA
     from ador.validation.serving import is_serving_file, load_serving, validate_serving
     data = args.data
+    if data is not None and not Path(data).exists() and (DEFAULT_DATA.parent / data).is_file():
+        data = str(DEFAULT_DATA.parent / data)     # a data file shipped with ador, by name
     serving = args.serving or (data is not None and is_serving_file(data))
     accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
     if args.profile and not accelerators:
@@ -261,21 +313,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+CALIBRATION_OUT = "calibration.yaml"
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ador.hardware.calibration import CALIBRATION_FILE
-    from ador.validation.calibrate import cross_validation, fit, write_calibration
+    from ador.hardware.calibration import PACKAGED_CALIBRATION
+    from ador.progress import Progress
+    from ador.validation.calibrate import CV_EVALUATIONS, cross_validation, cv_fits, fit, write_calibration
     from ador.validation.data import DEFAULT_DATA, load_measurements
     data = Path(args.data or DEFAULT_DATA)
     rows = load_measurements(data)
-    print(f"fitting on {len(rows)} rows of {data} ...", file=sys.stderr)
-    result = fit(rows, max_evaluations=args.max_evaluations)
-    cv = None
-    if args.cv:
-        print("cross-validating (5 folds and one fit per source) ...", file=sys.stderr)
-        cv = cross_validation(rows)
-    out = Path(args.out or CALIBRATION_FILE)
+    out = PACKAGED_CALIBRATION if args.write_package else Path(args.out)
+    if not out.parent.is_dir():
+        raise AdorError(f"out={out}: directory {out.parent} does not exist")
+    # the fit and the folds each stop at their evaluation budget (or earlier, converged)
+    cv_budget = min(CV_EVALUATIONS, args.max_evaluations)
+    total = args.max_evaluations + (cv_budget * cv_fits(rows) if args.cv else 0)
+    bar = Progress(total=total, label=f"calibrate ({len(rows)} rows{', CV' if args.cv else ''})",
+                   min_seconds=0.5) if not args.quiet else None
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if bar is not None:
+            bar.update(min(done, total), evaluations=done)
+    try:
+        result = fit(rows, max_evaluations=args.max_evaluations, tick=tick)
+        done = max(done, args.max_evaluations)        # a fit that converged early: its budget is spent
+        cv = cross_validation(rows, max_evaluations=cv_budget, tick=tick) if args.cv else None
+        if bar is not None:
+            bar.update(total, evaluations=done)
+    finally:
+        if bar is not None:
+            bar.close()
     doc = write_calibration(result, data, out, rows, cv)
     report: dict[str, Any] = {"mape_pct": result.mape_pct, "rows": result.n_rows, "evaluations": result.evaluations,
                               "values": doc["fit"]["values"], "on_bounds": list(result.on_bounds),
@@ -286,7 +359,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"MAPE {result.mape_pct:.2f}% after {result.evaluations} evaluations; wrote {out}")
+    print(f"MAPE {result.mape_pct:.2f}% after {result.evaluations} evaluations; wrote {out}"
+          + ("" if args.write_package else f" (ador uses it with ADOR_CALIBRATION={out}; the calibration shipped "
+                                           "with ador is unchanged unless --write-package)"))
     for key, value in doc["fit"]["values"].items():
         print(f"  {key:42} {value:.4g}{'  (on a bound)' if key in result.on_bounds else ''}")
     if args.cv:
@@ -342,326 +417,137 @@ def cmd_fairness(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- ador study ------------------------------------------------------------------------------
-
-def _print_best(study, durable, fmt: str) -> None:
-    from ador.explore.runner import pareto_rows
-    rows = pareto_rows(study, durable)
-    if fmt == "json":
-        print(json.dumps({"study": study.name, "objectives": study.metric_names, "directions": study.directions,
-                          "baselines": durable.user_attrs.get("ador_baselines", {}), "pareto": rows}, indent=2))
-        return
-    if fmt == "csv":
-        import csv
-        keys = list(rows[0]) if rows else ["trial"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-        return
-    baselines = durable.user_attrs.get("ador_baselines", {})
-    print(f"Pareto-optimal feasible designs of {study.name} ({len(rows)}):")
-    gpus = [g for g, b in baselines.items() if "metrics" in b]
-    head = f"{'trial':>6} " + " ".join(f"{m:>22}" for m in study.metric_names) + f" {'die mm2':>8}"
-    head += "".join(f" {'x vs ' + g.split('-')[0]:>12}" * len(study.metric_names) for g in gpus)
-    print(head)
-    for r in rows:
-        line = f"{r['trial']:>6} " + " ".join(f"{r[m]:>22.4g}" for m in study.metric_names)
-        line += f" {r['die_area_mm2']:>8.0f}"
-        for g in gpus:
-            for m in study.metric_names:
-                x = r.get(f"{m}_x_vs_{g}")
-                line += f" {('%.2fx' % x) if x else '-':>12}"
-        print(line)
-    for g, b in baselines.items():
-        if "metrics" in b:
-            vals = ", ".join(f"{m} {b['metrics'][m]:.4g}" for m in study.metric_names)
-            note = "" if b.get("feasible", True) else f" (INFEASIBLE: {'; '.join(b['infeasible_reasons'])})"
-            print(f"baseline {g}: {vals}{note}")
-        else:
-            print(f"baseline {g}: not evaluated ({b.get('error')})")
-    if gpus:
-        print("x vs GPU: how many times better than the GPU on that objective (>1 is better)")
-
-
-def _check_counts(args: argparse.Namespace) -> None:
-    from ador.errors import ConfigError
-    if args.trials is not None and args.trials < 1:
-        raise ConfigError("--trials", args.trials, "must be >= 1 (omit it to run the study file's budget)")
-    if getattr(args, "workers", 1) < 1:
-        raise ConfigError("--workers", args.workers, "must be >= 1")
-
-
-def _run_and_report(study, durable, url, args, n_trials: int) -> int:
-    from ador.explore.runner import run_workers, status
-    from ador.explore.storage import redact
-    stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
-                        seed=getattr(args, "seed", None), progress=not args.quiet)
-    st = status(durable)
-    print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
-          f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s); "
-          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} Pareto-optimal; storage {redact(url)}")
-    _print_best(study, durable, "table")
-    return 0
-
-
-def cmd_study_launch(args: argparse.Namespace) -> int:
-    import dataclasses as dc
-
-    from ador.explore.config import load_study
-    from ador.explore.runner import open_study
-    from ador.explore.storage import check_study_name
-    _check_counts(args)
-    if args.name is not None:
-        check_study_name(args.name, "--name")
-    study = load_study(args.file)
-    if args.name:
-        study = dc.replace(study, name=args.name)
-    durable, url = open_study(study, args.storage, sampler=args.sampler, seed=args.seed)
-    return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
-
-
-def cmd_study_resume(args: argparse.Namespace) -> int:
-    from ador.explore.runner import check_same, load_stored
-    _check_counts(args)
-    study, durable, url = load_stored(args.name, args.storage, write=True)
-    check_same(study, durable.user_attrs)
-    args.sampler, args.seed = None, None
-    return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
-
-
-def cmd_study_worker(args: argparse.Namespace) -> int:
-    from ador.explore.runner import check_same, load_stored, run_trials
-    _check_counts(args)
-    study, durable, url = load_stored(args.name, args.storage, write=True)
-    check_same(study, durable.user_attrs)
-    stats = run_trials(study, durable, args.trials or study.spec.trials, seed=args.seed, progress=not args.quiet)
-    print(f"worker: {stats.completed} completed, {stats.failed} failed in {stats.seconds:.1f} s")
-    return 0
-
-
-def cmd_study_status(args: argparse.Namespace) -> int:
-    from ador.explore.runner import load_stored, status
-    from ador.explore.storage import redact
-    _, durable, url = load_stored(args.name, args.storage)
-    st = status(durable)
-    if args.json:
-        print(json.dumps(st, indent=2))
-    else:
-        print(f"{st['study']} ({redact(url)}): {st['n_trials']} trials: {st['n_complete']} complete, "
-              f"{st['n_failed']} failed, "
-              f"{st['n_running']} running; {st['n_feasible']} feasible, {st['n_pareto']} Pareto-optimal; "
-              f"objectives {', '.join(f'{m} ({d})' for m, d in zip(st['objectives'] or [], st['directions']))}")
-    return 0
-
-
-def cmd_study_best(args: argparse.Namespace) -> int:
-    from ador.explore.runner import load_stored
-    study, durable, _ = load_stored(args.name, args.storage)
-    _print_best(study, durable, "json" if args.json else "csv" if args.csv else "table")
-    return 0
-
-
-def cmd_study_export(args: argparse.Namespace) -> int:
-    from ador.config import dump_yaml
-    from ador.explore.runner import load_stored, trial_design
-    _, durable, _ = load_stored(args.name, args.storage)
-    design = trial_design(durable, args.trial)
-    design["name"] = f"{args.name}-trial-{args.trial}"
-    sys.stdout.write(dump_yaml(design) if not args.json else json.dumps(design, indent=2) + "\n")
-    return 0
-
-
-def cmd_study_plot(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ador.explore.runner import load_stored
-    from ador.report.study_report import write_plots
-    study, durable, _ = load_stored(args.name, args.storage)
-    written = write_plots(study, durable, Path(args.out))
-    for name, paths in written.items():
-        print(f"{name}: {', '.join(str(p) for p in paths)}")
-    return 0
-
-
-def cmd_study_report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ador.explore.runner import load_stored
-    from ador.report.study_report import write_report
-    study, durable, _ = load_stored(args.name, args.storage)
-    print(write_report(study, durable, Path(args.out)))
-    return 0
-
-
-def _register_study(sub) -> None:
-    study = sub.add_parser("study", help="design-space exploration studies").add_subparsers(dest="study_cmd",
-                                                                                           required=True)
-    p = study.add_parser("launch", help="create (or continue) a study from a study file and run trials")
-    p.add_argument("file")
-    p.add_argument("--trials", type=int, help="trials to run now (default: the file's budget)")
-    p.add_argument("--storage", help="sqlite:///x.db, postgresql://..., journal:PATH (default studies/NAME.db)")
-    p.add_argument("--sampler", help="override the file's sampler (nsga2, nsga3, tpe, gp, random, grid, pymoo-nsga2)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--name", help="study name (default: the file's stem)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_study_launch)
-    p = study.add_parser("resume", help="run more trials of a stored study (sampler rebuilt from storage)")
-    p.add_argument("name")
-    p.add_argument("--storage")
-    p.add_argument("--trials", type=int)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_study_resume)
-    p = study.add_parser("worker", help="one worker process of a shared study (run on any machine)")
-    p.add_argument("name")
-    p.add_argument("--storage", required=True)
-    p.add_argument("--trials", type=int)
-    p.add_argument("--seed", type=int, help="this worker's seed (give each worker its own)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_study_worker)
-    p = study.add_parser("status", help="trial counts of a study")
-    p.add_argument("name")
-    p.add_argument("--storage")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_study_status)
-    p = study.add_parser("best", help="Pareto-optimal designs with x-vs-GPU ratios")
-    p.add_argument("name")
-    p.add_argument("--storage")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--json", action="store_true")
-    group.add_argument("--csv", action="store_true")
-    p.set_defaults(func=cmd_study_best)
-    p = study.add_parser("plot", help="Pareto front, projections, hypervolume, breakdown, roofline, importances")
-    p.add_argument("name")
-    p.add_argument("--storage")
-    p.add_argument("--out", default="out", help="directory for the PNG and SVG files")
-    p.set_defaults(func=cmd_study_plot)
-    p = study.add_parser("report", help="a Markdown report with the best designs, plots and design files")
-    p.add_argument("name")
-    p.add_argument("--storage")
-    p.add_argument("--out", default="out")
-    p.set_defaults(func=cmd_study_report)
-    p = study.add_parser("export", help="a trial's design as YAML (for ador evaluate / area)")
-    p.add_argument("name")
-    p.add_argument("trial", type=int)
-    p.add_argument("--storage")
-    p.add_argument("--yaml", action="store_true", help="YAML output (the default)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_study_export)
-
-
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ador", description="Recommend accelerator hardware for LLM serving.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
+    from ador.serving import POLICIES
+    from ador.workload import PRECISIONS
+    parser = Parser(prog="ador", description="Recommend accelerator hardware for LLM serving.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("models", help="list the model zoo")
-    p.add_argument("--json", action="store_true")
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help)
+
+    p = command("models", "list the model zoo")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_models)
 
-    hw = sub.add_parser("hardware", help="list or show hardware presets").add_subparsers(dest="hw_cmd", required=True)
+    hw = command("hardware", "list or show hardware presets").add_subparsers(dest="hw_cmd", required=True,
+                                                                              metavar="COMMAND")
     p = hw.add_parser("list", help="list presets with their peaks")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_hardware_list)
     p = hw.add_parser("show", help="print a preset or design as YAML (a file to start a design from)")
-    p.add_argument("name")
+    p.add_argument("name", help="preset name (ador hardware list) or design .yaml")
     p.add_argument("--yaml", action="store_true", help="YAML output (the default)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON output")
     p.set_defaults(func=cmd_hardware_show)
 
-    p = sub.add_parser("evaluate", help="latency, throughput and memory of one design on one workload")
-    _system_args(p)
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--input-len", type=int, default=2048)
-    p.add_argument("--output-len", type=int, default=128)
-    p.add_argument("--top", type=int, default=5, help="operators to list per stage")
+    p = command("evaluate", "latency, throughput and memory of one design on one static batch")
+    _system_args(p, PRECISIONS)
+    p.add_argument("--batch", type=count, default=1, help="requests served together (the static batch)")
+    p.add_argument("--input-len", type=count, default=2048, help="prompt tokens per request")
+    p.add_argument("--output-len", type=count, default=128, help="output tokens per request")
+    p.add_argument("--top", type=count, default=5, help="operators to list per stage")
     p.add_argument("--allow-overflow", action="store_true", help="report even if the model does not fit")
-    p.add_argument("--power-rule", default="calibrated", choices=["calibrated", "components", "datasheet-gpus"],
+    p.add_argument("--power-rule", default=DEFAULT_POWER_RULE, choices=POWER_RULES,
                    help="how component power is scaled (the same for GPUs and designs unless datasheet-gpus)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("area", help="die area by component, power and cost of a design")
+    p = command("area", "die area by component, power and cost of a design")
     p.add_argument("--hardware", required=True, help="preset name or design .yaml")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_area)
 
-    p = sub.add_parser("simulate", help="serve a stream of requests: percentile TTFT/TBT, throughput, goodput")
-    _system_args(p)
-    p.add_argument("--policy", default=None, help="continuous (default), chunked, concurrent, disaggregated")
+    p = command("simulate", "serve a stream of requests: percentile TTFT/TBT, throughput, goodput")
+    _system_args(p, PRECISIONS)
+    p.add_argument("--policy", default=None, choices=POLICIES, help="scheduling policy (default: continuous, or "
+                                                                    "the --stack's)")
     p.add_argument("--stack", help="take a serving stack's scheduler settings: vllm, sglang, tensorrt-llm, "
                                    "with flags as the stack takes them (\"vllm --num-scheduler-steps 10\")")
-    p.add_argument("--rate", type=float, help="Poisson arrival rate, requests/s (omit for a burst at t=0)")
-    p.add_argument("--requests", type=int, default=1000, help="requests (per replication with --ci)")
+    p.add_argument("--rate", type=float, help="Poisson arrival rate, requests/s (default: all at t=0, a burst)")
+    p.add_argument("--requests", type=count, default=1000, help="requests (per replication with --ci)")
     p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --rate/--requests)")
-    p.add_argument("--input-len", type=int, default=512, help="prompt length (mean if long-tailed)")
-    p.add_argument("--output-len", type=int, default=128, help="output length (mean if long-tailed)")
-    p.add_argument("--lengths", choices=["fixed", "long-tailed"], default="fixed")
+    p.add_argument("--input-len", type=count, default=512, help="prompt length (mean if long-tailed)")
+    p.add_argument("--output-len", type=count, default=128, help="output length (mean if long-tailed)")
+    p.add_argument("--lengths", choices=["fixed", "long-tailed"], default="fixed", help="request length distribution")
     p.add_argument("--length-cv", type=float, default=1.0, help="coefficient of variation of long-tailed lengths")
-    p.add_argument("--ttft-slo", type=float, help="TTFT target, ms")
-    p.add_argument("--tbt-slo", type=float, help="mean time-between-tokens target per request, ms")
-    p.add_argument("--max-batch", type=int, help="sequences in service per replica (default 256, vLLM's)")
-    p.add_argument("--chunk-tokens", type=int, help="token budget per iteration (chunked; default 512, Sarathi's)")
-    p.add_argument("--max-batched-tokens", type=int, help="prompt tokens per prefill iteration (default 8192)")
-    p.add_argument("--scheduler-steps", type=int, help="decode steps per scheduling decision (vLLM multi-step)")
+    p.add_argument("--slo", action="append", default=[], metavar="KEY=MS",
+                   help=f"a service goal, as in a study's slo: ({', '.join(SLO_KEYS)}); repeat for several")
+    p.add_argument("--ttft-slo", type=float, help="deprecated: --slo ttft_p99_ms=MS")
+    p.add_argument("--tbt-slo", type=float, help="deprecated: --slo tbt_mean_ms=MS (it bounded each request's mean)")
+    p.add_argument("--max-batch", type=count, help="sequences in service per replica (default: 256, vLLM's)")
+    p.add_argument("--chunk-tokens", type=count, help="token budget per iteration (chunked; default: 512, Sarathi's)")
+    p.add_argument("--max-batched-tokens", type=count, help="prompt tokens per prefill iteration (default: 8192)")
+    p.add_argument("--scheduler-steps", type=count, help="decode steps per scheduling decision (vLLM multi-step; "
+                                                          "default: 1)")
     p.add_argument("--ci", help="judge the load to this precision (e.g. 5%%): replications until every "
-                                "percentile's 95%% repeat interval is within it; steady state only")
-    p.add_argument("--max-replications", type=int, default=12, help="with --ci: the most replications to run")
-    p.add_argument("--max-requests", type=int, default=1_000_000,
+                                "percentile's 95%% repeat interval is within it; steady state only (default: one "
+                                "run, every request counted)")
+    p.add_argument("--max-replications", type=count, default=12, help="with --ci: the most replications to run")
+    p.add_argument("--max-requests", type=count, default=1_000_000,
                    help="with --ci: the most requests to simulate in all (replications grow within it)")
     p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
-    p.add_argument("--target-attainment", type=float, default=0.9)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--target-attainment", type=float, default=0.9,
+                   help="share of requests that must be served in time (--find-capacity)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of arrivals and lengths")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("headline", help="Llama-3-70B on 8 devices vs A100/H100: run both studies, write the report")
-    p.add_argument("--trials", type=int, help="trials per study (default: the study files' budgets)")
+    p = command("headline", "Llama-3-70B on 8 devices vs A100/H100: run both studies, write the report")
+    p.add_argument("--trials", type=count, help="trials per study (default: the study files' budgets)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored studies")
-    p.add_argument("--storage-dir", default="studies")
-    p.add_argument("--out", default="docs/results")
+    p.add_argument("--storage-dir", default="studies", help="folder of the two studies' databases")
+    p.add_argument("--out", default="headline", help="folder for the report, its plots and the designs")
+    p.add_argument("--update-docs", action="store_true",
+                   help="write into this checkout's docs/results/ (the tracked report) instead of --out")
     p.add_argument("--no-serving", action="store_true", help="skip the serving sweep")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_headline)
 
-    p = sub.add_parser("fairness", help="a design's ratios against a GPU as each modelling asymmetry is removed")
+    p = command("fairness", "a design's ratios against a GPU as each modelling asymmetry is removed")
     p.add_argument("--design", required=True, help="ADOR design: preset name or design .yaml")
     p.add_argument("--baseline", default="a100-sxm-80gb", help="GPU preset to compare with")
     p.add_argument("--model", default="llama-3-70b", help="zoo name or a Hugging Face config.json")
-    p.add_argument("--precision", default="fp16", help="fp16, bf16, fp8, int8-wo, int4-wo")
-    p.add_argument("--tp", type=int, default=8, help="tensor-parallel degree")
-    p.add_argument("--devices", type=int, default=None, help="devices in all (default tp)")
-    p.add_argument("--batch", type=int, default=128, help="static batch")
-    p.add_argument("--input-len", type=int, default=2048, help="prompt tokens")
-    p.add_argument("--output-len", type=int, default=256, help="output tokens")
-    p.add_argument("--runtime", default=None, help="the GPU's runtime profile (default tensorrt-llm)")
+    p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="weights, activations and KV cache")
+    p.add_argument("--tp", type=count, default=8, help="tensor-parallel degree")
+    p.add_argument("--devices", type=count, default=None, help="devices in all (default: tp)")
+    p.add_argument("--batch", type=count, default=128, help="static batch")
+    p.add_argument("--input-len", type=count, default=2048, help="prompt tokens")
+    p.add_argument("--output-len", type=count, default=256, help="output tokens")
+    p.add_argument("--runtime", default=None, help="the GPU's runtime profile (default: tensorrt-llm)")
     p.add_argument("--reoptimised", help="a design searched under the symmetric rules, for a last row")
     p.add_argument("--update-doc", help="rewrite the ladder section of this Markdown file (docs/modelling.md)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_fairness)
 
-    p = sub.add_parser("validate", help="compare the model with measured GPU, accelerator and serving results")
+    p = command("validate", "compare the model with measured GPU, accelerator and serving results")
     p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the shipped copy); "
                                   "a CSV with a 'design' column holds published accelerators as ADOR designs "
-                                  "(ador/data/accelerators.csv); one in the schema of serving.csv holds serving "
-                                  "measurements (told apart by their columns)")
+                                  "(accelerators.csv, shipped); one in the schema of serving.csv holds serving "
+                                  "measurements (told apart by their columns); a file shipped with ador by its name")
     p.add_argument("--serving", action="store_true", help="the serving rows (default: the packaged serving.csv)")
     p.add_argument("--profile", help="accelerator rows: predict every row under this runtime profile "
                                      "(default: the row's stack's, else the default profile)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--worst", type=int, default=5, help="worst rows to list")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.add_argument("--worst", type=count, default=5, help="worst rows to list")
     p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
     p.add_argument("--update-doc", help="rewrite the generated section of this Markdown file")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("calibrate", help="fit the GPU efficiencies on measured data")
-    p.add_argument("--data", help="CSV to fit on (default: the public file)")
-    p.add_argument("--out", help="calibration YAML to write (default: the package's calibration.yaml)")
+    p = command("calibrate", "fit the GPU efficiencies and runtime profiles on measured data")
+    p.add_argument("--data", help="CSV to fit on (default: the public file shipped with ador)")
+    p.add_argument("--out", default=CALIBRATION_OUT,
+                   help="calibration YAML to write (use it with ADOR_CALIBRATION=PATH)")
+    p.add_argument("--write-package", action="store_true",
+                   help="replace the calibration shipped inside ador (what every study uses) instead of --out")
     p.add_argument("--cv", action="store_true", help="also report 5-fold and leave-one-source-out errors")
-    p.add_argument("--max-evaluations", type=int, default=8000, help="loss evaluations of the fit")
+    p.add_argument("--max-evaluations", type=count, default=8000,
+                   help="loss evaluations of the fit (a cross-validation fit takes at most 2000 of them)")
     p.add_argument("--json", action="store_true", help="the fit and cross-validation as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_calibrate)
 
     for register in _EXTRA_COMMANDS:
@@ -670,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Later layers (cost, validation, serving, exploration) add their subcommands here.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = [_register_study]
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [register_study]
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -686,8 +572,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
     import threading
     import warnings
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except (UsageError, ConfigError) as err:
+        print(f"ador: error: {err}", file=sys.stderr)
+        return 2
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning

@@ -9,13 +9,14 @@ studies without running anything.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
 from ador.config import dump_yaml
 from ador.efficiency import efficiency
 from ador.explore.config import load_study
+from ador.explore.locate import find_study_file
+from ador.explore.record import design_mapping, metrics_of
 from ador.explore.metrics import evaluate_design, ratio_vs
 from ador.explore.runner import load_stored, open_study, run_trials, status
 from ador.hardware import GPUS, AdorChip, System, device_from_mapping
@@ -24,7 +25,7 @@ from ador.report import data as D
 from ador.report import plots as P
 from ador.workload import get_model, get_precision
 
-STUDIES = {"unconstrained": "studies/llama3-70b-8dev.yaml", "iso-technology": "studies/llama3-70b-8dev-iso.yaml"}
+STUDIES = {"unconstrained": "llama3-70b-8dev", "iso-technology": "llama3-70b-8dev-iso"}   # shipped study files
 PUBLISHED = {"tbt_x": 2.51, "area_eff_x": 4.01}     # ADOR paper, Llama-3-70B on 8 devices vs A100
 BATCHES = (64, 128, 256)
 
@@ -32,7 +33,7 @@ BATCHES = (64, 128, 256)
 def run(trials: int | None = None, storage_dir: str = "studies", progress: bool = True) -> None:
     Path(storage_dir).mkdir(parents=True, exist_ok=True)
     for label, path in STUDIES.items():
-        study = load_study(path)
+        study = load_study(find_study_file(path))
         durable, _ = open_study(study, f"sqlite:///{storage_dir}/{study.name}.db")
         st = status(durable)
         done = st["n_complete"] + st["n_failed"]
@@ -41,19 +42,11 @@ def run(trials: int | None = None, storage_dir: str = "studies", progress: bool 
             run_trials(study, durable, budget - done, progress=progress, label=f"{label} ({study.name})")
 
 
-def balanced_pick(durable) -> dict[str, Any] | None:
-    """The Pareto design that is best on its worse objective against the A100: the knee of the front
-    (max over designs of min(TBT ratio, area-efficiency ratio))."""
-    base = durable.user_attrs["ador_baselines"]["a100-sxm-80gb"]["metrics"]
-    best, score = None, -math.inf
-    for t in durable.best_trials:
-        m = t.user_attrs["metrics"]
-        ratios = (ratio_vs("tbt_p99_ms", m["tbt_p99_ms"], base["tbt_p99_ms"]),
-                  ratio_vs("output_tok_s_per_mm2", m["output_tok_s_per_mm2"], base["output_tok_s_per_mm2"]))
-        s = min(-math.inf if r is None else r for r in ratios)     # no ratio: not comparable, never the pick
-        if s > score:
-            best, score = t, s
-    return {"trial": best.number, "design": best.user_attrs["design"], "metrics": best.user_attrs["metrics"]} \
+def balanced_pick(study, durable) -> dict[str, Any] | None:
+    """The knee of the study's front (ador/report/data.py ``picks``: the distinct feasible Pareto
+    design closest to the ideal point once each objective is scaled over the front)."""
+    best = D.picks(study, durable.get_trials(deepcopy=False)).get(D.KNEE)
+    return {"trial": best.number, "design": design_mapping(study, best), "metrics": metrics_of(best)} \
         if best else None
 
 
@@ -112,22 +105,22 @@ def serving_view(design_path: Path, spec) -> dict[str, Any]:
                       requests=1000, input_len=1024, output_len=256, ttft_slo_ms=2000, tbt_slo_ms=50)
 
 
-def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies", serving: bool = True) -> Path:
+def write_report(out: Path = Path("headline"), storage_dir: str = "studies", serving: bool = True) -> Path:
     from ador.report.serving import plot_rate_sweep
     from ador.serving.sweep import markdown_table
     out.mkdir(parents=True, exist_ok=True)
     sections: dict[str, dict[str, Any]] = {}
     for label in STUDIES:
-        name = Path(STUDIES[label]).stem
+        name = STUDIES[label]
         study, durable, _ = load_stored(name, f"sqlite:///{storage_dir}/{name}.db")
         st = status(durable)
         front = D.pareto_front_data(durable, "tbt_p99_ms", "output_tok_s_per_mm2")
         P.plot_pareto(front, out / f"{name}-pareto.png")
-        pick = balanced_pick(durable)
+        pick = balanced_pick(study, durable)
         rows = at_batches(study, pick["design"]) if pick else []
         design_path = out / f"{name}-recommended.yaml"
         if pick:
-            design_path.write_text(dump_yaml(dict(pick["design"], name=f"{name}-trial-{pick['trial']}")))
+            design_path.write_text(dump_yaml(pick["design"]))
         sections[label] = {"study": study, "durable": durable, "status": st, "pick": pick, "rows": rows,
                            "binding": binding(study, pick["design"]) if pick else None, "design_path": design_path}
     lines = ["# Llama-3-70B on 8 devices: searched designs against 8 x A100 and 8 x H100", "",
@@ -162,8 +155,9 @@ def write_report(out: Path = Path("docs/results"), storage_dir: str = "studies",
             lines += ["No feasible design.", ""]
             continue
         m = pick["metrics"]
-        lines += [f"Recommended design: trial {pick['trial']} (the knee of the front: best on its worse ratio against "
-                  f"the A100), file `{sec['design_path'].name}`: die {m['die_area_mm2']:.0f} mm2, p99 TBT "
+        lines += [f"Recommended design: trial {pick['trial']} (the knee of the front: closest to its ideal "
+                  f"point once each objective is scaled over the front), file `{sec['design_path'].name}`: die "
+                  f"{m['die_area_mm2']:.0f} mm2, p99 TBT "
                   f"{m['tbt_p99_ms']:.2f} ms, {m['output_tok_s_per_mm2']:.4g} tokens/s per mm2, TTFT "
                   f"{m['ttft_ms']:.0f} ms at batch {spec.workload.batch}.", "",
                   "| batch | design p99 TBT ms | TBT x vs A100 | area eff. x vs A100 | TBT x vs H100 "

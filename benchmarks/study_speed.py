@@ -45,8 +45,8 @@ def plain_optuna(study, n_trials: int, path: Path) -> float:
             trial.set_user_attr(key, value)
         if outcome.values is None:
             raise optuna.TrialPruned()
-        for i, c in enumerate(outcome.constraints):
-            trial.set_constraint(str(i), c)
+        for key, c in outcome.constraints.items():
+            trial.set_constraint(key, c)
         return outcome.values
 
     sampler = optuna.samplers.NSGAIISampler(seed=1, population_size=20)

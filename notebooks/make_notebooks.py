@@ -18,20 +18,20 @@ NOTEBOOKS = {
                       "model, precision = get_model('llama-3-70b'), get_precision('fp16')\n"
                       "chip = PRESETS['ador-example']\n"
                       "print(device_to_yaml(chip))"),
-        new_code_cell("rows = []\n"
+        new_code_cell("import pandas as pd\n"
+                      "rows = []\n"
                       "for name in ('ador-example', 'a100-sxm-80gb', 'h100-sxm-80gb'):\n"
                       "    system = System(device=PRESETS[name], tp=8)\n"
                       "    r = evaluate(system, model, precision, batch=64, input_len=2048, output_len=256)\n"
                       "    e = efficiency(system, r)\n"
-                      "    rows.append((name, r.ttft_s * 1e3, r.tbt_s * 1e3, r.output_tok_s, e['output_tok_s_per_mm2'],\n"
-                      "                 e['energy_per_output_token_j'] * 1e3, r.fits))\n"
-                      "print(f\"{'hardware':16} {'TTFT ms':>9} {'TBT ms':>8} {'tok/s':>8} {'tok/s/mm2':>10} {'mJ/tok':>8}\")\n"
-                      "for name, ttft, tbt, tps, eff, mj, fits in rows:\n"
-                      "    print(f'{name:16} {ttft:9.1f} {tbt:8.2f} {tps:8.0f} {eff:10.4f} {mj:8.1f}')"),
+                      "    rows.append({'hardware': name, 'ttft_ms': r.ttft_s * 1e3, 'tbt_ms': r.tbt_s * 1e3,\n"
+                      "                 'output_tok_s': r.output_tok_s, 'output_tok_s_per_mm2': e['output_tok_s_per_mm2'],\n"
+                      "                 'mj_per_token': e['energy_per_output_token_j'] * 1e3, 'fits': r.fits})\n"
+                      "table = pd.DataFrame(rows).set_index('hardware')\n"
+                      "table.round(3)"),
         new_code_cell("area = assess(chip)\n"
                       "print(f'{chip.name}: {area.die_area_mm2:.0f} mm2, {area.tdp_w:.0f} W, {area.cost_usd:.0f} USD')\n"
-                      "for part, mm2 in sorted(area.components.items(), key=lambda kv: -kv[1])[:6]:\n"
-                      "    print(f'  {part:20} {mm2:7.1f} mm2')"),
+                      "pd.Series(area.components, name='mm2').sort_values(ascending=False).head(6).round(1)"),
         new_code_cell("from pathlib import Path\n"
                       "from ador.report import data as D, plots as P\n"
                       "results = [(n, evaluate(System(device=PRESETS[n], tp=8), model, precision, batch=64,\n"
@@ -42,24 +42,33 @@ NOTEBOOKS = {
                       "sorted(p.name for p in out.iterdir())"),
     ],
     "02_run_a_study.ipynb": [
-        new_markdown_cell("# Run a study\n\nLaunch the smoke study on a SQLite file, resume it, and read the "
-                          "Pareto front against the GPU baselines."),
-        new_code_cell("import dataclasses, os, tempfile\n"
+        new_markdown_cell("# Run a study\n\nLaunch the smoke study (shipped with ador) on a SQLite file, resume "
+                          "it, read the Pareto front against the GPU baselines, and read every trial as a "
+                          "DataFrame, with ador's table or with plain Optuna."),
+        new_code_cell("import tempfile\n"
                       "from pathlib import Path\n"
                       "from ador.explore.config import load_study\n"
+                      "from ador.explore.locate import find_study_file\n"
                       "from ador.explore.runner import open_study, run_trials, status, pareto_rows\n"
-                      "repo = Path.cwd().parent if Path.cwd().name == 'notebooks' else Path.cwd()\n"
-                      "study = load_study(repo / 'studies' / 'smoke.yaml')\n"
+                      "study = load_study(find_study_file('smoke'))\n"
                       "storage = f\"sqlite:///{tempfile.mkdtemp()}/smoke.db\"\n"
                       "durable, url = open_study(study, storage)\n"
                       "run_trials(study, durable, 100, progress=False)\n"
                       "status(durable)"),
-        new_code_cell("run_trials(study, durable, 60, progress=False)   # a resume is just more trials on the stored study\n"
+        new_code_cell("import pandas as pd\n"
+                      "run_trials(study, durable, 60, progress=False)   # a resume is just more trials on the stored study\n"
                       "st = status(durable)\n"
                       "assert st['n_complete'] + st['n_failed'] == 160\n"
-                      "for row in pareto_rows(study, durable)[:8]:\n"
-                      "    print(row['trial'], round(row['tbt_p99_ms'], 3), round(row['cost_usd']),\n"
-                      "          f\"{row['tbt_p99_ms_x_vs_a100-sxm-80gb']:.2f}x TBT vs A100\")"),
+                      "front = pd.DataFrame(pareto_rows(study, durable)).set_index('trial')\n"
+                      "front[['tbt_p99_ms', 'cost_usd', 'tbt_p99_ms_x_vs_a100-sxm-80gb', 'cost_usd_x_vs_a100-sxm-80gb']].round(3)"),
+        new_code_cell("from ador.report.table import trials_frame\n"
+                      "trials = trials_frame(study, durable)          # every trial: feasibility, metrics, knob values\n"
+                      "print(trials.groupby('feasible')['tbt_p99_ms'].describe().round(2))\n"
+                      "trials[trials.on_front].sort_values('tbt_p99_ms').head()"),
+        new_code_cell("import optuna\n"
+                      "plain = optuna.load_study(study_name='smoke', storage=url)   # Optuna alone sees the same front\n"
+                      "assert {t.number for t in plain.best_trials} >= set(front.index)\n"
+                      "plain.trials_dataframe()[['number', 'values_tbt_p99_ms', 'values_cost_usd', 'user_attrs_feasible']].head()"),
         new_code_cell("from ador.report.study_report import write_report\n"
                       "report = write_report(study, durable, Path('notebook-output') / 'smoke-report')\n"
                       "print(report.read_text()[:1500])"),
@@ -72,8 +81,8 @@ NOTEBOOKS = {
                       "from ador.explore.config import load_study\n"
                       "from ador.explore.runner import open_study, run_trials\n"
                       "from ador.report import data as D, plots as P\n"
-                      "repo = Path.cwd().parent if Path.cwd().name == 'notebooks' else Path.cwd()\n"
-                      "study = load_study(repo / 'studies' / 'smoke.yaml')\n"
+                      "from ador.explore.locate import find_study_file\n"
+                      "study = load_study(find_study_file('smoke'))\n"
                       "tmp = tempfile.mkdtemp()\n"
                       "studies = []\n"
                       "for sampler in ('nsga2', 'tpe', 'pymoo-nsga2', 'random'):\n"
@@ -81,19 +90,24 @@ NOTEBOOKS = {
                       "    durable, _ = open_study(s, f'sqlite:///{tmp}/cmp.db', sampler=sampler, seed=3)\n"
                       "    run_trials(s, durable, 150, progress=False)\n"
                       "    studies.append((sampler, durable))"),
-        new_code_cell("histories = D.hypervolume_history(studies)\n"
-                      "for h in histories:\n"
-                      "    print(f'{h.label:12} HV after {h.trials[-1]} trials: {h.hypervolume[-1]:.4f}')\n"
+        new_code_cell("import pandas as pd\n"
+                      "histories = D.hypervolume_history(studies)\n"
+                      "print(D.hv_caption(studies[0][1]))\n"
+                      "hv = pd.DataFrame({h.label: pd.Series(h.hypervolume, index=h.trials) for h in histories})\n"
                       "out = Path('notebook-output'); out.mkdir(exist_ok=True)\n"
-                      "P.plot_hypervolume(histories, out / 'samplers.png', 'Samplers on the smoke space')"),
+                      "P.plot_hypervolume(histories, out / 'samplers.png', 'Samplers on the smoke space', D.hv_caption(studies[0][1]))\n"
+                      "hv.iloc[[9, 29, -1]].round(3)"),
         new_code_cell("from benchmarks.search_quality import exhaustive_front\n"
-                      "from ador.explore.pareto import hypervolume, normaliser\n"
+                      "from ador.explore.pareto import hv_reference, ratio_hypervolume\n"
+                      "from ador.explore.record import baselines_of\n"
                       "points, front = exhaustive_front(study)\n"
-                      "scale = normaliser(points, study.directions)\n"
-                      "true_hv = hypervolume(front, study.directions, scale=scale)\n"
+                      "ref = [v for _, v in hv_reference(baselines_of(studies[0][1]), study.metric_names).values()]\n"
+                      "true_hv = ratio_hypervolume(front, study.directions, ref)\n"
+                      "share = {}\n"
                       "for label, durable in studies:\n"
-                      "    feas = [t.values for t in durable.get_trials() if t.state.name == 'COMPLETE' and t.user_attrs['feasible']]\n"
-                      "    print(f'{label:12} {100 * hypervolume(feas, study.directions, scale=scale) / true_hv:5.1f}% of the true front')"),
+                      "    feas = [t.values for t in durable.best_trials]   # feasible (Optuna reads the constraints)\n"
+                      "    share[label] = 100 * ratio_hypervolume(feas, study.directions, ref) / true_hv\n"
+                      "pd.Series(share, name='% of the true front\\'s hypervolume').round(1)"),
     ],
 }
 

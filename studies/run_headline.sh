@@ -3,4 +3,4 @@
 # and writes docs/results/llama3-70b-8dev.md. Pass --report-only to rewrite the report from storage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/ador headline "$@"
+exec .venv/bin/ador headline --update-docs "$@"

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from ador.explore.record import baselines_of, metrics_of
 from ador.cli import main
 from ador.errors import ConfigError
 from ador.explore.config import load_study
@@ -146,7 +147,7 @@ def test_export_gives_a_design_evaluate_accepts(workdir, capsys):
                  "--output-len", "128", "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     study, durable, _ = load_stored("smoke", None)
-    stored = [t for t in durable.get_trials() if t.number == 3][0].user_attrs["metrics"]
+    stored = metrics_of([t for t in durable.get_trials() if t.number == 3][0])
     assert evaluated["output_tok_s_per_mm2"] == pytest.approx(stored["output_tok_s_per_mm2"])
     assert main(["study", "best", "smoke", "--json"]) == 0
     best = json.loads(capsys.readouterr().out)
@@ -162,8 +163,13 @@ def test_pareto_rows_match_a_front_recomputed_from_stored_trials(workdir):
     feasible = [t for t in durable.get_trials() if t.state == TrialState.COMPLETE and t.user_attrs["feasible"]]
     mask = pareto_mask([t.values for t in feasible], study.directions)
     expected = {tuple(t.values) for t, m in zip(feasible, mask) if m}
-    got = {tuple(r[m] for m in study.metric_names) for r in pareto_rows(study, durable)}
+    rows = pareto_rows(study, durable)
+    got = {tuple(r[m] for m in study.metric_names) for r in rows}
     assert got == expected
+    # one row per distinct design: a design sampled twice is listed once
+    designs = {r["trial"]: tuple(sorted(t.params.items())) for t in durable.get_trials() for r in rows
+               if r["trial"] == t.number}
+    assert len(set(designs.values())) == len(rows)
 
 
 @pytest.mark.parametrize("edit,needle", [
@@ -256,13 +262,13 @@ def test_serving_objectives_from_an_arrival_rate(workdir):
     from ador.explore.config import resolve
     served = resolve(spec, study.space, "served")
     durable, _ = open_study(served, "sqlite:///studies/served.db")
-    base = durable.user_attrs["ador_baselines"]["a100-sxm-80gb"]
+    base = baselines_of(durable)["a100-sxm-80gb"]
     assert base["serving_policy"] == "chunked" and "serving_goodput_rps" in base["metrics"]
     run_trials(served, durable, 12, progress=False)
     done = [t for t in durable.get_trials() if t.state == TrialState.COMPLETE]
-    assert done and all("serving_tbt_p99_ms" in t.user_attrs["metrics"] for t in done)
+    assert done and all("serving_tbt_p99_ms" in metrics_of(t) for t in done)
     for t in done:                            # every serving metric carries its repeat interval
-        m = t.user_attrs["metrics"]
+        m = metrics_of(t)
         assert m["serving_tbt_p99_ms_ci"] >= 0 and m["serving_goodput_rps_ci"] >= 0
         assert m["serving_replications"] >= 3 and m["serving_requests"] >= 3 * 60
     assert served.directions[0] == "maximize"

@@ -378,10 +378,10 @@ def test_a_session_left_pending_is_reset_before_a_retry(workdir, monkeypatch):
     from sqlalchemy.exc import PendingRollbackError
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
     state = {"calls": 0, "pending": False}
-    real_get = optuna.storages.RDBStorage.get_study_user_attrs
+    real_get = optuna.storages.RDBStorage.get_study_system_attrs
     real_remove = optuna.storages.RDBStorage.remove_session
 
-    def get_study_user_attrs(self, *args, **kwargs):
+    def get_study_system_attrs(self, *args, **kwargs):
         state["calls"] += 1
         if state["calls"] == 3:
             state["pending"] = True
@@ -392,7 +392,7 @@ def test_a_session_left_pending_is_reset_before_a_retry(workdir, monkeypatch):
     def remove_session(self):
         state["pending"] = False
         return real_remove(self)
-    monkeypatch.setattr(optuna.storages.RDBStorage, "get_study_user_attrs", get_study_user_attrs)
+    monkeypatch.setattr(optuna.storages.RDBStorage, "get_study_system_attrs", get_study_system_attrs)
     monkeypatch.setattr(optuna.storages.RDBStorage, "remove_session", remove_session)
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "20", "--quiet"]) == 0
     assert state["calls"] > 3

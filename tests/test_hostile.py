@@ -17,6 +17,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from ador.explore import record
 from ador.cli import main
 from ador.errors import AdorError
 from ador.explore.config import load_study, study_from_dict
@@ -105,9 +106,9 @@ def test_huge_power_in_a_derived_field_is_refused_quickly(workdir):
 def test_stored_config_with_a_huge_power_does_not_hang_status(workdir):
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "3", "--quiet"]) == 0
     stored = optuna.load_study(study_name="smoke", storage="sqlite:///studies/smoke.db")
-    config = copy.deepcopy(stored.user_attrs["ador_config"])
+    config = copy.deepcopy(record.settings(stored)["ador_config"])
     config["search_space"]["derived"]["noc.bw_bytes_per_s"] = "9**9**9"
-    stored.set_user_attr("ador_config", config)
+    record.write_setting(stored, "ador_config", config)
     code, err = ador_within(10, "study", "status", "smoke", cwd=workdir)
     assert code == 2 and err.count("\n") == 1 and "9**9**9" in err, err
 
@@ -177,7 +178,7 @@ def test_expression_errors_are_one_line(workdir, capsys, expr):
     (["--lengths", "long-tailed", "--length-cv", "1e300"], "length-cv"),
     (["--lengths", "long-tailed", "--length-cv", "nan"], "length-cv"),
     (["--rate", "inf"], "rate=inf"),
-    (["--input-len", "0"], "mean=0"),
+    (["--input-len", "0"], "--input-len=0: must be >= 1"),
 ])
 def test_bad_simulate_options_are_one_line(capsys, argv, needle):
     one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", *argv, needle=needle)

@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from ador.cli import main
+from ador.explore.record import settings
 from tests.conftest import REPO, ador_env, record
 
 HELPER = REPO / "tests" / "helpers" / "ador_logged.py"
@@ -102,8 +103,12 @@ def test_launch_creates_no_directories_but_the_default_one(workdir, capsys):
     assert not (workdir / "nonexistent").exists()
     shutil.copytree(workdir / "studies", workdir / "files")
     shutil.rmtree(workdir / "studies")
+    before = _tree(workdir)
     assert main(["study", "launch", "files/smoke.yaml", "--trials", "2", "--quiet"]) == 0
-    assert (workdir / "studies" / "smoke.db").is_file()                 # the default place is made
+    new = {p for p in set(_tree(workdir)) - set(before) if not p.endswith(("-wal", "-shm"))}
+    assert new == {"files/smoke.db"}                                    # beside the study file
+    assert main(["study", "launch", "smoke", "--name", "shipped", "--trials", "2", "--quiet"]) == 0
+    assert (workdir / "studies" / "shipped.db").is_file()               # a shipped study: the default place is made
 
 
 @pytest.mark.postgres
@@ -122,22 +127,26 @@ class Crash(BaseException):
 def test_creation_cut_at_every_write_is_finished_by_the_next_launch(workdir, capsys, monkeypatch, kind):
     """Stop the creation before its k-th write, for every k until it completes: reading commands
     refuse the study, and the next launch finishes it (settings, baselines, metric names)."""
-    real = {m: getattr(optuna.Study, m) for m in ("set_user_attr", "set_metric_names")}
+    from ador.explore import runner
+    # every write of a creation: settings (system attributes), baseline summaries (user attributes)
+    # and the objectives' names
+    real = {(optuna.Study, m): getattr(optuna.Study, m) for m in ("set_user_attr", "set_metric_names")}
+    real[(runner, "write_setting")] = runner.write_setting
     k = 0
     while True:
         name = f"c{k}"
         url = f"sqlite:///studies/{name}.db" if kind == "sqlite" else f"journal:studies/{name}.journal"
         writes = {"n": 0}
 
-        def counting(method, k=k, writes=writes):
-            def wrapped(self, *args, **kwargs):
+        def counting(fn, k=k, writes=writes):
+            def wrapped(*args, **kwargs):
                 if writes["n"] == k:
                     raise Crash()
                 writes["n"] += 1
-                return real[method](self, *args, **kwargs)
+                return fn(*args, **kwargs)
             return wrapped
-        for method in real:
-            monkeypatch.setattr(optuna.Study, method, counting(method))
+        for (owner, method), fn in real.items():
+            monkeypatch.setattr(owner, method, counting(fn))
         try:
             main(["study", "launch", "studies/smoke.yaml", "--name", name, "--storage", url, "--trials", "3",
                   "--quiet"])
@@ -145,8 +154,8 @@ def test_creation_cut_at_every_write_is_finished_by_the_next_launch(workdir, cap
         except Crash:
             pass
         finally:
-            for method, fn in real.items():
-                monkeypatch.setattr(optuna.Study, method, fn)
+            for (owner, method), fn in real.items():
+                monkeypatch.setattr(owner, method, fn)
         capsys.readouterr()
         one_line(capsys, "study", "status", name, "--storage", url, needle="creation was interrupted")
         assert main(["study", "launch", "studies/smoke.yaml", "--name", name, "--storage", url, "--trials", "3",
@@ -160,9 +169,10 @@ def test_creation_cut_at_every_write_is_finished_by_the_next_launch(workdir, cap
 def _check_complete(name, url):
     from ador.explore.storage import open_storage
     study = optuna.load_study(study_name=name, storage=open_storage(url))
-    attrs = study.user_attrs
+    attrs = settings(study)
     assert set(attrs["ador_baselines"]) == {"a100-sxm-80gb", "h100-sxm-80gb"}
     assert all("metrics" in b for b in attrs["ador_baselines"].values())
+    assert set(study.user_attrs) == {"baseline:a100-sxm-80gb", "baseline:h100-sxm-80gb"}
     assert attrs["ador_complete"] is True and study.metric_names == ["tbt_p99_ms", "cost_usd"]
     assert len(study.get_trials()) == 3
 
@@ -198,7 +208,7 @@ def test_creation_killed_at_random_moments_is_finished_by_the_next_launch(workdi
         capsys.readouterr()
         from ador.explore.storage import open_storage
         study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///studies/{name}.db"))
-        assert study.user_attrs["ador_complete"] is True and len(study.user_attrs["ador_baselines"]) == 2
+        assert settings(study)["ador_complete"] is True and len(settings(study)["ador_baselines"]) == 2
         assert study.metric_names == ["tbt_p99_ms", "cost_usd"]
     assert interrupted >= 1, f"no kill landed inside a creation (seed {seed})"
     record("creation kills", storage="sqlite", kills=8, interrupted=interrupted)

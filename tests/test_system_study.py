@@ -5,6 +5,7 @@ import yaml
 from ador.cli import main
 from ador.errors import ConfigError
 from ador.explore.config import load_study
+from ador.explore.record import metrics_of
 from ador.explore.runner import open_study, run_trials, scorer_for
 from ador.explore.space import build_space
 from ador.explore.system import Candidate, score_candidate
@@ -66,7 +67,7 @@ def test_gpus_and_designs_on_one_front_with_the_simulators_numbers(workdir):
                                          policy="chunked"), get_model("llama-3-70b"), study.spec.load,
                                study.spec.economics, seed=study.spec.seed)
     for key in ("cost_per_mtok_usd", "replicas", "serving_tbt_p99_ms", "system_package_area_mm2"):
-        assert gpu.user_attrs["metrics"][key] == pytest.approx(again[key])
+        assert metrics_of(gpu)[key] == pytest.approx(again[key])
     # a cheaper system meeting the same SLOs dominates: among the H100 deployments the front keeps only
     # those no other one beats on both cost and area
     feasible = [t for t in trials if t.user_attrs["feasible"]]

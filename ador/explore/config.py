@@ -3,6 +3,7 @@ sampler, budget, seed, storage. Loading validates every field and resolves the s
 the resolved study can be stored with the study and rebuilt without the file."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -20,9 +21,8 @@ from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
 from ador.hardware import GPUS
 from ador.hardware.calibration import CALIBRATION_FILE
 from ador.hardware.runtime import DEFAULT_RUNTIME, RuntimeProfile, get_runtime
+from ador.slo import SLO_KEYS, check_target, upgrade
 from ador.workload import get_model, get_precision, shard
-
-SEARCH_SPACES_DIR = Path("search_spaces")
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,10 @@ class WorkloadSpec:
 
 @dataclass(frozen=True)
 class SloSpec:
-    ttft_ms: float | None = None
-    tbt_ms: float | None = None        # applied to tbt_p99_ms
+    """Service goals, each naming its statistic (see ador/slo.py for what each bounds)."""
+    ttft_p99_ms: float | None = None
+    tbt_p99_ms: float | None = None
+    tbt_mean_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class Study:
     name: str
     spec: StudySpec
     space: SearchSpace
+    path: Path | None = field(default=None, compare=False)    # the study file, when loaded from one
 
     @property
     def workload(self) -> Workload:
@@ -140,8 +143,11 @@ class Study:
         if w.arrival_rate is None:
             return None
         used = {o.metric for o in self.spec.objectives} | {c.metric for c in self.spec.constraints}
-        return ServingLoad(w.arrival_rate, w.requests, w.policy, w.lengths == "long-tailed", self.spec.slo.ttft_ms,
-                           self.spec.slo.tbt_ms, w.serving_ci, w.serving_max_requests,
+        used |= {k.serving_metric for name, k in SLO_KEYS.items()
+                 if k.serving_metric and getattr(self.spec.slo, name) is not None}
+        # a request is served in time when its TTFT and its mean TBT are within the SLOs
+        return ServingLoad(w.arrival_rate, w.requests, w.policy, w.lengths == "long-tailed", self.spec.slo.ttft_p99_ms,
+                           self.spec.slo.tbt_mean_ms, w.serving_ci, w.serving_max_requests,
                            tuple(sorted(used & SERVING_METRICS)))
 
     @property
@@ -182,15 +188,14 @@ class Study:
 
     def all_constraints(self, *, iso: bool = True) -> list[ConstraintSpec]:
         """The study's constraints, its iso rules (which shape the designs, so GPU baselines are not
-        held to them: ``iso=False``), plus its SLOs on the static batch (with an arrival rate, the
-        SLOs define the serving goodput and attainment instead)."""
+        held to them: ``iso=False``), plus its SLOs: each bounds the static batch's metric, or with
+        an arrival rate the simulated percentile (see ador/slo.py)."""
         out = list(self.spec.constraints) + (self.iso_constraints() if iso else [])
-        if self.serving is not None:
-            return out
-        if self.spec.slo.ttft_ms is not None:
-            out.append(ConstraintSpec("ttft_ms", max=self.spec.slo.ttft_ms))
-        if self.spec.slo.tbt_ms is not None:
-            out.append(ConstraintSpec("tbt_p99_ms", max=self.spec.slo.tbt_ms))
+        for key, slo in SLO_KEYS.items():
+            target = getattr(self.spec.slo, key)
+            metric = slo.static_metric if self.serving is None else slo.serving_metric
+            if target is not None and metric is not None:
+                out.append(ConstraintSpec(metric, max=target))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -309,6 +314,8 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
             raise ConfigError("iso", spec.iso.baseline, f"name at least one of {', '.join(ISO_METRICS)}")
         if not 0 <= spec.iso.tolerance_pct < 100:
             raise ConfigError("iso.tolerance_pct", spec.iso.tolerance_pct, "must be in [0, 100)")
+    for key in SLO_KEYS:
+        check_target(f"slo.{key}", getattr(spec.slo, key))
     if spec.trials < 1:
         raise ConfigError("trials", spec.trials, "must be >= 1")
     from ador.explore.samplers import check_sampler
@@ -317,28 +324,54 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
 
 
 def load_study(path: str | Path) -> Study:
+    """A study file, with every file it names (search space, runtime profiles, storage) found
+    beside it, then among ador's own (see ador/explore/locate.py)."""
+    from ador.explore.locate import file_storage, find_beside
     path = Path(path)
     raw = load_yaml(path)
+    if isinstance(raw, dict):
+        raw = dict(raw)
+        serving = isinstance(raw.get("workload"), dict) and raw["workload"].get("arrival_rate") is not None
+        raw["slo"] = upgrade(raw.get("slo", {}), serving=serving, where="slo")
+        if "runtime" in raw:
+            raw["runtime"] = _inline_profile(raw["runtime"], path, "runtime")
+        if isinstance(raw.get("design_runtime"), dict) and "profile" in raw["design_runtime"]:
+            raw["design_runtime"] = {**raw["design_runtime"], "profile": _inline_profile(
+                raw["design_runtime"]["profile"], path, "design_runtime.profile")}
     spec = from_mapping(StudySpec, raw, "")
-    space_path = Path(spec.search_space)
-    # a bare name is looked up in search_spaces/ (beside the studies/ folder, or in the working
-    # directory) before paths relative to the study file or the working directory
-    candidates = [path.parent.parent / "search_spaces" / space_path, SEARCH_SPACES_DIR / space_path,
-                  SEARCH_SPACES_DIR / f"{spec.search_space}.yaml", path.parent / space_path, space_path]
-    found = next((p for p in candidates if p.is_file() and p.resolve() != path.resolve()), None)
-    if found is None:
-        raise ConfigError("search_space", spec.search_space, "no such search-space file")
+    found = find_beside(spec.search_space, path, "search_spaces", "search_space")
     try:
         space = load_space(found)
     except ConfigError as err:
         raise ConfigError(f"{found}: {err.field}", err.value, err.reason) from None
-    return resolve(spec, space, spec.name or path.stem)
+    if spec.storage:
+        spec = dataclasses.replace(spec, storage=file_storage(spec.storage, path))
+    study = resolve(spec, space, spec.name or path.stem)
+    return dataclasses.replace(study, path=path)
+
+
+def _inline_profile(value: Any, path: Path, field: str) -> Any:
+    """A runtime profile named by file is read beside the study file and stored inline, so the
+    stored study needs no file."""
+    if not isinstance(value, str) or value in _profile_names() or not value.endswith((".yaml", ".yml")):
+        return value
+    from ador.explore.locate import find_beside
+    from ador.hardware.runtime import load_runtime
+    return load_runtime(find_beside(value, path, "", field)).to_mapping()
+
+
+def _profile_names() -> set[str]:
+    from ador.hardware.runtime import runtime_profiles
+    return set(runtime_profiles())
 
 
 def study_from_dict(data: dict[str, Any], name: str) -> Study:
-    """Rebuild a study stored with its results (see ``Study.to_dict``)."""
+    """Rebuild a study stored with its results (see ``Study.to_dict``); SLOs stored under the
+    names of earlier versions are read as the explicit keys they now are."""
     data = dict(data)
     space_raw = data.pop("search_space")
     space = build_space(space_raw, "search_space")
+    serving = isinstance(data.get("workload"), dict) and data["workload"].get("arrival_rate") is not None
+    data["slo"] = upgrade(data.get("slo", {}), serving=serving, where="slo", warn=False)
     spec = from_mapping(StudySpec, {**data, "search_space": space_raw.get("base", "stored")}, "stored study")
     return resolve(spec, space, name)

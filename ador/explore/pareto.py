@@ -1,9 +1,14 @@
-"""Pareto fronts and exact hypervolume (moocore), on objective vectors with stated directions."""
+"""Pareto fronts, the knee and its corners, and the one hypervolume definition (moocore), on
+objective vectors with stated directions."""
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 
 def to_minimise(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
@@ -25,6 +30,114 @@ def pareto_mask(points: Sequence[Sequence[float]], directions: Sequence[str]) ->
     return mask
 
 
+def front_trials(trials: Sequence[FrozenTrial], directions: Sequence[str],
+                 feasible: Callable[[FrozenTrial], bool] | None = None) -> list[FrozenTrial]:
+    """The study's front as ador counts it everywhere (status, tables, plots, reports): feasible
+    completed trials that no feasible trial dominates, one per distinct design (the lowest trial
+    number of a design sampled more than once), in trial-number order."""
+    if feasible is None:
+        from ador.explore.record import is_feasible
+        feasible = is_feasible
+    first: dict[tuple, FrozenTrial] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        if feasible(t) and t.values is not None:
+            first.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), t)
+    distinct = list(first.values())
+    if not distinct:
+        return []
+    mask = pareto_mask([t.values for t in distinct], directions)
+    return [t for t, m in zip(distinct, mask) if m]
+
+
+# --- the knee and the corners ----------------------------------------------------------------
+
+def normalised(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
+    """Each objective scaled over ``points`` to [0, 1] with 0 the best value (the ideal point)
+    and 1 the worst (the nadir); an objective all points share becomes 0."""
+    p = to_minimise(points, directions)
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return (p - lo) / span
+
+
+def knee_index(points: Sequence[Sequence[float]], directions: Sequence[str]) -> int:
+    """The knee of a front: the point closest (Euclidean) to the ideal point after each objective
+    is normalised over the front to [0, 1] (0 = best value on the front, 1 = worst). Ties go to
+    the earlier point. Give it a front: a point of a front is never dominated."""
+    q = normalised(points, directions)
+    return int(np.argmin(np.sqrt((q ** 2).sum(axis=1))))
+
+
+def corner_index(points: Sequence[Sequence[float]], directions: Sequence[str], objective: int) -> int:
+    """The point best on ``objective``, ties broken by the other objectives in order (so the pick
+    is never dominated by a point that equals it there)."""
+    p = to_minimise(points, directions)
+    order = [objective] + [i for i in range(p.shape[1]) if i != objective]
+    return int(np.lexsort(tuple(p[:, i] for i in reversed(order)))[0])
+
+
+# --- hypervolume -----------------------------------------------------------------------------
+
+HV_DEFINITION = ("hypervolume: each objective as a multiple of the reference GPU's value, oriented so that "
+                 "higher is better (the \"x vs GPU\" ratios), over the feasible designs; reference point 0 "
+                 "on every ratio, so a design equal to the GPU alone scores 1")
+
+
+def hv_reference(baselines: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> dict[str, tuple[str, float]]:
+    """Objective -> (GPU, its value): the study's first baseline with a finite, non-zero value of
+    that objective (fixed when the study is created, so every hypervolume of a study agrees).
+    An objective no baseline has is counted in its own units (reference value 1)."""
+    out = {}
+    for m in metrics:
+        for gpu, base in baselines.items():
+            v = (base.get("metrics") or {}).get(m)
+            if isinstance(v, (int, float)) and math.isfinite(v) and v != 0:
+                out[m] = (gpu, float(v))
+                break
+        else:
+            out[m] = ("", 1.0)
+    return out
+
+
+def hv_reference_label(reference: Mapping[str, tuple[str, float]]) -> str:
+    """Which GPU the ratios are to (one name when one GPU serves every objective)."""
+    gpus = {g or "own units" for g, _ in reference.values()}
+    if len(gpus) == 1:
+        return f"x {gpus.pop()}"
+    return ", ".join(f"{m}: x {g or 'own units'}" for m, (g, _) in reference.items())
+
+
+def ratios(points: Sequence[Sequence[float]], directions: Sequence[str],
+           reference: Sequence[float]) -> np.ndarray:
+    """Objective vectors as multiples of ``reference`` with higher better: value / ref for a
+    maximised objective, ref / value for a minimised one (0 for a minimised value of 0 or less)."""
+    p = np.asarray(points, dtype=float).reshape(-1, len(directions))
+    ref = np.asarray(reference, dtype=float)
+    out = np.empty_like(p)
+    for i, d in enumerate(directions):
+        if d == "maximize":
+            out[:, i] = p[:, i] / ref[i]
+        else:
+            with np.errstate(divide="ignore"):
+                out[:, i] = np.where(p[:, i] > 0, ref[i] / np.where(p[:, i] > 0, p[:, i], 1.0), 0.0)
+    return out
+
+
+def ratio_hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str],
+                      reference: Sequence[float]) -> float:
+    """The hypervolume of ``points`` (feasible objective vectors) by ``HV_DEFINITION``."""
+    if len(points) == 0:
+        return 0.0
+    import moocore
+    r = ratios(points, directions, reference)
+    r = r[np.all(np.isfinite(r), axis=1) & np.all(r > 0, axis=1)]
+    if len(r) == 0:
+        return 0.0
+    return float(moocore.hypervolume(-r, ref=np.zeros(r.shape[1])))
+
+
+# --- normalised hypervolume (sampler comparisons on a common box) ----------------------------
+
 def normaliser(points: Sequence[Sequence[float]], directions: Sequence[str]):
     """Scale to [0, 1] per objective over ``points`` (in the minimising sense), for comparable HVs."""
     p = to_minimise(points, directions)
@@ -36,7 +149,9 @@ def normaliser(points: Sequence[Sequence[float]], directions: Sequence[str]):
 def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str], *, scale=None,
                 ref: float = 1.1) -> float:
     """Exact hypervolume of ``points`` (already-feasible ones) after ``scale`` (default: their own
-    [0, 1] box), against the reference point ``ref`` in every normalised objective."""
+    [0, 1] box), against the reference point ``ref`` in every normalised objective. Used to
+    compare samplers against an exact front on one box (benchmarks); studies report
+    ``ratio_hypervolume``."""
     if len(points) == 0:
         return 0.0
     import moocore

@@ -14,7 +14,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.config import Study
 from ador.explore.params import distributions, knob_values, param_name, params_of
-from ador.explore.pareto import hypervolume
 from ador.explore.space import Knob
 from ador.progress import Progress
 
@@ -75,7 +74,9 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     from pymoo.operators.mutation.pm import PM
     from pymoo.operators.sampling.rnd import FloatRandomSampling
 
-    from ador.explore.runner import CONSTRAINTS_KEY, RunStats, scorer_for
+    from ador.explore.pareto import hv_reference, ratio_hypervolume
+    from ador.explore.record import is_feasible, settings
+    from ador.explore.runner import RunStats, scorer_for
 
     variables = _variables(study.space)
     integer_cols = np.array([v.integer for v in variables])
@@ -94,7 +95,7 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     pop_size = int(options.get("population_size", 50))
     # fresh operator objects: pymoo's defaults are shared between instances
     sampling: Any = FloatRandomSampling()
-    seeded = [t for t in previous if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    seeded = [t for t in previous if is_feasible(t)]
     if seeded:
         best = sorted(seeded, key=lambda t: t.values)[:pop_size]
         X0 = np.array([[v.encode(knob_values(study.space, t.params)[v.name]) for v in variables] for t in best])
@@ -110,6 +111,9 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} (pymoo-nsga2)") if progress else None
     feasible_points = [t.values for t in seeded]
+    hv = 0.0
+    hv_ref = [v for _, v in hv_reference(settings(writer.durable).get("ador_baselines") or {},
+                                         study.metric_names).values()]
     start = time.perf_counter()
     done = 0
     try:
@@ -133,10 +137,9 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
                     stats.failed += 1
                 else:
                     F[i] = np.array(outcome.values) * signs
-                    G[i] = outcome.constraints
+                    G[i] = list(outcome.constraints.values())
                     trial = optuna.trial.create_trial(values=outcome.values, params=params, distributions=dists,
-                                                      user_attrs=attrs,
-                                                      system_attrs={CONSTRAINTS_KEY: outcome.constraints})
+                                                      user_attrs=attrs, constraints=outcome.constraints)
                     stats.completed += 1
                     if attrs["feasible"]:
                         stats.feasible += 1
@@ -144,9 +147,9 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
                 writer.write(trial)
                 done += 1
                 if bar:
-                    bar.update(done, feasible=stats.feasible,
-                               HV=f"{hypervolume(feasible_points, study.directions):.3f}" if done % 50 == 0 and
-                               feasible_points else "")
+                    if done % 50 == 0:
+                        hv = ratio_hypervolume(feasible_points, study.directions, hv_ref)
+                    bar.update(done, feasible=stats.feasible, HV=f"{hv:.3f}")
             pop.set("F", F, "G", G)
             algorithm.tell(infills=pop)
     finally:

@@ -20,7 +20,8 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -29,17 +30,19 @@ from ador.errors import AdorError, ConfigError
 from ador.explore.config import SamplerSpec, Study, model_version, study_from_dict
 from ador.explore.metrics import ENERGY_METRICS, evaluate_design, feasibility, finite, serving_metrics
 from ador.explore.params import distributions, knob_values
-from ador.explore.pareto import hypervolume, normaliser
+from ador.explore.pareto import front_trials, hv_reference, ratio_hypervolume
+from ador.explore.record import (BASELINE_PREFIX, REASONS, baseline_summary, baselines_of, is_feasible,
+                                 settings, stored_metrics, trial_attrs, write_setting)
 from ador.explore.samplers import PYMOO, build_sampler, check_sampler
-from ador.explore.storage import (STUDIES_DIR, UID_KEY, NoStorageError, TrialRecorder, check_study_name,
-                                  default_storage, open_storage, redact, with_retries)
-from ador.hardware import GPUS, device_to_mapping
+from ador.explore.locate import STUDIES_ENV, launch_storage, read_storage
+from ador.explore.storage import (UID_KEY, NoStorageError, TrialRecorder, check_study_name, open_storage, redact,
+                                  with_retries)
+from ador.hardware import GPUS
 from ador.progress import Progress
 from ador.workload import get_model, get_precision
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-CONSTRAINTS_KEY = "constraints"   # Optuna's system attribute for constraint values (<= 0 feasible)
 GPU_POLICY_FOR_CONCURRENT = "chunked"   # GPUs cannot split phases over engines; chunked prefill is their best
 SYNC_EVERY_S = 2.0                # seconds between pulls of other workers' trials
 
@@ -57,7 +60,7 @@ class RunStats:
 @dataclass(frozen=True)
 class Outcome:
     values: list[float] | None          # None: the trial failed
-    constraints: list[float]
+    constraints: dict[str, float]       # name -> value, <= 0 feasible (Optuna's constraint API)
     user_attrs: dict[str, Any]
 
 
@@ -73,6 +76,7 @@ class Scorer:
         self.baseline_constraints = study.all_constraints(iso=False)
         needed = set(study.metric_names) | {c.metric for c in self.constraints}
         self.need_energy = bool(needed & ENERGY_METRICS)
+        self.keep = stored_metrics(study)
 
     def metrics(self, device) -> dict[str, float]:
         spec = self.study.spec
@@ -94,10 +98,20 @@ class Scorer:
         """Length of the constraint vector ``judge`` returns for a design."""
         return 1 + (2 if self.study.spec.reticle_limit else 0) + len(self.constraints)
 
+    def constraint_names(self, design: bool = True) -> list[str]:
+        """The names of ``judge``'s constraint values, in order (Optuna stores each by name)."""
+        names = ["fits_memory"]
+        if design and self.study.spec.reticle_limit:
+            names += ["within_reticle", "shoreline"]
+        for c in (self.constraints if design else self.baseline_constraints):
+            names.append(f"{c.metric}<={c.max:g}" if c.max is not None else f"{c.metric}>={c.min:g}")
+        return names
+
     def judge(self, metrics: dict[str, float], *, design: bool = True) -> tuple[list[float], list[str]]:
-        """Constraint values (<= 0 feasible) and the reasons a scored device misses them. Designs and
-        GPU baselines are judged by the same constraints and SLOs; the die limits (reticle, shoreline)
-        and the iso rules, which say what designs may be, apply to designs only (``design``)."""
+        """Constraint values (<= 0 feasible; named by ``constraint_names``) and the reasons a scored
+        device misses them. Designs and GPU baselines are judged by the same constraints and SLOs; the
+        die limits (reticle, shoreline) and the iso rules, which say what designs may be, apply to
+        designs only (``design``)."""
         reticle = design and self.study.spec.reticle_limit
         reasons = feasibility(metrics, reticle=reticle)
         constraints = [metrics["memory_utilisation"] - 1.0]
@@ -123,28 +137,25 @@ class Scorer:
         try:
             changes, broken = space.resolve(values)
             if broken:
-                return Outcome(None, [], {"infeasible_reasons": [f"structural constraint: {c}" for c in broken]})
+                return Outcome(None, {}, {REASONS: [f"structural constraint: {c}" for c in broken]})
             device = space.apply(changes)
             metrics = self.metrics(device)
         except AdorError as err:
-            return Outcome(None, [], {"infeasible_reasons": [str(err)]})
-        return self.outcome(device_to_mapping(device), metrics)
+            return Outcome(None, {}, {REASONS: [str(err)]})
+        return self.outcome(metrics)
 
-    def outcome(self, design: dict[str, Any], metrics: dict[str, float], *, is_design: bool = True,
-                extra: tuple[list[float], list[str]] = ([], [])) -> Outcome:
-        """The trial's result from its metrics: judged, with ``extra`` constraint values and reasons."""
+    def outcome(self, metrics: dict[str, float], *, is_design: bool = True) -> Outcome:
+        """The trial's result from its metrics: judged, with named constraints and a compact record."""
         if not finite(metrics):
             bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-            return Outcome(None, [], {"infeasible_reasons": [f"non-finite metrics: {', '.join(bad)}"]})
-        constraints, reasons = self.judge(metrics, design=is_design)
-        constraints, reasons = constraints + extra[0], reasons + extra[1]
+            return Outcome(None, {}, {REASONS: [f"non-finite metrics: {', '.join(bad)}"]})
+        values, reasons = self.judge(metrics, design=is_design)
+        constraints = dict(zip(self.constraint_names(is_design), values, strict=True))
         missing = [m for m in self.study.metric_names if m not in metrics]
         if missing:   # serving metrics of a design that cannot hold the model: nothing to serve with
-            return Outcome(None, [], {"design": design, "metrics": metrics,
-                                      "infeasible_reasons": reasons or [f"no {', '.join(missing)}"]})
-        attrs = {"design": design, "metrics": metrics, "feasible": not reasons,
-                 "infeasible_reasons": reasons, CONSTRAINTS_KEY: constraints}
-        return Outcome([metrics[m] for m in self.study.metric_names], constraints, attrs)
+            return Outcome(None, {}, trial_attrs(metrics, reasons or [f"no {', '.join(missing)}"], self.keep))
+        return Outcome([metrics[m] for m in self.study.metric_names], constraints,
+                       trial_attrs(metrics, reasons, self.keep))
 
 
 def scorer_for(study: Study) -> Scorer:
@@ -171,7 +182,8 @@ def _baselines(study: Study) -> dict[str, Any]:
             continue
         constraints, reasons = scorer.judge(metrics, design=False)
         out[name] = {"metrics": metrics, "feasible": not reasons, "infeasible_reasons": reasons,
-                     "constraints": constraints, "runtime": study.runtime_for("gpu").name}
+                     "constraints": constraints, "constraint_names": scorer.constraint_names(design=False),
+                     "runtime": study.runtime_for("gpu").name}
         if study.serving is not None:
             out[name]["serving_policy"] = GPU_POLICY_FOR_CONCURRENT if study.serving.policy == "concurrent" \
                 else study.serving.policy
@@ -182,7 +194,7 @@ COMPLETE_KEY = "ador_complete"   # written last when a study is created: without
 
 
 def open_study(study: Study, storage_url: str | None = None, *, sampler: str | None = None,
-               seed: int | None = None) -> tuple[optuna.Study, str]:
+               seed: int | None = None, storage_dir: str | None = None) -> tuple[optuna.Study, str]:
     """Create the study in storage, or reopen it after checking it was made from the same study
     definition and the same model version.
 
@@ -196,19 +208,20 @@ def open_study(study: Study, storage_url: str | None = None, *, sampler: str | N
     # those of the file's sampler
     options = dict(study.spec.sampler.options) if name == study.spec.sampler.name else {}
     check_sampler(SamplerSpec(name, options), study.space)      # before anything is stored
-    url = storage_url or study.spec.storage or default_storage(study.name)
-    if storage_url is None and study.spec.storage is None:
-        STUDIES_DIR.mkdir(exist_ok=True)                         # the default place; other folders must exist
+    url, folder = launch_storage(study.name, study.path, storage=storage_url, file_storage_url=study.spec.storage,
+                                 directory=storage_dir)        # where: see ador/explore/locate.py
+    if folder is not None:
+        folder.mkdir(exist_ok=True)                              # the default place; other folders must exist
     storage = open_storage(url, create=True)
     try:
         durable = optuna.load_study(study_name=study.name, storage=storage)
     except KeyError:
         durable = None
     if durable is not None and _is_made(durable):
-        check_same(study, durable.user_attrs)
+        check_same(study, settings(durable))
         fail_orphans(durable)
         return durable, url
-    settings = {"ador_config": study.to_dict(), "ador_config_hash": study.config_hash(),
+    made: dict[str, Any] = {"ador_config": study.to_dict(), "ador_config_hash": study.config_hash(),
                 "ador_model_version": model_version(),
                 "ador_sampler": {"name": name, "options": options, "seed": study.spec.seed if seed is None else seed},
                 "ador_created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -221,19 +234,21 @@ def open_study(study: Study, storage_url: str | None = None, *, sampler: str | N
     if durable is None:
         durable = optuna.create_study(storage=storage, study_name=study.name, directions=study.directions,
                                       load_if_exists=True)
-    for key, value in settings.items():
-        durable.set_user_attr(key, value)
+    for key, value in made.items():
+        write_setting(durable, key, value)
+    for gpu, base in made["ador_baselines"].items():     # what optuna-dashboard and `optuna studies` show
+        durable.set_user_attr(BASELINE_PREFIX + gpu, baseline_summary(base, study.metric_names))
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         durable.set_metric_names(study.metric_names)
-    durable.set_user_attr(COMPLETE_KEY, True)
+    write_setting(durable, COMPLETE_KEY, True)
     return durable, url
 
 
 def _is_made(durable: optuna.Study) -> bool:
     """Creation finished: the marker, or trials (a study made before the marker existed)."""
-    return bool(durable.user_attrs.get(COMPLETE_KEY)) or bool(durable.get_trials(deepcopy=False))
+    return bool(settings(durable).get(COMPLETE_KEY)) or bool(durable.get_trials(deepcopy=False))
 
 
 def fail_orphans(durable: optuna.Study) -> int:
@@ -243,7 +258,7 @@ def fail_orphans(durable: optuna.Study) -> int:
     storage = durable._storage
     orphans = durable.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in orphans:
-        storage.set_trial_user_attr(t._trial_id, "infeasible_reasons", ["worker died while this trial was running"])
+        storage.set_trial_user_attr(t._trial_id, REASONS, ["worker died while this trial was running"])
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     return len(orphans)
 
@@ -262,15 +277,28 @@ def check_same(study: Study, attrs: dict[str, Any]) -> None:
                                                f"so launch it under another name")
 
 
-def load_stored(name: str, storage_url: str | None, *, write: bool = False) -> tuple[Study, optuna.Study, str]:
-    """Reopen a stored study from its storage alone (no study file needed). ``write``: the caller
+def load_stored(name: str, storage_url: str | None, *, write: bool = False,
+                storage_dir: str | None = None) -> tuple[Study, optuna.Study, str]:
+    """Reopen a stored study from its storage alone (no study file needed). ``name`` is a study
+    name, or a study file (its storage is found where ``launch`` put it). ``write``: the caller
     will add trials (RUNNING trials of dead clients are failed first); reading creates nothing."""
+    url, looked = storage_url, list[Path]()
+    if name.endswith((".yaml", ".yml")) and not storage_url:
+        from ador.explore.config import load_study
+        from ador.explore.locate import find_study_file
+        study_file = load_study(find_study_file(name))
+        name = study_file.name
+        url, _ = launch_storage(name, study_file.path, file_storage_url=study_file.spec.storage,
+                                directory=storage_dir)
     check_study_name(name)
-    url = storage_url or default_storage(name)
+    if url is None:
+        url, looked = read_storage(name, directory=storage_dir)
     try:
         storage = open_storage(url, create=False)
     except NoStorageError as err:
-        raise ConfigError("study", name, f"no such study: {err.value} {err.reason}") from None
+        where = f" (looked in {', '.join(str(d) for d in looked)}; --storage-dir or ${STUDIES_ENV} name " \
+                "another folder)" if looked else ""
+        raise ConfigError("study", name, f"no such study: {err.value} {err.reason}{where}") from None
     try:
         durable = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
@@ -278,7 +306,7 @@ def load_stored(name: str, storage_url: str | None, *, write: bool = False) -> t
         raise ConfigError("study", name, f"no such study in {redact(url)} "
                                          f"(studies: {', '.join(names) or 'none'})") from None
     try:
-        attrs = durable.user_attrs
+        attrs = settings(durable)
     except RecursionError:
         raise ConfigError("study", name, "its stored settings are nested too deeply to read") from None
     if not _is_made(durable):
@@ -338,7 +366,8 @@ class TrialWriter:
 def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: str | None = None,
                seed: int | None = None, progress: bool = True, label: str = "") -> RunStats:
     """Run ``n_trials`` new trials into ``durable`` with the stored (or given) sampler settings."""
-    stored = durable.user_attrs.get("ador_sampler", {})
+    made = settings(durable)
+    stored = made.get("ador_sampler", {})
     name = sampler or stored.get("name", study.spec.sampler.name)
     options = stored.get("options", {}) if name == stored.get("name") else dict(study.spec.sampler.options)
     base_seed = stored.get("seed", study.spec.seed) if seed is None else seed
@@ -355,10 +384,10 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} ({name})") if progress else None
-    feasible_points = [t.values for t in previous if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    feasible_points = [t.values for t in previous if is_feasible(t)]
+    hv_ref = list(hv_reference(made.get("ador_baselines") or {}, study.metric_names).values())
     start = time.perf_counter()
     hv, hv_at = 0.0, 0.0
-    scale = None          # frozen from the first feasible points, so the progress HV can grow
     pulled_at = start
     try:
         for i in range(n_trials):
@@ -370,7 +399,8 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
                 mem.tell(trial, state=TrialState.FAIL)
                 stats.failed += 1
             else:
-                mem._storage.set_trial_system_attr(trial._trial_id, CONSTRAINTS_KEY, outcome.constraints)
+                for key, value in outcome.constraints.items():
+                    trial.set_constraint(key, value)
                 mem.tell(trial, outcome.values)
                 stats.completed += 1
                 if outcome.user_attrs["feasible"]:
@@ -382,9 +412,8 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
                 _copy_in(mem, writer.pull())
                 pulled_at = now
             if bar:
-                if now - hv_at > 1.0 and len(feasible_points) >= 10:
-                    scale = scale or normaliser(feasible_points, study.directions)
-                    hv, hv_at = hypervolume(feasible_points, study.directions, scale=scale), now
+                if now - hv_at > 1.0:
+                    hv, hv_at = ratio_hypervolume(feasible_points, study.directions, [v for _, v in hv_ref]), now
                 bar.update(i + 1, feasible=stats.feasible, HV=f"{hv:.3f}")
     finally:
         if bar:
@@ -436,7 +465,7 @@ def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, wo
     no worker outlives it; if the process is killed outright, the workers see it and exit."""
     if workers <= 1:
         return run_trials(study, durable, n_trials, sampler=sampler, seed=seed, progress=progress)
-    base = durable.user_attrs.get("ador_sampler", {}).get("seed", study.spec.seed) if seed is None else seed
+    base = settings(durable).get("ador_sampler", {}).get("seed", study.spec.seed) if seed is None else seed
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     shares = [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
@@ -447,6 +476,7 @@ def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, wo
     total = RunStats()
     errors = []
     bar = Progress(total=n_trials, label=f"{study.name} ({len(procs)} workers)") if progress else None
+    before = len(durable.get_trials(deepcopy=False)) if bar else 0     # the bar counts this run's trials
     try:
         for p in procs:
             p.start()
@@ -456,7 +486,7 @@ def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, wo
                 kind, payload = queue.get(timeout=0.5)
             except Exception:
                 if bar:
-                    done = len(durable.get_trials(deepcopy=False))
+                    done = len(durable.get_trials(deepcopy=False)) - before
                     bar.update(min(done, n_trials))
                 if not any(p.is_alive() for p in procs) and queue.empty():
                     break
@@ -501,47 +531,57 @@ def _stop(procs: list) -> None:
 def status(durable: optuna.Study) -> dict[str, Any]:
     trials = durable.get_trials(deepcopy=False)
     count = lambda s: sum(1 for t in trials if t.state == s)  # noqa: E731
-    feasible = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    made = settings(durable)
+    directions = [d.name.lower() for d in durable.directions]
+    front = front_trials(trials, directions)
+    names = durable.metric_names or []
+    ref = hv_reference(made.get("ador_baselines") or {}, names)
     return {
         "study": durable.study_name, "n_trials": len(trials), "n_complete": count(TrialState.COMPLETE),
-        "n_failed": count(TrialState.FAIL), "n_running": count(TrialState.RUNNING), "n_feasible": len(feasible),
-        "n_pareto": len(durable.best_trials), "objectives": durable.metric_names,
-        "directions": [d.name.lower() for d in durable.directions],
-        "model_version": durable.user_attrs.get("ador_model_version"),
-        "sampler": durable.user_attrs.get("ador_sampler"), "created": durable.user_attrs.get("ador_created"),
+        "n_failed": count(TrialState.FAIL), "n_running": count(TrialState.RUNNING),
+        "n_feasible": sum(1 for t in trials if is_feasible(t)), "n_pareto": len(front),
+        "hypervolume": ratio_hypervolume([t.values for t in front], directions, [v for _, v in ref.values()]),
+        "hypervolume_reference": {m: {"gpu": g, "value": v} for m, (g, v) in ref.items()},
+        "objectives": durable.metric_names, "directions": directions,
+        "model_version": made.get("ador_model_version"),
+        "sampler": made.get("ador_sampler"), "created": made.get("ador_created"),
     }
 
 
 def pareto_rows(study: Study, durable: optuna.Study) -> list[dict[str, Any]]:
-    """Pareto-optimal feasible designs with their metrics and ratios against each baseline."""
+    """The front (distinct feasible Pareto designs) with their metrics and ratios against each
+    baseline, best first on the first objective."""
     from ador.explore.metrics import ratio_vs
-    baselines = durable.user_attrs.get("ador_baselines", {})
+    from ador.explore.record import metrics_of
+    baselines = baselines_of(durable)
     rows = []
-    seen = set()
-    for t in sorted(durable.best_trials, key=lambda t: (t.values, t.number)):
-        key = tuple(sorted((k, repr(v)) for k, v in t.params.items()))
-        if key in seen:          # the same design sampled twice: list it once
-            continue
-        seen.add(key)
-        metrics = t.user_attrs.get("metrics", {})
+    front = front_trials(durable.get_trials(deepcopy=False), study.directions)
+    for t in sorted(front, key=lambda t: (to_minimise_key(t.values, study.directions), t.number)):
+        metrics = metrics_of(t)
         row: dict[str, Any] = {"trial": t.number, **{m: metrics.get(m) for m in study.metric_names}}
         for extra in ("die_area_mm2", "ttft_ms", "tbt_p99_ms", "output_tok_s", "cost_usd"):
             row.setdefault(extra, metrics.get(extra))
         for gpu, base in baselines.items():
             for m in study.metric_names:
-                bm = base.get("metrics", {}).get(m)
-                row[f"{m}_x_vs_{gpu}"] = ratio_vs(m, metrics.get(m), bm) if bm is not None else None
+                bm, v = base.get("metrics", {}).get(m), metrics.get(m)
+                row[f"{m}_x_vs_{gpu}"] = ratio_vs(m, v, bm) if bm is not None and v is not None else None
         rows.append(row)
     return rows
 
 
-def trial_design(durable: optuna.Study, number: int) -> dict[str, Any]:
+def to_minimise_key(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
+    return tuple(v if d == "minimize" else -v for v, d in zip(values, directions))
+
+
+def find_trial(durable: optuna.Study, number: int) -> FrozenTrial:
     trials = durable.get_trials(deepcopy=False)
     match = [t for t in trials if t.number == number]
     if not match:
         raise ConfigError("trial", number, f"no such trial (0..{len(trials) - 1})")
-    design = match[0].user_attrs.get("design")
-    if not design:
-        raise ConfigError("trial", number, "has no design (it failed before a design was built: "
-                                           f"{'; '.join(match[0].user_attrs.get('infeasible_reasons', []))})")
-    return design
+    return match[0]
+
+
+def trial_design(study: Study, durable: optuna.Study, number: int) -> dict[str, Any]:
+    """A trial's design as a mapping, rebuilt from its parameters and the stored search space."""
+    from ador.explore.record import design_mapping
+    return design_mapping(study, find_trial(durable, number))

@@ -294,5 +294,12 @@ def _check_system_knob(name: str, knob: Knob, where: str) -> None:
 
 
 def load_space(path: str | Path) -> SearchSpace:
+    """A search-space file; a base design given as a file is read beside it."""
+    from ador.hardware import PRESETS
     path = Path(path)
-    return build_space(load_yaml(path), "search_space", path.stem)
+    raw = load_yaml(path)
+    base = raw.get("base") if isinstance(raw, Mapping) else None
+    if isinstance(base, str) and base not in PRESETS and not Path(base).is_absolute():
+        from ador.explore.locate import find_beside
+        raw = {**raw, "base": str(find_beside(base, path, "", "base"))}
+    return build_space(raw, "search_space", path.stem)

@@ -1,5 +1,5 @@
-"""Where studies live: a SQLite file under studies/ by default, a journal file, or any SQLAlchemy
-URL (PostgreSQL through psycopg 3). Opening errors and lost connections become one-line errors.
+"""How studies are stored: a SQLite file (by default; where: ador/explore/locate.py), a journal
+file, or any SQLAlchemy URL (PostgreSQL through psycopg 3). Opening errors and lost connections become one-line errors.
 
 Every storage call goes through a retrying proxy (``retrying``): a database error (a dropped connection, a
 locked or briefly full database) is retried with bounded back-off after the session is reset,
@@ -21,7 +21,6 @@ from optuna.storages import BaseStorage
 from ador.errors import AdorError, ConfigError
 
 T = TypeVar("T")
-STUDIES_DIR = Path("studies")
 # bounded retries when the database drops mid-study (a PostgreSQL restart takes a few seconds)
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 OPEN_RETRIES_UNREACHABLE = 3            # opening: a server that is down is reported within seconds
@@ -44,10 +43,6 @@ def check_study_name(name: str, field: str = "study") -> str:
         raise ConfigError(field, name, "a study name is letters, digits and . _ + - (at most 128, starting with a "
                                        "letter or digit), not a path")
     return name
-
-
-def default_storage(name: str) -> str:
-    return f"sqlite:///{STUDIES_DIR / check_study_name(name)}.db"
 
 
 def normalise_url(url: str) -> str:

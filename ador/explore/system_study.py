@@ -16,7 +16,7 @@ from ador.explore.config import Study
 from ador.explore.runner import Outcome, Scorer
 from ador.explore.space import DESIGN, system_values
 from ador.explore.system import Candidate, describe, score_candidate
-from ador.hardware import GPUS, device_to_mapping
+from ador.hardware import GPUS
 from ador.serving import SchedulerConfig
 from ador.workload import get_precision
 
@@ -67,6 +67,11 @@ class SystemScorer(Scorer):
     def n_constraints(self) -> int:
         return super().n_constraints + SLO_CONSTRAINTS
 
+    def constraint_names(self, design: bool = True) -> list[str]:
+        """A GPU's vector has the design's length (``judge`` pads it), then the p99 SLOs."""
+        return super().constraint_names(design=True) + [f"serving_ttft_p99_ms<={self.load.ttft_slo_ms:g}",
+                                                        f"serving_tbt_p99_ms<={self.load.tbt_slo_ms:g}"]
+
     def judge(self, metrics: dict[str, float], *, design: bool = True) -> tuple[list[float], list[str]]:
         """The chip's constraints (die limits only for a design; a GPU's are met: zeros keep the
         vector's length) and the p99 SLOs at the offered load."""
@@ -86,13 +91,13 @@ class SystemScorer(Scorer):
         try:
             changes, broken = space.resolve(values)
             if broken:
-                return Outcome(None, [], {"infeasible_reasons": [f"structural constraint: {c}" for c in broken]})
+                return Outcome(None, {}, {"infeasible_reasons": [f"structural constraint: {c}" for c in broken]})
             c = self.candidate(changes)
         except AdorError as err:
-            return Outcome(None, [], {"infeasible_reasons": [str(err)]})
+            return Outcome(None, {}, {"infeasible_reasons": [str(err)]})
         metrics, reasons = self.score(c)
         if metrics is None:
-            return Outcome(None, [], {"system": describe(c), "infeasible_reasons": reasons})
-        out = self.outcome(device_to_mapping(c.device), metrics, is_design=c.device.kind == "ador")
+            return Outcome(None, {}, {"system": describe(c), "infeasible_reasons": reasons})
+        out = self.outcome(metrics, is_design=c.device.kind == "ador")
         out.user_attrs["system"] = describe(c)
         return out

@@ -1,7 +1,8 @@
-"""Fitted GPU efficiencies and runtime profiles: read from calibration.yaml beside this file, written
-by `ador calibrate`."""
+"""Fitted GPU efficiencies and runtime profiles: read from calibration.yaml beside this file (or
+from the file ``ADOR_CALIBRATION`` names), written by `ador calibrate`."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -11,11 +12,16 @@ import yaml
 from ador.config import from_mapping
 from ador.hardware.devices import GpuEfficiency, GpuSpec
 
-CALIBRATION_FILE = Path(__file__).with_name("calibration.yaml")
+PACKAGED_CALIBRATION = Path(__file__).with_name("calibration.yaml")
+# the calibration the model uses: the shipped one, or ADOR_CALIBRATION (a file `ador calibrate` wrote)
+CALIBRATION_FILE = Path(os.environ.get("ADOR_CALIBRATION") or PACKAGED_CALIBRATION)
 
 
 @lru_cache(maxsize=4)
 def _document(path: Path = CALIBRATION_FILE) -> dict:
+    if path != PACKAGED_CALIBRATION and not path.is_file():
+        from ador.errors import ConfigError
+        raise ConfigError("ADOR_CALIBRATION", str(path), "no such calibration file (ador calibrate writes one)")
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 

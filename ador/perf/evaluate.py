@@ -93,6 +93,14 @@ def p99_decode_kv(input_len: int, output_len: int) -> int:
     return input_len + max(1, math.ceil(0.99 * (output_len - 1)))
 
 
+def tbt_p99_s(system: System, model: ModelSpec, precision: Precision, batch: int, input_len: int, output_len: int,
+              mean_tbt_s: float) -> float:
+    """The 99th-percentile time between tokens of a generation: the decode step at the p99 KV
+    length (never below the mean, which includes the per-step overheads)."""
+    step = decode_step(model, precision, system.tp, batch, p99_decode_kv(input_len, output_len), system.pp)
+    return max(stage_time(system, precision, step, breakdown=False).time_s, mean_tbt_s)
+
+
 def mean_over_generation(t_first, t_mid, t_last, first_kv: int, last_kv: int):
     """Mean decode-step time over KV lengths first..last (Simpson's rule: the step time is piecewise
     linear in the KV length, so three points are exact on each linear piece)."""

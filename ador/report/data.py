@@ -1,16 +1,20 @@
 """Plot and table data computed from stored studies and evaluations (no drawing here)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from ador.explore.metrics import METRICS, ratio_vs
-from ador.explore.pareto import hypervolume, normaliser, pareto_mask
+from ador.explore.pareto import (HV_DEFINITION, corner_index, front_trials, hv_reference, hv_reference_label,
+                                 knee_index, pareto_mask, ratio_hypervolume)
+from ador.explore.record import baselines_of, design_mapping, is_feasible, metric_of, metrics_of
+
+if TYPE_CHECKING:
+    from ador.explore.config import Study
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,14 @@ class Point:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A bound a plotted metric must meet (an SLO or a constraint), drawn as a line."""
+    axis: str                    # "x" or "y"
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
 class FrontData:
     x_metric: str
     y_metric: str
@@ -28,47 +40,95 @@ class FrontData:
     y_direction: str
     feasible: list[Point]
     infeasible: list[Point]
-    pareto: list[Point]                         # feasible and non-dominated in (x, y), sorted by x
+    pareto: list[Point]                         # feasible, non-dominated in (x, y), one per design, sorted by x
     baselines: dict[str, tuple[float, float]]   # GPU -> (x, y)
     baseline_reasons: dict[str, list[str]] = field(default_factory=dict)   # GPU -> why it misses the study
     study: str = ""
+    limits: list[Limit] = field(default_factory=list)
+    picks: dict[str, Point] = field(default_factory=dict)   # the knee and the corners (study's objectives)
 
 
-def _metric(t: optuna.trial.FrozenTrial, name: str) -> float | None:
-    v = t.user_attrs.get("metrics", {}).get(name)
-    return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+def limits_for(study: Study, metrics: Sequence[str]) -> list[Limit]:
+    """The study's SLOs and constraints on ``metrics``, as lines for a plot of those metrics."""
+    from ador.slo import SLO_KEYS
+    slo_metric = {(s.static_metric if study.serving is None else s.serving_metric): key
+                  for key, s in SLO_KEYS.items() if getattr(study.spec.slo, key) is not None}
+    out = []
+    for c in study.all_constraints():
+        if c.metric in metrics:
+            bound = c.max if c.max is not None else c.min
+            assert bound is not None
+            what = f"SLO {slo_metric[c.metric]}" if c.metric in slo_metric else f"constraint {c.metric}"
+            out.append(Limit("x" if c.metric == metrics[0] else "y", bound,
+                             f"{what} {'<=' if c.max is not None else '>='} {bound:g}"))
+    return out
 
 
-def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str) -> FrontData:
-    """Any two metrics (stored on every trial), with the Pareto set recomputed in those two."""
+def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str, study: Study | None = None) -> FrontData:
+    """Any two metrics (stored on every trial), with the Pareto set recomputed in those two; with
+    ``study``, its SLO and constraint lines and its knee and corners."""
     for m in (x_metric, y_metric):
         if m not in METRICS:
             raise ValueError(f"unknown metric {m!r}")
     feasible: list[Point] = []
     infeasible: list[Point] = []
-    for t in durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        x, y = _metric(t, x_metric), _metric(t, y_metric)
+    designs: dict[tuple, Point] = {}
+    trials = durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    for t in trials:
+        x, y = metric_of(t, x_metric), metric_of(t, y_metric)
         if x is None or y is None:
             continue
-        (feasible if t.user_attrs.get("feasible") else infeasible).append(Point(t.number, x, y))
+        ok = is_feasible(t)
+        (feasible if ok else infeasible).append(Point(t.number, x, y))
+        if ok:
+            designs.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), Point(t.number, x, y))
     dirs = [METRICS[x_metric], METRICS[y_metric]]
-    mask = pareto_mask([(p.x, p.y) for p in feasible], dirs) if feasible else np.array([], dtype=bool)
-    pareto = sorted((p for p, m in zip(feasible, mask) if m), key=lambda p: (p.x, p.y))
+    distinct = list(designs.values())
+    mask = pareto_mask([(p.x, p.y) for p in distinct], dirs) if distinct else np.array([], dtype=bool)
+    pareto = sorted((p for p, m in zip(distinct, mask) if m), key=lambda p: (p.x, p.y))
     baselines, reasons = {}, {}
-    for gpu, b in durable.user_attrs.get("ador_baselines", {}).items():
-        m = b.get("metrics")
-        if m and x_metric in m and y_metric in m:
-            baselines[gpu] = (m[x_metric], m[y_metric])
+    for gpu, b in baselines_of(durable).items():
+        bm = b.get("metrics")
+        if bm and x_metric in bm and y_metric in bm:
+            baselines[gpu] = (bm[x_metric], bm[y_metric])
             if not b.get("feasible", True):
                 reasons[gpu] = list(b.get("infeasible_reasons", []))
+    limits: list[Limit] = []
+    marks: dict[str, Point] = {}
+    if study is not None:
+        limits = limits_for(study, [x_metric, y_metric])
+        by_number = {p.trial: p for p in feasible}
+        for label, t in picks(study, trials).items():
+            if t.number in by_number:
+                marks[label] = by_number[t.number]
     return FrontData(x_metric, y_metric, dirs[0], dirs[1], feasible, infeasible, pareto, baselines,
-                     baseline_reasons=reasons, study=durable.study_name)
+                     baseline_reasons=reasons, study=durable.study_name, limits=limits, picks=marks)
 
 
-def projections(durable: optuna.Study) -> list[FrontData]:
+def projections(durable: optuna.Study, study: Study | None = None) -> list[FrontData]:
     """Every pair of the study's objectives (3 objectives give 3 projections)."""
     names = durable.metric_names or []
-    return [pareto_front_data(durable, a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    return [pareto_front_data(durable, a, b, study) for i, a in enumerate(names) for b in names[i + 1:]]
+
+
+# --- the knee and the corners ----------------------------------------------------------------
+
+KNEE = "knee"
+
+
+def picks(study: Study, trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, optuna.trial.FrozenTrial]:
+    """The designs a report recommends, all on the study's front (distinct feasible Pareto
+    designs, so never a dominated one): the knee (closest to the ideal point once each objective
+    is normalised over the front; ador/explore/pareto.py) and, beside it, the best design on each
+    objective ("lowest tbt_p99_ms", "highest output_tok_s_per_mm2", ...)."""
+    front = front_trials(trials, study.directions)
+    if not front:
+        return {}
+    values = [t.values for t in front]
+    out = {KNEE: front[knee_index(values, study.directions)]}
+    for i, (m, d) in enumerate(zip(study.metric_names, study.directions)):
+        out[f"{'lowest' if d == 'minimize' else 'highest'} {m}"] = front[corner_index(values, study.directions, i)]
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,23 +139,20 @@ class HvHistory:
 
 
 def hypervolume_history(studies: Sequence[tuple[str, optuna.Study]], points: int = 60) -> list[HvHistory]:
-    """Hypervolume of the feasible trials so far against trials run, for studies with the same
-    objectives, normalised to one box (the range of all their feasible trials) so they compare."""
+    """Hypervolume (ador/explore/pareto.py's one definition: ratios to the first study's reference
+    GPU) of the feasible trials so far against trials run, for studies with the same objectives."""
     directions: list[str] = []
     per_study = []
-    everything = []
+    reference: list[float] = []
     for label, durable in studies:
         dirs = [d.name.lower() for d in durable.directions]
         if not directions:
             directions = dirs
+            ref = hv_reference(baselines_of(durable), durable.metric_names or [])
+            reference = [v for _, v in ref.values()] if ref else [1.0] * len(dirs)
         elif dirs != directions:
             raise ValueError("studies compared in one hypervolume chart need the same objectives")
-        trials = sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number)
-        per_study.append((label, trials))
-        everything += [t.values for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
-    if not everything:
-        return [HvHistory(label, [], []) for label, _ in per_study]
-    scale = normaliser(everything, directions)
+        per_study.append((label, sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number)))
     out = []
     for label, trials in per_study:
         n = len(trials)
@@ -105,14 +162,19 @@ def hypervolume_history(studies: Sequence[tuple[str, optuna.Study]], points: int
         i = 0
         for mark in marks:
             while i < mark:
-                t = trials[i]
-                if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible"):
-                    feasible.append(t.values)
+                if is_feasible(trials[i]):
+                    feasible.append(trials[i].values)
                 i += 1
             xs.append(mark)
-            ys.append(hypervolume(feasible, directions, scale=scale) if feasible else 0.0)
+            ys.append(ratio_hypervolume(feasible, directions, reference))
         out.append(HvHistory(label, xs, ys))
     return out
+
+
+def hv_caption(durable: optuna.Study) -> str:
+    """The hypervolume definition with this study's reference GPU (for plots and reports)."""
+    ref = hv_reference(baselines_of(durable), durable.metric_names or [])
+    return f"{HV_DEFINITION}; reference: {hv_reference_label(ref)}"
 
 
 @dataclass(frozen=True)
@@ -121,6 +183,11 @@ class Breakdown:
     stage: str                    # "prefill" or "decode"
     total_ms: float
     parts_ms: dict[str, float]    # operator name -> ms (all layers)
+
+    @property
+    def overhead_ms(self) -> float:
+        """Time of the stage no operator accounts for (the runtime's per-step overhead)."""
+        return max(0.0, self.total_ms - sum(self.parts_ms.values()))
 
 
 def breakdown_data(results: Sequence[tuple[str, Any]]) -> list[Breakdown]:
@@ -162,8 +229,7 @@ def importances(durable: optuna.Study) -> dict[str, dict[str, float]]:
     over the feasible completed trials."""
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
     out = {}
-    trials = [t for t in durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.user_attrs.get("feasible")]
+    trials = [t for t in durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
     if len(trials) < 10:
         return {}
     view = optuna.create_study(directions=durable.directions)
@@ -179,25 +245,17 @@ def importances(durable: optuna.Study) -> dict[str, dict[str, float]]:
     return out
 
 
-def recommended(durable: optuna.Study) -> dict[str, dict[str, Any]]:
-    """Three designs people ask for: the one that meets every constraint (SLOs included) at the
-    highest area efficiency, the lowest-latency one, and the cheapest one (feasible trials only)."""
-    trials = [t for t in durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.user_attrs.get("feasible")]
-    if not trials:
-        return {}
-    picks = {
-        "best area efficiency meeting the SLOs": max(trials, key=lambda t: _metric(t, "output_tok_s_per_mm2") or 0),
-        "lowest latency (p99 TBT)": min(trials, key=lambda t: _metric(t, "tbt_p99_ms") or math.inf),
-        "lowest cost": min(trials, key=lambda t: _metric(t, "cost_usd") or math.inf),
-    }
-    baselines = durable.user_attrs.get("ador_baselines", {})
+def recommended(study: Study, durable: optuna.Study) -> dict[str, dict[str, Any]]:
+    """The knee and the corners (``picks``) with their metrics, designs and ratios against each
+    GPU baseline."""
+    baselines = baselines_of(durable)
     out = {}
-    for why, t in picks.items():
-        metrics = t.user_attrs["metrics"]
+    for why, t in picks(study, durable.get_trials(deepcopy=False)).items():
+        metrics = metrics_of(t)
         ratios = {gpu: {m: ratio_vs(m, metrics[m], b["metrics"][m]) for m in
-                        ("tbt_p99_ms", "ttft_ms", "output_tok_s_per_mm2", "output_tok_s", "cost_usd")
-                        if m in b.get("metrics", {})}
+                        dict.fromkeys([*study.metric_names, "tbt_p99_ms", "ttft_ms", "output_tok_s_per_mm2",
+                                       "output_tok_s", "cost_usd"])
+                        if m in b.get("metrics", {}) and m in metrics}
                   for gpu, b in baselines.items() if "metrics" in b}
-        out[why] = {"trial": t.number, "metrics": metrics, "design": t.user_attrs["design"], "x_vs": ratios}
+        out[why] = {"trial": t.number, "metrics": metrics, "design": design_mapping(study, t), "x_vs": ratios}
     return out

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from ador.config import dump_yaml
+from ador.errors import AdorError
+from ador.explore.record import baselines_of, settings
 from ador.hardware import GPUS, System, device_from_mapping
 from ador.perf import evaluate
 from ador.report import data as D
@@ -20,22 +22,24 @@ def evaluations_for(study, durable) -> list[tuple[str, Any, Any]]:
     model, precision = get_model(spec.model), get_precision(spec.precision)
     w = study.workload
     out = []
-    rec = D.recommended(durable)
+    rec = D.recommended(study, durable)
     if rec:
-        pick = next(iter(rec.values()))
+        pick = rec[D.KNEE]
         device = device_from_mapping(pick["design"])
-        label = f"trial {pick['trial']}"
-        out.append((label, device, evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices),
+        label = f"knee (trial {pick['trial']})"
+        out.append((label, device, evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices,
+                                                      runtime=study.runtime_for(device.kind)),
                                             model, precision, batch=w.batch, input_len=w.input_len,
                                             output_len=w.output_len)))
     for gpu in spec.baselines:
+        device = GPUS[gpu]
         try:
-            device = GPUS[gpu]
-            out.append((gpu.split("-")[0].upper(), device,
-                        evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices), model, precision,
-                                 batch=w.batch, input_len=w.input_len, output_len=w.output_len)))
-        except Exception:       # a baseline that cannot run this precision is simply not drawn
+            evaluation = evaluate(System.of(device, tp=spec.tp, pp=spec.pp, devices=spec.devices,
+                                            runtime=study.runtime_for("gpu")), model, precision, batch=w.batch,
+                                  input_len=w.input_len, output_len=w.output_len)
+        except AdorError:       # a baseline that cannot run this model or precision is not drawn
             continue
+        out.append((gpu.split("-")[0].upper(), device, evaluation))
     return out
 
 
@@ -48,13 +52,13 @@ def write_plots(study, durable, out: Path, formats=("png", "svg")) -> dict[str, 
 
     names = study.metric_names
     if len(names) >= 2:
-        front = D.pareto_front_data(durable, names[0], names[1])
+        front = D.pareto_front_data(durable, names[0], names[1], study)
         save("pareto", lambda p: P.plot_pareto(front, p))
         if len(names) >= 3:
-            fronts = D.projections(durable)
+            fronts = D.projections(durable, study)
             save("projections", lambda p: P.plot_projections(fronts, p))
-    hv = D.hypervolume_history([(durable.user_attrs.get("ador_sampler", {}).get("name", "study"), durable)])
-    save("hypervolume", lambda p: P.plot_hypervolume(hv, p, f"{study.name}: search progress"))
+    hv = D.hypervolume_history([(settings(durable).get("ador_sampler", {}).get("name", "study"), durable)])
+    save("hypervolume", lambda p: P.plot_hypervolume(hv, p, f"{study.name}: search progress", D.hv_caption(durable)))
     evals = evaluations_for(study, durable)
     if evals:
         bars = D.breakdown_data([(label, r) for label, _, r in evals])
@@ -97,13 +101,15 @@ def write_report(study, durable, out: Path) -> Path:
         f"- search space: base {study.space.spec.base}, knobs {', '.join(study.space.knobs)}",
         f"- sampler: {st['sampler']}; model version {st['model_version']}",
         f"- trials: {st['n_complete']} complete ({st['n_feasible']} feasible), {st['n_failed']} failed; "
-        f"{st['n_pareto']} Pareto-optimal", "",
+        f"{st['n_pareto']} distinct feasible designs on the front; hypervolume {st['hypervolume']:.4g} "
+        f"({D.hv_caption(durable)})", "",
         "## Pareto-optimal designs against the GPUs", "",
         "Ratios say how many times better than the GPU on that objective (above 1 is better), on the same "
         "workload and system size.", "",
     ]
     rows = pareto_rows(study, durable)
-    gpus = [g for g, b in durable.user_attrs.get("ador_baselines", {}).items() if "metrics" in b]
+    baselines = baselines_of(durable)
+    gpus = [g for g, b in baselines.items() if "metrics" in b]
     head = ["trial", *study.metric_names, "die_area_mm2"] + [f"{m} x vs {g.split('-')[0].upper()}" for g in gpus
                                                              for m in study.metric_names]
     lines.append("| " + " | ".join(head) + " |")
@@ -113,7 +119,7 @@ def write_report(study, durable, out: Path) -> Path:
         cells += [(f"{r[f'{m}_x_vs_{g}']:.2f}x" if r.get(f"{m}_x_vs_{g}") else "-") for g in gpus
                   for m in study.metric_names]
         lines.append("| " + " | ".join(cells) + " |")
-    for g, b in durable.user_attrs.get("ador_baselines", {}).items():
+    for g, b in baselines.items():
         if "metrics" in b:
             verdict = "" if b.get("feasible", True) else \
                 f" — **infeasible under this study's SLOs and constraints**: {'; '.join(b['infeasible_reasons'])}"
@@ -125,8 +131,12 @@ def write_report(study, durable, out: Path) -> Path:
     lines += ["", "## Plots", ""]
     for name, paths in plots.items():
         lines += [f"![{name}]({paths[0].name})", ""]
-    lines += [] if study.spec.load is not None else ["## Recommended designs", ""]
-    for why, rec in ({} if study.spec.load is not None else D.recommended(durable)).items():
+    lines += [] if study.spec.load is not None else [
+        "## Recommended designs", "",
+        "All on the front (never a dominated design). The knee is the front's design closest to the ideal point once "
+        "each objective is scaled over the front to [0, 1] (0 its best value, 1 its worst); beside it, the best "
+        "design on each objective.", ""]
+    for why, rec in ({} if study.spec.load is not None else D.recommended(study, durable)).items():
         m = rec["metrics"]
         lines += [f"### {why}: trial {rec['trial']}", "",
                   f"TTFT {m['ttft_ms']:.1f} ms, p99 TBT {m['tbt_p99_ms']:.2f} ms, {m['output_tok_s']:.0f} output "
@@ -134,8 +144,7 @@ def write_report(study, durable, out: Path) -> Path:
                   f"system cost {m['cost_usd']:.0f} USD.", ""]
         for gpu, ratios in rec["x_vs"].items():
             lines.append(f"- vs {gpu}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v))
-        design = dict(rec["design"], name=f"{study.name}-trial-{rec['trial']}")
-        lines += ["", "```yaml", dump_yaml(design).rstrip(), "```", ""]
+        lines += ["", "```yaml", dump_yaml(rec["design"]).rstrip(), "```", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -8,6 +8,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ador.explore.record import is_feasible, metrics_of
+
 
 @dataclass(frozen=True)
 class Pick:
@@ -34,8 +36,8 @@ def purchase(durable: optuna.Study, metric: str = "cost_per_mtok_usd") -> Purcha
     best: dict[str, Pick] = {}
     for t in durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         system = t.user_attrs.get("system")
-        metrics = t.user_attrs.get("metrics") or {}
-        if not system or not t.user_attrs.get("feasible") or metric not in metrics:
+        metrics = metrics_of(t)
+        if not system or not is_feasible(t) or metric not in metrics:
             continue
         kind = system["kind"]
         if kind not in best or metrics[metric] < best[kind].metrics[metric]:

@@ -54,7 +54,8 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
     ci = parse_ci(args.ci)
     if args.find_capacity:
         if args.ttft_slo is None and args.tbt_slo is None:
-            raise ConfigError("--find-capacity", True, "needs --ttft-slo and/or --tbt-slo")
+            raise ConfigError("--find-capacity", True, "needs --slo ttft_p99_ms=MS and/or --slo tbt_mean_ms=MS (what "
+                                                       "each request is judged by)")
         base = requests_from(args, rate=1.0)
         rate, result = max_sustainable_rate(
             lambda r: simulate(system, model, precision, base.at_rate(r), config=config, **slo),
@@ -109,10 +110,11 @@ def text(data: dict[str, Any], title: str) -> str:
     offered = "all at once" if r["arrival_rate"] is None else f"{r['arrival_rate']:.3g}/s"
     lines.append(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrivals "
                  f"{offered}; mean in system {r['mean_in_system']:.2f}")
-    slo = ", ".join(f"{k} {v:g} ms" for k, v in (("TTFT", r["ttft_slo_ms"]), ("TBT", r["tbt_slo_ms"])) if v)
+    slo = ", ".join(f"{k} {v:g} ms" for k, v in (("ttft_p99_ms", r["ttft_slo_ms"]), ("tbt_mean_ms", r["tbt_slo_ms"]))
+                    if v)
     if slo:
-        lines.append(f"  SLOs ({slo}): attainment {100 * r['slo_attainment']:.1f}%, goodput {r['goodput_rps']:.3g} "
-                     "req/s")
+        lines.append(f"  requests served in time (each within {slo}): attainment {100 * r['slo_attainment']:.1f}%, "
+                     f"goodput {r['goodput_rps']:.3g} req/s")
     lines.append("  utilisation: " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["utilisation"].items())
                  + f", HBM {100 * r['hbm_utilisation']:.0f}%")
     if "precision" in r:

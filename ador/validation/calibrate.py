@@ -216,10 +216,13 @@ def compile_rows(rows: Sequence[Measurement]) -> CompiledRows:
                         kv_rules=lambda m: profile_for(m, profiles)[0].decode_kv_reads)
 
 
-def _loss(compiled: CompiledRows, params: list[Parameter], subset: np.ndarray) -> Callable[[Sequence[float]], float]:
+def _loss(compiled: CompiledRows, params: list[Parameter], subset: np.ndarray,
+          tick: Callable[[], None] | None = None) -> Callable[[Sequence[float]], float]:
     measured = np.array([r.value for r in compiled.rows])
 
     def loss(z: Sequence[float]) -> float:
+        if tick is not None:
+            tick()
         values = {p.key: p.decode(x) for p, x in zip(params, z)}
         predicted = compiled.predict(efficiencies(values, ""), runtimes_from(values))
         errors = np.abs(predicted[subset] / measured[subset] - 1.0) * 100.0
@@ -237,9 +240,11 @@ class Fit:
     on_bounds: tuple[str, ...] = ()    # constants that ended within 1% of a bound of their range
 
 
-def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000, compiled: CompiledRows | None = None) -> Fit:
+def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000, compiled: CompiledRows | None = None,
+        tick: Callable[[], None] | None = None) -> Fit:
     """Minimise MAPE over ``rows`` (given as indices into ``compiled``'s rows when it is passed).
-    Starts from fixed values; Powell, then Nelder-Mead to polish."""
+    Starts from fixed values; Powell, then Nelder-Mead to polish. ``tick`` is called at each loss
+    evaluation (a progress bar)."""
     from scipy.optimize import minimize   # fitting is offline; the package imports scipy only here
 
     params = parameters_for(rows)
@@ -250,7 +255,7 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000, compiled: C
     ids = {id(r) for r in rows}
     subset = np.array([i for i, r in enumerate(compiled.rows) if id(r) in ids], dtype=int)
     z0 = [p.encode(START[p.name]) for p in params]
-    loss = _loss(compiled, params, subset)
+    loss = _loss(compiled, params, subset, tick)
     first = minimize(loss, z0, method="Powell", options={"maxfev": max_evaluations // 2, "xtol": 1e-3, "ftol": 1e-5})
     second = minimize(loss, first.x, method="Nelder-Mead",
                       options={"maxfev": max_evaluations // 2, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
@@ -261,7 +266,8 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = 8000, compiled: C
 
 
 def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], str] = lambda r: r.source,
-                   max_evaluations: int = 3000, compiled: CompiledRows | None = None) -> dict[str, Any]:
+                   max_evaluations: int = 3000, compiled: CompiledRows | None = None,
+                   tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """Leave one group (by default one source) out: fit on the rest, predict the group."""
     compiled = compiled or compile_rows(rows)
     out = {}
@@ -269,7 +275,7 @@ def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], 
         train = [r for r in rows if key(r) != group]
         test = [r for r in rows if key(r) == group]
         try:
-            f = fit(train, max_evaluations=max_evaluations, compiled=compiled)
+            f = fit(train, max_evaluations=max_evaluations, compiled=compiled, tick=tick)
         except AdorError:
             continue
         results = evaluate_rows(test, f.values)
@@ -289,13 +295,20 @@ def pooled_mape(cv: dict[str, Any]) -> float | None:
 CV_EVALUATIONS = 2000     # loss evaluations per cross-validation fit (19 fits: a few minutes on 2 cores)
 
 
-def cross_validation(rows: Sequence[Measurement], *, max_evaluations: int | None = None) -> dict[str, Any]:
+def cv_fits(rows: Sequence[Measurement]) -> int:
+    """How many fits ``cross_validation`` runs (5 folds and one per source)."""
+    return len({fold_of(r) for r in rows}) + len({r.source for r in rows})
+
+
+def cross_validation(rows: Sequence[Measurement], *, max_evaluations: int | None = None,
+                     tick: Callable[[], None] | None = None) -> dict[str, Any]:
     """5-fold (stable folds from the row ids) and leave-one-source-out cross-validation, each fit with
     ``max_evaluations`` (default ``CV_EVALUATIONS``)."""
     max_evaluations = max_evaluations or CV_EVALUATIONS
     compiled = compile_rows(rows)
-    kfold = cross_validate(rows, key=fold_of, max_evaluations=max_evaluations, compiled=compiled)
-    loso = cross_validate(rows, key=lambda r: r.source, max_evaluations=max_evaluations, compiled=compiled)
+    kfold = cross_validate(rows, key=fold_of, max_evaluations=max_evaluations, compiled=compiled, tick=tick)
+    loso = cross_validate(rows, key=lambda r: r.source, max_evaluations=max_evaluations, compiled=compiled,
+                          tick=tick)
     return {"kfold_mape_pct": pooled_mape(kfold), "loso_mape_pct": pooled_mape(loso), "kfold": kfold, "loso": loso}
 
 

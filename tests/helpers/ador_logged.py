@@ -50,14 +50,17 @@ if log_path:
 slow = float(os.environ.get("ADOR_TEST_SLOW_CREATE") or 0)
 started = os.environ.get("ADOR_TEST_CREATE_STARTED")
 if slow:
-    for method in ("set_user_attr", "set_metric_names"):
-        real = getattr(optuna.Study, method)
+    from ador.explore import runner
+    # every write of a creation: settings, baseline summaries, the objectives' names
+    for owner, method in ((optuna.Study, "set_user_attr"), (optuna.Study, "set_metric_names"),
+                          (runner, "write_setting")):
+        real = getattr(owner, method)
 
-        def slowed(self, *args, _real=real, **kwargs):
+        def slowed(*args, _real=real, **kwargs):
             if started and not os.path.exists(started):
                 open(started, "w").close()
             time.sleep(random.uniform(0, slow))
-            return _real(self, *args, **kwargs)
-        setattr(optuna.Study, method, slowed)
+            return _real(*args, **kwargs)
+        setattr(owner, method, slowed)
 
 sys.exit(main(sys.argv[1:]))

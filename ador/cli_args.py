@@ -1,0 +1,73 @@
+"""Argument parsing for the ``ador`` command: one-line usage errors, whole numbers checked,
+defaults shown in every option's help."""
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any, NoReturn
+
+from ador.errors import AdorError
+
+
+class UsageError(AdorError):
+    """A command line argparse refused, in ador's one-line form."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, ``ador: error: --flag=value: reason``, and exit
+    status 2 through ``ador.cli.main`` (no usage dump)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(_one_line(message, self.prog))
+
+
+def _one_line(message: str, prog: str) -> str:
+    m = re.fullmatch(r"argument ([^:]+): (.*)", message, flags=re.S)
+    if not m:
+        return f"{prog}: {message}"
+    flag = m.group(1).split("/")[-1]
+    reason = m.group(2)
+    choice = re.fullmatch(r"invalid choice: (.*) \(choose from (.*)\)", reason, flags=re.S)
+    if choice:
+        return f"{flag}={choice.group(1)}: unknown (known: {choice.group(2).replace(chr(39), '')})"
+    if reason.startswith("="):                       # from the types below: =value: reason
+        return f"{flag}{reason}"
+    return f"{flag}: {reason}"
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends with the default of every option that has one (not None, not a flag)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or default in (None, False, argparse.SUPPRESS) or action.option_strings == []
+                or isinstance(action, (argparse._StoreTrueAction, argparse._HelpAction))):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"={text!r}: expected a whole number") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"={value}: must be >= {least}")
+    return value
+
+
+def count(text: str) -> int:
+    """A whole number >= 1 (trials, workers, batch, lengths, degrees)."""
+    return _whole(text, 1)
+
+
+def port(text: str) -> int:
+    value = _whole(text, 0)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"={value}: a port is 0..65535 (0: any free port)")
+    return value

@@ -1,0 +1,251 @@
+"""``ador study ...``: launch, resume and scale out studies; read, plot, report and export them."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from ador.cli_args import count, port
+from ador.errors import ConfigError
+
+STORAGE_HELP = ("where the study is stored: sqlite:///x.db, postgresql://..., journal:PATH (default: see "
+                "--storage-dir)")
+DIR_HELP = ("folder of NAME.db files (default: $ADOR_STUDIES; else beside the study file for launch, and "
+            "./NAME.db or ./studies/NAME.db for the other commands)")
+NAME_HELP = "the study's name, or its study file (the storage is then found where launch put it)"
+
+
+def _open(args: argparse.Namespace, *, write: bool = False):
+    from ador.explore.runner import load_stored
+    return load_stored(args.name, args.storage, write=write, storage_dir=args.storage_dir)
+
+
+def _print_best(study, durable, fmt: str) -> None:
+    from ador.explore.pareto import HV_DEFINITION
+    from ador.explore.record import baselines_of
+    from ador.explore.runner import pareto_rows, status
+    from ador.report.data import picks
+    rows = pareto_rows(study, durable)
+    baselines = baselines_of(durable)
+    chosen = {why: t.number for why, t in picks(study, durable.get_trials(deepcopy=False)).items()}
+    if fmt == "json":
+        st = status(durable)
+        print(json.dumps({"study": study.name, "objectives": study.metric_names, "directions": study.directions,
+                          "baselines": baselines, "pareto": rows, "picks": chosen, "hypervolume": st["hypervolume"],
+                          "hypervolume_reference": st["hypervolume_reference"],
+                          "hypervolume_definition": HV_DEFINITION}, indent=2))
+        return
+    if fmt == "csv":
+        import csv
+        keys = list(rows[0]) if rows else ["trial"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    print(f"Pareto-optimal feasible designs of {study.name} ({len(rows)} distinct):")
+    gpus = [g for g, b in baselines.items() if "metrics" in b]
+    head = f"{'trial':>6} " + " ".join(f"{m:>22}" for m in study.metric_names) + f" {'die mm2':>8}"
+    head += "".join(f" {'x vs ' + g.split('-')[0]:>12}" * len(study.metric_names) for g in gpus)
+    print(head)
+    marks = {n: why for why, n in reversed(list(chosen.items()))}
+    for r in rows:
+        line = f"{r['trial']:>6} " + " ".join(f"{r[m]:>22.4g}" for m in study.metric_names)
+        line += f" {r['die_area_mm2']:>8.0f}"
+        for g in gpus:
+            for m in study.metric_names:
+                x = r.get(f"{m}_x_vs_{g}")
+                line += f" {('%.2fx' % x) if x else '-':>12}"
+        print(line + (f"  <- {marks[r['trial']]}" if r["trial"] in marks else ""))
+    for g, b in baselines.items():
+        if "metrics" in b:
+            vals = ", ".join(f"{m} {b['metrics'][m]:.4g}" for m in study.metric_names)
+            note = "" if b.get("feasible", True) else f" (INFEASIBLE: {'; '.join(b['infeasible_reasons'])})"
+            print(f"baseline {g}: {vals}{note}")
+        else:
+            print(f"baseline {g}: not evaluated ({b.get('error')})")
+    if gpus:
+        print("x vs GPU: how many times better than the GPU on that objective (>1 is better)")
+    if chosen:
+        print("picks: " + "; ".join(f"{why} = trial {n}" for why, n in chosen.items())
+              + " (knee: closest to the ideal point, each objective scaled over the front)")
+
+
+def _run_and_report(study, durable, url, args, n_trials: int) -> int:
+    from ador.explore.runner import run_workers, status
+    from ador.explore.storage import redact
+    from ador.report.data import hv_caption
+    stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
+                        seed=getattr(args, "seed", None), progress=not args.quiet)
+    st = status(durable)
+    print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
+          f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s); "
+          f"study now has {st['n_complete']} complete trials, {st['n_pareto']} distinct designs on the feasible "
+          f"front, hypervolume {st['hypervolume']:.4g}; storage {redact(url)}")
+    print(f"({hv_caption(durable)})")
+    _print_best(study, durable, "table")
+    return 0
+
+
+def cmd_study_launch(args: argparse.Namespace) -> int:
+    import dataclasses as dc
+
+    from ador.explore.config import load_study
+    from ador.explore.locate import find_study_file
+    from ador.explore.runner import open_study
+    from ador.explore.storage import check_study_name
+    if args.name is not None:
+        check_study_name(args.name, "--name")
+    study = load_study(find_study_file(args.file))
+    if args.name:
+        study = dc.replace(study, name=args.name)
+    durable, url = open_study(study, args.storage, sampler=args.sampler, seed=args.seed, storage_dir=args.storage_dir)
+    return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
+
+
+def cmd_study_resume(args: argparse.Namespace) -> int:
+    from ador.explore.record import settings
+    from ador.explore.runner import check_same
+    study, durable, url = _open(args, write=True)
+    check_same(study, settings(durable))
+    args.sampler, args.seed = None, None
+    return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
+
+
+def cmd_study_worker(args: argparse.Namespace) -> int:
+    from ador.explore.record import settings
+    from ador.explore.runner import check_same, run_trials
+    study, durable, _ = _open(args, write=True)
+    check_same(study, settings(durable))
+    stats = run_trials(study, durable, args.trials or study.spec.trials, seed=args.seed, progress=not args.quiet)
+    print(f"worker: {stats.completed} completed, {stats.failed} failed in {stats.seconds:.1f} s")
+    return 0
+
+
+def cmd_study_status(args: argparse.Namespace) -> int:
+    from ador.explore.runner import status
+    from ador.explore.storage import redact
+    _, durable, url = _open(args)
+    st = status(durable)
+    if args.json:
+        print(json.dumps(st, indent=2))
+    else:
+        print(f"{st['study']} ({redact(url)}): {st['n_trials']} trials: {st['n_complete']} complete, "
+              f"{st['n_failed']} failed, {st['n_running']} running; {st['n_feasible']} feasible, {st['n_pareto']} "
+              f"distinct designs on the feasible front; hypervolume {st['hypervolume']:.4g}; objectives "
+              f"{', '.join(f'{m} ({d})' for m, d in zip(st['objectives'] or [], st['directions']))}")
+    return 0
+
+
+def cmd_study_best(args: argparse.Namespace) -> int:
+    study, durable, _ = _open(args)
+    _print_best(study, durable, "json" if args.json else "csv" if args.csv else "table")
+    return 0
+
+
+def cmd_study_export(args: argparse.Namespace) -> int:
+    from ador.config import dump_yaml
+    from ador.explore.runner import trial_design
+    study, durable, _ = _open(args)
+    if args.trial is None:
+        from ador.report.table import trials_frame, write_frame
+        if args.yaml:
+            raise ConfigError("--yaml", True, "a design file is one trial's: give the trial number")
+        where = write_frame(trials_frame(study, durable), args.format or "csv", Path(args.out) if args.out else None)
+        if where != "stdout":
+            print(f"wrote {where}", file=sys.stderr)
+        return 0
+    if args.format:
+        raise ConfigError("--format", args.format, "exports every trial: leave out the trial number")
+    design = trial_design(study, durable, args.trial)
+    text = dump_yaml(design) if not args.json else json.dumps(design, indent=2) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_study_plot(args: argparse.Namespace) -> int:
+    from ador.report.study_report import write_plots
+    study, durable, _ = _open(args)
+    written = write_plots(study, durable, Path(args.out))
+    for name, paths in written.items():
+        print(f"{name}: {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def cmd_study_report(args: argparse.Namespace) -> int:
+    from ador.report.study_report import write_report
+    study, durable, _ = _open(args)
+    print(write_report(study, durable, Path(args.out)))
+    return 0
+
+
+def cmd_study_dashboard(args: argparse.Namespace) -> int:
+    from ador.report.dashboard import serve
+    _, durable, _ = _open(args)
+    def announce(link: str) -> None:
+        print(f"optuna-dashboard on {durable.study_name}: {link} (Ctrl-C stops it)", flush=True)
+    serve(durable._storage, args.host, args.port, announce)
+    return 0
+
+
+def _reader(study, name: str, help: str, func) -> argparse.ArgumentParser:
+    p = study.add_parser(name, help=help, description=help)
+    p.add_argument("name", help=NAME_HELP)
+    p.add_argument("--storage", help=STORAGE_HELP)
+    p.add_argument("--storage-dir", help=DIR_HELP)
+    p.set_defaults(func=func)
+    return p
+
+
+def register(sub) -> None:
+    from ador.explore.samplers import SAMPLERS
+    from ador.report.table import FORMATS
+    study = sub.add_parser("study", help="design-space exploration studies").add_subparsers(
+        dest="study_cmd", required=True, metavar="COMMAND")
+    p = study.add_parser("launch", help="create (or continue) a study from a study file and run trials")
+    p.add_argument("file", help="a study file, or the name of a study that ships with ador (llama3-70b-8dev, ...)")
+    p.add_argument("--trials", type=count, help="trials to run now (default: the file's budget)")
+    p.add_argument("--storage", help=STORAGE_HELP)
+    p.add_argument("--storage-dir", help=DIR_HELP)
+    p.add_argument("--sampler", choices=SAMPLERS, help="override the file's sampler (default: the file's)")
+    p.add_argument("--seed", type=int, help="override the file's seed (default: the file's)")
+    p.add_argument("--name", help="study name (default: the file's name, else its stem)")
+    p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_study_launch)
+    p = _reader(study, "resume", "run more trials of a stored study (sampler rebuilt from storage)", cmd_study_resume)
+    p.add_argument("--trials", type=count, help="trials to run now (default: the study's budget)")
+    p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = _reader(study, "worker", "one worker process of a shared study (run on any machine)", cmd_study_worker)
+    p.add_argument("--trials", type=count, help="trials this worker runs (default: the study's budget)")
+    p.add_argument("--seed", type=int, help="this worker's seed (give each worker its own; default: the study's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = _reader(study, "status", "trial counts, the front's size and the hypervolume", cmd_study_status)
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p = _reader(study, "best", "the front (distinct feasible Pareto designs) with x-vs-GPU ratios, the knee and "
+                               "the corners", cmd_study_best)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="as JSON")
+    group.add_argument("--csv", action="store_true", help="as CSV")
+    p = _reader(study, "plot", "Pareto front vs GPUs, projections, hypervolume, breakdown, roofline, importances",
+                cmd_study_plot)
+    p.add_argument("--out", default="out", help="folder for the PNG and SVG files")
+    p = _reader(study, "report", "a Markdown report with the front, the plots and the recommended designs",
+                cmd_study_report)
+    p.add_argument("--out", default="out", help="folder for report.md and its plots")
+    p = _reader(study, "export", "one trial's design (YAML for ador evaluate/area), or every trial as a table",
+                cmd_study_export)
+    p.add_argument("trial", type=int, nargs="?", help="trial number (leave out to export every trial)")
+    p.add_argument("--yaml", action="store_true", help="the design as YAML (the default for a trial)")
+    p.add_argument("--json", action="store_true", help="the design as JSON")
+    p.add_argument("--format", choices=FORMATS,
+                   help="every trial as a table: csv (the default), json, parquet (needs pyarrow)")
+    p.add_argument("--out", help="file to write (default: standard output; parquet needs a file)")
+    p = _reader(study, "dashboard", "optuna-dashboard on the study, with ador's feasible front as its best trials "
+                                    "(needs optuna-dashboard)", cmd_study_dashboard)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=port, default=8080, help="port to listen on (0: any free port)")
+
