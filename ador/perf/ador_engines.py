@@ -12,7 +12,7 @@ designs at once (``ador.perf.population``). Both paths therefore always agree.
 from __future__ import annotations
 
 from ador.hardware.devices import AdorChip
-from ador.perf.collectives import collective_time
+from ador.perf.collectives import collective_op_seconds, collective_time
 from ador.perf.constants import ACCUMULATOR_BYTES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES
 from ador.perf.rules import SCALAR, Rates, attention_kv_bytes, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
@@ -176,8 +176,39 @@ def vector_op(chip: AdorChip, op: Op, r: Rates) -> Result:
     return _bounded(vector_terms(chip, op, r), _VECTOR, r, VECTOR_ENGINE)
 
 
+def matrix_seconds(chip, op: Op, p: Precision, engine: str, r: Rates, X=SCALAR):
+    """Time of one instance of a GEMM or an attention operator on ``engine``."""
+    if op.kind == GEMM:
+        terms = systolic_gemm_terms(chip, op, p, r, X) if engine == SYSTOLIC else mactree_gemm_terms(chip, op, p, r, X)
+        return seconds(terms, 1, r, X)
+    return seconds(attention_terms(chip, op, p, engine, r, X), 3, r, X)
+
+
+def op_seconds(chip, op: Op, p: Precision, tp: int, r: Rates, X=SCALAR):
+    """Time of one instance of ``op``, matrix work on the faster engine the chip has. The one
+    definition of an operator's time: one design runs it on numbers (``SCALAR``), a population on
+    arrays with one value per design (``NUMPY``); ``op_time`` adds the engine and the bound."""
+    kind = op.kind
+    if kind == GEMM or kind == ATTENTION:
+        s = X.where(chip.systolic.count > 0, matrix_seconds(chip, op, p, SYSTOLIC, r, X), _ABSENT)
+        m = X.where(chip.mactree.count > 0, matrix_seconds(chip, op, p, MACTREE, r, X), _ABSENT)
+        return X.minimum(s, m)
+    if kind == VECTOR:
+        return seconds(vector_terms(chip, op, r, X), 2, r, X)
+    if kind == MEMORY:
+        return op.act_bytes / r.hbm_bw + r.op_overhead_s
+    if kind in (ALLREDUCE, ALLGATHER, P2P):
+        return collective_op_seconds(op, tp, r, X)
+    raise ValueError(f"unknown operator kind {kind!r}")
+
+
+_ABSENT = float("inf")     # the time of an engine the chip does not have
+
+
 def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, r: Rates, engine: str | None = None) -> Result:
-    """Latency of ``op``; matrix work goes to ``engine`` if given, else to the faster engine."""
+    """Latency of ``op`` with the engine that ran it and the bound it hit (the per-operator
+    breakdown); matrix work goes to ``engine`` if given, else to the faster engine. The time is
+    ``op_seconds``'s; only an engine forced by a serving policy changes it."""
     kind = op.kind
     if kind == GEMM or kind == ATTENTION:
         candidates = [e for e, present in ((SYSTOLIC, chip.systolic.count), (MACTREE, chip.mactree.count))
@@ -196,10 +227,10 @@ def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, r: Rates, engine: str
     if kind == VECTOR:
         return vector_op(chip, op, r)
     if kind == MEMORY:
-        return op.act_bytes / r.hbm_bw + r.op_overhead_s, DMA, "memory"
+        return op_seconds(chip, op, p, tp, r), DMA, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
     raise ValueError(f"unknown operator kind {kind!r}")
 
 
-__all__ = ["SYSTOLIC", "MACTREE", "op_time", "systolic_cycles", "seconds"]
+__all__ = ["SYSTOLIC", "MACTREE", "op_seconds", "op_time", "systolic_cycles", "seconds"]

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ador.errors import ConfigError
 from ador.hardware.system import System
+from ador.ops import SCALAR
 from ador.perf.stage import StageResult, stage_time
 from ador.workload.graph import decode_step, prefill
 from ador.workload.memory import Footprint, footprint
@@ -98,7 +99,22 @@ def tbt_p99_s(system: System, model: ModelSpec, precision: Precision, batch: int
     """The 99th-percentile time between tokens of a generation: the decode step at the p99 KV
     length (never below the mean, which includes the per-step overheads)."""
     step = decode_step(model, precision, system.tp, batch, p99_decode_kv(input_len, output_len), system.pp)
-    return max(stage_time(system, precision, step, breakdown=False).time_s, mean_tbt_s)
+    return p99_of_steps(stage_time(system, precision, step, breakdown=False).time_s, mean_tbt_s)
+
+
+def p99_of_steps(p99_step_s, mean_tbt_s, X=SCALAR):
+    """The p99 time between tokens from the step at the p99 KV length: never below the mean."""
+    return X.maximum(p99_step_s, mean_tbt_s)
+
+
+def generation_tbt(step_s: Callable[[int], Any], input_len: int, output_len: int) -> tuple[Any, Any]:
+    """Mean decode-step time over a generation and the middle step's time, from ``step_s`` (KV
+    length -> one step's time: a number for one design, an array for a population)."""
+    first, mid, last = decode_kv_points(input_len, output_len)
+    t_mid = step_s(mid)
+    if last - first < 2:
+        return t_mid, t_mid
+    return mean_over_generation(step_s(first), t_mid, step_s(last), first, last), t_mid
 
 
 def mean_over_generation(t_first, t_mid, t_last, first_kv: int, last_kv: int):
@@ -123,10 +139,9 @@ def mean_decode_time(system: System, model: ModelSpec, precision: Precision, bat
                           breakdown=with_breakdown)
 
     middle = step(mid, breakdown)
-    if last - first < 2:
-        return middle.time_s, middle
-    return mean_over_generation(step(first, False).time_s, middle.time_s, step(last, False).time_s, first,
-                                last), middle
+    tbt, _ = generation_tbt(lambda kv: middle.time_s if kv == mid else step(kv, False).time_s, input_len,
+                            output_len)
+    return tbt, middle
 
 
 def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: int, input_len: int,

@@ -16,14 +16,13 @@ from ador.hardware.devices import AdorChip
 from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.hardware.system import NodeTier
 from ador.perf import ador_engines as E
-from ador.perf.collectives import collective_op_seconds
-from ador.perf.evaluate import decode_kv_points, end_to_end_s, mean_over_generation, p99_decode_kv
-from ador.perf import rules
+from ador.perf.evaluate import end_to_end_s, generation_tbt, p99_decode_kv, p99_of_steps
 from ador.perf.rules import NUMPY, Rates, rates_of
+from ador.perf.stage import ops_seconds
 from ador.workload.graph import decode_step, prefill
 from ador.workload.memory import footprint
 from ador.workload.models import ModelSpec
-from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, COLLECTIVES, GEMM, MEMORY, P2P, VECTOR, Op
+from ador.workload.ops import Op
 from ador.workload.precision import Precision
 
 
@@ -73,53 +72,25 @@ def population_rates(ca: SimpleNamespace, runtime: RuntimeProfile, *, tp: int = 
     return rates_of(ca, runtime, hbm_efficiency=eff, node=node or NodeTier(), tp=tp, pp=pp)
 
 
-def _max(terms) -> np.ndarray:
-    return np.maximum.reduce(np.broadcast_arrays(*terms))
-
-
 def op_seconds(ca: SimpleNamespace, op: Op, p: Precision, tp: int, r: Rates) -> np.ndarray:
-    """Time of one instance of ``op`` on every design (faster engine for matrix work)."""
-    X = NUMPY
-    kind = op.kind
-    if kind == GEMM or kind == ATTENTION:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if kind == GEMM:
-                s = E.seconds(E.systolic_gemm_terms(ca, op, p, r, X), 1, r, X)
-                m = E.seconds(E.mactree_gemm_terms(ca, op, p, r, X), 1, r, X)
-            else:
-                s = E.seconds(E.attention_terms(ca, op, p, E.SYSTOLIC, r, X), 3, r, X)
-                m = E.seconds(E.attention_terms(ca, op, p, E.MACTREE, r, X), 3, r, X)
-        s = np.where(ca.systolic.count > 0, s, np.inf)
-        m = np.where(ca.mactree.count > 0, m, np.inf)
-        return np.minimum(s, m)
-    if kind == VECTOR:
-        return E.seconds(E.vector_terms(ca, op, r, X), 2, r, X)
-    if kind == MEMORY:
-        return op.act_bytes / r.hbm_bw + r.op_overhead_s
-    if kind in (ALLREDUCE, ALLGATHER, P2P):
-        return collective_op_seconds(op, tp, r, X)
-    raise ValueError(f"unknown operator kind {kind!r}")
+    """Time of one instance of ``op`` on every design: ``ador_engines.op_seconds`` on arrays."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.broadcast_to(E.op_seconds(ca, op, p, tp, r, NUMPY), (ca.n,))
 
 
 def stage_seconds(ca: SimpleNamespace, ops: Sequence[Op], p: Precision, tp: int, r: Rates,
                   runtime: RuntimeProfile, memo: dict | None = None) -> np.ndarray:
-    """A stage's time on every design, by the rules of ``ador.perf.stage.stage_time``. ``memo`` keeps
-    each distinct operator's times across the stages of one evaluation (the decode steps of a
-    generation share every operator but attention)."""
-    work = np.zeros(ca.n)
-    comm = np.zeros(ca.n)
-    for op in ops:
-        per_op = memo.get(op) if memo is not None else None
+    """A stage's time on every design, by the rule one design's stage follows
+    (``ador.perf.stage.ops_seconds``). ``memo`` keeps each distinct operator's times across the
+    stages of one evaluation (the decode steps of a generation share every operator but attention)."""
+    memo = {} if memo is None else memo
+
+    def seconds_of(op: Op) -> np.ndarray:
+        per_op = memo.get(op)
         if per_op is None:
-            per_op = op_seconds(ca, op, p, tp, r)
-            if memo is not None:
-                memo[op] = per_op
-        t = op.count * per_op
-        if op.kind in COLLECTIVES:
-            comm += t
-        else:
-            work += t
-    return rules.stage_seconds(work, comm, runtime.comm_overlap, runtime.step_overhead_s, NUMPY)
+            per_op = memo[op] = op_seconds(ca, op, p, tp, r)
+        return per_op
+    return np.broadcast_to(ops_seconds(ops, seconds_of, runtime, NUMPY), (ca.n,))
 
 
 def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: ModelSpec, precision: Precision, *,
@@ -139,13 +110,8 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
 
     prefill_s = stage(prefill(model, precision, tp, batch, input_len, pp))
     ttft = runtime.request_overhead_s + prefill_s
-    first, mid, last = decode_kv_points(input_len, output_len)
-    t_mid = stage(decode_step(model, precision, tp, batch, mid, pp))
-    if last - first < 2:
-        tbt = t_mid
-    else:
-        tbt = mean_over_generation(stage(decode_step(model, precision, tp, batch, first, pp)), t_mid,
-                                   stage(decode_step(model, precision, tp, batch, last, pp)), first, last)
+    tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp)), input_len,
+                                output_len)
     e2e = end_to_end_s(ttft, tbt, output_len)
     need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len).total_bytes
     capacity = ca.hbm.capacity_bytes - runtime.reserved_bytes
@@ -153,6 +119,6 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
            "fits": need <= capacity, "memory_utilisation": need / capacity, "prefill_s": prefill_s,
            "decode_mid_s": t_mid}
     if p99:
-        out["tbt_p99_s"] = np.maximum(stage(decode_step(model, precision, tp, batch,
-                                                        p99_decode_kv(input_len, output_len), pp)), tbt)
+        out["tbt_p99_s"] = p99_of_steps(stage(decode_step(model, precision, tp, batch,
+                                                          p99_decode_kv(input_len, output_len), pp)), tbt, NUMPY)
     return out

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 from ador.hardware.system import System
 from ador.perf import ador_engines, gpu
-from ador.perf.rules import Rates, rates_of, stage_seconds
+from ador.perf.rules import SCALAR, Rates, rates_of, stage_seconds
 from ador.workload.ops import COLLECTIVES, Op
 from ador.workload.precision import Precision
 
@@ -64,6 +64,11 @@ def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
     device = system.device
     tp = system.tp
     r = rates(system)
+    rt = system.runtime
+    if not breakdown and not engines and device.kind == "ador":
+        # the population path's definition, run on one design (ador_engines.op_seconds)
+        return StageResult(ops_seconds(ops, lambda op: ador_engines.op_seconds(device, op, precision, tp, r), rt,
+                                       step_overhead=step_overhead))
     op_time: Callable[..., Any] = gpu.op_time if device.kind == "gpu" else ador_engines.op_time
     work = 0.0
     comm = 0.0
@@ -80,13 +85,27 @@ def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
             timings.append(OpTiming(op.name, op.kind, op.phase, engine, bound, c, t, op.flops * c,
                                     op.bytes_total * c, (op.weight_bytes + op.kv_bytes) * c,
                                     op.comm_bytes * c, op.vector_ops * c))
-    rt = system.runtime
     total = stage_seconds(work, comm, rt.comm_overlap, rt.step_overhead_s if step_overhead else 0.0)
     if comm and breakdown and rt.comm_overlap:
         hidden = work + comm - (total - (rt.step_overhead_s if step_overhead else 0.0))
         shown = 1.0 - hidden / comm
         timings = [replace(t, time_s=t.time_s * shown) if t.kind in COLLECTIVES else t for t in timings]
     return StageResult(total, tuple(timings))
+
+
+def ops_seconds(ops, seconds_of: Callable[[Op], Any], runtime, X=SCALAR, step_overhead: bool = True):
+    """A stage's time from the time of one instance of each operator (``seconds_of``: a number, or
+    an array with one value per design): operators in sequence, the collectives the runtime hides
+    under compute taken off, the per-step overhead added."""
+    work: Any = 0.0
+    comm: Any = 0.0
+    for op in ops:
+        t = op.count * seconds_of(op)
+        if op.kind in COLLECTIVES:
+            comm = comm + t
+        else:
+            work = work + t
+    return stage_seconds(work, comm, runtime.comm_overlap, runtime.step_overhead_s if step_overhead else 0.0, X)
 
 
 def rates(system: System) -> Rates:
