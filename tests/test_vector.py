@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ador.errors import AdorError
-from ador.explore.metrics import Workload, evaluate_design
-from ador.explore.vector import population_metrics
+from ador.explore.metrics import Workload, evaluate_design, feasibility
+from ador.explore.vector import feasibility_codes, feasibility_reasons, population_metrics
 from ador.workload import get_model, get_precision
 from tests.strategies import ador_chips
 
@@ -35,3 +35,20 @@ def test_population_metrics_equal_evaluate_design(chips, tp, batch, input_len, o
         for key, value in want.items():
             if math.isfinite(value):
                 assert got[key][i] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+
+
+@settings(max_examples=12, deadline=None)
+@given(chips=st.lists(ador_chips(), min_size=1, max_size=8), batch=st.integers(1, 256),
+       input_len=st.integers(1, 8000), reticle=st.booleans())
+def test_population_feasibility_codes_give_the_reasons_of_one_design(chips, batch, input_len, reticle):
+    spec, p = get_model("llama-3-70b"), get_precision("fp16")
+    w = Workload(batch, input_len, 64)
+    got = population_metrics(chips, spec, p, w, tp=8)
+    codes = feasibility_codes(got, reticle=reticle)
+    for i, chip in enumerate(chips):
+        try:
+            want = evaluate_design(chip, spec, p, w, tp=8)
+        except AdorError:
+            continue
+        assert feasibility_reasons(int(codes[i]), {k: float(v[i]) for k, v in got.items()}) == \
+            feasibility(want, reticle=reticle)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from ador.cost import RETICLE_LIMIT_MM2
 from ador.cost.report import DEFAULT_POWER_RULE
@@ -172,17 +172,24 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
     return metrics
 
 
+# What makes a scored design impossible to build or run: (code, applies only to single dies, test on
+# the metrics, the reason given). A test works on numbers (one design) and on arrays (a population:
+# ``ador.explore.vector.feasibility_codes``); each reason's code is one bit of a population's code.
+FEASIBILITY_CHECKS: tuple[tuple[int, bool, Callable[[Any], Any], Callable[[Any], str]], ...] = (
+    (1, False, lambda m: m["memory_utilisation"] > 1.0,
+     lambda m: f"does not fit: needs {100 * m['memory_utilisation']:.0f}% of device memory"),
+    (2, True, lambda m: m["die_area_mm2"] > RETICLE_LIMIT_MM2,
+     lambda m: f"die of {m['die_area_mm2']:.0f} mm2 exceeds the {RETICLE_LIMIT_MM2:.0f} mm2 reticle"),
+    (4, True, lambda m: m["shoreline_utilisation"] > 1.0,
+     lambda m: f"PHYs need {100 * m['shoreline_utilisation']:.0f}% of the die edge they can use"),
+)
+
+
 def feasibility(metrics: dict[str, float], *, reticle: bool = True) -> list[str]:
     """Reasons a scored design cannot be built or run (empty when feasible). ``reticle``: the die
     limits apply (a single-die design; multi-die GPUs are judged without them)."""
-    reasons = []
-    if metrics["memory_utilisation"] > 1.0:
-        reasons.append(f"does not fit: needs {100 * metrics['memory_utilisation']:.0f}% of device memory")
-    if reticle and metrics["die_area_mm2"] > RETICLE_LIMIT_MM2:
-        reasons.append(f"die of {metrics['die_area_mm2']:.0f} mm2 exceeds the {RETICLE_LIMIT_MM2:.0f} mm2 reticle")
-    if reticle and metrics["shoreline_utilisation"] > 1.0:
-        reasons.append(f"PHYs need {100 * metrics['shoreline_utilisation']:.0f}% of the die edge they can use")
-    return reasons
+    return [reason(metrics) for _, die_only, test, reason in FEASIBILITY_CHECKS
+            if (reticle or not die_only) and test(metrics)]
 
 
 def ratio_vs(metric: str, design: float, baseline: float) -> float | None:

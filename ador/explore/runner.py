@@ -378,6 +378,12 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     if name == PYMOO:
         from ador.explore.pymoo_engine import run_pymoo
         return run_pymoo(study, writer, previous, n_trials, options, run_seed, progress, label)
+    hv_ref = list(hv_reference(made.get("ador_baselines") or {}, study.metric_names).values())
+    from ador.explore.batch import batch_size, run_batches      # a batch scored in one vectorised call
+    size = batch_size(study, name, options)
+    if size:
+        return run_batches(study, writer, previous, n_trials, build_sampler(name, options, study.space, run_seed),
+                           size, progress, label or f"{study.name} ({name})", [v for _, v in hv_ref])
     mem = optuna.create_study(directions=study.directions, sampler=build_sampler(name, options, study.space, run_seed))
     _copy_in(mem, previous)
     scorer = scorer_for(study)
@@ -385,7 +391,6 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} ({name})") if progress else None
     feasible_points = [t.values for t in previous if is_feasible(t)]
-    hv_ref = list(hv_reference(made.get("ador_baselines") or {}, study.metric_names).values())
     start = time.perf_counter()
     hv, hv_at = 0.0, 0.0
     pulled_at = start

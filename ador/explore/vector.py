@@ -86,3 +86,20 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
             out["energy_per_token_j"] = per_device_j * tp * pp / (w.batch * w.output_len)
             out["output_tok_s_per_w"] = output_tok_s / (per_device_j / perf["e2e_s"] * devices)
     return out
+
+
+def feasibility_codes(metrics: dict[str, np.ndarray], *, reticle: bool = True) -> np.ndarray:
+    """For every design, the sum of the codes of the ``FEASIBILITY_CHECKS`` it fails (0: feasible);
+    ``feasibility_reasons`` turns one design's code back into the reasons ``feasibility`` gives."""
+    from ador.explore.metrics import FEASIBILITY_CHECKS
+    code = np.zeros(len(metrics["memory_utilisation"]), dtype=np.uint8)
+    for bit, die_only, test, _ in FEASIBILITY_CHECKS:
+        if reticle or not die_only:
+            code |= np.where(test(metrics), bit, 0).astype(np.uint8)
+    return code
+
+
+def feasibility_reasons(code: int, metrics: dict[str, float]) -> list[str]:
+    """The reasons of one design's feasibility code, worded as ``feasibility`` words them."""
+    from ador.explore.metrics import FEASIBILITY_CHECKS
+    return [reason(metrics) for bit, _, _, reason in FEASIBILITY_CHECKS if code & bit]

@@ -8,7 +8,7 @@ score populations far faster than one design at a time.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -26,42 +26,50 @@ from ador.workload.ops import Op
 from ador.workload.precision import Precision
 
 
+# the fields of an AdorChip a population carries, as dotted paths; strings are kept as strings
+_TEXT_FIELDS = ("systolic.dataflow", "mactree.buffer", "hbm.generation", "links.topology")
+
+
 def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
     """The designs as one namespace of arrays, shaped like an AdorChip."""
-    def arr(get, dtype=float):
-        return np.array([get(c) for c in chips], dtype=dtype)
+    def column(path: str) -> np.ndarray:
+        head, _, leaf = path.partition(".")
+        if not leaf:
+            return np.array([getattr(c, head) for c in chips])
+        return np.array([getattr(getattr(c, head), leaf) for c in chips])
+    return arrays_from_columns(column, len(chips))
 
-    systolic = SimpleNamespace(count=arr(lambda c: c.systolic.count), rows=arr(lambda c: c.systolic.rows),
-                               cols=arr(lambda c: c.systolic.cols),
-                               dataflow=np.array([c.systolic.dataflow for c in chips]),
-                               local_sram_bytes=arr(lambda c: c.systolic.local_sram_bytes))
+
+def arrays_from_columns(column: Callable[[str], np.ndarray], n: int) -> SimpleNamespace:
+    """The namespace ``chip_arrays`` builds, from ``column(dotted path)``: one value per design of
+    that field or property of an AdorChip (``hbm.bw_bytes_per_s``, ``mactree.activation_buffer_bytes``)."""
+    def arr(path: str, dtype=float) -> np.ndarray:
+        return np.asarray(column(path)) if path in _TEXT_FIELDS else np.asarray(column(path), dtype=dtype)
+
+    systolic = SimpleNamespace(count=arr("systolic.count"), rows=arr("systolic.rows"), cols=arr("systolic.cols"),
+                               dataflow=arr("systolic.dataflow"),
+                               local_sram_bytes=arr("systolic.local_sram_bytes"))
     systolic.macs = systolic.count * systolic.rows * systolic.cols
-    mactree = SimpleNamespace(count=arr(lambda c: c.mactree.count), width=arr(lambda c: c.mactree.width),
-                              local_buffer_bytes=arr(lambda c: c.mactree.local_buffer_bytes),
-                              buffer=np.array([c.mactree.buffer for c in chips]),
-                              shared_buffer_bytes=arr(lambda c: c.mactree.shared_buffer_bytes),
-                              activation_buffer_bytes=arr(lambda c: c.mactree.activation_buffer_bytes))
+    mactree = SimpleNamespace(count=arr("mactree.count"), width=arr("mactree.width"),
+                              local_buffer_bytes=arr("mactree.local_buffer_bytes"), buffer=arr("mactree.buffer"),
+                              shared_buffer_bytes=arr("mactree.shared_buffer_bytes"),
+                              activation_buffer_bytes=arr("mactree.activation_buffer_bytes"))
     mactree.macs = mactree.count * mactree.width
     mactree.log2_width = np.log2(mactree.width)
-    links = SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.links.bw_bytes_per_s),
-                            count=arr(lambda c: c.links.count),
-                            bw_bytes_per_s_per_link=arr(lambda c: c.links.bw_bytes_per_s_per_link),
-                            latency_s=arr(lambda c: c.links.latency_s))
+    links = SimpleNamespace(bw_bytes_per_s=arr("links.bw_bytes_per_s"), count=arr("links.count"),
+                            bw_bytes_per_s_per_link=arr("links.bw_bytes_per_s_per_link"),
+                            latency_s=arr("links.latency_s"))
+    hbm = SimpleNamespace(bw_bytes_per_s=arr("hbm.bw_bytes_per_s"), capacity_bytes=arr("hbm.capacity_bytes"),
+                          stacks=arr("hbm.stacks"), generation=arr("hbm.generation"))
     return SimpleNamespace(
-        n=len(chips), name="population", node_nm=arr(lambda c: c.node_nm, int), systolic=systolic, mactree=mactree,
-        vector=SimpleNamespace(lanes=arr(lambda c: c.vector.lanes),
-                               sfu_per_cycle=arr(lambda c: c.vector.sfu_per_cycle)),
-        sram=SimpleNamespace(capacity_bytes=arr(lambda c: c.sram.capacity_bytes),
-                             bw_bytes_per_s=arr(lambda c: c.sram.bw_bytes_per_s)),
-        hbm=SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.hbm.bw_bytes_per_s),
-                            capacity_bytes=arr(lambda c: c.hbm.capacity_bytes), stacks=arr(lambda c: c.hbm.stacks),
-                            generation=np.array([c.hbm.generation for c in chips])),
-        noc=SimpleNamespace(bw_bytes_per_s=arr(lambda c: c.noc.bw_bytes_per_s)),
-        links=links, freq_hz=arr(lambda c: c.freq_hz), matrix_efficiency=arr(lambda c: c.matrix_efficiency),
+        n=n, name="population", node_nm=arr("node_nm", int), systolic=systolic, mactree=mactree,
+        vector=SimpleNamespace(lanes=arr("vector.lanes"), sfu_per_cycle=arr("vector.sfu_per_cycle")),
+        sram=SimpleNamespace(capacity_bytes=arr("sram.capacity_bytes"), bw_bytes_per_s=arr("sram.bw_bytes_per_s")),
+        hbm=hbm, noc=SimpleNamespace(bw_bytes_per_s=arr("noc.bw_bytes_per_s")),
+        links=links, freq_hz=arr("freq_hz"), matrix_efficiency=arr("matrix_efficiency"),
         # the surface ``rates_of`` reads, as arrays
-        memory_kind=np.array([c.memory_kind for c in chips]), hbm_bw_bytes_per_s=arr(lambda c: c.hbm.bw_bytes_per_s),
-        link_bw_bytes_per_s=links.bw_bytes_per_s, link_latency_s=links.latency_s,
-        topology=np.array([c.links.topology for c in chips]),
+        memory_kind=hbm.generation, hbm_bw_bytes_per_s=hbm.bw_bytes_per_s,
+        link_bw_bytes_per_s=links.bw_bytes_per_s, link_latency_s=links.latency_s, topology=arr("links.topology"),
     )
 
 

@@ -1,0 +1,159 @@
+"""Batch ask / score / tell: a generation (NSGA-II, NSGA-III: the population size) or a batch of
+``BATCH_TRIALS`` trials (any other sampler) is asked through Optuna's public ask/tell, scored in one
+vectorised call (``ador.explore.vector``) and told; every trial is then committed by ador's
+recorder exactly as one scored alone (``TrialWriter.write``, one transaction each).
+
+A study runs this way whenever every metric it needs has a population formula: no serving
+simulation, no system-level knobs, no offered load. Scores equal the one-design path's (a test
+holds them equal); designs the population path cannot price (rejected by the space's rules, or
+with a metric that is not finite) are scored one by one, so their stored reasons are the same.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from ador.errors import AdorError
+from ador.explore.columns import design_arrays
+from ador.explore.metrics import SERVING_METRICS, finite
+from ador.explore.space import SYSTEM_KNOBS
+from ador.explore.vector import population_metrics
+
+if TYPE_CHECKING:
+    from ador.explore.config import Study
+    from ador.explore.runner import Outcome, RunStats, Scorer, TrialWriter
+
+BATCH_TRIALS = 64                       # trials asked together by samplers without generations
+GENERATIONAL = {"nsga2": 50, "nsga3": 50}   # sampler -> its default population size
+SEQUENTIAL = {"gp"}                      # samplers that gain from seeing every result before the next ask
+
+
+def batch_size(study: Study, sampler: str, options: dict[str, Any]) -> int:
+    """How many trials to ask and score together (0: one at a time, the scalar path)."""
+    if sampler in SEQUENTIAL or not population_capable(study):
+        return 0
+    if sampler in GENERATIONAL:
+        return int(options.get("population_size", GENERATIONAL[sampler]))
+    return BATCH_TRIALS
+
+
+def population_capable(study: Study) -> bool:
+    """Every metric of the study's objectives and constraints has a population formula."""
+    if study.spec.load is not None or study.serving is not None:
+        return False
+    if any(k in SYSTEM_KNOBS for k in study.space.knobs):
+        return False
+    needed = set(study.metric_names) | {c.metric for c in study.all_constraints()}
+    return not needed & SERVING_METRICS
+
+
+class BatchScorer:
+    """Scores many knob-value sets at once for a ``Scorer``'s study, with the scorer's judgement."""
+
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer
+        study = scorer.study
+        self.study = study
+        self.runtime = study.runtime_for("ador")
+
+    def metrics(self, arrays) -> dict[str, np.ndarray]:
+        spec = self.study.spec
+        return population_metrics(arrays, self.scorer.model, self.scorer.precision, self.study.workload, tp=spec.tp,
+                                  pp=spec.pp, devices=spec.devices, runtime=self.runtime,
+                                  power_rule=spec.power_rule, need_energy=self.scorer.need_energy)
+
+    def system_ok(self, arrays) -> np.ndarray:
+        """Whether each design makes the study's system (``System`` checks its links against the
+        tensor-parallel group), asked of ``System`` once per distinct set of links."""
+        from ador.hardware import Links, System
+        spec = self.study.spec
+        links = arrays.links
+        rows = np.rec.fromarrays([links.count, links.bw_bytes_per_s_per_link, links.latency_s, arrays.topology])
+        uniq, inverse = np.unique(rows, return_inverse=True)
+        ok = np.ones(len(uniq), dtype=bool)
+        for k, (count, bw, latency, topology) in enumerate(uniq.tolist()):
+            chip = dataclasses.replace(self.study.space.base, links=Links(int(count), bw, latency, topology))
+            try:
+                System.of(chip, tp=spec.tp, pp=spec.pp, devices=spec.devices)
+            except AdorError:
+                ok[k] = False
+        return ok[inverse.reshape(-1)]
+
+    def __call__(self, values: Sequence[dict[str, Any]]) -> list[Outcome]:
+        if not values:
+            return []
+        space = self.study.space
+        columns = {k: np.array([v[k] for v in values]) for k in space.knobs}
+        designs = design_arrays(space, columns)
+        metrics = self.metrics(designs.arrays) if designs.arrays.n else {}
+        system_ok = self.system_ok(designs.arrays)
+        out = []
+        j = 0
+        for i, v in enumerate(values):
+            if designs.valid[i]:
+                j += 1
+            if not designs.valid[i] or not system_ok[j - 1]:
+                out.append(self.scorer(v))           # the one-design path says why
+                continue
+            m = {k: float(a[j - 1]) for k, a in metrics.items()}
+            out.append(self.scorer.outcome(m) if finite(m) else self.scorer(v))
+        return out
+
+
+def run_batches(study: Study, writer: TrialWriter, previous: list, n_trials: int, sampler: optuna.samplers.BaseSampler,
+                size: int, progress: bool, label: str, hv_ref: list[float]) -> RunStats:
+    """``n_trials`` trials in batches of ``size``: ask them all, score them in one call, tell each
+    and commit each (the loop of ``runner.run_trials``, a batch at a time)."""
+    from ador.explore.pareto import ratio_hypervolume
+    from ador.explore.params import distributions, knob_values
+    from ador.explore.record import is_feasible
+    from ador.explore.runner import SYNC_EVERY_S, RunStats, Scorer, _copy_in
+    from ador.progress import Progress
+    mem = optuna.create_study(directions=study.directions, sampler=sampler)
+    _copy_in(mem, previous)
+    score = BatchScorer(Scorer(study))
+    dists = distributions(study.space)
+    stats = RunStats()
+    bar = Progress(total=n_trials, label=label) if progress else None
+    feasible_points = [t.values for t in previous if is_feasible(t)]
+    start = time.perf_counter()
+    hv, hv_at, pulled_at = 0.0, 0.0, start
+    done = 0
+    try:
+        while done < n_trials:
+            trials = [mem.ask(dists) for _ in range(min(size, n_trials - done))]
+            outcomes = score([knob_values(study.space, t.params) for t in trials])
+            for trial, outcome in zip(trials, outcomes):
+                for key, value in outcome.user_attrs.items():
+                    trial.set_user_attr(key, value)
+                if outcome.values is None:
+                    mem.tell(trial, state=TrialState.FAIL)
+                    stats.failed += 1
+                else:
+                    for key, value in outcome.constraints.items():
+                        trial.set_constraint(key, value)
+                    mem.tell(trial, outcome.values)
+                    stats.completed += 1
+                    if outcome.user_attrs["feasible"]:
+                        stats.feasible += 1
+                        feasible_points.append(outcome.values)
+                writer.write(mem._storage.get_trial(trial._trial_id))
+            done += len(trials)
+            now = time.perf_counter()
+            if now - pulled_at > SYNC_EVERY_S:
+                _copy_in(mem, writer.pull())
+                pulled_at = now
+            if bar:
+                if now - hv_at > 1.0:
+                    hv, hv_at = ratio_hypervolume(feasible_points, study.directions, hv_ref), now
+                bar.update(done, feasible=stats.feasible, HV=f"{hv:.3f}")
+    finally:
+        if bar:
+            bar.close()
+        stats.seconds = time.perf_counter() - start
+    return stats
