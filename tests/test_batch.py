@@ -66,7 +66,14 @@ def test_design_arrays_equal_the_designs_built_one_by_one(data, which):
 @given(rows=st.lists(knob_values(LLAMA.space), min_size=1, max_size=10))
 def test_batch_outcomes_equal_one_design_outcomes(rows):
     scorer = Scorer(LLAMA)
-    for got, want in zip(BatchScorer(scorer)(rows), [scorer(r) for r in rows], strict=True):
+    batch = BatchScorer(scorer)
+    designs = design_arrays(LLAMA.space, {k: np.array([r[k] for r in rows]) for k in LLAMA.space.knobs})
+    if designs.arrays.n:
+        feasible = batch.system_ok(designs.arrays) & batch.feasible(batch.metrics(designs.arrays))
+        judged = [o.values is not None and o.user_attrs["feasible"]
+                  for o, v in zip([scorer(r) for r in rows], designs.valid) if v]
+        assert feasible.tolist() == judged
+    for got, want in zip(batch(rows), [scorer(r) for r in rows], strict=True):
         assert got.user_attrs.keys() == want.user_attrs.keys()
         for key, value in want.user_attrs.items():
             if isinstance(value, float):

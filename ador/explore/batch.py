@@ -22,7 +22,7 @@ from ador.errors import AdorError
 from ador.explore.columns import design_arrays
 from ador.explore.metrics import SERVING_METRICS, finite
 from ador.explore.space import SYSTEM_KNOBS
-from ador.explore.vector import population_metrics
+from ador.explore.vector import feasibility_codes, population_metrics
 
 if TYPE_CHECKING:
     from ador.explore.config import Study
@@ -66,6 +66,19 @@ class BatchScorer:
         return population_metrics(arrays, self.scorer.model, self.scorer.precision, self.study.workload, tp=spec.tp,
                                   pp=spec.pp, devices=spec.devices, runtime=self.runtime,
                                   power_rule=spec.power_rule, need_energy=self.scorer.need_energy)
+
+    def feasible(self, metrics: dict[str, np.ndarray]) -> np.ndarray:
+        """For every design, whether ``Scorer.outcome`` would call it feasible: every metric
+        finite, no feasibility code (memory, and the die limits where the study applies them),
+        every constraint of the study met."""
+        ok = np.ones(len(metrics["memory_utilisation"]), dtype=bool)
+        for values in metrics.values():
+            ok &= np.isfinite(values)
+        ok &= feasibility_codes(metrics, reticle=self.study.spec.reticle_limit) == 0
+        for c in self.scorer.constraints:
+            v = metrics[c.metric]
+            ok &= (v <= c.max) if c.max is not None else (v >= c.min)
+        return ok
 
     def system_ok(self, arrays) -> np.ndarray:
         """Whether each design makes the study's system (``System`` checks its links against the

@@ -1,0 +1,169 @@
+"""Exact Pareto fronts: every design of a search space scored with the population formulas.
+
+``enumerate_front`` walks the space's grid in chunks (memory stays bounded by the chunk and the
+front, never by the space), scores each chunk in one vectorised call, judges it as a study
+judges a trial, and keeps only the feasible non-dominated designs and the range each objective
+spans over all feasible designs. ``ador study enumerate FILE`` writes the result as JSON beside the
+study's SQLite file (``<study>.front.json``); ``ador study report`` and the search-quality benchmark
+read it to say which fraction of the exact front's hypervolume a sampler's front reaches.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ador.errors import ConfigError
+from ador.explore.pareto import hypervolume, to_minimise
+
+MAX_DESIGNS = 10 ** 8          # designs one enumeration may score
+CHUNK_DESIGNS = 1 << 16        # designs scored per vectorised call
+FRONT_SUFFIX = ".front.json"
+
+
+@dataclass(frozen=True)
+class ExactFront:
+    """The feasible Pareto front of a whole space, and the range of each objective over every
+    feasible design (``low``/``high`` in the objective's own units; hypervolume fractions are
+    taken in that box)."""
+    study: str
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    designs: int                         # in the space (the grid of its knobs)
+    valid: int                           # accepted by the space's rules and the system
+    feasible: int                        # meet every constraint
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    points: tuple[tuple[float, ...], ...]   # objective values of the front's designs
+    params: tuple[dict[str, Any], ...]      # their knob values
+    seconds: float
+    config_hash: str
+    model_version: str
+
+    def scale(self):
+        """Objectives to [0, 1] over the feasible designs of the space (in the minimising sense)."""
+        lo = to_minimise([self.low], self.directions)[0]
+        hi = to_minimise([self.high], self.directions)[0]
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        return lambda q: (to_minimise(q, self.directions) - lo) / span
+
+    def hypervolume(self) -> float:
+        return hypervolume(list(self.points), self.directions, scale=self.scale())
+
+    def fraction(self, points: Sequence[Sequence[float]]) -> float:
+        """Hypervolume of ``points`` (feasible objective vectors) over the exact front's."""
+        exact = self.hypervolume()
+        return hypervolume(list(points), self.directions, scale=self.scale()) / exact if exact else float("nan")
+
+    def save(self, path: Path) -> Path:
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+    @staticmethod
+    def load(path: Path) -> ExactFront:
+        try:
+            raw = json.loads(Path(path).read_text())
+            return ExactFront(**{**raw, **{k: tuple(raw[k]) for k in ("objectives", "directions", "low", "high")},
+                                 "points": tuple(tuple(p) for p in raw["points"]), "params": tuple(raw["params"])})
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise ConfigError("front", str(path), f"not an exact front written by ador study enumerate ({err})") \
+                from None
+
+
+def front_path(url: str, name: str) -> Path | None:
+    """Where the exact front of study ``name`` stored at ``url`` lives: beside its SQLite file."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix):] in ("", ":memory:"):
+        return None
+    return Path(url[len(prefix):]).parent / f"{name}{FRONT_SUFFIX}"
+
+
+def space_designs(study) -> int:
+    total = 1
+    for name, knob in study.space.knobs.items():
+        total *= knob.size(f"search_space.knobs.{name}")
+    return total
+
+
+def _nondominated(q: np.ndarray) -> np.ndarray:
+    import moocore
+    if len(q) == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(moocore.is_nondominated(q, keep_weakly=True), dtype=bool)
+
+
+def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIGNS, progress: bool = False,
+                    stream=None) -> ExactFront:
+    """Score every design of ``study``'s space and keep its exact feasible front."""
+    from ador.explore.batch import BatchScorer, population_capable
+    from ador.explore.config import model_version
+    from ador.explore.runner import Scorer
+    from ador.explore.columns import design_arrays
+    from ador.progress import Progress
+    if not population_capable(study):
+        raise ConfigError("study", study.name, "cannot be enumerated: it needs the serving simulator, system knobs "
+                                               "or an offered load, which have no population formulas")
+    total = space_designs(study)
+    if total > limit:
+        raise ConfigError("search_space", f"{total:.3g} designs", f"too many to enumerate (at most {limit:,}); "
+                                                                  "narrow the knobs or coarsen their steps")
+    space = study.space
+    names = list(space.knobs)
+    grids = [np.array(space.knobs[n].grid(n)) for n in names]
+    sizes = [len(g) for g in grids]
+    score = BatchScorer(Scorer(study))
+    k = len(study.metric_names)
+    front_q = np.zeros((0, k))
+    front_cols: dict[str, np.ndarray] = {n: g[:0] for n, g in zip(names, grids)}
+    low = np.full(k, np.inf)
+    high = np.full(k, -np.inf)
+    valid = feasible = 0
+    bar = Progress(total=total, label=f"enumerate {study.name}", stream=stream) if progress else None
+    start = time.perf_counter()
+    try:
+        for first in range(0, total, chunk):
+            index = np.arange(first, min(total, first + chunk), dtype=np.int64)
+            columns = {}
+            rest = index.copy()
+            for name, grid, size in zip(reversed(names), reversed(grids), reversed(sizes)):
+                columns[name] = grid[rest % size]
+                rest //= size
+            designs = design_arrays(space, columns)
+            ok = designs.valid.copy()
+            if designs.arrays.n:
+                metrics = score.metrics(designs.arrays)
+                good = score.system_ok(designs.arrays) & score.feasible(metrics)
+                ok[ok] = good
+                values = np.column_stack([metrics[m] for m in study.metric_names])[good]
+            else:
+                values = np.zeros((0, k))
+            valid += int(designs.valid.sum())
+            feasible += int(ok.sum())
+            q = to_minimise(values, study.directions)
+            if len(q):
+                low, high = np.minimum(low, q.min(axis=0)), np.maximum(high, q.max(axis=0))
+            merged = np.vstack([front_q, q])
+            keep = _nondominated(merged)
+            front_q = merged[keep]
+            front_cols = {n: np.concatenate([front_cols[n], columns[n][ok]])[keep] for n in names}
+            if bar:
+                bar.update(int(index[-1]) + 1, feasible=feasible, front=len(front_q))
+    finally:
+        if bar:
+            bar.close()
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in study.directions])
+    order = np.lexsort(front_q.T[::-1]) if len(front_q) else np.zeros(0, dtype=int)
+    points = tuple(tuple(float(v) for v in row * sign) for row in front_q[order])
+    params = tuple({n: front_cols[n][i].item() for n in names} for i in order)
+    lo, hi = (low * sign, high * sign) if feasible else (np.full(k, math.nan), np.full(k, math.nan))
+    return ExactFront(study=study.name, objectives=tuple(study.metric_names), directions=tuple(study.directions),
+                      designs=total, valid=valid, feasible=feasible, low=tuple(map(float, lo)),
+                      high=tuple(map(float, hi)), points=points, params=params,
+                      seconds=time.perf_counter() - start, config_hash=study.config_hash(),
+                      model_version=model_version())
