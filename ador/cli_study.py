@@ -121,6 +121,13 @@ def cmd_study_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_enumerate(args: argparse.Namespace) -> int:
+    from ador.explore.enumerate import write_front
+    print(write_front(args.file, storage=args.storage, storage_dir=args.storage_dir, limit=args.limit,
+                      progress=not args.quiet))
+    return 0
+
+
 def cmd_study_status(args: argparse.Namespace) -> int:
     from ador.explore.runner import status
     from ador.explore.storage import redact
@@ -175,9 +182,10 @@ def cmd_study_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_study_report(args: argparse.Namespace) -> int:
+    from ador.explore.enumerate import stored_front
     from ador.report.study_report import write_report
-    study, durable, _ = _open(args)
-    print(write_report(study, durable, Path(args.out)))
+    study, durable, url = _open(args)
+    print(write_report(study, durable, Path(args.out), exact=stored_front(study, url)))
     return 0
 
 
@@ -215,6 +223,14 @@ def register(sub) -> None:
     p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_study_launch)
+    p = study.add_parser("enumerate", help="score every design of a study's space and store its exact Pareto front "
+                                           "beside the study (for comparing samplers' fronts with it)")
+    p.add_argument("file", help="a study file, or the name of a study that ships with ador")
+    p.add_argument("--storage", help="the study's SQLite URL (the front is written beside its file)")
+    p.add_argument("--storage-dir", help=DIR_HELP)
+    p.add_argument("--limit", type=count, default=10 ** 8, help="most designs to score (default: 100,000,000)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_study_enumerate)
     p = _reader(study, "resume", "run more trials of a stored study (sampler rebuilt from storage)", cmd_study_resume)
     p.add_argument("--trials", type=count, help="trials to run now (default: the study's budget)")
     p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")

@@ -40,6 +40,19 @@ def random_designs(n: int, seed: int = 0) -> list:
     return designs
 
 
+def _quality_study():
+    from benchmarks.search_quality import _study
+    return _study("studies/quality.yaml")
+
+
+def knob_columns(space, n: int, seed: int = 0) -> dict:
+    """``n`` random designs of ``space`` as knob columns (what a batch of trials or a chunk of an
+    enumeration is)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    return {name: np.array(knob.grid(name))[rng.integers(0, knob.size(name), n)] for name, knob in space.knobs.items()}
+
+
 def run(quick: bool = False) -> dict[str, Rate]:
     model, precision = get_model(MODEL), get_precision("fp16")
     designs = random_designs(200 if quick else 2000)
@@ -76,11 +89,34 @@ def run(quick: bool = False) -> dict[str, Rate]:
                             output_len=OUTPUT_LEN, tp=TP)
         return len(population)
 
+    from ador.explore.metrics import Workload
+    from ador.explore.vector import population_metrics
+    workload = Workload(BATCH, INPUT_LEN, OUTPUT_LEN)
+
+    def vector_all_metrics() -> int:
+        population_metrics(arrays, model, precision, workload, tp=TP)
+        return len(population)
+
+    from ador.explore.batch import BatchScorer
+    from ador.explore.columns import design_arrays
+    from ador.explore.runner import Scorer
+    study = _quality_study()
+    score = BatchScorer(Scorer(study))
+    columns = knob_columns(study.space, len(population), seed=2)
+
+    def vector_from_knobs() -> int:
+        designs = design_arrays(study.space, columns)
+        metrics = score.metrics(designs.arrays)
+        score.feasible(metrics)
+        return len(population)
+
     repeats = 3 if quick else 7
     warm()  # fill the graph cache, as the first trial of a study does
     vector()
     return {
         "vector_eval_per_s": rate("population, numpy over designs", vector, repeats),
+        "vector_all_metrics_per_s": rate("population, every study metric", vector_all_metrics, repeats),
+        "vector_from_knobs_per_s": rate("population from knob values, judged", vector_from_knobs, repeats),
         "vector_eval_with_conversion_per_s": rate("population, incl. building the arrays", vector_with_conversion,
                                                   repeats),
         "eval_per_s": rate("evaluate (cached graph, no breakdown)", warm, repeats),

@@ -111,7 +111,7 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
                                                "or an offered load, which have no population formulas")
     total = space_designs(study)
     if total > limit:
-        raise ConfigError("search_space", f"{total:.3g} designs", f"too many to enumerate (at most {limit:,}); "
+        raise ConfigError("search_space", f"{total:,} designs", f"too many to enumerate (at most {limit:,}); "
                                                                   "narrow the knobs or coarsen their steps")
     space = study.space
     names = list(space.knobs)
@@ -167,3 +167,37 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
                       high=tuple(map(float, hi)), points=points, params=params,
                       seconds=time.perf_counter() - start, config_hash=study.config_hash(),
                       model_version=model_version())
+
+
+def write_front(file: str, *, storage: str | None = None, storage_dir: str | None = None, limit: int = MAX_DESIGNS,
+                progress: bool = True) -> str:
+    """``ador study enumerate FILE``: the exact front of the study's space, written beside the
+    study's SQLite file (where ``launch`` puts it); returns the summary line."""
+    from ador.explore.config import load_study
+    from ador.explore.locate import find_study_file, launch_storage
+    study = load_study(find_study_file(file))
+    url, folder = launch_storage(study.name, study.path, storage=storage, file_storage_url=study.spec.storage,
+                                 directory=storage_dir)
+    path = front_path(url, study.name)
+    if path is None:
+        raise ConfigError("--storage", url, "the exact front is stored beside a SQLite file: give a sqlite:/// URL")
+    front = enumerate_front(study, limit=limit, progress=progress)
+    if folder is not None:
+        folder.mkdir(exist_ok=True)
+    front.save(path)
+    rate = front.designs / front.seconds if front.seconds else float("inf")
+    return (f"{front.designs:,} designs scored in {front.seconds:.1f} s ({rate:,.0f}/s): {front.valid:,} valid, "
+            f"{front.feasible:,} feasible; exact front of {len(front.points)} designs written to {path}")
+
+
+def stored_front(study, url: str) -> ExactFront | None:
+    """The exact front ``enumerate`` stored beside study ``study`` (None: none, or one made from
+    another definition or another model version)."""
+    from ador.explore.config import model_version
+    path = front_path(url, study.name)
+    if path is None or not path.is_file():
+        return None
+    front = ExactFront.load(path)
+    if front.config_hash != study.config_hash() or front.model_version != model_version():
+        return None
+    return front

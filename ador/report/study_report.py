@@ -78,8 +78,19 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_report(study, durable, out: Path) -> Path:
-    """A Markdown report: settings, best designs against the baselines, plots, recommended designs."""
+def _exact_line(durable, exact) -> list[str]:
+    if exact is None:
+        return []
+    from ador.explore.record import is_feasible
+    feasible = [t.values for t in durable.get_trials(deepcopy=False) if is_feasible(t)]
+    return [f"- exact front (`ador study enumerate`): {len(exact.points)} designs of the {exact.designs:,} in the space "
+            f"({exact.feasible:,} feasible); this study's feasible designs reach {100 * exact.fraction(feasible):.1f}% "
+            f"of its hypervolume (objectives scaled over the space's feasible designs)"]
+
+
+def write_report(study, durable, out: Path, exact=None) -> Path:
+    """A Markdown report: settings, best designs against the baselines, plots, recommended designs;
+    with ``exact`` (the space's exact front, ``ador study enumerate``) how close the study came to it."""
     from ador.explore.runner import pareto_rows, status
     plots = write_plots(study, durable, out, formats=("png",))
     st = status(durable)
@@ -102,7 +113,7 @@ def write_report(study, durable, out: Path) -> Path:
         f"- sampler: {st['sampler']}; model version {st['model_version']}",
         f"- trials: {st['n_complete']} complete ({st['n_feasible']} feasible), {st['n_failed']} failed; "
         f"{st['n_pareto']} distinct feasible designs on the front; hypervolume {st['hypervolume']:.4g} "
-        f"({D.hv_caption(durable)})", "",
+        f"({D.hv_caption(durable)})", *_exact_line(durable, exact), "",
         "## Pareto-optimal designs against the GPUs", "",
         "Ratios say how many times better than the GPU on that objective (above 1 is better), on the same "
         "workload and system size.", "",
