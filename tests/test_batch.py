@@ -11,6 +11,7 @@ from ador.explore.columns import design_arrays
 from ador.explore.config import load_study
 from ador.explore.runner import Scorer, open_study, run_trials
 from ador.explore.space import build_space, load_space
+from ador.ops import Labels
 from ador.perf.population import chip_arrays
 from tests.conftest import REPO
 
@@ -25,8 +26,8 @@ def knob_values(space):
 
 def _leaves(ns, prefix=""):
     for key, value in vars(ns).items():
-        if isinstance(value, np.ndarray):
-            yield prefix + key, value
+        if isinstance(value, (np.ndarray, Labels)):
+            yield prefix + key, np.asarray(value)
         elif hasattr(value, "__dict__"):
             yield from _leaves(value, prefix + key + ".")
 

@@ -20,6 +20,7 @@ import numpy as np
 from ador.errors import AdorError, ConfigError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.explore.space import SYSTEM_KNOBS, SearchSpace, _typed
+from ador.ops import Labels
 from ador.perf.population import arrays_from_columns
 
 
@@ -105,7 +106,8 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
         if head in built:
             results, inverse = built[head]
             fallback = getattr(space.base, head)
-            return np.array([getattr(r if r is not None else fallback, leaf) for r in results])[inverse]
+            values = [getattr(r if r is not None else fallback, leaf) for r in results]
+            return Labels(values)[inverse] if isinstance(values[0], str) else np.array(values)[inverse]
         return np.full(n, getattr(getattr(space.base, head), leaf))
     arrays = arrays_from_columns(column, n)
     # the one rule of AdorChip that spans two components
@@ -118,7 +120,7 @@ def _subset(ns: SimpleNamespace, keep: np.ndarray) -> SimpleNamespace:
     for key, value in vars(ns).items():
         if isinstance(value, SimpleNamespace):
             setattr(out, key, _subset(value, keep))
-        elif isinstance(value, np.ndarray) and value.shape == keep.shape:
+        elif isinstance(value, (np.ndarray, Labels)) and value.shape == keep.shape:
             setattr(out, key, value[keep])
         else:
             setattr(out, key, value)

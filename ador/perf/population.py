@@ -8,7 +8,7 @@ score populations far faster than one design at a time.
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.hardware.system import NodeTier
 from ador.perf import ador_engines as E
 from ador.perf.evaluate import end_to_end_s, generation_tbt, p99_decode_kv, p99_of_steps
+from ador.ops import Labels
 from ador.perf.rules import NUMPY, Rates, rates_of
 from ador.perf.stage import ops_seconds
 from ador.workload.graph import decode_step, prefill
@@ -43,8 +44,11 @@ def chip_arrays(chips: Sequence[AdorChip]) -> SimpleNamespace:
 def arrays_from_columns(column: Callable[[str], np.ndarray], n: int) -> SimpleNamespace:
     """The namespace ``chip_arrays`` builds, from ``column(dotted path)``: one value per design of
     that field or property of an AdorChip (``hbm.bw_bytes_per_s``, ``mactree.activation_buffer_bytes``)."""
-    def arr(path: str, dtype=float) -> np.ndarray:
-        return np.asarray(column(path)) if path in _TEXT_FIELDS else np.asarray(column(path), dtype=dtype)
+    def arr(path: str, dtype=float) -> Any:
+        if path in _TEXT_FIELDS:
+            values = column(path)
+            return values if isinstance(values, Labels) else Labels(values)
+        return np.asarray(column(path), dtype=dtype)
 
     systolic = SimpleNamespace(count=arr("systolic.count"), rows=arr("systolic.rows"), cols=arr("systolic.cols"),
                                dataflow=arr("systolic.dataflow"),
@@ -76,7 +80,8 @@ def arrays_from_columns(column: Callable[[str], np.ndarray], n: int) -> SimpleNa
 def population_rates(ca: SimpleNamespace, runtime: RuntimeProfile, *, tp: int = 1, pp: int = 1,
                      node: NodeTier | None = None) -> Rates:
     """The runtime's rates for every design (HBM efficiency by each design's memory kind)."""
-    eff = NUMPY.lookup({k: runtime.hbm(k) for k in np.unique(ca.memory_kind)}, ca.memory_kind)
+    kinds = ca.memory_kind.labels if isinstance(ca.memory_kind, Labels) else np.unique(ca.memory_kind)
+    eff = NUMPY.lookup({k: runtime.hbm(k) for k in kinds}, ca.memory_kind)
     return rates_of(ca, runtime, hbm_efficiency=eff, node=node or NodeTier(), tp=tp, pp=pp)
 
 
