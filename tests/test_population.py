@@ -34,3 +34,20 @@ def test_population_of_the_example():
     out = evaluate_population([chip] * 3, get_model("llama-3-8b"), get_precision("fp16"), batch=8, input_len=256,
                               output_len=32)
     assert np.allclose(out["ttft_s"], out["ttft_s"][0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(chip=ador_chips(), tp=st.sampled_from([1, 8]), batch=st.integers(1, 128), kv=st.integers(1, 4000),
+       model=st.sampled_from(["llama-3-70b", "mixtral-8x7b"]))
+def test_the_shared_operator_time_equals_the_breakdowns_engine_by_engine_choice(chip, tp, batch, kv, model):
+    """The stage time without a breakdown (``op_seconds``, the population's definition) equals the
+    sum the breakdown path builds from each operator's candidate engines (``op_time``)."""
+    from ador.perf.stage import stage_time
+    from ador.workload import decode_step, prefill
+    spec, p = get_model(model), get_precision("fp16")
+    if spec.n_heads % tp:
+        return
+    system = System(device=chip, tp=tp)
+    for ops in (prefill(spec, p, tp, batch, kv), decode_step(spec, p, tp, batch, kv)):
+        fast = stage_time(system, p, ops, breakdown=False).time_s
+        assert fast == pytest.approx(stage_time(system, p, ops, breakdown=True).time_s, rel=1e-12)

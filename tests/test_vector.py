@@ -52,3 +52,19 @@ def test_population_feasibility_codes_give_the_reasons_of_one_design(chips, batc
             continue
         assert feasibility_reasons(int(codes[i]), {k: float(v[i]) for k, v in got.items()}) == \
             feasibility(want, reticle=reticle)
+
+
+@settings(max_examples=20, deadline=None)
+@given(chips=st.lists(ador_chips(), min_size=1, max_size=8), batch=st.integers(1, 256),
+       input_len=st.integers(1, 4000), output_len=st.integers(1, 400))
+def test_p99_time_between_tokens_is_never_below_the_mean(chips, batch, input_len, output_len):
+    got = population_metrics(chips, get_model("llama-3-8b"), get_precision("fp16"),
+                             Workload(batch, input_len, output_len), tp=1)
+    assert np.all(got["tbt_p99_ms"] >= got["tbt_ms"])
+
+
+def test_the_p99_rule_keeps_the_mean_as_a_floor_on_numbers_and_arrays():
+    from ador.ops import NUMPY
+    from ador.perf.evaluate import p99_of_steps
+    assert p99_of_steps(1.0, 2.0) == 2.0 and p99_of_steps(3.0, 2.0) == 3.0
+    assert p99_of_steps(np.array([1.0, 3.0]), np.array([2.0, 2.0]), NUMPY).tolist() == [2.0, 3.0]
