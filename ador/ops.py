@@ -85,7 +85,7 @@ class Labels:
 
     def lookup(self, table: Mapping[Any, float]) -> np.ndarray:
         """``table[label]`` for every design (a label in use but not in the table raises KeyError)."""
-        used = np.unique(self.codes)
+        used = np.flatnonzero(np.bincount(self.codes, minlength=len(self.labels)))
         values = np.full(len(self.labels), np.nan)
         for c in used:
             values[c] = table[self.labels[c]]
@@ -105,7 +105,8 @@ class _NumpyOps:
         """Ceiling of a / b. The operands are whole numbers below 2**53, so a quotient that is an
         integer is exact and any other is at least 1/b from one: np.ceil is exact here, and far
         faster than floor division on floats."""
-        return np.ceil(np.true_divide(a, b))
+        q = np.true_divide(a, b)
+        return np.ceil(q, out=q) if isinstance(q, np.ndarray) else np.ceil(q)
 
     @staticmethod
     def take(values: Sequence[float], index):
