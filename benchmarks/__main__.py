@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import eval_speed, search_quality, serving_speed, study_speed
+from benchmarks import batch_speed, eval_speed, search_quality, serving_speed, study_speed
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    speed-up (pairwise median) {speed['study_speedup_vs_optuna_sqlite']:.1f}x "
           f"[{speed['study_speedup_spread'][0]:.1f} .. {speed['study_speedup_spread'][1]:.1f}]")
     results.update(speed)
+    study_batch = batch_speed.run(args.quick)
+    print(f"    llama3-70b-8dev, {study_batch['trials']:,} trials, NSGA-II generations of 100 (target >= 2,000 trials/s):"
+          f" batch path {study_batch['batch_trials_per_s']:,.0f} trials/s [{study_batch['batch_spread'][0]:,.0f} .. "
+          f"{study_batch['batch_spread'][1]:,.0f}], one trial at a time {study_batch['scalar_trials_per_s']:,.0f}/s")
+    results["study_batch"] = study_batch
 
     print("\n[4] serving simulator: Llama-3-70B on 8 devices, Poisson arrivals, long-tailed lengths "
           "(target >= 1,000,000 scheduler iterations/s; 1M requests in < 500 MB)")

@@ -31,11 +31,12 @@ if TYPE_CHECKING:
 BATCH_TRIALS = 64                       # trials asked together by samplers without generations
 GENERATIONAL = {"nsga2": 50, "nsga3": 50}   # sampler -> its default population size
 SEQUENTIAL = {"gp"}                      # samplers that gain from seeing every result before the next ask
+ENABLED = True                           # False: every study one trial at a time (benchmarks compare the two)
 
 
 def batch_size(study: Study, sampler: str, options: dict[str, Any]) -> int:
     """How many trials to ask and score together (0: one at a time, the scalar path)."""
-    if sampler in SEQUENTIAL or not population_capable(study):
+    if not ENABLED or sampler in SEQUENTIAL or not population_capable(study):
         return 0
     if sampler in GENERATIONAL:
         return int(options.get("population_size", GENERATIONAL[sampler]))
