@@ -232,6 +232,7 @@ def _slo_targets(args: argparse.Namespace) -> dict[str, float]:
                           SloDeprecationWarning, stacklevel=2)
             slo.setdefault(key, value)
     args.ttft_slo, args.tbt_slo = simulator_targets(slo)
+    args.slo_targets = slo
     return slo
 
 
@@ -492,6 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
     p.add_argument("--target-attainment", type=float, default=0.9,
                    help="share of requests that must be served in time (--find-capacity)")
+    p.add_argument("--capacity-by", choices=("attainment", "p99"), default="attainment",
+                   help="--find-capacity judges a rate by the share of requests served in time (attainment) or "
+                        "by the simulated p99 TTFT / p99 TBT against the --slo p99 keys (p99)")
     p.add_argument("--seed", type=int, default=0, help="random seed of arrivals and lengths")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_simulate)
