@@ -27,7 +27,7 @@ SMALLER = [
     (r"--trials 1000", "--trials 10"),
     (r"(ador study launch my-study\.yaml)", r"\1 --trials 30"),
     (r"(ador calibrate --cv)", r"\1 --max-evaluations 20"),
-    (r"(ador headline --out headline)", r"\1 --trials 20 --no-serving"),
+    (r"(ador headline --out headline)", r"\1 --trials 20 --seeds 1 2 --no-serving"),
     (r"--requests 10000", "--requests 300"),
     (r"--ci 5%", "--ci 5% --requests 200 --max-requests 1200 --max-replications 3"),
     (r"--find-capacity", "--find-capacity --requests 150"),

@@ -87,7 +87,7 @@ class IsoSpec:
     # "equal": the design's matrix engines sustain the baseline GPU's fitted fraction of peak
     # (perf/gpu.py tensor_efficiency) instead of 100% less fill and drain. Not a constraint: it
     # sets the searched designs' matrix_efficiency (docs/modelling.md, "Fair by construction").
-    matrix_efficiency: Literal["equal"] | None = None
+    matrix_efficiency: str | None = None
     tolerance_pct: float = 2.0
 
     def rules(self) -> dict[str, str]:
