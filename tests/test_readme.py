@@ -26,6 +26,7 @@ SMALLER = [
     (r"(ador study launch llama3-70b-8dev)(\s|$)", r"\1 --trials 60\2"),
     (r"--trials 1000", "--trials 10"),
     (r"(ador study launch my-study\.yaml)", r"\1 --trials 30"),
+    (r"(ador study launch llama3-70b-20rps)", r"\1 --trials 12"),
     (r"(ador calibrate --cv)", r"\1 --max-evaluations 20"),
     (r"(ador headline --out headline)", r"\1 --trials 20 --seeds 1 2 --no-serving"),
     (r"--requests 10000", "--requests 300"),

@@ -228,7 +228,7 @@ def _binds(h: Headline) -> list[str]:
 def _serving(h: Headline) -> list[str]:
     rate = h.served[0].at_rate_rps
     L = ["## Under load: serving", "",
-         f"{SERVING.requests} requests with long-tailed lengths (mean prompt {SERVING.input_len}, mean output "
+         f"{SERVING.requests:,} requests with long-tailed lengths (mean prompt {SERVING.input_len}, mean output "
          f"{SERVING.output_len} tokens), Poisson arrivals. Capacity is the highest arrival rate at which the simulated "
          f"p99 TTFT stays within {SERVING.ttft_p99_ms:.0f} ms and p99 TBT within {SERVING.tbt_p99_ms:.0f} ms (the "
          f"search of `ador simulate --find-capacity --capacity-by p99`); the p99s are then taken at {rate:.2f} req/s, "
