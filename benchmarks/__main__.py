@@ -53,9 +53,10 @@ def main(argv: list[str] | None = None) -> int:
           f"[{speed['study_speedup_spread'][0]:.1f} .. {speed['study_speedup_spread'][1]:.1f}]")
     results.update(speed)
     study_batch = batch_speed.run(args.quick)
-    print(f"    llama3-70b-8dev, {study_batch['trials']:,} trials, NSGA-II generations of 100 (target >= 2,000 trials/s):"
-          f" batch path {study_batch['batch_trials_per_s']:,.0f} trials/s [{study_batch['batch_spread'][0]:,.0f} .. "
-          f"{study_batch['batch_spread'][1]:,.0f}], one trial at a time {study_batch['scalar_trials_per_s']:,.0f}/s")
+    low, high = study_batch["batch_spread"]
+    print(f"    llama3-70b-8dev, {study_batch['trials']:,} trials, NSGA-II generations of 100 "
+          f"(target >= 2,000 trials/s): batch path {study_batch['batch_trials_per_s']:,.0f} trials/s "
+          f"[{low:,.0f} .. {high:,.0f}], one trial at a time {study_batch['scalar_trials_per_s']:,.0f}/s")
     results["study_batch"] = study_batch
 
     print("\n[4] serving simulator: Llama-3-70B on 8 devices, Poisson arrivals, long-tailed lengths "

@@ -60,9 +60,10 @@ def sampler_fractions(study, front, sampler: str, seed: int, budgets, folder: Pa
 
 def run(quick: bool = False, samplers=SAMPLERS) -> dict[str, Any]:
     setup = QUICK if quick else FULL
-    study = _study(setup["study"])
+    study = _study(str(setup["study"]))
     front = enumerate_front(study)
-    budgets, seeds = setup["budgets"], setup["seeds"]
+    budgets: tuple[int, ...] = setup["budgets"]       # type: ignore[assignment]
+    seeds: tuple[int, ...] = setup["seeds"]           # type: ignore[assignment]
     out: dict[str, Any] = {"study": study.name, "space_designs": front.designs, "feasible_designs": front.feasible,
                            "true_front_size": len(front.points), "enumerate_s": front.seconds,
                            "budgets": list(budgets), "seeds": list(seeds), "fractions": {}, "seconds": {}}

@@ -68,15 +68,16 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
     for target, text in space.spec.derived.items():
         where = f"derived.{target}"
         names = sorted(names_in(text, where))
-        kind = space._types[target]
-        results, inverse, ok = _per_unique(env, names, n, lambda v, t=text, w=where, k=kind, f=target:
-                                           _typed(k, evaluate_expr(t, {**base, **v}, w), f))
+        def derive(v: dict[str, Any], t: str = text, w: str = where, f: str = target) -> Any:
+            return _typed(space._types[f], evaluate_expr(t, {**base, **v}, w), f)
+        results, inverse, ok = _per_unique(env, names, n, derive)
         valid &= ok[inverse]
         env[target] = np.array([r if r is not None else 0 for r in results])[inverse]
     for text in space.spec.constraints:
         names = sorted(names_in(text, "constraints"))
-        results, inverse, ok = _per_unique(env, names, n, lambda v, t=text: bool(evaluate_expr(t, {**base, **v},
-                                                                                               "constraints")))
+        def holds(v: dict[str, Any], t: str = text) -> bool:
+            return bool(evaluate_expr(t, {**base, **v}, "constraints"))
+        results, inverse, ok = _per_unique(env, names, n, holds)
         valid &= (ok & np.array([bool(r) for r in results]))[inverse]
     heads: dict[str, list[str]] = {}
     for dotted in env:
@@ -97,7 +98,7 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
         valid &= ok[inverse]
         built[head] = (results, inverse)
 
-    def column(path: str) -> np.ndarray:
+    def column(path: str) -> Any:
         head, _, leaf = path.partition(".")
         if not leaf:
             if path in env:

@@ -83,8 +83,9 @@ def _exact_line(durable, exact) -> list[str]:
         return []
     from ador.explore.record import is_feasible
     feasible = [t.values for t in durable.get_trials(deepcopy=False) if is_feasible(t)]
-    return [f"- exact front (`ador study enumerate`): {len(exact.points)} designs of the {exact.designs:,} in the space "
-            f"({exact.feasible:,} feasible); this study's feasible designs reach {100 * exact.fraction(feasible):.1f}% "
+    share = 100 * exact.fraction(feasible)
+    return [f"- exact front (`ador study enumerate`): {len(exact.points)} designs of the {exact.designs:,} in the "
+            f"space ({exact.feasible:,} feasible); this study's feasible designs reach {share:.1f}% "
             f"of its hypervolume (objectives scaled over the space's feasible designs)"]
 
 
