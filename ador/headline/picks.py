@@ -60,13 +60,19 @@ def load(role: str, storage_dir: str | Path, seeds: Sequence[int] = SEEDS) -> Se
         chosen = picks(stored, done)
         if not chosen:
             continue
-        made = {which: Pick(seed, which, t.number, design_of(stored, t), design_mapping(stored, t), metrics_of(t))
-                for which, t in chosen.items()}
-        knees[seed] = made.pop(KNEE)       # type: ignore[assignment]
+        made = {which: Pick(seed, which, t.number, _chip(design_of(stored, t)), design_mapping(stored, t),
+                            metrics_of(t)) for which, t in chosen.items()}
+        knees[seed] = made.pop(KNEE)
         corners[seed] = list(made.values())
     if first is None:
         raise ValueError("no seeds")
     return Searched(role, first, trials, sizes, knees, corners, fronts)
+
+
+def _chip(device) -> AdorChip:
+    if not isinstance(device, AdorChip):       # the headline's studies search the ADOR template only
+        raise TypeError(f"{device.name} is not an ADOR design")
+    return device
 
 
 @dataclass(frozen=True)

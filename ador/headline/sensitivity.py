@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 from ador.cost.area import die_area, floorplan_of_chip
 from ador.cost.package import INTERPOSER_KEEP_OUT
@@ -42,14 +43,15 @@ def scaled_area_eff(design: AdorChip, study: Study, parts: tuple[str, ...], scal
 
 def table(design: AdorChip, study: Study, gpu: str = REFERENCE) -> list[Line]:
     mine, theirs = score(design, study), score(GPUS[gpu], study)
-    lines = [Line("as searched", f"{study.workload.batch} x {study.workload.input_len} in / "
-                  f"{study.workload.output_len} out", ratio("tbt_p99_ms", mine, theirs), ratio("area_eff", mine, theirs))]
+    w = study.workload
+    lines = [Line("as searched", f"{w.batch} x {w.input_len} in / {w.output_len} out",
+                  ratio("tbt_p99_ms", mine, theirs), ratio("area_eff", mine, theirs))]
     for parts, what in ((MAC_PARTS, "MAC area"), (SRAM_PARTS, "SRAM area")):
         for s in AREA_SCALES:
             eff = scaled_area_eff(design, study, parts, s, mine)
             lines.append(Line("area model", f"{what} x{s:g}", ratio("tbt_p99_ms", mine, theirs),
                               eff / theirs["area_eff"], "the GPU's area is its datasheet die"))
-    other = "private" if design.mactree.buffer == "shared" else "shared"
+    other: Literal["shared", "private"] = "private" if design.mactree.buffer == "shared" else "shared"
     flipped = dataclasses.replace(design, mactree=dataclasses.replace(design.mactree, buffer=other))
     m = score(flipped, study)
     lines.append(Line("MAC-tree buffer", f"{design.mactree.buffer} -> {other}", ratio("tbt_p99_ms", m, theirs),
