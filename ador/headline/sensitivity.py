@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Sequence
 
 from ador.cost.area import die_area, floorplan_of_chip
 from ador.cost.package import INTERPOSER_KEEP_OUT
@@ -62,7 +62,7 @@ def repick(population: list[tuple[AdorChip, dict[str, float]]], study: Study, pa
 
 
 def table(design: AdorChip, study: Study, gpu: str = REFERENCE,
-          population: list[tuple[AdorChip, dict[str, float]]] = ()) -> list[Line]:
+          population: Sequence[tuple[AdorChip, dict[str, float]]] = ()) -> list[Line]:
     mine, theirs = score(design, study), score(GPUS[gpu], study)
     w = study.workload
     lines = [Line("as searched", f"{w.batch} x {w.input_len} in / {w.output_len} out",
