@@ -75,6 +75,21 @@ def _chip(device) -> AdorChip:
     return device
 
 
+def feasible_population(role: str, storage_dir: str | Path, seed: int) -> list[tuple[AdorChip, dict[str, float]]]:
+    """Every distinct feasible design of one seed's study, with its stored metrics."""
+    from ador.explore.record import is_feasible
+    from ador.explore.runner import load_stored
+    study = seeded(role, seed)
+    stored, durable, _ = load_stored(study.name, storage_url(storage_dir, study))
+    seen: dict[tuple, tuple[AdorChip, dict[str, float]]] = {}
+    for t in sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number):
+        if t.state.name == "COMPLETE" and is_feasible(t):
+            key = tuple(sorted((k, repr(v)) for k, v in t.params.items()))
+            if key not in seen:
+                seen[key] = (_chip(design_of(stored, t)), metrics_of(t))
+    return list(seen.values())
+
+
 @dataclass(frozen=True)
 class Spread:
     """A quantity over seeds: its median and range."""

@@ -15,7 +15,7 @@ from ador.explore import fairness
 from ador.hardware import GPUS
 from ador.headline import sensitivity
 from ador.headline.compare import Versus, area_basis, score, versus
-from ador.headline.picks import Searched, Spread, load, median_seed
+from ador.headline.picks import Searched, Spread, feasible_population, load, median_seed
 from ador.headline.plan import (BASELINES, BATCHES, PAPER, REFERENCE, SEEDS, SERVING, SERVING_CHUNKED,
                                 SERVING_CONCURRENT, SERVING_ROLES, STATIC_ROLES, SYMMETRIC)
 from ador.headline.serving_view import Served, ServingLine, serve
@@ -94,7 +94,9 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     return Headline(searched, ratios, named, ladders, versus(design, study, gpus=list(BASELINES)),
                     {seed: versus(k.design, study, gpus=[REFERENCE, "h100-sxm-80gb"], batches=BATCHES)
                      for seed, k in sym.knees.items()},
-                    sensitivity.table(design, study), bands, cov, anatomy, served, capacity)
+                    sensitivity.table(design, study, population=feasible_population(SYMMETRIC, storage_dir,
+                                                                                    named[SYMMETRIC])),
+                    bands, cov, anatomy, served, capacity)
 
 
 def _serving(searched: dict[str, Searched], static_design) -> tuple[list[Served], dict[str, Spread]]:
