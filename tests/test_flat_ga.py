@@ -36,7 +36,8 @@ def test_resume_of_many_generations_needs_no_recursion():
     """A study of 1,200 generations replayed into a fresh sampler: Optuna's rebuilds the parents
     recursively (RecursionError at this depth); ours walks forward."""
     old = _run(FlatNSGAIISampler(seed=1, population_size=2), 2400)
-    fresh = optuna.create_study(directions=["minimize", "maximize"], sampler=FlatNSGAIISampler(seed=2, population_size=2))
+    fresh = optuna.create_study(directions=["minimize", "maximize"],
+                                sampler=FlatNSGAIISampler(seed=2, population_size=2))
     fresh.add_trials(old.trials)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(400)

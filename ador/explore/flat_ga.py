@@ -23,7 +23,7 @@ Optuna's own samplers by tests/test_flat_ga.py.
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 from optuna.samplers import NSGAIIISampler, NSGAIISampler
@@ -47,6 +47,8 @@ class _FlatGenerations:
         self._max_generation, self._max_count = 0, 0
         self._parents: dict[int, list[FrozenTrial]] = {}     # generation -> parents, by number
         self._fresh: dict[int, list[FrozenTrial]] = {}       # ... in selection order, until first read
+        # called with (generation, parents) when a parent population is chosen (a resume point)
+        self.on_parents: Callable[[int, list[FrozenTrial]], None] | None = None
 
     # --- the incremental view of the study ------------------------------------------------
 
@@ -102,6 +104,8 @@ class _FlatGenerations:
                 chosen = self.select_parent(study, g)   # type: ignore[attr-defined]
                 self._parents[g] = sorted(chosen, key=lambda t: t.number)
                 self._fresh[g] = chosen
+                if self.on_parents is not None:
+                    self.on_parents(g, self._parents[g])
         # as Optuna: the selection's own order when just made, trial order once cached
         return self._fresh.pop(generation, None) or self._parents[generation]
 

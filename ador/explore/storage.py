@@ -337,6 +337,7 @@ class TrialRecorder:
         self.storage = storage
         self.study_id = study_id
         self.rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
+        self._last: tuple[int, int] | None = None      # (id, number) of the trial last written
 
     def find(self, uid: str) -> int | None:
         """The id of the stored trial carrying ``uid`` (a write whose commit was reported failed
@@ -357,6 +358,12 @@ class TrialRecorder:
             row = conn.execute(select(A.c.trial_id).join(T, T.c.trial_id == A.c.trial_id).where(
                 T.c.study_id == self.study_id, A.c.key == UID_KEY, A.c.value_json == json.dumps(uid))).first()
         return None if row is None else int(row[0])
+
+    def number_of(self, trial_id: int) -> int:
+        """The number the storage gave a trial this recorder wrote."""
+        if self._last is not None and self._last[0] == trial_id:
+            return self._last[1]
+        return self.storage.get_trial_number_from_id(trial_id)
 
     def write(self, trial) -> int:
         if self.rdb is None:
@@ -408,4 +415,5 @@ class TrialRecorder:
                     conn.execute(model.__table__.insert(), [
                         {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                         for key, value in attrs.items()])
+        self._last = (trial_id, int(number))
         return trial_id
