@@ -1,10 +1,6 @@
 """Exploration at scale (issue 16): repeated designs, resume points, worker seeds, fast reads, bugs."""
-import dataclasses
 
-import optuna
-import pytest
 
-from ador.explore.config import load_study
 from ador.explore.space import build_space
 from ador.explore.stored import Point
 from ador.hardware.components import HBM_GENERATIONS

@@ -307,7 +307,7 @@ class StoredTrials:
             v = vals.get(trial_id)
             out.append(FrozenTrial(number=number, state=_state(state), value=None,
                                    values=[v[i] for i in range(len(v))] if v else None,
-                                   datetime_start=start, datetime_complete=complete, params=p_params,
+                                   datetime_start=_local(start), datetime_complete=_local(complete), params=p_params,
                                    distributions=p_dists, user_attrs=attrs["user"].get(trial_id, {}),
                                    system_attrs=attrs["system"].get(trial_id, {}),
                                    intermediate_values=steps.get(trial_id, {}), trial_id=trial_id))
@@ -325,6 +325,14 @@ def design_key(trial: FrozenTrial) -> tuple:
     ``param_keys`` reads from the database)."""
     return tuple(sorted((name, float(trial.distributions[name].to_internal_repr(value)))
                         for name, value in trial.params.items()))
+
+
+def _local(stored: Any) -> Any:
+    """A stored trial time (naive UTC, Optuna's RDB convention) as Optuna returns it: naive local."""
+    if stored is None:
+        return None
+    import datetime as dt
+    return stored.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
 
 
 def _tables() -> dict[str, Any]:
