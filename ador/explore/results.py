@@ -30,9 +30,14 @@ def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
     if not feasible:
         return []
     mask = pareto_mask([p.values for p in feasible], directions)
-    ids = [p.trial_id for p, m in zip(feasible, mask) if m]
-    # a design is scored the same every time, so its trials share values: all on the front or none
-    return front_trials(r.load(ids), directions, feasible=lambda t: True)
+    # a design is scored the same every time, so its trials share values: all on the front or
+    # none; the first trial of each distinct design (by its parameters) is read whole
+    on_front = [p for p, m in zip(feasible, mask) if m]
+    keys = r.param_keys([p.trial_id for p in on_front])
+    first: dict[tuple, int] = {}
+    for p in on_front:                                   # in trial-number order
+        first.setdefault(keys[p.trial_id], p.trial_id)
+    return front_trials(r.load(list(first.values())), directions, feasible=lambda t: True)
 
 
 def status(durable: optuna.Study, front: list[FrozenTrial] | None = None) -> dict[str, Any]:

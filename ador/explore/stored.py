@@ -145,39 +145,46 @@ class StoredTrials:
                     for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.COMPLETE,))
                     if t.values is not None]
         from optuna.storages._rdb import models
-        from sqlalchemy import select
+        from sqlalchemy import Float, case, cast, func, select
         tb = _tables()
         T, V, S, U = tb["trials"], tb["trial_values"], tb["trial_system_attributes"], tb["trial_user_attributes"]
         done = (T.c.study_id == self.study_id) & (T.c.state == TrialState.COMPLETE)
+        named = S.c.key.startswith(CONSTRAINTS_KEY + ":")
+        # the worst named constraint per trial, in SQL (a JSON number casts to a float; the texts
+        # that do not cast everywhere, Infinity and NaN, are flagged: both are infeasible)
+        bad = case((S.c.value_json.in_(["Infinity", "NaN"]), 1), else_=0)
 
         def read():
             assert self.engine is not None
             with self.engine.connect() as conn:
-                numbers = dict(conn.execute(select(T.c.trial_id, T.c.number).where(done)).all())
-                values = conn.execute(select(V.c.trial_id, V.c.objective, V.c.value, V.c.value_type)
-                                      .join(T, T.c.trial_id == V.c.trial_id).where(done)).all()
-                cons = conn.execute(select(S.c.trial_id, S.c.key, S.c.value_json).join(T, T.c.trial_id == S.c.trial_id)
-                                    .where(done, (S.c.key == CONSTRAINTS_KEY) | S.c.key.startswith(
-                                        CONSTRAINTS_KEY + ":"))).all()
+                values = conn.execute(select(T.c.trial_id, T.c.number, V.c.objective, V.c.value, V.c.value_type)
+                                      .join(V, T.c.trial_id == V.c.trial_id).where(done)).all()
+                worst = conn.execute(select(S.c.trial_id, func.max(cast(S.c.value_json, Float)), func.max(bad))
+                                     .join(T, T.c.trial_id == S.c.trial_id).where(done, named)
+                                     .group_by(S.c.trial_id)).all()
+                lists = conn.execute(select(S.c.trial_id, S.c.value_json).join(T, T.c.trial_id == S.c.trial_id)
+                                     .where(done, S.c.key == CONSTRAINTS_KEY)).all()     # Optuna's older format
                 flags = conn.execute(select(U.c.trial_id, U.c.value_json).join(T, T.c.trial_id == U.c.trial_id)
-                                     .where(done, U.c.key == FEASIBLE_ATTR)).all()
-            return numbers, values, cons, flags
-        numbers, values, cons, flags = self._run("reading completed trials", read)
+                                     .where(done, U.c.key == FEASIBLE_ATTR)).all() \
+                    if len({r[0] for r in values}) > len(worst) else []
+            return values, worst, lists, flags
+        values, worst_rows, lists, flags = self._run("reading completed trials", read)
+        finite = models.TrialValueModel.TrialValueType.FINITE
         vals: dict[int, dict[int, float]] = {}
-        for trial_id, objective, value, kind in values:
-            vals.setdefault(trial_id, {})[objective] = models.TrialValueModel.stored_repr_to_value(
-                value, _value_type(kind))
-        worst: dict[int, float] = {}
-        for trial_id, _key, text in cons:
+        numbers: dict[int, int] = {}
+        for trial_id, number, objective, value, kind in values:
+            numbers[trial_id] = number
+            vals.setdefault(trial_id, {})[objective] = value if kind == finite else \
+                models.TrialValueModel.stored_repr_to_value(value, _value_type(kind))
+        worst = {trial_id: (float("inf") if flagged else float(top)) for trial_id, top, flagged in worst_rows}
+        for trial_id, text in lists:
             v = json.loads(text)
-            top = max(v) if isinstance(v, list) and v else v if isinstance(v, (int, float)) else 0.0
+            top = max(v) if isinstance(v, list) and v else 0.0
             worst[trial_id] = max(worst.get(trial_id, float("-inf")), top)
         flag = {trial_id: bool(json.loads(text)) for trial_id, text in flags}
         out = []
         for trial_id, number in sorted(numbers.items(), key=lambda kv: kv[1]):
-            v = vals.get(trial_id)
-            if not v:
-                continue
+            v = vals[trial_id]
             feasible = worst[trial_id] <= 0 if trial_id in worst else flag.get(trial_id, False)
             out.append(Point(trial_id, number, tuple(v[i] for i in range(len(v))), feasible))
         return out
@@ -198,25 +205,25 @@ class StoredTrials:
                     T.c.study_id == self.study_id, T.c.state == TrialState.COMPLETE, S.c.key == key)).all()
         return {int(i): json.loads(text) for i, text in self._run("reading trial attributes", read)}
 
-    def param_keys(self) -> dict[int, tuple]:
-        """trial id -> its parameters as (name, internal value) pairs, sorted (the design's identity),
-        for completed trials."""
+    def param_keys(self, ids: list[int]) -> dict[int, tuple]:
+        """trial id -> its parameters as (name, internal value) pairs, sorted (the design's identity)."""
         if self.engine is None:
-            return {t._trial_id: design_key(t) for t in self.storage.get_all_trials(
-                self.study_id, deepcopy=False, states=(TrialState.COMPLETE,))}
+            wanted = set(ids)
+            return {t._trial_id: design_key(t) for t in self.storage.get_all_trials(self.study_id, deepcopy=False)
+                    if t._trial_id in wanted}
         from sqlalchemy import select
-        tb = _tables()
-        T, P = tb["trials"], tb["trial_params"]
+        P = _tables()["trial_params"]
 
-        def read():
+        def read(chunk):
             assert self.engine is not None
             with self.engine.connect() as conn:
-                return conn.execute(select(P.c.trial_id, P.c.param_name, P.c.param_value).join(
-                    T, T.c.trial_id == P.c.trial_id).where(T.c.study_id == self.study_id,
-                                                           T.c.state == TrialState.COMPLETE)).all()
-        out: dict[int, list] = {}
-        for trial_id, name, value in self._run("reading parameters", read):
-            out.setdefault(trial_id, []).append((name, float(value)))
+                return conn.execute(select(P.c.trial_id, P.c.param_name, P.c.param_value).where(
+                    P.c.trial_id.in_(chunk))).all()
+        out: dict[int, list] = {i: [] for i in ids}
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            for trial_id, name, value in self._run("reading parameters", lambda c=chunk: read(c)):
+                out[trial_id].append((name, float(value)))
         return {i: tuple(sorted(p)) for i, p in out.items()}
 
     # --- whole trials ---------------------------------------------------------------------------
