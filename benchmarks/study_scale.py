@@ -1,0 +1,146 @@
+"""Studies at scale: per-trial cost as the study grows, the cost of resuming a large study, and
+what a second worker process adds.
+
+- Growth: ador's default path (NSGA-II, every trial committed to SQLite) on the Llama-3-70B
+  8-device study (the default search space: few repeated designs), trials/s of the first 500
+  trials and of 500 trials run on the same study once it holds 20,000. The study file lives in
+  /dev/shm where there is one, so that the figure is the per-trial bookkeeping rather than this
+  disk's fsync (the disk's figure is benchmark [3]).
+- Resume: a fresh process opens the 20,000-trial study and runs 10 trials: seconds to open, to the
+  first trial, and peak memory.
+- Workers: the serving-judged study (every trial simulates requests: CPU-bound) run by one
+  process and by ``--workers 2`` on PostgreSQL when the server answers (else SQLite), same
+  number of trials, wall time including the workers' start.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ador.explore.config import load_study
+from ador.explore.runner import open_study, run_trials, run_workers
+
+REPO = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("ADOR_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+WINDOW = 500
+
+
+def _study(path: str, name: str):
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        return dataclasses.replace(load_study(path), name=name)
+    finally:
+        os.chdir(cwd)
+
+
+def _fast_dir() -> str:
+    return tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None, prefix="ador-bench-")
+
+
+def growth(quick: bool) -> dict[str, Any]:
+    small, large = (200, 1_000) if quick else (WINDOW, 20_000)
+    window = 200 if quick else WINDOW
+    folder = _fast_dir()
+    db = f"{folder}/growth.db"
+    try:
+        study = _study("studies/llama3-70b-8dev.yaml", "growth")
+        durable, _ = open_study(study, f"sqlite:///{db}")
+        start = time.perf_counter()
+        run_trials(study, durable, window, progress=False)
+        first = window / (time.perf_counter() - start)
+        done = window
+        fill_start = time.perf_counter()
+        while done < large:
+            step = min(5_000, large - done)
+            run_trials(study, durable, step, progress=False)        # each chunk is a resume
+            done += step
+        fill_s = time.perf_counter() - fill_start
+        resume = _resume_in_fresh_process(db, "growth")
+        start = time.perf_counter()
+        run_trials(study, durable, window, progress=False)
+        late = window / (time.perf_counter() - start)
+    finally:
+        for f in Path(folder).glob("*"):
+            f.unlink()
+        os.rmdir(folder)
+    return {"trials_small": small, "trials_large": large, "window": window,
+            "trials_per_s_at_small": first, "trials_per_s_at_large": late, "large_over_small": late / first,
+            "fill_seconds": fill_s, "resume": resume}
+
+
+_RESUME = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from ador.explore.runner import load_stored, run_trials
+t1 = time.perf_counter()
+study, durable, url = load_stored(sys.argv[2], sys.argv[1], write=True)
+t2 = time.perf_counter()
+run_trials(study, durable, 1, progress=False)
+t3 = time.perf_counter()
+run_trials(study, durable, 9, progress=False)
+print(json.dumps({"import_s": t1 - t0, "open_s": t2 - t1, "first_trial_s": t3 - t2,
+                  "ten_trials_s": time.perf_counter() - t2,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _resume_in_fresh_process(db: str, name: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", _RESUME, f"sqlite:///{db}", name], capture_output=True, text=True,
+                         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def workers(quick: bool) -> dict[str, Any]:
+    """One process vs two on the same number of trials (fresh studies of the same definition)."""
+    path, n = ("studies/smoke.yaml", 40) if quick else ("studies/llama3-70b-8dev-serving.yaml", 60)
+    on_pg = _pg_available()
+    folder = tempfile.mkdtemp(prefix="ador-bench-")
+    seconds = {}
+    names = []
+    try:
+        for k in (1, 2):
+            name = f"bench-w{k}-{uuid.uuid4().hex[:6]}"
+            names.append(name)
+            url = PG_URL if on_pg else f"sqlite:///{folder}/{name}.db"
+            study = _study(path, name)
+            durable, url = open_study(study, url)
+            start = time.perf_counter()
+            stats = run_workers(study, durable, url, n, k, progress=False)
+            seconds[k] = time.perf_counter() - start
+            assert stats.completed + stats.failed == n
+    finally:
+        if on_pg:
+            import optuna
+            for name in names:
+                try:
+                    optuna.delete_study(study_name=name, storage=PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+                except KeyError:
+                    pass
+        for f in Path(folder).glob("*"):
+            f.unlink()
+        os.rmdir(folder)
+    return {"study": path, "trials": n, "storage": "postgresql" if on_pg else "sqlite",
+            "seconds_1": seconds[1], "seconds_2": seconds[2], "speedup_2": seconds[1] / seconds[2],
+            "cores": os.cpu_count()}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    return {"growth": growth(quick), "workers": workers(quick)}
