@@ -110,7 +110,7 @@ def _pg_available() -> bool:
 
 def workers(quick: bool) -> dict[str, Any]:
     """One process vs two on the same number of trials (fresh studies of the same definition)."""
-    path, n = ("studies/smoke.yaml", 40) if quick else ("studies/llama3-70b-8dev-serving.yaml", 60)
+    path, n = ("studies/smoke.yaml", 40) if quick else ("studies/llama3-70b-8dev-serving.yaml", 120)
     on_pg = _pg_available()
     folder = tempfile.mkdtemp(prefix="ador-bench-")
     seconds = {}
@@ -139,7 +139,7 @@ def workers(quick: bool) -> dict[str, Any]:
         os.rmdir(folder)
     return {"study": path, "trials": n, "storage": "postgresql" if on_pg else "sqlite",
             "seconds_1": seconds[1], "seconds_2": seconds[2], "speedup_2": seconds[1] / seconds[2],
-            "cores": os.cpu_count()}
+            "cores": os.cpu_count(), "load_average_1min": os.getloadavg()[0]}
 
 
 def run(quick: bool = False) -> dict[str, Any]:

@@ -103,7 +103,10 @@ class _FlatGenerations:
                 # select_parent reads generation g - 1 and its parents, cached by now
                 chosen = self.select_parent(study, g)   # type: ignore[attr-defined]
                 self._parents[g] = sorted(chosen, key=lambda t: t.number)
-                self._fresh[g] = chosen
+                if g == generation:
+                    # an earlier generation's parents are read in trial order, as they were by the
+                    # time the run that made them moved on: a rebuild chooses what that run chose
+                    self._fresh[g] = chosen
                 if self.on_parents is not None:
                     self.on_parents(g, self._parents[g])
         # as Optuna: the selection's own order when just made, trial order once cached

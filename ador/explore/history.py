@@ -10,8 +10,9 @@ to the durable storage (``TrialWriter``). ``History`` decides what the in-memory
   user attributes (samplers do not read them);
 - every ``SYNC_EVERY_S``: other workers' trials stored since the last look (ids above a
   watermark; ador's writers commit a study's trials in id order), never a full copy;
-- every design met (its own, replayed, pulled), so a design sampled again is answered from its
-  stored trial instead of being scored again (``repeat_of``).
+- every design of the study (read at the start: one query over the parameters), of this run and
+  pulled from others, so a design sampled again is answered from its first stored trial instead
+  of being scored again (``repeat_of``: that trial's number).
 """
 from __future__ import annotations
 
@@ -86,7 +87,11 @@ class History:
         """Fill the in-memory study for the sampler; returns the finished trials stored so far."""
         self.stored.skip_to_now()
         n = self.stored.finished()
-        if isinstance(self.sampler, optuna.samplers.RandomSampler) or n == 0:
+        if n == 0:
+            return n
+        for key, (durable_id, number) in self.stored.designs().items():      # answers for repeats
+            self.designs[key] = (durable_id, number, None)
+        if isinstance(self.sampler, optuna.samplers.RandomSampler):
             return n
         if self.key is None:
             trials = self.stored.load(states=FINISHED, user_attrs=False)
@@ -120,7 +125,9 @@ class History:
         for durable, mem in zip(trials, added, strict=True):
             self.durable_id[mem._trial_id] = durable._trial_id
             self.known.add(durable._trial_id)
-            self.designs.setdefault(_key(durable), (durable._trial_id, durable.number, durable if whole else None))
+            key = _key(durable)
+            if key not in self.designs or (whole and self.designs[key][0] == durable._trial_id):
+                self.designs[key] = (durable._trial_id, durable.number, durable if whole else None)
         self.replayed += len(trials)
 
     # --- during the run -------------------------------------------------------------------------

@@ -226,6 +226,33 @@ class StoredTrials:
                 out[trial_id].append((name, float(value)))
         return {i: tuple(sorted(p)) for i, p in out.items()}
 
+    def designs(self) -> dict[tuple, tuple[int, int]]:
+        """Every finished trial's design (``design_key``) -> (trial id, number) of its first trial."""
+        if self.engine is None:
+            out: dict[tuple, tuple[int, int]] = {}
+            for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=FINISHED):
+                out.setdefault(design_key(t), (t._trial_id, t.number))
+            return out
+        from sqlalchemy import select
+        tb = _tables()
+        T, P = tb["trials"], tb["trial_params"]
+
+        def read():
+            assert self.engine is not None
+            with self.engine.connect() as conn:
+                return conn.execute(select(T.c.trial_id, T.c.number, P.c.param_name, P.c.param_value).join(
+                    P, P.c.trial_id == T.c.trial_id).where(T.c.study_id == self.study_id,
+                                                           T.c.state.in_(list(FINISHED)))).all()
+        params: dict[int, list] = {}
+        numbers: dict[int, int] = {}
+        for trial_id, number, name, value in self._run("reading designs", read):
+            params.setdefault(trial_id, []).append((name, float(value)))
+            numbers[trial_id] = number
+        found: dict[tuple, tuple[int, int]] = {}
+        for trial_id in sorted(params, key=numbers.__getitem__):
+            found.setdefault(tuple(sorted(params[trial_id])), (trial_id, numbers[trial_id]))
+        return found
+
     # --- whole trials ---------------------------------------------------------------------------
 
     def id_of_number(self, number: int) -> int | None:
