@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from optuna.study import Study
 
 
-class _FlatGenerations:
+class FlatGenerations:
     """Mixin over a ``BaseGASampler`` subclass (placed first in the bases)."""
 
     _GENERATION_KEY: str
@@ -118,11 +118,11 @@ class _FlatGenerations:
         self._parents[generation] = sorted(parents, key=lambda t: t.number)
 
 
-class FlatNSGAIISampler(_FlatGenerations, NSGAIISampler):
+class FlatNSGAIISampler(FlatGenerations, NSGAIISampler):
     """NSGA-II (Optuna's) with flat per-trial bookkeeping."""
 
 
-class FlatNSGAIIISampler(_FlatGenerations, NSGAIIISampler):
+class FlatNSGAIIISampler(FlatGenerations, NSGAIIISampler):
     """NSGA-III (Optuna's) with flat per-trial bookkeeping."""
 
 
@@ -134,4 +134,4 @@ for _flat, _optuna in ((FlatNSGAIISampler, NSGAIISampler), (FlatNSGAIIISampler, 
 
 def generation_key(sampler: optuna.samplers.BaseSampler) -> str | None:
     """The trial system attribute holding a genetic sampler's generation (None for others)."""
-    return getattr(sampler, "_GENERATION_KEY", None) if isinstance(sampler, _FlatGenerations) else None
+    return getattr(sampler, "_GENERATION_KEY", None) if isinstance(sampler, FlatGenerations) else None

@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from ador.explore.flat_ga import generation_key
+from ador.explore.flat_ga import FlatGenerations, generation_key
 from ador.explore.storage import UID_KEY, TrialRecorder, with_retries
 from ador.explore.stored import FINISHED, StoredTrials, design_key
 
@@ -73,13 +73,14 @@ class History:
         self.stored = StoredTrials(durable._storage, durable._study_id)
         self.sampler = mem.sampler
         self.key = generation_key(self.sampler)
+        self.ga = self.sampler if isinstance(self.sampler, FlatGenerations) else None
         self.durable_id: dict[int, int] = {}          # in-memory trial id -> durable trial id
         self.known: set[int] = set()                   # durable ids in the in-memory study
         # design -> (durable id, durable number, its trial or None when not read whole)
         self.designs: dict[tuple, tuple[int, int, FrozenTrial | None]] = {}
         self.replayed = 0
-        if self.key is not None:
-            self.sampler.on_parents = self._record_parents     # type: ignore[attr-defined]
+        if self.ga is not None:
+            self.ga.on_parents = self._record_parents
 
     # --- the start ------------------------------------------------------------------------------
 
@@ -93,7 +94,7 @@ class History:
             self.designs[key] = (durable_id, number, None)
         if isinstance(self.sampler, optuna.samplers.RandomSampler):
             return n
-        if self.key is None:
+        if self.key is None or self.ga is None:
             trials = self.stored.load(states=FINISHED, user_attrs=False)
             self._add(trials, whole=False)
             return n
@@ -112,7 +113,7 @@ class History:
             mem_of = {d: m for m, d in self.durable_id.items()}
             by_id = {t._trial_id: t for t in self.mem.get_trials(deepcopy=False)}
             if all(i in mem_of for i in parent_ids):
-                self.sampler.prime(start, [by_id[mem_of[i]] for i in parent_ids])   # type: ignore[attr-defined]
+                self.ga.prime(start, [by_id[mem_of[i]] for i in parent_ids])
         return n
 
     def _add(self, trials: list[FrozenTrial], *, whole: bool) -> None:

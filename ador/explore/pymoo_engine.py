@@ -126,7 +126,7 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} (pymoo-nsga2)") if progress else None
-    feasible_points = [p.values for p in points if p.feasible]
+    feasible_points: list[Sequence[float]] = [p.values for p in points if p.feasible]
     hv = 0.0
     hv_ref = [v for _, v in hv_reference(settings(writer.durable).get("ador_baselines") or {},
                                          study.metric_names).values()]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import optuna
 from optuna.trial import TrialState
@@ -219,7 +219,7 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} ({name})") if progress else None
-    feasible_points = [p.values for p in history.stored.points() if p.feasible] if bar else []
+    feasible_points: list[Sequence[float]] = [p.values for p in history.stored.points() if p.feasible] if bar else []
     hv_ref = list(hv_reference(made.get("ador_baselines") or {}, study.metric_names).values())
     start = time.perf_counter()
     hv, hv_at = 0.0, 0.0

@@ -415,5 +415,5 @@ class TrialRecorder:
                     conn.execute(model.__table__.insert(), [
                         {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                         for key, value in attrs.items()])
-        self._last = (trial_id, int(number))
+        self._last = (trial_id, int(number or 0))
         return trial_id
