@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    {g['window']} trials at {g['window']:,}: {g['trials_per_s_at_small']:6.1f} trials/s; "
           f"{g['window']} trials at {g['trials_large']:,}: {g['trials_per_s_at_large']:6.1f} trials/s "
           f"({100 * g['large_over_small']:.0f}%); filling took {g['fill_seconds']:.0f} s")
+    t = scale["tpe_growth"]
+    print(f"    TPE: {t['window']} trials at {t['window']:,}: {t['trials_per_s_at_small']:6.1f} trials/s; "
+          f"{t['window']} trials at {t['trials_large']:,}: {t['trials_per_s_at_large']:6.1f} trials/s "
+          f"({100 * t['large_over_small']:.0f}%; Optuna's TPE, not bounded)")
     r = g["resume"]
     print(f"    resume of the {g['trials_large']:,}-trial study in a fresh process: open {r['open_s']:.2f} s, "
           f"first trial {r['first_trial_s']:.2f} s later, 10 trials {r['ten_trials_s']:.2f} s, "

@@ -10,9 +10,9 @@ to the durable storage (``TrialWriter``). ``History`` decides what the in-memory
   user attributes (samplers do not read them);
 - every ``SYNC_EVERY_S``: other workers' trials stored since the last look (ids above a
   watermark; ador's writers commit a study's trials in id order), never a full copy;
-- every design of the study (read at the start: one query over the parameters), of this run and
-  pulled from others, so a design sampled again is answered from its first stored trial instead
-  of being scored again (``repeat_of``: that trial's number).
+- every design of the study (read at the start: the digest ador stores with each trial,
+  ``ador_design``), of this run and pulled from others, so a design sampled again is answered
+  from its first stored trial instead of being scored again (``repeat_of``: its number).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.flat_ga import FlatGenerations, generation_key
 from ador.explore.storage import UID_KEY, TrialRecorder, with_retries
-from ador.explore.stored import FINISHED, StoredTrials, design_key
+from ador.explore.stored import DESIGN_KEY, FINISHED, StoredTrials, _hash, design_hash, params_key
 
 PARENTS_KEY = "ador_parents:"      # + the sampler's generation key: {"generation": g, "ids": [durable ids]}
 REPEAT_ATTR = "repeat_of"          # user attribute of a trial answered from an earlier trial of its design
@@ -54,7 +54,8 @@ class TrialWriter:
         """Store a finished trial exactly once: it carries a random id, and a retry after an error
         first looks for that id (a commit whose acknowledgement was lost did happen)."""
         trial = copy.copy(trial)
-        trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex}
+        trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex,
+                              DESIGN_KEY: trial.system_attrs.get(DESIGN_KEY) or _design(trial)}
         uid = str(trial.system_attrs[UID_KEY])
         attempts = 0
 
@@ -76,8 +77,8 @@ class History:
         self.ga = self.sampler if isinstance(self.sampler, FlatGenerations) else None
         self.durable_id: dict[int, int] = {}          # in-memory trial id -> durable trial id
         self.known: set[int] = set()                   # durable ids in the in-memory study
-        # design -> (durable id, durable number, its trial or None when not read whole)
-        self.designs: dict[tuple, tuple[int, int, FrozenTrial | None]] = {}
+        # design (its digest) -> (durable id, durable number, its trial or None when not read whole)
+        self.designs: dict[str, tuple[int, int, FrozenTrial | None]] = {}
         self.replayed = 0
         if self.ga is not None:
             self.ga.on_parents = self._record_parents
@@ -154,7 +155,7 @@ class History:
                                                                 dict[str, Any]] | None:
         """The answer of an earlier trial of this design, if one has been met: its values (None:
         it failed), constraints and user attributes (with ``repeat_of``: its durable number)."""
-        key = tuple(sorted((n, float(dists[n].to_internal_repr(v))) for n, v in params.items()))
+        key = _hash(params_key(params, dists))
         found = self.designs.get(key)
         if found is None:
             return None
@@ -181,9 +182,13 @@ class History:
                          "storing the resume point", reset=getattr(storage, "remove_session", None))
 
 
-def _key(trial: FrozenTrial) -> tuple:
+def _key(trial: FrozenTrial) -> str:
+    return trial.system_attrs.get(DESIGN_KEY) or _design(trial)
+
+
+def _design(trial: FrozenTrial) -> str:
     try:
-        return design_key(trial)
+        return design_hash(trial)
     except (KeyError, ValueError):
-        return ("trial", trial._trial_id)
+        return f"trial-{trial._trial_id}"
 

@@ -24,6 +24,7 @@ from ador.explore.storage import RetryingStorage, with_retries
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
 FEASIBLE_ATTR = "feasible"                # ador's user attribute (trials stored without constraints)
+DESIGN_KEY = "ador_design"                # ador's trial system attribute: a digest of the parameters
 _CHUNK = 500                              # ids per IN (...) list
 
 
@@ -226,31 +227,44 @@ class StoredTrials:
                 out[trial_id].append((name, float(value)))
         return {i: tuple(sorted(p)) for i, p in out.items()}
 
-    def designs(self) -> dict[tuple, tuple[int, int]]:
-        """Every finished trial's design (``design_key``) -> (trial id, number) of its first trial."""
+    def designs(self) -> dict[str, tuple[int, int]]:
+        """Every finished trial's design (``design_hash``) -> (trial id, number) of its first trial.
+        ador's writer stores the hash with each trial (``ador_design``): one short row per trial
+        to read; trials stored without it (older ador, other clients) are hashed from their
+        parameters."""
         if self.engine is None:
-            out: dict[tuple, tuple[int, int]] = {}
+            out: dict[str, tuple[int, int]] = {}
             for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=FINISHED):
-                out.setdefault(design_key(t), (t._trial_id, t.number))
+                out.setdefault(t.system_attrs.get(DESIGN_KEY) or design_hash(t), (t._trial_id, t.number))
             return out
         from sqlalchemy import select
         tb = _tables()
-        T, P = tb["trials"], tb["trial_params"]
+        T, S, P = tb["trials"], tb["trial_system_attributes"], tb["trial_params"]
+        finished = (T.c.study_id == self.study_id) & T.c.state.in_(list(FINISHED))
 
         def read():
             assert self.engine is not None
             with self.engine.connect() as conn:
-                return conn.execute(select(T.c.trial_id, T.c.number, P.c.param_name, P.c.param_value).join(
-                    P, P.c.trial_id == T.c.trial_id).where(T.c.study_id == self.study_id,
-                                                           T.c.state.in_(list(FINISHED)))).all()
-        params: dict[int, list] = {}
-        numbers: dict[int, int] = {}
-        for trial_id, number, name, value in self._run("reading designs", read):
-            params.setdefault(trial_id, []).append((name, float(value)))
-            numbers[trial_id] = number
-        found: dict[tuple, tuple[int, int]] = {}
-        for trial_id in sorted(params, key=numbers.__getitem__):
-            found.setdefault(tuple(sorted(params[trial_id])), (trial_id, numbers[trial_id]))
+                head = conn.execute(select(T.c.trial_id, T.c.number).where(finished)).all()
+                hashes = conn.execute(select(S.c.trial_id, S.c.value_json).join(T, T.c.trial_id == S.c.trial_id)
+                                      .where(finished, S.c.key == DESIGN_KEY)).all()
+                params: Sequence[Any] = []
+                if len(hashes) < len(head):             # some trials without the hash: their parameters
+                    params = conn.execute(select(P.c.trial_id, P.c.param_name, P.c.param_value).join(
+                        T, T.c.trial_id == P.c.trial_id).where(finished)).all()
+            return head, hashes, params
+        head, hashes, params = self._run("reading designs", read)
+        known = {trial_id: json.loads(text) for trial_id, text in hashes}
+        pairs: dict[int, list] = {}
+        for trial_id, name, value in params:
+            if trial_id not in known:
+                pairs.setdefault(trial_id, []).append((name, float(value)))
+        for trial_id, p in pairs.items():
+            known[trial_id] = _hash(tuple(sorted(p)))
+        found: dict[str, tuple[int, int]] = {}
+        for trial_id, number in sorted(head, key=lambda r: r[1]):
+            if trial_id in known:
+                found.setdefault(known[trial_id], (trial_id, number))
         return found
 
     # --- whole trials ---------------------------------------------------------------------------
@@ -357,8 +371,21 @@ class StoredTrials:
 def design_key(trial: FrozenTrial) -> tuple:
     """A trial's design identity: its parameters as (name, internal value), sorted (the form
     ``param_keys`` reads from the database)."""
-    return tuple(sorted((name, float(trial.distributions[name].to_internal_repr(value)))
-                        for name, value in trial.params.items()))
+    return params_key(trial.params, trial.distributions)
+
+
+def params_key(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> tuple:
+    return tuple(sorted((name, float(dists[name].to_internal_repr(value))) for name, value in params.items()))
+
+
+def design_hash(trial: FrozenTrial) -> str:
+    """A short stable digest of ``design_key`` (stored with each trial as ``ador_design``)."""
+    return _hash(design_key(trial))
+
+
+def _hash(key: tuple) -> str:
+    import hashlib
+    return hashlib.blake2b(repr(key).encode(), digest_size=10).hexdigest()
 
 
 def _local(stored: Any) -> Any:
