@@ -232,6 +232,7 @@ def _slo_targets(args: argparse.Namespace) -> dict[str, float]:
                           SloDeprecationWarning, stacklevel=2)
             slo.setdefault(key, value)
     args.ttft_slo, args.tbt_slo = simulator_targets(slo)
+    args.slo_targets = slo
     return slo
 
 
@@ -266,9 +267,12 @@ def cmd_headline(args: argparse.Namespace) -> int:
         out = Path(__file__).resolve().parents[1] / "docs" / "results"
         if not out.is_dir():
             raise AdorError(f"update-docs={out}: not a checkout of ador (no docs/results/ beside the package)")
+    seeds = tuple(args.seeds) if args.seeds else None
     if not args.report_only:
-        run(args.trials, args.storage_dir, progress=not args.quiet)
-    print(write_report(out, args.storage_dir, serving=not args.no_serving))
+        from ador.headline.plan import ROLES, SEEDS, STATIC_ROLES
+        run(args.trials, args.storage_dir, seeds=seeds or SEEDS, workers=args.workers,
+            roles=STATIC_ROLES if args.no_serving else tuple(ROLES), progress=not args.quiet)
+    print(write_report(out, args.storage_dir, serving=not args.no_serving, seeds=seeds))
     return 0
 
 
@@ -492,18 +496,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
     p.add_argument("--target-attainment", type=float, default=0.9,
                    help="share of requests that must be served in time (--find-capacity)")
+    p.add_argument("--capacity-by", choices=("attainment", "p99"), default="attainment",
+                   help="--find-capacity judges a rate by the share of requests served in time (attainment) or "
+                        "by the simulated p99 TTFT / p99 TBT against the --slo p99 keys (p99)")
     p.add_argument("--seed", type=int, default=0, help="random seed of arrivals and lengths")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_simulate)
 
-    p = command("headline", "Llama-3-70B on 8 devices vs A100/H100: run both studies, write the report")
-    p.add_argument("--trials", type=count, help="trials per study (default: the study files' budgets)")
+    p = command("headline", "Llama-3-70B on 8 devices vs A100 and four other GPUs: run the studies (5 seeds each), "
+                            "write the report with the fairness ladder, sensitivity and serving view")
+    p.add_argument("--trials", type=count, help="trials per static study and seed (the serving studies get a tenth; "
+                                                "default: the study files' budgets)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored studies")
     p.add_argument("--storage-dir", default="studies", help="folder of the two studies' databases")
     p.add_argument("--out", default="headline", help="folder for the report, its plots and the designs")
     p.add_argument("--update-docs", action="store_true",
                    help="write into this checkout's docs/results/ (the tracked report) instead of --out")
-    p.add_argument("--no-serving", action="store_true", help="skip the serving sweep")
+    p.add_argument("--no-serving", action="store_true", help="skip the serving studies and the serving view")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds of every study (default: 1 2 3 7 11)")
+    p.add_argument("--workers", type=count, default=2, help="studies run side by side (processes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_headline)
 

@@ -66,3 +66,12 @@ def test_coverage_says_interpolated_or_extrapolated():
                                                                         "decode_layer_ms") for r in inside.rows)
     none = coverage(rows, hardware="a100-sxm-80gb", family="decode", params_b=10_000.0, batch=1)
     assert not none.rows and "No measured decode row" in none.sentence("x")
+
+
+def test_compare_says_when_one_bound_differs_by_more_than_the_whole_step():
+    from ador.report.binds import Anatomy, compare
+    design = Anatomy("D", "p99 decode step", 30.0, {"memory": 20.0, "network": 10.0}, 1.0, 1.0, 1.0)
+    gpu = Anatomy("G", "p99 decode step", 40.0, {"compute": 25.0, "memory": 10.0, "network": 5.0}, 1.0, 1.0, 1.0)
+    text = compare(design, gpu)
+    assert "compute-bound operators: 25.00 ms against 0.00 ms" in text
+    assert "more than the whole 10.00 ms difference: D spends 15.00 ms more than G in other bounds" in text

@@ -121,3 +121,19 @@ def test_report_has_a_what_to_buy_section(workdir):
     assert main(["study", "report", "buy", "--storage", url, "--out", str(workdir / "rep")]) == 0
     text = (workdir / "rep" / "report.md").read_text()
     assert "## What to buy" in text and "cheapest GPU system" in text and "cheapest ADOR design" in text
+
+
+def test_a_system_study_gives_designs_half_its_trials_and_each_gpu_its_turn(workdir):
+    from collections import Counter
+
+    from ador.explore.system_study import strata
+    study = _study(workdir, "strata", sampler={"name": "nsga2", "options": {"population_size": 8}})
+    assert strata(study, "nsga2") == [{"system.device": "design"}, {"system.device": "h100-sxm-80gb"}]
+    assert strata(study, "grid") == []
+    assert strata(load_study(REPO / "studies" / "llama3-70b-8dev.yaml"), "nsga2") == []
+    durable, _ = open_study(study, f"sqlite:///{workdir}/strata.db")
+    run_trials(study, durable, 6, progress=False)
+    run_trials(study, durable, 3, progress=False)          # resumed: the turns go on where they stopped
+    devices = [t.params["system.device"] for t in sorted(durable.get_trials(), key=lambda t: t.number)]
+    assert devices == ["design", "h100-sxm-80gb"] * 4 + ["design"]
+    assert Counter(devices)["design"] == 5

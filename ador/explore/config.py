@@ -84,6 +84,10 @@ class IsoSpec:
     package_area_mm2: IsoRule | None = None
     power: IsoRule | None = None
     cost: IsoRule | None = None
+    # "equal": the design's matrix engines sustain the baseline GPU's fitted fraction of peak
+    # (perf/gpu.py tensor_efficiency) instead of 100% less fill and drain. Not a constraint: it
+    # sets the searched designs' matrix_efficiency (docs/modelling.md, "Fair by construction").
+    matrix_efficiency: str | None = None
     tolerance_pct: float = 2.0
 
     def rules(self) -> dict[str, str]:
@@ -311,10 +315,16 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     if spec.iso is not None:
         if spec.iso.baseline not in GPUS:
             raise UnknownNameError("iso.baseline", spec.iso.baseline, f"unknown GPU (known: {', '.join(GPUS)})")
-        if not spec.iso.rules():
+        if not spec.iso.rules() and spec.iso.matrix_efficiency is None:
             raise ConfigError("iso", spec.iso.baseline, f"name at least one of {', '.join(ISO_METRICS)}")
         if not 0 <= spec.iso.tolerance_pct < 100:
             raise ConfigError("iso.tolerance_pct", spec.iso.tolerance_pct, "must be in [0, 100)")
+        if spec.iso.matrix_efficiency not in (None, "equal"):
+            raise ConfigError("iso.matrix_efficiency", spec.iso.matrix_efficiency, "the only rule is 'equal'")
+        if spec.iso.matrix_efficiency == "equal":
+            from ador.perf.gpu import tensor_efficiency
+            fitted = tensor_efficiency(GPUS[spec.iso.baseline], get_precision(spec.precision))
+            space = dataclasses.replace(space, base=dataclasses.replace(space.base, matrix_efficiency=fitted))
     for key in SLO_KEYS:
         check_target(f"slo.{key}", getattr(spec.slo, key))
     if spec.trials < 1:

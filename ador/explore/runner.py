@@ -224,8 +224,12 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     start = time.perf_counter()
     hv, hv_at = 0.0, 0.0
     pulled_at = start
+    from ador.explore.system_study import strata
+    turns = strata(study, name)
     try:
         for i in range(n_trials):
+            if turns:          # a system-level study: the device stratum of this trial, in turn
+                mem.enqueue_trial(turns[(len(previous) + i) % len(turns)])
             trial = mem.ask(dists)
             answer = history.repeat_of(trial.params, dists)
             if answer is not None:

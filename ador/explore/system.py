@@ -121,19 +121,10 @@ def _requests(load: OfferedLoad, rate: float, seed: int):
                    seed=seed)
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    passed: bool
-
-    @property
-    def slo_attainment(self) -> float:
-        return 1.0 if self.passed else 0.0
-
-
 def score_candidate(c: Candidate, model: ModelSpec, load: OfferedLoad, economics: Economics, *,
                     power_rule: str = "calibrated", seed: int = 0) -> tuple[dict[str, float] | None, list[str]]:
     """(metrics, reasons): metrics of a candidate that can serve the load, or None and why not."""
-    from ador.serving import SchedulerConfig, max_sustainable_rate, simulate
+    from ador.serving import SchedulerConfig, percentile_capacity, simulate
     reasons = split_reasons(model, c.tp, c.pp)
     if reasons:
         return None, reasons
@@ -150,7 +141,7 @@ def score_candidate(c: Candidate, model: ModelSpec, load: OfferedLoad, economics
         if static["memory_utilisation"] > 1.0:
             return None, [f"does not fit: needs {100 * static['memory_utilisation']:.0f}% of device memory"]
         # the capacity search bisects on a pass/fail judgement: p99 TTFT and TBT within the SLOs
-        capacity, _ = max_sustainable_rate(lambda rate: _Verdict(load.met_by(run(rate))), target=1.0)
+        capacity, _ = percentile_capacity(run, ttft_p99_ms=load.ttft_slo_ms, tbt_p99_ms=load.tbt_slo_ms)
     except AdorError as err:
         return None, [str(err)]
     if capacity <= 0:

@@ -101,3 +101,24 @@ class SystemScorer(Scorer):
         out = self.outcome(metrics, is_design=c.device.kind == "ador")
         out.user_attrs["system"] = describe(c)
         return out
+
+
+def strata(study: Study, sampler: str) -> list[dict[str, Any]]:
+    """The device strata a system-level study samples in turn (empty for any other study, and
+    for the grid sampler, which visits every device anyway).
+
+    Left to itself, a sampler sees a GPU deployment scored in a few knob values and a design only
+    after it searches the whole chip space, so a front of 400 trials held 8 designs, and a "what to
+    buy" built on it compared the cheapest GPU with whatever design came first. Each trial is
+    therefore asked with ``system.device`` fixed (Optuna's ``enqueue_trial`` with a partial set of
+    parameters; the sampler chooses every other knob): half the trials deploy the design, the other
+    half go to the GPUs in turn."""
+    knob = study.space.knobs.get("system.device")
+    if study.spec.load is None or knob is None or sampler == "grid":
+        return []
+    choices = list(knob.choices or ())
+    gpus = [c for c in choices if c != DESIGN]
+    if DESIGN not in choices or not gpus:
+        return [{"system.device": c} for c in choices]
+    return [{"system.device": v} for g in gpus for v in (DESIGN, g)]
+

@@ -95,7 +95,13 @@ def compare(design: Anatomy, baseline: Anatomy) -> str:
     gap, bound = gaps[0]
     ratio = baseline.time_ms / design.time_ms if design.time_ms else float("inf")
     total = baseline.time_ms - design.time_ms
-    share = f" ({gap:.2f} of the {total:.2f} ms difference)" if total > 0 and gap > 0 else ""
+    if total > 0 and 0 < gap <= total:
+        share = f" ({gap:.2f} of the {total:.2f} ms difference)"
+    elif total > 0 and gap > total:
+        share = (f" ({gap:.2f} ms, more than the whole {total:.2f} ms difference: "
+                 f"{design.label} spends {gap - total:.2f} ms more than {baseline.label} in other bounds)")
+    else:
+        share = ""
     return (f"{baseline.label}'s {baseline.stage} is {ratio:.2f}x as long as {design.label}'s; the largest part of the "
             f"gap is in {BOUND_WORDS.get(bound, bound)}: {baseline.ms_by_bound.get(bound, 0.0):.2f} ms against "
             f"{design.ms_by_bound.get(bound, 0.0):.2f} ms{share}.")

@@ -15,7 +15,7 @@ from ador.errors import ConfigError, DoesNotFitError
 from ador.serving.config import SchedulerConfig
 from ador.serving.precision import MAX_REPLICATIONS, judge, parse_ci
 from ador.serving.requests import Lengths, RequestArrays, burst, load_trace, poisson
-from ador.serving.simulator import ALL, STEADY, max_sustainable_rate, simulate
+from ador.serving.simulator import ALL, STEADY, max_sustainable_rate, percentile_capacity, simulate
 from ador.serving.stacks import scheduler_for
 
 JUDGED = ("ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "tpot_p99_ms", "e2e_p99_ms", "output_tok_s",
@@ -53,17 +53,29 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
     slo = {"ttft_slo_ms": args.ttft_slo, "tbt_slo_ms": args.tbt_slo}
     ci = parse_ci(args.ci)
     if args.find_capacity:
-        if args.ttft_slo is None and args.tbt_slo is None:
+        p99_keys = {"ttft_p99_ms", "tbt_p99_ms"} & set(getattr(args, "slo_targets", {}))
+        if getattr(args, "capacity_by", "attainment") == "p99" and not p99_keys:
+            raise ConfigError("--capacity-by", "p99", "needs --slo ttft_p99_ms=MS and/or --slo tbt_p99_ms=MS")
+        if args.ttft_slo is None and args.tbt_slo is None and getattr(args, "capacity_by", "attainment") != "p99":
             raise ConfigError("--find-capacity", True, "needs --slo ttft_p99_ms=MS and/or --slo tbt_mean_ms=MS (what "
                                                        "each request is judged by)")
         base = requests_from(args, rate=1.0)
-        rate, result = max_sustainable_rate(
-            lambda r: simulate(system, model, precision, base.at_rate(r), config=config, **slo),
-            target=args.target_attainment)
+
+        def at(r: float):
+            return simulate(system, model, precision, base.at_rate(r), config=config, **slo)
+        if getattr(args, "capacity_by", "attainment") == "p99":      # the p99 keys judged on the simulated percentiles
+            targets = dict(args.slo_targets)
+            rate, result = percentile_capacity(at, ttft_p99_ms=targets.get("ttft_p99_ms"),
+                                               tbt_p99_ms=targets.get("tbt_p99_ms"))
+            if result is None:
+                raise DoesNotFitError(f"policy={config.policy}: no arrival rate keeps the p99s within the SLOs")
+            return {"max_rate_rps": rate, "capacity_by": "p99", **result.to_dict()}
+        rate, result = max_sustainable_rate(at, target=args.target_attainment)
         if result is None:
             raise DoesNotFitError(f"policy={config.policy}: no arrival rate meets the SLOs for "
                                   f"{100 * args.target_attainment:.0f}% of requests")
-        return {"max_rate_rps": rate, "target_attainment": args.target_attainment, **result.to_dict()}
+        return {"max_rate_rps": rate, "capacity_by": "attainment", "target_attainment": args.target_attainment,
+                **result.to_dict()}
     if ci is None:
         result = simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
                           window=ALL, **slo)

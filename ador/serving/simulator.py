@@ -201,3 +201,34 @@ def max_sustainable_rate(run, *, target: float = 0.9, low: float = 0.01, high: f
         if not lo and mid < 1e-6:
             break
     return best, best_result
+
+
+@dataclass(frozen=True)
+class PercentileVerdict:
+    """A run judged by its percentiles: passed when its p99 TTFT and p99 TBT are within the
+    targets given (None: not judged). Reads as an attainment of 1 or 0, so ``max_sustainable_rate``
+    bisects on it with ``target=1``."""
+    result: ServingResult
+    ttft_p99_ms: float | None
+    tbt_p99_ms: float | None
+
+    @property
+    def passed(self) -> bool:
+        return ((self.ttft_p99_ms is None or self.result.ttft_ms["p99"] <= self.ttft_p99_ms)
+                and (self.tbt_p99_ms is None or self.result.tbt_ms["p99"] <= self.tbt_p99_ms))
+
+    @property
+    def slo_attainment(self) -> float:
+        return 1.0 if self.passed else 0.0
+
+
+def percentile_capacity(run, *, ttft_p99_ms: float | None, tbt_p99_ms: float | None,
+                        **search) -> tuple[float, ServingResult | None]:
+    """Highest arrival rate at which the simulated p99 TTFT and p99 TBT stay within the targets
+    (``run(rate)`` returns a ServingResult), with the run at that rate."""
+    if ttft_p99_ms is None and tbt_p99_ms is None:
+        raise ConfigError("slo", None, "a percentile capacity needs ttft_p99_ms and/or tbt_p99_ms")
+    rate, verdict = max_sustainable_rate(lambda r: PercentileVerdict(run(r), ttft_p99_ms, tbt_p99_ms), target=1.0,
+                                         **search)
+    return rate, None if verdict is None else verdict.result
+

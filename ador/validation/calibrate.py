@@ -281,7 +281,8 @@ def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], 
         results = evaluate_rows(test, f.values)
         done = [abs(e) for r in results if (e := r.error_pct) is not None]
         out[group] = {"n": len(done), "mape_pct": statistics.fmean(done) if done else None,
-                      "train_mape_pct": f.mape_pct}
+                      "train_mape_pct": f.mape_pct,
+                      "errors": [(r.row.metric, r.error_pct) for r in results if r.error_pct is not None]}
     return out
 
 
@@ -324,6 +325,20 @@ def _by_metric(rows: Sequence[Measurement], values: dict[str, float]) -> dict[st
             for m in sorted({r.row.metric for r in results})}
 
 
+def heldout_by_family(cv: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The k-fold held-out errors by metric family (ador/validation/coverage.py FAMILIES): the
+    signed mean (bias) and the root mean square, which ador/validation/uncertainty.py turns into a
+    GPU-side interval."""
+    from ador.validation.coverage import FAMILIES
+    out = {}
+    for family, metrics in FAMILIES.items():
+        errs = [e for fold in cv["kfold"].values() for m, e in fold.get("errors", ()) if m in metrics]
+        if errs:
+            out[family] = {"n": len(errs), "bias_pct": round(statistics.fmean(errs), 3),
+                           "rms_pct": round(math.sqrt(statistics.fmean(e * e for e in errs)), 3)}
+    return out
+
+
 def _rounded(data: dict[str, Any]) -> dict[str, Any]:
     return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in data.items()}
 
@@ -341,8 +356,8 @@ def write_calibration(f: Fit, data_path: Path, out: Path = CALIBRATION_FILE, row
                 "date": dt.date.today().isoformat(),
                 "values": {k: float(f"{v:.6g}") for k, v in sorted(f.values.items())},
                 "on_bounds": list(f.on_bounds), "by_metric": _by_metric(rows, f.values),
-                **({"kfold_mape_pct": round(cv["kfold_mape_pct"], 3), "loso_mape_pct": round(cv["loso_mape_pct"], 3)}
-                   if cv else {})},
+                **({"kfold_mape_pct": round(cv["kfold_mape_pct"], 3), "loso_mape_pct": round(cv["loso_mape_pct"], 3),
+                    "heldout": heldout_by_family(cv)} if cv else {})},
         "gpus": {name: _rounded(dataclasses.asdict(e)) for name, e in effs.items()},
         "runtimes": {name: _rounded({k: v for k, v in p.to_mapping().items() if k != "name"}
                                     | {"hbm_efficiency": _rounded(p.to_mapping()["hbm_efficiency"])})

@@ -1,0 +1,67 @@
+"""How the headline's ratios move when an assumption moves: the area model's MAC and SRAM figures
++-50%, the MAC trees' activation buffer shared or private, the prompt/output length mix, the batch.
+Each line rescores the named design and the GPU under the same study rules; nothing is re-searched."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ador.cost.area import die_area, floorplan_of_chip
+from ador.cost.package import INTERPOSER_KEEP_OUT
+from ador.explore.config import Study
+from ador.hardware import GPUS, AdorChip
+from ador.headline.compare import area_basis, ratio, score
+from ador.headline.plan import AREA_SCALES, BATCHES, LENGTH_MIXES, REFERENCE
+
+MAC_PARTS = ("mac_arrays", "mac_trees")          # ador/cost/area.py die_area's components
+SRAM_PARTS = ("local_sram", "global_sram")
+
+
+@dataclass(frozen=True)
+class Line:
+    group: str          # "area model", "MAC-tree buffer", "length mix", "batch"
+    label: str
+    tbt_x: float | None
+    area_eff_x: float | None
+    note: str = ""
+
+
+def scaled_area_eff(design: AdorChip, study: Study, parts: tuple[str, ...], scale: float,
+                    metrics: dict[str, float]) -> float:
+    """The design's area efficiency with the area model's ``parts`` scaled by ``scale`` (the die
+    grows or shrinks by their change; the package by the die's change plus its keep-out)."""
+    parts_mm2 = die_area(floorplan_of_chip(design))
+    delta = (scale - 1.0) * sum(parts_mm2[p] for p in parts)
+    if area_basis(study) == "package":
+        grown = metrics["package_area_mm2"] + delta * (1.0 + INTERPOSER_KEEP_OUT)
+    else:
+        grown = metrics["die_area_mm2"] + delta
+    base = metrics["package_area_mm2" if area_basis(study) == "package" else "die_area_mm2"]
+    return metrics["area_eff"] * base / grown
+
+
+def table(design: AdorChip, study: Study, gpu: str = REFERENCE) -> list[Line]:
+    mine, theirs = score(design, study), score(GPUS[gpu], study)
+    lines = [Line("as searched", f"{study.workload.batch} x {study.workload.input_len} in / "
+                  f"{study.workload.output_len} out", ratio("tbt_p99_ms", mine, theirs), ratio("area_eff", mine, theirs))]
+    for parts, what in ((MAC_PARTS, "MAC area"), (SRAM_PARTS, "SRAM area")):
+        for s in AREA_SCALES:
+            eff = scaled_area_eff(design, study, parts, s, mine)
+            lines.append(Line("area model", f"{what} x{s:g}", ratio("tbt_p99_ms", mine, theirs),
+                              eff / theirs["area_eff"], "the GPU's area is its datasheet die"))
+    other = "private" if design.mactree.buffer == "shared" else "shared"
+    flipped = dataclasses.replace(design, mactree=dataclasses.replace(design.mactree, buffer=other))
+    m = score(flipped, study)
+    lines.append(Line("MAC-tree buffer", f"{design.mactree.buffer} -> {other}", ratio("tbt_p99_ms", m, theirs),
+                      ratio("area_eff", m, theirs)))
+    for label, prompt, output in LENGTH_MIXES:
+        w = dataclasses.replace(study.workload, input_len=prompt, output_len=output)
+        m, g = score(design, study, w), score(GPUS[gpu], study, w)
+        lines.append(Line("length mix", label, ratio("tbt_p99_ms", m, g), ratio("area_eff", m, g),
+                          "" if g["memory_utilisation"] <= 1 else f"{gpu} does not hold the batch's KV cache"))
+    for batch in BATCHES:
+        w = dataclasses.replace(study.workload, batch=batch)
+        m, g = score(design, study, w), score(GPUS[gpu], study, w)
+        lines.append(Line("batch", f"batch {batch}", ratio("tbt_p99_ms", m, g), ratio("area_eff", m, g),
+                          "" if g["memory_utilisation"] <= 1 else f"{gpu} does not hold the batch's KV cache"))
+    return lines

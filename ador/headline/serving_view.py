@@ -1,0 +1,63 @@
+"""The question asked under load: Poisson arrivals of long-tailed requests, each system's capacity
+(the highest rate at which the simulated p99 TTFT and p99 TBT stay within the SLOs, the same search
+as ``ador simulate --find-capacity --capacity-by p99``) and its p99s at one common rate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ador.hardware import Device, System
+from ador.hardware.runtime import RuntimeProfile
+from ador.headline.plan import SERVING, ServingPlan
+from ador.serving import Lengths, SchedulerConfig, percentile_capacity, poisson, simulate
+from ador.workload import get_model, get_precision
+
+
+@dataclass(frozen=True)
+class ServingLine:
+    label: str
+    device: Device
+    policy: str
+    runtime: RuntimeProfile
+    seed: int | None = None      # the study seed whose design this is (None: a GPU)
+
+
+@dataclass(frozen=True)
+class Served:
+    line: ServingLine
+    capacity_rps: float
+    at_rate_rps: float           # the common rate the p99s below are taken at
+    ttft_p99_ms: float
+    tbt_p99_ms: float
+    goodput_rps: float
+
+
+def _run(line: ServingLine, model: str, precision: str, *, tp: int, devices: int, plan: ServingPlan):
+    system = System.of(line.device, tp=tp, devices=devices, runtime=line.runtime)
+    base = poisson(1.0, plan.requests, Lengths("lognormal", plan.input_len), Lengths("lognormal", plan.output_len),
+                   seed=plan.seed)
+    config = SchedulerConfig(policy=line.policy)
+    m, p = get_model(model), get_precision(precision)
+
+    def at(rate: float):
+        return simulate(system, m, p, base.at_rate(rate), config=config, ttft_slo_ms=plan.ttft_p99_ms)
+    return at
+
+
+def capacity(line: ServingLine, model: str, precision: str, *, tp: int, devices: int,
+             plan: ServingPlan = SERVING) -> float:
+    at = _run(line, model, precision, tp=tp, devices=devices, plan=plan)
+    rate, _ = percentile_capacity(at, ttft_p99_ms=plan.ttft_p99_ms, tbt_p99_ms=plan.tbt_p99_ms)
+    return rate
+
+
+def serve(lines: list[ServingLine], model: str, precision: str, *, tp: int, devices: int, common_rate: float | None,
+          plan: ServingPlan = SERVING) -> list[Served]:
+    """Each line's capacity and its p99s at ``common_rate`` (default: the first line's capacity)."""
+    caps = [capacity(line, model, precision, tp=tp, devices=devices, plan=plan) for line in lines]
+    rate = common_rate or caps[0]
+    out = []
+    for line, cap in zip(lines, caps):
+        r = _run(line, model, precision, tp=tp, devices=devices, plan=plan)(rate) if rate > 0 else None
+        out.append(Served(line, cap, rate, r.ttft_ms["p99"] if r else float("nan"),
+                          r.tbt_ms["p99"] if r else float("nan"), r.goodput_rps if r else 0.0))
+    return out
