@@ -214,7 +214,7 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     seed_now = run_seed(base_seed, StoredTrials(durable._storage, durable._study_id).finished())
     mem = optuna.create_study(directions=study.directions, sampler=build_sampler(name, options, study.space, seed_now))
     history = History(durable, mem)
-    history.start()
+    n_stored = history.start()
     scorer = scorer_for(study)
     dists = distributions(study.space)
     stats = RunStats()
@@ -229,7 +229,7 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     try:
         for i in range(n_trials):
             if turns:          # a system-level study: the device stratum of this trial, in turn
-                mem.enqueue_trial(turns[(len(previous) + i) % len(turns)])
+                mem.enqueue_trial(turns[(n_stored + i) % len(turns)])
             trial = mem.ask(dists)
             answer = history.repeat_of(trial.params, dists)
             if answer is not None:
