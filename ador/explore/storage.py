@@ -393,8 +393,13 @@ class TrialRecorder:
             )).inserted_primary_key
             assert key is not None
             trial_id = key[0]
-            number = conn.execute(select(func.count(T.c.trial_id)).where(
-                T.c.study_id == self.study_id, T.c.trial_id < trial_id)).scalar()
+            # Optuna's number: the count of the study's earlier trials, which is the previous trial's
+            # number + 1 (one index step back, where counting reads the whole study)
+            previous = conn.execute(select(T.c.number).where(T.c.study_id == self.study_id, T.c.trial_id < trial_id)
+                                    .order_by(T.c.trial_id.desc()).limit(1)).first()
+            number = 0 if previous is None else previous[0] + 1 if previous[0] is not None else \
+                conn.execute(select(func.count(T.c.trial_id)).where(T.c.study_id == self.study_id,
+                                                                    T.c.trial_id < trial_id)).scalar()
             conn.execute(T.update().where(T.c.trial_id == trial_id).values(number=number))
             if trial.values is not None:
                 rows = []
