@@ -285,9 +285,11 @@ class StoredTrials:
         return None if found is None else int(found)
 
     def load(self, ids: Iterable[int] | None = None, *, user_attrs: bool = True,
-             states: Sequence[TrialState] | None = None) -> list[FrozenTrial]:
+             states: Sequence[TrialState] | None = None, table: bool = False) -> list[FrozenTrial]:
         """Whole trials (``ids``, or every trial of the study in ``states``), in trial-number order,
-        equal to what Optuna's storage returns (``user_attrs=False`` leaves those out)."""
+        equal to what Optuna's storage returns (``user_attrs=False`` leaves those out; ``table``:
+        what a table of trials shows, i.e. of the system attributes only the constraints, and no
+        intermediate values)."""
         if self.engine is None:
             wanted = None if ids is None else set(ids)
             trials = self.storage.get_all_trials(self.study_id, deepcopy=False, states=states)
@@ -296,11 +298,11 @@ class StoredTrials:
             ids = list(ids)
             out: list[FrozenTrial] = []
             for i in range(0, len(ids), _CHUNK):
-                out += self._load(ids[i:i + _CHUNK], user_attrs, states)
+                out += self._load(ids[i:i + _CHUNK], user_attrs, states, table)
             return sorted(out, key=lambda t: t.number)
-        return self._load(None, user_attrs, states)
+        return self._load(None, user_attrs, states, table)
 
-    def _load(self, ids: list[int] | None, user_attrs: bool, states) -> list[FrozenTrial]:
+    def _load(self, ids: list[int] | None, user_attrs: bool, states, table: bool) -> list[FrozenTrial]:
         from optuna.storages._rdb import models
         from sqlalchemy import select
         tb = _tables()
@@ -313,9 +315,10 @@ class StoredTrials:
         if states is not None:
             where.append(T.c.state.in_(list(states)))
 
-        def rows(conn, table, *cols):
-            return conn.execute(select(table.c.trial_id, *[table.c[c] for c in cols]).join(
-                T, T.c.trial_id == table.c.trial_id).where(*where)).all()
+        def rows(conn, source, *cols, extra=()):
+            return conn.execute(select(source.c.trial_id, *[source.c[c] for c in cols]).join(
+                T, T.c.trial_id == source.c.trial_id).where(*where, *extra)).all()
+        S = tb["trial_system_attributes"]
 
         def read():
             assert self.engine is not None
@@ -324,10 +327,11 @@ class StoredTrials:
                                            T.c.datetime_complete).where(*where)).all()
                 values = rows(conn, tb["trial_values"], "objective", "value", "value_type")
                 params = rows(conn, tb["trial_params"], "param_id", "param_name", "param_value", "distribution_json")
-                system = rows(conn, tb["trial_system_attributes"], "key", "value_json")
+                system = rows(conn, S, "key", "value_json",
+                              extra=[S.c.key.startswith(CONSTRAINTS_KEY)] if table else [])
                 user = rows(conn, tb["trial_user_attributes"], "key", "value_json") if user_attrs else []
-                inter = rows(conn, tb["trial_intermediate_values"], "step", "intermediate_value",
-                             "intermediate_value_type")
+                inter = [] if table else rows(conn, tb["trial_intermediate_values"], "step", "intermediate_value",
+                                              "intermediate_value_type")
             return head, values, params, system, user, inter
         head, values, params, system, user, inter = self._run("reading trials", read)
         vals: dict[int, dict[int, float]] = {}
@@ -340,7 +344,7 @@ class StoredTrials:
         attrs: dict[str, dict[int, dict[str, Any]]] = {"system": {}, "user": {}}
         for which, found in (("system", system), ("user", user)):
             for trial_id, key, text in found:
-                attrs[which].setdefault(trial_id, {})[key] = json.loads(text)
+                attrs[which].setdefault(trial_id, {})[key] = _json(text)
         steps: dict[int, dict[int, float]] = {}
         for trial_id, step, value, kind in inter:
             steps.setdefault(trial_id, {})[step] = models.TrialIntermediateValueModel.\
@@ -386,6 +390,20 @@ def design_hash(trial: FrozenTrial) -> str:
 def _hash(key: tuple) -> str:
     import hashlib
     return hashlib.blake2b(repr(key).encode(), digest_size=10).hexdigest()
+
+
+def _json(text: str) -> Any:
+    """``json.loads``, with a fast path for the numbers most attributes are (same types: int
+    without a fraction or exponent, float otherwise, -Infinity included)."""
+    if text and text[0] in "-0123456789":
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return float(text)
+            except ValueError:
+                pass
+    return json.loads(text)
 
 
 def _local(stored: Any) -> Any:
