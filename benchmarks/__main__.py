@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
           f"(imports {r['import_s']:.2f} s)")
     print(f"\n[3c] workers: {w['study']}, {w['trials']} trials on {w['storage']}, {w['cores']} cores, load average "
           f"{w['load_average_1min']:.1f} after (target >= 0.8 x k)")
-    print(f"    1 process {w['seconds_1']:.1f} s, --workers 2 {w['seconds_2']:.1f} s: {w['speedup_2']:.2f}x")
+    print(f"    1 process {w['seconds_1']:.1f} s, --workers 2 {w['seconds_2']:.1f} s: {w['speedup_2']:.2f}x; CPU "
+          f"{w['cpu_seconds_1']:.1f} s vs {w['cpu_seconds_2']:.1f} s, so with a free core per worker about "
+          f"{w['speedup_2_free_cores_estimate']:.2f}x")
     results["study_scale"] = scale
 
     print("\n[4] serving simulator: Llama-3-70B on 8 devices, Poisson arrivals, long-tailed lengths "
