@@ -77,8 +77,8 @@ class History:
         self.ga = self.sampler if isinstance(self.sampler, FlatGenerations) else None
         self.durable_id: dict[int, int] = {}          # in-memory trial id -> durable trial id
         self.known: set[int] = set()                   # durable ids in the in-memory study
-        # design (its digest) -> (durable id, durable number, its trial or None when not read whole)
-        self.designs: dict[str, tuple[int, int, FrozenTrial | None]] = {}
+        # design (its digest) -> (durable id, durable number if known, its trial or None when not read whole)
+        self.designs: dict[str, tuple[int, int | None, FrozenTrial | None]] = {}
         self.replayed = 0
         if self.ga is not None:
             self.ga.on_parents = self._record_parents
@@ -105,7 +105,7 @@ class History:
         top = max(gens.values())
         mark = self.durable._storage.get_study_system_attrs(self.durable._study_id).get(PARENTS_KEY + self.key)
         start, parent_ids = 0, []
-        if isinstance(mark, dict) and 0 < mark.get("generation", 0) <= top:
+        if isinstance(mark, dict) and 0 < mark.get("generation", 0) <= top + 1:   # top + 1: its first trial was cut
             start, parent_ids = int(mark["generation"]), [int(i) for i in mark.get("ids", [])]
         want = set(parent_ids) | {i for i, g in gens.items() if g >= max(start - 1, 0)}
         trials = self.stored.load(sorted(want))
@@ -160,6 +160,11 @@ class History:
         if found is None:
             return None
         durable_id, number, trial = found
+        if number is None:                             # written here by a writer that did not say
+            number = self.stored.number_of(durable_id)
+            if number is None:
+                return None
+            self.designs[key] = (durable_id, number, trial)
         if trial is None:                              # replayed without its attributes: read it
             loaded = self.stored.load([durable_id])
             if not loaded:

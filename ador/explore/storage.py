@@ -359,11 +359,9 @@ class TrialRecorder:
                 T.c.study_id == self.study_id, A.c.key == UID_KEY, A.c.value_json == json.dumps(uid))).first()
         return None if row is None else int(row[0])
 
-    def number_of(self, trial_id: int) -> int:
-        """The number the storage gave a trial this recorder wrote."""
-        if self._last is not None and self._last[0] == trial_id:
-            return self._last[1]
-        return self.storage.get_trial_number_from_id(trial_id)
+    def number_of(self, trial_id: int) -> int | None:
+        """The number the storage gave the trial this recorder wrote last (None for another)."""
+        return self._last[1] if self._last is not None and self._last[0] == trial_id else None
 
     def write(self, trial) -> int:
         if self.rdb is None:

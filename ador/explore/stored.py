@@ -269,6 +269,13 @@ class StoredTrials:
 
     # --- whole trials ---------------------------------------------------------------------------
 
+    def number_of(self, trial_id: int) -> int | None:
+        """A trial's number (None: no such trial of this study)."""
+        try:
+            return int(self.storage.get_trial_number_from_id(trial_id))
+        except KeyError:
+            return None
+
     def id_of_number(self, number: int) -> int | None:
         if self.engine is None:
             found = [t for t in self.storage.get_all_trials(self.study_id, deepcopy=False) if t.number == number]
