@@ -145,3 +145,21 @@ def test_shipped_studies_exist_for_every_role():
     for name in ROLES.values():
         study = load_study(REPO / "studies" / f"{name}.yaml")
         assert study.spec.trials >= 20
+
+
+@pytest.mark.slow
+def test_a_repicked_knee_at_unchanged_areas_is_the_studys_knee(headline):
+    from ador.hardware import GPUS
+    from ador.headline.compare import score
+    from ador.headline.picks import feasible_population
+    from ador.headline.sensitivity import MAC_PARTS, repick
+    tmp, h = headline
+    seed = h.named_seed[SYMMETRIC]
+    study = h.searched[SYMMETRIC].study
+    gpu = score(GPUS[REFERENCE], study)
+    population = feasible_population(SYMMETRIC, tmp / "studies", seed)
+    tbt_x, area_x = repick(population, study, MAC_PARTS, 1.0, gpu)
+    assert tbt_x == pytest.approx(h.ratios[SYMMETRIC]["tbt_x"].values[seed], rel=1e-9)
+    assert area_x == pytest.approx(h.ratios[SYMMETRIC]["area_eff_x"].values[seed], rel=1e-9)
+    # the re-picked knee is taken from the rescored population: scaling MAC area moves it
+    assert repick(population, study, MAC_PARTS, 0.5, gpu)[1] != pytest.approx(area_x, rel=1e-6)

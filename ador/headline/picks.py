@@ -60,13 +60,34 @@ def load(role: str, storage_dir: str | Path, seeds: Sequence[int] = SEEDS) -> Se
         chosen = picks(stored, done)
         if not chosen:
             continue
-        made = {which: Pick(seed, which, t.number, design_of(stored, t), design_mapping(stored, t), metrics_of(t))
-                for which, t in chosen.items()}
-        knees[seed] = made.pop(KNEE)       # type: ignore[assignment]
+        made = {which: Pick(seed, which, t.number, _chip(design_of(stored, t)), design_mapping(stored, t),
+                            metrics_of(t)) for which, t in chosen.items()}
+        knees[seed] = made.pop(KNEE)
         corners[seed] = list(made.values())
     if first is None:
         raise ValueError("no seeds")
     return Searched(role, first, trials, sizes, knees, corners, fronts)
+
+
+def _chip(device) -> AdorChip:
+    if not isinstance(device, AdorChip):       # the headline's studies search the ADOR template only
+        raise TypeError(f"{device.name} is not an ADOR design")
+    return device
+
+
+def feasible_population(role: str, storage_dir: str | Path, seed: int) -> list[tuple[AdorChip, dict[str, float]]]:
+    """Every distinct feasible design of one seed's study, with its stored metrics."""
+    from ador.explore.record import is_feasible
+    from ador.explore.runner import load_stored
+    study = seeded(role, seed)
+    stored, durable, _ = load_stored(study.name, storage_url(storage_dir, study))
+    seen: dict[tuple, tuple[AdorChip, dict[str, float]]] = {}
+    for t in sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number):
+        if t.state.name == "COMPLETE" and is_feasible(t):
+            key = tuple(sorted((k, repr(v)) for k, v in t.params.items()))
+            if key not in seen:
+                seen[key] = (_chip(design_of(stored, t)), metrics_of(t))
+    return list(seen.values())
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ador.explore import fairness
 from ador.hardware import GPUS
 from ador.headline import sensitivity
 from ador.headline.compare import Versus, area_basis, score, versus
-from ador.headline.picks import Searched, Spread, load, median_seed
+from ador.headline.picks import Searched, Spread, feasible_population, load, median_seed
 from ador.headline.plan import (BASELINES, BATCHES, PAPER, REFERENCE, SEEDS, SERVING, SERVING_CHUNKED,
                                 SERVING_CONCURRENT, SERVING_ROLES, STATIC_ROLES, SYMMETRIC)
 from ador.headline.serving_view import Served, ServingLine, serve
@@ -67,7 +67,7 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     model, precision = get_model(spec.model), get_precision(spec.precision)
     a100 = GPUS[REFERENCE]
     ladders = {seed: fairness.ladder(paper.knees[seed].design, a100, model, precision, paper.study.workload,
-                                     tp=spec.tp, devices=spec.devices, gpu_runtime=spec.runtime,
+                                     tp=spec.tp, devices=spec.devices, gpu_runtime=study.runtime_for("gpu"),
                                      reoptimised=sym.knees[seed].design)
                for seed in sorted(set(sym.knees) & set(paper.knees))}
     design = sym.knees[named[SYMMETRIC]].design
@@ -75,25 +75,28 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     anatomy = {}
     for key, device in (("design", design), ("baseline", a100)):
         rt = study.runtime_for(device.kind)
+        label = f"{spec.devices} x {'the design' if key == 'design' else device.name}"
         anatomy[key] = binds.decode_anatomy(device, model, precision, tp=spec.tp, batch=w.batch, input_len=w.input_len,
-                                            output_len=w.output_len, runtime=rt, devices=spec.devices,
-                                            label=f"{spec.devices} x {'the design' if key == 'design' else device.name}")
+                                            output_len=w.output_len, runtime=rt, devices=spec.devices, label=label)
         anatomy[key + " prefill"] = binds.prefill_anatomy(
             device, model, precision, tp=spec.tp, batch=w.batch, input_len=w.input_len, runtime=rt,
-            devices=spec.devices, label=f"{spec.devices} x {'the design' if key == 'design' else device.name}")
+            devices=spec.devices, label=label)
     rows = load_measurements()
     params_b = model.active_params() / 1e9
     cov = {g: coverage(rows, hardware=g, family="decode", params_b=params_b, batch=w.batch) for g in BASELINES}
     bands = {"tbt_x": [uncertainty.gpu_band("decode"), uncertainty.design_band("decode")],
              "ttft_x": [uncertainty.gpu_band("prefill"), uncertainty.design_band("prefill")],
              "area_eff_x": [uncertainty.gpu_band("decode"), uncertainty.design_band("decode"), uncertainty.area_band()]}
-    served, capacity = [], {}
+    served: list[Served] = []
+    capacity: dict[str, Spread] = {}
     if serving:
         served, capacity = _serving(searched, design)
     return Headline(searched, ratios, named, ladders, versus(design, study, gpus=list(BASELINES)),
                     {seed: versus(k.design, study, gpus=[REFERENCE, "h100-sxm-80gb"], batches=BATCHES)
                      for seed, k in sym.knees.items()},
-                    sensitivity.table(design, study), bands, cov, anatomy, served, capacity)
+                    sensitivity.table(design, study, population=feasible_population(SYMMETRIC, storage_dir,
+                                                                                    named[SYMMETRIC])),
+                    bands, cov, anatomy, served, capacity)
 
 
 def _serving(searched: dict[str, Searched], static_design) -> tuple[list[Served], dict[str, Spread]]:
@@ -134,7 +137,8 @@ def to_json(h: Headline) -> dict[str, Any]:
         "named_seed": h.named_seed,
         "trials": {role: s.trials for role, s in h.searched.items()},
         "ladder": {str(seed): [r.to_dict() for r in rows] for seed, rows in h.ladders.items()},
-        "baselines": [{"gpu": v.gpu, "batch": v.batch, "design": v.design, "gpu_metrics": v.baseline} for v in h.baselines],
+        "baselines": [{"gpu": v.gpu, "batch": v.batch, "design": v.design, "gpu_metrics": v.baseline}
+                      for v in h.baselines],
         "sensitivity": [vars(line) for line in h.sensitivity],
         "serving": [{"label": s.line.label, "policy": s.line.policy, "capacity_rps": s.capacity_rps,
                      "at_rate_rps": s.at_rate_rps, "ttft_p99_ms": s.ttft_p99_ms, "tbt_p99_ms": s.tbt_p99_ms,

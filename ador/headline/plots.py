@@ -25,7 +25,8 @@ def fronts(h, path: Path) -> Path:
         for seed in sorted(s.fronts):
             pts = sorted(s.fronts[seed])
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, lw=1, alpha=0.8, label=f"seed {seed} front")
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=3, lw=1, alpha=0.8,
+                        label=f"seed {seed} front")
             if seed in s.knees:
                 k = s.knees[seed].metrics
                 ax.plot(k[s.study.metric_names[0]], k[s.study.metric_names[1]], "k*", ms=11,

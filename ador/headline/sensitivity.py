@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Literal, Sequence
 
 from ador.cost.area import die_area, floorplan_of_chip
 from ador.cost.package import INTERPOSER_KEEP_OUT
@@ -24,6 +25,10 @@ class Line:
     tbt_x: float | None
     area_eff_x: float | None
     note: str = ""
+    # the knee picked again from the whole feasible population rescored by the moved assumption
+    # (area lines only: nothing else is re-searched)
+    repicked_tbt_x: float | None = None
+    repicked_area_eff_x: float | None = None
 
 
 def scaled_area_eff(design: AdorChip, study: Study, parts: tuple[str, ...], scale: float,
@@ -40,16 +45,35 @@ def scaled_area_eff(design: AdorChip, study: Study, parts: tuple[str, ...], scal
     return metrics["area_eff"] * base / grown
 
 
-def table(design: AdorChip, study: Study, gpu: str = REFERENCE) -> list[Line]:
+def repick(population: list[tuple[AdorChip, dict[str, float]]], study: Study, parts: tuple[str, ...], scale: float,
+           gpu_metrics: dict[str, float]) -> tuple[float | None, float | None]:
+    """The knee of the feasible ``population`` (designs with their stored metrics) once its area
+    efficiencies are rescored with ``parts`` scaled, as ratios against the GPU."""
+    from ador.explore.pareto import knee_index, pareto_mask
+    if not population:
+        return None, None
+    metric = "output_tok_s_per_package_mm2" if area_basis(study) == "package" else "output_tok_s_per_mm2"
+    points = [(m["tbt_p99_ms"], scaled_area_eff(d, study, parts, scale, {**m, "area_eff": m[metric]}))
+              for d, m in population]
+    directions = ["minimize", "maximize"]
+    front = [p for p, keep in zip(points, pareto_mask(points, directions)) if keep]
+    tbt, eff = front[knee_index(front, directions)]
+    return gpu_metrics["tbt_p99_ms"] / tbt, eff / gpu_metrics["area_eff"]
+
+
+def table(design: AdorChip, study: Study, gpu: str = REFERENCE,
+          population: Sequence[tuple[AdorChip, dict[str, float]]] = ()) -> list[Line]:
     mine, theirs = score(design, study), score(GPUS[gpu], study)
-    lines = [Line("as searched", f"{study.workload.batch} x {study.workload.input_len} in / "
-                  f"{study.workload.output_len} out", ratio("tbt_p99_ms", mine, theirs), ratio("area_eff", mine, theirs))]
+    w = study.workload
+    lines = [Line("as searched", f"{w.batch} x {w.input_len} in / {w.output_len} out",
+                  ratio("tbt_p99_ms", mine, theirs), ratio("area_eff", mine, theirs))]
     for parts, what in ((MAC_PARTS, "MAC area"), (SRAM_PARTS, "SRAM area")):
         for s in AREA_SCALES:
             eff = scaled_area_eff(design, study, parts, s, mine)
             lines.append(Line("area model", f"{what} x{s:g}", ratio("tbt_p99_ms", mine, theirs),
-                              eff / theirs["area_eff"], "the GPU's area is its datasheet die"))
-    other = "private" if design.mactree.buffer == "shared" else "shared"
+                              eff / theirs["area_eff"], "the GPU's area is its datasheet die",
+                              *repick(list(population), study, parts, s, theirs)))
+    other: Literal["shared", "private"] = "private" if design.mactree.buffer == "shared" else "shared"
     flipped = dataclasses.replace(design, mactree=dataclasses.replace(design.mactree, buffer=other))
     m = score(flipped, study)
     lines.append(Line("MAC-tree buffer", f"{design.mactree.buffer} -> {other}", ratio("tbt_p99_ms", m, theirs),

@@ -228,7 +228,11 @@ def percentile_capacity(run, *, ttft_p99_ms: float | None, tbt_p99_ms: float | N
     (``run(rate)`` returns a ServingResult), with the run at that rate."""
     if ttft_p99_ms is None and tbt_p99_ms is None:
         raise ConfigError("slo", None, "a percentile capacity needs ttft_p99_ms and/or tbt_p99_ms")
-    rate, verdict = max_sustainable_rate(lambda r: PercentileVerdict(run(r), ttft_p99_ms, tbt_p99_ms), target=1.0,
-                                         **search)
-    return rate, None if verdict is None else verdict.result
+    verdicts: dict[float, PercentileVerdict] = {}
+
+    def judged(rate: float) -> PercentileVerdict:
+        verdicts[rate] = PercentileVerdict(run(rate), ttft_p99_ms, tbt_p99_ms)
+        return verdicts[rate]
+    rate, best = max_sustainable_rate(judged, target=1.0, **search)
+    return rate, None if best is None else verdicts[rate].result
 
