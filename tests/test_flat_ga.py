@@ -48,17 +48,39 @@ def test_resume_of_many_generations_needs_no_recursion():
     assert len(fresh.trials) == 2405
 
 
+def test_each_trial_is_looked_at_once_and_each_generation_selected_once(monkeypatch):
+    """The work per ask does not grow with the study: over 3,000 trials every trial enters the
+    bookkeeping once (Optuna's sampler rescans all of them on every ask), and parents are chosen
+    once per generation."""
+    sampler = FlatNSGAIISampler(seed=0, population_size=20)
+    added, selected = [], []
+    real_add, real_select = FlatNSGAIISampler._add, FlatNSGAIISampler.select_parent
+    monkeypatch.setattr(FlatNSGAIISampler, "_add", lambda self, t: added.append(t.number) or real_add(self, t))
+    monkeypatch.setattr(FlatNSGAIISampler, "select_parent",
+                        lambda self, study, g: selected.append(g) or real_select(self, study, g))
+    study = _run(sampler, 3000)
+    sampler.get_population(study, 0)                       # takes in the last trial told
+    complete = [t.number for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(added) == complete                       # each completed trial once
+    generations = max(t.system_attrs[FlatNSGAIISampler._GENERATION_KEY] for t in study.trials)
+    assert selected == list(range(1, generations + 1))     # each generation's parents once, in order
+
+
 @pytest.mark.slow
-def test_per_trial_cost_does_not_grow():
-    """Asks near trial 6,000 cost what asks near trial 500 cost (within 30%; Optuna's own
-    sampler takes about 3x longer there)."""
+def test_per_trial_time_does_not_grow():
+    """Asks near trial 6,000 take about what asks near trial 300 take (best of three windows
+    each; Optuna's own sampler takes about 3x longer there)."""
     sampler = FlatNSGAIISampler(seed=0, population_size=20)
     study = _run(sampler, 300)
-    t0 = time.perf_counter()
-    _run(None, 300, study)
-    early = time.perf_counter() - t0
+
+    def window() -> float:
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            _run(None, 100, study)
+            best = min(best, time.perf_counter() - t0)
+        return best
+    early = window()
     _run(None, 5400, study)
-    t0 = time.perf_counter()
-    _run(None, 300, study)
-    late = time.perf_counter() - t0
-    assert late < 1.3 * early, (early, late)
+    late = window()
+    assert late < 1.6 * early, (early, late)
