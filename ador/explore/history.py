@@ -26,7 +26,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.flat_ga import FlatGenerations, generation_key
 from ador.explore.storage import UID_KEY, TrialRecorder, with_retries
-from ador.explore.stored import DESIGN_KEY, FINISHED, StoredTrials, _hash, design_hash, params_key
+from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, params_key
+from ador.explore.stored import FINISHED, StoredTrials
 
 PARENTS_KEY = "ador_parents:"      # + the sampler's generation key: {"generation": g, "ids": [durable ids]}
 REPEAT_ATTR = "repeat_of"          # user attribute of a trial answered from an earlier trial of its design
@@ -155,7 +156,7 @@ class History:
                                                                 dict[str, Any]] | None:
         """The answer of an earlier trial of this design, if one has been met: its values (None:
         it failed), constraints and user attributes (with ``repeat_of``: its durable number)."""
-        key = _hash(params_key(params, dists))
+        key = key_hash(params_key(params, dists))
         found = self.designs.get(key)
         if found is None:
             return None

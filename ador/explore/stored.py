@@ -19,12 +19,12 @@ from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, design_key
 from ador.explore.storage import RetryingStorage, with_retries
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
 FEASIBLE_ATTR = "feasible"                # ador's user attribute (trials stored without constraints)
-DESIGN_KEY = "ador_design"                # ador's trial system attribute: a digest of the parameters
 _CHUNK = 500                              # ids per IN (...) list
 
 
@@ -260,7 +260,7 @@ class StoredTrials:
             if trial_id not in known:
                 pairs.setdefault(trial_id, []).append((name, float(value)))
         for trial_id, p in pairs.items():
-            known[trial_id] = _hash(tuple(sorted(p)))
+            known[trial_id] = key_hash(tuple(sorted(p)))
         found: dict[str, tuple[int, int]] = {}
         for trial_id, number in sorted(head, key=lambda r: r[1]):
             if trial_id in known:
@@ -377,26 +377,6 @@ class StoredTrials:
         if dist is None:
             dist = self._dists[text] = json_to_distribution(text)
         return dist
-
-
-def design_key(trial: FrozenTrial) -> tuple:
-    """A trial's design identity: its parameters as (name, internal value), sorted (the form
-    ``param_keys`` reads from the database)."""
-    return params_key(trial.params, trial.distributions)
-
-
-def params_key(params: dict[str, Any], dists: dict[str, BaseDistribution]) -> tuple:
-    return tuple(sorted((name, float(dists[name].to_internal_repr(value))) for name, value in params.items()))
-
-
-def design_hash(trial: FrozenTrial) -> str:
-    """A short stable digest of ``design_key`` (stored with each trial as ``ador_design``)."""
-    return _hash(design_key(trial))
-
-
-def _hash(key: tuple) -> str:
-    import hashlib
-    return hashlib.blake2b(repr(key).encode(), digest_size=10).hexdigest()
 
 
 def _json(text: str) -> Any:
