@@ -23,13 +23,14 @@ def _open(args: argparse.Namespace, *, write: bool = False):
 def _print_best(study, durable, fmt: str) -> None:
     from ador.explore.pareto import HV_DEFINITION
     from ador.explore.record import baselines_of
-    from ador.explore.runner import pareto_rows, status
+    from ador.explore.results import pareto_rows, status, study_front
     from ador.report.data import picks
-    rows = pareto_rows(study, durable)
+    front = study_front(durable, study.directions)         # read once: the front's trials only
+    rows = pareto_rows(study, durable, front)
     baselines = baselines_of(durable)
-    chosen = {why: t.number for why, t in picks(study, durable.get_trials(deepcopy=False)).items()}
+    chosen = {why: t.number for why, t in picks(study, front).items()}
     if fmt == "json":
-        st = status(durable)
+        st = status(durable, front)
         print(json.dumps({"study": study.name, "objectives": study.metric_names, "directions": study.directions,
                           "baselines": baselines, "pareto": rows, "picks": chosen, "hypervolume": st["hypervolume"],
                           "hypervolume_reference": st["hypervolume_reference"],
@@ -71,14 +72,17 @@ def _print_best(study, durable, fmt: str) -> None:
 
 
 def _run_and_report(study, durable, url, args, n_trials: int) -> int:
-    from ador.explore.runner import run_workers, status
+    from ador.explore.results import status
+    from ador.explore.runner import run_workers
     from ador.explore.storage import redact
     from ador.report.data import hv_caption
     stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
                         seed=getattr(args, "seed", None), progress=not args.quiet)
-    st = status(durable)
+    st = status(durable)            # targeted queries: the study is not read again trial by trial
+    repeats = f" ({stats.repeats} repeated designs answered from their stored trial)" if stats.repeats else ""
     print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
-          f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s); "
+          f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s)"
+          f"{repeats}; "
           f"study now has {st['n_complete']} complete trials, {st['n_pareto']} distinct designs on the feasible "
           f"front, hypervolume {st['hypervolume']:.4g}; storage {redact(url)}")
     print(f"({hv_caption(durable)})")
@@ -114,9 +118,11 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
 def cmd_study_worker(args: argparse.Namespace) -> int:
     from ador.explore.record import settings
     from ador.explore.runner import check_same, run_trials
+    from ador.explore.workers import standalone_seed
     study, durable, _ = _open(args, write=True)
     check_same(study, settings(durable))
-    stats = run_trials(study, durable, args.trials or study.spec.trials, seed=args.seed, progress=not args.quiet)
+    seed = standalone_seed(durable, study, args.seed)      # recorded in the study (ador_worker:...)
+    stats = run_trials(study, durable, args.trials or study.spec.trials, seed=seed, progress=not args.quiet)
     print(f"worker: {stats.completed} completed, {stats.failed} failed in {stats.seconds:.1f} s")
     return 0
 
@@ -129,7 +135,7 @@ def cmd_study_enumerate(args: argparse.Namespace) -> int:
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
-    from ador.explore.runner import status
+    from ador.explore.results import status
     from ador.explore.storage import redact
     _, durable, url = _open(args)
     st = status(durable)
@@ -237,7 +243,8 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = _reader(study, "worker", "one worker process of a shared study (run on any machine)", cmd_study_worker)
     p.add_argument("--trials", type=count, help="trials this worker runs (default: the study's budget)")
-    p.add_argument("--seed", type=int, help="this worker's seed (give each worker its own; default: the study's)")
+    p.add_argument("--seed", type=int, help="this worker's seed (default: the study's seed with a random worker "
+                                            "index, recorded in the study)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = _reader(study, "status", "trial counts, the front's size and the hypervolume", cmd_study_status)
     p.add_argument("--json", action="store_true", help="as JSON")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks import batch_speed, eval_speed, search_quality, serving_speed, study_speed
+from benchmarks import batch_speed, eval_speed, search_quality, serving_speed, study_scale, study_speed
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -47,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n[3] persisted study throughput, smoke study, NSGA-II, each trial committed to SQLite (target >= 5x)")
     speed = study_speed.run(args.quick)
-    print(f"    plain Optuna + SQLite {speed['optuna_sqlite_trials_per_s']:8.1f} trials/s")
-    print(f"    ador default path     {speed['ador_trials_per_s']:8.1f} trials/s")
+    print(f"    plain Optuna + SQLite (WAL) {speed['optuna_sqlite_trials_per_s']:8.1f} trials/s")
+    print(f"    plain Optuna in memory      {speed['optuna_memory_trials_per_s']:8.1f} trials/s")
+    print(f"    ador default path           {speed['ador_trials_per_s']:8.1f} trials/s")
     print(f"    speed-up (pairwise median) {speed['study_speedup_vs_optuna_sqlite']:.1f}x "
-          f"[{speed['study_speedup_spread'][0]:.1f} .. {speed['study_speedup_spread'][1]:.1f}]")
+          f"[{speed['study_speedup_spread'][0]:.1f} .. {speed['study_speedup_spread'][1]:.1f}]; "
+          f"{speed['study_speed_vs_optuna_memory']:.2f}x Optuna in memory")
     results.update(speed)
     study_batch = batch_speed.run(args.quick)
     low, high = study_batch["batch_spread"]
@@ -58,6 +60,28 @@ def main(argv: list[str] | None = None) -> int:
           f"(target >= 2,000 trials/s): batch path {study_batch['batch_trials_per_s']:,.0f} trials/s "
           f"[{low:,.0f} .. {high:,.0f}], one trial at a time {study_batch['scalar_trials_per_s']:,.0f}/s")
     results["study_batch"] = study_batch
+    scale = study_scale.run(args.quick)
+    g, w = scale["growth"], scale["workers"]
+    print("\n[3b] per-trial cost as the study grows (Llama-3-70B 8-device study, NSGA-II, SQLite in /dev/shm; "
+          "target: within 25%)")
+    print(f"    {g['window']} trials at {g['window']:,}: {g['trials_per_s_at_small']:6.1f} trials/s; "
+          f"{g['window']} trials at {g['trials_large']:,}: {g['trials_per_s_at_large']:6.1f} trials/s "
+          f"({100 * g['large_over_small']:.0f}%); filling took {g['fill_seconds']:.0f} s")
+    t = scale["tpe_growth"]
+    print(f"    TPE: {t['window']} trials at {t['window']:,}: {t['trials_per_s_at_small']:6.1f} trials/s; "
+          f"{t['window']} trials at {t['trials_large']:,}: {t['trials_per_s_at_large']:6.1f} trials/s "
+          f"({100 * t['large_over_small']:.0f}%; Optuna's TPE, not bounded)")
+    r = g["resume"]
+    print(f"    resume of the {g['trials_large']:,}-trial study in a fresh process: open {r['open_s']:.2f} s, "
+          f"first trial {r['first_trial_s']:.2f} s later, 10 trials {r['ten_trials_s']:.2f} s, "
+          f"peak RSS {r['peak_rss_mb']:.0f} MB "
+          f"(imports {r['import_s']:.2f} s)")
+    print(f"\n[3c] workers: {w['study']}, {w['trials']} trials on {w['storage']}, {w['cores']} cores, load average "
+          f"{w['load_average_1min']:.1f} after (target >= 0.8 x k)")
+    print(f"    1 process {w['seconds_1']:.1f} s, --workers 2 {w['seconds_2']:.1f} s: {w['speedup_2']:.2f}x; CPU "
+          f"{w['cpu_seconds_1']:.1f} s vs {w['cpu_seconds_2']:.1f} s, so with a free core per worker about "
+          f"{w['speedup_2_free_cores_estimate']:.2f}x")
+    results["study_scale"] = scale
 
     print("\n[4] serving simulator: Llama-3-70B on 8 devices, Poisson arrivals, long-tailed lengths "
           "(target >= 1,000,000 scheduler iterations/s; 1M requests in < 500 MB)")

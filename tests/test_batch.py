@@ -106,7 +106,8 @@ def test_a_batched_study_commits_every_trial_and_resumes(tmp_path, monkeypatch):
     first = run_trials(study, durable, 130, progress=False)
     durable, _ = open_study(study, url)
     run_trials(study, durable, 20, progress=False)
-    assert calls[:2] == [100, 30] and calls[2:] == [20]
+    # a generation, the rest of the first run, the resumed run (designs met before are not scored again)
+    assert len(calls) == 3 and 0 < calls[0] <= 100 and 0 < calls[1] <= 30 and 0 < calls[2] <= 20
     trials = durable.get_trials(deepcopy=False)
     assert [t.number for t in trials] == list(range(150))
     assert first.completed + first.failed == 130

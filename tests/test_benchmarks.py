@@ -15,8 +15,13 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    for key in ("eval_per_s", "vector_eval_per_s", "study_speedup_vs_optuna_sqlite", "serving_iterations_per_s"):
+    for key in ("eval_per_s", "vector_eval_per_s", "study_speedup_vs_optuna_sqlite", "serving_iterations_per_s",
+                "optuna_memory_trials_per_s"):
         assert data[key] > 0
+    scale = data["study_scale"]
+    for key in ("trials_per_s_at_small", "trials_per_s_at_large"):
+        assert scale["growth"][key] > 0
+    assert scale["growth"]["resume"]["peak_rss_mb"] > 0 and scale["workers"]["speedup_2"] > 0
     assert any(k.startswith("hv_fraction_") for k in data)
-    for heading in ("[1]", "[2]", "[3]", "[4]", "[5]"):
+    for heading in ("[1]", "[2]", "[3]", "[3b]", "[3c]", "[4]", "[5]"):
         assert heading in proc.stdout

@@ -26,7 +26,8 @@ from ador.explore.vector import feasibility_codes, population_metrics
 
 if TYPE_CHECKING:
     from ador.explore.config import Study
-    from ador.explore.runner import Outcome, RunStats, Scorer, TrialWriter
+    from ador.explore.history import History, RunStats
+    from ador.explore.scoring import Outcome, Scorer
 
 BATCH_TRIALS = 64                       # trials asked together by samplers without generations
 GENERATIONAL = {"nsga2": 50, "nsga3": 50}   # sampler -> its default population size
@@ -119,48 +120,63 @@ class BatchScorer:
         return out
 
 
-def run_batches(study: Study, writer: TrialWriter, previous: list, n_trials: int, sampler: optuna.samplers.BaseSampler,
-                size: int, progress: bool, label: str, hv_ref: list[float]) -> RunStats:
-    """``n_trials`` trials in batches of ``size``: ask them all, score them in one call, tell each
-    and commit each (the loop of ``runner.run_trials``, a batch at a time)."""
-    from ador.explore.pareto import ratio_hypervolume
+def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int, size: int, progress: bool,
+                label: str, made: dict[str, Any]) -> RunStats:
+    """``n_trials`` trials in batches of ``size``: ask them all, score in one call those whose design
+    was not met before, tell each and commit each (the loop of ``runner.run_trials``, a batch at a
+    time; a design met before, in an earlier batch or earlier in this one, is answered from its
+    first trial as there)."""
+    from ador.explore.history import RunStats
+    from ador.explore.pareto import hv_reference, ratio_hypervolume
     from ador.explore.params import distributions, knob_values
-    from ador.explore.record import is_feasible
-    from ador.explore.runner import SYNC_EVERY_S, RunStats, Scorer, _copy_in
+    from ador.explore.runner import SYNC_EVERY_S
+    from ador.explore.scoring import Scorer
     from ador.progress import Progress
-    mem = optuna.create_study(directions=study.directions, sampler=sampler)
-    _copy_in(mem, previous)
     score = BatchScorer(Scorer(study))
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label) if progress else None
-    feasible_points = [t.values for t in previous if is_feasible(t)]
+    feasible_points: list[Sequence[float]] = [p.values for p in history.stored.points() if p.feasible] if bar else []
+    hv_ref = [v for _, v in hv_reference(made.get("ador_baselines") or {}, study.metric_names).values()]
     start = time.perf_counter()
     hv, hv_at, pulled_at = 0.0, 0.0, start
     done = 0
     try:
         while done < n_trials:
             trials = [mem.ask(dists) for _ in range(min(size, n_trials - done))]
-            outcomes = score([knob_values(study.space, t.params) for t in trials])
-            for trial, outcome in zip(trials, outcomes):
-                for key, value in outcome.user_attrs.items():
+            firsts: dict[tuple, int] = {}        # each design not met before, scored once
+            for i, t in enumerate(trials):
+                if history.repeat_of(t.params, dists) is None:
+                    firsts.setdefault(tuple(sorted(t.params.items())), i)
+            fresh = sorted(firsts.values())
+            scored = dict(zip(fresh, score([knob_values(study.space, trials[i].params) for i in fresh])))
+            for i, trial in enumerate(trials):
+                answer = history.repeat_of(trial.params, dists)   # also a design met earlier in this batch
+                if answer is not None:
+                    values, constraints, attrs = answer
+                    stats.repeats += 1
+                else:
+                    outcome = scored[i]
+                    values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
+                for key, value in attrs.items():
                     trial.set_user_attr(key, value)
-                if outcome.values is None:
+                if values is None:
                     mem.tell(trial, state=TrialState.FAIL)
                     stats.failed += 1
                 else:
-                    for key, value in outcome.constraints.items():
+                    for key, value in constraints.items():
                         trial.set_constraint(key, value)
-                    mem.tell(trial, outcome.values)
+                    mem.tell(trial, values)
                     stats.completed += 1
-                    if outcome.user_attrs["feasible"]:
+                    if attrs.get("feasible"):
                         stats.feasible += 1
-                        feasible_points.append(outcome.values)
-                writer.write(mem._storage.get_trial(trial._trial_id))
+                        if bar:
+                            feasible_points.append(values)
+                history.write(mem._storage.get_trial(trial._trial_id))
             done += len(trials)
             now = time.perf_counter()
             if now - pulled_at > SYNC_EVERY_S:
-                _copy_in(mem, writer.pull())
+                history.pull()
                 pulled_at = now
             if bar:
                 if now - hv_at > 1.0:

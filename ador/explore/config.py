@@ -226,7 +226,8 @@ def _canonical(obj: Any) -> Any:
 
 
 # the source that scores a design: an edit here changes the scores, so a study refuses to resume
-MODEL_SOURCES = ("perf", "workload", "hardware", "cost", "serving", "efficiency.py", "explore/metrics.py")
+MODEL_SOURCES = ("perf", "workload", "hardware", "cost", "serving", "efficiency.py", "explore/metrics.py",
+                 "explore/space.py")     # space.py: how knob values become a design
 
 
 def model_version() -> str:

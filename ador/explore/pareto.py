@@ -17,17 +17,15 @@ def to_minimise(points: Sequence[Sequence[float]], directions: Sequence[str]) ->
 
 
 def pareto_mask(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
-    """True for points no other point dominates (duplicates all stay)."""
+    """True for points no other point dominates (duplicates all stay); moocore's dimension sweep,
+    O(n log n) for up to 3 objectives."""
     p = to_minimise(points, directions)
-    n = len(p)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        if not mask[i]:
-            continue
-        dominated = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
-        if dominated.any():
-            mask[i] = False
-    return mask
+    if len(p) == 0:
+        return np.zeros(0, dtype=bool)
+    if p.shape[1] == 1:
+        return p[:, 0] == p[:, 0].min()
+    import moocore
+    return np.asarray(moocore.is_nondominated(p, keep_weakly=True), dtype=bool)
 
 
 def front_trials(trials: Sequence[FrozenTrial], directions: Sequence[str],

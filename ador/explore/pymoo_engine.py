@@ -6,15 +6,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from ador.explore.config import Study
 from ador.explore.params import distributions, knob_values, param_name, params_of
+from ador.explore.pareto import to_minimise
 from ador.explore.space import Knob
+from ador.explore.stored import Point, StoredTrials
 from ador.progress import Progress
 
 # a failed design (no metrics) is pushed behind every evaluated one by a large constraint violation;
@@ -64,7 +66,20 @@ def _variables(space) -> list[_Var]:
     return out
 
 
-def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, options: dict[str, Any],
+def seed_population(points: Sequence[Point], directions: Sequence[str], size: int) -> list[int]:
+    """The trial ids that seed a resumed pymoo run: the feasible stored trials ranked by
+    non-dominated sorting in the study's directions (front first), ties within a rank by trial
+    number, at most ``size``."""
+    feasible = [p for p in points if p.feasible]
+    if not feasible or size <= 0:
+        return []
+    import moocore
+    ranks = moocore.pareto_rank(to_minimise([p.values for p in feasible], directions))
+    order = sorted(range(len(feasible)), key=lambda i: (int(ranks[i]), feasible[i].number))
+    return [feasible[i].trial_id for i in order[:size]]
+
+
+def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options: dict[str, Any],
               seed: int, progress: bool, label: str):
     from pymoo.algorithms.moo.nsga2 import NSGA2
     from pymoo.core.population import Population
@@ -75,8 +90,9 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     from pymoo.operators.sampling.rnd import FloatRandomSampling
 
     from ador.explore.pareto import hv_reference, ratio_hypervolume
-    from ador.explore.record import is_feasible, settings
-    from ador.explore.runner import RunStats, scorer_for
+    from ador.explore.record import settings
+    from ador.explore.history import RunStats
+    from ador.explore.scoring import scorer_for
 
     variables = _variables(study.space)
     integer_cols = np.array([v.integer for v in variables])
@@ -95,9 +111,9 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     pop_size = int(options.get("population_size", 50))
     # fresh operator objects: pymoo's defaults are shared between instances
     sampling: Any = FloatRandomSampling()
-    seeded = [t for t in previous if is_feasible(t)]
-    if seeded:
-        best = sorted(seeded, key=lambda t: t.values)[:pop_size]
+    points = reader.points()
+    best = reader.load(seed_population(points, study.directions, pop_size), user_attrs=False)
+    if best:
         X0 = np.array([[v.encode(knob_values(study.space, t.params)[v.name]) for v in variables] for t in best])
         if len(X0) < pop_size:
             rng = np.random.default_rng(seed)
@@ -110,7 +126,7 @@ def run_pymoo(study: Study, writer, previous: list[FrozenTrial], n_trials: int, 
     dists = distributions(study.space)
     stats = RunStats()
     bar = Progress(total=n_trials, label=label or f"{study.name} (pymoo-nsga2)") if progress else None
-    feasible_points = [t.values for t in seeded]
+    feasible_points: list[Sequence[float]] = [p.values for p in points if p.feasible]
     hv = 0.0
     hv_ref = [v for _, v in hv_reference(settings(writer.durable).get("ador_baselines") or {},
                                          study.metric_names).values()]

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import optuna
 
 from ador.errors import ConfigError, UnknownNameError
+from ador.explore.flat_ga import FlatNSGAIIISampler, FlatNSGAIISampler
 from ador.explore.params import param_name
 from ador.explore.space import MAX_GRID, SearchSpace
 
@@ -33,8 +34,8 @@ def _gp(space: SearchSpace, options: dict[str, Any], seed: int) -> optuna.sample
 # Each trial carries its constraint values (system attribute "constraints", <= 0 feasible), which
 # Optuna >= 5 samplers and Study.best_trials read from the trials themselves.
 _BUILDERS: dict[str, Callable[[SearchSpace, dict[str, Any], int], optuna.samplers.BaseSampler]] = {
-    "nsga2": lambda s, o, seed: optuna.samplers.NSGAIISampler(seed=seed, **o),
-    "nsga3": lambda s, o, seed: optuna.samplers.NSGAIIISampler(seed=seed, **o),
+    "nsga2": lambda s, o, seed: FlatNSGAIISampler(seed=seed, **o),
+    "nsga3": lambda s, o, seed: FlatNSGAIIISampler(seed=seed, **o),
     "tpe": lambda s, o, seed: optuna.samplers.TPESampler(seed=seed, **o),
     "random": lambda s, o, seed: optuna.samplers.RandomSampler(seed=seed, **o),
     "grid": _grid,

@@ -160,6 +160,12 @@ class SearchSpace:
                 nested.setdefault(head, {})[leaf] = _typed(self._types[dotted], value, dotted)
             else:
                 top[head] = _typed(self._types[dotted], value, dotted)
+        hbm = nested.get("hbm")
+        if hbm is not None and hbm.get("generation", self.base.hbm.generation) != self.base.hbm.generation:
+            # another generation: its own per-stack figures, unless knobs or derived fields set them
+            # (the base's figures were filled in from the base's generation)
+            hbm.setdefault("bw_bytes_per_s_per_stack", 0.0)
+            hbm.setdefault("capacity_bytes_per_stack", 0.0)
         try:
             for head, fields in nested.items():
                 top[head] = dataclasses.replace(getattr(self.base, head), **fields)

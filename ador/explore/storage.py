@@ -337,6 +337,7 @@ class TrialRecorder:
         self.storage = storage
         self.study_id = study_id
         self.rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
+        self._last: tuple[int, int] | None = None      # (id, number) of the trial last written
 
     def find(self, uid: str) -> int | None:
         """The id of the stored trial carrying ``uid`` (a write whose commit was reported failed
@@ -357,6 +358,10 @@ class TrialRecorder:
             row = conn.execute(select(A.c.trial_id).join(T, T.c.trial_id == A.c.trial_id).where(
                 T.c.study_id == self.study_id, A.c.key == UID_KEY, A.c.value_json == json.dumps(uid))).first()
         return None if row is None else int(row[0])
+
+    def number_of(self, trial_id: int) -> int | None:
+        """The number the storage gave the trial this recorder wrote last (None for another)."""
+        return self._last[1] if self._last is not None and self._last[0] == trial_id else None
 
     def write(self, trial) -> int:
         if self.rdb is None:
@@ -386,8 +391,13 @@ class TrialRecorder:
             )).inserted_primary_key
             assert key is not None
             trial_id = key[0]
-            number = conn.execute(select(func.count(T.c.trial_id)).where(
-                T.c.study_id == self.study_id, T.c.trial_id < trial_id)).scalar()
+            # Optuna's number: the count of the study's earlier trials, which is the previous trial's
+            # number + 1 (one index step back, where counting reads the whole study)
+            previous = conn.execute(select(T.c.number).where(T.c.study_id == self.study_id, T.c.trial_id < trial_id)
+                                    .order_by(T.c.trial_id.desc()).limit(1)).first()
+            number = 0 if previous is None else previous[0] + 1 if previous[0] is not None else \
+                conn.execute(select(func.count(T.c.trial_id)).where(T.c.study_id == self.study_id,
+                                                                    T.c.trial_id < trial_id)).scalar()
             conn.execute(T.update().where(T.c.trial_id == trial_id).values(number=number))
             if trial.values is not None:
                 rows = []
@@ -408,4 +418,5 @@ class TrialRecorder:
                     conn.execute(model.__table__.insert(), [
                         {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                         for key, value in attrs.items()])
+        self._last = (trial_id, int(number or 0))
         return trial_id

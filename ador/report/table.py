@@ -25,7 +25,8 @@ def trials_frame(study: Study, durable: optuna.Study) -> pd.DataFrame:
     import pandas as pd
 
     from ador.explore.params import knob_values
-    trials = sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number)
+    from ador.explore.stored import StoredTrials
+    trials = StoredTrials(durable._storage, durable._study_id).load(table=True)     # targeted reads, not the ORM
     front = {t.number for t in front_trials(trials, study.directions)}
     metric_cols = list(dict.fromkeys([*study.metric_names, *stored_metrics(study)]))
     knobs = list(study.space.knobs)

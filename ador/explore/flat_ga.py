@@ -1,0 +1,137 @@
+"""Optuna's NSGA-II and NSGA-III with bookkeeping whose cost does not grow with the study.
+
+Optuna's genetic samplers (``BaseGASampler``, Optuna 5) find a trial's generation, a
+generation's population and a parent population by scanning every trial of the study on every
+``ask``, and rebuild a missing parent population recursively (generation g from g - 1, ...), so
+a study slows as it grows and a resumed study of 1,000 generations overflows the stack. These
+subclasses keep the same algorithm, the same random streams and the same stored attributes
+(``NSGAIISampler:generation``, so studies stay readable by Optuna and older ador), and replace
+the three lookups:
+
+- the trials of the study are read incrementally: each ``ask`` looks only at trials added since
+  the last one (and at the few that were still running then);
+- generation membership, the highest generation and its size are kept as the trials arrive;
+- parent populations are cached per generation and a missing one is rebuilt forward from the
+  nearest cached generation (a loop, never a recursion).
+
+A resume may give the parent population of a recent generation (``prime``) so that nothing
+older needs to be read at all (ador/explore/resume.py). Relies on the documented ``BaseGASampler``
+methods (``get_trial_generation``, ``get_population``, ``get_parent_population``,
+``select_parent``) and its generation key; pinned by setup.cfg (optuna < 6) and checked against
+Optuna's own samplers by tests/test_flat_ga.py.
+"""
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING, Any, Callable
+
+import optuna
+from optuna.samplers import NSGAIIISampler, NSGAIISampler
+from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+
+class FlatGenerations:
+    """Mixin over a ``BaseGASampler`` subclass (placed first in the bases)."""
+
+    _GENERATION_KEY: str
+    _population_size: int | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._members: dict[int, list[FrozenTrial]] = {}     # generation -> its COMPLETE trials, by number
+        self._cursor = 0                                      # trials of the study looked at so far
+        self._pending: list[int] = []                         # indices of trials unfinished when looked at
+        self._max_generation, self._max_count = 0, 0
+        self._parents: dict[int, list[FrozenTrial]] = {}     # generation -> parents, by number
+        self._fresh: dict[int, list[FrozenTrial]] = {}       # ... in selection order, until first read
+        # called with (generation, parents) when a parent population is chosen (a resume point)
+        self.on_parents: Callable[[int, list[FrozenTrial]], None] | None = None
+
+    # --- the incremental view of the study ------------------------------------------------
+
+    def _sync(self, study: Study) -> None:
+        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        todo, self._pending = self._pending, []
+        todo.extend(range(self._cursor, len(trials)))
+        self._cursor = len(trials)
+        for i in todo:
+            t = trials[i]
+            if not t.state.is_finished():
+                self._pending.append(i)
+            elif t.state == TrialState.COMPLETE:
+                self._add(t)
+
+    def _add(self, trial: FrozenTrial) -> None:
+        generation = trial.system_attrs.get(self._GENERATION_KEY)
+        if generation is None:
+            return
+        members = self._members.setdefault(generation, [])
+        if not members or members[-1].number < trial.number:
+            members.append(trial)
+        else:
+            bisect.insort(members, trial, key=lambda t: t.number)
+        if generation > self._max_generation:
+            self._max_generation, self._max_count = generation, 1
+        elif generation == self._max_generation:
+            self._max_count += 1
+
+    # --- BaseGASampler's lookups ------------------------------------------------------------
+
+    def get_trial_generation(self, study: Study, trial: FrozenTrial) -> int:
+        generation = trial.system_attrs.get(self._GENERATION_KEY)
+        if generation is not None:
+            return generation
+        self._sync(study)
+        assert self._population_size is not None, "Population size must be set."
+        generation = self._max_generation + (self._max_count >= self._population_size)
+        study._storage.set_trial_system_attr(trial._trial_id, self._GENERATION_KEY, generation)
+        return generation
+
+    def get_population(self, study: Study, generation: int) -> list[FrozenTrial]:
+        self._sync(study)
+        return list(self._members.get(generation, ()))
+
+    def get_parent_population(self, study: Study, generation: int) -> list[FrozenTrial]:
+        if generation <= 0:
+            return []
+        if generation not in self._parents:
+            start = max((g for g in self._parents if g < generation), default=0)
+            for g in range(start + 1, generation + 1):
+                # select_parent reads generation g - 1 and its parents, cached by now
+                chosen = self.select_parent(study, g)   # type: ignore[attr-defined]
+                self._parents[g] = sorted(chosen, key=lambda t: t.number)
+                if g == generation:
+                    # an earlier generation's parents are read in trial order, as they were by the
+                    # time the run that made them moved on: a rebuild chooses what that run chose
+                    self._fresh[g] = chosen
+                if self.on_parents is not None:
+                    self.on_parents(g, self._parents[g])
+        # as Optuna: the selection's own order when just made, trial order once cached
+        return self._fresh.pop(generation, None) or self._parents[generation]
+
+    def prime(self, generation: int, parents: list[FrozenTrial]) -> None:
+        """Take ``parents`` as the parent population of ``generation`` (trials of the study
+        this sampler runs on), so that nothing older is needed to go on."""
+        self._parents[generation] = sorted(parents, key=lambda t: t.number)
+
+
+class FlatNSGAIISampler(FlatGenerations, NSGAIISampler):
+    """NSGA-II (Optuna's) with flat per-trial bookkeeping."""
+
+
+class FlatNSGAIIISampler(FlatGenerations, NSGAIIISampler):
+    """NSGA-III (Optuna's) with flat per-trial bookkeeping."""
+
+
+# BaseGASampler names its keys after the class; keep Optuna's names so stored studies agree
+for _flat, _optuna in ((FlatNSGAIISampler, NSGAIISampler), (FlatNSGAIIISampler, NSGAIIISampler)):
+    _flat._GENERATION_KEY = _optuna._GENERATION_KEY
+    _flat._PARENT_CACHE_KEY_PREFIX = _optuna._PARENT_CACHE_KEY_PREFIX
+
+
+def generation_key(sampler: optuna.samplers.BaseSampler) -> str | None:
+    """The trial system attribute holding a genetic sampler's generation (None for others)."""
+    return getattr(sampler, "_GENERATION_KEY", None) if isinstance(sampler, FlatGenerations) else None

@@ -1,0 +1,104 @@
+"""Reading a stored study's results through targeted queries (ador/explore/stored.py): counts by
+state, the front (distinct feasible Pareto designs) from the completed trials' values, and only the
+front's trials read whole. Nothing here loads every trial through Optuna's ORM."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from ador.errors import ConfigError
+from ador.explore.config import Study
+from ador.explore.pareto import front_trials, hv_reference, pareto_mask, ratio_hypervolume
+from ador.explore.record import baselines_of, settings
+from ador.explore.stored import Point, StoredTrials
+
+
+def reader(durable: optuna.Study) -> StoredTrials:
+    return StoredTrials(durable._storage, durable._study_id)
+
+
+def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
+                points: list[Point] | None = None) -> list[FrozenTrial]:
+    """The study's front as ``front_trials`` counts it (feasible, non-dominated, one trial per
+    distinct design), from the values of the completed trials; only the front is read whole."""
+    if directions is None:
+        directions = [d.name.lower() for d in durable.directions]
+    r = reader(durable)
+    feasible = [p for p in (r.points() if points is None else points) if p.feasible]
+    if not feasible:
+        return []
+    mask = pareto_mask([p.values for p in feasible], directions)
+    # a design is scored the same every time, so its trials share values: all on the front or
+    # none; the first trial of each distinct design (by its parameters) is read whole
+    on_front = [p for p, m in zip(feasible, mask) if m]
+    keys = r.param_keys([p.trial_id for p in on_front])
+    first: dict[tuple, int] = {}
+    for p in on_front:                                   # in trial-number order
+        first.setdefault(keys[p.trial_id], p.trial_id)
+    return front_trials(r.load(list(first.values())), directions, feasible=lambda t: True)
+
+
+def status(durable: optuna.Study, front: list[FrozenTrial] | None = None) -> dict[str, Any]:
+    r = reader(durable)
+    counts = r.counts()
+    made = settings(durable)
+    directions = [d.name.lower() for d in durable.directions]
+    points = r.points()
+    if front is None:
+        front = study_front(durable, directions, points)
+    names = durable.metric_names or []
+    ref = hv_reference(made.get("ador_baselines") or {}, names)
+    return {
+        "study": durable.study_name, "n_trials": sum(counts.values()),
+        "n_complete": counts.get(TrialState.COMPLETE, 0), "n_failed": counts.get(TrialState.FAIL, 0),
+        "n_running": counts.get(TrialState.RUNNING, 0),
+        "n_feasible": sum(1 for p in points if p.feasible), "n_pareto": len(front),
+        "hypervolume": ratio_hypervolume([t.values for t in front], directions, [v for _, v in ref.values()]),
+        "hypervolume_reference": {m: {"gpu": g, "value": v} for m, (g, v) in ref.items()},
+        "objectives": durable.metric_names, "directions": directions,
+        "model_version": made.get("ador_model_version"),
+        "sampler": made.get("ador_sampler"), "created": made.get("ador_created"),
+    }
+
+
+def pareto_rows(study: Study, durable: optuna.Study, front: list[FrozenTrial] | None = None) -> list[dict[str, Any]]:
+    """The front (distinct feasible Pareto designs) with their metrics and ratios against each
+    baseline, best first on the first objective."""
+    from ador.explore.metrics import ratio_vs
+    from ador.explore.record import metrics_of
+    baselines = baselines_of(durable)
+    rows = []
+    if front is None:
+        front = study_front(durable, study.directions)
+    for t in sorted(front, key=lambda t: (to_minimise_key(t.values, study.directions), t.number)):
+        metrics = metrics_of(t)
+        row: dict[str, Any] = {"trial": t.number, **{m: metrics.get(m) for m in study.metric_names}}
+        for extra in ("die_area_mm2", "ttft_ms", "tbt_p99_ms", "output_tok_s", "cost_usd"):
+            row.setdefault(extra, metrics.get(extra))
+        for gpu, base in baselines.items():
+            for m in study.metric_names:
+                bm, v = base.get("metrics", {}).get(m), metrics.get(m)
+                row[f"{m}_x_vs_{gpu}"] = ratio_vs(m, v, bm) if bm is not None and v is not None else None
+        rows.append(row)
+    return rows
+
+
+def to_minimise_key(values: Sequence[float], directions: Sequence[str]) -> tuple[float, ...]:
+    return tuple(v if d == "minimize" else -v for v, d in zip(values, directions))
+
+
+def find_trial(durable: optuna.Study, number: int) -> FrozenTrial:
+    r = reader(durable)
+    trial_id = r.id_of_number(number)
+    found = r.load([trial_id]) if trial_id is not None else []
+    if not found:
+        raise ConfigError("trial", number, f"no such trial (0..{sum(r.counts().values()) - 1})")
+    return found[0]
+
+
+def trial_design(study: Study, durable: optuna.Study, number: int) -> dict[str, Any]:
+    """A trial's design as a mapping, rebuilt from its parameters and the stored search space."""
+    from ador.explore.record import design_mapping
+    return design_mapping(study, find_trial(durable, number))

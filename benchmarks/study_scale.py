@@ -1,0 +1,161 @@
+"""Studies at scale: per-trial cost as the study grows, the cost of resuming a large study, and
+what a second worker process adds.
+
+- Growth: ador's default path (NSGA-II, every trial committed to SQLite) on the Llama-3-70B
+  8-device study (the default search space: few repeated designs), trials/s of the first 500
+  trials and of 500 trials run on the same study once it holds 20,000. The study file lives in
+  /dev/shm where there is one, so that the figure is the per-trial bookkeeping rather than this
+  disk's fsync (the disk's figure is benchmark [3]).
+- The same for TPE (Optuna's: its estimators are fitted over every trial, so its per-trial cost
+  grows; 200 trials at 200 and at 2,000).
+- Resume: a fresh process opens the 20,000-trial study and runs 10 trials: seconds to open, to the
+  first trial, and peak memory.
+- Workers: the serving-judged study (every trial simulates requests: CPU-bound) resumed by one
+  process and by ``--workers 2`` on PostgreSQL when the server answers (else SQLite), same
+  number of trials: wall time of the command (start-up included) and CPU time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ador.explore.config import load_study
+from ador.explore.runner import open_study, run_trials
+
+REPO = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("ADOR_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+WINDOW = 500
+
+
+def _study(path: str, name: str):
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        return dataclasses.replace(load_study(path), name=name)
+    finally:
+        os.chdir(cwd)
+
+
+def _fast_dir() -> str:
+    return tempfile.mkdtemp(dir="/dev/shm" if os.path.isdir("/dev/shm") else None, prefix="ador-bench-")
+
+
+def growth(quick: bool, sampler: str = "nsga2") -> dict[str, Any]:
+    if sampler == "tpe":          # Optuna's TPE fits every trial: a shorter study shows the trend
+        small, large, window = (50, 300, 50) if quick else (200, 2_000, 200)
+    else:
+        small, large, window = (200, 1_000, 200) if quick else (WINDOW, 20_000, WINDOW)
+    folder = _fast_dir()
+    db = f"{folder}/growth.db"
+    try:
+        study = _study("studies/llama3-70b-8dev.yaml", "growth")
+        durable, _ = open_study(study, f"sqlite:///{db}", sampler=sampler)
+        start = time.perf_counter()
+        run_trials(study, durable, window, sampler=sampler, progress=False)
+        first = window / (time.perf_counter() - start)
+        done = window
+        fill_start = time.perf_counter()
+        while done < large:
+            step = min(5_000, large - done)
+            run_trials(study, durable, step, sampler=sampler, progress=False)        # each chunk is a resume
+            done += step
+        fill_s = time.perf_counter() - fill_start
+        resume = _resume_in_fresh_process(db, "growth") if sampler == "nsga2" else {}
+        start = time.perf_counter()
+        run_trials(study, durable, window, sampler=sampler, progress=False)
+        late = window / (time.perf_counter() - start)
+    finally:
+        for f in Path(folder).glob("*"):
+            f.unlink()
+        os.rmdir(folder)
+    return {"trials_small": small, "trials_large": large, "window": window,
+            "trials_per_s_at_small": first, "trials_per_s_at_large": late, "large_over_small": late / first,
+            "fill_seconds": fill_s, "resume": resume}
+
+
+_RESUME = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from ador.explore.runner import load_stored, run_trials
+t1 = time.perf_counter()
+study, durable, url = load_stored(sys.argv[2], sys.argv[1], write=True)
+t2 = time.perf_counter()
+run_trials(study, durable, 1, progress=False)
+t3 = time.perf_counter()
+run_trials(study, durable, 9, progress=False)
+print(json.dumps({"import_s": t1 - t0, "open_s": t2 - t1, "first_trial_s": t3 - t2,
+                  "ten_trials_s": time.perf_counter() - t2,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _resume_in_fresh_process(db: str, name: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", _RESUME, f"sqlite:///{db}", name], capture_output=True, text=True,
+                         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=600, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pg_available() -> bool:
+    try:
+        import psycopg
+        with psycopg.connect(PG_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def workers(quick: bool) -> dict[str, Any]:
+    """``ador study resume --trials N --workers k`` for k = 1 and 2, each on a fresh study of the
+    same definition (made by ``launch --trials 1`` first): wall time of the whole command, start-up
+    included, and the CPU time of the command and its workers (from which the speed-up with a free
+    core per worker is estimated: the machine is shared, and a second process may get no core)."""
+    import resource
+    path, n = ("studies/smoke.yaml", 40) if quick else ("studies/llama3-70b-8dev-serving.yaml", 120)
+    on_pg = _pg_available()
+    folder = tempfile.mkdtemp(prefix="ador-bench-")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    wall, cpu, names = {}, {}, []
+    try:
+        for k in (1, 2):
+            name = f"bench-w{k}-{uuid.uuid4().hex[:6]}"
+            names.append(name)
+            url = PG_URL if on_pg else f"sqlite:///{folder}/{name}.db"
+            ador = [sys.executable, "-m", "ador.cli", "study"]
+            subprocess.run([*ador, "launch", path, "--name", name, "--storage", url, "--trials", "1", "--quiet"],
+                           cwd=REPO, env=env, check=True, capture_output=True, timeout=900)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([*ador, "resume", name, "--storage", url, "--trials", str(n), "--workers", str(k),
+                            "--quiet"], cwd=REPO, env=env, check=True, capture_output=True, timeout=1800)
+            wall[k] = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[k] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    finally:
+        if on_pg:
+            import optuna
+            for name in names:
+                try:
+                    optuna.delete_study(study_name=name, storage=PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+                except KeyError:
+                    pass
+        for f in Path(folder).glob("*"):
+            f.unlink()
+        os.rmdir(folder)
+    return {"study": path, "trials": n, "storage": "postgresql" if on_pg else "sqlite",
+            "seconds_1": wall[1], "seconds_2": wall[2], "speedup_2": wall[1] / wall[2],
+            "cpu_seconds_1": cpu[1], "cpu_seconds_2": cpu[2],
+            # each worker does half the CPU work; with a core each, the command takes about that long
+            "speedup_2_free_cores_estimate": cpu[1] / (cpu[2] / 2),
+            "cores": os.cpu_count(), "load_average_1min": os.getloadavg()[0]}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    return {"growth": growth(quick), "tpe_growth": growth(quick, "tpe"), "workers": workers(quick)}

@@ -1,0 +1,177 @@
+"""Exploration at scale (issue 16): repeated designs, resume points, worker seeds, fast reads, bugs."""
+import dataclasses
+
+import optuna
+import pytest
+
+from ador.explore.config import load_study
+
+
+from ador.explore.space import build_space
+from ador.explore.stored import Point
+from ador.hardware.components import HBM_GENERATIONS
+
+
+def test_an_hbm_generation_knob_brings_its_own_bandwidth_and_capacity():
+    """A space whose only HBM knob is the generation: a design of another generation gets that
+    generation's per-stack bandwidth and capacity (they used to stay the base's)."""
+    space = build_space({"base": "ador-example", "knobs": {"hbm.generation": {
+        "type": "categorical", "choices": ["hbm2e", "hbm3", "hbm3e"]}}})
+    base = space.base.hbm
+    for gen in ("hbm2e", "hbm3", "hbm3e"):
+        hbm = space.design({"hbm.generation": gen}).hbm
+        # the base's own generation keeps the base's figures (ador-example's 408 GB/s stacks)
+        bw, cap = (base.bw_bytes_per_s_per_stack, base.capacity_bytes_per_stack) if gen == base.generation \
+            else HBM_GENERATIONS[gen]
+        assert (hbm.generation, hbm.bw_bytes_per_s_per_stack, hbm.capacity_bytes_per_stack) == (gen, bw, cap)
+
+
+def test_pymoo_resume_seeds_with_the_front_in_the_studys_directions():
+    """Seeds are ranked by non-dominated sorting with the directions: (1, 5) dominates (1, 0)
+    when the second objective is maximised, though (1, 0) sorts first lexicographically."""
+    from ador.explore.pymoo_engine import seed_population
+    pts = [Point(10, 0, (1.0, 0.0), True), Point(11, 1, (1.0, 5.0), True), Point(12, 2, (0.5, 9.0), False),
+           Point(13, 3, (3.0, 6.0), True), Point(14, 4, (2.0, 1.0), True)]
+    assert seed_population(pts, ["minimize", "maximize"], 2) == [11, 13]     # the front, infeasible left out
+    assert seed_population(pts, ["minimize", "maximize"], 3) == [11, 13, 10]  # then the next rank, by number
+    assert seed_population(pts, ["minimize", "minimize"], 1) == [10]
+
+
+# --- studies ---------------------------------------------------------------------------------
+
+def _smoke(workdir, name="scale"):
+    from ador.explore.runner import open_study
+    study = dataclasses.replace(load_study("studies/smoke.yaml"), name=name)
+    durable, url = open_study(study, f"sqlite:///{workdir}/{name}.db")
+    return study, durable, url
+
+
+@pytest.mark.slow
+def test_a_repeated_design_is_answered_from_its_stored_trial(workdir, monkeypatch):
+    """NSGA-II on the 1,728-design smoke space samples designs again; each is scored once, and a
+    repeat is stored as a trial (samplers see it) with its first trial's answer and number."""
+    from ador.explore import scoring
+    from ador.explore.history import REPEAT_ATTR
+    from ador.explore.runner import run_trials
+    from ador.explore import batch
+    scored, inside = [], []
+    real, real_batch = scoring.Scorer.__call__, batch.BatchScorer.__call__
+
+    def batch_call(self, rows):                  # a batch scored at once (its fallbacks are not counted twice)
+        scored.extend(rows)
+        inside.append(1)
+        try:
+            return real_batch(self, rows)
+        finally:
+            inside.pop()
+    monkeypatch.setattr(batch.BatchScorer, "__call__", batch_call)
+    monkeypatch.setattr(scoring.Scorer, "__call__",
+                        lambda self, values: (None if inside else scored.append(values)) or real(self, values))
+    study, durable, _ = _smoke(workdir)
+    first = run_trials(study, durable, 300, progress=False)
+    second = run_trials(study, durable, 100, progress=False)         # a resume: replayed trials count too
+    trials = durable.get_trials()
+    assert len(trials) == 400 and first.repeats + second.repeats > 50
+    designs = {tuple(sorted(t.params.items())) for t in trials}
+    assert len(scored) == len(designs) < 400                          # every design scored exactly once
+    by_number = {t.number: t for t in trials}
+    repeats = [t for t in trials if t.user_attrs.get(REPEAT_ATTR) is not None]
+    assert len(repeats) == 400 - len(designs)
+    for t in repeats:
+        source = by_number[t.user_attrs[REPEAT_ATTR]]
+        assert source.number < t.number and source.params == t.params and source.state == t.state
+        assert source.values == t.values and source.constraints == t.constraints
+    from ador.explore.results import status, study_front
+    from ador.report.data import picks
+    front = study_front(durable, study.directions)
+    assert status(durable)["n_pareto"] == len(front) == len({tuple(sorted(t.params.items())) for t in front})
+    assert all(t in front for t in picks(study, trials).values())
+
+
+def test_a_resume_reads_the_last_generations_and_samples_as_a_full_replay(workdir):
+    """After 600 trials (30 generations of 20), a resumed NSGA-II reads a few generations (from
+    the stored resume point), and proposes exactly what a sampler given every trial proposes."""
+    from ador.explore.flat_ga import FlatNSGAIISampler
+    from ador.explore.history import History
+    from ador.explore.params import distributions
+    from ador.explore.runner import run_trials
+    from ador.explore.stored import StoredTrials
+    study, durable, _ = _smoke(workdir)
+    run_trials(study, durable, 600, progress=False)
+    dists = distributions(study.space)
+
+    def proposals(mem):
+        out = []
+        for _ in range(45):                        # past the next generation boundary
+            t = mem.ask(dists)
+            out.append(t.params)
+            mem.tell(t, [sum(float(v) for v in t.params.values() if not isinstance(v, str)), len(out)])
+        return out
+    full = optuna.create_study(directions=study.directions, sampler=FlatNSGAIISampler(seed=5, population_size=20))
+    full.add_trials(StoredTrials(durable._storage, durable._study_id).load(user_attrs=False))
+    window = optuna.create_study(directions=study.directions, sampler=FlatNSGAIISampler(seed=5, population_size=20))
+    history = History(durable, window)
+    assert history.start() == 600
+    assert history.replayed <= 4 * 20
+    assert proposals(window) == proposals(full)
+
+
+def test_workers_started_alone_draw_distinct_recorded_seeds(workdir):
+    from ador.explore.record import settings
+    from ador.explore.workers import WORKER_KEY, standalone_seed, worker_seed
+    study, durable, _ = _smoke(workdir)
+    seeds = {standalone_seed(durable, study, None) for _ in range(5)}
+    assert len(seeds) == 5 and 1 not in seeds                     # never the study's own seed (1)
+    assert standalone_seed(durable, study, 42) == 42
+    stored = [v["seed"] for k, v in durable._storage.get_study_system_attrs(durable._study_id).items()
+              if k.startswith(WORKER_KEY)]
+    assert sorted(stored) == sorted([*seeds, 42])
+    assert len({worker_seed(settings(durable)["ador_sampler"]["seed"], i) for i in range(8)}) == 8
+
+
+def test_pulls_read_only_new_trials_and_late_finishers(workdir):
+    """A worker's pull returns trials stored since its last pull, including a trial another
+    client created before and finished after that pull."""
+    from ador.explore.stored import StoredTrials
+    study, durable, url = _smoke(workdir)
+    other = optuna.load_study(study_name=study.name, storage=f"sqlite:///{workdir}/scale.db")
+    reader = StoredTrials(durable._storage, durable._study_id)
+    reader.skip_to_now()
+    a = other.ask()
+    a.suggest_int("x", 0, 3)
+    b = other.ask()
+    b.suggest_int("x", 0, 3)
+    other.tell(b, [1.0, 2.0])
+    assert [t.number for t in reader.new_finished()] == [b.number]
+    assert reader.new_finished() == []
+    other.tell(a, [3.0, 4.0])
+    assert [t.number for t in reader.new_finished()] == [a.number]
+
+
+def test_reading_commands_never_load_every_trial(workdir, monkeypatch, capsys):
+    """status, best and export of one trial go through targeted queries: Optuna's
+    get_all_trials is never called, and the answers equal those computed from every trial."""
+    from ador.cli import main
+    from ador.explore.pareto import front_trials
+    from ador.explore.runner import run_trials
+    study, durable, _ = _smoke(workdir)
+    run_trials(study, durable, 120, progress=False)
+    trials = durable.get_trials()
+    expected = {t.number for t in front_trials(trials, study.directions)}
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("get_all_trials called")
+    monkeypatch.setattr(optuna.storages.RDBStorage, "get_all_trials", forbidden)
+    monkeypatch.setattr(optuna.storages._CachedStorage, "get_all_trials", forbidden)
+    def args(command, *extra):
+        return ["study", command, "scale", *extra, "--storage", f"sqlite:///{workdir}/scale.db"]
+    assert main(args("status", "--json")) == 0
+    import json
+    st = json.loads(capsys.readouterr().out)
+    assert (st["n_trials"], st["n_pareto"]) == (120, len(expected))
+    assert st["n_feasible"] == sum(1 for t in trials if t.state.name == "COMPLETE" and
+                                   all(v <= 0 for v in t.constraints.values()))
+    assert main(args("best", "--json")) == 0
+    assert {r["trial"] for r in json.loads(capsys.readouterr().out)["pareto"]} == expected
+    assert main(args("export", "7", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "scale-trial-7"
