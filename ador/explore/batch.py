@@ -155,8 +155,9 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
                 if answer is not None:
                     values, constraints, attrs = answer
                     stats.repeats += 1
-                else:
-                    outcome = scored[i]
+                else:          # scored in this batch (its first occurrence), or alone if history lost it
+                    j = firsts.get(tuple(sorted(trial.params.items())))
+                    outcome = scored[j] if j is not None else score.scorer(knob_values(study.space, trial.params))
                     values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
                 for key, value in attrs.items():
                     trial.set_user_attr(key, value)
