@@ -150,7 +150,7 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
                     firsts.setdefault(tuple(sorted(t.params.items())), i)
             fresh = sorted(firsts.values())
             scored = dict(zip(fresh, score([knob_values(study.space, trials[i].params) for i in fresh])))
-            for i, trial in enumerate(trials):
+            for trial in trials:
                 answer = history.repeat_of(trial.params, dists)   # also a design met earlier in this batch
                 if answer is not None:
                     values, constraints, attrs = answer
