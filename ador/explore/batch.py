@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from ador.errors import AdorError
 from ador.explore.columns import design_arrays
@@ -126,7 +125,7 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
     was not met before, tell each and commit each (the loop of ``runner.run_trials``, a batch at a
     time; a design met before, in an earlier batch or earlier in this one, is answered from its
     first trial as there)."""
-    from ador.explore.history import RunStats
+    from ador.explore.history import RunStats, tell
     from ador.explore.pareto import hv_reference, ratio_hypervolume
     from ador.explore.params import distributions, knob_values
     from ador.explore.runner import SYNC_EVERY_S
@@ -159,20 +158,8 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
                     j = firsts.get(tuple(sorted(trial.params.items())))
                     outcome = scored[j] if j is not None else score.scorer(knob_values(study.space, trial.params))
                     values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
-                for key, value in attrs.items():
-                    trial.set_user_attr(key, value)
-                if values is None:
-                    mem.tell(trial, state=TrialState.FAIL)
-                    stats.failed += 1
-                else:
-                    for key, value in constraints.items():
-                        trial.set_constraint(key, value)
-                    mem.tell(trial, values)
-                    stats.completed += 1
-                    if attrs.get("feasible"):
-                        stats.feasible += 1
-                        if bar:
-                            feasible_points.append(values)
+                if tell(mem, trial, values, constraints, attrs, stats) and bar and values is not None:
+                    feasible_points.append(values)
                 history.write(mem._storage.get_trial(trial._trial_id))
             done += len(trials)
             now = time.perf_counter()

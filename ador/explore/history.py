@@ -198,3 +198,23 @@ def _design(trial: FrozenTrial) -> str:
     except (KeyError, ValueError):
         return f"trial-{trial._trial_id}"
 
+
+def tell(mem: optuna.Study, trial: optuna.Trial, values: list[float] | None, constraints: dict[str, float],
+         attrs: dict[str, Any], stats: RunStats) -> bool:
+    """Tell the sampler's study a trial's answer (its attributes, named constraints and values, or
+    a failure), count it in ``stats``; True when the trial is feasible."""
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    if values is None:
+        mem.tell(trial, state=TrialState.FAIL)
+        stats.failed += 1
+        return False
+    for key, value in constraints.items():
+        trial.set_constraint(key, value)
+    mem.tell(trial, values)
+    stats.completed += 1
+    if attrs.get("feasible"):
+        stats.feasible += 1
+        return True
+    return False
+

@@ -24,7 +24,7 @@ from ador.explore.pareto import hv_reference, ratio_hypervolume
 from ador.explore.record import (BASELINE_PREFIX, REASONS, baseline_summary, settings, write_setting)
 from ador.explore.samplers import PYMOO, build_sampler, check_sampler
 from ador.explore.locate import STUDIES_ENV, launch_storage, read_storage
-from ador.explore.history import History, RunStats, TrialWriter
+from ador.explore.history import History, RunStats, TrialWriter, tell
 from ador.explore.scoring import GPU_POLICY_FOR_CONCURRENT, Outcome, Scorer, scorer_for  # noqa: F401 (re-exported)
 from ador.explore.storage import (NoStorageError, TrialRecorder, check_study_name, open_storage,  # noqa: F401
                                   redact)
@@ -242,19 +242,8 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
             else:
                 outcome = scorer(knob_values(study.space, trial.params))
                 values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
-            if values is None:
-                mem.tell(trial, state=TrialState.FAIL)
-                stats.failed += 1
-            else:
-                for key, value in constraints.items():
-                    trial.set_constraint(key, value)
-                mem.tell(trial, values)
-                stats.completed += 1
-                if attrs.get("feasible"):
-                    stats.feasible += 1
-                    feasible_points.append(values)
+            if tell(mem, trial, values, constraints, attrs, stats) and values is not None:
+                feasible_points.append(values)
             history.write(mem._storage.get_trial(trial._trial_id))
             now = time.perf_counter()
             if now - pulled_at > SYNC_EVERY_S:
