@@ -91,16 +91,23 @@ class Scorer:
         return constraints, reasons
 
     def __call__(self, values: dict[str, Any]) -> Outcome:
-        space = self.study.space
+        """The trial's outcome for knob ``values``: a structural constraint broken, or a bad value
+        (an AdorError while ``prepare`` builds what is scored), is a failed trial with its reason."""
         try:
-            changes, broken = space.resolve(values)
+            changes, broken = self.study.space.resolve(values)
             if broken:
                 return Outcome(None, {}, {REASONS: [f"structural constraint: {c}" for c in broken]})
-            device = space.apply(changes)
-            metrics = self.metrics(device)
+            prepared = self.prepare(changes)
         except AdorError as err:
             return Outcome(None, {}, {REASONS: [str(err)]})
-        return self.outcome(metrics)
+        return self.finish(prepared)
+
+    def prepare(self, changes: dict[str, Any]) -> Any:
+        """What ``finish`` judges, built from the resolved knob values: the design's metrics."""
+        return self.metrics(self.study.space.apply(changes))
+
+    def finish(self, prepared: Any) -> Outcome:
+        return self.outcome(prepared)
 
     def outcome(self, metrics: dict[str, float], *, is_design: bool = True) -> Outcome:
         """The trial's result from its metrics: judged, with named constraints and a compact record."""

@@ -85,11 +85,6 @@ class OfferedLoad:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"load.{name}", value, "must be a positive integer")
 
-    def met_by(self, result) -> bool:
-        """Does a serving run meet both SLOs at their 99th percentiles?"""
-        return result.ttft_ms["p99"] <= self.ttft_slo_ms and result.tbt_ms["p99"] <= self.tbt_slo_ms
-
-
 @dataclass(frozen=True)
 class Candidate:
     device: Device

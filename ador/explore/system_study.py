@@ -86,15 +86,11 @@ class SystemScorer(Scorer):
                 reasons.append(f"p99 {what} {metrics[metric]:.4g} ms > {slo:g} ms at {load.rate_rps:g} req/s")
         return constraints, reasons
 
-    def __call__(self, values: dict[str, Any]) -> Outcome:
-        space = self.study.space
-        try:
-            changes, broken = space.resolve(values)
-            if broken:
-                return Outcome(None, {}, {"infeasible_reasons": [f"structural constraint: {c}" for c in broken]})
-            c = self.candidate(changes)
-        except AdorError as err:
-            return Outcome(None, {}, {"infeasible_reasons": [str(err)]})
+    def prepare(self, changes: dict[str, Any]) -> Candidate:
+        """The deployment the knob values describe (scored by ``finish``)."""
+        return self.candidate(changes)
+
+    def finish(self, c: Candidate) -> Outcome:
         metrics, reasons = self.score(c)
         if metrics is None:
             return Outcome(None, {}, {"system": describe(c), "infeasible_reasons": reasons})

@@ -25,6 +25,12 @@ def _document(path: Path = CALIBRATION_FILE) -> dict:
     return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
 
 
+def fit_record(path: Path | None = None) -> dict:
+    """The calibration's ``fit`` section: what was fitted on what, its errors (``heldout``: the
+    5-fold held-out errors by metric family, written by ``ador calibrate --cv``)."""
+    return _document(CALIBRATION_FILE if path is None else path).get("fit") or {}
+
+
 def load_calibration(path: Path = CALIBRATION_FILE) -> dict[str, GpuEfficiency]:
     """GPU name -> fitted efficiency; empty if nothing has been fitted yet."""
     return {name: from_mapping(GpuEfficiency, values, f"calibration.gpus.{name}")

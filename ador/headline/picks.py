@@ -11,7 +11,7 @@ from ador.explore.config import Study
 from ador.explore.pareto import front_trials
 from ador.explore.record import design_mapping, design_of, metrics_of
 from ador.hardware import AdorChip
-from ador.headline.plan import ROLES, SEEDS
+from ador.headline.plan import SEEDS
 from ador.headline.runs import seeded, storage_url
 from ador.report.data import KNEE, picks
 
@@ -121,6 +121,3 @@ def median_seed(spread: Spread) -> int:
     ordered = sorted(spread.values, key=lambda s: (spread.values[s], s))
     return ordered[(len(ordered) - 1) // 2]
 
-
-def role_study(role: str) -> str:
-    return ROLES[role]

@@ -15,7 +15,8 @@ from ador.explore import fairness
 from ador.hardware import GPUS
 from ador.headline import sensitivity
 from ador.headline.compare import Versus, area_basis, score, versus
-from ador.headline.picks import Searched, Spread, feasible_population, load, median_seed
+from ador.headline.picks import Pick, Searched, Spread, feasible_population, load, median_seed
+from ador.report.data import KNEE
 from ador.headline.plan import (BASELINES, BATCHES, PAPER, REFERENCE, SEEDS, SERVING, SERVING_CHUNKED,
                                 SERVING_CONCURRENT, SERVING_ROLES, STATIC_ROLES, SYMMETRIC)
 from ador.headline.serving_view import Served, ServingLine, serve
@@ -30,6 +31,7 @@ from ador.workload import get_model, get_precision
 class Headline:
     searched: dict[str, Searched]
     ratios: dict[str, dict[str, Spread]]       # role -> {"tbt_x", "area_eff_x", ...} over seeds, vs the reference
+    picked: dict[str, list[tuple[Pick, Versus]]]   # static role -> every seed's knee and corners vs the reference
     named_seed: dict[str, int]                 # role -> the seed whose knee the report names
     ladders: dict[int, list[fairness.Row]]     # seed -> the ladder of that seed's paper and symmetric knees
     baselines: list[Versus]                    # the named symmetric design against every baseline GPU
@@ -49,8 +51,17 @@ RATIOS = {"tbt_x": "tbt_p99_ms", "area_eff_x": "area_eff", "ttft_x": "ttft_ms", 
           "energy_x": "energy_per_token_j", "cost_x": "cost_per_mtok_usd"}
 
 
-def _ratios(s: Searched) -> dict[str, Spread]:
-    per_seed = {seed: versus(k.design, s.study, gpus=[REFERENCE])[0] for seed, k in s.knees.items()}
+def _picked(s: Searched) -> list[tuple[Pick, Versus]]:
+    """Every seed's knee and corners against the reference GPU under the study's rules (the GPU
+    scored once)."""
+    gpu = score(GPUS[REFERENCE], s.study)
+    fits = gpu["memory_utilisation"] <= 1
+    return [(p, Versus(REFERENCE, s.study.workload.batch, score(p.design, s.study), gpu, fits))
+            for seed in s.seeds for p in [s.knees[seed], *s.corners[seed]]]
+
+
+def _ratios(picked: list[tuple[Pick, Versus]]) -> dict[str, Spread]:
+    per_seed = {p.seed: v for p, v in picked if p.which == KNEE}
     return {name: Spread({seed: v.x(key) or 0.0 for seed, v in per_seed.items()}) for name, key in RATIOS.items()}
 
 
@@ -60,7 +71,8 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     sym, paper = searched[SYMMETRIC], searched[PAPER]
     if not sym.knees or not paper.knees:
         raise ValueError("the headline's static studies have no feasible design: run more trials")
-    ratios = {role: _ratios(searched[role]) for role in STATIC_ROLES}
+    picked = {role: _picked(searched[role]) for role in STATIC_ROLES}
+    ratios = {role: _ratios(picked[role]) for role in STATIC_ROLES}
     named = {role: median_seed(ratios[role]["tbt_x"]) for role in STATIC_ROLES}
     study = sym.study
     spec = study.spec
@@ -91,7 +103,7 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     capacity: dict[str, Spread] = {}
     if serving:
         served, capacity = _serving(searched, design)
-    return Headline(searched, ratios, named, ladders, versus(design, study, gpus=list(BASELINES)),
+    return Headline(searched, ratios, picked, named, ladders, versus(design, study, gpus=list(BASELINES)),
                     {seed: versus(k.design, study, gpus=[REFERENCE, "h100-sxm-80gb"], batches=BATCHES)
                      for seed, k in sym.knees.items()},
                     sensitivity.table(design, study, population=feasible_population(SYMMETRIC, storage_dir,
@@ -147,7 +159,3 @@ def to_json(h: Headline) -> dict[str, Any]:
         "area_basis": area_basis(h.searched[SYMMETRIC].study),
     }
 
-
-def knee_metrics(h: Headline, role: str) -> dict[str, float]:
-    s = h.searched[role]
-    return score(s.knees[h.named_seed[role]].design, s.study)

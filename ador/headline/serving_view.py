@@ -4,6 +4,7 @@ as ``ador simulate --find-capacity --capacity-by p99``) and its p99s at one comm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ador.hardware import Device, System
 from ador.hardware.runtime import RuntimeProfile
@@ -31,11 +32,12 @@ class Served:
     goodput_rps: float
 
 
-def _run(line: ServingLine, model: str, precision: str, *, tp: int, devices: int, plan: ServingPlan):
-    system = System.of(line.device, tp=tp, devices=devices, runtime=line.runtime)
+def _run(device: Device, policy: str, runtime: RuntimeProfile, model: str, precision: str, *, tp: int, devices: int,
+         plan: ServingPlan):
+    system = System.of(device, tp=tp, devices=devices, runtime=runtime)
     base = poisson(1.0, plan.requests, Lengths("lognormal", plan.input_len), Lengths("lognormal", plan.output_len),
                    seed=plan.seed)
-    config = SchedulerConfig(policy=line.policy)
+    config = SchedulerConfig(policy=policy)
     m, p = get_model(model), get_precision(precision)
 
     def at(rate: float):
@@ -43,11 +45,18 @@ def _run(line: ServingLine, model: str, precision: str, *, tp: int, devices: int
     return at
 
 
-def capacity(line: ServingLine, model: str, precision: str, *, tp: int, devices: int,
-             plan: ServingPlan = SERVING) -> float:
-    at = _run(line, model, precision, tp=tp, devices=devices, plan=plan)
+@lru_cache(maxsize=64)
+def _capacity(device: Device, policy: str, runtime: RuntimeProfile, model: str, precision: str, tp: int,
+              devices: int, plan: ServingPlan) -> float:
+    # cached: a serving-study knee is both a line of the table and one of its study's seeds
+    at = _run(device, policy, runtime, model, precision, tp=tp, devices=devices, plan=plan)
     rate, _ = percentile_capacity(at, ttft_p99_ms=plan.ttft_p99_ms, tbt_p99_ms=plan.tbt_p99_ms)
     return rate
+
+
+def capacity(line: ServingLine, model: str, precision: str, *, tp: int, devices: int,
+             plan: ServingPlan = SERVING) -> float:
+    return _capacity(line.device, line.policy, line.runtime, model, precision, tp, devices, plan)
 
 
 def serve(lines: list[ServingLine], model: str, precision: str, *, tp: int, devices: int, common_rate: float | None,
@@ -57,7 +66,8 @@ def serve(lines: list[ServingLine], model: str, precision: str, *, tp: int, devi
     rate = common_rate or caps[0]
     out = []
     for line, cap in zip(lines, caps):
-        r = _run(line, model, precision, tp=tp, devices=devices, plan=plan)(rate) if rate > 0 else None
+        at = _run(line.device, line.policy, line.runtime, model, precision, tp=tp, devices=devices, plan=plan)
+        r = at(rate) if rate > 0 else None
         out.append(Served(line, cap, rate, r.ttft_ms["p99"] if r else float("nan"),
                           r.tbt_ms["p99"] if r else float("nan"), r.goodput_rps if r else 0.0))
     return out

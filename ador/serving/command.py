@@ -53,18 +53,18 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
     slo = {"ttft_slo_ms": args.ttft_slo, "tbt_slo_ms": args.tbt_slo}
     ci = parse_ci(args.ci)
     if args.find_capacity:
-        p99_keys = {"ttft_p99_ms", "tbt_p99_ms"} & set(getattr(args, "slo_targets", {}))
-        if getattr(args, "capacity_by", "attainment") == "p99" and not p99_keys:
+        by_p99 = getattr(args, "capacity_by", "attainment") == "p99"
+        targets = dict(getattr(args, "slo_targets", {}))
+        if by_p99 and not {"ttft_p99_ms", "tbt_p99_ms"} & set(targets):
             raise ConfigError("--capacity-by", "p99", "needs --slo ttft_p99_ms=MS and/or --slo tbt_p99_ms=MS")
-        if args.ttft_slo is None and args.tbt_slo is None and getattr(args, "capacity_by", "attainment") != "p99":
+        if args.ttft_slo is None and args.tbt_slo is None and not by_p99:
             raise ConfigError("--find-capacity", True, "needs --slo ttft_p99_ms=MS and/or --slo tbt_mean_ms=MS (what "
                                                        "each request is judged by)")
         base = requests_from(args, rate=1.0)
 
         def at(r: float):
             return simulate(system, model, precision, base.at_rate(r), config=config, **slo)
-        if getattr(args, "capacity_by", "attainment") == "p99":      # the p99 keys judged on the simulated percentiles
-            targets = dict(args.slo_targets)
+        if by_p99:      # the p99 keys judged on the simulated percentiles
             rate, result = percentile_capacity(at, ttft_p99_ms=targets.get("ttft_p99_ms"),
                                                tbt_p99_ms=targets.get("tbt_p99_ms"))
             if result is None:

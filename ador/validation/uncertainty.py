@@ -39,8 +39,8 @@ def _band(label: str, errors: list[float]) -> Band:
 
 def gpu_band(family: str) -> Band:
     """The GPU model's 5-fold held-out error on the ``family`` of metrics (decode, prefill, throughput)."""
-    from ador.hardware.calibration import CALIBRATION_FILE, _document
-    held = ((_document(CALIBRATION_FILE).get("fit") or {}).get("heldout") or {}).get(family)
+    from ador.hardware.calibration import fit_record
+    held = (fit_record().get("heldout") or {}).get(family)
     if not held:
         raise ConfigError("calibration.fit.heldout", family, "no held-out errors stored: run `ador calibrate --cv "
                                                              "--write-package`")
