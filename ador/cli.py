@@ -127,13 +127,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data.update(efficiency(system, result, power_rule=args.power_rule))
     data["die_area_mm2"] = data["die_area_mm2_per_device"]
     data["package_area_mm2"] = data["package_area_mm2_per_device"]
+    data["dies"] = system.dies
     data["runtime_profile"] = system.runtime.to_mapping()
     data["power_rule"] = args.power_rule
     from ador.perf.evaluate import tbt_p99_s
     data["tbt_p99_ms"] = tbt_p99_s(system, model, precision, args.batch, args.input_len, args.output_len,
                                    result.tbt_s) * 1e3
     _require_finite(data, system.device.name)
-    warning = _reticle_warning(system.device, data["die_area_mm2"])
+    warning = _reticle_warning(system.device, data["die_area_mm2"] / system.dies)
     data["within_reticle"] = warning is None
     if warning:
         print(f"ador: warning: {warning}", file=sys.stderr)
@@ -171,13 +172,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _reticle_warning(device, die_area_mm2: float) -> str | None:
-    """A designed die over the reticle cannot be made as one die (GPUs are judged by their own
-    datasheets: several are multi-die packages)."""
+    """A designed die (one of the device's ``dies``) over the reticle cannot be made (GPUs are judged
+    by their own datasheets: several are multi-die packages)."""
     from ador.cost import RETICLE_LIMIT_MM2
     if device.kind != "ador" or die_area_mm2 <= RETICLE_LIMIT_MM2:
         return None
     return (f"hardware={device.name}: the die is {die_area_mm2:,.0f} mm2, over the {RETICLE_LIMIT_MM2:.0f} mm2 "
-            f"reticle: it cannot be made as one die (studies mark such designs infeasible)")
+            f"reticle: it cannot be made (studies mark such designs infeasible; dies: N cuts the device into N)")
 
 
 # --- ador area ------------------------------------------------------------------------------
@@ -197,7 +198,8 @@ def cmd_area(args: argparse.Namespace) -> int:
         print(f"  die area      {report.die_area_mm2:8.1f} mm2 datasheet; component model "
               f"{est:.1f} mm2{gap}" if est else f"  die area      {report.die_area_mm2:8.1f} mm2 datasheet{gap}")
     else:
-        print(f"  die area      {report.die_area_mm2:8.1f} mm2 "
+        per_die = "" if report.dies == 1 else f" in {report.dies} dies of {report.die_area_mm2 / report.dies:.1f} mm2"
+        print(f"  die area      {report.die_area_mm2:8.1f} mm2{per_die} "
               f"({'within' if report.within_reticle else 'EXCEEDS'} the {data['reticle_limit_mm2']:.0f} mm2 reticle)")
     for name, mm2 in sorted(report.components.items(), key=lambda kv: -kv[1]):
         if mm2 > 0:

@@ -28,6 +28,11 @@ class ConfigError(AdorError, ValueError):
         return type(self)(field, self.value, self.reason)
 
 
+class UnevenSplitError(ConfigError):
+    """A count that the dies of a device cannot share evenly: a fault of the combination of two
+    fields (``dies`` and the count), not of either alone."""
+
+
 class UnknownNameError(ConfigError):
     """A model, hardware preset, precision or other registry name that does not exist."""
 

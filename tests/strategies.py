@@ -8,8 +8,9 @@ KiB, MiB = 1024, 1024 ** 2
 
 @st.composite
 def ador_chips(draw, links: bool = True) -> AdorChip:
-    systolic = draw(st.integers(0, 16))
-    mactree = draw(st.integers(0 if systolic else 1, 256))
+    dies = draw(st.sampled_from([1, 1, 2, 4]))          # identical dies share engines and stacks evenly
+    systolic = dies * draw(st.integers(0, 16 // dies))
+    mactree = dies * draw(st.integers(0 if systolic else 1, 256 // dies))
     return AdorChip(
         name="random",
         systolic=SystolicArrays(count=systolic, rows=draw(st.sampled_from([8, 32, 64, 128, 256])),
@@ -24,12 +25,14 @@ def ador_chips(draw, links: bool = True) -> AdorChip:
                           sfu_per_cycle=draw(st.sampled_from([8, 64, 512]))),
         sram=GlobalSram(capacity_bytes=draw(st.sampled_from([0, 1 * MiB, 32 * MiB, 512 * MiB])),
                         bw_bytes_per_s=draw(st.floats(1e11, 5e13))),
-        hbm=Hbm(stacks=draw(st.integers(1, 12)), generation=draw(st.sampled_from(["hbm2e", "hbm3", "hbm3e"]))),
+        hbm=Hbm(stacks=dies * draw(st.integers(1, 12 // dies)),
+                generation=draw(st.sampled_from(["hbm2e", "hbm3", "hbm3e"]))),
         noc=Noc(bw_bytes_per_s=draw(st.floats(1e11, 5e13))),
         links=_links(draw, links),
         freq_hz=draw(st.floats(2e8, 3e9)),
         node_nm=draw(st.sampled_from([7, 5, 3])),
         matrix_efficiency=draw(st.sampled_from([1.0, 0.8, 0.5])),
+        dies=dies, die_to_die_bw_bytes_per_s=draw(st.floats(1e11, 1e13)),
     )
 
 

@@ -40,10 +40,10 @@ def test_breakdown_sums_to_total_and_everything_is_positive(chip):
 def _grow(chip, what, factor):
     if what == "systolic":
         return dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic,
-                                                                      count=chip.systolic.count * factor + 1))
+                                                                      count=chip.systolic.count * factor + chip.dies))
     if what == "mactree":
         return dataclasses.replace(chip, mactree=dataclasses.replace(chip.mactree,
-                                                                     count=chip.mactree.count * factor + 1))
+                                                                     count=chip.mactree.count * factor + chip.dies))
     if what == "lanes":
         return dataclasses.replace(chip, vector=dataclasses.replace(chip.vector, lanes=chip.vector.lanes * factor))
     if what == "sram":

@@ -118,8 +118,9 @@ def test_more_hbm_bandwidth_never_slows_gpu_decode(factor, batch, kv):
 @given(chip=ador_chips(), extra=st.integers(1, 16), sram_factor=st.integers(1, 16),
        tokens=st.integers(1, 4096), batch=st.integers(1, 64))
 def test_more_pes_or_sram_never_slow_an_operator(chip, extra, sram_factor, tokens, batch):
-    more_pes = dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic, count=chip.systolic.count + extra),
-                                   mactree=dataclasses.replace(chip.mactree, count=chip.mactree.count + extra))
+    more = extra * chip.dies            # identical dies share the engines evenly
+    more_pes = dataclasses.replace(chip, systolic=dataclasses.replace(chip.systolic, count=chip.systolic.count + more),
+                                   mactree=dataclasses.replace(chip.mactree, count=chip.mactree.count + more))
     more_sram = dataclasses.replace(chip, sram=dataclasses.replace(
         chip.sram, capacity_bytes=chip.sram.capacity_bytes * sram_factor + 1))
     spec = ZOO["llama-3-8b"]

@@ -22,22 +22,25 @@ MemoryKind = Literal["hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6"]
 class Floorplan:
     name: str
     node_nm: int
-    mac_pes: int                       # fp16 MAC processing elements (systolic PEs, tensor cores)
-    mactree_macs: int = 0              # multipliers of MAC-tree engines (one adder each in the tree)
-    fp32_lanes: int = 0
-    int32_lanes: int = 0
-    fp64_lanes: int = 0
-    sfu_units: int = 0
-    control_lanes: int = 0             # lanes carrying SIMD/SIMT control
+    # counts are per die (whole numbers, but typed float: a die's share is computed by division)
+    mac_pes: float                     # fp16 MAC processing elements (systolic PEs, tensor cores)
+    mactree_macs: float = 0            # multipliers of MAC-tree engines (one adder each in the tree)
+    fp32_lanes: float = 0
+    int32_lanes: float = 0
+    fp64_lanes: float = 0
+    sfu_units: float = 0
+    control_lanes: float = 0           # lanes carrying SIMD/SIMT control
     register_files: float = 0.0        # 64 KiB, 4-port files (one per 32 lanes)
-    local_sram: tuple[tuple[int, int], ...] = ()   # (count, bytes each)
-    global_sram_bytes: int = 0
-    noc_ports: int = 0
+    local_sram: tuple[tuple[float, int], ...] = ()   # (count, bytes each)
+    global_sram_bytes: float = 0
+    noc_ports: float = 0
     noc_bytes_per_cycle: float = 0.0
     memory_kind: MemoryKind = "hbm2e"
-    memory_units: int = 0              # HBM stacks, or 32-bit GDDR channels
+    memory_units: float = 0            # HBM stacks, or 32-bit GDDR channels
     link_units: int = 0                # 25 GB/s-per-direction link units
     uncore: bool = False               # add the command processor / DMA block
+    d2d_bytes_per_s: float = 0.0       # die-to-die PHY bandwidth per direction (chiplets)
+    dies: int = 1                      # identical dies of this floorplan in the device
 
     @property
     def link_kind(self) -> str:
@@ -65,8 +68,8 @@ def sram_area_mm2(capacity_bytes, node_nm, X=SCALAR):
 
 
 def die_area(fp: Floorplan, X=SCALAR) -> dict[str, float]:
-    """Area in mm2 by component; the values sum to the die area. ``fp``'s fields may be arrays with
-    one value per design (``X`` = NUMPY)."""
+    """Area in mm2 by component of one die; the values sum to the die area. ``fp``'s fields may be
+    arrays with one value per design (``X`` = NUMPY)."""
     density = node_value(tech.LOGIC_MTR_PER_MM2, fp.node_nm, "logic density", X) * 1e6
 
     def logic(transistors):
@@ -101,39 +104,60 @@ def die_area(fp: Floorplan, X=SCALAR) -> dict[str, float]:
                    + logic(lanes * X.where(new_io, tech.PCIE_CTRL_TRANSISTORS_PER_LANE["pcie5"],
                                            tech.PCIE_CTRL_TRANSISTORS_PER_LANE["pcie4"])),
         "uncore": X.where(fp.uncore, logic(tech.UNCORE_TRANSISTORS), 0.0),
+        "die_to_die_phy": d2d_phy_mm2(fp),
     }
     return areas
 
 
+def d2d_phy_mm2(fp: Floorplan):
+    """Die-to-die PHY area of one die (both directions)."""
+    return 2.0 * fp.d2d_bytes_per_s / tech.D2D_BYTES_PER_S_PER_MM2
+
+
+def device_area(fp: Floorplan, X=SCALAR) -> dict[str, float]:
+    """Area in mm2 by component of all ``fp.dies`` dies of a device together."""
+    return {name: fp.dies * mm2 for name, mm2 in die_area(fp, X).items()}
+
+
 def io_phy_mm2(fp: Floorplan, X=SCALAR):
-    """PHY area of the links, the host interface and (GDDR parts) the memory, which share the die
-    edges the HBM PHYs leave free."""
+    """PHY area of the links, the host interface, the die-to-die links and (GDDR parts) the memory,
+    which share the die edges the HBM PHYs leave free: all dies of the device together."""
     new_io = fp.node_nm <= 5
-    return (fp.link_units * X.where(new_io, tech.LINK_PHY_MM2["nvlink4"], tech.LINK_PHY_MM2["nvlink3"])
-            + tech.HOST_PCIE_LANES * X.where(new_io, tech.PCIE_PHY_MM2_PER_LANE["pcie5"],
-                                             tech.PCIE_PHY_MM2_PER_LANE["pcie4"])
-            + X.where(fp.memory_kind == "gddr6", fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT, 0.0))
+    return fp.dies * (d2d_phy_mm2(fp)
+                      + fp.link_units * X.where(new_io, tech.LINK_PHY_MM2["nvlink4"], tech.LINK_PHY_MM2["nvlink3"])
+                      + tech.HOST_PCIE_LANES * X.where(new_io, tech.PCIE_PHY_MM2_PER_LANE["pcie5"],
+                                                         tech.PCIE_PHY_MM2_PER_LANE["pcie4"])
+                      + X.where(fp.memory_kind == "gddr6", fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT, 0.0))
 
 
 def floorplan_of_chip(chip: AdorChip, X=SCALAR) -> Floorplan:
-    """What an ADOR design puts on silicon. MAC trees share one crossbar port per 8 trees
-    (assumption: decode engines are clustered like the 8 lanes of a TPU vector slice); a shared
-    operand buffer is an SRAM like any other, with one more crossbar port to broadcast from.
-    ``chip`` may be a namespace of per-design arrays (``X`` = NUMPY)."""
+    """What one die of an ADOR design puts on silicon (``dies`` of them make the device). MAC trees
+    share one crossbar port per 8 trees (assumption: decode engines are clustered like the 8 lanes
+    of a TPU vector slice); a shared operand buffer is an SRAM like any other, with one more crossbar
+    port to broadcast from.
+
+    A device of several dies splits its engines, lanes, global SRAM, NoC bandwidth and HBM stacks
+    evenly over them; each die carries its own uncore, host interface, whole link PHYs (rounded up)
+    and, since its trees need every activation vector under tensor parallelism, a whole copy of the
+    shared operand buffer (assumptions: identical dies, one mask set). ``chip`` may be a namespace
+    of per-design arrays (``X`` = NUMPY)."""
     s, t, v = chip.systolic, chip.mactree, chip.vector
+    d = chip.dies
     shared = X.where((t.count > 0) & (t.buffer == "shared"), 1, 0)
     link_units = chip.links.count * X.ceil(chip.links.bw_bytes_per_s_per_link / tech.LINK_UNIT_BYTES_PER_S)
     return Floorplan(
         name=chip.name, node_nm=chip.node_nm,
-        mac_pes=s.macs, mactree_macs=t.macs,
-        fp32_lanes=v.lanes, sfu_units=v.sfu_per_cycle, control_lanes=v.lanes,
-        register_files=v.lanes / tech.REGFILE_LANES,
-        local_sram=((s.count, s.local_sram_bytes), (t.count, t.local_buffer_bytes), (shared, t.shared_buffer_bytes)),
-        global_sram_bytes=chip.sram.capacity_bytes,
-        noc_ports=s.count + X.ceil(t.count / 8) + 1 + shared,
-        noc_bytes_per_cycle=chip.noc.bw_bytes_per_s / chip.freq_hz,
-        memory_kind=chip.hbm.generation, memory_units=chip.hbm.stacks,
-        link_units=link_units, uncore=True,
+        mac_pes=s.macs / d, mactree_macs=t.macs / d,
+        fp32_lanes=v.lanes / d, sfu_units=v.sfu_per_cycle / d, control_lanes=v.lanes / d,
+        register_files=v.lanes / d / tech.REGFILE_LANES,
+        local_sram=((s.count / d, s.local_sram_bytes), (t.count / d, t.local_buffer_bytes),
+                    (shared, t.shared_buffer_bytes)),
+        global_sram_bytes=chip.sram.capacity_bytes / d,
+        noc_ports=s.count / d + X.ceil(t.count / d / 8) + 1 + shared,
+        noc_bytes_per_cycle=chip.noc.bw_bytes_per_s / d / chip.freq_hz,
+        memory_kind=chip.hbm.generation, memory_units=chip.hbm.stacks / d,
+        link_units=X.ceil(link_units / d), uncore=True,
+        d2d_bytes_per_s=X.where(d > 1, chip.die_to_die_bw_bytes_per_s, 0.0), dies=d,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 
 from ador.cost import technology as tech
-from ador.cost.area import die_area, floorplan_of_chip, io_phy_mm2
+from ador.cost.area import device_area, floorplan_of_chip, io_phy_mm2
 from ador.cost.package import package_of, shoreline_utilisation
 from ador.cost.power import full_load_power_w
 from ador.cost.price import die_cost_usd, die_yield, memory_cost_usd
@@ -21,21 +21,22 @@ from ador.ops import NUMPY
 
 
 def assess_population(ca: SimpleNamespace, power_rule: str = DEFAULT_POWER_RULE) -> dict[str, np.ndarray]:
-    """Per design: die and package area (mm2), TDP (W), the power rule's energy scale, cost (USD),
+    """Per design: die area (all dies) and package area (mm2), dies, TDP (W), the power rule's energy scale, cost (USD),
     static power (W) and shoreline utilisation."""
     X = NUMPY
     fp = floorplan_of_chip(cast(Any, ca), X)          # the arrays stand in for a chip's fields
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        area = sum(die_area(fp, X).values())
+        area = sum(device_area(fp, X).values())
         estimate = sum(full_load_power_w(fp, freq_hz=ca.freq_hz, die_area_mm2=area,
                                          sram_bw_bytes_per_s=ca.sram.bw_bytes_per_s,
                                          dram_bw_bytes_per_s=ca.hbm.bw_bytes_per_s,
                                          link_bw_bytes_per_s=ca.links.bw_bytes_per_s, X=X).values())
         scale = power_scale("ador", power_rule, None, 1.0)
-        pkg = package_of(die_area_mm2=area, dies=1, memory_kind=ca.memory_kind, memory_sites=ca.hbm.stacks,
+        pkg = package_of(die_area_mm2=area, dies=ca.dies, memory_kind=ca.memory_kind, memory_sites=ca.hbm.stacks,
                          floorplan=fp, io_phy_mm2=io_phy_mm2(fp, X), X=X)
-        cost = die_cost_usd(area, ca.node_nm, X) + memory_cost_usd(ca.hbm.capacity_bytes, ca.memory_kind, X) \
-            + tech.PACKAGE_COST_USD
+        cost = ca.dies * die_cost_usd(area / ca.dies, ca.node_nm, X) \
+            + memory_cost_usd(ca.hbm.capacity_bytes, ca.memory_kind, X) + tech.PACKAGE_COST_USD
         return {"die_area_mm2": area, "package_area_mm2": pkg.package_area_mm2, "tdp_w": estimate * scale,
                 "energy_scale": np.full(ca.n, scale), "cost_usd": cost, "static_w": area * tech.STATIC_W_PER_MM2,
-                "die_yield": die_yield(area, ca.node_nm, X), "shoreline_utilisation": shoreline_utilisation(pkg, X)}
+                "die_yield": die_yield(area / ca.dies, ca.node_nm, X), "dies": ca.dies,
+                "shoreline_utilisation": shoreline_utilisation(pkg, X)}

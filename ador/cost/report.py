@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from ador.cost import technology as tech
-from ador.cost.area import Floorplan, die_area, floorplan_of, io_phy_mm2
+from ador.cost.area import Floorplan, device_area, floorplan_of, io_phy_mm2
 from ador.cost.package import Package, package_of
 from ador.cost.power import full_load_power_w, work_energy_j
 from ador.cost.price import die_cost_usd, die_yield, memory_cost_usd
@@ -39,7 +39,7 @@ def component_power_calibration() -> float:
         fp = floorplan_of(spec)
         if fp is None:
             continue
-        estimate = sum(full_load_power_w(fp, freq_hz=spec.freq_hz, die_area_mm2=sum(die_area(fp).values()),
+        estimate = sum(full_load_power_w(fp, freq_hz=spec.freq_hz, die_area_mm2=sum(device_area(fp).values()),
                                          sram_bw_bytes_per_s=fp.noc_bytes_per_cycle * spec.freq_hz,
                                          dram_bw_bytes_per_s=spec.hbm_bw_bytes_per_s,
                                          link_bw_bytes_per_s=spec.link_bw_bytes_per_s).values())
@@ -127,7 +127,7 @@ def power_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_t
 def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     """Area, power and cost of a device (cached: a design is an immutable value)."""
     fp = floorplan_of(device)
-    components = die_area(fp) if fp else {}
+    components = device_area(fp) if fp else {}
     estimated = float(sum(components.values())) if fp else None
     area: float
     memory_kind: str
@@ -138,7 +138,7 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     else:
         area = device.die_area_mm2
         memory_kind = device.memory_kind
-    dies = max(1, math.ceil(area / tech.RETICLE_LIMIT_MM2)) if device.kind == "gpu" else 1
+    dies = max(1, math.ceil(area / tech.RETICLE_LIMIT_MM2)) if device.kind == "gpu" else device.dies
     power = {}
     estimated_tdp = None
     if fp:

@@ -76,6 +76,13 @@ PCIE_PHY_MM2_PER_LANE = {"pcie4": 0.48, "pcie5": 0.64}
 PCIE_CTRL_TRANSISTORS_PER_LANE = {"pcie4": 3_962_500, "pcie5": 5_372_100}
 HOST_PCIE_LANES = 16
 
+# Die-to-die links inside a package (chiplets): UCIe 1.0 advanced package (2.5D, 25-55 um bump
+# pitch), the upper end of its key performance targets: 1,350 GB/s per mm2 of PHY (both directions
+# together) and 0.3 pJ/bit above 16 GT/s (UCIe 1.0 specification and white paper, 2022; Das Sharma
+# et al., IEEE TCPMT 12(9), 2022; Das Sharma, Hot Interconnects 2025). Latency: hardware.components.
+D2D_BYTES_PER_S_PER_MM2 = 1350e9
+D2D_J_PER_BYTE = 0.3e-12 * 8
+
 # Largest die a lithography scanner exposes: 26 mm x 33 mm field.
 RETICLE_LIMIT_MM2 = 858.0
 

@@ -17,9 +17,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ador.errors import AdorError, ConfigError
+from ador.errors import AdorError, ConfigError, UnevenSplitError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.explore.space import SYSTEM_KNOBS, SearchSpace, _typed
+from ador.hardware.devices import MAX_DIES, split_counts
 from ador.ops import Labels
 from ador.perf.population import arrays_from_columns
 
@@ -89,7 +90,10 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
         def build(values: dict[str, Any], head: str = head) -> Any:
             typed = {d.partition(".")[2] or d: _typed(space._types[d], v, d) for d, v in values.items()}
             if not head:                      # fields of the chip itself, checked with the base components
-                return dataclasses.replace(space.base, **typed)
+                try:
+                    return dataclasses.replace(space.base, **typed)
+                except UnevenSplitError:      # the split is checked below, with each design's own counts
+                    return space.base
             try:
                 return dataclasses.replace(getattr(space.base, head), **typed)
             except ConfigError as err:
@@ -111,8 +115,11 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
             return Labels(values)[inverse] if isinstance(values[0], str) else np.array(values)[inverse]
         return np.full(n, getattr(getattr(space.base, head), leaf))
     arrays = arrays_from_columns(column, n)
-    # the one rule of AdorChip that spans two components
+    # the rules of AdorChip that span components: some matrix engine; identical dies share evenly
     valid &= (arrays.systolic.count > 0) | (arrays.mactree.count > 0)
+    valid &= (arrays.dies >= 1) & (arrays.dies <= MAX_DIES) & (arrays.die_to_die_bw_bytes_per_s > 0)
+    for count in split_counts(arrays).values():
+        valid &= np.mod(count, arrays.dies) == 0
     return DesignArrays(_subset(arrays, valid) if not valid.all() else arrays, valid)
 
 

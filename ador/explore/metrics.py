@@ -32,7 +32,8 @@ METRICS: dict[str, str] = {
     "output_tok_s_per_package_mm2": "maximize",   # per mm2 of all packages (dies + HBM on interposer)
     "output_tok_s_per_w": "maximize",
     "energy_per_token_j": "minimize",
-    "die_area_mm2": "minimize",            # one device
+    "die_area_mm2": "minimize",            # one device, all its dies
+    "dies": "minimize",                    # one device: dies it is cut into (the reticle applies to each)
     "system_die_area_mm2": "minimize",
     "package_area_mm2": "minimize",        # one device: dies and HBM stacks on the interposer
     "system_package_area_mm2": "minimize",
@@ -131,6 +132,7 @@ def device_metrics(device: Device, *, devices: int, power_rule: str = DEFAULT_PO
     cost = assess(device, power_rule)
     return {
         "die_area_mm2": cost.die_area_mm2,
+        "dies": float(cost.dies),
         "system_die_area_mm2": cost.die_area_mm2 * devices,
         "package_area_mm2": cost.package_area_mm2,
         "system_package_area_mm2": cost.package_area_mm2 * devices,
@@ -178,8 +180,9 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
 FEASIBILITY_CHECKS: tuple[tuple[int, bool, Callable[[Any], Any], Callable[[Any], str]], ...] = (
     (1, False, lambda m: m["memory_utilisation"] > 1.0,
      lambda m: f"does not fit: needs {100 * m['memory_utilisation']:.0f}% of device memory"),
-    (2, True, lambda m: m["die_area_mm2"] > RETICLE_LIMIT_MM2,
-     lambda m: f"die of {m['die_area_mm2']:.0f} mm2 exceeds the {RETICLE_LIMIT_MM2:.0f} mm2 reticle"),
+    (2, True, lambda m: m["die_area_mm2"] / m.get("dies", 1.0) > RETICLE_LIMIT_MM2,
+     lambda m: f"die of {m['die_area_mm2'] / m.get('dies', 1.0):.0f} mm2 exceeds the "
+               f"{RETICLE_LIMIT_MM2:.0f} mm2 reticle"),
     (4, True, lambda m: m["shoreline_utilisation"] > 1.0,
      lambda m: f"PHYs need {100 * m['shoreline_utilisation']:.0f}% of the die edge they can use"),
 )

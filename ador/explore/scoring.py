@@ -75,7 +75,7 @@ class Scorer:
         constraints = [metrics["memory_utilisation"] - 1.0]
         if reticle:
             from ador.cost import RETICLE_LIMIT_MM2
-            constraints.append(metrics["die_area_mm2"] / RETICLE_LIMIT_MM2 - 1.0)
+            constraints.append(metrics["die_area_mm2"] / metrics.get("dies", 1.0) / RETICLE_LIMIT_MM2 - 1.0)
             constraints.append(metrics["shoreline_utilisation"] - 1.0)
         for c in (self.constraints if design else self.baseline_constraints):
             v = metrics[c.metric]

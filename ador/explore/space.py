@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from ador.config import from_mapping, load_yaml, to_mapping
-from ador.errors import ConfigError
+from ador.errors import ConfigError, UnevenSplitError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.hardware import AdorChip, device_from_mapping, device_to_mapping, get_device
 
@@ -263,7 +263,8 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
             raise ConfigError(f"{where}.constraints[{i}]", text, f"unknown names: {', '.join(sorted(unknown))}")
     space = SearchSpace(spec=spec, base=base, name=name)
     # each knob alone, at both ends of its range, must give a valid design (catches bad ranges early);
-    # system knobs sit at their first value (they are names in constraints, not fields of the design)
+    # system knobs sit at their first value (they are names in constraints, not fields of the design).
+    # A die count the base's counts do not divide is a fault of the combination, judged per design.
     system_defaults = {k: (kn.choices[0] if kn.type == "categorical" else kn.low)
                        for k, kn in spec.knobs.items() if k in SYSTEM_KNOBS}
     for knob_name, knob in spec.knobs.items():
@@ -276,6 +277,8 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
                 value = int(value)
             try:
                 space.design({**system_defaults, knob_name: value})
+            except UnevenSplitError:
+                continue
             except ConfigError as err:
                 raise ConfigError(f"{where}.knobs.{knob_name}", value, f"gives an invalid design ({err})") from None
     return space

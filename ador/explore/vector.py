@@ -20,12 +20,13 @@ from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.ops import NUMPY
 from ador.perf.population import chip_arrays, evaluate_population
 from ador.workload import ModelSpec, Precision, decode_step, prefill
-from ador.workload.ops import COLLECTIVES
+from ador.workload.ops import COLLECTIVES, DIE_COLLECTIVES
 
 
 def _activity(ops) -> dict[str, float]:
     """Work of one device in a stage, as ``StageResult.activity`` counts it (design-independent)."""
-    out = {"flops": 0.0, "vector_ops": 0.0, "dram_bytes": 0.0, "onchip_bytes": 0.0, "link_bytes": 0.0}
+    out = {"flops": 0.0, "vector_ops": 0.0, "dram_bytes": 0.0, "onchip_bytes": 0.0, "link_bytes": 0.0,
+           "d2d_bytes": 0.0}
     for op in ops:
         c = op.count
         dram = (op.weight_bytes + op.kv_bytes) * c
@@ -33,7 +34,8 @@ def _activity(ops) -> dict[str, float]:
         out["vector_ops"] += op.vector_ops * c
         out["dram_bytes"] += dram
         out["onchip_bytes"] += op.bytes_total * c - dram
-        out["link_bytes"] += op.comm_bytes * c if op.kind in COLLECTIVES else 0.0
+        if op.kind in COLLECTIVES:
+            out["d2d_bytes" if op.kind in DIE_COLLECTIVES else "link_bytes"] += op.comm_bytes * c
     return out
 
 
@@ -62,6 +64,7 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
         "output_tok_s_per_package_mm2": output_tok_s / (cost["package_area_mm2"] * devices),
         "memory_utilisation": perf["memory_utilisation"],
         "die_area_mm2": cost["die_area_mm2"],
+        "dies": cost["dies"].astype(float),
         "system_die_area_mm2": cost["die_area_mm2"] * devices,
         "package_area_mm2": cost["package_area_mm2"],
         "system_package_area_mm2": cost["package_area_mm2"] * devices,
@@ -73,11 +76,14 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
         "link_bandwidth_gb_s": ca.links.bw_bytes_per_s / 1e9,
     }
     if need_energy:
-        pre = _activity(prefill(model, precision, tp, w.batch, w.input_len, pp))
+        dies = int(ca.dies.max()) if ca.n else 1
+        pre = _activity(prefill(model, precision, tp, w.batch, w.input_len, pp, dies))
         from ador.perf.evaluate import decode_kv_points
-        dec = _activity(decode_step(model, precision, tp, w.batch, decode_kv_points(w.input_len, w.output_len)[1], pp))
+        mid_kv = decode_kv_points(w.input_len, w.output_len)[1]
+        dec = _activity(decode_step(model, precision, tp, w.batch, mid_kv, pp, dies))
         steps = w.output_len - 1
         work = {k: pre[k] + steps * dec[k] for k in pre}
+        work["d2d_bytes"] = np.where(ca.dies > 1, work["d2d_bytes"], 0.0)    # one-die designs move none
         seconds = perf["prefill_s"] + steps * perf["decode_mid_s"]
         with np.errstate(divide="ignore", invalid="ignore"):
             per_device_j = work_energy_j(node_nm=ca.node_nm, memory_kind=ca.memory_kind,

@@ -32,6 +32,10 @@ HBM_GENERATIONS: dict[str, tuple[float, float]] = {
     "hbm3e": (9.6e9 * 1024 / 8, 24 * GiB),
 }
 
+# One hop between the dies of a package: under 2 ns from one die's logic to the other's (UCIe 1.0
+# key performance targets, 2022; Das Sharma, Hot Interconnects 2025).
+D2D_LATENCY_S = 2e-9
+
 
 def _check(obj: object, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
     for name in positive:

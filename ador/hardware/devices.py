@@ -9,12 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ador.errors import ConfigError
+from ador.errors import ConfigError, UnevenSplitError
 from ador.hardware.components import (GlobalSram, Hbm, Links, MacTrees, MemoryKind, Noc, SystolicArrays,
                                       Topology, VectorUnit, _check)
 
 # Process nodes the cost model knows how to scale between.
 NODES_NM = (16, 12, 7, 5, 4, 3)
+# Most dies one package holds (MI300X carries 8 compute dies; more is outside the data we have).
+MAX_DIES = 8
+
+
+def split_counts(chip) -> dict:
+    """What identical dies must share evenly: the counts of engines and HBM stacks (works on a chip
+    or on a namespace of per-design arrays)."""
+    return {"systolic.count": chip.systolic.count, "mactree.count": chip.mactree.count,
+            "hbm.stacks": chip.hbm.stacks}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,12 @@ class AdorChip:
     # the perf model counts (clocks under load, stalls). Assumption: 1.0, no further loss; GPUs carry
     # a fitted equivalent (GpuEfficiency.tensor), and docs/modelling.md measures what it is worth.
     matrix_efficiency: float = 1.0
+    # Identical dies the device is cut into (chiplets on one interposer). The components above are
+    # the device's totals; each die holds an equal share of the engines, SRAM and HBM stacks, and
+    # the dies split every layer tensor-parallel, reducing over die-to-die links of
+    # ``die_to_die_bw_bytes_per_s`` per die and direction (ador.perf.ador_engines).
+    dies: int = 1
+    die_to_die_bw_bytes_per_s: float = 2.0e12
     kind: Literal["ador"] = "ador"
 
     def __post_init__(self) -> None:
@@ -45,6 +60,12 @@ class AdorChip:
             raise ConfigError("systolic.count", 0, "a chip needs at least one systolic array or MAC tree")
         if self.freq_hz > 5e9:
             raise ConfigError("freq_hz", self.freq_hz, "above 5 GHz is not a buildable clock for a MAC array")
+        if isinstance(self.dies, bool) or not isinstance(self.dies, int) or not 1 <= self.dies <= MAX_DIES:
+            raise ConfigError("dies", self.dies, f"must be a whole number of dies from 1 to {MAX_DIES}")
+        _check(self, positive=("die_to_die_bw_bytes_per_s",))
+        for name, count in split_counts(self).items():
+            if count % self.dies:
+                raise UnevenSplitError(name, count, f"must split evenly over dies={self.dies} identical dies")
 
     @property
     def hbm_bw_bytes_per_s(self) -> float:

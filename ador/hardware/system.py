@@ -65,6 +65,12 @@ class System:
         return self.tp * self.pp * self.replicas
 
     @property
+    def dies(self) -> int:
+        """Dies per device that split each layer among them (chiplet designs; 1 for GPUs, whose
+        multi-die packages are measured and modelled as one device)."""
+        return self.device.dies if self.device.kind == "ador" else 1
+
+    @property
     def tp_spans_nodes(self) -> bool:
         """The tensor-parallel group does not fit in one node: its collectives cross the network."""
         return self.tp > self.node.devices_per_node

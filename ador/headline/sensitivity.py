@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-from ador.cost.area import die_area, floorplan_of_chip
+from ador.cost.area import device_area, floorplan_of_chip
 from ador.cost.package import INTERPOSER_KEEP_OUT
 from ador.explore.config import Study
 from ador.hardware import GPUS, AdorChip
@@ -35,7 +35,7 @@ def scaled_area_eff(design: AdorChip, study: Study, parts: tuple[str, ...], scal
                     metrics: dict[str, float]) -> float:
     """The design's area efficiency with the area model's ``parts`` scaled by ``scale`` (the die
     grows or shrinks by their change; the package by the die's change plus its keep-out)."""
-    parts_mm2 = die_area(floorplan_of_chip(design))
+    parts_mm2 = device_area(floorplan_of_chip(design))
     delta = (scale - 1.0) * sum(parts_mm2[p] for p in parts)
     if area_basis(study) == "package":
         grown = metrics["package_area_mm2"] + delta * (1.0 + INTERPOSER_KEEP_OUT)

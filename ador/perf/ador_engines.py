@@ -12,10 +12,10 @@ designs at once (``ador.perf.population``). Both paths therefore always agree.
 from __future__ import annotations
 
 from ador.hardware.devices import AdorChip
-from ador.perf.collectives import collective_op_seconds, collective_time
+from ador.perf.collectives import D2D, collective_op_seconds, collective_time, die_collective_seconds
 from ador.perf.constants import ACCUMULATOR_BYTES, MAC_RATE_VS_FP16, MACTREE_PIPELINE_CYCLES
 from ador.perf.rules import SCALAR, Rates, attention_kv_bytes, overlapped
-from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
+from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, DIE_COLLECTIVES, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
 
 SYSTOLIC = "systolic"
@@ -199,6 +199,8 @@ def op_seconds(chip, op: Op, p: Precision, tp: int, r: Rates, X=SCALAR):
         return op.act_bytes / r.hbm_bw + r.op_overhead_s
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_op_seconds(op, tp, r, X)
+    if kind in DIE_COLLECTIVES:
+        return die_collective_seconds(op, chip.dies, tp, r, X)
     raise ValueError(f"unknown operator kind {kind!r}")
 
 
@@ -230,6 +232,8 @@ def op_time(chip: AdorChip, op: Op, p: Precision, tp: int, r: Rates, engine: str
         return op_seconds(chip, op, p, tp, r), DMA, "memory"
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
+    if kind in DIE_COLLECTIVES:
+        return die_collective_seconds(op, chip.dies, tp, r), D2D, D2D
     raise ValueError(f"unknown operator kind {kind!r}")
 
 

@@ -19,9 +19,10 @@ the three for each message size, as TensorRT-LLM does.
 from __future__ import annotations
 
 from ador.perf.rules import SCALAR
-from ador.workload.ops import ALLREDUCE, P2P
+from ador.workload.ops import ALLREDUCE, DEVICE_KIND_OF, P2P
 
 LINK = "link"
+D2D = "die_to_die"
 
 
 def collective_seconds(kind: str, comm_bytes: float, tp: int, bw, step_latency_s, direct, fixed_s, X=SCALAR):
@@ -53,3 +54,17 @@ def collective_op_seconds(op, tp: int, r, X=SCALAR):
 
 def collective_time(op, tp: int, r) -> tuple[float, str, str]:
     return collective_op_seconds(op, tp, r), LINK, "network"
+
+
+def die_collective_seconds(op, dies, tp: int, r, X=SCALAR):
+    """One die-level collective among the ``dies`` dies of a device (a number, or an array with one
+    value per design): the device-level algorithm over the die-to-die links, which form a ring;
+    nothing at one die. Under tensor parallelism across devices it is the inner level of one
+    hierarchical collective (reduce-scatter among the dies, each die's share across devices,
+    all-gather among the dies: the device-level part keeps its time, since each die sends 1/dies
+    of the payload over 1/dies of the links), so only a collective of its own (TP 1) pays the
+    runtime's per-operator cost."""
+    fixed = r.op_overhead_s if tp == 1 else 0.0
+    t = collective_seconds(DEVICE_KIND_OF[op.kind], op.comm_bytes, X.maximum(dies, 2), r.d2d_bw,
+                           r.d2d_step_latency_s, False, fixed, X)
+    return X.where(dies > 1, t, 0.0)

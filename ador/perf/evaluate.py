@@ -98,7 +98,8 @@ def tbt_p99_s(system: System, model: ModelSpec, precision: Precision, batch: int
               mean_tbt_s: float) -> float:
     """The 99th-percentile time between tokens of a generation: the decode step at the p99 KV
     length (never below the mean, which includes the per-step overheads)."""
-    step = decode_step(model, precision, system.tp, batch, p99_decode_kv(input_len, output_len), system.pp)
+    step = decode_step(model, precision, system.tp, batch, p99_decode_kv(input_len, output_len), system.pp,
+                       system.dies)
     return p99_of_steps(stage_time(system, precision, step, breakdown=False).time_s, mean_tbt_s)
 
 
@@ -135,8 +136,8 @@ def mean_decode_time(system: System, model: ModelSpec, precision: Precision, bat
     first, mid, last = decode_kv_points(input_len, output_len)
 
     def step(kv: int, with_breakdown: bool) -> StageResult:
-        return stage_time(system, precision, decode_step(model, precision, system.tp, batch, kv, system.pp),
-                          breakdown=with_breakdown)
+        ops = decode_step(model, precision, system.tp, batch, kv, system.pp, system.dies)
+        return stage_time(system, precision, ops, breakdown=with_breakdown)
 
     middle = step(mid, breakdown)
     tbt, _ = generation_tbt(lambda kv: middle.time_s if kv == mid else step(kv, False).time_s, input_len,
@@ -150,8 +151,8 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(field, value, "must be a positive integer")
     seq = input_len + output_len
-    pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp),
-                     breakdown=breakdown)
+    pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp,
+                                                system.dies), breakdown=breakdown)
     tbt, dec = mean_decode_time(system, model, precision, batch, input_len, output_len, breakdown)
     # the first token comes after the runtime's fixed cost per request (front end, tokenisation,
     # admission) and the prefill

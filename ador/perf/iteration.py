@@ -18,7 +18,7 @@ from ador.workload.models import ModelSpec
 from ador.workload.ops import ATTENTION, DECODE, PREFILL
 from ador.workload.precision import Precision
 
-HEAD_OPS = ("final_norm", "lm_head", "logits_allgather")
+HEAD_OPS = ("final_norm", "lm_head", "logits_allgather", "logits_die_allgather")
 TOKEN_BUCKET = 16     # token counts above EXACT_TOKENS are priced at multiples of this (rounded up)
 EXACT_TOKENS = 512    # below this, token counts (decode batches) are priced exactly
 KV_BUCKET = 64        # context lengths are priced at multiples of this (rounded up)
@@ -57,6 +57,11 @@ class IterationCost:
                 self._cache[key] = piece
         return piece
 
+    def _graph(self, prefill: tuple[PrefillChunk, ...], decode_batch: int = 0, decode_kv_len: int = 0):
+        s = self.system
+        return build_iteration(self.model, self.precision, s.tp, s.pp, prefill, decode_batch, decode_kv_len,
+                               dies=s.dies)
+
     def linear(self, tokens: int, phase: str = PREFILL) -> Piece:
         """Token-parallel operators over ``tokens`` tokens (every layer)."""
         m = tokens if tokens <= EXACT_TOKENS else _up(tokens, TOKEN_BUCKET)
@@ -64,9 +69,7 @@ class IterationCost:
         if key not in self._cache:
             if not self.cache:
                 build_iteration.cache_clear()
-            tp, pp = self.system.tp, self.system.pp
-            ops = build_iteration(self.model, self.precision, tp, pp, (PrefillChunk(1, m, 0),)) if phase == PREFILL \
-                else build_iteration(self.model, self.precision, tp, pp, (), m, 1)
+            ops = self._graph((PrefillChunk(1, m, 0),)) if phase == PREFILL else self._graph((), m, 1)
             ops = tuple(o for o in ops if o.kind != ATTENTION and o.name not in HEAD_OPS)
             return self._price(key, ops)
         return self._cache[key]
@@ -76,8 +79,7 @@ class IterationCost:
         c = _up(context, KV_BUCKET) if context else 0
         key = ("pa", t, c)
         if key not in self._cache:
-            ops = build_iteration(self.model, self.precision, self.system.tp, self.system.pp,
-                                  (PrefillChunk(1, t, c),))
+            ops = self._graph((PrefillChunk(1, t, c),))
             return self._price(key, tuple(o for o in ops if o.kind == ATTENTION))
         return self._cache[key]
 
@@ -85,15 +87,13 @@ class IterationCost:
         kv = _up(mean_kv, KV_BUCKET)
         key = ("da", batch, kv)
         if key not in self._cache:
-            ops = build_iteration(self.model, self.precision, self.system.tp, self.system.pp, (), batch, kv)
+            ops = self._graph((), batch, kv)
             return self._price(key, tuple(o for o in ops if o.kind == ATTENTION))
         return self._cache[key]
 
     def head(self, rows: int, phase: str = DECODE) -> Piece:
         key = ("head", rows, phase)
         if key not in self._cache:
-            ops = build_iteration(self.model, self.precision, self.system.tp, self.system.pp, (), rows, 1) \
-                if phase == DECODE else \
-                build_iteration(self.model, self.precision, self.system.tp, self.system.pp, (PrefillChunk(rows, 1, 0),))
+            ops = self._graph((), rows, 1) if phase == DECODE else self._graph((PrefillChunk(rows, 1, 0),))
             return self._price(key, tuple(o for o in ops if o.name in HEAD_OPS))
         return self._cache[key]

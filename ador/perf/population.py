@@ -66,11 +66,12 @@ def arrays_from_columns(column: Callable[[str], np.ndarray], n: int) -> SimpleNa
     hbm = SimpleNamespace(bw_bytes_per_s=arr("hbm.bw_bytes_per_s"), capacity_bytes=arr("hbm.capacity_bytes"),
                           stacks=arr("hbm.stacks"), generation=arr("hbm.generation"))
     return SimpleNamespace(
-        n=n, name="population", node_nm=arr("node_nm", int), systolic=systolic, mactree=mactree,
+        n=n, name="population", kind="ador", node_nm=arr("node_nm", int), systolic=systolic, mactree=mactree,
         vector=SimpleNamespace(lanes=arr("vector.lanes"), sfu_per_cycle=arr("vector.sfu_per_cycle")),
         sram=SimpleNamespace(capacity_bytes=arr("sram.capacity_bytes"), bw_bytes_per_s=arr("sram.bw_bytes_per_s")),
         hbm=hbm, noc=SimpleNamespace(bw_bytes_per_s=arr("noc.bw_bytes_per_s")),
         links=links, freq_hz=arr("freq_hz"), matrix_efficiency=arr("matrix_efficiency"),
+        dies=arr("dies", int), die_to_die_bw_bytes_per_s=arr("die_to_die_bw_bytes_per_s"),
         # the surface ``rates_of`` reads, as arrays
         memory_kind=hbm.generation, hbm_bw_bytes_per_s=hbm.bw_bytes_per_s,
         link_bw_bytes_per_s=links.bw_bytes_per_s, link_latency_s=links.latency_s, topology=arr("links.topology"),
@@ -117,13 +118,14 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     r = population_rates(ca, runtime, tp=tp, pp=pp)
 
     memo: dict = {}
+    dies = int(ca.dies.max()) if ca.n else 1    # die collectives cost nothing on one-die designs
 
     def stage(ops):
         return stage_seconds(ca, ops, precision, tp, r, runtime, memo)
 
-    prefill_s = stage(prefill(model, precision, tp, batch, input_len, pp))
+    prefill_s = stage(prefill(model, precision, tp, batch, input_len, pp, dies))
     ttft = runtime.request_overhead_s + prefill_s
-    tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp)), input_len,
+    tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp, dies)), input_len,
                                 output_len)
     e2e = end_to_end_s(ttft, tbt, output_len)
     need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len).total_bytes
@@ -133,5 +135,5 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
            "decode_mid_s": t_mid}
     if p99:
         out["tbt_p99_s"] = p99_of_steps(stage(decode_step(model, precision, tp, batch,
-                                                          p99_decode_kv(input_len, output_len), pp)), tbt, NUMPY)
+                                                          p99_decode_kv(input_len, output_len), pp, dies)), tbt, NUMPY)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ador.hardware.components import D2D_LATENCY_S
 from ador.ops import NUMPY, SCALAR  # noqa: F401  (re-exported: the engines' formulas take them from here)
 
 
@@ -41,10 +42,11 @@ class Rates:
     bandwidth, the latency of one collective step, the fixed cost of one operator, the overlap
     rule. The same object (with arrays for a population) feeds every engine's formulas."""
     __slots__ = ("hbm_efficiency", "hbm_bw", "link_bw", "step_latency_s", "op_overhead_s", "overlap", "direct",
-                 "kv_reads", "net_bw", "net_step_latency_s", "p2p_cross")
+                 "kv_reads", "net_bw", "net_step_latency_s", "p2p_cross", "d2d_bw", "d2d_step_latency_s")
 
     def __init__(self, *, hbm_efficiency, hbm_bw, link_bw, step_latency_s, op_overhead_s, overlap, direct,
-                 kv_reads=None, net_bw=0.0, net_step_latency_s=0.0, p2p_cross=0.0) -> None:
+                 kv_reads=None, net_bw=0.0, net_step_latency_s=0.0, p2p_cross=0.0, d2d_bw=0.0,
+                 d2d_step_latency_s=0.0) -> None:
         self.hbm_efficiency = hbm_efficiency
         self.hbm_bw = hbm_bw
         self.link_bw = link_bw
@@ -56,6 +58,8 @@ class Rates:
         self.net_bw = net_bw              # the node-to-node tier, for pipeline sends that cross nodes
         self.net_step_latency_s = net_step_latency_s
         self.p2p_cross = p2p_cross        # share of pipeline sends that cross a node boundary
+        self.d2d_bw = d2d_bw              # between the dies of one device (chiplets), achieved
+        self.d2d_step_latency_s = d2d_step_latency_s
 
 
 def rates_of(device, runtime, *, hbm_efficiency=None, node=None, tp: int = 1, pp: int = 1) -> Rates:
@@ -64,7 +68,9 @@ def rates_of(device, runtime, *, hbm_efficiency=None, node=None, tp: int = 1, pp
     overrides the profile's lookup by memory kind (populations pass an array).
 
     A tensor-parallel group larger than a node runs its collectives as a ring over the slowest tier
-    (the network's bandwidth and step latency); pipeline sends between nodes cross the network."""
+    (the network's bandwidth and step latency); pipeline sends between nodes cross the network. The
+    dies of an ADOR device reach each other over die-to-die links, at the efficiency and with the
+    software synchronisation the runtime gets from any link."""
     eff = runtime.hbm(device.memory_kind) if hbm_efficiency is None else hbm_efficiency
     link_bw = device.link_bw_bytes_per_s * runtime.link_efficiency
     step_latency = device.link_latency_s + runtime.collective_latency_s
@@ -76,8 +82,10 @@ def rates_of(device, runtime, *, hbm_efficiency=None, node=None, tp: int = 1, pp
         p2p_cross = p2p_cross_fraction(tp, pp, node.devices_per_node)
         if tp > node.devices_per_node:
             link_bw, step_latency, direct = np.minimum(link_bw, net_bw), net_latency, False
+    d2d_bw = device.die_to_die_bw_bytes_per_s * runtime.link_efficiency if device.kind == "ador" else 0.0
     return Rates(hbm_efficiency=eff, hbm_bw=device.hbm_bw_bytes_per_s * eff, link_bw=link_bw,
-                 step_latency_s=step_latency,
+                 step_latency_s=step_latency, d2d_bw=d2d_bw,
+                 d2d_step_latency_s=D2D_LATENCY_S + runtime.collective_latency_s,
                  op_overhead_s=runtime.kernel_overhead_s + runtime.kernel_overhead_cycles / device.freq_hz,
                  overlap=runtime.overlap, direct=direct, kv_reads=runtime.decode_kv_reads,
                  net_bw=net_bw, net_step_latency_s=net_latency, p2p_cross=p2p_cross)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 from ador.hardware.system import System
 from ador.perf import ador_engines, gpu
 from ador.perf.rules import SCALAR, Rates, rates_of, stage_seconds
-from ador.workload.ops import COLLECTIVES, Op
+from ador.workload.ops import COLLECTIVES, DIE_COLLECTIVES, Op
 from ador.workload.precision import Precision
 
 
@@ -24,7 +24,7 @@ class OpTiming:
     flops: float        # all instances
     bytes: float        # weights + activations + KV moved, all instances
     dram_bytes: float   # weights + KV cache (always in device memory), all instances
-    link_bytes: float   # collective payload sent over links, all instances
+    link_bytes: float   # collective payload sent over links (die-to-die ones too), all instances
     vector_ops: float   # elementwise operations, all instances
 
 
@@ -43,7 +43,8 @@ class StageResult:
             "vector_ops": sum(t.vector_ops for t in self.breakdown),
             "dram_bytes": sum(t.dram_bytes for t in self.breakdown),
             "onchip_bytes": sum(t.bytes - t.dram_bytes for t in self.breakdown),
-            "link_bytes": sum(t.link_bytes for t in self.breakdown),
+            "link_bytes": sum(t.link_bytes for t in self.breakdown if t.kind not in DIE_COLLECTIVES),
+            "d2d_bytes": sum(t.link_bytes for t in self.breakdown if t.kind in DIE_COLLECTIVES),
             "seconds": self.time_s,
         }
 

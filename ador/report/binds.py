@@ -18,6 +18,7 @@ HOST = "host overhead"       # the runtime's per-step cost: in the stage time, i
 BOUND_WORDS = {"compute": "compute-bound operators", "memory": "memory-bound operators (weights and KV cache "
                "streamed from HBM)", "sram": "SRAM-bound operators", "noc": "NoC-bound operators",
                "vector": "vector-unit-bound operators", "network": "collectives over the links",
+               "die_to_die": "collectives between the dies of each device",
                HOST: "per-step host overhead"}
 
 
@@ -60,7 +61,7 @@ def decode_anatomy(device: Device, model: ModelSpec, precision: Precision, *, tp
     """The p99 decode step (the step ``tbt_p99_ms`` quotes when it is above the mean), split by bound."""
     system = System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime)
     kv = p99_decode_kv(input_len, output_len)
-    result = stage_time(system, precision, decode_step(model, precision, tp, batch, kv, pp))
+    result = stage_time(system, precision, decode_step(model, precision, tp, batch, kv, pp, system.dies))
     return _anatomy(label or f"{system.devices} x {device.name}", "p99 decode step", result)
 
 
@@ -68,7 +69,7 @@ def prefill_anatomy(device: Device, model: ModelSpec, precision: Precision, *, t
                     runtime: RuntimeProfile | str | None = None, label: str | None = None, pp: int = 1,
                     devices: int | None = None) -> Anatomy:
     system = System.of(device, tp=tp, pp=pp, devices=devices, runtime=runtime)
-    result = stage_time(system, precision, prefill(model, precision, tp, batch, input_len, pp))
+    result = stage_time(system, precision, prefill(model, precision, tp, batch, input_len, pp, system.dies))
     return _anatomy(label or f"{system.devices} x {device.name}", "prefill", result)
 
 

@@ -5,7 +5,10 @@ and FFN-down row-parallel, so each layer ends its attention and its FFN with an 
 hidden states (one per layer for parallel-attention models, whose two branches are summed before
 one all-reduce). Query heads split over TP; KV heads split too while there are at least TP of
 them, otherwise each device keeps one replicated KV head. The vocabulary splits over TP for the
-LM head, followed by an all-gather of the logits. The graph is independent of hardware and cached.
+LM head, followed by an all-gather of the logits. A device cut into ``dies`` chiplets splits its
+share the same way among them: each device-level collective gets a die-level twin over the
+die-to-die links (emitted whenever dies > 1, even at TP 1). The graph is otherwise independent of
+hardware, and cached.
 """
 from __future__ import annotations
 
@@ -14,8 +17,8 @@ from functools import lru_cache
 
 from ador.errors import ConfigError
 from ador.workload.models import ModelSpec
-from ador.workload.ops import (ALLGATHER, ALLREDUCE, ATTENTION, DECODE, GEMM, MEMORY, MIXED, P2P, PREFILL,
-                               VECTOR, Op)
+from ador.workload.ops import (ALLGATHER, ALLREDUCE, ATTENTION, DECODE, DIE_ALLGATHER, DIE_ALLREDUCE, GEMM, MEMORY,
+                               MIXED, P2P, PREFILL, VECTOR, Op)
 from ador.workload.precision import Precision
 
 # Elementwise operation counts per element, counted from the reference formulas.
@@ -76,7 +79,7 @@ def causal_pairs(context: int, tokens: int, window: int = 0) -> float:
 @lru_cache(maxsize=4096)
 def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1,
                     prefill: tuple[PrefillChunk, ...] = (), decode_batch: int = 0, decode_kv_len: int = 0,
-                    fuse_linear: bool = True) -> tuple[Op, ...]:
+                    fuse_linear: bool = True, dies: int = 1) -> tuple[Op, ...]:
     """Operators of one iteration over all layers: prefill chunks and/or decodes.
 
     ``fuse_linear`` batches the tokens of both phases through the same weight GEMMs (one kernel,
@@ -115,6 +118,9 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
     def allreduce(name: str, phase: str, count: float, tokens: int) -> None:
         if tp > 1:
             ops.append(Op(name, ALLREDUCE, phase, count, m=tokens, comm_bytes=tokens * d * hb))
+        if dies > 1:
+            ops.append(Op(name.replace("allreduce", "die_allreduce"), DIE_ALLREDUCE, phase, count, m=tokens,
+                          comm_bytes=tokens * d * hb))
 
     norm_ops = _NORM_OPS[model.norm_kind]
     qkv_cols = (sh.q_heads + 2 * sh.kv_heads) * hd
@@ -148,6 +154,9 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
     if tp > 1:
         ops.append(Op("logits_allgather", ALLGATHER, last_phase, 1, m=rows,
                       comm_bytes=rows * model.vocab_size * hb))
+    if dies > 1:      # the device's share of the vocabulary, gathered from its dies
+        ops.append(Op("logits_die_allgather", DIE_ALLGATHER, last_phase, 1, m=rows,
+                      comm_bytes=rows * sh.vocab * hb))
     return tuple(ops)
 
 
@@ -191,19 +200,19 @@ def _ffn(ops, gemm, vector, model: ModelSpec, sh: Sharding, phase: str, L: int, 
 
 
 def prefill(model: ModelSpec, precision: Precision, tp: int, batch: int, prompt_len: int,
-            pp: int = 1) -> tuple[Op, ...]:
+            pp: int = 1, dies: int = 1) -> tuple[Op, ...]:
     """Prefill of ``batch`` prompts of ``prompt_len`` tokens."""
     _positive("batch", batch)
     _positive("input_len", prompt_len)
-    return build_iteration(model, precision, tp, pp, (PrefillChunk(batch, prompt_len, 0),))
+    return build_iteration(model, precision, tp, pp, (PrefillChunk(batch, prompt_len, 0),), dies=dies)
 
 
 def decode_step(model: ModelSpec, precision: Precision, tp: int, batch: int, kv_len: int,
-                pp: int = 1) -> tuple[Op, ...]:
+                pp: int = 1, dies: int = 1) -> tuple[Op, ...]:
     """One decode step of ``batch`` sequences, each attending over ``kv_len`` cached tokens."""
     _positive("batch", batch)
     _positive("kv_len", kv_len)
-    return build_iteration(model, precision, tp, pp, (), batch, kv_len)
+    return build_iteration(model, precision, tp, pp, (), batch, kv_len, dies=dies)
 
 
 def _positive(field: str, value: int) -> None:

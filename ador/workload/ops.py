@@ -16,7 +16,12 @@ MEMORY = "memory"        # pure data movement (embedding gather)
 ALLREDUCE = "allreduce"  # tensor-parallel all-reduce of comm_bytes per device
 ALLGATHER = "allgather"  # tensor-parallel all-gather of comm_bytes (total gathered) per device
 P2P = "p2p"              # pipeline-parallel send of comm_bytes to the next stage
-COLLECTIVES = (ALLREDUCE, ALLGATHER, P2P)
+DIE_ALLREDUCE = "die_allreduce"  # the same among the dies of one device (chiplets), over die-to-die links
+DIE_ALLGATHER = "die_allgather"
+DIE_COLLECTIVES = (DIE_ALLREDUCE, DIE_ALLGATHER)
+COLLECTIVES = (ALLREDUCE, ALLGATHER, P2P) + DIE_COLLECTIVES
+# what a die-level collective does, in the algorithms of ador.perf.collectives
+DEVICE_KIND_OF = {DIE_ALLREDUCE: ALLREDUCE, DIE_ALLGATHER: ALLGATHER}
 
 # Phases an operator serves, so that a heterogeneous chip can place them on different engines.
 PREFILL = "prefill"

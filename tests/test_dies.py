@@ -1,0 +1,152 @@
+"""Dies (chiplets) per device: one device's engines cut into identical dies, each within the reticle,
+paying die-to-die PHYs in area and die-to-die collectives in time, on both the one-design and the
+population paths."""
+import dataclasses as dc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ador.cost import RETICLE_LIMIT_MM2, assess
+from ador.cost import technology as tech
+from ador.errors import ConfigError
+from ador.explore.config import Workload
+from ador.explore.metrics import evaluate_design, feasibility
+from ador.explore.space import build_space
+from ador.explore.vector import population_metrics
+from ador.hardware import PRESETS, System
+from ador.perf.stage import stage_time
+from ador.workload import decode_step, get_model, get_precision, prefill
+from ador.workload.ops import DIE_ALLGATHER, DIE_ALLREDUCE, DIE_COLLECTIVES
+
+MODEL = get_model("llama-3-70b")
+FP16 = get_precision("fp16")
+W = Workload(batch=32, input_len=512, output_len=128)
+
+
+def _chip(dies: int = 1, **changes):
+    base = PRESETS["ador-example"]
+    big = dc.replace(base, systolic=dc.replace(base.systolic, count=32), mactree=dc.replace(base.mactree, count=256),
+                     hbm=dc.replace(base.hbm, stacks=8))
+    return dc.replace(big, dies=dies, **changes)
+
+
+@pytest.mark.parametrize("field, value", [("systolic.count", 30), ("mactree.count", 250), ("hbm.stacks", 6)])
+def test_identical_dies_must_share_engines_and_stacks_evenly(field, value):
+    head, leaf = field.split(".")
+    chip = _chip(1)
+    with pytest.raises(ConfigError) as err:
+        dc.replace(chip, dies=4, **{head: dc.replace(getattr(chip, head), **{leaf: value})})
+    assert f"{field}={value}" in str(err.value) and "dies=4" in str(err.value)
+
+
+@pytest.mark.parametrize("dies", [0, 9, 2.0, True])
+def test_a_die_count_out_of_range_is_an_error_naming_it(dies):
+    with pytest.raises(ConfigError, match="dies="):
+        _chip(dies)
+
+
+def test_a_device_too_large_for_one_die_is_buildable_as_two():
+    one, two = assess(_chip(1)), assess(_chip(2))
+    assert not one.within_reticle and two.within_reticle
+    assert two.dies == 2 and two.die_area_mm2 / 2 <= RETICLE_LIMIT_MM2
+    # what the split costs in silicon: a die-to-die PHY, an uncore and a host interface per die, and a
+    # copy of the shared operand buffer; what it saves: yield
+    assert two.die_area_mm2 > one.die_area_mm2
+    assert two.components["die_to_die_phy"] == pytest.approx(2 * 2 * 2.0e12 / tech.D2D_BYTES_PER_S_PER_MM2)
+    assert one.components["die_to_die_phy"] == 0.0
+    assert two.die_yield > one.die_yield and two.die_cost_usd < one.die_cost_usd
+    m1 = evaluate_design(_chip(1), MODEL, FP16, W, tp=8)
+    m2 = evaluate_design(_chip(2), MODEL, FP16, W, tp=8)
+    assert any("reticle" in r for r in feasibility(m1)) and not any("reticle" in r for r in feasibility(m2))
+    assert m2["dies"] == 2.0 and m1["dies"] == 1.0
+
+
+@pytest.mark.parametrize("tp", [1, 8])
+def test_the_dies_reduce_each_layer_over_die_to_die_links(tp):
+    ops1 = decode_step(MODEL, FP16, tp, 16, 600)
+    ops2 = decode_step(MODEL, FP16, tp, 16, 600, dies=2)
+    assert not any(o.kind in DIE_COLLECTIVES for o in ops1)
+    die_ops = [o for o in ops2 if o.kind in DIE_COLLECTIVES]
+    # one all-reduce after attention and one after the FFN in every layer, and the logits gathered
+    assert sum(o.count for o in die_ops if o.kind == DIE_ALLREDUCE) == 2 * MODEL.n_layers
+    assert sum(o.count for o in die_ops if o.kind == DIE_ALLGATHER) == 1
+    assert [o for o in ops2 if o.kind not in DIE_COLLECTIVES] == list(ops1)
+
+
+@pytest.mark.parametrize("tp", [1, 8])
+def test_a_split_device_is_slower_by_exactly_its_die_collectives(tp):
+    """Every other operator keeps its time (the dies hold even shares of the engines); the die-level
+    collectives add theirs, under the runtime's overlap rule like any collective."""
+    one = System.of(_chip(1), tp=tp, runtime="ador-paper")     # no overlap: times simply add
+    two = System.of(_chip(2), tp=tp, runtime="ador-paper")
+    ops = decode_step(MODEL, FP16, tp, 16, 600, dies=2)
+    r1 = stage_time(one, FP16, decode_step(MODEL, FP16, tp, 16, 600))
+    r2 = stage_time(two, FP16, ops)
+    die_s = sum(t.time_s for t in r2.breakdown if t.kind in DIE_COLLECTIVES)
+    assert die_s > 0
+    assert r2.time_s == pytest.approx(r1.time_s + die_s, rel=1e-12)
+    assert {t.engine for t in r2.breakdown if t.kind in DIE_COLLECTIVES} == {"die_to_die"}
+    assert stage_time(two, FP16, ops, breakdown=False).time_s == pytest.approx(r2.time_s, rel=1e-12)
+
+
+def test_die_to_die_bytes_cost_die_to_die_energy_not_link_energy():
+    two = System.of(_chip(2), tp=8)
+    act = stage_time(two, FP16, prefill(MODEL, FP16, 8, 4, 512, dies=2)).activity()
+    act1 = stage_time(System.of(_chip(1), tp=8), FP16, prefill(MODEL, FP16, 8, 4, 512)).activity()
+    assert act["d2d_bytes"] > 0 and act1["d2d_bytes"] == 0
+    assert act["link_bytes"] == act1["link_bytes"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(bw=st.floats(1e11, 1e13), factor=st.floats(1.0, 10.0), dies=st.sampled_from([2, 4]),
+       tp=st.sampled_from([1, 2, 8]))
+def test_more_die_to_die_bandwidth_is_never_slower(bw, factor, dies, tp):
+    slow = evaluate_design(_chip(dies, die_to_die_bw_bytes_per_s=bw), MODEL, FP16, W, tp=tp, need_energy=False)
+    fast = evaluate_design(_chip(dies, die_to_die_bw_bytes_per_s=bw * factor), MODEL, FP16, W, tp=tp,
+                           need_energy=False)
+    assert fast["tbt_ms"] <= slow["tbt_ms"] * (1 + 1e-12) and fast["ttft_ms"] <= slow["ttft_ms"] * (1 + 1e-12)
+
+
+def test_population_path_prices_mixed_die_counts_like_one_design_at_a_time():
+    chips = [_chip(1), _chip(2), _chip(4, die_to_die_bw_bytes_per_s=0.5e12)]
+    pop = population_metrics(chips, MODEL, FP16, W, tp=8)
+    for i, chip in enumerate(chips):
+        one = evaluate_design(chip, MODEL, FP16, W, tp=8)
+        for key in ("ttft_ms", "tbt_ms", "tbt_p99_ms", "die_area_mm2", "dies", "package_area_mm2", "cost_usd",
+                    "tdp_w", "energy_per_token_j", "shoreline_utilisation"):
+            assert pop[key][i] == pytest.approx(one[key], rel=1e-9), (chip.dies, key)
+
+
+def test_a_search_space_marks_an_uneven_split_invalid_on_both_paths(tmp_path):
+    from ador.explore.columns import design_arrays
+    space = build_space({"base": "ador-example",
+                         "knobs": {"dies": {"type": "categorical", "choices": [1, 2, 4]},
+                                   "hbm.stacks": {"type": "int", "low": 2, "high": 8, "step": 2}}})
+    columns = {"dies": np.array([1, 2, 4, 4, 2]), "hbm.stacks": np.array([6, 6, 6, 8, 2])}
+    assert list(design_arrays(space, columns).valid) == [True, True, False, True, True]
+    with pytest.raises(ConfigError, match="hbm.stacks=6"):
+        space.design({"dies": 4, "hbm.stacks": 6})
+
+
+def test_each_of_two_dies_is_the_half_sized_design_plus_its_die_to_die_phy():
+    """A split device's die holds half of everything that is shared out, a whole copy of what is not
+    (uncore, host interface, shared operand buffer) and the die-to-die PHY, so it has the area of a
+    one-die design of half the engines, SRAM, NoC, stacks and links, plus that PHY."""
+    chip = _chip(2)
+    half = dc.replace(chip, dies=1, systolic=dc.replace(chip.systolic, count=chip.systolic.count // 2),
+                      mactree=dc.replace(chip.mactree, count=chip.mactree.count // 2),
+                      vector=dc.replace(chip.vector, lanes=chip.vector.lanes // 2,
+                                        sfu_per_cycle=chip.vector.sfu_per_cycle // 2),
+                      sram=dc.replace(chip.sram, capacity_bytes=chip.sram.capacity_bytes // 2,
+                                      bw_bytes_per_s=chip.sram.bw_bytes_per_s / 2),
+                      noc=dc.replace(chip.noc, bw_bytes_per_s=chip.noc.bw_bytes_per_s / 2),
+                      hbm=dc.replace(chip.hbm, stacks=chip.hbm.stacks // 2),
+                      links=dc.replace(chip.links, count=chip.links.count // 2))
+    split, one = assess(chip), assess(half)
+    phy = 2 * chip.die_to_die_bw_bytes_per_s / tech.D2D_BYTES_PER_S_PER_MM2
+    assert split.die_area_mm2 / 2 == pytest.approx(one.die_area_mm2 + phy, rel=1e-12)
+    for part, mm2 in one.components.items():
+        assert split.components[part] / 2 == pytest.approx(mm2 + (phy if part == "die_to_die_phy" else 0.0),
+                                                           rel=1e-12), part
