@@ -104,12 +104,28 @@ def test_an_invalid_split_is_a_failed_trial_with_its_reason(workdir):
                                       for r in out.user_attrs["infeasible_reasons"])
 
 
+def test_a_die_split_the_counts_do_not_allow_is_a_failed_trial_with_its_reason(workdir):
+    SPACE["knobs"]["dies"] = {"type": "categorical", "choices": [1, 2, 4]}
+    try:
+        scorer = scorer_for(_study(workdir, name="dies"))
+    finally:
+        del SPACE["knobs"]["dies"]
+    values = {"system.device": "design", "system.tp": 8, "system.precision": "fp8", "serving.policy": "chunked",
+              "mactree.count": 64}
+    out = scorer({**values, "dies": 4})                   # the base design's 5 HBM stacks: not 4 equal shares
+    assert out.values is None and any("hbm.stacks=5: must split evenly over dies=4" in r
+                                      for r in out.user_attrs["infeasible_reasons"])
+    assert scorer({**values, "dies": 1}).values is not None
+
+
 def test_the_study_file_asks_the_operators_question():
     study = load_study(REPO / "studies" / "llama3-70b-20rps.yaml")
     assert study.spec.load.rate_rps == 20 and study.spec.load.ttft_slo_ms == 1000
     assert study.spec.load.tbt_slo_ms == 50
     assert {"system.device", "system.tp", "system.pp", "system.precision", "serving.policy",
-            "serving.max_batch", "serving.chunk_tokens"} <= set(study.space.knobs)
+            "serving.max_batch", "serving.chunk_tokens", "dies", "die_to_die_bw_bytes_per_s",
+            "hbm.capacity_bytes_per_stack", "mactree.shared_buffer_bytes",
+            "sram.capacity_bytes"} <= set(study.space.knobs)
     devices = study.space.knobs["system.device"].choices
     assert "design" in devices and "a100-sxm-80gb" in devices and "h100-sxm-80gb" in devices
 
