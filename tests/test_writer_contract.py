@@ -21,7 +21,7 @@ FIELDS = ("state", "values", "datetime_start", "datetime_complete", "params", "d
 def _template(state=TrialState.COMPLETE):
     dists = {"a": IntDistribution(1, 64, log=True), "b:log2": IntDistribution(0, 6), "c": FloatDistribution(0.1, 2.0),
              "d": CategoricalDistribution(["x", 2, 3.5, True, None]), "e": FloatDistribution(0, 1, step=0.25)}
-    params = {"a": 17, "b:log2": 3, "c": 0.7312, "d": 3.5, "e": 0.75}
+    params = {"a": 17, "b:log2": 3, "c": 0.1 + 0.2, "d": 3.5, "e": 0.75}    # c: 17 digits to round-trip
     start = dt.datetime(2026, 1, 2, 3, 4, 5, 678901)
     values = [1.5, float("inf"), -float("inf")] if state == TrialState.COMPLETE else None
     trial = optuna.trial.create_trial(state=state, values=values, params=params, distributions=dists,
@@ -56,6 +56,17 @@ def _compare(url: str) -> None:
             for field in FIELDS:
                 assert getattr(mine[ours], field) == getattr(a, field), field
                 assert getattr(mine[theirs], field) == getattr(b, field), field
+            # ... and so do its reads of a whole table (aggregated queries on SQLite and PostgreSQL):
+            # every field but the system attributes, of which the constraints
+            table = {t._trial_id: t for t in StoredTrials(storage, study._study_id).load(table=True)}
+            for tid, ref in ((ours, a), (theirs, b)):
+                for field in FIELDS:
+                    if field in ("system_attrs", "intermediate_values"):
+                        continue
+                    assert getattr(table[tid], field) == getattr(ref, field), field
+                    assert type(getattr(table[tid], field)) is type(getattr(ref, field)), field
+                assert table[tid].constraints == ref.constraints
+                assert table[tid].params["c"] == 0.1 + 0.2 and table[tid].number == ref.number
     finally:
         optuna.delete_study(study_name=name, storage=storage)
 

@@ -301,6 +301,10 @@ class StoredTrials:
             wanted = None if ids is None else set(ids)
             trials = self.storage.get_all_trials(self.study_id, deepcopy=False, states=states)
             return [t for t in trials if wanted is None or t._trial_id in wanted]
+        if table and ids is None and states is None:
+            trials = self._run("reading trials", self._load_table)
+            if trials is not None:
+                return trials
         if ids is not None:
             ids = list(ids)
             out: list[FrozenTrial] = []
@@ -308,6 +312,20 @@ class StoredTrials:
                 out += self._load(ids[i:i + _CHUNK], user_attrs, states, table)
             return sorted(out, key=lambda t: t.number)
         return self._load(None, user_attrs, states, table)
+
+    def _load_table(self) -> list[FrozenTrial] | None:
+        """Every trial, as ``load(table=True)`` reads it, in a few aggregated queries (None: not on
+        this database; ador/explore/stored_table.py)."""
+        from optuna.storages._rdb import models
+        from sqlalchemy import select
+
+        from ador.explore.stored_table import load_table
+        T = _tables()["trials"]
+        head = select(T.c.trial_id, T.c.number, T.c.state, T.c.datetime_start,
+                      T.c.datetime_complete).where(T.c.study_id == self.study_id)
+        return load_table(self.engine, self.study_id, head, self._dist, constraints_key=CONSTRAINTS_KEY,
+                          local=_local, state_of=_state,
+                          value_of=lambda v, kind: models.TrialValueModel.stored_repr_to_value(v, _value_type(kind)))
 
     def _load(self, ids: list[int] | None, user_attrs: bool, states, table: bool) -> list[FrozenTrial]:
         from optuna.storages._rdb import models

@@ -27,13 +27,14 @@ def trials_frame(study: Study, durable: optuna.Study) -> pd.DataFrame:
     from ador.explore.params import knob_values
     from ador.explore.stored import StoredTrials
     trials = StoredTrials(durable._storage, durable._study_id).load(table=True)     # targeted reads, not the ORM
-    front = {t.number for t in front_trials(trials, study.directions)}
+    feasible = {t.number: is_feasible(t) for t in trials}
+    front = {t.number for t in front_trials(trials, study.directions, feasible=lambda t: feasible[t.number])}
     metric_cols = list(dict.fromkeys([*study.metric_names, *stored_metrics(study)]))
     knobs = list(study.space.knobs)
     rows: list[dict[str, Any]] = []
     for t in trials:
         metrics = metrics_of(t)
-        row: dict[str, Any] = {"trial": t.number, "state": t.state.name.lower(), "feasible": is_feasible(t),
+        row: dict[str, Any] = {"trial": t.number, "state": t.state.name.lower(), "feasible": feasible[t.number],
                                "on_front": t.number in front}
         row.update({m: metrics.get(m) for m in metric_cols})
         try:
