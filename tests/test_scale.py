@@ -39,11 +39,32 @@ def test_pymoo_resume_seeds_with_the_front_in_the_studys_directions():
 
 # --- studies ---------------------------------------------------------------------------------
 
-def _smoke(workdir, name="scale"):
+def _smoke(workdir, name="scale", **options):
+    from ador.explore.config import SamplerSpec
     from ador.explore.runner import open_study
-    study = dataclasses.replace(load_study("studies/smoke.yaml"), name=name)
+    study = load_study("studies/smoke.yaml")
+    sampler = SamplerSpec(study.spec.sampler.name, {**study.spec.sampler.options, **options})
+    study = dataclasses.replace(study, name=name, spec=dataclasses.replace(study.spec, sampler=sampler))
     durable, url = open_study(study, f"sqlite:///{workdir}/{name}.db")
     return study, durable, url
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_nsga2_breeds_new_designs_instead_of_repeats_across_a_resume(workdir, seed):
+    """With duplicate elimination (the default) NSGA-II's children are designs the study has not met,
+    stored before a resume included; Optuna's own NSGA-II repeats designs on the same space."""
+    from ador.explore.runner import run_trials
+
+    def distinct(durable):
+        return len({tuple(sorted(t.params.items())) for t in durable.get_trials()})
+    study, durable, _ = _smoke(workdir, name=f"dedup{seed}")
+    study = dataclasses.replace(study, spec=dataclasses.replace(study.spec, seed=seed))
+    first = run_trials(study, durable, 150, progress=False)
+    second = run_trials(study, durable, 150, progress=False)          # a resume: the sampler is new
+    plain, plain_durable, _ = _smoke(workdir, name=f"plain{seed}", eliminate_duplicates=False)
+    baseline = run_trials(plain, plain_durable, 300, progress=False)
+    assert baseline.repeats > 30 and 300 - distinct(plain_durable) == baseline.repeats
+    assert first.repeats + second.repeats <= 3 and distinct(durable) >= 297
 
 
 @pytest.mark.slow
@@ -67,7 +88,7 @@ def test_a_repeated_design_is_answered_from_its_stored_trial(workdir, monkeypatc
     monkeypatch.setattr(batch.BatchScorer, "__call__", batch_call)
     monkeypatch.setattr(scoring.Scorer, "__call__",
                         lambda self, values: (None if inside else scored.append(values)) or real(self, values))
-    study, durable, _ = _smoke(workdir)
+    study, durable, _ = _smoke(workdir, eliminate_duplicates=False)     # Optuna's NSGA-II, which repeats
     first = run_trials(study, durable, 300, progress=False)
     second = run_trials(study, durable, 100, progress=False)         # a resume: replayed trials count too
     trials = durable.get_trials()
@@ -113,6 +134,7 @@ def test_a_resume_reads_the_last_generations_and_samples_as_a_full_replay(workdi
     history = History(durable, window)
     assert history.start() == 600
     assert history.replayed <= 4 * 20
+    full.sampler.is_known = history.designs.__contains__      # both breed away from the stored designs
     assert proposals(window) == proposals(full)
 
 

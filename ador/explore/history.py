@@ -83,6 +83,7 @@ class History:
         self.replayed = 0
         if self.ga is not None:
             self.ga.on_parents = self._record_parents
+            self.ga.is_known = self.designs.__contains__
 
     # --- the start ------------------------------------------------------------------------------
 

@@ -63,6 +63,8 @@ def check_sampler(spec, space: SearchSpace) -> None:
         return
     accepted = set(inspect.signature(_CLASSES[spec.name]).parameters) - {"self", "seed", "constraints_func",
                                                                        "search_space"}
+    if spec.name in ("nsga2", "nsga3"):
+        accepted.add("eliminate_duplicates")     # ador's (ador/explore/flat_ga.py)
     for key in spec.options:
         if key not in accepted:
             raise ConfigError(f"sampler.options.{key}", spec.options[key],
