@@ -10,7 +10,8 @@ UNITS = {"ttft_ms": "ms", "tbt_ms": "ms", "tbt_p99_ms": "ms", "e2e_ms": "ms", "o
          "energy_per_token_j": "J", "die_area_mm2": "mm2", "package_area_mm2": "mm2", "system_die_area_mm2": "mm2",
          "tdp_w": "W", "cost_usd": "USD", "memory_utilisation": "fraction", "serving_ttft_p99_ms": "ms",
          "serving_tbt_p99_ms": "ms", "serving_goodput_rps": "requests/s", "serving_slo_attainment": "fraction",
-         "serving_output_tok_s": "tokens/s"}
+         "serving_output_tok_s": "tokens/s", "system_package_area_mm2": "mm2", "cost_per_mtok_usd": "USD",
+         "capex_usd": "USD", "power_at_load_w": "W", "system_tdp_w": "W", "dies": "dies"}
 
 # GPU family -> (colour, marker), the same in every plot
 GPU_STYLES = {"a100": ("#1f77b4", "s"), "h100": ("#ff7f0e", "D"), "h200": ("#8c564b", "^"),
@@ -26,6 +27,7 @@ OPERATOR_COLOURS = {
     "ffn_act": "#76b7b2", "ffn_down": "#b07aa1", "ffn_allreduce": "#1f3b73", "moe_router": "#ff9da7",
     "moe_topk": "#aec7e8", "expert_up": "#d62728", "expert_act": "#98df8a", "expert_down": "#9467bd",
     "final_norm": "#c49c94", "lm_head": "#393b79", "logits_allgather": "#dbdb8d",
+    "attn_die_allreduce": "#7f6b5d", "ffn_die_allreduce": "#2f4b83", "logits_die_allgather": "#bdbd7d",
 }
 OPERATORS = tuple(OPERATOR_COLOURS)
 _SPARE = ("#8c6d31", "#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d")
@@ -53,4 +55,5 @@ def operator_colour(name: str) -> str:
 
 def axis_label(metric: str, direction: str) -> str:
     better = "lower is better" if direction == "minimize" else "higher is better"
-    return f"{metric} ({UNITS.get(metric, '')}; {better})"
+    unit = UNITS.get(metric)
+    return f"{metric} ({unit}; {better})" if unit else f"{metric} ({better})"
