@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, design_key
 from ador.explore.storage import RetryingStorage, with_retries
+from ador.explore.stored_table import decode_json, inter_type, local_time, rdb_tables, trial_state, value_type
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
@@ -63,14 +64,14 @@ class StoredTrials:
                 out[t.state] = out.get(t.state, 0) + 1
             return out
         from sqlalchemy import func, select
-        T = _tables()["trials"]
+        T = rdb_tables()["trials"]
 
         def read() -> dict[TrialState, int]:
             assert self.engine is not None
             with self.engine.connect() as conn:
                 rows = conn.execute(select(T.c.state, func.count()).where(T.c.study_id == self.study_id)
                                     .group_by(T.c.state)).all()
-            return {_state(s): int(n) for s, n in rows}
+            return {trial_state(s): int(n) for s, n in rows}
         return self._run("counting trials", read)
 
     def finished(self) -> int:
@@ -93,7 +94,7 @@ class StoredTrials:
             self._watermark = max([self._watermark, *ids])
             return new
         from sqlalchemy import or_, select
-        T = _tables()["trials"]
+        T = rdb_tables()["trials"]
         recheck = sorted(self._open)[:_CHUNK]
 
         def read() -> list[tuple[int, Any]]:
@@ -107,7 +108,7 @@ class StoredTrials:
         rows = self._run("reading new trials", read)
         ready = []
         for trial_id, state in rows:
-            if _state(state) in FINISHED:
+            if trial_state(state) in FINISHED:
                 ready.append(trial_id)
                 self._open.discard(trial_id)
             else:
@@ -121,7 +122,7 @@ class StoredTrials:
             self.new_finished()
             return
         from sqlalchemy import func, select
-        T = _tables()["trials"]
+        T = rdb_tables()["trials"]
 
         def read():
             assert self.engine is not None
@@ -147,7 +148,7 @@ class StoredTrials:
                     if t.values is not None]
         from optuna.storages._rdb import models
         from sqlalchemy import Float, case, cast, func, select
-        tb = _tables()
+        tb = rdb_tables()
         T, V, S, U = tb["trials"], tb["trial_values"], tb["trial_system_attributes"], tb["trial_user_attributes"]
         done = (T.c.study_id == self.study_id) & (T.c.state == TrialState.COMPLETE)
         named = S.c.key.startswith(CONSTRAINTS_KEY + ":")
@@ -176,7 +177,7 @@ class StoredTrials:
         for trial_id, number, objective, value, kind in values:
             numbers[trial_id] = number
             vals.setdefault(trial_id, {})[objective] = value if kind == finite else \
-                models.TrialValueModel.stored_repr_to_value(value, _value_type(kind))
+                models.TrialValueModel.stored_repr_to_value(value, value_type(kind))
         worst = {trial_id: (float("inf") if flagged else float(top)) for trial_id, top, flagged in worst_rows}
         for trial_id, text in lists:
             v = json.loads(text)
@@ -196,7 +197,7 @@ class StoredTrials:
             return {t._trial_id: t.system_attrs[key] for t in self.storage.get_all_trials(
                 self.study_id, deepcopy=False, states=(TrialState.COMPLETE,)) if key in t.system_attrs}
         from sqlalchemy import select
-        tb = _tables()
+        tb = rdb_tables()
         T, S = tb["trials"], tb["trial_system_attributes"]
 
         def read():
@@ -213,7 +214,7 @@ class StoredTrials:
             return {t._trial_id: design_key(t) for t in self.storage.get_all_trials(self.study_id, deepcopy=False)
                     if t._trial_id in wanted}
         from sqlalchemy import select
-        P = _tables()["trial_params"]
+        P = rdb_tables()["trial_params"]
 
         def read(chunk):
             assert self.engine is not None
@@ -238,7 +239,7 @@ class StoredTrials:
                 out.setdefault(t.system_attrs.get(DESIGN_KEY) or design_hash(t), (t._trial_id, t.number))
             return out
         from sqlalchemy import select
-        tb = _tables()
+        tb = rdb_tables()
         T, S, P = tb["trials"], tb["trial_system_attributes"], tb["trial_params"]
         finished = (T.c.study_id == self.study_id) & T.c.state.in_(list(FINISHED))
 
@@ -281,7 +282,7 @@ class StoredTrials:
             found = [t for t in self.storage.get_all_trials(self.study_id, deepcopy=False) if t.number == number]
             return found[0]._trial_id if found else None
         from sqlalchemy import select
-        T = _tables()["trials"]
+        T = rdb_tables()["trials"]
 
         def read():
             assert self.engine is not None
@@ -316,21 +317,18 @@ class StoredTrials:
     def _load_table(self) -> list[FrozenTrial] | None:
         """Every trial, as ``load(table=True)`` reads it, in a few aggregated queries (None: not on
         this database; ador/explore/stored_table.py)."""
-        from optuna.storages._rdb import models
         from sqlalchemy import select
 
         from ador.explore.stored_table import load_table
-        T = _tables()["trials"]
+        T = rdb_tables()["trials"]
         head = select(T.c.trial_id, T.c.number, T.c.state, T.c.datetime_start,
                       T.c.datetime_complete).where(T.c.study_id == self.study_id)
-        return load_table(self.engine, self.study_id, head, self._dist, constraints_key=CONSTRAINTS_KEY,
-                          local=_local, state_of=_state,
-                          value_of=lambda v, kind: models.TrialValueModel.stored_repr_to_value(v, _value_type(kind)))
+        return load_table(self.engine, self.study_id, head, self._dist, constraints_key=CONSTRAINTS_KEY)
 
     def _load(self, ids: list[int] | None, user_attrs: bool, states, table: bool) -> list[FrozenTrial]:
         from optuna.storages._rdb import models
         from sqlalchemy import select
-        tb = _tables()
+        tb = rdb_tables()
         T = tb["trials"]
         where = [T.c.study_id == self.study_id]
         if ids is not None:
@@ -362,18 +360,18 @@ class StoredTrials:
         vals: dict[int, dict[int, float]] = {}
         for trial_id, objective, value, kind in values:
             vals.setdefault(trial_id, {})[objective] = models.TrialValueModel.stored_repr_to_value(
-                value, _value_type(kind))
+                value, value_type(kind))
         ps: dict[int, list] = {}
         for row in params:
             ps.setdefault(row[0], []).append(row[1:])
         attrs: dict[str, dict[int, dict[str, Any]]] = {"system": {}, "user": {}}
         for which, found in (("system", system), ("user", user)):
             for trial_id, key, text in found:
-                attrs[which].setdefault(trial_id, {})[key] = _json(text)
+                attrs[which].setdefault(trial_id, {})[key] = decode_json(text)
         steps: dict[int, dict[int, float]] = {}
         for trial_id, step, value, kind in inter:
             steps.setdefault(trial_id, {})[step] = models.TrialIntermediateValueModel.\
-                stored_repr_to_intermediate_value(value, _inter_type(kind))
+                stored_repr_to_intermediate_value(value, inter_type(kind))
         out = []
         for trial_id, number, state, start, complete in head:
             p_params, p_dists = {}, {}
@@ -382,9 +380,10 @@ class StoredTrials:
                 p_dists[name] = dist
                 p_params[name] = dist.to_external_repr(internal)
             v = vals.get(trial_id)
-            out.append(FrozenTrial(number=number, state=_state(state), value=None,
+            out.append(FrozenTrial(number=number, state=trial_state(state), value=None,
                                    values=[v[i] for i in range(len(v))] if v else None,
-                                   datetime_start=_local(start), datetime_complete=_local(complete), params=p_params,
+                                   datetime_start=local_time(start), datetime_complete=local_time(complete),
+                                   params=p_params,
                                    distributions=p_dists, user_attrs=attrs["user"].get(trial_id, {}),
                                    system_attrs=attrs["system"].get(trial_id, {}),
                                    intermediate_values=steps.get(trial_id, {}), trial_id=trial_id))
@@ -395,46 +394,3 @@ class StoredTrials:
         if dist is None:
             dist = self._dists[text] = json_to_distribution(text)
         return dist
-
-
-def _json(text: str) -> Any:
-    """``json.loads``, with a fast path for the numbers most attributes are (same types: int
-    without a fraction or exponent, float otherwise, -Infinity included)."""
-    if text and text[0] in "-0123456789":
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                return float(text)
-            except ValueError:
-                pass
-    return json.loads(text)
-
-
-def _local(stored: Any) -> Any:
-    """A stored trial time (naive UTC, Optuna's RDB convention) as Optuna returns it: naive local."""
-    if stored is None:
-        return None
-    import datetime as dt
-    return stored.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
-
-
-def _tables() -> dict[str, Any]:
-    from optuna.storages._rdb import models
-    return models.BaseModel.metadata.tables
-
-
-def _state(value: Any) -> TrialState:
-    return value if isinstance(value, TrialState) else TrialState[str(value)]
-
-
-def _value_type(value: Any):
-    from optuna.storages._rdb import models
-    kind = models.TrialValueModel.TrialValueType
-    return value if isinstance(value, kind) else kind[str(value)]
-
-
-def _inter_type(value: Any):
-    from optuna.storages._rdb import models
-    kind = models.TrialIntermediateValueModel.TrialIntermediateValueType
-    return value if isinstance(value, kind) else kind[str(value)]

@@ -1,4 +1,5 @@
-"""Every trial of a study as a table of trials shows it, read in a few aggregated queries.
+"""How stored rows decode into trial fields, and every trial of a study as a table of trials shows
+it, read in a few aggregated queries.
 
 A study stores each metric as its own user-attribute row (ador's metrics: about 15 per trial), so
 reading 20,000 trials row by row means 300,000 rows through the database driver. Here the database
@@ -13,7 +14,7 @@ import json
 from typing import Any, Callable
 
 from optuna.distributions import BaseDistribution
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 _FLOATS = json.JSONDecoder(parse_int=float)     # parameters and values are doubles in the database
 _ANY = json.JSONDecoder()
@@ -36,7 +37,7 @@ def _object_sql(d: dict[str, str], table: str, key: str, value: str, where: str 
 
 
 def load_table(engine, study_id: int, head_query, dist_of: Callable[[str], BaseDistribution], *,
-               constraints_key: str, local, state_of, value_of) -> list[FrozenTrial] | None:
+               constraints_key: str) -> list[FrozenTrial] | None:
     """The study's trials (``head_query`` selects their (trial_id, number, state, start, complete)
     rows) with their values, parameters, user attributes and constraint system attributes; None
     where this database has no aggregate to fold them with, or a parameter has more than one
@@ -73,9 +74,9 @@ def load_table(engine, study_id: int, head_query, dist_of: Callable[[str], BaseD
         p_params = {name: by_name[name].to_external_repr(v) for name, v in internal.items()}
         v: dict[str, Any] = _FLOATS.decode(values[trial_id]) if trial_id in values else {}
         out.append(FrozenTrial(
-            number=number, state=state_of(state), value=None,
-            values=[value_of(*_value(v[str(i)])) for i in range(len(v))] if v else None,
-            datetime_start=local(start), datetime_complete=local(complete), params=p_params,
+            number=number, state=trial_state(state), value=None,
+            values=[_stored_value(*_value(v[str(i)])) for i in range(len(v))] if v else None,
+            datetime_start=local_time(start), datetime_complete=local_time(complete), params=p_params,
             distributions={name: by_name[name] for name in internal},
             user_attrs=_ANY.decode(user[trial_id]) if trial_id in user else {},
             system_attrs=_ANY.decode(system[trial_id]) if trial_id in system else {},
@@ -87,3 +88,53 @@ def _value(stored: list) -> tuple[float | None, str]:
     """(value, type) as Optuna stores them: an infinite value has no number (the 0 in its place)."""
     number, kind = stored
     return (number if kind == "FINITE" else None), kind
+
+
+# --- stored rows to trial fields (Optuna's RDB conventions) ---------------------------------
+
+def decode_json(text: str) -> Any:
+    """``json.loads``, with a fast path for the numbers most attributes are (same types: int
+    without a fraction or exponent, float otherwise, -Infinity included)."""
+    if text and text[0] in "-0123456789":
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                return float(text)
+            except ValueError:
+                pass
+    return json.loads(text)
+
+
+def local_time(stored: Any) -> Any:
+    """A stored trial time (naive UTC, Optuna's RDB convention) as Optuna returns it: naive local."""
+    if stored is None:
+        return None
+    import datetime as dt
+    return stored.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
+
+
+def rdb_tables() -> dict[str, Any]:
+    from optuna.storages._rdb import models
+    return models.BaseModel.metadata.tables
+
+
+def trial_state(value: Any) -> TrialState:
+    return value if isinstance(value, TrialState) else TrialState[str(value)]
+
+
+def value_type(value: Any):
+    from optuna.storages._rdb import models
+    kind = models.TrialValueModel.TrialValueType
+    return value if isinstance(value, kind) else kind[str(value)]
+
+
+def inter_type(value: Any):
+    from optuna.storages._rdb import models
+    kind = models.TrialIntermediateValueModel.TrialIntermediateValueType
+    return value if isinstance(value, kind) else kind[str(value)]
+
+
+def _stored_value(number: float | None, kind: Any) -> float:
+    from optuna.storages._rdb import models
+    return models.TrialValueModel.stored_repr_to_value(number, value_type(kind))
