@@ -150,3 +150,20 @@ def test_each_of_two_dies_is_the_half_sized_design_plus_its_die_to_die_phy():
     for part, mm2 in one.components.items():
         assert split.components[part] / 2 == pytest.approx(mm2 + (phy if part == "die_to_die_phy" else 0.0),
                                                            rel=1e-12), part
+
+
+def test_the_serving_simulator_prices_the_die_collectives_of_every_piece():
+    """Iteration pieces (token-parallel operators, LM head) of a split device carry its die-level
+    collectives, so ``ador simulate`` and system studies judge it by the same rule as ``evaluate``."""
+    from ador.perf.iteration import IterationCost
+    from ador.workload.ops import DECODE
+    one = IterationCost(System.of(_chip(1), tp=8), MODEL, FP16)
+    two = IterationCost(System.of(_chip(2), tp=8), MODEL, FP16)
+    for piece in (lambda c: c.linear(64, DECODE), lambda c: c.head(64)):
+        p1, p2 = piece(one), piece(two)
+        assert "die_to_die" in p2.busy_s and "die_to_die" not in p1.busy_s
+        assert p2.time_s > p1.time_s
+    step = stage_time(System.of(_chip(2), tp=8), FP16, decode_step(MODEL, FP16, 8, 64, 1024, dies=2),
+                      step_overhead=False)
+    pieces = two.linear(64, DECODE).time_s + two.decode_attention(64, 1024).time_s + two.head(64).time_s
+    assert pieces == pytest.approx(step.time_s, rel=1e-9)
