@@ -153,8 +153,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"  end-to-end  {data['e2e_ms']:10.1f} ms")
     print(f"  throughput  {data['output_tok_s']:10.1f} output tok/s "
           f"({data['output_tok_s_per_device']:.1f} per device)")
+    dies = "" if system.dies == 1 else f" in {system.dies} dies"
     print(f"  area eff.   {data['output_tok_s_per_mm2']:10.4f} output tok/s per mm2 of die "
-          f"({system.devices} x {data['die_area_mm2_per_device']:.0f} mm2)")
+          f"({system.devices} x {data['die_area_mm2_per_device']:.0f} mm2{dies})")
     print(f"              {data['output_tok_s_per_package_mm2']:10.4f} output tok/s per mm2 of package "
           f"({system.devices} x {data['package_area_mm2_per_device']:.0f} mm2: dies and HBM stacks)")
     print(f"  energy      {data['energy_per_output_token_j'] * 1e3:10.2f} mJ per output token "

@@ -45,7 +45,7 @@ def _print_best(study, durable, fmt: str) -> None:
         return
     print(f"Pareto-optimal feasible designs of {study.name} ({len(rows)} distinct):")
     gpus = [g for g, b in baselines.items() if "metrics" in b]
-    head = f"{'trial':>6} " + " ".join(f"{m:>22}" for m in study.metric_names) + f" {'die mm2':>8}"
+    head = f"{'trial':>6} " + " ".join(f"{m:>22}" for m in study.metric_names) + f" {'dies mm2':>8}"
     head += "".join(f" {'x vs ' + g.split('-')[0]:>12}" * len(study.metric_names) for g in gpus)
     print(head)
     marks = {n: why for why, n in reversed(list(chosen.items()))}

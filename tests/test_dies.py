@@ -92,11 +92,12 @@ def test_a_split_device_is_slower_by_exactly_its_die_collectives(tp):
 
 
 def test_die_to_die_bytes_cost_die_to_die_energy_not_link_energy():
-    two = System.of(_chip(2), tp=8)
-    act = stage_time(two, FP16, prefill(MODEL, FP16, 8, 4, 512, dies=2)).activity()
-    act1 = stage_time(System.of(_chip(1), tp=8), FP16, prefill(MODEL, FP16, 8, 4, 512)).activity()
-    assert act["d2d_bytes"] > 0 and act1["d2d_bytes"] == 0
-    assert act["link_bytes"] == act1["link_bytes"]
+    acts = {n: stage_time(System.of(_chip(n), tp=8), FP16, prefill(MODEL, FP16, 8, 4, 512, dies=n)).activity()
+            for n in (1, 2, 4)}
+    assert acts[1]["d2d_bytes"] == 0 and acts[2]["d2d_bytes"] > 0
+    assert acts[1]["link_bytes"] == acts[2]["link_bytes"] == acts[4]["link_bytes"]
+    # a ring among n dies moves 2(n-1) payloads per all-reduce, (n-1) per all-gather: from 2 dies to 4, 3x
+    assert acts[4]["d2d_bytes"] == pytest.approx(3 * acts[2]["d2d_bytes"], rel=1e-12)
 
 
 @settings(max_examples=25, deadline=None)

@@ -118,6 +118,23 @@ def test_a_die_split_the_counts_do_not_allow_is_a_failed_trial_with_its_reason(w
     assert scorer({**values, "dies": 1}).values is not None
 
 
+def test_a_system_study_holds_each_die_not_the_device_to_the_reticle(workdir):
+    import dataclasses as dc
+    scorer = scorer_for(_study(workdir, name="reticle"))
+    base = PRESETS["ador-example"]
+    big = dc.replace(base, systolic=dc.replace(base.systolic, count=32), mactree=dc.replace(base.mactree, count=256),
+                     hbm=dc.replace(base.hbm, stacks=8))          # about 1,050 mm2 of silicon per device
+    study = scorer.study
+    found = {}
+    for dies in (1, 2):
+        metrics, _ = score_candidate(Candidate(dc.replace(big, dies=dies), 8, 1, get_precision("fp8"),
+                                               get_runtime(None), policy="chunked"),
+                                     get_model("llama-3-70b"), study.spec.load, study.spec.economics, seed=1)
+        assert metrics is not None and metrics["dies"] == dies
+        found[dies] = any("reticle" in r for r in scorer.judge(metrics)[1])
+    assert found == {1: True, 2: False}
+
+
 def test_the_study_file_asks_the_operators_question():
     study = load_study(REPO / "studies" / "llama3-70b-20rps.yaml")
     assert study.spec.load.rate_rps == 20 and study.spec.load.ttft_slo_ms == 1000

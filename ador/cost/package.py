@@ -65,7 +65,7 @@ class Package:
             return None
         if self.hbm_shoreline_mm > self.hbm_edge_mm:
             return (f"{self.memory_sites} HBM PHYs need {self.hbm_shoreline_mm:.0f} mm of die edge; the "
-                    f"{self.die_area_mm2:.0f} mm2 die's long edges offer {self.hbm_edge_mm:.0f} mm")
+                    f"{self.die_area_mm2:.0f} mm2 of dies' long edges offer {self.hbm_edge_mm:.0f} mm")
         return (f"link and host PHYs need {self.io_shoreline_mm:.0f} mm of die edge; "
                 f"{self.io_edge_mm:.0f} mm is left beside the HBM PHYs")
 

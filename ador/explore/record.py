@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 # metrics every trial keeps (besides the study's objectives and constrained metrics): what the
 # tables, reports and plots show
 STORED_METRICS = ("ttft_ms", "tbt_ms", "tbt_p99_ms", "e2e_ms", "output_tok_s", "output_tok_s_per_mm2",
-                  "output_tok_s_per_package_mm2", "die_area_mm2", "package_area_mm2", "tdp_w", "cost_usd",
+                  "output_tok_s_per_package_mm2", "die_area_mm2", "dies", "package_area_mm2", "tdp_w", "cost_usd",
                   "memory_utilisation", "energy_per_token_j", "output_tok_s_per_w")
 FEASIBLE = "feasible"
 REASONS = "infeasible_reasons"

@@ -170,6 +170,7 @@ def score_candidate(c: Candidate, model: ModelSpec, load: OfferedLoad, economics
         "cost_per_mtok_usd": economics.usd_per_mtok(capex_usd=capex, power_w=power_w, output_tok_s=tokens_per_s),
         "energy_per_token_j": at_load["energy_per_token_j"],
         "die_area_mm2": static["die_area_mm2"],
+        "dies": static["dies"],
         "memory_utilisation": static["memory_utilisation"],
         "shoreline_utilisation": static["shoreline_utilisation"],
     }

@@ -20,13 +20,14 @@ from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.ops import NUMPY
 from ador.perf.population import chip_arrays, evaluate_population
 from ador.workload import ModelSpec, Precision, decode_step, prefill
-from ador.workload.ops import COLLECTIVES, DIE_COLLECTIVES
+from ador.perf.collectives import die_link_bytes
+from ador.workload.ops import COLLECTIVES, DIE_ALLGATHER, DIE_ALLREDUCE, DIE_COLLECTIVES
 
 
 def _activity(ops) -> dict[str, float]:
     """Work of one device in a stage, as ``StageResult.activity`` counts it (design-independent)."""
     out = {"flops": 0.0, "vector_ops": 0.0, "dram_bytes": 0.0, "onchip_bytes": 0.0, "link_bytes": 0.0,
-           "d2d_bytes": 0.0}
+           DIE_ALLREDUCE: 0.0, DIE_ALLGATHER: 0.0}     # die-level payloads: their traffic depends on the dies
     for op in ops:
         c = op.count
         dram = (op.weight_bytes + op.kv_bytes) * c
@@ -35,7 +36,7 @@ def _activity(ops) -> dict[str, float]:
         out["dram_bytes"] += dram
         out["onchip_bytes"] += op.bytes_total * c - dram
         if op.kind in COLLECTIVES:
-            out["d2d_bytes" if op.kind in DIE_COLLECTIVES else "link_bytes"] += op.comm_bytes * c
+            out[op.kind if op.kind in DIE_COLLECTIVES else "link_bytes"] += op.comm_bytes * c
     return out
 
 
@@ -83,7 +84,7 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
         dec = _activity(decode_step(model, precision, tp, w.batch, mid_kv, pp, dies))
         steps = w.output_len - 1
         work = {k: pre[k] + steps * dec[k] for k in pre}
-        work["d2d_bytes"] = np.where(ca.dies > 1, work["d2d_bytes"], 0.0)    # one-die designs move none
+        work["d2d_bytes"] = sum(die_link_bytes(kind, work.pop(kind), ca.dies) for kind in DIE_COLLECTIVES)
         seconds = perf["prefill_s"] + steps * perf["decode_mid_s"]
         with np.errstate(divide="ignore", invalid="ignore"):
             per_device_j = work_energy_j(node_nm=ca.node_nm, memory_kind=ca.memory_kind,

@@ -19,7 +19,7 @@ the three for each message size, as TensorRT-LLM does.
 from __future__ import annotations
 
 from ador.perf.rules import SCALAR
-from ador.workload.ops import ALLREDUCE, DEVICE_KIND_OF, P2P
+from ador.workload.ops import ALLREDUCE, DEVICE_KIND_OF, DIE_ALLREDUCE, P2P
 
 LINK = "link"
 D2D = "die_to_die"
@@ -54,6 +54,13 @@ def collective_op_seconds(op, tp: int, r, X=SCALAR):
 
 def collective_time(op, tp: int, r) -> tuple[float, str, str]:
     return collective_op_seconds(op, tp, r), LINK, "network"
+
+
+def die_link_bytes(kind: str, payload_bytes, dies):
+    """Bytes one die-level collective moves over all the die-to-die links of a device (a number or
+    an array of die counts): a ring all-reduce sends 2(n-1)/n of the payload from each of n dies, an
+    all-gather (n-1)/n of what is gathered; nothing at one die."""
+    return payload_bytes * (2 * (dies - 1) if kind == DIE_ALLREDUCE else dies - 1)
 
 
 def die_collective_seconds(op, dies, tp: int, r, X=SCALAR):

@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping
 
 from ador.hardware.system import System
 from ador.perf import ador_engines, gpu
+from ador.perf.collectives import die_link_bytes
 from ador.perf.rules import SCALAR, Rates, rates_of, stage_seconds
 from ador.workload.ops import COLLECTIVES, DIE_COLLECTIVES, Op
 from ador.workload.precision import Precision
@@ -24,7 +25,7 @@ class OpTiming:
     flops: float        # all instances
     bytes: float        # weights + activations + KV moved, all instances
     dram_bytes: float   # weights + KV cache (always in device memory), all instances
-    link_bytes: float   # collective payload sent over links (die-to-die ones too), all instances
+    link_bytes: float   # collective payload sent over links; die-level: all bytes over die-to-die links
     vector_ops: float   # elementwise operations, all instances
 
 
@@ -83,9 +84,11 @@ def stage_time(system: System, precision: Precision, ops: tuple[Op, ...], *,
             work += t
         if breakdown:
             c = op.count
+            link = op.comm_bytes * c if op.kind not in DIE_COLLECTIVES else \
+                die_link_bytes(op.kind, op.comm_bytes * c, system.dies)
             timings.append(OpTiming(op.name, op.kind, op.phase, engine, bound, c, t, op.flops * c,
                                     op.bytes_total * c, (op.weight_bytes + op.kv_bytes) * c,
-                                    op.comm_bytes * c, op.vector_ops * c))
+                                    link, op.vector_ops * c))
     total = stage_seconds(work, comm, rt.comm_overlap, rt.step_overhead_s if step_overhead else 0.0)
     if comm and breakdown and rt.comm_overlap:
         hidden = work + comm - (total - (rt.step_overhead_s if step_overhead else 0.0))

@@ -152,7 +152,7 @@ def write_report(study, durable, out: Path, exact=None) -> Path:
         m = rec["metrics"]
         lines += [f"### {why}: trial {rec['trial']}", "",
                   f"TTFT {m['ttft_ms']:.1f} ms, p99 TBT {m['tbt_p99_ms']:.2f} ms, {m['output_tok_s']:.0f} output "
-                  f"tokens/s, {m['output_tok_s_per_mm2']:.4g} tokens/s per mm2, die {m['die_area_mm2']:.0f} mm2, "
+                  f"tokens/s, {m['output_tok_s_per_mm2']:.4g} tokens/s per mm2, dies {m['die_area_mm2']:.0f} mm2, "
                   f"system cost {m['cost_usd']:.0f} USD.", ""]
         for gpu, ratios in rec["x_vs"].items():
             lines.append(f"- vs {gpu}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v))
