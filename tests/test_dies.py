@@ -63,7 +63,7 @@ def test_a_device_too_large_for_one_die_is_buildable_as_two():
     assert m2["dies"] == 2.0 and m1["dies"] == 1.0
 
 
-@pytest.mark.parametrize("tp", [1, 8])
+@pytest.mark.parametrize("tp", [1, 4])     # 8 KV heads: enough for every die, none replicated
 def test_the_dies_reduce_each_layer_over_die_to_die_links(tp):
     ops1 = decode_step(MODEL, FP16, tp, 16, 600)
     ops2 = decode_step(MODEL, FP16, tp, 16, 600, dies=2)
@@ -75,7 +75,7 @@ def test_the_dies_reduce_each_layer_over_die_to_die_links(tp):
     assert [o for o in ops2 if o.kind not in DIE_COLLECTIVES] == list(ops1)
 
 
-@pytest.mark.parametrize("tp", [1, 8])
+@pytest.mark.parametrize("tp", [1, 4])
 def test_a_split_device_is_slower_by_exactly_its_die_collectives(tp):
     """Every other operator keeps its time (the dies hold even shares of the engines); the die-level
     collectives add theirs, under the runtime's overlap rule like any collective."""
@@ -168,3 +168,33 @@ def test_the_serving_simulator_prices_the_die_collectives_of_every_piece():
                       step_overhead=False)
     pieces = two.linear(64, DECODE).time_s + two.decode_attention(64, 1024).time_s + two.head(64).time_s
     assert pieces == pytest.approx(step.time_s, rel=1e-9)
+
+
+def test_dies_beyond_the_kv_heads_each_keep_a_replica():
+    """Llama-3-70B has 8 KV heads: at TP 8 a device holds one; cut into 2 dies, each die needs one of
+    its own, so the device's KV cache, KV reads and K/V projection weights double."""
+    from ador.workload.graph import shard
+    from ador.workload.memory import footprint, kv_bytes_per_token_per_device
+    assert shard(MODEL, 8).kv_heads == 1 and shard(MODEL, 8, dies=2).kv_heads == 2
+    assert shard(MODEL, 4, dies=2).kv_heads == shard(MODEL, 4).kv_heads == 2      # enough heads: no copies
+    assert kv_bytes_per_token_per_device(MODEL, FP16, 8, dies=2) == 2 * kv_bytes_per_token_per_device(MODEL, FP16, 8)
+    one, two = footprint(MODEL, FP16, 8, 1, 16, 2048, 0), footprint(MODEL, FP16, 8, 1, 16, 2048, 0, dies=2)
+    assert two.kv_bytes == 2 * one.kv_bytes and two.weight_bytes > one.weight_bytes
+    kv = {n: sum(o.kv_bytes * o.count for o in decode_step(MODEL, FP16, 8, 16, 600, dies=n)) for n in (1, 2)}
+    assert kv[2] == pytest.approx(2 * kv[1], rel=1e-12)
+    m1 = evaluate_design(_chip(1), MODEL, FP16, W, tp=8)
+    m2 = evaluate_design(_chip(2), MODEL, FP16, W, tp=8)
+    assert m2["memory_utilisation"] > m1["memory_utilisation"]
+    with pytest.raises(ConfigError, match="dies=8: tp x dies = 64"):
+        shard(get_model("llama-3-8b"), 8, dies=8)                       # 32 query heads over 64 dies
+
+
+def test_a_population_leaves_designs_whose_dies_cannot_split_the_model_unscored():
+    """Llama-3-8B has 32 query heads: 8 devices of 8 dies would need 64. One design alone is an error
+    naming dies; in a population it is NaN (the batch path then asks the one-design path why)."""
+    small = get_model("llama-3-8b")
+    got = population_metrics([_chip(1), _chip(8)], small, FP16, W, tp=8)
+    assert np.isfinite(got["tbt_ms"][0]) and np.isnan(got["tbt_ms"][1])
+    assert got["tbt_ms"][0] == pytest.approx(evaluate_design(_chip(1), small, FP16, W, tp=8)["tbt_ms"], rel=1e-9)
+    with pytest.raises(ConfigError, match="dies=8: tp x dies = 64"):
+        evaluate_design(_chip(8), small, FP16, W, tp=8)

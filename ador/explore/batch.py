@@ -104,7 +104,10 @@ class BatchScorer:
         space = self.study.space
         columns = {k: np.array([v[k] for v in values]) for k in space.knobs}
         designs = design_arrays(space, columns)
-        metrics = self.metrics(designs.arrays) if designs.arrays.n else {}
+        try:
+            metrics = self.metrics(designs.arrays) if designs.arrays.n else {}
+        except AdorError:                     # e.g. dies that cannot split the model: each design says why
+            metrics = {"memory_utilisation": np.full(designs.arrays.n, np.nan)}
         system_ok = self.system_ok(designs.arrays)
         out = []
         j = 0

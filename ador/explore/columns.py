@@ -22,7 +22,7 @@ from ador.explore.expr import evaluate_expr, names_in
 from ador.explore.space import SYSTEM_KNOBS, SearchSpace, _typed
 from ador.hardware.devices import MAX_DIES, split_counts
 from ador.ops import Labels
-from ador.perf.population import arrays_from_columns
+from ador.perf.population import arrays_from_columns, subset
 
 
 @dataclass(frozen=True)
@@ -120,17 +120,4 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
     valid &= (arrays.dies >= 1) & (arrays.dies <= MAX_DIES) & (arrays.die_to_die_bw_bytes_per_s > 0)
     for count in split_counts(arrays).values():
         valid &= np.mod(count, arrays.dies) == 0
-    return DesignArrays(_subset(arrays, valid) if not valid.all() else arrays, valid)
-
-
-def _subset(ns: SimpleNamespace, keep: np.ndarray) -> SimpleNamespace:
-    out = SimpleNamespace()
-    for key, value in vars(ns).items():
-        if isinstance(value, SimpleNamespace):
-            setattr(out, key, _subset(value, keep))
-        elif isinstance(value, (np.ndarray, Labels)) and value.shape == keep.shape:
-            setattr(out, key, value[keep])
-        else:
-            setattr(out, key, value)
-    out.n = int(keep.sum())
-    return out
+    return DesignArrays(subset(arrays, valid) if not valid.all() else arrays, valid)

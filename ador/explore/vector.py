@@ -18,7 +18,7 @@ from ador.cost.report import DEFAULT_POWER_RULE
 from ador.hardware.devices import AdorChip
 from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.ops import NUMPY
-from ador.perf.population import chip_arrays, evaluate_population
+from ador.perf.population import by_dies, chip_arrays, evaluate_population
 from ador.workload import ModelSpec, Precision, decode_step, prefill
 from ador.perf.collectives import die_link_bytes
 from ador.workload.ops import COLLECTIVES, DIE_ALLGATHER, DIE_ALLREDUCE, DIE_COLLECTIVES
@@ -47,6 +47,11 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
     """The metrics ``evaluate_design`` gives, one array entry per design."""
     ca = chips if isinstance(chips, SimpleNamespace) else chip_arrays(chips)
     runtime = get_runtime(runtime)
+    split = by_dies(ca, lambda part: population_metrics(part, model, precision, workload, tp=tp, pp=pp,
+                                                        devices=devices, runtime=runtime, power_rule=power_rule,
+                                                        need_energy=need_energy))
+    if split is not None:
+        return split
     devices = devices or tp * pp
     replicas = devices // (tp * pp)
     w = workload
@@ -77,7 +82,7 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
         "link_bandwidth_gb_s": ca.links.bw_bytes_per_s / 1e9,
     }
     if need_energy:
-        dies = int(ca.dies.max()) if ca.n else 1
+        dies = int(ca.dies[0]) if ca.n else 1        # one die count per call (by_dies)
         pre = _activity(prefill(model, precision, tp, w.batch, w.input_len, pp, dies))
         from ador.perf.evaluate import decode_kv_points
         mid_kv = decode_kv_points(w.input_len, w.output_len)[1]

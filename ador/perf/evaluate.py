@@ -163,6 +163,6 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
         devices=system.devices, batch=batch, input_len=input_len, output_len=output_len,
         ttft_s=ttft, tbt_s=tbt, e2e_s=e2e,
         output_tok_s=system.replicas * batch * output_len / e2e,
-        memory=footprint(model, precision, system.tp, system.pp, batch, seq, batch * input_len),
+        memory=footprint(model, precision, system.tp, system.pp, batch, seq, batch * input_len, system.dies),
         capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec, max_seq_len=model.max_seq_len,
     )

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ador.errors import AdorError
 from ador.hardware.devices import AdorChip
 from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.hardware.system import NodeTier
@@ -78,6 +79,51 @@ def arrays_from_columns(column: Callable[[str], np.ndarray], n: int) -> SimpleNa
     )
 
 
+def subset(ns: SimpleNamespace, keep: np.ndarray) -> SimpleNamespace:
+    """The designs of a population namespace where ``keep`` is true."""
+    out = SimpleNamespace()
+    for key, value in vars(ns).items():
+        if isinstance(value, SimpleNamespace):
+            setattr(out, key, subset(value, keep))
+        elif isinstance(value, (np.ndarray, Labels)) and value.shape == keep.shape:
+            setattr(out, key, value[keep])
+        else:
+            setattr(out, key, value)
+    out.n = int(keep.sum())
+    return out
+
+
+def by_dies(ca: SimpleNamespace,
+            score: Callable[[SimpleNamespace], dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:
+    """``score`` run on the designs of each die count apart, the results put back in the designs'
+    order; None when every design has the same die count (then score the population whole). A die
+    count shapes the operator graph (its die-level collectives, the KV heads each die replicates).
+    Designs whose die count cannot split the model (``shard`` refuses it) get NaN, so a caller
+    scores them one by one for the reason; if no die count can, the first refusal is raised."""
+    counts = np.unique(ca.dies)
+    if len(counts) < 2:
+        return None
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    refused: AdorError | None = None
+    for n in counts:
+        keep = ca.dies == n
+        try:
+            parts.append((keep, score(subset(ca, keep))))
+        except AdorError as err:
+            refused = refused or err
+    if not parts:
+        assert refused is not None
+        raise refused
+    out: dict[str, np.ndarray] = {}
+    for keep, result in parts:
+        for key, values in result.items():
+            values = np.asarray(values)
+            if key not in out:
+                out[key] = np.full(ca.n, np.nan) if values.dtype.kind == "f" else np.zeros(ca.n, dtype=values.dtype)
+            out[key][keep] = values
+    return out
+
+
 def population_rates(ca: SimpleNamespace, runtime: RuntimeProfile, *, tp: int = 1, pp: int = 1,
                      node: NodeTier | None = None) -> Rates:
     """The runtime's rates for every design (HBM efficiency by each design's memory kind)."""
@@ -115,10 +161,15 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     decode stages' times, for every design: the same numbers ``ador.perf.evaluate`` gives."""
     runtime = get_runtime(runtime)
     ca = chips if isinstance(chips, SimpleNamespace) else chip_arrays(chips)
+    split = by_dies(ca, lambda part: evaluate_population(part, model, precision, batch=batch, input_len=input_len,
+                                                         output_len=output_len, tp=tp, pp=pp, runtime=runtime,
+                                                         p99=p99))
+    if split is not None:
+        return split
     r = population_rates(ca, runtime, tp=tp, pp=pp)
 
     memo: dict = {}
-    dies = int(ca.dies.max()) if ca.n else 1    # die collectives cost nothing on one-die designs
+    dies = int(ca.dies[0]) if ca.n else 1
 
     def stage(ops):
         return stage_seconds(ca, ops, precision, tp, r, runtime, memo)
@@ -128,7 +179,7 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp, dies)), input_len,
                                 output_len)
     e2e = end_to_end_s(ttft, tbt, output_len)
-    need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len).total_bytes
+    need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len, dies).total_bytes
     capacity = ca.hbm.capacity_bytes - runtime.reserved_bytes
     out = {"ttft_s": ttft, "tbt_s": tbt, "e2e_s": e2e, "output_tok_s": batch * output_len / e2e,
            "fits": need <= capacity, "memory_utilisation": need / capacity, "prefill_s": prefill_s,

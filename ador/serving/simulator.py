@@ -88,9 +88,9 @@ def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, c
     and the activations of the largest iteration."""
     tokens = {"chunked": cfg.chunk_tokens, "concurrent": cfg.concurrent_chunk_tokens}.get(cfg.policy,
                                                                                            cfg.max_batched_tokens)
-    per_token = kv_bytes_per_token_per_device(model, precision, system.tp, system.pp)
-    fixed = weight_bytes_per_device(model, precision, system.tp, system.pp) \
-        + activation_bytes_per_device(model, precision, system.tp, tokens, min(tokens, cfg.max_batch))
+    per_token = kv_bytes_per_token_per_device(model, precision, system.tp, system.pp, system.dies)
+    fixed = weight_bytes_per_device(model, precision, system.tp, system.pp, system.dies) \
+        + activation_bytes_per_device(model, precision, system.tp, tokens, min(tokens, cfg.max_batch), system.dies)
     total = capacity_bytes(system)
     free = cfg.memory_fraction * total - fixed if cfg.memory_basis == "total" else \
         cfg.memory_fraction * (total - fixed)
@@ -121,7 +121,8 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     cost = iteration_cost(system, model, precision, tuple(sorted(engines.items())) if engines else None)
     setting = Setting(config, cost, cap, rec, rates.hbm_bw, system.replicas, step_by_step,
                       request_overhead_s=system.runtime.request_overhead_s, link_bw=rates.link_bw,
-                      kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp),
+                      kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp,
+                                                                       system.dies),
                       handoff_latency_s=rates.step_latency_s)
     measured = measured_range(len(arrays), window)
     bar = Progress(total=len(arrays), label=f"simulate ({config.policy})") if progress else None

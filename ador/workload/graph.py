@@ -49,16 +49,23 @@ class Sharding:
     layers: int       # layers per pipeline stage (the largest stage)
 
 
-def shard(model: ModelSpec, tp: int, pp: int = 1) -> Sharding:
+def shard(model: ModelSpec, tp: int, pp: int = 1, dies: int = 1) -> Sharding:
+    """One device's share of the model. A device of ``dies`` dies splits its heads among them too:
+    each die keeps whole query heads and at least one KV head of its own, so when there are fewer
+    KV heads than tp x dies every die holds a replica (the device ``dies`` of them)."""
     if not isinstance(tp, int) or tp < 1:
         raise ConfigError("tp", tp, "must be a positive integer")
     if not isinstance(pp, int) or pp < 1:
         raise ConfigError("pp", pp, "must be a positive integer")
     if model.n_heads % tp:
         raise ConfigError("tp", tp, f"must divide the {model.n_heads} attention heads of {model.name}")
+    if model.n_heads % (tp * dies):
+        raise ConfigError("dies", dies, f"tp x dies = {tp * dies} must divide the {model.n_heads} attention "
+                                        f"heads of {model.name}")
     if pp > model.n_layers:
         raise ConfigError("pp", pp, f"exceeds the {model.n_layers} layers of {model.name}")
-    kv = model.n_kv_heads // tp if model.n_kv_heads >= tp else 1
+    ranks = tp * dies
+    kv = (model.n_kv_heads // ranks if model.n_kv_heads >= ranks else 1) * dies
     return Sharding(tp=tp, pp=pp, q_heads=model.n_heads // tp, kv_heads=max(kv, 1),
                     d_ff=-(-model.d_ff // tp), vocab=-(-model.vocab_size // tp),
                     layers=-(-model.n_layers // pp))
@@ -93,7 +100,7 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
     for chunk in prefill:
         if chunk.requests < 1 or chunk.tokens < 1 or chunk.context < 0:
             raise ConfigError("prefill", chunk, "requests and tokens must be >= 1, context >= 0")
-    sh = shard(model, tp, pp)
+    sh = shard(model, tp, pp, dies)
     L = model.n_layers
     d, hd = model.d_model, model.head_dim
     wb, ab, kvb, hb = precision.weight_bytes, precision.act_bytes, precision.kv_bytes, precision.hidden_bytes

@@ -19,8 +19,8 @@ class Footprint:
         return self.weight_bytes + self.kv_bytes + self.activation_bytes
 
 
-def weight_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, pp: int = 1) -> float:
-    sh = shard(model, tp, pp)
+def weight_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, pp: int = 1, dies: int = 1) -> float:
+    sh = shard(model, tp, pp, dies)
     d, hd = model.d_model, model.head_dim
     attn = d * (sh.q_heads + 2 * sh.kv_heads) * hd + sh.q_heads * hd * d
     ffn = model.n_experts * model.ffn_matrices * d * sh.d_ff
@@ -35,27 +35,29 @@ def weight_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, pp:
     return sh.layers * layer + ends
 
 
-def kv_bytes_per_token_per_device(model: ModelSpec, precision: Precision, tp: int, pp: int = 1) -> float:
-    sh = shard(model, tp, pp)
+def kv_bytes_per_token_per_device(model: ModelSpec, precision: Precision, tp: int, pp: int = 1,
+                                  dies: int = 1) -> float:
+    sh = shard(model, tp, pp, dies)
     return sh.layers * 2 * sh.kv_heads * model.head_dim * precision.kv_bytes
 
 
 def activation_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, tokens: int,
-                                rows: int) -> float:
+                                rows: int, dies: int = 1) -> float:
     """Peak transient activations of one iteration over ``tokens`` tokens with ``rows`` logit rows:
     the residual stream, the widest intermediate (QKV or FFN-up) and fp32 logits."""
-    sh = shard(model, tp, 1)
+    sh = shard(model, tp, 1, dies)
     gate = 2 if model.ffn_kind == "swiglu" else 1
     widest = max((sh.q_heads + 2 * sh.kv_heads) * model.head_dim, gate * sh.d_ff * model.top_k)
     return tokens * (2 * model.d_model * precision.hidden_bytes + widest * precision.act_bytes) + rows * sh.vocab * 4.0
 
 
 def footprint(model: ModelSpec, precision: Precision, tp: int, pp: int, batch: int, seq_len: int,
-              prefill_tokens: int) -> Footprint:
+              prefill_tokens: int, dies: int = 1) -> Footprint:
     """Per-device memory to hold the weights, ``batch`` sequences of ``seq_len`` tokens of KV cache,
-    and the activations of a prefill of ``prefill_tokens`` tokens."""
+    and the activations of a prefill of ``prefill_tokens`` tokens (a device of ``dies`` dies holds
+    the KV heads each die replicates; ``shard``)."""
     return Footprint(
-        weight_bytes=weight_bytes_per_device(model, precision, tp, pp),
-        kv_bytes=batch * seq_len * kv_bytes_per_token_per_device(model, precision, tp, pp),
-        activation_bytes=activation_bytes_per_device(model, precision, tp, prefill_tokens, batch),
+        weight_bytes=weight_bytes_per_device(model, precision, tp, pp, dies),
+        kv_bytes=batch * seq_len * kv_bytes_per_token_per_device(model, precision, tp, pp, dies),
+        activation_bytes=activation_bytes_per_device(model, precision, tp, prefill_tokens, batch, dies),
     )
