@@ -198,3 +198,16 @@ def test_a_population_leaves_designs_whose_dies_cannot_split_the_model_unscored(
     assert got["tbt_ms"][0] == pytest.approx(evaluate_design(_chip(1), small, FP16, W, tp=8)["tbt_ms"], rel=1e-9)
     with pytest.raises(ConfigError, match="dies=8: tp x dies = 64"):
         evaluate_design(_chip(8), small, FP16, W, tp=8)
+
+
+def test_dies_meet_at_short_edges_that_must_hold_their_die_to_die_phys():
+    from ador.cost.package import PHY_DEPTH_MM, die_edges_mm
+    two = assess(_chip(2)).package
+    _, short = die_edges_mm(two.die_area_mm2 / 2)
+    assert two.d2d_edge_mm == pytest.approx(2 * short) and assess(_chip(1)).package.d2d_edge_mm == 0
+    assert two.d2d_shoreline_mm == pytest.approx(2 * 2 * 2.0e12 / tech.D2D_BYTES_PER_S_PER_MM2 / PHY_DEPTH_MM)
+    assert two.shoreline_fits
+    greedy = assess(_chip(2, die_to_die_bw_bytes_per_s=100e12)).package      # 100 TB/s per die: no room
+    assert not greedy.shoreline_fits and "die-to-die PHYs need" in greedy.shoreline_reason()
+    m = evaluate_design(_chip(2, die_to_die_bw_bytes_per_s=100e12), MODEL, FP16, W, tp=8)
+    assert any("die edge" in r for r in feasibility(m))

@@ -120,11 +120,11 @@ def device_area(fp: Floorplan, X=SCALAR) -> dict[str, float]:
 
 
 def io_phy_mm2(fp: Floorplan, X=SCALAR):
-    """PHY area of the links, the host interface, the die-to-die links and (GDDR parts) the memory,
-    which share the die edges the HBM PHYs leave free: all dies of the device together."""
+    """PHY area of the links, the host interface and (GDDR parts) the memory, which share the die
+    edges the HBM PHYs leave free: all dies of the device together (die-to-die PHYs sit on the edges
+    where dies meet: ``ador.cost.package``)."""
     new_io = fp.node_nm <= 5
-    return fp.dies * (d2d_phy_mm2(fp)
-                      + fp.link_units * X.where(new_io, tech.LINK_PHY_MM2["nvlink4"], tech.LINK_PHY_MM2["nvlink3"])
+    return fp.dies * (fp.link_units * X.where(new_io, tech.LINK_PHY_MM2["nvlink4"], tech.LINK_PHY_MM2["nvlink3"])
                       + tech.HOST_PCIE_LANES * X.where(new_io, tech.PCIE_PHY_MM2_PER_LANE["pcie5"],
                                                          tech.PCIE_PHY_MM2_PER_LANE["pcie4"])
                       + X.where(fp.memory_kind == "gddr6", fp.memory_units * tech.GDDR_PHY_MM2_PER_32BIT, 0.0))

@@ -8,7 +8,8 @@ for GPUs and designs alike:
 
 The shoreline check asks whether the PHYs fit along the die's edges: every HBM PHY on the two long
 edges (as on every HBM GPU: the stacks sit beside them), link and host PHYs on what is left of the
-perimeter. Dies are taken with the reticle's 26 x 33 mm aspect ratio. The same rule must pass for
+perimeter. Dies are taken with the reticle's 26 x 33 mm aspect ratio. Several dies sit in a row,
+meeting at their short edges: those edges carry the die-to-die PHYs and nothing else. The same rule must pass for
 the GPUs whose dies are known (GA100, GH100, AD102): tests check it.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ador.cost import technology as tech
-from ador.cost.area import Floorplan
+from ador.cost.area import Floorplan, d2d_phy_mm2
 from ador.ops import SCALAR
 
 # HBM stack footprint on the interposer (mm x mm). HBM2/HBM2E: the JEDEC JESD235 known-good-stack-die
@@ -50,6 +51,8 @@ class Package:
     io_shoreline_mm: float            # link and host PHYs ...
     io_edge_mm: float                 # ... and the perimeter left for them
     checked: bool = True              # False: no floorplan, the shoreline is not checked
+    d2d_shoreline_mm: float = 0.0     # die-to-die PHYs (several dies) ...
+    d2d_edge_mm: float = 0.0          # ... and the short edges where the dies meet
 
     @property
     def shoreline_fits(self) -> bool:
@@ -66,14 +69,18 @@ class Package:
         if self.hbm_shoreline_mm > self.hbm_edge_mm:
             return (f"{self.memory_sites} HBM PHYs need {self.hbm_shoreline_mm:.0f} mm of die edge; the "
                     f"{self.die_area_mm2:.0f} mm2 of dies' long edges offer {self.hbm_edge_mm:.0f} mm")
+        if self.d2d_shoreline_mm > self.d2d_edge_mm:
+            return (f"die-to-die PHYs need {self.d2d_shoreline_mm:.0f} mm of die edge; the edges where the "
+                    f"dies meet offer {self.d2d_edge_mm:.0f} mm")
         return (f"link and host PHYs need {self.io_shoreline_mm:.0f} mm of die edge; "
                 f"{self.io_edge_mm:.0f} mm is left beside the HBM PHYs")
 
 
 def shoreline_utilisation(pkg: Package, X=SCALAR):
     perimeter = pkg.hbm_edge_mm + pkg.io_edge_mm
-    return X.maximum(pkg.hbm_shoreline_mm / pkg.hbm_edge_mm,
-                     (pkg.hbm_shoreline_mm + pkg.io_shoreline_mm) / perimeter)
+    d2d = pkg.d2d_shoreline_mm / X.maximum(pkg.d2d_edge_mm, 1e-9)      # 0 / tiny = 0 for one die
+    return X.maximum(X.maximum(pkg.hbm_shoreline_mm / pkg.hbm_edge_mm,
+                               (pkg.hbm_shoreline_mm + pkg.io_shoreline_mm) / perimeter), d2d)
 
 
 def die_edges_mm(die_area_mm2, X=SCALAR) -> tuple[float, float]:
@@ -100,5 +107,8 @@ def package_of(*, die_area_mm2, dies: int, memory_kind, memory_sites, floorplan:
     hbm_edge = 2 * long_edge * dies
     hbm_needed = sites * tech.HBM_PHY_MM2_PER_STACK / PHY_DEPTH_MM
     io_needed = io_phy_mm2 / PHY_DEPTH_MM
-    io_edge = 2 * (long_edge + short_edge) * dies - X.minimum(hbm_needed, hbm_edge)
-    return Package(die_area_mm2, sites, stack, area, hbm_needed, hbm_edge, io_needed, io_edge)
+    facing = 2 * (dies - 1) * short_edge                  # each place two dies of the row meet
+    io_edge = 2 * (long_edge + short_edge) * dies - facing - X.minimum(hbm_needed, hbm_edge)
+    d2d_needed = floorplan.dies * d2d_phy_mm2(floorplan) / PHY_DEPTH_MM
+    return Package(die_area_mm2, sites, stack, area, hbm_needed, hbm_edge, io_needed, io_edge,
+                   d2d_shoreline_mm=d2d_needed, d2d_edge_mm=facing)

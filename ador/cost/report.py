@@ -102,7 +102,8 @@ class DeviceCost:
                 "shoreline_checked": self.package.checked, "shoreline_fits": self.package.shoreline_fits,
                 "shoreline_utilisation": self.package.shoreline_utilisation,
                 "hbm_shoreline_mm": self.package.hbm_shoreline_mm, "hbm_edge_mm": self.package.hbm_edge_mm,
-                "io_shoreline_mm": self.package.io_shoreline_mm, "io_edge_mm": self.package.io_edge_mm},
+                "io_shoreline_mm": self.package.io_shoreline_mm, "io_edge_mm": self.package.io_edge_mm,
+                "d2d_shoreline_mm": self.package.d2d_shoreline_mm, "d2d_edge_mm": self.package.d2d_edge_mm},
         }
 
 
