@@ -1,4 +1,6 @@
 """System-level studies: GPUs and designs as candidates of one search, judged by the offered load."""
+import re
+
 import pytest
 import yaml
 
@@ -154,6 +156,7 @@ def test_report_has_a_what_to_buy_section(workdir):
     assert main(["study", "report", "buy", "--storage", url, "--out", str(workdir / "rep")]) == 0
     text = (workdir / "rep" / "report.md").read_text()
     assert "## What to buy" in text and "cheapest GPU system" in text and "cheapest ADOR design" in text
+    assert re.search(r"\d+ x design \(1 die of \d+ mm2\)", text)           # what the design is, not its name
 
 
 def test_a_system_study_gives_designs_half_its_trials_and_each_gpu_its_turn(workdir):

@@ -49,7 +49,11 @@ def _line(label: str, p: Pick | None) -> str:
     if p is None:
         return f"| {label} | none of the trials met the SLOs | | | | | |"
     s, m = p.system, p.metrics
-    return (f"| {label} | trial {p.trial}: {int(m['devices'])} x {s['device']} (TP{s['tp']} x PP{s['pp']}, "
+    device = s["device"]
+    if s.get("kind") == "ador" and "die_area_mm2" in m:          # what the design is, in a few words
+        dies = int(m.get("dies", 1))
+        device = f"design ({dies} die{'s' if dies > 1 else ''} of {m['die_area_mm2'] / dies:.0f} mm2)"
+    return (f"| {label} | trial {p.trial}: {int(m['devices'])} x {device} (TP{s['tp']} x PP{s['pp']}, "
             f"{s['precision']}, {s['policy']}, max batch {s['max_batch']}) | {int(m['replicas'])} | "
             f"{m['cost_per_mtok_usd']:.3f} | {m['capex_usd'] / 1e3:,.0f}k | {m['power_at_load_w'] / 1e3:.1f} | "
             f"{m['serving_ttft_p99_ms']:.0f} / {m['serving_tbt_p99_ms']:.1f} |")
