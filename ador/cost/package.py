@@ -9,8 +9,8 @@ for GPUs and designs alike:
 The shoreline check asks whether the PHYs fit along the die's edges: every HBM PHY on the two long
 edges (as on every HBM GPU: the stacks sit beside them), link and host PHYs on what is left of the
 perimeter. Dies are taken with the reticle's 26 x 33 mm aspect ratio. Several dies sit in a row,
-meeting at their short edges: those edges carry the die-to-die PHYs and nothing else. The same rule must pass for
-the GPUs whose dies are known (GA100, GH100, AD102): tests check it.
+meeting at their short edges: those edges carry the die-to-die PHYs and nothing else. The same
+rule must pass for the GPUs whose dies are known (GA100, GH100, AD102): tests check it.
 """
 from __future__ import annotations
 
@@ -109,6 +109,6 @@ def package_of(*, die_area_mm2, dies: int, memory_kind, memory_sites, floorplan:
     io_needed = io_phy_mm2 / PHY_DEPTH_MM
     facing = 2 * (dies - 1) * short_edge                  # each place two dies of the row meet
     io_edge = 2 * (long_edge + short_edge) * dies - facing - X.minimum(hbm_needed, hbm_edge)
-    d2d_needed = floorplan.dies * d2d_phy_mm2(floorplan) / PHY_DEPTH_MM
+    d2d_needed = dies * d2d_phy_mm2(floorplan) / PHY_DEPTH_MM
     return Package(die_area_mm2, sites, stack, area, hbm_needed, hbm_edge, io_needed, io_edge,
                    d2d_shoreline_mm=d2d_needed, d2d_edge_mm=facing)

@@ -20,7 +20,7 @@ import numpy as np
 from ador.errors import AdorError, ConfigError, UnevenSplitError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.explore.space import SYSTEM_KNOBS, SearchSpace, _typed
-from ador.hardware.devices import MAX_DIES, split_counts
+from ador.hardware.devices import split_counts
 from ador.ops import Labels
 from ador.perf.population import arrays_from_columns, subset
 
@@ -115,9 +115,9 @@ def design_arrays(space: SearchSpace, columns: Mapping[str, np.ndarray]) -> Desi
             return Labels(values)[inverse] if isinstance(values[0], str) else np.array(values)[inverse]
         return np.full(n, getattr(getattr(space.base, head), leaf))
     arrays = arrays_from_columns(column, n)
-    # the rules of AdorChip that span components: some matrix engine; identical dies share evenly
+    # the rules of AdorChip that span components (the range of dies is the chip's own, checked above):
+    # some matrix engine; identical dies share evenly
     valid &= (arrays.systolic.count > 0) | (arrays.mactree.count > 0)
-    valid &= (arrays.dies >= 1) & (arrays.dies <= MAX_DIES) & (arrays.die_to_die_bw_bytes_per_s > 0)
     for count in split_counts(arrays).values():
         valid &= np.mod(count, arrays.dies) == 0
     return DesignArrays(subset(arrays, valid) if not valid.all() else arrays, valid)

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, design_key
 from ador.explore.storage import RetryingStorage, with_retries
-from ador.explore.stored_table import decode_json, inter_type, local_time, rdb_tables, trial_state, value_type
+from ador.explore.stored_table import decode_json, inter_type, local_time, rdb_tables, stored_value, trial_state
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
@@ -177,7 +177,7 @@ class StoredTrials:
         for trial_id, number, objective, value, kind in values:
             numbers[trial_id] = number
             vals.setdefault(trial_id, {})[objective] = value if kind == finite else \
-                models.TrialValueModel.stored_repr_to_value(value, value_type(kind))
+                stored_value(value, kind)
         worst = {trial_id: (float("inf") if flagged else float(top)) for trial_id, top, flagged in worst_rows}
         for trial_id, text in lists:
             v = json.loads(text)
@@ -359,8 +359,7 @@ class StoredTrials:
         head, values, params, system, user, inter = self._run("reading trials", read)
         vals: dict[int, dict[int, float]] = {}
         for trial_id, objective, value, kind in values:
-            vals.setdefault(trial_id, {})[objective] = models.TrialValueModel.stored_repr_to_value(
-                value, value_type(kind))
+            vals.setdefault(trial_id, {})[objective] = stored_value(value, kind)
         ps: dict[int, list] = {}
         for row in params:
             ps.setdefault(row[0], []).append(row[1:])

@@ -75,19 +75,13 @@ def load_table(engine, study_id: int, head_query, dist_of: Callable[[str], BaseD
         v: dict[str, Any] = _FLOATS.decode(values[trial_id]) if trial_id in values else {}
         out.append(FrozenTrial(
             number=number, state=trial_state(state), value=None,
-            values=[_stored_value(*_value(v[str(i)])) for i in range(len(v))] if v else None,
+            values=[stored_value(*v[str(i)]) for i in range(len(v))] if v else None,
             datetime_start=local_time(start), datetime_complete=local_time(complete), params=p_params,
             distributions={name: by_name[name] for name in internal},
             user_attrs=_ANY.decode(user[trial_id]) if trial_id in user else {},
             system_attrs=_ANY.decode(system[trial_id]) if trial_id in system else {},
             intermediate_values={}, trial_id=trial_id))
     return sorted(out, key=lambda t: t.number)
-
-
-def _value(stored: list) -> tuple[float | None, str]:
-    """(value, type) as Optuna stores them: an infinite value has no number (the 0 in its place)."""
-    number, kind = stored
-    return (number if kind == "FINITE" else None), kind
 
 
 # --- stored rows to trial fields (Optuna's RDB conventions) ---------------------------------
@@ -135,6 +129,10 @@ def inter_type(value: Any):
     return value if isinstance(value, kind) else kind[str(value)]
 
 
-def _stored_value(number: float | None, kind: Any) -> float:
+def stored_value(number: float | None, kind: Any) -> float:
+    """An objective value from its stored (number, type): an infinite value's number is ignored
+    (NULL in the table, 0 in an aggregated read)."""
     from optuna.storages._rdb import models
-    return models.TrialValueModel.stored_repr_to_value(number, value_type(kind))
+    kind = value_type(kind)
+    finite = kind == models.TrialValueModel.TrialValueType.FINITE
+    return models.TrialValueModel.stored_repr_to_value(number if finite else None, kind)
