@@ -312,7 +312,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         plot_name = None
         if args.plot:
             plot_name = Path(args.plot).name if Path(args.plot).parent == doc.parent else str(args.plot)
-        render.update_doc(doc, render.markdown_section(report, plot_name))
+        section = render.markdown_section(report, plot_name)
+        if serving:
+            render.update_doc(doc, section)
+        else:       # each data file its own section (the default file's keeps its historical name)
+            default = data is None or Path(data).resolve() == DEFAULT_DATA.resolve()
+            render.update_doc(doc, section, None if default else Path(data).name)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

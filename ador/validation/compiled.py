@@ -22,7 +22,7 @@ from ador.perf.collectives import collective_seconds
 from ador.perf.evaluate import capacity_bytes, decode_kv_points, end_to_end_s, mean_over_generation
 from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
 from ador.validation.data import Measurement
-from ador.validation.predict import METRICS, RowResult, layer_ops, profile_for
+from ador.validation.predict import LAYER_METRICS, METRICS, RowResult, layer_metric_ops, profile_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.memory import footprint
 from ador.workload.ops import ALLGATHER, ALLREDUCE, COLLECTIVES, P2P
@@ -101,10 +101,8 @@ class CompiledRows:
                     getattr(ops, f).append(v)
             return s
 
-        if m.metric in ("prefill_layer_ms", "decode_layer_ms"):
-            ops_all = prefill(model, precision, m.tp, m.batch, m.input_len, m.pp) if m.metric == "prefill_layer_ms" \
-                else decode_step(model, precision, m.tp, m.batch, m.input_len + m.output_len, m.pp)
-            return (m.metric, (stage(layer_ops(model, ops_all), False),), (model.n_layers,))
+        if m.metric in LAYER_METRICS:
+            return (m.metric, (stage(layer_metric_ops(m, model, precision), False),), (model.n_layers,))
         need = footprint(model, precision, m.tp, m.pp, m.batch, m.input_len + m.output_len, m.batch * m.input_len)
         cap = capacity_bytes(system)
         if need.total_bytes > cap:
@@ -171,7 +169,7 @@ class CompiledRows:
             if plan is None:
                 continue
             metric, stages, nums = plan
-            if metric in ("prefill_layer_ms", "decode_layer_ms"):
+            if metric in LAYER_METRICS:
                 out[i] = total[stages[0]] / nums[0] * 1e3
                 continue
             pre, d1, d2, d3 = stages

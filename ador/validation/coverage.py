@@ -14,8 +14,8 @@ from ador.validation.predict import RowResult, predict_rows
 from ador.workload import get_model
 
 # Which measured metrics speak for which quoted quantity.
-FAMILIES = {"decode": ("tbt_ms", "decode_tok_s_per_user", "decode_layer_ms"),
-            "prefill": ("ttft_ms", "prefill_layer_ms"),
+FAMILIES = {"decode": ("tbt_ms", "decode_tok_s_per_user", "decode_layer_ms", "decode_shard_ms"),
+            "prefill": ("ttft_ms", "prefill_layer_ms", "prefill_shard_ms"),
             "throughput": ("output_tok_s", "output_tok_s_per_gpu", "e2e_ms")}
 SAME_SIZE_FACTOR = 2.0     # a model within this factor in (active) parameters counts as the same size
 

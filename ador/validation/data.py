@@ -59,11 +59,15 @@ class Measurement:
 
 
 def stack_of(software: str) -> str:
-    """Family of a software string: its first word, lower case, without a trailing version."""
-    words = software.strip().lower().split()
+    """Family of a software string: its first word, lower case, without a trailing version. A ROCm
+    build is a stack of its own (``vllm (ROCm build)`` -> ``vllm-rocm``): it runs other kernels
+    (hipBLASLt, Composable Kernel, AITER) and another host path than the CUDA build of the same name."""
+    text = software.strip().lower()
+    words = text.split()
     if not words:
         return UNKNOWN_SOFTWARE
-    return re.sub(r"[-_ ]?v?\d[\w.]*$", "", words[0]) or words[0]
+    family = re.sub(r"[-_ ]?v?\d[\w.]*$", "", words[0]) or words[0]
+    return f"{family}-rocm" if "rocm" in text and not family.endswith("-rocm") else family
 
 
 def load_measurements(path: str | Path = DEFAULT_DATA) -> list[Measurement]:

@@ -18,22 +18,34 @@ from ador.perf import evaluate, stage_time
 from ador.validation.data import Measurement
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.models import ModelSpec
+from ador.workload.ops import COLLECTIVES
 
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
 
+# One transformer layer on one device: metric -> (phase, whether its collectives are included).
+# ``*_layer_ms`` is the layer as a TP shard runs it, its all-reduces included; ``*_shard_ms`` is the
+# shard's own computation alone (a layer measured on one device at the shapes of a TP shard).
+LAYER_METRICS: dict[str, tuple[str, bool]] = {"prefill_layer_ms": ("prefill", True),
+                                              "decode_layer_ms": ("decode", True),
+                                              "prefill_shard_ms": ("prefill", False),
+                                              "decode_shard_ms": ("decode", False)}
 METRICS = ("ttft_ms", "tbt_ms", "e2e_ms", "decode_tok_s_per_user", "output_tok_s_per_gpu", "output_tok_s",
-           "prefill_layer_ms", "decode_layer_ms")
+           *LAYER_METRICS)
 
 
-def layer_ops(model: ModelSpec, ops: tuple) -> tuple:
-    """The operators of the transformer layers (count = n_layers), without embedding or LM head."""
-    return tuple(op for op in ops if op.count == model.n_layers and op.name != "embedding")
+def layer_ops(model: ModelSpec, ops: tuple, collectives: bool = True) -> tuple:
+    """The operators of the transformer layers (count = n_layers), without embedding or LM head
+    (and without the collectives unless ``collectives``)."""
+    return tuple(op for op in ops if op.count == model.n_layers and op.name != "embedding"
+                 and (collectives or op.kind not in COLLECTIVES))
 
 
-def _layer_time(system: System, model: ModelSpec, ops: tuple, precision) -> float:
-    """One transformer layer on one device: the per-layer operators / n_layers, no per-step overhead."""
-    return stage_time(system, precision, layer_ops(model, ops), breakdown=False,
-                      step_overhead=False).time_s / model.n_layers
+def layer_metric_ops(m: Measurement, model: ModelSpec, precision) -> tuple:
+    """The per-layer operators a layer metric's row times (all n_layers of them)."""
+    phase, collectives = LAYER_METRICS[m.metric]
+    ops = prefill(model, precision, m.tp, m.batch, m.input_len, m.pp) if phase == "prefill" else \
+        decode_step(model, precision, m.tp, m.batch, m.input_len + m.output_len, m.pp)
+    return layer_ops(model, ops, collectives)
 
 
 def profile_for(m: Measurement, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
@@ -60,12 +72,10 @@ def predict(m: Measurement, devices: Mapping[str, Device] = PRESETS,
     model = get_model(m.model)
     precision = get_precision(m.precision)
     system = System.of(devices[m.hardware], tp=m.tp, pp=m.pp, devices=m.devices, runtime=runtime)
-    if m.metric == "prefill_layer_ms":
-        ops = prefill(model, precision, m.tp, m.batch, m.input_len, m.pp)
-        return _layer_time(system, model, ops, precision) * 1e3
-    if m.metric == "decode_layer_ms":
-        ops = decode_step(model, precision, m.tp, m.batch, m.input_len + m.output_len, m.pp)
-        return _layer_time(system, model, ops, precision) * 1e3
+    if m.metric in LAYER_METRICS:
+        # one layer: the per-layer operators / n_layers, no per-step overhead
+        return stage_time(system, precision, layer_metric_ops(m, model, precision), breakdown=False,
+                          step_overhead=False).time_s / model.n_layers * 1e3
     result = evaluate(system, model, precision, batch=m.batch, input_len=m.input_len, output_len=m.output_len,
                       breakdown=False)
     if not result.fits:

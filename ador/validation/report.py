@@ -53,9 +53,10 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
     return "\n".join(out)
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace the generated section of a hand-written document (appending it if absent)."""
-    update_section(path, COMMAND, section)
+def update_doc(path: Path, section: str, data_name: str | None = None) -> None:
+    """Replace the generated section of a hand-written document (appending it if absent); a data
+    file other than the default one has a section of its own, named by the file."""
+    update_section(path, COMMAND if data_name is None else f"ador validate --data {data_name} --update-doc", section)
 
 
 def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",

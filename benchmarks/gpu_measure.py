@@ -1,0 +1,329 @@
+"""Measure Llama-shaped inference on a real GPU and write the results as rows of the measured-data schema.
+
+Run on a machine with a CUDA GPU and PyTorch (not a dependency of ador; imported here only):
+
+    python benchmarks/gpu_measure.py --hardware h200-sxm-141gb --out measured-gpu.csv
+
+What is measured, and how (so that a row can be predicted by ``ador validate --data``):
+
+- **Whole model, decode** (``tbt_ms``): one decode step of llama-3-8b (bf16, TP 1) at batch B with
+  a KV cache of L tokens (the new token included), recorded as ``input_len = L - 1``,
+  ``output_len = 2`` (the model's one decode step of such a generation attends over exactly L tokens).
+- **Whole model, prefill** (``ttft_ms``): the prompt pass of B prompts of S tokens up to the first
+  token's logits (``output_len = 1``).
+- **One layer's shard** (``decode_shard_ms``, ``prefill_shard_ms``): a llama-3-70b transformer layer as the
+  tensor-parallel shard one device holds at TP 1/2/4/8 (no collective), averaged over a stack of
+  distinct layers so that no weight stays in L2 between layers.
+
+The software is plain PyTorch: cuBLAS GEMMs (bf16, fused QKV and gate/up projections),
+``scaled_dot_product_attention`` (flash kernels; decode groups the query heads of a KV head as its
+queries), ``F.rms_norm``, a rotate-half RoPE, every pass captured once in a CUDA graph and replayed
+(no Python or launch overhead between kernels; kernels are not fused). Weights are random normal
+(timing does not depend on values). Each figure is the median of ``--repeats`` timed replays after
+warm-up, timed with CUDA events; the spread goes into the raw JSON beside the CSV.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+COLUMNS = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "pp", "batch",
+           "input_len", "output_len", "metric", "value", "unit")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The tensor shapes of a Llama-family model (meta-llama config.json)."""
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_ff: int
+    vocab_size: int
+
+
+LLAMA3_8B = Shape("llama-3-8b", 32, 4096, 32, 8, 128, 14336, 128256)
+LLAMA3_70B = Shape("llama-3-70b", 80, 8192, 64, 8, 128, 28672, 128256)
+
+# (batch, KV length) of the whole-model decode steps, and (batch, prompt) of the prefills
+Points = tuple[tuple[int, int], ...]
+DECODE_POINTS: Points = ((1, 128), (1, 1024), (1, 4096), (8, 1024), (32, 1024), (64, 1024), (128, 1024),
+                 (256, 1024), (64, 4096))
+PREFILL_POINTS: Points = ((1, 128), (1, 512), (1, 2048), (1, 8192), (4, 2048), (16, 1024))
+LAYER_TPS = (1, 2, 4, 8)
+LAYER_DECODE_POINTS: Points = ((1, 1024), (16, 1024), (64, 2048), (256, 1024))
+LAYER_PREFILL_POINTS: Points = ((1, 512), (1, 2048), (4, 2048))
+LAYER_COPIES = 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    parser = argparse.ArgumentParser(prog="gpu_measure")
+    parser.add_argument("--hardware", required=True, help="ador preset name of the GPU measured")
+    parser.add_argument("--out", type=Path, required=True, help="CSV to write (raw timings go to .json beside it)")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="tiny shapes, for checking the script itself")
+    parser.add_argument("--device", default="cuda")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16
+    torch.manual_seed(0)
+    env = _environment(torch, device)
+    print(json.dumps(env), flush=True)
+    software = (f"pytorch {torch.__version__} (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, "
+                f"SDPA, unfused)")
+    source = f"own measurement, {env['gpu']}, {env['date']}"
+    model_shape, layer_shape = LLAMA3_8B, LLAMA3_70B
+    decode_points, prefill_points = DECODE_POINTS, PREFILL_POINTS
+    layer_decode, layer_prefill, copies = LAYER_DECODE_POINTS, LAYER_PREFILL_POINTS, LAYER_COPIES
+    if args.quick:
+        model_shape = Shape("llama-3-8b", 2, 256, 4, 2, 64, 512, 1000)
+        layer_shape = Shape("llama-3-70b", 1, 512, 8, 8, 64, 1024, 1000)
+        decode_points, prefill_points = ((1, 16), (4, 32)), ((1, 16), (2, 8))
+        layer_decode, layer_prefill, copies = ((2, 16),), ((1, 16),), 2
+
+    rows: list[dict[str, Any]] = []
+    raw: list[dict[str, Any]] = []
+
+    def record(model: str, tp: int, batch: int, input_len: int, output_len: int, metric: str,
+               times_ms: list[float]) -> None:
+        value = statistics.median(times_ms)
+        rows.append(dict(id=f"g{len(rows):03d}", source=source, software=software, hardware=args.hardware,
+                         devices=tp, model=model, precision="bf16", tp=tp, pp=1, batch=batch, input_len=input_len,
+                         output_len=output_len, metric=metric, value=round(value, 4), unit="ms"))
+        raw.append(dict(id=rows[-1]["id"], metric=metric, model=model, tp=tp, batch=batch, input_len=input_len,
+                        output_len=output_len, median_ms=value, min_ms=min(times_ms), max_ms=max(times_ms),
+                        times_ms=times_ms))
+        print(f"{rows[-1]['id']} {model} tp{tp} {metric} batch {batch} in {input_len} out {output_len}: "
+              f"{value:.4f} ms (min {min(times_ms):.4f}, max {max(times_ms):.4f})", flush=True)
+
+    net = Net(torch, model_shape, tp=1, n_layers=model_shape.n_layers, dtype=dtype, device=device,
+              with_head=True)
+    max_tokens = max(b * kv for b, kv in decode_points + prefill_points)
+    net.allocate_cache(max_tokens)
+    for batch, kv in decode_points:
+        times = _time_or_skip(torch, partial(net.decode_pass, batch, kv), args.repeats, device)
+        if times:
+            record(model_shape.name, 1, batch, kv - 1, 2, "tbt_ms", times)
+    for batch, prompt in prefill_points:
+        times = _time_or_skip(torch, partial(net.prefill_pass, batch, prompt), args.repeats, device)
+        if times:
+            record(model_shape.name, 1, batch, prompt, 1, "ttft_ms", times)
+    env["prefill_gqa_mode"] = net.gqa_mode
+    del net
+    torch.cuda.empty_cache() if device.type == "cuda" else None
+
+    for tp in LAYER_TPS:
+        stack = Net(torch, layer_shape, tp=tp, n_layers=copies, dtype=dtype, device=device, with_head=False)
+        stack.allocate_cache(max(b * kv for b, kv in layer_decode + layer_prefill))
+        for batch, kv in layer_decode:
+            times = _time_or_skip(torch, partial(stack.decode_pass, batch, kv), args.repeats, device)
+            if times:
+                record(layer_shape.name, tp, batch, kv - 1, 1, "decode_shard_ms", [t / copies for t in times])
+        for batch, prompt in layer_prefill:
+            times = _time_or_skip(torch, partial(stack.prefill_pass, batch, prompt), args.repeats, device)
+            if times:
+                record(layer_shape.name, tp, batch, prompt, 1, "prefill_shard_ms", [t / copies for t in times])
+        del stack
+        torch.cuda.empty_cache() if device.type == "cuda" else None
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    args.out.with_suffix(".json").write_text(json.dumps({"environment": env, "repeats": args.repeats,
+                                                         "rows": raw}, indent=1))
+    print(f"wrote {len(rows)} rows to {args.out}")
+    return 0
+
+
+def _environment(torch: Any, device: Any) -> dict[str, Any]:
+    import datetime
+    import subprocess
+    env: dict[str, Any] = {"torch": torch.__version__, "date": datetime.date.today().isoformat(),
+                           "python": sys.version.split()[0]}
+    if device.type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        env.update(gpu=p.name, sm_count=p.multi_processor_count, memory_gib=round(p.total_memory / 2**30, 1),
+                   cuda=torch.version.cuda)
+        try:
+            env["nvidia_smi"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem,power.limit",
+                 "--format=csv,noheader"], capture_output=True, text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError) as exc:
+            env["nvidia_smi"] = f"unavailable: {exc}"
+    else:
+        env["gpu"] = str(device)
+    return env
+
+
+def _time_or_skip(torch: Any, make_pass: Callable[[], Callable[[], None]], repeats: int,
+                  device: Any) -> list[float]:
+    """Build one pass, capture it in a CUDA graph, replay it ``repeats`` times after warm-up and
+    return each replay's time in ms; [] (with the reason printed) when it does not fit in memory."""
+    try:
+        run = make_pass()
+        if device.type != "cuda":
+            import time
+            out = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                run()
+                out.append((time.perf_counter() - t0) * 1e3)
+            return out
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):      # warm-up outside the graph: cuBLAS picks its kernels
+                run()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            run()
+        for _ in range(5):
+            graph.replay()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            graph.replay()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        del graph
+        return times
+    except torch.cuda.OutOfMemoryError as exc:
+        print(f"skipped (out of memory): {str(exc).splitlines()[0]}", flush=True)
+        torch.cuda.empty_cache()
+        return []
+
+
+class Net:
+    """``n_layers`` distinct Llama layers (as the TP shard of one device), optionally with the
+    embedding, final norm and LM head, over a preallocated KV cache."""
+
+    def __init__(self, torch: Any, shape: Shape, *, tp: int, n_layers: int, dtype: Any, device: Any,
+                 with_head: bool) -> None:
+        self.t, self.s, self.dtype, self.device = torch, shape, dtype, device
+        self.heads, self.kv_heads = shape.n_heads // tp, max(1, shape.n_kv_heads // tp)
+        self.ff = shape.d_ff // tp
+        d, hd = shape.d_model, shape.head_dim
+
+        def w(*size: int) -> Any:
+            return torch.randn(*size, dtype=dtype, device=device) * (size[-1] ** -0.5)
+
+        self.layers = [dict(norm1=torch.ones(d, dtype=dtype, device=device),
+                            wqkv=w((self.heads + 2 * self.kv_heads) * hd, d), wo=w(d, self.heads * hd),
+                            norm2=torch.ones(d, dtype=dtype, device=device),
+                            w13=w(2 * self.ff, d), w2=w(d, self.ff)) for _ in range(n_layers)]
+        self.embed = w(shape.vocab_size, d) if with_head else None
+        self.head = w(shape.vocab_size, d) if with_head else None
+        self.final_norm = torch.ones(d, dtype=dtype, device=device)
+        self.cache: list[Any] = []
+        self.gqa_mode = ""      # how prefill attention handles grouped KV heads on CUDA (set on first use)
+
+    def allocate_cache(self, max_tokens: int) -> None:
+        """One K and one V buffer per layer, big enough for max_tokens (batch x KV length)."""
+        per = max_tokens * self.kv_heads * self.s.head_dim
+        self.cache = [self.t.zeros(2, per, dtype=self.dtype, device=self.device) for _ in self.layers]
+
+    def _kv(self, layer: int, batch: int, length: int) -> tuple[Any, Any]:
+        n = batch * self.kv_heads * length * self.s.head_dim
+        shape = (batch, self.kv_heads, length, self.s.head_dim)
+        buf = self.cache[layer]
+        return buf[0, :n].view(shape), buf[1, :n].view(shape)
+
+    def _rope(self, positions: Any) -> tuple[Any, Any]:
+        t, hd = self.t, self.s.head_dim
+        inv = 1.0 / (500000.0 ** (t.arange(0, hd, 2, device=self.device, dtype=t.float32) / hd))
+        angles = positions.to(t.float32)[:, None] * inv[None, :]
+        emb = t.cat((angles, angles), dim=-1)
+        return emb.cos().to(self.dtype), emb.sin().to(self.dtype)
+
+    def _apply_rope(self, x: Any, cos: Any, sin: Any) -> Any:
+        half = x.shape[-1] // 2
+        rotated = self.t.cat((-x[..., half:], x[..., :half]), dim=-1)
+        return x * cos + rotated * sin
+
+    def _layer(self, i: int, x: Any, cos: Any, sin: Any, batch: int, new: int, length: int) -> Any:
+        """One layer over ``new`` tokens per sequence whose KV cache then holds ``length`` tokens."""
+        F, p, hd = self.t.nn.functional, self.layers[i], self.s.head_dim
+        h = F.rms_norm(x, (self.s.d_model,), p["norm1"], 1e-5)
+        qkv = h @ p["wqkv"].T
+        q, k, v = qkv.split((self.heads * hd, self.kv_heads * hd, self.kv_heads * hd), dim=-1)
+        q = self._apply_rope(q.view(batch, new, self.heads, hd), cos, sin)
+        k = self._apply_rope(k.view(batch, new, self.kv_heads, hd), cos, sin)
+        k_cache, v_cache = self._kv(i, batch, length)
+        k_cache[:, :, length - new:] = k.transpose(1, 2)
+        v_cache[:, :, length - new:] = v.view(batch, new, self.kv_heads, hd).transpose(1, 2)
+        group = self.heads // self.kv_heads
+        if new == 1:
+            # decode: the query heads of one KV head are that head's queries (no mask: all keys are past)
+            qg = q.view(batch, self.kv_heads, group, hd)
+            attn = F.scaled_dot_product_attention(qg, k_cache, v_cache)
+        else:
+            attn = self._causal_attention(q.transpose(1, 2), k_cache, v_cache, group).transpose(1, 2)
+        x = x + attn.reshape(batch, new, self.heads * hd) @ p["wo"].T
+        h = F.rms_norm(x, (self.s.d_model,), p["norm2"], 1e-5)
+        gate, up = (h @ p["w13"].T).split(self.ff, dim=-1)
+        return x + (F.silu(gate) * up) @ p["w2"].T
+
+    def _causal_attention(self, q: Any, k: Any, v: Any, group: int) -> Any:
+        """Prefill attention with a fused kernel: SDPA's GQA mode with the unfused (math) fallback
+        ruled out on CUDA; where no fused kernel takes GQA, the KV heads are repeated (recorded)."""
+        F = self.t.nn.functional
+        if self.device.type != "cuda" or group == 1:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=group > 1)
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        fused = [SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]
+        if self.gqa_mode in ("", "enable_gqa"):
+            try:
+                with sdpa_kernel(fused):
+                    out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+                self.gqa_mode = "enable_gqa"
+                return out
+            except RuntimeError:
+                self.gqa_mode = "repeat_kv"
+        with sdpa_kernel(fused):
+            return F.scaled_dot_product_attention(q, k.repeat_interleave(group, dim=1),
+                                                  v.repeat_interleave(group, dim=1), is_causal=True)
+
+    def _pass(self, batch: int, new: int, length: int) -> Callable[[], None]:
+        t = self.t
+        positions = t.arange(length - new, length, device=self.device)
+        cos, sin = self._rope(positions)
+        cos, sin = cos[None, :, None, :], sin[None, :, None, :]
+        tokens = t.randint(0, self.s.vocab_size, (batch, new), device=self.device)
+        x0 = t.randn(batch, new, self.s.d_model, dtype=self.dtype, device=self.device)
+
+        def run() -> None:
+            x = self.embed[tokens] if self.embed is not None else x0
+            for i in range(len(self.layers)):
+                x = self._layer(i, x, cos, sin, batch, new, length)
+            if self.head is not None:
+                last = t.nn.functional.rms_norm(x[:, -1], (self.s.d_model,), self.final_norm, 1e-5)
+                (last @ self.head.T).argmax(dim=-1)
+        return run
+
+    def decode_pass(self, batch: int, kv_len: int) -> Callable[[], None]:
+        return self._pass(batch, 1, kv_len)
+
+    def prefill_pass(self, batch: int, prompt: int) -> Callable[[], None]:
+        return self._pass(batch, prompt, prompt)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

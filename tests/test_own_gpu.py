@@ -1,0 +1,59 @@
+"""Our own H100/H200 measurements (ador/data/measured-own-gpu.csv): held out from every fit, predicted
+whole, and quoted in docs/validation.md at the current model's figure."""
+import dataclasses
+import re
+
+import pytest
+
+from ador.hardware.runtime import get_runtime
+from ador.validation.data import DEFAULT_DATA, load_measurements
+from ador.validation.predict import predict, validate
+from ador.workload import get_model
+from benchmarks import gpu_measure
+from tests.conftest import REPO
+
+OWN = DEFAULT_DATA.parent / "measured-own-gpu.csv"
+
+
+def own_summary() -> dict:
+    return validate(load_measurements(OWN)).summary
+
+
+def test_every_own_row_is_predicted_as_an_extrapolation():
+    rows = load_measurements(OWN)
+    assert len(rows) == 86 and {r.hardware for r in rows} == {"h100-sxm-80gb", "h200-sxm-141gb"}
+    s = own_summary()
+    # their stack (plain PyTorch) has no fitted profile: the default one predicts them, and says so
+    assert (s["n"], s["n_skipped"], s["n_extrapolated"]) == (86, 0, 86)
+
+
+def test_own_rows_are_never_fitted_on():
+    fitted = {(r.source, r.software) for r in load_measurements()}
+    assert not any("own measurement" in source for source, _ in fitted)
+
+
+def test_docs_quote_the_current_own_figure():
+    text = (REPO / "docs" / "validation.md").read_text()
+    figure = own_summary()["mape_pct"]
+    assert f"**MAPE {figure:.2f}%** over 86 rows" in text                   # the generated section
+    quoted = re.search(r"our own H100 and H200 measurements \(86 rows, never fitted on\) \| \*\*([\d.]+)%", text)
+    assert quoted and float(quoted.group(1)) == pytest.approx(figure, abs=0.005)
+    assert figure <= 12.0        # the documented held-out target of the issue is 10%; this gates a regression
+
+
+def test_shard_rows_time_the_shard_without_its_collectives():
+    row = next(r for r in load_measurements(OWN) if r.metric == "decode_shard_ms" and r.tp == 8)
+    runtimes = {"default": get_runtime("tensorrt-llm")}
+    shard = predict(row, runtimes=runtimes)
+    layer = predict(dataclasses.replace(row, metric="decode_layer_ms"), runtimes=runtimes)
+    assert 0 < shard < layer                  # the layer metric adds the TP all-reduces
+    one = dataclasses.replace(row, tp=1, devices=1)
+    assert predict(one, runtimes=runtimes) == pytest.approx(
+        predict(dataclasses.replace(one, metric="decode_layer_ms"), runtimes=runtimes))   # TP 1: nothing to add
+
+
+@pytest.mark.parametrize("shape", [gpu_measure.LLAMA3_8B, gpu_measure.LLAMA3_70B])
+def test_measured_shapes_are_the_zoo_models(shape):
+    m = get_model(shape.name)
+    assert (shape.n_layers, shape.d_model, shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.d_ff,
+            shape.vocab_size) == (m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.d_ff, m.vocab_size)
