@@ -8,6 +8,7 @@ from typing import Any, Callable, Sequence
 
 from ador.cli_args import Parser, UsageError, count
 from ador.cli_study import register as register_study
+from ador.cli_validation import register as register_validation
 from ador.errors import AdorError, ConfigError, DoesNotFitError
 from ador.slo import SLO_KEYS
 
@@ -279,156 +280,6 @@ def cmd_headline(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- ador validate / calibrate ---------------------------------------------------------------
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ador.validation.accelerators import is_accelerator_file, validate_accelerators
-    from ador.validation.data import DEFAULT_DATA, load_measurements
-    from ador.validation.serving import DEFAULT_DATA as SERVING_DATA
-    from ador.validation.serving import is_serving_file, load_serving, validate_serving
-    data = args.data
-    if data is not None and not Path(data).exists() and (DEFAULT_DATA.parent / data).is_file():
-        data = str(DEFAULT_DATA.parent / data)     # a data file shipped with ador, by name
-    serving = args.serving or (data is not None and is_serving_file(data))
-    accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
-    if args.profile and not accelerators:
-        raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
-    from ador.validation import report as gpu_report
-    from ador.validation import serving_report
-    render: Any = serving_report if serving else gpu_report
-    if serving:
-        report = validate_serving(load_serving(data or SERVING_DATA)).to_dict()
-    elif accelerators:                     # published accelerators expressed as ADOR designs
-        report = validate_accelerators(data, profile=args.profile).to_dict()
-    else:
-        from ador.validation.predict import validate
-        report = validate(load_measurements(data or DEFAULT_DATA)).to_dict()
-    if args.plot:
-        render.plot(report, Path(args.plot))
-    if args.update_doc:
-        doc = Path(args.update_doc)
-        plot_name = None
-        if args.plot:
-            plot_name = Path(args.plot).name if Path(args.plot).parent == doc.parent else str(args.plot)
-        section = render.markdown_section(report, plot_name)
-        if serving:
-            render.update_doc(doc, section)
-        else:       # each data file its own section (the default file's keeps its historical name)
-            default = data is None or Path(data).resolve() == DEFAULT_DATA.resolve()
-            render.update_doc(doc, section, None if default else Path(data).name)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(render.text_table(report, args.worst))
-    return 0
-
-
-CALIBRATION_OUT = "calibration.yaml"
-
-
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ador.hardware.calibration import PACKAGED_CALIBRATION
-    from ador.progress import Progress
-    from ador.validation.calibrate import CV_EVALUATIONS, cross_validation, cv_fits, fit, write_calibration
-    from ador.validation.data import DEFAULT_DATA, load_measurements
-    data = Path(args.data or DEFAULT_DATA)
-    rows = load_measurements(data)
-    out = PACKAGED_CALIBRATION if args.write_package else Path(args.out)
-    if not out.parent.is_dir():
-        raise AdorError(f"out={out}: directory {out.parent} does not exist")
-    # the fit and the folds each stop at their evaluation budget (or earlier, converged)
-    cv_budget = min(CV_EVALUATIONS, args.max_evaluations)
-    total = args.max_evaluations + (cv_budget * cv_fits(rows) if args.cv else 0)
-    bar = Progress(total=total, label=f"calibrate ({len(rows)} rows{', CV' if args.cv else ''})",
-                   min_seconds=0.5) if not args.quiet else None
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if bar is not None:
-            bar.update(min(done, total), evaluations=done)
-    try:
-        result = fit(rows, max_evaluations=args.max_evaluations, tick=tick)
-        done = max(done, args.max_evaluations)        # a fit that converged early: its budget is spent
-        cv = cross_validation(rows, max_evaluations=cv_budget, tick=tick) if args.cv else None
-        if bar is not None:
-            bar.update(total, evaluations=done)
-    finally:
-        if bar is not None:
-            bar.close()
-    doc = write_calibration(result, data, out, rows, cv)
-    report: dict[str, Any] = {"mape_pct": result.mape_pct, "rows": result.n_rows, "evaluations": result.evaluations,
-                              "values": doc["fit"]["values"], "on_bounds": list(result.on_bounds),
-                              "by_metric": doc["fit"]["by_metric"], "out": str(out), **(cv or {})}
-    for key in result.on_bounds:
-        print(f"ador: warning: fitted constant {key} ended on a bound of its range (see docs/validation.md)",
-              file=sys.stderr)
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(f"MAPE {result.mape_pct:.2f}% after {result.evaluations} evaluations; wrote {out}"
-          + ("" if args.write_package else f" (ador uses it with ADOR_CALIBRATION={out}; the calibration shipped "
-                                           "with ador is unchanged unless --write-package)"))
-    for key, value in doc["fit"]["values"].items():
-        print(f"  {key:42} {value:.4g}{'  (on a bound)' if key in result.on_bounds else ''}")
-    if args.cv:
-        for title, key in (("5-fold by row", "kfold"), ("leave one source out (a held-out stack takes the "
-                                                          "default profile)", "loso")):
-            print(f"cross-validation, {title}:")
-            for group, r in report[key].items():
-                mape = "-" if r["mape_pct"] is None else f"{r['mape_pct']:6.2f}%"
-                print(f"  {group:28} held-out MAPE {mape} over {r['n']:3} rows (train {r['train_mape_pct']:.2f}%)")
-            print(f"  {'all held-out rows':28} MAPE {report[key + '_mape_pct']:6.2f}%")
-    return 0
-
-
-# --- ador fairness ---------------------------------------------------------------------------
-
-FAIRNESS_COMMAND = "ador fairness --update-doc"
-
-
-def cmd_fairness(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ador.explore.fairness import ladder, render_markdown
-    from ador.explore.metrics import Workload
-    from ador.hardware import GPUS, get_device
-    from ador.workload import get_model, get_precision
-    design = get_device(args.design)
-    if design.kind != "ador":
-        raise AdorError(f"design={args.design}: a ladder compares an ADOR design with a GPU, not {design.kind}")
-    if args.baseline not in GPUS:
-        raise AdorError(f"baseline={args.baseline}: unknown GPU (known: {', '.join(GPUS)})")
-    reoptimised = get_device(args.reoptimised) if args.reoptimised else None
-    if reoptimised is not None and reoptimised.kind != "ador":
-        raise AdorError(f"reoptimised={args.reoptimised}: expected an ADOR design, not {reoptimised.kind}")
-    model, precision = get_model(args.model), get_precision(args.precision)
-    workload = Workload(args.batch, args.input_len, args.output_len)
-    rows = ladder(design, GPUS[args.baseline], model, precision, workload, tp=args.tp, devices=args.devices,
-                  gpu_runtime=args.runtime, reoptimised=reoptimised)
-    devices = args.devices or args.tp
-    context = (f"{model.name} {precision.name}, TP{args.tp} on {devices} devices, batch {args.batch}, "
-               f"{args.input_len}-token prompts, {args.output_len} output tokens; regenerate with `ador fairness "
-               f"--design {args.design} --baseline {args.baseline} --model {args.model} --tp {args.tp} "
-               f"--devices {devices} --batch {args.batch} --input-len {args.input_len} "
-               f"--output-len {args.output_len}" + (f" --reoptimised {args.reoptimised}" if args.reoptimised else "")
-               + "`")
-    text = render_markdown(rows, design=design.name, gpu=f"{devices} x {args.baseline}", context=context)
-    if args.update_doc:
-        from ador.markdown import update_section
-        update_section(Path(args.update_doc), FAIRNESS_COMMAND, text)
-    if args.json:
-        print(json.dumps([r.to_dict() for r in rows], indent=2))
-    else:
-        print(text)
-    return 0
-
-
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -526,56 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_headline)
 
-    p = command("fairness", "a design's ratios against a GPU as each modelling asymmetry is removed")
-    p.add_argument("--design", required=True, help="ADOR design: preset name or design .yaml")
-    p.add_argument("--baseline", default="a100-sxm-80gb", help="GPU preset to compare with")
-    p.add_argument("--model", default="llama-3-70b", help="zoo name or a Hugging Face config.json")
-    p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="weights, activations and KV cache")
-    p.add_argument("--tp", type=count, default=8, help="tensor-parallel degree")
-    p.add_argument("--devices", type=count, default=None, help="devices in all (default: tp)")
-    p.add_argument("--batch", type=count, default=128, help="static batch")
-    p.add_argument("--input-len", type=count, default=2048, help="prompt tokens")
-    p.add_argument("--output-len", type=count, default=256, help="output tokens")
-    p.add_argument("--runtime", default=None, help="the GPU's runtime profile (default: tensorrt-llm)")
-    p.add_argument("--reoptimised", help="a design searched under the symmetric rules, for a last row")
-    p.add_argument("--update-doc", help="rewrite the ladder section of this Markdown file (docs/modelling.md)")
-    p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_fairness)
-
-    p = command("validate", "compare the model with measured GPU, accelerator and serving results")
-    p.add_argument("--data", help="CSV in the schema of shared/validation/measured.csv (default: the shipped copy); "
-                                  "a CSV with a 'design' column holds published accelerators as ADOR designs "
-                                  "(accelerators.csv, shipped); one in the schema of serving.csv holds serving "
-                                  "measurements (told apart by their columns); a file shipped with ador by its name")
-    p.add_argument("--serving", action="store_true", help="the serving rows (default: the packaged serving.csv)")
-    p.add_argument("--profile", help="accelerator rows: predict every row under this runtime profile "
-                                     "(default: the row's stack's, else the default profile)")
-    p.add_argument("--json", action="store_true", help="as JSON")
-    p.add_argument("--worst", type=count, default=5, help="worst rows to list")
-    p.add_argument("--plot", help="write a predicted-vs-measured PNG here")
-    p.add_argument("--update-doc", help="rewrite the generated section of this Markdown file")
-    p.set_defaults(func=cmd_validate)
-
-    p = command("calibrate", "fit the GPU efficiencies and runtime profiles on measured data")
-    p.add_argument("--data", help="CSV to fit on (default: the public file shipped with ador)")
-    p.add_argument("--out", default=CALIBRATION_OUT,
-                   help="calibration YAML to write (use it with ADOR_CALIBRATION=PATH)")
-    p.add_argument("--write-package", action="store_true",
-                   help="replace the calibration shipped inside ador (what every study uses) instead of --out")
-    p.add_argument("--cv", action="store_true", help="also report 5-fold and leave-one-source-out errors")
-    p.add_argument("--max-evaluations", type=count, default=8000,
-                   help="loss evaluations of the fit (a cross-validation fit takes at most 2000 of them)")
-    p.add_argument("--json", action="store_true", help="the fit and cross-validation as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_calibrate)
-
     for register in _EXTRA_COMMANDS:
         register(sub)
     return parser
 
 
 # Later layers (cost, validation, serving, exploration) add their subcommands here.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = [register_study]
+_EXTRA_COMMANDS: list[Callable[[Any], None]] = [register_validation, register_study]
 
 
 def _terminate(signum: int, frame: Any) -> None:
