@@ -29,30 +29,19 @@ import csv
 import json
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-COLUMNS = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "pp", "batch",
-           "input_len", "output_len", "metric", "value", "unit")
+# the shapes come from ador's model zoo (meta-llama config.json files); the script also runs from a
+# bare checkout on a GPU machine, where ador is not installed: the repository root goes on the path
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ador.validation.data import COLUMNS  # noqa: E402
+from ador.workload.models import ModelSpec, get_model  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Shape:
-    """The tensor shapes of a Llama-family model (meta-llama config.json)."""
-    name: str
-    n_layers: int
-    d_model: int
-    n_heads: int
-    n_kv_heads: int
-    head_dim: int
-    d_ff: int
-    vocab_size: int
-
-
-LLAMA3_8B = Shape("llama-3-8b", 32, 4096, 32, 8, 128, 14336, 128256)
-LLAMA3_70B = Shape("llama-3-70b", 80, 8192, 64, 8, 128, 28672, 128256)
+LLAMA3_8B = get_model("llama-3-8b")
+LLAMA3_70B = get_model("llama-3-70b")
 
 # (batch, KV length) of the whole-model decode steps, and (batch, prompt) of the prefills
 Points = tuple[tuple[int, int], ...]
@@ -88,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     decode_points, prefill_points = DECODE_POINTS, PREFILL_POINTS
     layer_decode, layer_prefill, copies = LAYER_DECODE_POINTS, LAYER_PREFILL_POINTS, LAYER_COPIES
     if args.quick:
-        model_shape = Shape("llama-3-8b", 2, 256, 4, 2, 64, 512, 1000)
-        layer_shape = Shape("llama-3-70b", 1, 512, 8, 8, 64, 1024, 1000)
+        model_shape = replace(LLAMA3_8B, n_layers=2, d_model=256, n_heads=4, n_kv_heads=2, head_dim=64, d_ff=512,
+                              vocab_size=1000)
+        layer_shape = replace(LLAMA3_70B, n_layers=1, d_model=512, n_heads=8, n_kv_heads=8, head_dim=64, d_ff=1024,
+                              vocab_size=1000)
         decode_points, prefill_points = ((1, 16), (4, 32)), ((1, 16), (2, 8))
         layer_decode, layer_prefill, copies = ((2, 16),), ((1, 16),), 2
 
@@ -215,7 +206,7 @@ class Net:
     """``n_layers`` distinct Llama layers (as the TP shard of one device), optionally with the
     embedding, final norm and LM head, over a preallocated KV cache."""
 
-    def __init__(self, torch: Any, shape: Shape, *, tp: int, n_layers: int, dtype: Any, device: Any,
+    def __init__(self, torch: Any, shape: ModelSpec, *, tp: int, n_layers: int, dtype: Any, device: Any,
                  with_head: bool) -> None:
         self.t, self.s, self.dtype, self.device = torch, shape, dtype, device
         self.heads, self.kv_heads = shape.n_heads // tp, max(1, shape.n_kv_heads // tp)

@@ -8,8 +8,6 @@ import pytest
 from ador.hardware.runtime import get_runtime
 from ador.validation.data import DEFAULT_DATA, load_measurements
 from ador.validation.predict import predict, validate
-from ador.workload import get_model
-from benchmarks import gpu_measure
 from tests.conftest import REPO
 
 OWN = DEFAULT_DATA.parent / "measured-own-gpu.csv"
@@ -50,10 +48,3 @@ def test_shard_rows_time_the_shard_without_its_collectives():
     one = dataclasses.replace(row, tp=1, devices=1)
     assert predict(one, runtimes=runtimes) == pytest.approx(
         predict(dataclasses.replace(one, metric="decode_layer_ms"), runtimes=runtimes))   # TP 1: nothing to add
-
-
-@pytest.mark.parametrize("shape", [gpu_measure.LLAMA3_8B, gpu_measure.LLAMA3_70B])
-def test_measured_shapes_are_the_zoo_models(shape):
-    m = get_model(shape.name)
-    assert (shape.n_layers, shape.d_model, shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.d_ff,
-            shape.vocab_size) == (m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.d_ff, m.vocab_size)
