@@ -8,6 +8,7 @@ create a database, a table or a directory; only ``launch`` creates a study's sto
 """
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -24,6 +25,7 @@ T = TypeVar("T")
 # bounded retries when the database drops mid-study (a PostgreSQL restart takes a few seconds)
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 OPEN_RETRIES_UNREACHABLE = 3            # opening: a server that is down is reported within seconds
+_OPEN_JITTER = random.Random()          # spreads the retries of processes opening one study together
 # a study name is a name, never a path: it becomes a file name under studies/
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 # tables every Optuna database has (a database without them holds no study to read)
@@ -110,8 +112,8 @@ def open_storage(url: str, *, create: bool = False) -> RetryingStorage:
         engine_kwargs["connect_args"] = {"connect_timeout": 5}
     last: BaseException | None = None
     unreachable = 0
-    for delay in (0.0, *RETRY_DELAYS_S):
-        time.sleep(delay)
+    budget_s, start = sum(RETRY_DELAYS_S), time.monotonic()
+    while True:
         try:
             if url.startswith("sqlite:///") and create:
                 _use_wal(url)
@@ -132,11 +134,20 @@ def open_storage(url: str, *, create: bool = False) -> RetryingStorage:
             last = err
             if not _is_database_error(err):
                 break
-            # a server that refuses connections is reported soon; one that drops a connection
-            # while the study opens (a restart, an administrator) gets the full retries
-            unreachable += _unreachable(err)
-            if unreachable > OPEN_RETRIES_UNREACHABLE:
+            if _unreachable(err):
+                # a server that refuses connections is reported soon, after backing off
+                unreachable += 1
+                if unreachable > OPEN_RETRIES_UNREACHABLE:
+                    break
+                delay = RETRY_DELAYS_S[min(unreachable, len(RETRY_DELAYS_S)) - 1]
+            else:
+                # one that answers but drops the connection while the study opens (a restart, an
+                # administrator) or is busy: try again soon, as often as the retry budget allows,
+                # since opening takes several connections and any of them may be dropped
+                delay = _OPEN_JITTER.uniform(0.25, 1.0) * RETRY_DELAYS_S[0]
+            if time.monotonic() - start + delay > budget_s:
                 break
+            time.sleep(delay)
     raise ConfigError("storage", shown, f"cannot open the database: {_root_message(last)}") from None
 
 
