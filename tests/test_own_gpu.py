@@ -48,3 +48,23 @@ def test_shard_rows_time_the_shard_without_its_collectives():
     one = dataclasses.replace(row, tp=1, devices=1)
     assert predict(one, runtimes=runtimes) == pytest.approx(
         predict(dataclasses.replace(one, metric="decode_layer_ms"), runtimes=runtimes))   # TP 1: nothing to add
+
+
+def test_gemm_files_are_the_models_operators_and_the_docs_quote_them():
+    from ador.validation import gemm
+    text = (REPO / "docs" / "validation.md").read_text()
+    for report in gemm.shipped_reports():
+        assert len(report["rows"]) == 96                      # every measured GEMM priced, none dropped
+        assert f"**MAPE {report['mape_pct']:.1f}%** over 96 GEMMs" in text
+
+
+def test_a_gemm_the_graph_does_not_produce_is_refused(tmp_path):
+    import json
+
+    from ador.errors import ConfigError
+    from ador.validation import gemm
+    bad = tmp_path / "g.json"
+    bad.write_text(json.dumps({"gpu": "x", "rows": [{"op": "ffn_up", "tp": 1, "m": 16, "n": 4096, "k": 8192,
+                                                      "dtype": "bf16", "us": 10.0, "tflops": 1.0}]}))
+    with pytest.raises(ConfigError, match="shape"):
+        gemm.compare(bad, "h100-sxm-80gb")

@@ -1,0 +1,99 @@
+"""Single GEMMs measured on a GPU (``benchmarks/gpu_gemm.py``) against the model's price of the same
+operator: the projection of llama-3-70b's layer graph at that shape, priced by the GPU operator model
+(tile and wave quantisation, the die's fitted tensor efficiency, HBM efficiency, overlap, the runtime's
+per-kernel cost). Held out like the other own measurements: nothing is fitted to them.
+
+    python -c "from ador.validation import gemm as g
+    print(g.table(g.compare('ador/data/own/gemm-h100.json', 'h100-sxm-80gb')))"
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ador.errors import ConfigError
+from ador.hardware import PRESETS, System
+from ador.hardware.devices import GpuSpec
+from ador.hardware.runtime import runtime_profiles
+from ador.perf import gpu
+from ador.perf.stage import rates
+from ador.validation.predict import DEFAULT_PROFILE
+from ador.workload import decode_step, get_model, get_precision, prefill
+
+MODEL = "llama-3-70b"
+DECODE_KV = 1024          # decode GEMMs do not depend on the KV length; any will do
+PRECISIONS = {"bf16": "bf16", "fp8": "fp8"}
+
+
+def model_seconds(hardware: str, tp: int, m: int, op_name: str, dtype: str, runtime: str = DEFAULT_PROFILE
+                  ) -> tuple[float, tuple[int, int, int]]:
+    """The model's time for one launch of ``op_name`` with ``m`` tokens at TP ``tp``, and its (m, n, k)."""
+    if hardware not in PRESETS:
+        raise ConfigError("hardware", hardware, "unknown hardware")
+    if dtype not in PRECISIONS:
+        raise ConfigError("dtype", dtype, f"expected one of {', '.join(PRECISIONS)}")
+    model, precision = get_model(MODEL), get_precision(PRECISIONS[dtype])
+    ops = decode_step(model, precision, tp, m, DECODE_KV) if m <= 256 else prefill(model, precision, tp, 1, m)
+    op = next((o for o in ops if o.name == op_name), None)
+    if op is None:
+        raise ConfigError("op", op_name, f"not an operator of {MODEL}'s layer")
+    device = PRESETS[hardware]
+    if not isinstance(device, GpuSpec):
+        raise ConfigError("hardware", hardware, "not a GPU")
+    system = System.of(device, tp=tp, devices=tp, runtime=runtime_profiles()[runtime])
+    seconds, _, _ = gpu.op_time(device, op, precision, tp, rates(system))
+    return seconds, (op.m, op.n, op.k)
+
+
+def compare(path: str | Path, hardware: str, runtime: str = DEFAULT_PROFILE) -> dict[str, Any]:
+    """Every measured GEMM of ``path`` beside the model's time; a shape the model's graph does not
+    produce is an error (the file and the graph must describe the same operator)."""
+    data = json.loads(Path(path).read_text())
+    rows = []
+    for r in data["rows"]:
+        predicted_s, shape = model_seconds(hardware, r["tp"], r["m"], r["op"], r["dtype"], runtime)
+        if shape != (r["m"], r["n"], r["k"]):
+            raise ConfigError("shape", (r["m"], r["n"], r["k"]), f"the model's {r['op']} at TP {r['tp']} is {shape}")
+        rows.append({**r, "model_us": predicted_s * 1e6, "error_pct": (predicted_s * 1e6 / r["us"] - 1.0) * 100.0})
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        regime = "decode (m <= 256)" if r["m"] <= 256 else "prefill (m >= 2048)"
+        groups.setdefault(f"{r['dtype']}, {regime}", []).append(abs(r["error_pct"]))
+    return {"gpu": data.get("gpu"), "hardware": hardware, "runtime": runtime, "rows": rows,
+            "mape_pct": statistics.fmean(abs(r["error_pct"]) for r in rows) if rows else float("nan"),
+            "by_group": {k: statistics.fmean(v) for k, v in sorted(groups.items())}}
+
+
+def table(report: dict[str, Any]) -> str:
+    """Markdown: the MAPE by dtype and regime, then every GEMM."""
+    out = [f"{report['gpu']} ({report['hardware']}, runtime profile `{report['runtime']}`): **MAPE "
+           f"{report['mape_pct']:.1f}%** over {len(report['rows'])} GEMMs.", "",
+           "| dtype, regime | GEMMs | MAPE |", "| --- | ---: | ---: |"]
+    for key, mape in report["by_group"].items():
+        n = sum(1 for r in report["rows"] if key.startswith(r["dtype"] + ",") and
+                (r["m"] <= 256) == ("decode" in key))
+        out.append(f"| {key} | {n} | {mape:.1f}% |")
+    out += ["", "| op | TP | m | n | k | dtype | measured us | TFLOP/s | model us | error |",
+            "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for r in report["rows"]:
+        out.append(f"| {r['op']} | {r['tp']} | {r['m']} | {r['n']} | {r['k']} | {r['dtype']} | {r['us']:.1f} | "
+                   f"{r['tflops']:.0f} | {r['model_us']:.1f} | {r['error_pct']:+.1f}% |")
+    return "\n".join(out)
+
+
+SHIPPED = (("gemm-h100.json", "h100-sxm-80gb"), ("gemm-h200.json", "h200-sxm-141gb"))
+DOC_COMMAND = 'python -c "from ador.validation import gemm; gemm.update_doc(\'docs/validation.md\')"'
+
+
+def shipped_reports() -> list[dict[str, Any]]:
+    """The comparison for each GEMM file we measured (``ador/data/own/``)."""
+    from ador.validation.data import DEFAULT_DATA
+    return [compare(DEFAULT_DATA.parent / "own" / name, hardware) for name, hardware in SHIPPED]
+
+
+def update_doc(path: str | Path) -> None:
+    """Rewrite the generated GEMM section of ``path`` from the shipped files."""
+    from ador.markdown import update_section
+    update_section(Path(path), DOC_COMMAND, "\n\n".join(table(r) for r in shipped_reports()))
