@@ -21,6 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# run as a script on a bare GPU machine: the repository root goes on the path for the shared timer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.gpu_measure import graph_replay_ms  # noqa: E402
+
 D_MODEL, D_FF, HEADS, KV_HEADS, HEAD_DIM = 8192, 28672, 64, 8, 128     # meta-llama/Meta-Llama-3-70B config.json
 TOKENS = (1, 16, 64, 256, 2048, 8192)
 LAUNCHES = 50
@@ -77,30 +81,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _time(torch: Any, fn: Any, repeats: int) -> float:
-    """Seconds per launch: ``LAUNCHES`` launches captured in one CUDA graph, median of ``repeats``."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for i in range(3):
-            fn(i)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    """Seconds per launch: ``LAUNCHES`` launches captured in one CUDA graph, median of ``repeats``
+    replays (three single launches warm up, one replay settles)."""
+    def launches() -> None:
         for i in range(LAUNCHES):
             fn(i)
-    graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / LAUNCHES)
-    del graph
-    return statistics.median(times)
 
+    def warm_up() -> None:
+        for i in range(3):
+            fn(i)
+    times_ms = graph_replay_ms(torch, launches, repeats, warm_up=warm_up, settle=1)
+    return statistics.median(times_ms) / 1e3 / LAUNCHES
 
 if __name__ == "__main__":
     sys.exit(main())

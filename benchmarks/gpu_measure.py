@@ -160,6 +160,38 @@ def _environment(torch: Any, device: Any) -> dict[str, Any]:
     return env
 
 
+def graph_replay_ms(torch: Any, run: Callable[[], Any], repeats: int, *,
+                    warm_up: Callable[[], Any] | None = None, settle: int = 5) -> list[float]:
+    """Capture ``run`` in a CUDA graph and return the ms of each of ``repeats`` timed replays (CUDA
+    events). Before the capture ``warm_up`` runs eagerly on a side stream (default: ``run`` three
+    times) so that cuBLAS picks its kernels; ``settle`` untimed replays precede the timed ones."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        if warm_up is not None:
+            warm_up()
+        else:
+            for _ in range(3):
+                run()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        run()
+    for _ in range(settle):
+        graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    del graph
+    return times
+
+
 def _time_or_skip(torch: Any, make_pass: Callable[[], Callable[[], None]], repeats: int,
                   device: Any) -> list[float]:
     """Build one pass, capture it in a CUDA graph, replay it ``repeats`` times after warm-up and
@@ -174,28 +206,7 @@ def _time_or_skip(torch: Any, make_pass: Callable[[], Callable[[], None]], repea
                 run()
                 out.append((time.perf_counter() - t0) * 1e3)
             return out
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            for _ in range(3):      # warm-up outside the graph: cuBLAS picks its kernels
-                run()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            run()
-        for _ in range(5):
-            graph.replay()
-        torch.cuda.synchronize()
-        times = []
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            graph.replay()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-        del graph
-        return times
+        return graph_replay_ms(torch, run, repeats)
     except torch.cuda.OutOfMemoryError as exc:
         print(f"skipped (out of memory): {str(exc).splitlines()[0]}", flush=True)
         torch.cuda.empty_cache()

@@ -24,6 +24,7 @@ from ador.workload import decode_step, get_model, get_precision, prefill
 
 MODEL = "llama-3-70b"
 DECODE_KV = 1024          # decode GEMMs do not depend on the KV length; any will do
+DECODE_MAX_TOKENS = 256   # up to this many tokens a GEMM is a decode step's (batch), beyond it a prefill's
 PRECISIONS = {"bf16": "bf16", "fp8": "fp8"}
 
 
@@ -35,7 +36,8 @@ def model_seconds(hardware: str, tp: int, m: int, op_name: str, dtype: str, runt
     if dtype not in PRECISIONS:
         raise ConfigError("dtype", dtype, f"expected one of {', '.join(PRECISIONS)}")
     model, precision = get_model(MODEL), get_precision(PRECISIONS[dtype])
-    ops = decode_step(model, precision, tp, m, DECODE_KV) if m <= 256 else prefill(model, precision, tp, 1, m)
+    ops = decode_step(model, precision, tp, m, DECODE_KV) if m <= DECODE_MAX_TOKENS else \
+        prefill(model, precision, tp, 1, m)
     op = next((o for o in ops if o.name == op_name), None)
     if op is None:
         raise ConfigError("op", op_name, f"not an operator of {MODEL}'s layer")
@@ -59,11 +61,12 @@ def compare(path: str | Path, hardware: str, runtime: str = DEFAULT_PROFILE) -> 
         rows.append({**r, "model_us": predicted_s * 1e6, "error_pct": (predicted_s * 1e6 / r["us"] - 1.0) * 100.0})
     groups: dict[str, list[float]] = {}
     for r in rows:
-        regime = "decode (m <= 256)" if r["m"] <= 256 else "prefill (m >= 2048)"
+        regime = f"decode (m <= {DECODE_MAX_TOKENS})" if r["m"] <= DECODE_MAX_TOKENS else \
+            f"prefill (m > {DECODE_MAX_TOKENS})"
         groups.setdefault(f"{r['dtype']}, {regime}", []).append(abs(r["error_pct"]))
     return {"gpu": data.get("gpu"), "hardware": hardware, "runtime": runtime, "rows": rows,
             "mape_pct": statistics.fmean(abs(r["error_pct"]) for r in rows) if rows else float("nan"),
-            "by_group": {k: statistics.fmean(v) for k, v in sorted(groups.items())}}
+            "by_group": {k: {"n": len(v), "mape_pct": statistics.fmean(v)} for k, v in sorted(groups.items())}}
 
 
 def table(report: dict[str, Any]) -> str:
@@ -71,10 +74,8 @@ def table(report: dict[str, Any]) -> str:
     out = [f"{report['gpu']} ({report['hardware']}, runtime profile `{report['runtime']}`): **MAPE "
            f"{report['mape_pct']:.1f}%** over {len(report['rows'])} GEMMs.", "",
            "| dtype, regime | GEMMs | MAPE |", "| --- | ---: | ---: |"]
-    for key, mape in report["by_group"].items():
-        n = sum(1 for r in report["rows"] if key.startswith(r["dtype"] + ",") and
-                (r["m"] <= 256) == ("decode" in key))
-        out.append(f"| {key} | {n} | {mape:.1f}% |")
+    for key, group in report["by_group"].items():
+        out.append(f"| {key} | {group['n']} | {group['mape_pct']:.1f}% |")
     out += ["", "| op | TP | m | n | k | dtype | measured us | TFLOP/s | model us | error |",
             "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for r in report["rows"]:
