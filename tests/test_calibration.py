@@ -143,3 +143,27 @@ def test_cross_validated_figures_stay_within_the_documented_values(figure, key):
     mape = C.pooled_mape(folds)
     assert mape is not None and np.isfinite(mape)
     assert mape <= DOC[figure] + 2.0
+
+
+def test_a_rocm_build_is_a_stack_of_its_own():
+    from ador.validation.data import stack_of
+    assert stack_of("vllm 0.10.0 (ROCm 6.4.1 docker rocm6.4.1_vllm_0.10.0_20250812)") == "vllm-rocm"
+    assert stack_of("vllm (ROCm build, version not stated; benchmark_latency.py)") == "vllm-rocm"
+    assert stack_of("vllm 0.6.0") == "vllm" and stack_of("tensorrt-llm 0.9.0") == "tensorrt-llm"
+    stacks = {r.stack for r in ROWS if r.hardware == "mi300x-192gb" and r.software.startswith("vllm")}
+    assert stacks == {"vllm-rocm"}        # no MI300X row fits the CUDA build's profile
+
+
+def test_request_overhead_only_from_rows_that_include_it():
+    keys = {p.key for p in C.parameters_for(ROWS)}
+    for stack in C.fitted_stacks(ROWS):
+        sees = any(r.stack == stack and r.metric in C.REQUEST_METRICS for r in ROWS)
+        assert (f"software:{stack}.request_overhead_s" in keys) == sees, stack
+    decode_only = [s for s in C.fitted_stacks(ROWS)
+                   if not any(r.stack == s and r.metric in C.REQUEST_METRICS for r in ROWS)]
+    assert decode_only                                    # torchao, gpt-fast: per-user decode rates only
+    values = {p.key: C.START[p.name] for p in C.parameters_for(ROWS)}
+    values["software:lmdeploy.request_overhead_s"] = 0.2
+    profiles = C.runtimes_from(values)
+    for stack in decode_only:                             # they take the median stack's, not a default of 0
+        assert profiles[stack].request_overhead_s == profiles["default"].request_overhead_s > 0
