@@ -46,7 +46,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             plot_name = Path(args.plot).name if Path(args.plot).parent == doc.parent else str(args.plot)
         section = render.markdown_section(report, plot_name)
         if serving:
-            render.update_doc(doc, section)
+            shipped = data is None or Path(data).resolve() == SERVING_DATA.resolve()
+            render.update_doc(doc, section, None if shipped else str(args.data))
         else:       # each data file its own section (the default file's keeps its historical name)
             default = data is None or Path(data).resolve() == DEFAULT_DATA.resolve()
             render.update_doc(doc, section, None if default else Path(data).name)

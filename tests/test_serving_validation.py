@@ -1,11 +1,13 @@
 """Serving rows in `ador validate`: the shipped data, the schema detection, the predictions."""
 import csv
+import dataclasses
 import json
 import math
 
 import pytest
 
 from ador.cli import main
+from ador.serving.stacks import benchmark_requests
 from ador.errors import ConfigError
 from ador.validation.serving import (
     DEFAULT_DATA, lengths_for, load_serving, summarise_serving, validate_serving,
@@ -96,3 +98,22 @@ def test_a_sample_of_every_source_is_predicted_within_the_documented_error():
     s = summarise_serving(validate_serving(rows).rows)
     assert s["n_skipped"] == 0 and s["n_sources"] >= 6
     assert s["mape_pct"] < 20
+
+
+def test_rows_that_do_not_state_a_request_count_get_the_count_their_benchmark_sends():
+    assert benchmark_requests("tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", 467, 256) == 500
+    assert benchmark_requests("tensorrt-llm 0.14.0 (trtllm-bench; TRT engine)", 128, 128) == 30000
+    assert benchmark_requests("tensorrt-llm 1.0 (trtllm-bench; PyTorch backend)", 2048, 2048) == 1500
+    assert benchmark_requests("tensorrt-llm 1.0 (trtllm-bench)", 300, 300) == 1000       # not in its table
+    assert benchmark_requests("vllm 0.6.0", 467, 256) == benchmark_requests("sglang 0.3.0", 1, 1) == 1000
+
+
+def test_the_public_files_schema_predicts_an_overloaded_run_as_its_benchmark_ran_it():
+    """The public serving file has no `requests` column: an overloaded Triton run (32 req/s on
+    4 x H100, 500 requests in the source) is replayed with 500 requests, as the shipped copy that
+    states them is; 1,000 would double the queue's growth and the predicted TTFT with it."""
+    stated = [r for r in load_serving() if r.id in ("s010", "s011", "s012")]
+    unstated = [dataclasses.replace(r, requests=None) for r in stated]
+    assert {r.requests for r in stated} == {500}
+    for a, b in zip(validate_serving(stated).rows, validate_serving(unstated).rows):
+        assert a.predicted == pytest.approx(b.predicted, rel=1e-9), a.row.metric

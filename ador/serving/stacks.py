@@ -17,6 +17,10 @@ documented defaults (``ador.serving.config``), overridden only by flags the sour
   output; ``max_utilization`` admits on the prompt and may pause); the Triton backend does not
   chunk context unless told.
 - anything else: ``continuous`` with vLLM's defaults (counted as a default mapping).
+
+``benchmark_requests`` says how many requests a stack's published benchmark sends when a row does
+not say: the count changes what an overloaded server run measures (its queue grows for as long as
+requests keep coming), so it is part of the benchmark, like the scheduler's settings.
 """
 from __future__ import annotations
 
@@ -35,6 +39,41 @@ SGLANG_MAX_RUNNING = 4096
 # vLLM's default max_model_len is the model's context (128k for Llama 3.1): the prefill budget is then
 # that large; sources that matter here state --max-model-len.
 VLLM_DEFAULT_MAX_MODEL_LEN = 8192
+
+
+# Requests a benchmark sends when a measured row does not state it.
+# vLLM's benchmarks/benchmark_serving.py and SGLang's python/sglang/bench_serving.py both default
+# --num-prompts to 1000.
+CLIENT_DEFAULT_REQUESTS = 1000
+# TensorRT-LLM's online figures are measured through Triton's tensorrtllm_backend "with 500 requests"
+# (docs/source/performance/perf-overview.md, release 0.14.0, "Online Serving Measurements").
+TRTLLM_TRITON_REQUESTS = 500
+# trtllm-bench's offline figures: the $num_requests the performance overview prescribes for each
+# input/output length pair (same document, "Preparing a Dataset"; more requests for short ones so
+# the run reaches a steady state).
+TRTLLM_BENCH_REQUESTS = {(128, 128): 30000, (128, 2048): 3000, (128, 4096): 1500, (2048, 128): 3000,
+                         (2048, 2048): 1500, (5000, 500): 1500, (1000, 1000): 3000, (500, 2000): 3000,
+                         (20000, 2000): 1000}
+
+
+def benchmark_requests(software: str, input_tokens: float, output_tokens: float) -> int:
+    """Requests the stack's published benchmark sends for these lengths (rows that do not say)."""
+    text = software.lower()
+    if _family(text) == "tensorrt-llm":
+        if "trtllm-bench" in text:
+            return TRTLLM_BENCH_REQUESTS.get((round(input_tokens), round(output_tokens)), CLIENT_DEFAULT_REQUESTS)
+        if "triton" in text:
+            return TRTLLM_TRITON_REQUESTS
+    return CLIENT_DEFAULT_REQUESTS
+
+
+def _family(text: str) -> str:
+    word = text.split()[0] if text.split() else ""
+    for family, prefixes in (("vllm", ("vllm",)), ("sglang", ("sglang",)),
+                             ("tensorrt-llm", ("tensorrt-llm", "trt-llm", "trtllm"))):
+        if word.startswith(prefixes):
+            return family
+    return "default"
 
 
 @dataclass(frozen=True)
@@ -58,12 +97,12 @@ def _has(text: str, name: str) -> bool:
 
 def scheduler_for(software: str, tp: int) -> StackScheduler:
     text = software.lower()
-    word = text.split()[0] if text.split() else ""
-    if word.startswith("vllm"):
+    family = _family(text)
+    if family == "vllm":
         return _vllm(text)
-    if word.startswith("sglang"):
+    if family == "sglang":
         return _sglang(text, tp)
-    if word.startswith(("tensorrt-llm", "trt-llm", "trtllm")):
+    if family == "tensorrt-llm":
         return _trtllm(text)
     return StackScheduler("default", SchedulerConfig(), "unknown stack: vLLM's defaults")
 

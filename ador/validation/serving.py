@@ -7,7 +7,8 @@ replicas behind one queue) under a stack, its requests arriving as a Poisson str
 - the stack's runtime profile (``ador calibrate``'s fit; stacks without one use ``default`` and
   count as extrapolated, as GPU rows do) and its scheduler with its documented defaults and the
   flags the source printed (``ador.serving.stacks``);
-- ``requests`` requests where the source states how many (else ``DEFAULT_REQUESTS``), every one
+- ``requests`` requests where the source states how many (else as many as the stack's published
+  benchmark sends, ``ador.serving.stacks.benchmark_requests``), every one
   counted, as a benchmark client counts them: the warm-up of an empty server is part of what was
   measured;
 - lengths: fixed where the row gives a single figure (no maximum, or the maximum equals the
@@ -35,7 +36,7 @@ from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.serving.precision import judge
 from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, simulate
-from ador.serving.stacks import scheduler_for
+from ador.serving.stacks import benchmark_requests, scheduler_for
 from ador.validation.data import read_rows, stack_of
 from ador.validation.predict import DEFAULT_PROFILE, RowResult, summarise
 from ador.workload import get_model, get_precision
@@ -49,7 +50,6 @@ METRICS = {"ttft_mean_ms": "ttft_mean_ms", "ttft_p50_ms": "ttft_p50_ms", "ttft_p
            "tpot_mean_ms": "tpot_mean_ms", "tpot_p50_ms": "tpot_p50_ms", "tpot_p99_ms": "tpot_p99_ms",
            "output_tok_s": "output_tok_s", "requests_per_s": "requests_per_s"}
 POLICIES = ("server", "offline")
-DEFAULT_REQUESTS = 1000       # when the source does not say how many requests it sent
 LENGTH_CV = 1.0               # variable lengths: coefficient of variation of the log-normal before truncation
 ROW_PRECISION = 0.02          # replicate until a row's metric is known within 2% (95% repeat interval)
 MAX_REPLICATIONS = 8
@@ -187,7 +187,7 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     model, precision = get_model(row.model), get_precision(row.precision)
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
     config = scheduler_for(row.software, row.tp).config
-    n = row.requests or DEFAULT_REQUESTS
+    n = row.requests or benchmark_requests(row.software, row.input_mean, row.output_mean)
     prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
     output = lengths_for(row.output_mean, row.output_max, row.length_dist)
     fixed = prompt.kind == "fixed" and output.kind == "fixed"

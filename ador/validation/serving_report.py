@@ -107,8 +107,10 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
     return "\n".join(out)
 
 
-def update_doc(path: Path, section: str) -> None:
-    update_section(path, COMMAND, section)
+def update_doc(path: Path, section: str, data_name: str | None = None) -> None:
+    """Replace the generated section (appending it if absent); a serving file other than the shipped
+    one has a section of its own, named by the path it was given as."""
+    update_section(path, COMMAND if data_name is None else f"ador validate --data {data_name} --update-doc", section)
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
