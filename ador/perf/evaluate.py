@@ -118,10 +118,10 @@ def generation_tbt(step_s: Callable[[int], Any], input_len: int, output_len: int
     return mean_over_generation(step_s(first), t_mid, step_s(last), first, last), t_mid
 
 
-def mean_over_generation(t_first, t_mid, t_last, first_kv: int, last_kv: int):
+def mean_over_generation(t_first, t_mid, t_last, first_kv, last_kv, X=SCALAR):
     """Mean decode-step time over KV lengths first..last (Simpson's rule: the step time is piecewise
     linear in the KV length, so three points are exact on each linear piece)."""
-    return t_mid if last_kv - first_kv < 2 else (t_first + 4.0 * t_mid + t_last) / 6.0
+    return X.where(last_kv - first_kv < 2, t_mid, (t_first + 4.0 * t_mid + t_last) / 6.0)
 
 
 def end_to_end_s(ttft_s, tbt_s, output_len: int):

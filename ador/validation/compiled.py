@@ -55,6 +55,7 @@ class CompiledRows:
         coll: dict[str, dict[str, list]] = {k: {f: [] for f in ("stage", "row", "count", "bytes", "tp", "bw",
                                                                 "hop", "direct")} for k in _KINDS}
         self.stage_step: list[bool] = []        # does the stage pay the per-step overhead
+        self.stage_rows: list[int] = []         # the row each stage belongs to
         self.plan: list[tuple | None] = []      # per row: (metric, stage indices, numbers); None: skipped
         self.devices = devices
         for i, m in enumerate(self.rows):
@@ -71,6 +72,43 @@ class CompiledRows:
         self.coll = {k: {f: np.array(v, dtype=float if f not in ("stage", "row") else int) for f, v in d.items()}
                      for k, d in coll.items()}
         self.step_mask = np.array(self.stage_step, dtype=float)
+        self.stage_of_row = np.array(self.stage_rows, dtype=int)
+        self._group_rows()
+
+    def _group_rows(self) -> None:
+        """Index arrays that let an evaluation run without a loop over rows: the distinct
+        (hardware, stack) pairs whose constants a row takes, and the rows of each kind of metric."""
+        keys: dict[tuple[str, str], int] = {}
+        self.key_rows: list[Measurement] = []          # one row standing for each pair
+        key_of = []
+        for i, m in enumerate(self.rows):
+            k = (m.hardware, m.stack)
+            if k not in keys and self.plan[i] is not None:
+                keys[k] = len(self.key_rows)
+                self.key_rows.append(m)
+            key_of.append(keys.get(k, -1))
+        self.key_of_row = np.array(key_of, dtype=int)
+        self.active = np.array([i for i, p in enumerate(self.plan) if p is not None], dtype=int)
+        layer, ttft, gen = [], [], []
+        for i, plan in enumerate(self.plan):
+            if plan is None:
+                continue
+            metric, stages, nums = plan
+            if metric in LAYER_METRICS:
+                layer.append((i, stages[0], nums[0]))
+            elif metric == "ttft_ms":
+                ttft.append((i, stages[0]))
+            else:
+                gen.append((i, *stages, *nums, self.rows[i].output_len))
+        self.layer = np.array(layer, dtype=int).reshape(-1, 3)
+        self.ttft = np.array(ttft, dtype=int).reshape(-1, 2)
+        g = np.array(gen, dtype=float).reshape(-1, 10)
+        self.gen = {"row": g[:, 0].astype(int), "pre": g[:, 1].astype(int), "d": g[:, 2:5].astype(int),
+                    "first": g[:, 5], "last": g[:, 6], "tokens": g[:, 7], "devices": g[:, 8], "out": g[:, 9],
+                    "metric": [self.plan[int(i)][0] for i in g[:, 0]]}   # type: ignore[index]
+        self.gen_masks = {name: np.array([m == name for m in self.gen["metric"]], dtype=bool)
+                          for name in ("tbt_ms", "decode_tok_s_per_user", "e2e_ms", "output_tok_s",
+                                       "output_tok_s_per_gpu")}
 
     def _compile(self, i: int, m: Measurement, devices, ops: _Ops, coll) -> tuple:
         if m.hardware not in devices:
@@ -87,6 +125,7 @@ class CompiledRows:
         def stage(op_list, step: bool) -> int:
             s = len(self.stage_step)
             self.stage_step.append(step)
+            self.stage_rows.append(i)
             for op in op_list:
                 if op.kind in COLLECTIVES:
                     for share, (bw, hop, direct) in self._tiers(op, system):
@@ -131,16 +170,15 @@ class CompiledRows:
                 runtimes: Mapping[str, RuntimeProfile]) -> np.ndarray:
         """Every row's predicted value (NaN for skipped rows) under these constants."""
         n = len(self.rows)
-        per_row = np.zeros((n, 11))
-        for i, m in enumerate(self.rows):
-            if self.plan[i] is None:
-                continue
+        per_key = np.zeros((len(self.key_rows) + 1, 11))     # the last line: rows that are skipped
+        for k, m in enumerate(self.key_rows):
             rt, _ = profile_for(m, runtimes)
             eff = efficiencies[m.hardware]
             device = self.devices[m.hardware]
-            per_row[i] = (eff.tensor, eff.tensor_fp8, eff.dequant, rt.hbm(device.memory_kind), rt.overlap,
+            per_key[k] = (eff.tensor, eff.tensor_fp8, eff.dequant, rt.hbm(device.memory_kind), rt.overlap,
                           rt.op_overhead_s(device.freq_hz), rt.link_efficiency, rt.collective_latency_s,
                           rt.step_overhead_s, rt.comm_overlap, rt.request_overhead_s)
+        per_row = per_key[self.key_of_row]
         o = self.ops
         r = per_row[o["row"]]
         tensor = np.where(o["fp8"], r[:, 1], r[:, 0])
@@ -148,8 +186,6 @@ class CompiledRows:
         t = G.combine(o["compute"], o["memory"], o["dequant"], tensor, r[:, 3], r[:, 2], r[:, 4], r[:, 5], NUMPY)
         work = np.bincount(o["stage"], weights=t * o["count"], minlength=self.n_stages)
         comm = np.zeros(self.n_stages)
-        stage_overlap = np.zeros(self.n_stages)
-        stage_step = np.zeros(self.n_stages)
         for kind, c in self.coll.items():
             if not len(c["row"]):
                 continue
@@ -157,35 +193,25 @@ class CompiledRows:
             tc = collective_seconds(kind, cast(Any, c["bytes"]), cast(Any, c["tp"]), c["bw"] * rc[:, 6],
                                     c["hop"] + rc[:, 7], c["direct"] > 0, rc[:, 5], NUMPY)   # arrays, one per row
             comm += np.bincount(c["stage"], weights=tc * c["count"], minlength=self.n_stages)
-        for i, plan in enumerate(self.plan):
-            if plan is not None:
-                for s in plan[1]:
-                    if s >= 0:
-                        stage_overlap[s] = per_row[i, 9]
-                        stage_step[s] = per_row[i, 8] * self.step_mask[s]
-        total = stage_seconds(work, comm, stage_overlap, stage_step, NUMPY)
+        stage_constants = per_row[self.stage_of_row]
+        total = stage_seconds(work, comm, stage_constants[:, 9], stage_constants[:, 8] * self.step_mask, NUMPY)
         out = np.full(n, np.nan)
-        for i, plan in enumerate(self.plan):
-            if plan is None:
-                continue
-            metric, stages, nums = plan
-            if metric in LAYER_METRICS:
-                out[i] = total[stages[0]] / nums[0] * 1e3
-                continue
-            pre, d1, d2, d3 = stages
-            first, last, tokens, devices = nums
-            if metric == "ttft_ms":
-                out[i] = (per_row[i, 10] + total[pre]) * 1e3
-                continue
-            tbt = mean_over_generation(total[d1], total[d2], total[d3], first, last)
-            if metric == "tbt_ms":
-                out[i] = tbt * 1e3
-            elif metric == "decode_tok_s_per_user":
-                out[i] = 1.0 / tbt
-            else:
-                e2e = end_to_end_s(per_row[i, 10] + total[pre], tbt, self.rows[i].output_len)
-                out[i] = {"e2e_ms": e2e * 1e3, "output_tok_s": tokens / e2e,
-                          "output_tok_s_per_gpu": tokens / e2e / devices}[metric]
+        rows, stages, layers = self.layer.T
+        out[rows] = total[stages] / layers * 1e3
+        rows, stages = self.ttft.T
+        out[rows] = (per_row[rows, 10] + total[stages]) * 1e3
+        g = self.gen
+        if len(g["row"]):
+            d = total[g["d"]]
+            tbt = mean_over_generation(d[:, 0], d[:, 1], d[:, 2], g["first"], g["last"], NUMPY)
+            # rows that time no prefill (tbt_ms, decode_tok_s_per_user) have stage -1: any stage's time
+            # stands in, and their metric does not read it
+            e2e = end_to_end_s(per_row[g["row"], 10] + total[g["pre"]], tbt, g["out"])
+            masks = self.gen_masks
+            for name, value in (("tbt_ms", tbt * 1e3), ("decode_tok_s_per_user", 1.0 / tbt), ("e2e_ms", e2e * 1e3),
+                                ("output_tok_s", g["tokens"] / e2e),
+                                ("output_tok_s_per_gpu", g["tokens"] / e2e / g["devices"])):
+                out[g["row"][masks[name]]] = value[masks[name]]
         return out
 
     def results(self, efficiencies: Mapping[str, GpuEfficiency],

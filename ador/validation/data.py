@@ -10,6 +10,7 @@ import csv
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -58,6 +59,7 @@ class Measurement:
         return stack_of(self.software)
 
 
+@lru_cache(maxsize=4096)
 def stack_of(software: str) -> str:
     """Family of a software string: its first word, lower case, without a trailing version. A ROCm
     build is a stack of its own (``vllm (ROCm build)`` -> ``vllm-rocm``): it runs other kernels
