@@ -124,7 +124,7 @@ def mean_over_generation(t_first, t_mid, t_last, first_kv, last_kv, X=SCALAR):
     return X.where(last_kv - first_kv < 2, t_mid, (t_first + 4.0 * t_mid + t_last) / 6.0)
 
 
-def end_to_end_s(ttft_s, tbt_s, output_len: int):
+def end_to_end_s(ttft_s, tbt_s, output_len):
     """A request's latency: its first token (the runtime's fixed cost per request included), then
     output_len - 1 decode steps."""
     return ttft_s + (output_len - 1) * tbt_s

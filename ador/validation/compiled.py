@@ -103,12 +103,12 @@ class CompiledRows:
         self.layer = np.array(layer, dtype=int).reshape(-1, 3)
         self.ttft = np.array(ttft, dtype=int).reshape(-1, 2)
         g = np.array(gen, dtype=float).reshape(-1, 10)
-        self.gen = {"row": g[:, 0].astype(int), "pre": g[:, 1].astype(int), "d": g[:, 2:5].astype(int),
-                    "first": g[:, 5], "last": g[:, 6], "tokens": g[:, 7], "devices": g[:, 8], "out": g[:, 9],
-                    "metric": [self.plan[int(i)][0] for i in g[:, 0]]}   # type: ignore[index]
-        self.gen_masks = {name: np.array([m == name for m in self.gen["metric"]], dtype=bool)
-                          for name in ("tbt_ms", "decode_tok_s_per_user", "e2e_ms", "output_tok_s",
-                                       "output_tok_s_per_gpu")}
+        self.gen: dict[str, np.ndarray] = {
+            "row": g[:, 0].astype(int), "pre": g[:, 1].astype(int), "d": g[:, 2:5].astype(int), "first": g[:, 5],
+            "last": g[:, 6], "tokens": g[:, 7], "devices": g[:, 8], "out": g[:, 9]}
+        metric_of = np.array([self.rows[i].metric for i in self.gen["row"]], dtype=object)
+        self.gen_masks = {name: metric_of == name for name in ("tbt_ms", "decode_tok_s_per_user", "e2e_ms",
+                                                               "output_tok_s", "output_tok_s_per_gpu")}
 
     def _compile(self, i: int, m: Measurement, devices, ops: _Ops, coll) -> tuple:
         if m.hardware not in devices:
