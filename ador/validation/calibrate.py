@@ -305,7 +305,7 @@ def pooled_mape(cv: dict[str, Any]) -> float | None:
     return sum(m * n for m, n in held) / total if total else None
 
 
-CV_EVALUATIONS = 2000     # loss evaluations per cross-validation fit (19 fits: a few minutes on 2 cores)
+CV_EVALUATIONS = 2000     # loss evaluations per cross-validation fit (21 fits: about a minute on one core)
 
 
 def cv_fits(rows: Sequence[Measurement]) -> int:
