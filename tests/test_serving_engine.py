@@ -79,6 +79,20 @@ def test_scheduler_defaults_are_the_real_systems_documented_ones():
     assert scheduler_for("mystery-server 1.0", 1).family == "default"
 
 
+@pytest.mark.parametrize("software, policy", [
+    ("vllm 0.6.3 (vllm serve --max-model-len 4096)", "continuous"),
+    ("vllm 0.6.3 (vllm serve --max-model-len 4096 --enable-chunked-prefill)", "chunked"),
+    ("vllm 0.6.3 (vllm serve --max-model-len 91680)", "chunked"),          # vLLM turns chunking on itself
+    ("vllm 0.6.3 (vllm serve --max-model-len 91680 --enable-chunked-prefill=False)", "continuous"),
+    ("vllm 0.6.3 ROCm (vllm serve --max-model-len 91680)", "continuous"),   # on CUDA only
+])
+def test_vllm_chunks_prompts_when_told_or_when_the_context_is_long(software, policy):
+    cfg = scheduler_for(software, 8).config
+    assert cfg.policy == policy
+    if policy == "chunked":
+        assert cfg.chunk_tokens == 512
+
+
 def test_multi_step_scheduling_delays_new_prompts_but_not_throughput():
     reqs = poisson(6.0, 400, Lengths("fixed", 300), Lengths("fixed", 200), seed=2)
     one = simulate(A100, L8, FP16, reqs, config=SchedulerConfig(scheduler_steps=1))

@@ -6,8 +6,9 @@ documented defaults (``ador.serving.config``), overridden only by flags the sour
 
 - vLLM 0.4-0.6: ``continuous`` (prefill-first); 256 sequences, max(max_model_len, 2048) prompt
   tokens per prefill, 16-token blocks, 1% watermark, 90% of memory; multi-step from
-  ``--num-scheduler-steps``; recompute preemption. With ``--enable-chunked-prefill``: ``chunked``
-  with a 512-token budget (the v0.4-0.6 default).
+  ``--num-scheduler-steps``; recompute preemption. With ``--enable-chunked-prefill`` (or on CUDA
+  with ``--max-model-len`` over 32k, where vLLM turns it on itself): ``chunked`` with a 512-token
+  budget (the v0.4-0.6 default).
 - SGLang 0.3: ``continuous`` (prefill-first, no mixing by default); 8,192-token prefill chunks, a
   token-granular KV pool, memory share by TP (0.88 at TP1 ... 0.79 at TP16) or ``--mem-frac``;
   running requests bounded by the pool.
@@ -39,6 +40,9 @@ SGLANG_MAX_RUNNING = 4096
 # vLLM's default max_model_len is the model's context (128k for Llama 3.1): the prefill budget is then
 # that large; sources that matter here state --max-model-len.
 VLLM_DEFAULT_MAX_MODEL_LEN = 8192
+# vLLM 0.5.5-0.6 (vllm/engine/arg_utils.py, EngineArgs.create_engine_config): "Chunked prefill is
+# enabled by default for models with max_model_len > 32K" on CUDA (later releases name ROCm out).
+VLLM_LONG_CONTEXT_TOKENS = 32768
 
 
 # Requests a benchmark sends when a measured row does not state it.
@@ -116,10 +120,19 @@ def _vllm(text: str) -> StackScheduler:
         cfg = replace(cfg, max_batch=int(seqs))
     if util := _flag(text, "gpu-memory-utilization", "gpu_memory_utilization"):
         cfg = replace(cfg, memory_fraction=float(util))
-    if _has(text, "enable-chunked-prefill"):
+    if _chunked_prefill(text, max_len):
         cfg = replace(cfg, policy="chunked", chunk_tokens=int(_flag(text, "max-num-batched-tokens")
                                                               or VLLM_CHUNKED_BATCHED_TOKENS))
     return StackScheduler("vllm", cfg, f"vLLM defaults; max_model_len {max_len}, {steps} scheduler step(s)")
+
+
+def _chunked_prefill(text: str, max_len: int) -> bool:
+    """vLLM chunks prompts when told (``--enable-chunked-prefill``, not ``=False``), and by default on
+    CUDA when the context is long (``max_model_len`` over ``VLLM_LONG_CONTEXT_TOKENS``)."""
+    if not _has(text, "enable-chunked-prefill") and not _has(text, "enable_chunked_prefill"):
+        return max_len > VLLM_LONG_CONTEXT_TOKENS and "rocm" not in text
+    value = _flag(text, "enable-chunked-prefill", "enable_chunked_prefill")
+    return value is None or value.lower() not in ("false", "0", "no")
 
 
 def _sglang(text: str, tp: int) -> StackScheduler:
