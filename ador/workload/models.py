@@ -99,7 +99,7 @@ _GPT = dict(ffn_kind="gelu", norm_kind="layernorm", position="learned", vocab_si
             tied_embeddings=True)
 
 # Published configurations. Sources: the models' Hugging Face config.json files (meta-llama/*,
-# mistralai/*, EleutherAI/gpt-j-6b, tiiuae/falcon-180B, bigscience/bloom, facebook/opt-66b) and
+# mistralai/*, Qwen/*, EleutherAI/gpt-j-6b, tiiuae/falcon-180B, bigscience/bloom, facebook/opt-66b) and
 # the papers for models without one (GPT-3: Brown et al. 2020, Table 2.1; MT-NLG 530B: Smith et al.
 # 2022, Sec. 2; gpt-20b: the 44-layer, 48x128-head GPT of DESIGN.md).
 ZOO: dict[str, ModelSpec] = {
@@ -127,6 +127,12 @@ ZOO: dict[str, ModelSpec] = {
         _m("mixtral-8x7b", "mistralai/Mixtral-8x7B-v0.1 config.json", n_layers=32, d_model=4096, n_heads=32,
            n_kv_heads=8, head_dim=128, d_ff=14336, vocab_size=32000, max_seq_len=32768, n_experts=8,
            top_k=2),
+        # Qwen3 dense: head_dim 128 is not d_model / n_heads; the per-head q/k RMSNorm is not modelled
+        # (two small vector ops per layer)
+        _m("qwen3-14b", "Qwen/Qwen3-14B config.json", n_layers=40, d_model=5120, n_heads=40, n_kv_heads=8,
+           head_dim=128, d_ff=17408, vocab_size=151936, max_seq_len=40960),
+        _m("qwen3-32b", "Qwen/Qwen3-32B config.json", n_layers=64, d_model=5120, n_heads=64, n_kv_heads=8,
+           head_dim=128, d_ff=25600, vocab_size=151936, max_seq_len=40960),
         _m("gpt-j-6b", "EleutherAI/gpt-j-6b config.json (rotary_dim 64, parallel residual)", n_layers=28,
            d_model=4096, n_heads=16, n_kv_heads=16, head_dim=256, d_ff=16384, vocab_size=50400,
            max_seq_len=2048, ffn_kind="gelu", norm_kind="layernorm", position="rope", parallel_attn=True),
