@@ -202,3 +202,33 @@ def test_judge_sizes_the_run_until_the_interval_is_within_the_target():
     for iv in j.intervals.values():
         assert iv.half_width <= 0.05 * iv.value
     assert j.requests_per_replication >= 200
+
+
+def test_one_client_in_a_closed_loop_sends_one_request_at_a_time():
+    """Concurrency 1: each request is sent when the previous one ends, so every request sees an idle
+    replica: its TTFT and end-to-end latency are those of a lone request, however many follow."""
+    lone = simulate(A100, L8, FP16, burst(1, Lengths("fixed", 500), Lengths("fixed", 64)))
+    loop = simulate(A100, L8, FP16, burst(30, Lengths("fixed", 500), Lengths("fixed", 64)), clients=1)
+    assert loop.peak_in_service == 1 and loop.n_finished == 30
+    assert loop.ttft_ms["mean"] == pytest.approx(lone.ttft_ms["mean"], rel=1e-9)
+    assert loop.e2e_ms["mean"] == pytest.approx(lone.e2e_ms["mean"], rel=1e-9)
+    assert loop.makespan_s == pytest.approx(30 * lone.makespan_s, rel=1e-3)      # (front-end cost aside)
+
+
+@pytest.mark.parametrize("clients", [2, 7, 32])
+def test_closed_loop_latency_counts_from_sending_not_from_the_burst(clients):
+    """The same schedule as a burst served at most ``clients`` at a time (same throughput), but a
+    request's latency starts when its client sends it, not at time zero."""
+    reqs = burst(200, Lengths("fixed", 300), Lengths("fixed", 100))
+    capped = simulate(A100, L8, FP16, reqs, config=SchedulerConfig(max_batch=clients))
+    loop = simulate(A100, L8, FP16, reqs, clients=clients)
+    assert loop.output_tok_s == pytest.approx(capped.output_tok_s, rel=1e-9)
+    assert loop.peak_in_service <= clients
+    assert loop.ttft_ms["mean"] < capped.ttft_ms["mean"] / 5          # no queue from t = 0
+    assert loop.e2e_ms["mean"] <= loop.makespan_s * 1e3 * clients / 200 * 1.5   # Little's law, ramp included
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_a_closed_loop_needs_a_whole_positive_number_of_clients(bad):
+    with pytest.raises(ConfigError, match="concurrency"):
+        simulate(A100, L8, FP16, burst(4, Lengths(), Lengths()), clients=bad)

@@ -40,10 +40,11 @@ class Setting:
     link_bw: float = 0.0             # disaggregated: bytes/s a device sends its KV shard at
     kv_bytes_per_token: float = 0.0  # per device
     handoff_latency_s: float = 0.0
+    clients: int = 0                 # closed loop: clients per replica, one request outstanding each
 
     def replica(self, on_prefilled=None) -> Replica:
         return Replica(self.cost, self.cfg, self.capacity_tokens, self.rec, hbm_bw=self.hbm_bw,
-                       on_prefilled=on_prefilled)
+                       on_prefilled=on_prefilled, clients=self.clients, client_overhead_s=self.request_overhead_s)
 
 
 class Arrivals:

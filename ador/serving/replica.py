@@ -13,6 +13,7 @@ result is the same as stepping one iteration at a time (tested), at a fraction o
 """
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -53,8 +54,18 @@ class Replica:
     """A replica of the model (tp x pp devices): queue, requests in service, KV account, clock."""
 
     def __init__(self, cost: IterationCost, cfg: SchedulerConfig, capacity_tokens: int, rec: Recorder, *,
-                 hbm_bw: float = math.inf, on_prefilled=None) -> None:
+                 hbm_bw: float = math.inf, on_prefilled=None, clients: int = 0,
+                 client_overhead_s: float = 0.0) -> None:
         self.cost, self.cfg, self.rec = cost, cfg, rec
+        # closed loop (``clients`` > 0): each client sends its next request when its previous one ends,
+        # so the m-th request admitted (admission is in sending order) was sent at the (m - clients)-th
+        # completion, or at the start for the first ``clients``; its latencies count from then. The
+        # runtime's front-end cost per request is added to those latencies (an approximation: it does
+        # not delay the replica's timeline in a closed loop, where it is small against a step)
+        self.clients = clients
+        self.client_overhead_s = client_overhead_s
+        self.admissions = 0
+        self.completions: list[float] = []
         self.hbm_bw = hbm_bw                 # bytes/s a replica's devices deliver (concurrent contention)
         self.block = cfg.block_tokens
         self.cap_blocks = capacity_tokens // cfg.block_tokens
@@ -101,6 +112,11 @@ class Replica:
             return False
         if live.admitted_s != live.admitted_s:          # NaN: first admission
             live.admitted_s = self.t
+            if self.clients:
+                m = self.admissions - self.clients
+                if m >= 0:
+                    live.arrival = self.completions[m] - self.client_overhead_s
+                self.admissions += 1
             if self.t <= self.rec.horizon:
                 self.rec.admitted_in_horizon += 1
         self.used += need
@@ -140,6 +156,8 @@ class Replica:
     def _finish(self, live: Live, now: float) -> None:
         self.used -= live.hold
         self.rec.finish(live, now)
+        if self.clients:
+            bisect.insort(self.completions, now)
 
     def complete_prefills(self, done: list[Live], now: float) -> None:
         for live in done:

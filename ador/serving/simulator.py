@@ -11,7 +11,7 @@ the steady state without warm-up and drain).
 from __future__ import annotations
 
 from functools import lru_cache
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
 from ador.errors import ConfigError
@@ -100,9 +100,13 @@ def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, c
 def simulate(system: System, model: ModelSpec, precision: Precision, requests: Sequence[Request] | RequestArrays, *,
              config: SchedulerConfig = DEFAULT_CONFIG, ttft_slo_ms: float | None = None,
              tbt_slo_ms: float | None = None, progress: bool = False,
-             window: tuple[float, float] = ALL, step_by_step: bool = False) -> ServingResult:
+             window: tuple[float, float] = ALL, step_by_step: bool = False,
+             clients: int | None = None) -> ServingResult:
     """Serve ``requests`` on ``system`` under ``config.policy``; replicas share the load round-robin.
     ``window``: fractions of the requests (in arrival order) whose latencies count.
+    ``clients``: a closed loop (a benchmark at fixed concurrency): that many clients, shared by the
+    replicas, each keeps one request outstanding and sends the next, in the order given, when its
+    previous one ends; the requests' arrival times are ignored. Latencies count from sending.
     ``step_by_step``: price decode iterations one at a time instead of in closed-form runs (same
     result; the reference for tests and the benchmark's baseline)."""
     config.check()
@@ -118,12 +122,19 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     rates = stage_rates(system)
     rec = Recorder(None if ttft_slo_ms is None else ttft_slo_ms / 1e3, None if tbt_slo_ms is None else tbt_slo_ms / 1e3)
     rec.horizon = float(arrays.arrival_s[-1])
+    per_replica = 0
+    if clients is not None:
+        if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
+            raise ConfigError("concurrency", clients, "must be a positive whole number of clients")
+        per_replica = -(-clients // system.replicas)
+        # a replica never holds more requests than its clients have sent
+        config = replace(config, max_batch=min(config.max_batch, per_replica))
     cost = iteration_cost(system, model, precision, tuple(sorted(engines.items())) if engines else None)
     setting = Setting(config, cost, cap, rec, rates.hbm_bw, system.replicas, step_by_step,
                       request_overhead_s=system.runtime.request_overhead_s, link_bw=rates.link_bw,
                       kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp,
                                                                        system.dies),
-                      handoff_latency_s=rates.step_latency_s)
+                      handoff_latency_s=rates.step_latency_s, clients=per_replica)
     measured = measured_range(len(arrays), window)
     bar = Progress(total=len(arrays), label=f"simulate ({config.policy})") if progress else None
     try:

@@ -35,7 +35,7 @@ from ador.hardware import PRESETS, Device, System
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.serving.precision import judge
 from ador.serving.requests import Lengths, burst, poisson
-from ador.serving.simulator import ALL, simulate
+from ador.serving.simulator import ALL, STEADY, simulate
 from ador.serving.stacks import benchmark_requests, scheduler_for
 from ador.validation.data import read_rows, stack_of
 from ador.validation.predict import DEFAULT_PROFILE, RowResult, summarise
@@ -44,12 +44,14 @@ from ador.workload import get_model, get_precision
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "serving.csv"
 REQUIRED = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "policy", "rate_rps",
             "input_mean", "output_mean", "input_max", "output_max", "metric", "value", "unit")
-COLUMNS = REQUIRED + ("requests", "length_dist")
+COLUMNS = REQUIRED + ("requests", "length_dist", "concurrency")
 LENGTH_DISTS = ("", "fixed", "uniform", "lognormal")
 METRICS = {"ttft_mean_ms": "ttft_mean_ms", "ttft_p50_ms": "ttft_p50_ms", "ttft_p99_ms": "ttft_p99_ms",
            "tpot_mean_ms": "tpot_mean_ms", "tpot_p50_ms": "tpot_p50_ms", "tpot_p99_ms": "tpot_p99_ms",
            "output_tok_s": "output_tok_s", "requests_per_s": "requests_per_s"}
-POLICIES = ("server", "offline")
+POLICIES = ("server", "offline", "closed")
+CLOSED_LOOP_REQUESTS_PER_CLIENT = 40   # closed-loop rows that do not say: 40 requests per client, so the
+                                       # synchronised start and the drain are a few % of the run
 LENGTH_CV = 1.0               # variable lengths: coefficient of variation of the log-normal before truncation
 ROW_PRECISION = 0.02          # replicate until a row's metric is known within 2% (95% repeat interval)
 MAX_REPLICATIONS = 8
@@ -77,6 +79,7 @@ class ServingMeasurement:
     requests: int | None = None
     length_dist: str = ""          # where the source states how it sampled lengths (uniform: a "random" dataset)
     pp: int = 1
+    concurrency: int | None = None   # closed loop: clients that each keep one request outstanding
 
     @property
     def stack(self) -> str:
@@ -86,7 +89,7 @@ class ServingMeasurement:
         """Rows that share this describe the same benchmark run (one simulation serves them all)."""
         return (self.software, self.hardware, self.devices, self.model, self.precision, self.tp, self.policy,
                 self.rate_rps, self.input_mean, self.output_mean, self.input_max, self.output_max, self.requests,
-                self.length_dist)
+                self.length_dist, self.concurrency)
 
 
 def is_serving_file(path: str | Path) -> bool:
@@ -125,7 +128,8 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
                                                      "policy", "metric", "unit")}
     if text["policy"] not in POLICIES:
         raise ConfigError(f"{where}:policy", text["policy"], f"expected one of {', '.join(POLICIES)}")
-    rate = _num(raw, "rate_rps", where, optional=text["policy"] == "offline")
+    rate = _num(raw, "rate_rps", where, optional=text["policy"] in ("offline", "closed"))
+    concurrency = _num(raw, "concurrency", where, integer=True, optional=text["policy"] != "closed")
     dist = (raw.get("length_dist") or "").strip()
     if dist not in LENGTH_DISTS:
         raise ConfigError(f"{where}:length_dist", dist, f"expected one of {', '.join(d for d in LENGTH_DISTS if d)}")
@@ -138,7 +142,7 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
         input_max=_num(raw, "input_max", where, integer=True, optional=True),
         output_max=_num(raw, "output_max", where, integer=True, optional=True),
         value=_num(raw, "value", where), requests=_num(raw, "requests", where, integer=True, optional=True),
-        length_dist=dist)
+        length_dist=dist, concurrency=concurrency if text["policy"] == "closed" else None)
 
 
 def lengths_for(mean: float, maximum: int | None, dist: str = "") -> Lengths:
@@ -188,18 +192,22 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
     config = scheduler_for(row.software, row.tp).config
     n = row.requests or benchmark_requests(row.software, row.input_mean, row.output_mean)
+    closed = row.policy == "closed" and row.concurrency is not None
+    if closed:
+        n = row.requests or CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency)
     prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
     output = lengths_for(row.output_mean, row.output_max, row.length_dist)
     fixed = prompt.kind == "fixed" and output.kind == "fixed"
 
     def run(seed: int, n: int = n):
-        if row.policy == "offline" or row.rate_rps is None:
+        if row.policy in ("offline", "closed") or row.rate_rps is None:
             reqs = burst(n, prompt, output, seed=seed)
         else:
             reqs = poisson(row.rate_rps, n, prompt, output, seed=seed)
-        return simulate(system, model, precision, reqs, config=config, window=ALL)
+        return simulate(system, model, precision, reqs, config=config, window=STEADY if closed else ALL,
+                        clients=row.concurrency if closed else None)
 
-    if row.policy == "offline" and fixed:      # deterministic: one run says it all
+    if row.policy in ("offline", "closed") and fixed:      # deterministic: one run says it all
         result = run(0)
         if result.n_finished == 0:
             raise ConfigError("requests", n, "none could be served (each needs more KV cache than there is)")
