@@ -46,7 +46,8 @@ def test_length_rules():
 
 @pytest.mark.parametrize("text, needle", [
     (HEADER.replace("policy,", "") + ROW, "missing columns: policy"),
-    (HEADER + ROW.replace("offline", "closed"), "policy='closed'"),
+    (HEADER + ROW.replace("offline", "batch"), "policy='batch'"),
+    (HEADER + ROW.replace(",offline,", ",closed,"), "concurrency=''"),      # a closed loop needs its clients
     (HEADER + ROW.replace("6701.8", "nan"), "value='nan'"),
     (HEADER + ROW + ROW, "id='x1': appears twice"),
     (HEADER.replace("unit\n", "unit,length_dist\n") + ROW.replace("tok/s\n", "tok/s,gaussian\n"),
@@ -132,3 +133,17 @@ def test_the_public_serving_file_read_in_its_own_schema_scores_what_the_docs_say
     assert s["n"] == 46 and s["n_skipped"] == 0
     assert s["mape_pct"] == pytest.approx(quoted, abs=0.005)
     assert s["mape_pct"] <= quoted + 2.0
+
+
+def test_the_closed_loop_nim_rows_are_held_out_and_quoted_at_the_models_figure():
+    """ador/data/serving-nim-closed.csv: NIM on H100 at 2-250 clients, never in the shipped serving
+    rows; docs/serving.md quotes the figure the simulator gives today."""
+    rows = load_serving(DEFAULT_DATA.parent / "serving-nim-closed.csv")
+    assert len(rows) == 567 and {r.policy for r in rows} == {"closed"}
+    assert all(r.concurrency and r.concurrency >= 2 for r in rows)
+    assert not {r.source for r in rows} & {r.source for r in load_serving()}
+    s = summarise_serving(validate_serving(rows).rows)
+    assert s["n_skipped"] == 0 and s["n_extrapolated"] == 567
+    text = (REPO / "docs" / "serving.md").read_text()
+    section = text.split("ador validate --data serving-nim-closed.csv --update-doc -->", 1)[1]
+    assert float(section.split("**MAPE ", 1)[1].split("%", 1)[0]) == pytest.approx(s["mape_pct"], abs=0.005)
