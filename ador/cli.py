@@ -331,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", help="take a serving stack's scheduler settings: vllm, sglang, tensorrt-llm, "
                                    "with flags as the stack takes them (\"vllm --num-scheduler-steps 10\")")
     p.add_argument("--rate", type=float, help="Poisson arrival rate, requests/s (default: all at t=0, a burst)")
+    p.add_argument("--concurrency", type=count, help="a closed loop: this many clients, each sending its next "
+                                                      "request when its previous one ends (a benchmark at fixed "
+                                                      "concurrency; instead of --rate)")
     p.add_argument("--requests", type=count, default=1000, help="requests (per replication with --ci)")
     p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --rate/--requests)")
     p.add_argument("--input-len", type=count, default=512, help="prompt length (mean if long-tailed)")

@@ -174,3 +174,16 @@ def test_cli_stack_takes_a_serving_systems_settings(capsys):
     assert multi["ttft_ms"]["p50"] > single["ttft_ms"]["p50"]     # new prompts wait for the 10-step block
     assert main(args + ["--stack", "tensorrt-llm (trtllm-bench)"]) == 0
     assert json.loads(capsys.readouterr().out)["policy"] == "chunked"
+
+
+def test_cli_concurrency_runs_a_closed_loop_and_refuses_a_rate_beside_it(capsys):
+    args = ["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--requests", "300",
+            "--input-len", "200", "--output-len", "100"]
+    assert main(args + ["--concurrency", "8", "--json"]) == 0
+    loop = json.loads(capsys.readouterr().out)
+    assert loop["clients"] == 8 and loop["peak_in_service"] == 8
+    assert loop["mean_in_system"] == pytest.approx(8, rel=0.02)           # Little's law: 8 always outstanding
+    assert main(args + ["--concurrency", "8"]) == 0
+    assert "from 8 clients, one request each at a time" in capsys.readouterr().out
+    assert main(args + ["--concurrency", "8", "--rate", "2"]) == 2
+    assert "--rate=2.0" in capsys.readouterr().err

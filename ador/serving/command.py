@@ -52,6 +52,11 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
     config = scheduler_config(args, system.tp)
     slo = {"ttft_slo_ms": args.ttft_slo, "tbt_slo_ms": args.tbt_slo}
     ci = parse_ci(args.ci)
+    clients = getattr(args, "concurrency", None)
+    if clients is not None:
+        for flag, value in (("--rate", args.rate), ("--trace", args.trace), ("--find-capacity", args.find_capacity)):
+            if value:
+                raise ConfigError(flag, value, "a closed loop (--concurrency) sets its own pace: leave it out")
     if args.find_capacity:
         by_p99 = getattr(args, "capacity_by", "attainment") == "p99"
         targets = dict(getattr(args, "slo_targets", {}))
@@ -78,17 +83,17 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
                 **result.to_dict()}
     if ci is None:
         result = simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
-                          window=ALL, **slo)
+                          window=ALL, clients=clients, **slo)
         if not result.n_finished:
             raise DoesNotFitError(f"requests={result.n_requests}: none could be served (each needs more KV cache "
                                   f"than {result.kv_capacity_tokens} tokens, or the queue never drained)")
-        return result.to_dict()
+        return {**result.to_dict(), "clients": clients}
     if args.trace:
         raise ConfigError("--ci", args.ci, "replicates a random load; a trace is one fixed sample")
 
     def once(seed: int, n: int):
         reqs = requests_from(argparse.Namespace(**{**vars(args), "requests": n}), seed=seed)
-        return simulate(system, model, precision, reqs, config=config, window=STEADY, **slo)
+        return simulate(system, model, precision, reqs, config=config, window=STEADY, clients=clients, **slo)
     j = judge(once, JUDGED, ci=ci, requests=args.requests, max_reps=args.max_replications,
               max_requests=args.max_requests, first_seed=args.seed)
     data = j.results[0].to_dict()
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
         else:
             data[name] = j.value(name)
     data["precision"] = j.to_dict()
+    data["clients"] = clients
     return data
 
 
@@ -120,7 +126,8 @@ def text(data: dict[str, Any], title: str) -> str:
             iv = intervals.get(f"{name[:-3]}_{stat}_ms")
             cells.append(f"{stat} {q[stat]:9.1f}" + (f" ±{iv['half_width']:.1f}" if iv else ""))
         lines.append(f"  {name[:-3].upper():6} " + "  ".join(cells) + " ms")
-    offered = "all at once" if r["arrival_rate"] is None else f"{r['arrival_rate']:.3g}/s"
+    offered = f"from {r['clients']} clients, one request each at a time" if r.get("clients") else \
+        "all at once" if r["arrival_rate"] is None else f"{r['arrival_rate']:.3g}/s"
     lines.append(f"  throughput {r['output_tok_s']:.1f} output tok/s ({r['total_tok_s']:.1f} total); arrivals "
                  f"{offered}; mean in system {r['mean_in_system']:.2f}")
     slo = ", ".join(f"{k} {v:g} ms" for k, v in (("ttft_p99_ms", r["ttft_slo_ms"]), ("tbt_mean_ms", r["tbt_slo_ms"]))
