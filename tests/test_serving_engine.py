@@ -232,3 +232,18 @@ def test_closed_loop_latency_counts_from_sending_not_from_the_burst(clients):
 def test_a_closed_loop_needs_a_whole_positive_number_of_clients(bad):
     with pytest.raises(ConfigError, match="concurrency"):
         simulate(A100, L8, FP16, burst(4, Lengths(), Lengths()), clients=bad)
+
+
+def test_a_closed_loop_is_refused_where_prefill_and_decode_run_apart():
+    with pytest.raises(ConfigError, match="policy='disaggregated'"):
+        simulate(A100x8_2, L70, FP16, burst(8, Lengths(), Lengths()),
+                 config=SchedulerConfig(policy="disaggregated"), clients=4)
+
+
+def test_closed_loop_clients_are_shared_equally_by_the_replicas():
+    two = System.of(PRESETS["a100-sxm-80gb"], tp=1, devices=2)
+    reqs = burst(40, Lengths("fixed", 200), Lengths("fixed", 50))
+    assert simulate(two, L8, FP16, reqs, clients=4).mean_in_system == pytest.approx(4, rel=0.05)
+    with pytest.raises(ConfigError, match="concurrency=3"):
+        simulate(two, L8, FP16, reqs, clients=3)
+

@@ -104,8 +104,8 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
              clients: int | None = None) -> ServingResult:
     """Serve ``requests`` on ``system`` under ``config.policy``; replicas share the load round-robin.
     ``window``: fractions of the requests (in arrival order) whose latencies count.
-    ``clients``: a closed loop (a benchmark at fixed concurrency): that many clients, shared by the
-    replicas, each keeps one request outstanding and sends the next, in the order given, when its
+    ``clients``: a closed loop (a benchmark at fixed concurrency): that many clients, shared equally by
+    the replicas, each keeps one request outstanding and sends the next, in the order given, when its
     previous one ends; the requests' arrival times are ignored. Latencies count from sending.
     ``step_by_step``: price decode iterations one at a time instead of in closed-form runs (same
     result; the reference for tests and the benchmark's baseline)."""
@@ -126,7 +126,14 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     if clients is not None:
         if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
             raise ConfigError("concurrency", clients, "must be a positive whole number of clients")
-        per_replica = -(-clients // system.replicas)
+        if cls is DisaggregatedScheduler:
+            raise ConfigError("policy", config.policy, "a closed loop (clients) needs the replica that ends a request "
+                                                       "to admit its client's next one, which prefill and decode "
+                                                       "replicas apart cannot do")
+        if clients % system.replicas:
+            raise ConfigError("concurrency", clients, f"must be a multiple of the {system.replicas} replicas (each "
+                                                      f"serves an equal share of the clients)")
+        per_replica = clients // system.replicas
         # a replica never holds more requests than its clients have sent
         config = replace(config, max_batch=min(config.max_batch, per_replica))
     cost = iteration_cost(system, model, precision, tuple(sorted(engines.items())) if engines else None)
