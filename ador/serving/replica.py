@@ -13,7 +13,6 @@ result is the same as stepping one iteration at a time (tested), at a fraction o
 """
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 from collections import deque
@@ -65,6 +64,7 @@ class Replica:
         self.clients = clients
         self.client_overhead_s = client_overhead_s
         self.admissions = 0
+        # completion times not yet matched to an admission (a heap: at most ``clients`` of them)
         self.completions: list[float] = []
         self.hbm_bw = hbm_bw                 # bytes/s a replica's devices deliver (concurrent contention)
         self.block = cfg.block_tokens
@@ -113,9 +113,8 @@ class Replica:
         if live.admitted_s != live.admitted_s:          # NaN: first admission
             live.admitted_s = self.t
             if self.clients:
-                m = self.admissions - self.clients
-                if m >= 0:
-                    live.arrival = self.completions[m] - self.client_overhead_s
+                if self.admissions >= self.clients:      # the earliest completion not yet matched
+                    live.arrival = heappop(self.completions) - self.client_overhead_s
                 self.admissions += 1
             if self.t <= self.rec.horizon:
                 self.rec.admitted_in_horizon += 1
@@ -157,7 +156,7 @@ class Replica:
         self.used -= live.hold
         self.rec.finish(live, now)
         if self.clients:
-            bisect.insort(self.completions, now)
+            heapq.heappush(self.completions, now)
 
     def complete_prefills(self, done: list[Live], now: float) -> None:
         for live in done:

@@ -83,12 +83,14 @@ class CompiledRows:
         key_of = []
         for i, m in enumerate(self.rows):
             k = (m.hardware, m.stack)
-            if k not in keys and self.plan[i] is not None:
+            if self.plan[i] is None:
+                key_of.append(-1)                      # skipped: the all-zero last line
+                continue
+            if k not in keys:
                 keys[k] = len(self.key_rows)
                 self.key_rows.append(m)
-            key_of.append(keys.get(k, -1))
+            key_of.append(keys[k])
         self.key_of_row = np.array(key_of, dtype=int)
-        self.active = np.array([i for i, p in enumerate(self.plan) if p is not None], dtype=int)
         layer, ttft, gen = [], [], []
         for i, plan in enumerate(self.plan):
             if plan is None:

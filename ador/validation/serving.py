@@ -191,10 +191,9 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     model, precision = get_model(row.model), get_precision(row.precision)
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
     config = scheduler_for(row.software, row.tp).config
-    n = row.requests or benchmark_requests(row.software, row.input_mean, row.output_mean)
     closed = row.policy == "closed" and row.concurrency is not None
-    if closed:
-        n = row.requests or CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency)
+    n = row.requests or (CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency) if closed else
+                         benchmark_requests(row.software, row.input_mean, row.output_mean))
     prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
     output = lengths_for(row.output_mean, row.output_max, row.length_dist)
     fixed = prompt.kind == "fixed" and output.kind == "fixed"
