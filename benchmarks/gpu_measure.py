@@ -52,6 +52,15 @@ LAYER_TPS = (1, 2, 4, 8)
 LAYER_DECODE_POINTS: Points = ((1, 1024), (16, 1024), (64, 2048), (256, 1024))
 LAYER_PREFILL_POINTS: Points = ((1, 512), (1, 2048), (4, 2048))
 LAYER_COPIES = 4
+# --points long-context: decode over long KV caches, where the attention kernel's parallelism (not
+# HBM bandwidth alone) may bound a step: whole-model steps (two anchors shared with the standard set),
+# TP 1 and TP 8 shard layers of llama-3-70b, and the attention kernel alone (raw JSON only)
+LONG_DECODE_POINTS: Points = ((1, 1024), (1, 4096), (1, 8192), (1, 16384), (1, 32768), (1, 65536), (1, 131072),
+                              (4, 16384), (4, 32768), (16, 8192), (16, 16384), (32, 8192))
+LONG_LAYER_TPS = (1, 8)
+LONG_LAYER_DECODE_POINTS: Points = ((1, 4096), (1, 32768), (1, 131072), (8, 32768))
+ATTENTION_POINTS: Points = ((1, 1024), (1, 4096), (1, 16384), (1, 65536), (1, 131072), (2, 16384), (4, 4096),
+                            (4, 32768), (8, 16384), (16, 4096), (16, 16384), (32, 4096), (64, 4096))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny shapes, for checking the script itself")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--points", choices=("standard", "long-context"), default="standard",
+                        help="which shapes to measure (long-context: decode over 8k-128k KV caches)")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
@@ -83,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
                               vocab_size=1000)
         decode_points, prefill_points = ((1, 16), (4, 32)), ((1, 16), (2, 8))
         layer_decode, layer_prefill, copies = ((2, 16),), ((1, 16),), 2
+    layer_tps: tuple[int, ...] = LAYER_TPS
+    attention_points: Points = ()
+    if args.points == "long-context":
+        decode_points, prefill_points, layer_prefill = LONG_DECODE_POINTS, (), ()
+        layer_tps, layer_decode, attention_points = LONG_LAYER_TPS, LONG_LAYER_DECODE_POINTS, ATTENTION_POINTS
+        if args.quick:
+            decode_points, layer_decode, attention_points = ((1, 64), (2, 32)), ((1, 64),), ((1, 64), (2, 32))
 
     rows: list[dict[str, Any]] = []
     raw: list[dict[str, Any]] = []
@@ -101,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     net = Net(torch, model_shape, tp=1, n_layers=model_shape.n_layers, dtype=dtype, device=device,
               with_head=True)
-    max_tokens = max(b * kv for b, kv in decode_points + prefill_points)
+    max_tokens = max(b * kv for b, kv in decode_points + prefill_points + attention_points)
     net.allocate_cache(max_tokens)
     for batch, kv in decode_points:
         times = _time_or_skip(torch, partial(net.decode_pass, batch, kv), args.repeats, device)
@@ -111,11 +129,23 @@ def main(argv: list[str] | None = None) -> int:
         times = _time_or_skip(torch, partial(net.prefill_pass, batch, prompt), args.repeats, device)
         if times:
             record(model_shape.name, 1, batch, prompt, 1, "ttft_ms", times)
+    attention: list[dict[str, Any]] = []
+    for batch, kv in attention_points:
+        # every layer's own cache in turn, so the KV read is never served from L2; per-layer time
+        times = _time_or_skip(torch, partial(net.attention_pass, batch, kv), args.repeats, device)
+        if times:
+            per_layer = [t / len(net.layers) for t in times]
+            kv_bytes = 2 * batch * kv * net.kv_heads * model_shape.head_dim * 2
+            attention.append(dict(batch=batch, kv_len=kv, median_ms=statistics.median(per_layer),
+                                  min_ms=min(per_layer), max_ms=max(per_layer), kv_bytes_per_layer=kv_bytes,
+                                  kv_read_gb_s=kv_bytes / (statistics.median(per_layer) * 1e-3) / 1e9))
+            print(f"attention alone {model_shape.name} batch {batch} kv {kv}: {attention[-1]['median_ms']:.4f} ms "
+                  f"per layer, {attention[-1]['kv_read_gb_s']:.0f} GB/s of KV", flush=True)
     env["prefill_gqa_mode"] = net.gqa_mode
     del net
     torch.cuda.empty_cache() if device.type == "cuda" else None
 
-    for tp in LAYER_TPS:
+    for tp in layer_tps:
         stack = Net(torch, layer_shape, tp=tp, n_layers=copies, dtype=dtype, device=device, with_head=False)
         stack.allocate_cache(max(b * kv for b, kv in layer_decode + layer_prefill))
         for batch, kv in layer_decode:
@@ -135,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     args.out.with_suffix(".json").write_text(json.dumps({"environment": env, "repeats": args.repeats,
-                                                         "rows": raw}, indent=1))
+                                                         "points": args.points, "rows": raw,
+                                                         "attention_only": attention}, indent=1))
     print(f"wrote {len(rows)} rows to {args.out}")
     return 0
 
@@ -318,6 +349,19 @@ class Net:
             if self.head is not None:
                 last = t.nn.functional.rms_norm(x[:, -1], (self.s.d_model,), self.final_norm, 1e-5)
                 (last @ self.head.T).argmax(dim=-1)
+        return run
+
+    def attention_pass(self, batch: int, kv_len: int) -> Callable[[], None]:
+        """The decode attention kernel alone (SDPA over each layer's KV cache of ``kv_len`` tokens,
+        query heads grouped by KV head as in ``_layer``), once per layer."""
+        t, hd = self.t, self.s.head_dim
+        group = self.heads // self.kv_heads
+        q = t.randn(batch, self.kv_heads, group, hd, dtype=self.dtype, device=self.device)
+        caches = [self._kv(i, batch, kv_len) for i in range(len(self.layers))]
+
+        def run() -> None:
+            for k_cache, v_cache in caches:
+                t.nn.functional.scaled_dot_product_attention(q, k_cache, v_cache)
         return run
 
     def decode_pass(self, batch: int, kv_len: int) -> Callable[[], None]:

@@ -36,6 +36,10 @@ SYNTHETIC = [  # pipeline and multi-node layouts the public rows do not exercise
     _row(3, tp=4, pp=4, devices=16, model="llama-3.1-70b", metric="ttft_ms"),
     _row(4, tp=2, pp=2, devices=4, metric="output_tok_s_per_gpu", software="lmdeploy 0.1.0a1"),
     _row(5, tp=8, pp=1, devices=8, metric="decode_layer_ms", software="pytorch"),
+    # decode attention kernels that do not split the KV sequence, at long contexts where that binds
+    _row(6, tp=1, devices=1, model="llama-3-8b", precision="bf16", batch=1, input_len=32000, software="gpt-fast"),
+    _row(7, tp=1, devices=1, model="llama-3-8b", precision="bf16", batch=2, input_len=60000, output_len=200,
+         metric="e2e_ms", software="pytorch 2.11"),
 ]
 
 
@@ -167,3 +171,20 @@ def test_request_overhead_only_from_rows_that_include_it():
     profiles = C.runtimes_from(values)
     for stack in decode_only:                             # they take the median stack's, not a default of 0
         assert profiles[stack].request_overhead_s == profiles["default"].request_overhead_s > 0
+
+
+@pytest.mark.parametrize("software, split", [
+    ("tensorrt-llm 0.9.0", False), ("tensorrt-llm v0.7a (preliminary)", False), ("tensorrt-llm 0.12.0", False),
+    ("tensorrt-llm 0.13.0", True), ("tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", True),
+    ("tensorrt-llm 1.0 (trtllm-bench; PyTorch backend)", True), ("tensorrt-llm", True),
+    ("pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py)", False), ("gpt-fast", False),
+    ("vllm 0.6.0 (openai api_server)", True), ("lmdeploy 0.1.0a1 (turbomind)", True)])
+def test_each_row_is_priced_with_its_releases_decode_kernels(software, split):
+    """TensorRT-LLM split the KV sequence by default only from 0.13 (multi-block mode); a fitted
+    profile stands for the current release, a row for its own."""
+    from ador.validation.kernels import runtime_for
+    runtimes = C.runtimes_from({"software:tensorrt-llm.kernel_overhead_s": 5e-6})
+    assert runtimes["tensorrt-llm"].decode_kv_split
+    profile, _ = runtime_for(software, runtimes)
+    assert profile.decode_kv_split is split
+    assert profile.step_overhead_s == runtimes[profile.name].step_overhead_s     # the fitted constants kept

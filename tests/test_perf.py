@@ -158,3 +158,46 @@ def test_tensor_parallelism_never_increases_per_device_memory(model, batch, seq,
         f = footprint(spec, p, tp, 1, batch, seq, batch * min(seq, 2048))
         sizes.append(f.total_bytes)
     assert sizes == sorted(sizes, reverse=True)
+
+
+def _decode_attention_seconds(device, runtime, batch, kv, model="llama-3-8b"):
+    ops = [op for op in decode_step(ZOO[model], get_precision("bf16"), 1, batch, kv) if op.kind == "attention"]
+    r = rates(System(device=device, runtime=runtime))
+    return sum(gpu.op_time(device, op, get_precision("bf16"), 1, r)[0] * op.count for op in ops), ops
+
+
+@given(batch=st.integers(1, 64), kv=st.integers(256, 131072))
+def test_an_unsplit_decode_kernel_streams_at_its_blocks_bandwidth(batch, kv):
+    """Without KV splitting, one thread block streams each (sequence, KV head): a small batch reads
+    its cache at blocks x per-block bandwidth, never faster; splitting is never slower."""
+    from ador.hardware.runtime import get_runtime
+    from ador.perf.constants import GPU_DECODE_ATTN_BLOCK_BYTES_PER_S
+    h200 = PRESETS["h200-sxm-141gb"]
+    split_rt = get_runtime("tensorrt-llm")
+    unsplit_rt = dataclasses.replace(split_rt, decode_kv_split=False)
+    split, ops = _decode_attention_seconds(h200, split_rt, batch, kv)
+    unsplit, _ = _decode_attention_seconds(h200, unsplit_rt, batch, kv)
+    assert unsplit >= split
+    blocks = min(batch * ZOO["llama-3-8b"].n_kv_heads, h200.sm_count)
+    floor = sum(op.kv_bytes * op.count for op in ops) / (blocks * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
+    assert unsplit >= floor * (1 - 1e-9)
+    if batch == 1 and kv >= 16384:
+        assert unsplit == pytest.approx(floor, rel=0.05)    # the floor is what binds: 8 blocks, not the HBM
+
+
+def test_per_block_bandwidth_is_what_the_own_measurements_show():
+    """The constant's source: attention-only timings on an H100 and an H200, where fewer (sequence,
+    KV head) blocks run than would saturate the HBM."""
+    import json
+    from ador.perf.constants import GPU_DECODE_ATTN_BLOCK_BYTES_PER_S
+    from ador.validation.data import DEFAULT_DATA
+    kv_heads = ZOO["llama-3-8b"].n_kv_heads
+    seen = []
+    for name in ("long-context-h100.json", "long-context-h200.json"):
+        for point in json.loads((DEFAULT_DATA.parent / "own" / name).read_text())["attention_only"]:
+            blocks = point["batch"] * kv_heads
+            if blocks <= 64 and point["kv_len"] >= 16384:      # below saturation, past the fixed costs
+                seen.append(point["kv_read_gb_s"] * 1e9 / blocks)
+    assert len(seen) >= 8
+    assert min(seen) >= 0.97 * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S
+    assert max(seen) <= 1.05 * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S

@@ -18,6 +18,9 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``grouped_kv_decode``: the (query heads per KV head, head dim) shapes for which the runtime's
   decode-attention kernel reads each KV head once for its whole query group ("any": every shape,
   as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head;
+- ``decode_kv_split``: whether the decode-attention kernel splits each sequence's KV cache over
+  thread blocks until the SMs are busy (FlashDecoding, split-KV); without it one block streams each
+  (sequence, KV head) and a small batch reads the cache at a few blocks' bandwidth, not the HBM's;
 - ``reserved_bytes``: device memory the runtime keeps for itself.
 
 The fitted profiles (``tensorrt-llm``, ``gpt-fast``, ...) come from ``ador calibrate`` and live in
@@ -73,6 +76,7 @@ class RuntimeProfile:
     collective_latency_s: float = 0.0
     comm_overlap: float = 0.0
     grouped_kv_decode: tuple[str, ...] = ("any",)
+    decode_kv_split: bool = True
     reserved_bytes: float = 0.0
     source: str = ""
 
@@ -94,6 +98,8 @@ class RuntimeProfile:
                 raise ConfigError("grouped_kv_decode", shape, "expected 'any' or GROUPxHEAD_DIM such as 8x128")
         if not 0 < self.link_efficiency <= 1:
             raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
+        if not isinstance(self.decode_kv_split, bool):
+            raise ConfigError("decode_kv_split", self.decode_kv_split, "must be true or false")
 
     def decode_kv_reads(self, kv_group: int, head_dim: int) -> int:
         """How many times a decode step reads each KV head: once if the kernel shares it across the

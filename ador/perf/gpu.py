@@ -11,8 +11,8 @@ from __future__ import annotations
 from ador.errors import ConfigError
 from ador.hardware.devices import GpuSpec
 from ador.perf.collectives import collective_time
-from ador.perf.constants import (GPU_ATTN_BLOCK_M, GPU_DECODE_ATTN_ROWS, GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS,
-                                 GPU_TILE_N)
+from ador.perf.constants import (GPU_ATTN_BLOCK_M, GPU_DECODE_ATTN_BLOCK_BYTES_PER_S, GPU_DECODE_ATTN_ROWS,
+                                 GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS, GPU_TILE_N)
 from ador.perf.rules import SCALAR, Rates, attention_kv_bytes, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
@@ -49,10 +49,13 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
     return padding * blocks / (waves * gpu.sm_count)
 
 
-def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None) -> tuple[float, float, float]:
+def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
+             kv_split: bool = True) -> tuple[float, float, float, float]:
     """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
-    the SIMT peak). Physics only; ``combine`` applies the fitted efficiencies and the runtime."""
+    the SIMT peak, and the least time its data takes at the parallelism the kernel has: nonzero
+    only for decode attention under a runtime whose kernel does not split the KV sequence).
+    Physics only; ``combine`` applies the fitted efficiencies and the runtime."""
     kind = op.kind
     if kind == GEMM:
         compute = op.flops / (dense_peak(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
@@ -60,39 +63,50 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None) -> tuple[float, 
         # weight-only formats convert every weight on the CUDA cores on its way to the MMA
         dequant = op.k * op.n * p.dequant_ops_per_weight / gpu.simt_flops_per_s \
             if p.weight_only and op.weight_bytes else 0.0
-        return compute, memory, dequant
+        return compute, memory, dequant, 0.0
     if kind == ATTENTION:
         # FlashAttention-style fused kernel; decode (one query per head) streams the KV cache
+        kv_bytes = attention_kv_bytes(op, kv_reads)
+        floor = 0.0
         if op.m == 1:
             # the query heads sharing a KV head are the rows of one MMA tile; KV splits fill the SMs
             rows = op.kv_group
             fill = rows / (-(-rows // GPU_DECODE_ATTN_ROWS) * GPU_DECODE_ATTN_ROWS)
+            if not kv_split:
+                # one thread block per (sequence, KV head) -- or per query head where each reads
+                # its KV head itself -- each streaming at what one block on one SM reaches
+                blocks = op.groups if kv_bytes > op.kv_bytes else op.groups // op.kv_group
+                floor = kv_bytes / (min(blocks, gpu.sm_count) * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
         else:
             block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
             blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
             fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
-        memory = (attention_kv_bytes(op, kv_reads) + op.act_bytes) / gpu.hbm_bw_bytes_per_s
-        return op.flops / (dense_peak(gpu, p) * fill), memory, 0.0
+        memory = (kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
+        return op.flops / (dense_peak(gpu, p) * fill), memory, 0.0, floor
     if kind == VECTOR or kind == MEMORY:
         # elementwise kernels stream their operands through HBM between kernels
-        return 0.0, op.act_bytes / gpu.hbm_bw_bytes_per_s, 0.0
+        return 0.0, op.act_bytes / gpu.hbm_bw_bytes_per_s, 0.0, 0.0
     raise ValueError(f"operator kind {kind!r} has no compute/memory terms")
 
 
-def combine(compute, memory, dequant, tensor_eff, hbm_eff, dequant_eff, overlap, overhead_s, X=SCALAR):
+def combine(compute, memory, dequant, tensor_eff, hbm_eff, dequant_eff, overlap, overhead_s, X=SCALAR, *,
+            memory_floor=0.0):
     """A kernel's time from its full-efficiency terms: compute and memory overlap by the runtime's
     rule (``ador.perf.rules.overlapped``, the rule designs follow too), dequantisation and the fixed
-    cost per kernel add on. Works on numbers or on arrays (calibration prices every row at once)."""
-    return overlapped(compute / tensor_eff, memory / hbm_eff, overlap, X) + dequant / dequant_eff + overhead_s
+    cost per kernel add on; the data takes at least ``memory_floor`` (the kernel's parallelism).
+    Works on numbers or on arrays (calibration prices every row at once)."""
+    data = X.maximum(memory / hbm_eff, memory_floor)
+    return overlapped(compute / tensor_eff, data, overlap, X) + dequant / dequant_eff + overhead_s
 
 
 def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str | None = None) -> Result:
     kind = op.kind
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
-    compute, memory, dequant = op_terms(gpu, op, p, r.kv_reads)
+    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split)
     eff = tensor_efficiency(gpu, p) if compute else 1.0
-    t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s)
+    t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s,
+                memory_floor=floor)
     if kind == VECTOR or kind == MEMORY:
         return t, SIMT, "memory"
-    return t, TENSOR, "compute" if compute / eff >= memory / r.hbm_efficiency else "memory"
+    return t, TENSOR, "compute" if compute / eff >= max(memory / r.hbm_efficiency, floor) else "memory"

@@ -37,7 +37,8 @@ from ador.hardware.presets import _GPU_SPECS
 from ador.hardware.runtime import SERVING_RUNTIME_RESERVED_BYTES, MemoryEfficiency, RuntimeProfile
 from ador.validation.compiled import CompiledRows
 from ador.validation.data import Measurement
-from ador.validation.predict import DEFAULT_PROFILE, LAYER_METRICS, RowResult, predict_rows, profile_for
+from ador.validation.kernels import DEFAULT_PROFILE, kernel_facts
+from ador.validation.predict import LAYER_METRICS, RowResult, predict_rows, profile_for
 
 # metrics whose value includes the per-request overhead (the first token, the whole request)
 REQUEST_METRICS = ("ttft_ms", "e2e_ms", "output_tok_s", "output_tok_s_per_gpu")
@@ -72,14 +73,6 @@ BOUNDS = {"tensor": (0.1, 0.95), "tensor_fp8": (0.1, 0.95), "hbm": (0.5, 0.95), 
           "dequant": (0.01, 1.0), "kernel_overhead_s": (1e-7, 1e-4), "step_overhead_s": (1e-7, 5e-2),
           "collective_latency_s": (1e-7, 5e-5), "overlap": (0.9, 1.0), "request_overhead_s": (1e-6, 0.5)}
 _LOG_SCALE = {"kernel_overhead_s", "step_overhead_s", "collective_latency_s", "request_overhead_s"}
-# What each stack's decode-attention kernels do with grouped-query attention: the (query heads per KV
-# head x head dim) shapes whose KV is read once per group. Documented kernel coverage, not fitted.
-# TensorRT-LLM 0.6-0.9 (the releases in the data): XQA kernels are built only for 8 query heads per
-# KV head of dim 128 (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h);
-# other GQA shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one
-# KV read per query head. gpt-fast and torchao expand the KV heads to every query head
-# (repeat_interleave) before scaled_dot_product_attention. Other stacks: shared for every shape.
-STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
 
 START = {"tensor": 0.7, "tensor_fp8": 0.6, "hbm": 0.85, "link_efficiency": 0.7, "dequant": 0.25,
          "kernel_overhead_s": 5e-6, "step_overhead_s": 1e-3, "collective_latency_s": 5e-6, "overlap": 0.95,
@@ -182,12 +175,13 @@ def runtimes_from(values: dict[str, float], source: str = "") -> dict[str, Runti
               for name in RUNTIME_SHARED}
     out = {}
     for stack, own in stacks.items():
-        own = {**stacks[DEFAULT_PROFILE], **own}    # a constant no row of the stack exercises: the median's
+        # a constant no row of the stack exercises: the median's
+        constants: dict[str, Any] = {**shared, **stacks[DEFAULT_PROFILE], **own}
         note = source if stack != DEFAULT_PROFILE else \
             f"{source}; overheads are the median of the fitted stacks (stacks with too few rows use it)"
-        out[stack] = RuntimeProfile(name=stack, hbm_efficiency=memory, reserved_bytes=SERVING_RUNTIME_RESERVED_BYTES,
-                                    grouped_kv_decode=STACK_GROUPED_KV.get(stack, ("any",)), source=note,
-                                    **shared, **own)
+        fitted = RuntimeProfile(name=stack, hbm_efficiency=memory, reserved_bytes=SERVING_RUNTIME_RESERVED_BYTES,
+                                source=note, **constants)
+        out[stack] = dataclasses.replace(fitted, **dict(kernel_facts(stack)))   # the current release's kernels
     return out
 
 
@@ -225,7 +219,7 @@ def compile_rows(rows: Sequence[Measurement]) -> CompiledRows:
     profiles = runtimes_from({f"software:{s}.kernel_overhead_s": START["kernel_overhead_s"]
                               for s in fitted_stacks(rows)})
     return CompiledRows(rows, _devices(efficiencies({}, "")),
-                        kv_rules=lambda m: profile_for(m, profiles)[0].decode_kv_reads)
+                        kernel_rules=lambda m: profile_for(m, profiles)[0])
 
 
 def _loss(compiled: CompiledRows, params: list[Parameter], subset: np.ndarray,

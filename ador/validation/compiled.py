@@ -39,6 +39,7 @@ class _Ops:
     compute: list
     memory: list
     dequant: list
+    floor: list
     fp8: list
 
 
@@ -46,12 +47,14 @@ class CompiledRows:
     """``rows`` on the GPU presets ``devices``, ready to be priced with any efficiencies and runtimes."""
 
     def __init__(self, rows: Sequence[Measurement], devices: Mapping[str, Device] = PRESETS,
-                 kv_rules=lambda m: None) -> None:
-        """``kv_rules(row)``: the decode-attention KV rule of the row's runtime (not a fitted constant)."""
+                 kernel_rules=lambda m: None) -> None:
+        """``kernel_rules(row)``: the runtime profile whose decode-attention kernel rules (KV reads per
+        query group, KV split) price the row -- facts of its stack, not fitted constants; None: the
+        defaults (shared KV reads, split)."""
         self.rows = list(rows)
-        self.kv_rules = kv_rules
+        self.kernel_rules = kernel_rules
         self.skipped: dict[int, str] = {}
-        ops = _Ops([], [], [], [], [], [], [])
+        ops = _Ops([], [], [], [], [], [], [], [])
         coll: dict[str, dict[str, list]] = {k: {f: [] for f in ("stage", "row", "count", "bytes", "tp", "bw",
                                                                 "hop", "direct")} for k in _KINDS}
         self.stage_step: list[bool] = []        # does the stage pay the per-step overhead
@@ -65,7 +68,8 @@ class CompiledRows:
                 self.skipped[i] = str(err)
                 self.plan.append(None)
         self.n_stages = len(self.stage_step)
-        self.ops = {f: np.array(getattr(ops, f), dtype=float) for f in ("count", "compute", "memory", "dequant")}
+        self.ops = {f: np.array(getattr(ops, f), dtype=float) for f in ("count", "compute", "memory", "dequant",
+                                                                       "floor")}
         self.ops["stage"] = np.array(ops.stage, dtype=int)
         self.ops["row"] = np.array(ops.row, dtype=int)
         self.ops["fp8"] = np.array(ops.fp8, dtype=bool)
@@ -122,7 +126,8 @@ class CompiledRows:
             raise ConfigError("hardware", m.hardware, "compiled rows are GPU rows")
         model, precision = get_model(m.model), get_precision(m.precision)
         system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
-        kv_reads = self.kv_rules(m)
+        rules = self.kernel_rules(m)
+        kv_reads, kv_split = (rules.decode_kv_reads, rules.decode_kv_split) if rules is not None else (None, True)
 
         def stage(op_list, step: bool) -> int:
             s = len(self.stage_step)
@@ -136,9 +141,10 @@ class CompiledRows:
                                      ("tp", m.tp), ("bw", bw), ("hop", hop), ("direct", direct)):
                             c[f].append(v)
                     continue
-                compute, memory, dequant = G.op_terms(device, op, precision, kv_reads)
+                compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split)
                 for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
-                             ("memory", memory), ("dequant", dequant), ("fp8", precision.compute_dtype == "fp8")):
+                             ("memory", memory), ("dequant", dequant), ("floor", floor),
+                             ("fp8", precision.compute_dtype == "fp8")):
                     getattr(ops, f).append(v)
             return s
 
@@ -185,7 +191,8 @@ class CompiledRows:
         r = per_row[o["row"]]
         tensor = np.where(o["fp8"], r[:, 1], r[:, 0])
         tensor = np.where(o["compute"] > 0, tensor, 1.0)
-        t = G.combine(o["compute"], o["memory"], o["dequant"], tensor, r[:, 3], r[:, 2], r[:, 4], r[:, 5], NUMPY)
+        t = G.combine(o["compute"], o["memory"], o["dequant"], tensor, r[:, 3], r[:, 2], r[:, 4], r[:, 5], NUMPY,
+                      memory_floor=o["floor"])
         work = np.bincount(o["stage"], weights=t * o["count"], minlength=self.n_stages)
         comm = np.zeros(self.n_stages)
         for kind, c in self.coll.items():

@@ -19,7 +19,7 @@ from ador.hardware.devices import GpuSpec
 from ador.hardware.runtime import runtime_profiles
 from ador.perf import gpu
 from ador.perf.stage import rates
-from ador.validation.predict import DEFAULT_PROFILE
+from ador.validation.kernels import DEFAULT_PROFILE
 from ador.workload import decode_step, get_model, get_precision, prefill
 
 MODEL = "llama-3-70b"

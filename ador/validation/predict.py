@@ -16,11 +16,11 @@ from ador.hardware import PRESETS, Device, System
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf import evaluate, stage_time
 from ador.validation.data import Measurement
+from ador.validation.kernels import runtime_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.models import ModelSpec
 from ador.workload.ops import COLLECTIVES
 
-DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
 
 # One transformer layer on one device: metric -> (phase, whether its collectives are included).
 # ``*_layer_ms`` is the layer as a TP shard runs it, its all-reduces included; ``*_shard_ms`` is the
@@ -50,12 +50,9 @@ def layer_metric_ops(m: Measurement, model: ModelSpec, precision) -> tuple:
 
 def profile_for(m: Measurement, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
     """The runtime profile that predicts ``m`` and whether that is an extrapolation (the row's stack
-    has no fitted profile, so the default one stands in)."""
-    if m.stack in runtimes:
-        return runtimes[m.stack], False
-    if DEFAULT_PROFILE in runtimes:
-        return runtimes[DEFAULT_PROFILE], True
-    raise ConfigError("software", m.software, "no runtime profile for this stack and no default profile")
+    has no fitted profile, so the default one stands in); either way with the kernel facts of the
+    row's software (``ador.validation.kernels``)."""
+    return runtime_for(m.software, runtimes)
 
 
 def predict(m: Measurement, devices: Mapping[str, Device] = PRESETS,

@@ -38,7 +38,8 @@ from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
 from ador.serving.stacks import benchmark_requests, scheduler_for
 from ador.validation.data import read_rows, stack_of
-from ador.validation.predict import DEFAULT_PROFILE, RowResult, summarise
+from ador.validation.kernels import runtime_for
+from ador.validation.predict import RowResult, summarise
 from ador.workload import get_model, get_precision
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "serving.csv"
@@ -170,14 +171,6 @@ class ServingRowResult(RowResult):
                 "skipped": self.skipped, "extrapolated": self.extrapolated}
 
 
-def _profile(row: ServingMeasurement, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
-    if row.stack in runtimes:
-        return runtimes[row.stack], False
-    if DEFAULT_PROFILE in runtimes:
-        return runtimes[DEFAULT_PROFILE], True
-    raise ConfigError("software", row.software, "no runtime profile for this stack and no default profile")
-
-
 def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Mapping[str, Device] = PRESETS,
                  runtimes: Mapping[str, RuntimeProfile] | None = None) -> dict[str, float]:
     """Replay the benchmark run behind ``row``: the mean of each of ``metrics`` over replications."""
@@ -187,7 +180,7 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     for m in metrics:
         if m not in METRICS:
             raise ConfigError("metric", m, f"unsupported serving metric (known: {', '.join(METRICS)})")
-    runtime, _ = _profile(row, runtimes)
+    runtime, _ = runtime_for(row.software, runtimes)
     model, precision = get_model(row.model), get_precision(row.precision)
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
     config = scheduler_for(row.software, row.tp).config
@@ -233,7 +226,7 @@ def predict_serving(rows: list[ServingMeasurement], devices: Mapping[str, Device
         first = members[0]
         try:
             values = simulate_row(first, tuple(sorted({r.metric for r in members})), devices, runtimes)
-            extrapolated = _profile(first, runtimes)[1]
+            extrapolated = runtime_for(first.software, runtimes)[1]
             for r in members:
                 out[r.id] = ServingRowResult(r, predicted=values[r.metric], extrapolated=extrapolated)
         except AdorError as err:

@@ -1,0 +1,79 @@
+"""What each serving stack's decode-attention kernels do: documented facts of the software (by
+release where it matters), not fitted constants. Every measured row is priced with its own
+software's facts, whether its stack has a fitted profile or takes the default one.
+
+- ``grouped_kv_decode``: the (query heads per KV head x head dim) shapes whose KV head is read once
+  for its whole query group. TensorRT-LLM 0.6-0.9 (the releases in the data): XQA kernels are built
+  only for 8 query heads per KV head of dim 128
+  (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h); other GQA
+  shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one KV read per
+  query head -- but the same models on A100 and L40S show no such penalty, so no rule is set for it
+  (docs/validation.md). gpt-fast and torchao expand the KV heads to every query head
+  (repeat_interleave) before scaled_dot_product_attention. Other stacks: shared for every shape.
+- ``decode_kv_split``: whether the kernel splits each sequence's KV over thread blocks until the
+  SMs are busy. TensorRT-LLM's "multi-block mode" does, and is on by default from release 0.13
+  ("[BREAKING CHANGE] Enabled multi_block_mode by default", release notes 0.13.0); before, it was a
+  build flag defaulting to off (tensorrt_llm/plugin/plugin.py ``multi_block_mode: bool = False`` in
+  0.9.0; ``--multi_block_mode`` store_true in 0.7's examples/llama/build.py). vLLM 0.4-0.6 runs its
+  paged attention v2 (512-token partitions) whenever v1 would leave the SMs short
+  (vllm/attention/ops/paged_attn.py, ``use_v1``); FlashDecoding, FlashInfer and TurboMind split.
+  PyTorch's ``scaled_dot_product_attention`` as our script calls it reads a 128k-token cache at batch
+  1 at 8 blocks' bandwidth (own measurement, ador/data/own/long-context-h200.json): unsplit. gpt-fast
+  and torchao call it with an attention mask (gpt-fast model.py: ``scaled_dot_product_attention(q,
+  k, v, attn_mask=mask)``), which rules out the flash kernel; the memory-efficient one left does
+  not split the keys in its forward pass.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any, Mapping
+
+from ador.errors import ConfigError
+from ador.hardware.runtime import RuntimeProfile
+from ador.validation.data import stack_of
+
+DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
+
+STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
+STACK_UNSPLIT_KV_DECODE = frozenset({"pytorch", "gpt-fast", "torchao"})
+# (stack, first release whose decode kernels split the KV sequence by default)
+SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
+
+
+def release(software: str) -> tuple[int, int] | None:
+    """(major, minor) of the first version number in a software string, None if it states none."""
+    m = re.search(r"\bv?(\d+)\.(\d+)", software)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+@lru_cache(maxsize=1024)
+def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
+    """The RuntimeProfile fields that describe the decode-attention kernels of ``software`` (a
+    stack name alone stands for its current release)."""
+    stack = stack_of(software)
+    split = stack not in STACK_UNSPLIT_KV_DECODE
+    if stack in SPLIT_KV_SINCE:
+        version = release(software)
+        split = version is None or version >= SPLIT_KV_SINCE[stack]
+    return (("grouped_kv_decode", STACK_GROUPED_KV.get(stack, ("any",))), ("decode_kv_split", split))
+
+
+@lru_cache(maxsize=1024)
+def _with_facts(profile: RuntimeProfile, software: str) -> RuntimeProfile:
+    facts = kernel_facts(software)
+    if all(getattr(profile, name) == value for name, value in facts):
+        return profile
+    return replace(profile, **dict(facts))
+
+
+def runtime_for(software: str, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
+    """The profile that prices a row of ``software`` -- its stack's fitted one, else the default
+    one (an extrapolation, the second value) -- with that software's own kernel facts."""
+    stack = stack_of(software)
+    if stack in runtimes:
+        return _with_facts(runtimes[stack], software), False
+    if DEFAULT_PROFILE in runtimes:
+        return _with_facts(runtimes[DEFAULT_PROFILE], software), True
+    raise ConfigError("software", software, "no runtime profile for this stack and no default profile")
