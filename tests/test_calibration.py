@@ -188,3 +188,24 @@ def test_each_row_is_priced_with_its_releases_decode_kernels(software, split):
     profile, _ = runtime_for(software, runtimes)
     assert profile.decode_kv_split is split
     assert profile.step_overhead_s == runtimes[profile.name].step_overhead_s     # the fitted constants kept
+
+
+def test_a_profile_speaks_for_the_releases_it_was_fitted_on():
+    """Rows of a release the fit never saw are priced by the default profile, as extrapolations."""
+    from ador.errors import ConfigError
+    from ador.hardware.runtime import RuntimeProfile
+    from ador.validation.kernels import DEFAULT_PROFILE, runtime_for
+    rows = [_row(0, software="tensorrt-llm 0.5.0"), _row(1, software="tensorrt-llm 0.9.0"),
+            _row(2, software="tensorrt-llm (release not stated)")]
+    runtimes = C.runtimes_from({"software:tensorrt-llm.step_overhead_s": 2e-3,
+                                "software:lmdeploy.step_overhead_s": 1e-4}, rows=rows)
+    assert runtimes["tensorrt-llm"].releases == "0.5-0.9" and runtimes[DEFAULT_PROFILE].releases == ""
+    for software, stack_profile in (("tensorrt-llm 0.5.0", True), ("tensorrt-llm v0.7a", True),
+                                    ("tensorrt-llm 0.9.0", True), ("tensorrt-llm", True),
+                                    ("tensorrt-llm 0.10.0 (gptManagerBenchmark)", False),
+                                    ("tensorrt-llm 0.4.0", False), ("tensorrt-llm 1.0 (trtllm-bench)", False)):
+        profile, extrapolated = runtime_for(software, runtimes)
+        assert (profile.name == "tensorrt-llm") is stack_profile and extrapolated is not stack_profile, software
+    assert C.runtimes_from({"software:tensorrt-llm.step_overhead_s": 2e-3})["tensorrt-llm"].releases == ""
+    with pytest.raises(ConfigError, match="releases"):
+        RuntimeProfile(name="x", releases="0.5 to 0.9")

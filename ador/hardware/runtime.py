@@ -21,13 +21,17 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``decode_kv_split``: whether the decode-attention kernel splits each sequence's KV cache over
   thread blocks until the SMs are busy (FlashDecoding, split-KV); without it one block streams each
   (sequence, KV head) and a small batch reads the cache at a few blocks' bandwidth, not the HBM's;
-- ``reserved_bytes``: device memory the runtime keeps for itself.
+- ``reserved_bytes``: device memory the runtime keeps for itself;
+- ``releases``: the releases of its software a fitted profile was fitted on (``0.5-0.9``; empty: not
+  known or not fitted). Validation prices a row of a release outside them with the default profile,
+  as an extrapolation: a later release is other software.
 
 The fitted profiles (``tensorrt-llm``, ``gpt-fast``, ...) come from ``ador calibrate`` and live in
 calibration.yaml; ``ideal`` and ``ador-paper`` are defined here. Custom profiles load from YAML.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from ador.errors import ConfigError, UnknownNameError
 from ador.hardware.components import GiB
 
 MEMORY_KINDS = ("hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6")
+RELEASE_RANGE = re.compile(r"(\d+)\.(\d+)-(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,7 @@ class RuntimeProfile:
     grouped_kv_decode: tuple[str, ...] = ("any",)
     decode_kv_split: bool = True
     reserved_bytes: float = 0.0
+    releases: str = ""
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -98,6 +104,8 @@ class RuntimeProfile:
                 raise ConfigError("grouped_kv_decode", shape, "expected 'any' or GROUPxHEAD_DIM such as 8x128")
         if not 0 < self.link_efficiency <= 1:
             raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
+        if self.releases and not RELEASE_RANGE.fullmatch(self.releases):
+            raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
         if not isinstance(self.decode_kv_split, bool):
             raise ConfigError("decode_kv_split", self.decode_kv_split, "must be true or false")
 
@@ -107,6 +115,15 @@ class RuntimeProfile:
         if kv_group <= 1 or "any" in self.grouped_kv_decode or f"{kv_group}x{head_dim}" in self.grouped_kv_decode:
             return 1
         return kv_group
+
+    def covers(self, release: tuple[int, int] | None) -> bool:
+        """Was this profile fitted on ``release`` (major, minor) of its software? Yes when either is
+        unknown."""
+        m = RELEASE_RANGE.fullmatch(self.releases)
+        if m is None or release is None:
+            return True
+        a, b, c, d = (int(g) for g in m.groups())
+        return (a, b) <= release <= (c, d)
 
     def op_overhead_s(self, freq_hz: float) -> float:
         """Fixed cost of one operator on a device clocked at ``freq_hz``."""

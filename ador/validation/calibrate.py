@@ -37,7 +37,7 @@ from ador.hardware.presets import _GPU_SPECS
 from ador.hardware.runtime import SERVING_RUNTIME_RESERVED_BYTES, MemoryEfficiency, RuntimeProfile
 from ador.validation.compiled import CompiledRows
 from ador.validation.data import Measurement
-from ador.validation.kernels import DEFAULT_PROFILE, kernel_facts
+from ador.validation.kernels import DEFAULT_PROFILE, kernel_facts, release
 from ador.validation.predict import LAYER_METRICS, RowResult, predict_rows, profile_for
 
 # metrics whose value includes the per-request overhead (the first token, the whole request)
@@ -158,9 +158,22 @@ def parameters_for(rows: Sequence[Measurement]) -> list[Parameter]:
     return params
 
 
-def runtimes_from(values: dict[str, float], source: str = "") -> dict[str, RuntimeProfile]:
+def fitted_releases(rows: Sequence[Measurement]) -> dict[str, str]:
+    """Per stack, the range of releases its rows state (``0.5-0.9``); stacks whose rows state none
+    are left out."""
+    seen: dict[str, list[tuple[int, int]]] = {}
+    for r in rows:
+        if (v := release(r.software)) is not None:
+            seen.setdefault(r.stack, []).append(v)
+    return {stack: f"{min(v)[0]}.{min(v)[1]}-{max(v)[0]}.{max(v)[1]}" for stack, v in seen.items()}
+
+
+def runtimes_from(values: dict[str, float], source: str = "",
+                  rows: Sequence[Measurement] = ()) -> dict[str, RuntimeProfile]:
     """Fitted runtime profiles: one per stack with constants of its own, plus ``default`` (the median
-    of their overheads) for every other stack."""
+    of their overheads) for every other stack. ``rows``: the rows fitted, whose releases bound what
+    each stack's profile speaks for."""
+    releases = fitted_releases(rows)
     stacks: dict[str, dict[str, float]] = {}
     for key, value in values.items():
         if key.startswith("software:"):
@@ -180,7 +193,8 @@ def runtimes_from(values: dict[str, float], source: str = "") -> dict[str, Runti
         note = source if stack != DEFAULT_PROFILE else \
             f"{source}; overheads are the median of the fitted stacks (stacks with too few rows use it)"
         fitted = RuntimeProfile(name=stack, hbm_efficiency=memory, reserved_bytes=SERVING_RUNTIME_RESERVED_BYTES,
-                                source=note, **constants)
+                                source=note, releases=releases.get(stack, "") if stack != DEFAULT_PROFILE else "",
+                                **constants)
         out[stack] = dataclasses.replace(fitted, **dict(kernel_facts(stack)))   # the current release's kernels
     return out
 
@@ -210,9 +224,11 @@ def _devices(effs: dict[str, GpuEfficiency]) -> dict[str, GpuSpec]:
     return {s.name: dataclasses.replace(s, efficiency=effs[s.name]) for s in _GPU_SPECS}
 
 
-def evaluate_rows(rows: Sequence[Measurement], values: dict[str, float]) -> list[RowResult]:
-    """Predict ``rows`` with the efficiencies and runtime profiles given by fitted ``values``."""
-    return predict_rows(list(rows), _devices(efficiencies(values, "")), runtimes_from(values))
+def evaluate_rows(rows: Sequence[Measurement], values: dict[str, float],
+                  fitted_on: Sequence[Measurement] = ()) -> list[RowResult]:
+    """Predict ``rows`` with the efficiencies and runtime profiles given by ``values`` fitted on
+    ``fitted_on`` (whose releases say which rows a stack's profile speaks for)."""
+    return predict_rows(list(rows), _devices(efficiencies(values, "")), runtimes_from(values, rows=fitted_on))
 
 
 def compile_rows(rows: Sequence[Measurement]) -> CompiledRows:
@@ -284,7 +300,7 @@ def cross_validate(rows: Sequence[Measurement], *, key: Callable[[Measurement], 
             f = fit(train, max_evaluations=max_evaluations, compiled=compiled, tick=tick)
         except AdorError:
             continue
-        results = evaluate_rows(test, f.values)
+        results = evaluate_rows(test, f.values, fitted_on=train)
         done = [abs(e) for r in results if (e := r.error_pct) is not None]
         out[group] = {"n": len(done), "mape_pct": statistics.fmean(done) if done else None,
                       "train_mape_pct": f.mape_pct,
@@ -325,7 +341,7 @@ def fold_of(row: Measurement, folds: int = 5) -> str:
 
 
 def _by_metric(rows: Sequence[Measurement], values: dict[str, float]) -> dict[str, float]:
-    results = [r for r in evaluate_rows(rows, values) if r.predicted is not None]
+    results = [r for r in evaluate_rows(rows, values, fitted_on=rows) if r.predicted is not None]
     return {m: round(statistics.fmean(abs(e) for r in results
                                       if r.row.metric == m and (e := r.error_pct) is not None), 3)
             for m in sorted({r.row.metric for r in results})}
@@ -355,7 +371,7 @@ def write_calibration(f: Fit, data_path: Path, out: Path = CALIBRATION_FILE, row
     source = (f"fitted by `ador calibrate` on {Path(data_path).name} (sha256 {digest}, {f.n_rows} rows), "
               f"MAPE {f.mape_pct:.2f}%")
     effs = efficiencies(f.values, source, rows)
-    runtimes = runtimes_from(f.values, source)
+    runtimes = runtimes_from(f.values, source, rows)
     doc = {
         "fit": {"command": "ador calibrate", "data": Path(data_path).name, "data_sha256_16": digest,
                 "rows": f.n_rows, "mape_pct": round(f.mape_pct, 3), "evaluations": f.evaluations,

@@ -81,12 +81,12 @@ class CompiledRows:
 
     def _group_rows(self) -> None:
         """Index arrays that let an evaluation run without a loop over rows: the distinct
-        (hardware, stack) pairs whose constants a row takes, and the rows of each kind of metric."""
+        (hardware, software) pairs whose constants a row takes, and the rows of each kind of metric."""
         keys: dict[tuple[str, str], int] = {}
         self.key_rows: list[Measurement] = []          # one row standing for each pair
         key_of = []
         for i, m in enumerate(self.rows):
-            k = (m.hardware, m.stack)
+            k = (m.hardware, m.software)        # the profile (and its release range) is per software
             if self.plan[i] is None:
                 key_of.append(-1)                      # skipped: the all-zero last line
                 continue

@@ -69,10 +69,11 @@ def _with_facts(profile: RuntimeProfile, software: str) -> RuntimeProfile:
 
 
 def runtime_for(software: str, runtimes: Mapping[str, RuntimeProfile]) -> tuple[RuntimeProfile, bool]:
-    """The profile that prices a row of ``software`` -- its stack's fitted one, else the default
-    one (an extrapolation, the second value) -- with that software's own kernel facts."""
+    """The profile that prices a row of ``software`` -- its stack's fitted one if the fit saw its
+    release, else the default one (an extrapolation, the second value) -- with that software's own
+    kernel facts."""
     stack = stack_of(software)
-    if stack in runtimes:
+    if stack in runtimes and runtimes[stack].covers(release(software)):
         return _with_facts(runtimes[stack], software), False
     if DEFAULT_PROFILE in runtimes:
         return _with_facts(runtimes[DEFAULT_PROFILE], software), True

@@ -82,7 +82,7 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
     labels = source_labels(rows)
     out = [f"**MAPE {s['mape_pct']:.2f}%** over {s['n']} rows from {s['n_sources']} sources "
            f"({s['n_skipped']} not predicted; {s['n_extrapolated']} predicted with the `default` runtime profile "
-           f"because their stack has none fitted). Mean of the per-source MAPEs: "
+           f"because no fitted profile covers their stack and release). Mean of the per-source MAPEs: "
            f"{s['mape_source_balanced_pct']:.2f}%.", ""]
     out += _mapes("metric", s["by_metric"], counts=_counts(rows, "metric"))
     out += _mapes("source", s["by_source"], labels, _counts(rows, "source"))
