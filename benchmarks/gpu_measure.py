@@ -15,12 +15,18 @@ What is measured, and how (so that a row can be predicted by ``ador validate --d
   tensor-parallel shard one device holds at TP 1/2/4/8 (no collective), averaged over a stack of
   distinct layers so that no weight stays in L2 between layers.
 
+With ``--points long-context`` it measures decode where the KV cache dominates instead: whole-model
+steps at batch 1 over 1k-128k tokens and batch 4-32 over 8k-32k, TP-1 and TP-8 shards of llama-3-70b
+at batch 1-8 over 4k-128k, and the decode-attention kernel alone over every layer's cache (per-layer
+time and KV bytes read per second, in the raw JSON's ``attention_only``; no CSV rows).
+
 The software is plain PyTorch: cuBLAS GEMMs (bf16, fused QKV and gate/up projections),
-``scaled_dot_product_attention`` (flash kernels; decode groups the query heads of a KV head as its
-queries), ``F.rms_norm``, a rotate-half RoPE, every pass captured once in a CUDA graph and replayed
-(no Python or launch overhead between kernels; kernels are not fused). Weights are random normal
-(timing does not depend on values). Each figure is the median of ``--repeats`` timed replays after
-warm-up, timed with CUDA events; the spread goes into the raw JSON beside the CSV.
+``scaled_dot_product_attention`` (its default kernel choice; decode groups the query heads of a KV
+head as its queries, a call PyTorch 2.11 gives to cuDNN's unsplit kernel: ``gpu_sdpa_backends.py``),
+``F.rms_norm``, a rotate-half RoPE, every pass captured once in a CUDA graph and replayed (no Python
+or launch overhead between kernels; kernels are not fused). Weights are random normal (timing does
+not depend on values). Each figure is the median of ``--repeats`` timed replays after warm-up, timed
+with CUDA events; the spread goes into the raw JSON beside the CSV.
 """
 from __future__ import annotations
 

@@ -177,7 +177,7 @@ def test_request_overhead_only_from_rows_that_include_it():
     ("tensorrt-llm 0.9.0", False), ("tensorrt-llm v0.7a (preliminary)", False), ("tensorrt-llm 0.12.0", False),
     ("tensorrt-llm 0.13.0", True), ("tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", True),
     ("tensorrt-llm 1.0 (trtllm-bench; PyTorch backend)", True), ("tensorrt-llm", True),
-    ("pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py)", False), ("gpt-fast", False),
+    ("pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py)", False), ("pytorch", True), ("gpt-fast", False),
     ("vllm 0.6.0 (openai api_server)", True), ("lmdeploy 0.1.0a1 (turbomind)", True)])
 def test_each_row_is_priced_with_its_releases_decode_kernels(software, split):
     """TensorRT-LLM split the KV sequence by default only from 0.13 (multi-block mode); a fitted

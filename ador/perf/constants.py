@@ -27,8 +27,9 @@ GPU_DECODE_ATTN_ROWS = 16
 # One thread block of a decode-attention kernel streaming a KV cache alone on an SM reaches about
 # 45 GB/s (its bytes in flight over the DRAM latency; Little's law), so a kernel that does not split
 # the KV sequence over blocks reads it at (sequences x KV heads) x 45 GB/s until that exceeds the
-# HBM's bandwidth. Own measurement, NVIDIA H100 SXM and H200, 2026-11-26: PyTorch 2.11's SDPA flash
-# kernel on one layer of llama-3-8b at batch 1-8 and 1k-128k tokens reached 44-47 GB/s per
-# (sequence, KV head) on both (ador/data/own/long-context-h100.json, -h200.json, "attention_only").
+# HBM's bandwidth. Own measurement, NVIDIA H100 SXM and H200, 2026-11-26: PyTorch 2.11's SDPA (which
+# picked cuDNN's kernel for this call, ador/data/own/sdpa-backends-h200.log) on one layer of llama-3-8b
+# at batch 1-8 and 16k-128k tokens reached 44-47 GB/s per (sequence, KV head) on both
+# (ador/data/own/long-context-h100.json, -h200.json, "attention_only").
 # Assumed for other NVIDIA GPUs; binds only under runtimes whose kernels do not split (``decode_kv_split``).
 GPU_DECODE_ATTN_BLOCK_BYTES_PER_S = 45e9

@@ -17,11 +17,15 @@ software's facts, whether its stack has a fitted profile or takes the default on
   0.9.0; ``--multi_block_mode`` store_true in 0.7's examples/llama/build.py). vLLM 0.4-0.6 runs its
   paged attention v2 (512-token partitions) whenever v1 would leave the SMs short
   (vllm/attention/ops/paged_attn.py, ``use_v1``); FlashDecoding, FlashInfer and TurboMind split.
-  PyTorch's ``scaled_dot_product_attention`` as our script calls it reads a 128k-token cache at batch
-  1 at 8 blocks' bandwidth (own measurement, ador/data/own/long-context-h200.json): unsplit. gpt-fast
-  and torchao call it with an attention mask (gpt-fast model.py: ``scaled_dot_product_attention(q,
-  k, v, attn_mask=mask)``), which rules out the flash kernel; the memory-efficient one left does
-  not split the keys in its forward pass.
+  PyTorch's ``scaled_dot_product_attention`` depends on the call: with the query heads of a KV head
+  folded into the query length, as ``benchmarks/gpu_measure.py`` (our own rows) calls it, PyTorch
+  2.11 picks cuDNN's kernel, which runs one block per (sequence, KV head): a 128k-token batch-1 cache
+  at 360 GB/s on an H200; called with ``enable_gqa=True`` the same SDPA reads it at 4.3 TB/s, and the
+  flash kernel splits either way (own measurement, ador/data/own/sdpa-backends-h200.log). So the
+  fact belongs to that software, named by its script, not to PyTorch at large. gpt-fast and torchao
+  call SDPA with an attention mask (gpt-fast model.py: ``scaled_dot_product_attention(q, k, v,
+  attn_mask=mask)``), which rules out the flash kernel; the memory-efficient kernel left does not
+  split (16 GB/s per (sequence, head) in the same log).
 """
 from __future__ import annotations
 
@@ -37,7 +41,9 @@ from ador.validation.data import stack_of
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
 
 STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
-STACK_UNSPLIT_KV_DECODE = frozenset({"pytorch", "gpt-fast", "torchao"})
+STACK_UNSPLIT_KV_DECODE = frozenset({"gpt-fast", "torchao"})
+# software strings naming code whose decode attention is known not to split (see above)
+UNSPLIT_KV_DECODE_CODE = ("benchmarks/gpu_measure.py",)
 # (stack, first release whose decode kernels split the KV sequence by default)
 SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
 
@@ -53,7 +59,7 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
     """The RuntimeProfile fields that describe the decode-attention kernels of ``software`` (a
     stack name alone stands for its current release)."""
     stack = stack_of(software)
-    split = stack not in STACK_UNSPLIT_KV_DECODE
+    split = stack not in STACK_UNSPLIT_KV_DECODE and not any(code in software for code in UNSPLIT_KV_DECODE_CODE)
     if stack in SPLIT_KV_SINCE:
         version = release(software)
         split = version is None or version >= SPLIT_KV_SINCE[stack]
