@@ -25,7 +25,7 @@ def test_evaluate_json_has_the_documented_keys(capsys):
         assert key in data
     assert data["fits"] is True
     assert {t["name"] for t in data["breakdown"]["prefill"]} >= {"qkv_proj", "attention", "ffn_up", "attn_allreduce"}
-    assert all(t["bound"] in ("compute", "memory", "network", "sram", "noc", "vector")
+    assert all(t["bound"] in ("compute", "memory", "network", "sram", "noc", "vector", "parallelism")
                for t in data["breakdown"]["decode"])
 
 

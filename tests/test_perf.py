@@ -201,3 +201,16 @@ def test_per_block_bandwidth_is_what_the_own_measurements_show():
     assert len(seen) >= 8
     assert min(seen) >= 0.97 * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S
     assert max(seen) <= 1.05 * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S
+
+
+def test_a_parallelism_bound_attention_says_so():
+    """The breakdown names what holds a decode attention back: too few blocks (unsplit kernel, small
+    batch, long cache), else the HBM."""
+    from ador.hardware.runtime import get_runtime
+    h200 = PRESETS["h200-sxm-141gb"]
+    split_rt = get_runtime("tensorrt-llm")
+    bf16 = get_precision("bf16")
+    op = next(op for op in decode_step(ZOO["llama-3-8b"], bf16, 1, 1, 131072) if op.kind == "attention")
+    bounds = {split: gpu.op_time(h200, op, bf16, 1, rates(System(
+        device=h200, runtime=dataclasses.replace(split_rt, decode_kv_split=split))))[2] for split in (True, False)}
+    assert bounds == {True: "memory", False: "parallelism"}

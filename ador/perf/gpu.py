@@ -109,4 +109,8 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
                 memory_floor=floor)
     if kind == VECTOR or kind == MEMORY:
         return t, SIMT, "memory"
-    return t, TENSOR, "compute" if compute / eff >= max(memory / r.hbm_efficiency, floor) else "memory"
+    streamed = memory / r.hbm_efficiency
+    if compute / eff >= max(streamed, floor):
+        return t, TENSOR, "compute"
+    # decode attention whose kernel has too few thread blocks to stream the KV cache at HBM bandwidth
+    return t, TENSOR, "parallelism" if floor > streamed else "memory"

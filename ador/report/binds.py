@@ -19,6 +19,8 @@ BOUND_WORDS = {"compute": "compute-bound operators", "memory": "memory-bound ope
                "streamed from HBM)", "sram": "SRAM-bound operators", "noc": "NoC-bound operators",
                "vector": "vector-unit-bound operators", "network": "collectives over the links",
                "die_to_die": "collectives between the dies of each device",
+               "parallelism": "decode attention held back by its kernel's parallelism (too few thread blocks "
+               "to stream the KV cache at HBM bandwidth)",
                HOST: "per-step host overhead"}
 
 
