@@ -24,7 +24,7 @@ EVALUATIONS = 8000    # as `ador calibrate`
 
 def _fit(public: list, own: list) -> dict[str, Any]:
     f = calibrate.fit(public, max_evaluations=EVALUATIONS)
-    s = summarise(calibrate.evaluate_rows(own, f.values))
+    s = summarise(calibrate.evaluate_rows(own, f.values, fitted_on=public))
     return {"public_mape_pct": round(f.mape_pct, 2), "own_mape_pct": round(s["mape_pct"], 2),
             "own_by_hardware": {k: round(v, 1) for k, v in s["by_hardware"].items()},
             "own_by_metric": {k: round(v, 1) for k, v in s["by_metric"].items()},

@@ -104,8 +104,11 @@ class RuntimeProfile:
                 raise ConfigError("grouped_kv_decode", shape, "expected 'any' or GROUPxHEAD_DIM such as 8x128")
         if not 0 < self.link_efficiency <= 1:
             raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
-        if self.releases and not RELEASE_RANGE.fullmatch(self.releases):
-            raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
+        if self.releases:
+            m = RELEASE_RANGE.fullmatch(self.releases)
+            a, b, c, d = (int(g) for g in m.groups()) if m else (1, 0, 0, 0)
+            if (a, b) > (c, d):
+                raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
         if not isinstance(self.decode_kv_split, bool):
             raise ConfigError("decode_kv_split", self.decode_kv_split, "must be true or false")
 

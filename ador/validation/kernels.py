@@ -25,7 +25,8 @@ software's facts, whether its stack has a fitted profile or takes the default on
   fact belongs to that software, named by its script, not to PyTorch at large. gpt-fast and torchao
   call SDPA with an attention mask (gpt-fast model.py: ``scaled_dot_product_attention(q, k, v,
   attn_mask=mask)``), which rules out the flash kernel; the memory-efficient kernel left does not
-  split (16 GB/s per (sequence, head) in the same log).
+  split (16 GB/s per (sequence, head) in the same log, though the rule prices every unsplit kernel at
+  the 45 GB/s measured for cuDNN's: their rows are short contexts, where it barely matters).
 """
 from __future__ import annotations
 
@@ -49,8 +50,10 @@ SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
 
 
 def release(software: str) -> tuple[int, int] | None:
-    """(major, minor) of the first version number in a software string, None if it states none."""
-    m = re.search(r"\bv?(\d+)\.(\d+)", software)
+    """(major, minor) of the version that follows the software's name (``tensorrt-llm 0.9.0 (...)``,
+    ``tensorrt-llm v0.7a``), None if it states none there (a number elsewhere in the string, such as a
+    CUDA or ROCm version in parentheses, is not the stack's)."""
+    m = re.match(r"\s*\S+\s+v?(\d+)\.(\d+)", software)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -83,4 +86,6 @@ def runtime_for(software: str, runtimes: Mapping[str, RuntimeProfile]) -> tuple[
         return _with_facts(runtimes[stack], software), False
     if DEFAULT_PROFILE in runtimes:
         return _with_facts(runtimes[DEFAULT_PROFILE], software), True
-    raise ConfigError("software", software, "no runtime profile for this stack and no default profile")
+    why = ("its stack's profile was fitted on other releases" if stack in runtimes
+           else "no runtime profile for this stack")
+    raise ConfigError("software", software, f"{why} and no default profile")
