@@ -105,9 +105,8 @@ class RuntimeProfile:
         if not 0 < self.link_efficiency <= 1:
             raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
         if self.releases:
-            m = RELEASE_RANGE.fullmatch(self.releases)
-            a, b, c, d = (int(g) for g in m.groups()) if m else (1, 0, 0, 0)
-            if (a, b) > (c, d):
+            bounds = self.release_bounds()
+            if bounds is None or bounds[0] > bounds[1]:
                 raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
         if not isinstance(self.decode_kv_split, bool):
             raise ConfigError("decode_kv_split", self.decode_kv_split, "must be true or false")
@@ -119,14 +118,19 @@ class RuntimeProfile:
             return 1
         return kv_group
 
+    def release_bounds(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """``releases`` as ((major, minor) first, (major, minor) last); None when not given."""
+        m = RELEASE_RANGE.fullmatch(self.releases)
+        if m is None:
+            return None
+        a, b, c, d = (int(g) for g in m.groups())
+        return (a, b), (c, d)
+
     def covers(self, release: tuple[int, int] | None) -> bool:
         """Was this profile fitted on ``release`` (major, minor) of its software? Yes when either is
         unknown."""
-        m = RELEASE_RANGE.fullmatch(self.releases)
-        if m is None or release is None:
-            return True
-        a, b, c, d = (int(g) for g in m.groups())
-        return (a, b) <= release <= (c, d)
+        bounds = self.release_bounds()
+        return bounds is None or release is None or bounds[0] <= release <= bounds[1]
 
     def op_overhead_s(self, freq_hz: float) -> float:
         """Fixed cost of one operator on a device clocked at ``freq_hz``."""

@@ -73,9 +73,11 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
             rows = op.kv_group
             fill = rows / (-(-rows // GPU_DECODE_ATTN_ROWS) * GPU_DECODE_ATTN_ROWS)
             if not kv_split:
-                # one thread block per (sequence, KV head) -- or per query head where each reads
-                # its KV head itself -- each streaming at what one block on one SM reaches
-                blocks = op.groups if kv_bytes > op.kv_bytes else op.groups // op.kv_group
+                # one thread block per (sequence, KV head) and per read of that head (a kernel that
+                # does not share it reads it once per query head), each streaming at what one block
+                # on one SM reaches
+                reads = kv_reads(op.kv_group, op.k) if kv_reads is not None else 1
+                blocks = op.groups // op.kv_group * reads
                 floor = kv_bytes / (min(blocks, gpu.sm_count) * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
         else:
             block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
