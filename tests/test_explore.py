@@ -101,6 +101,15 @@ def test_pymoo_results_visible_through_optuna(workdir):
     assert set(trials[0].params) == {"systolic.count", "mactree.count", "hbm.stacks", "sram.capacity_bytes:log2",
                                      "node_nm"}
     assert loaded.best_trials
+    # each generation was scored in one vectorised call: every stored trial as one design scores
+    from ador.explore.params import knob_values
+    from ador.explore.scoring import Scorer
+    one = Scorer(study)
+    for t in trials:
+        alone = one(knob_values(study.space, t.params))
+        assert (t.values is None) == (alone.values is None)
+        assert t.values is None or t.values == pytest.approx(alone.values, rel=1e-9)
+        assert t.user_attrs["feasible"] == alone.user_attrs["feasible"]
     # resume continues with pymoo, seeded from the stored front
     run_trials(study, durable, 10, progress=False)
     assert len(loaded.get_trials()) == 55

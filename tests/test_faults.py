@@ -15,6 +15,7 @@ import warnings
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from ador.cli import main
@@ -28,6 +29,8 @@ UID_KEY = "ador_uid"            # the random id each stored trial carries
 HELPER = REPO / "tests" / "helpers" / "ador_logged.py"
 KILLS = 5                       # per storage and run
 KILL_AFTER_S = (0.3, 3.5)       # start-up (imports, baselines, creation) takes about 1.3 s
+# trials committed together by the smoke study: its NSGA-II generation
+BATCH = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())["sampler"]["options"]["population_size"]
 
 
 def _url(kind, workdir, pg_db=None, name="k"):
@@ -52,7 +55,7 @@ def _check_exactly_once(trials, committed=(), allowed_unlogged=0, where=""):
     assert len(uids) == len(set(uids)), f"a trial is stored twice {where}"
     lost = set(committed) - set(uids)
     assert not lost, f"{len(lost)} committed trials are not stored {where}"
-    # a trial committed just before the kill may not have been logged yet: at most one per kill
+    # a write committed just before the kill may not have been logged yet: at most one per kill
     assert len(set(uids) - set(committed)) <= allowed_unlogged, f"trials stored that nobody committed {where}"
     assert sorted(t.number for t in trials) == list(range(len(trials))), f"trial numbers not contiguous {where}"
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials), f"unfinished trials {where}"
@@ -94,7 +97,7 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None, after_commit=False):
         assert b"Traceback" not in err, err.decode()[-2000:]
         committed = log.read_text().split() if log.exists() else []
         trials = _stored(url, name)
-        _check_exactly_once(trials, committed, allowed_unlogged=k + 1,
+        _check_exactly_once(trials, committed, allowed_unlogged=(k + 1) * BATCH,
                             where=f"(seed {seed}, after kill {k + 1}, {len(committed)} committed)")
         k += 1
     return seed, k, len(committed), len(trials)
@@ -331,7 +334,7 @@ def test_postgresql_connections_dropped_mid_study(workdir, pg_db, run):
     """Backends of a running study terminated at random moments (every 0.05 to 0.6 s, including
     while it opens and while it reports): all N trials stored exactly once, numbered 0..N-1."""
     rng = random.Random(random.SystemRandom().randrange(2 ** 32))
-    n = 300
+    n = 3000          # about 5 s of trials (a generation per transaction): kills land in every phase
     proc = subprocess.Popen([sys.executable, "-m", "ador.cli", "study", "launch", "studies/smoke.yaml", "--name",
                              "d", "--storage", pg_db.url, "--trials", str(n), "--quiet"], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ador_env())
@@ -405,17 +408,18 @@ def test_a_commit_reported_failed_is_not_stored_twice(workdir, monkeypatch):
     real = storage_mod.TrialRecorder._write_rdb
     calls = {"n": 0}
 
-    def write_then_lose_the_answer(self, trial):
-        trial_id = real(self, trial)
+    def write_then_lose_the_answer(self, trials):
+        ids = real(self, trials)
         calls["n"] += 1
         if calls["n"] % 4 == 0:
             raise sqlite3.OperationalError("disk I/O error")
-        return trial_id
+        return ids
     monkeypatch.setattr(storage_mod.TrialRecorder, "_write_rdb", write_then_lose_the_answer)
-    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "20", "--quiet"]) == 0
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "200", "--quiet"]) == 0   # 10 generations
+    assert calls["n"] >= 4
     trials = _stored("sqlite:///studies/smoke.db", "smoke")
-    assert len(trials) == 20
-    _check_exactly_once(trials, allowed_unlogged=20)
+    assert len(trials) == 200
+    _check_exactly_once(trials, allowed_unlogged=200)
 
 
 def test_optuna_internals_ador_relies_on(workdir):

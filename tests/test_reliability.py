@@ -37,43 +37,45 @@ def test_lost_database_stops_cleanly_and_resume_completes(workdir, monkeypatch, 
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "5", "--quiet"]) == 0
     capsys.readouterr()
     from ador.explore import runner
-    real = runner.TrialRecorder.write
-    calls = {"n": 0}
+    real = runner.TrialRecorder.write_many
+    calls = {"n": 0, "written": 0}
 
-    def flaky(self, trial):
+    def flaky(self, trials):          # the first write (a generation, one transaction) works, then the disk fails
         calls["n"] += 1
-        if calls["n"] > 3:
+        if calls["n"] > 1:
             import sqlite3
             raise sqlite3.OperationalError("disk I/O error")
-        return real(self, trial)
+        calls["written"] += len(trials)
+        return real(self, trials)
 
-    monkeypatch.setattr(runner.TrialRecorder, "write", flaky)
+    monkeypatch.setattr(runner.TrialRecorder, "write_many", flaky)
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01))
-    assert main(["study", "resume", "smoke", "--trials", "20", "--quiet"]) == 2
+    assert main(["study", "resume", "smoke", "--trials", "60", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "failed after 2 retries" in err and "resume" in err and err.count("\n") == 1
-    assert len(_count()) == 8                     # 5 + the 3 written before the trouble
-    monkeypatch.setattr(runner.TrialRecorder, "write", real)
-    assert main(["study", "resume", "smoke", "--trials", "12", "--quiet"]) == 0
-    assert len(_count()) == 20
+    assert 0 < calls["written"] < 55
+    assert len(_count()) == 5 + calls["written"]      # what was written before the trouble is kept
+    monkeypatch.setattr(runner.TrialRecorder, "write_many", real)
+    assert main(["study", "resume", "smoke", "--trials", str(55 - calls["written"]), "--quiet"]) == 0
+    assert len(_count()) == 60
 
 
 def test_transient_database_errors_are_retried(workdir, monkeypatch):
     from ador.explore import runner
-    real = runner.TrialRecorder.write
+    real = runner.TrialRecorder.write_many
     calls = {"n": 0}
 
-    def hiccup(self, trial):
+    def hiccup(self, trials):
         calls["n"] += 1
         if calls["n"] in (2, 3):
             import sqlite3
             raise sqlite3.OperationalError("database is locked")
-        return real(self, trial)
+        return real(self, trials)
 
-    monkeypatch.setattr(runner.TrialRecorder, "write", hiccup)
+    monkeypatch.setattr(runner.TrialRecorder, "write_many", hiccup)
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
-    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "10", "--quiet"]) == 0
-    assert len(_count()) == 10
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "60", "--quiet"]) == 0     # 3 generations
+    assert calls["n"] > 3 and len(_count()) == 60
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")

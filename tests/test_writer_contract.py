@@ -67,6 +67,21 @@ def _compare(url: str) -> None:
                     assert type(getattr(table[tid], field)) is type(getattr(ref, field)), field
                 assert table[tid].constraints == ref.constraints
                 assert table[tid].params["c"] == 0.1 + 0.2 and table[tid].number == ref.number
+        # a batch in one write (a generation): each trial as Optuna writes it, numbered in order
+        batch = [_template(TrialState.COMPLETE if i % 3 else TrialState.FAIL) for i in range(7)]
+        for i, t in enumerate(batch):
+            t.set_user_attr("i", i)
+        before = len(storage.get_all_trials(study._study_id, deepcopy=False))
+        ours_ids = recorder.write_many(batch)
+        theirs_ids = [storage.create_new_trial(study._study_id, template_trial=t) for t in batch]
+        fresh = optuna.load_study(study_name=name, storage=url.replace("postgresql://", "postgresql+psycopg://")
+                                  if "://" in url else open_storage(url))
+        for k, (ours, theirs) in enumerate(zip(ours_ids, theirs_ids)):
+            a, b = fresh._storage.get_trial(ours), fresh._storage.get_trial(theirs)
+            for field in FIELDS:
+                assert getattr(a, field) == getattr(b, field), (k, field)
+            assert a.number == before + k and b.number == before + len(batch) + k
+            assert recorder.rdb is None or recorder.number_of(ours) == a.number
     finally:
         optuna.delete_study(study_name=name, storage=storage)
 

@@ -1,7 +1,9 @@
 """Batch ask / score / tell: a generation (NSGA-II, NSGA-III: the population size) or a batch of
 ``BATCH_TRIALS`` trials (any other sampler) is asked through Optuna's public ask/tell, scored in one
 vectorised call (``ador.explore.vector``) and told; every trial is then committed by ador's
-recorder exactly as one scored alone (``TrialWriter.write``, one transaction each).
+recorder (``TrialWriter.write_many``): the batch in one transaction, so a generation costs one
+commit (one fsync) rather than one per trial; each trial is durable once its batch commits, and
+an interrupted batch is asked again on resume (its trials were never stored, so none is lost).
 
 A study runs this way whenever every metric it needs has a population formula: no serving
 simulation, no system-level knobs, no offered load. Scores equal the one-design path's (a test
@@ -146,24 +148,36 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
     try:
         while done < n_trials:
             trials = [mem.ask(dists) for _ in range(min(size, n_trials - done))]
-            firsts: dict[tuple, int] = {}        # each design not met before, scored once
-            for i, t in enumerate(trials):
-                if history.repeat_of(t.params, dists) is None:
-                    firsts.setdefault(tuple(sorted(t.params.items())), i)
-            fresh = sorted(firsts.values())
-            scored = dict(zip(fresh, score([knob_values(study.space, trials[i].params) for i in fresh])))
-            for trial in trials:
-                answer = history.repeat_of(trial.params, dists)   # also a design met earlier in this batch
+            params = [t.params for t in trials]          # a copy per read: read once
+            keys = [tuple(sorted(p.items())) for p in params]
+            answers = {}                         # trial -> the answer of a design met in an earlier batch
+            firsts: dict[tuple, int] = {}        # each design not met before -> its first trial, scored once
+            for i, p in enumerate(params):
+                answer = history.repeat_of(p, dists)
                 if answer is not None:
-                    values, constraints, attrs = answer
-                    stats.repeats += 1
-                else:          # scored in this batch (its first occurrence), or alone if history lost it
-                    j = firsts.get(tuple(sorted(trial.params.items())))
-                    outcome = scored[j] if j is not None else score.scorer(knob_values(study.space, trial.params))
-                    values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
-                if tell(mem, trial, values, constraints, attrs, stats) and bar and values is not None:
-                    feasible_points.append(values)
-                history.write(mem._storage.get_trial(trial._trial_id))
+                    answers[i] = answer
+                else:
+                    firsts.setdefault(keys[i], i)
+            fresh = sorted(firsts.values())
+            scored = dict(zip(fresh, score([knob_values(study.space, params[i]) for i in fresh])))
+            # stored in one transaction: the new designs and the repeats of earlier batches; then,
+            # answered from those, the repeats within this batch (rare: NSGA-II breeds them away)
+            now_ = [i for i in range(len(trials)) if i in answers or i in scored]
+            later = [i for i in range(len(trials)) if i not in answers and i not in scored]
+            for group in (now_, later):
+                for i in group:
+                    answer = answers.get(i) if i in answers else (
+                        None if i in scored else history.repeat_of(params[i], dists))
+                    if answer is not None:
+                        values, constraints, attrs = answer
+                        stats.repeats += 1
+                    else:      # scored in this batch (its first occurrence), or alone if history lost it
+                        j = firsts.get(keys[i]) if i in scored else None
+                        outcome = scored[j] if j is not None else score.scorer(knob_values(study.space, params[i]))
+                        values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
+                    if tell(mem, trials[i], values, constraints, attrs, stats) and bar and values is not None:
+                        feasible_points.append(values)
+                history.write_many([mem._storage.get_trial(trials[i]._trial_id) for i in group])
             done += len(trials)
             now = time.perf_counter()
             if now - pulled_at > SYNC_EVERY_S:

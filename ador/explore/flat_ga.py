@@ -12,7 +12,9 @@ the three lookups:
   the last one (and at the few that were still running then);
 - generation membership, the highest generation and its size are kept as the trials arrive;
 - parent populations are cached per generation and a missing one is rebuilt forward from the
-  nearest cached generation (a loop, never a recursion).
+  nearest cached generation (a loop, never a recursion);
+- the relative search space (the intersection of the completed trials' distributions) is
+  recomputed only when a trial has completed since the last ``ask``.
 
 Unlike Optuna's, a child that is a design the study has already met (stored, or proposed earlier
 in this run) is bred again, up to ``DUPLICATE_TRIES`` times, as pymoo's ``eliminate_duplicates``
@@ -60,6 +62,8 @@ class FlatGenerations:
         self._cursor = 0                                      # trials of the study looked at so far
         self._pending: list[int] = []                         # indices of trials unfinished when looked at
         self._max_generation, self._max_count = 0, 0
+        self._n_complete = 0                                  # COMPLETE trials looked at so far
+        self._space: tuple[int, dict[str, Any]] | None = None  # (_n_complete, search space) last inferred
         self._parents: dict[int, list[FrozenTrial]] = {}     # generation -> parents, by number
         self._fresh: dict[int, list[FrozenTrial]] = {}       # ... in selection order, until first read
         # called with (generation, parents) when a parent population is chosen (a resume point)
@@ -77,6 +81,7 @@ class FlatGenerations:
             if not t.state.is_finished():
                 self._pending.append(i)
             elif t.state == TrialState.COMPLETE:
+                self._n_complete += 1
                 self._add(t)
 
     def _add(self, trial: FrozenTrial) -> None:
@@ -92,6 +97,14 @@ class FlatGenerations:
             self._max_generation, self._max_count = generation, 1
         elif generation == self._max_generation:
             self._max_count += 1
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
+        # Optuna's is the intersection of the COMPLETE trials' distributions, recomputed and deep-copied
+        # on every ask (a third of an in-memory ask); it changes only when a trial completes
+        self._sync(study)
+        if self._space is None or self._space[0] != self._n_complete:
+            self._space = (self._n_complete, super().infer_relative_search_space(study, trial))  # type: ignore[misc]
+        return dict(self._space[1])
 
     # --- children that are new designs -----------------------------------------------------
 

@@ -43,7 +43,7 @@ class RunStats:
 
 
 class TrialWriter:
-    """Writes finished trials to the durable storage, one transaction each."""
+    """Writes finished trials to the durable storage, one transaction per call."""
 
     def __init__(self, durable: optuna.Study) -> None:
         self.durable = durable
@@ -52,20 +52,32 @@ class TrialWriter:
         self.recorder = TrialRecorder(self.storage, self.study_id)
 
     def write(self, trial: FrozenTrial) -> int:
-        """Store a finished trial exactly once: it carries a random id, and a retry after an error
-        first looks for that id (a commit whose acknowledgement was lost did happen)."""
-        trial = copy.copy(trial)
-        trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex,
-                              DESIGN_KEY: trial.system_attrs.get(DESIGN_KEY) or _design(trial)}
-        uid = str(trial.system_attrs[UID_KEY])
+        return self.write_many([trial])[0]
+
+    def write_many(self, trials: list[FrozenTrial]) -> list[int]:
+        """Store finished trials exactly once, in one transaction (on an RDB): each carries a random
+        id, and a retry after an error first looks for those ids (a commit whose acknowledgement
+        was lost did happen) and writes only the trials it does not find."""
+        trials = [_stamped(t) for t in trials]
+        uids = [str(t.system_attrs[UID_KEY]) for t in trials]
         attempts = 0
 
-        def attempt() -> int:
+        def attempt() -> list[int]:
             nonlocal attempts
             attempts += 1
-            found = self.recorder.find(uid) if attempts > 1 else None
-            return found if found is not None else self.recorder.write(trial)
+            found = self.recorder.find_many(uids) if attempts > 1 else {}
+            missing = [t for t, u in zip(trials, uids) if u not in found]
+            written = dict(zip((u for u in uids if u not in found), self.recorder.write_many(missing)))
+            return [found[u] if u in found else written[u] for u in uids]
         return with_retries(attempt, "writing a trial", reset=self.storage.remove_session)
+
+
+def _stamped(trial: FrozenTrial) -> FrozenTrial:
+    """``trial`` (a shallow copy) with its write id and its design's digest."""
+    trial = copy.copy(trial)
+    trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex,
+                          DESIGN_KEY: trial.system_attrs.get(DESIGN_KEY) or _design(trial)}
+    return trial
 
 
 class History:
@@ -144,14 +156,18 @@ class History:
 
     def write(self, trial: FrozenTrial) -> int:
         """Store a finished in-memory trial; returns its durable id."""
-        durable_id = self.writer.write(trial)
-        self.durable_id[trial._trial_id] = durable_id
-        self.known.add(durable_id)
-        key = _key(trial)
-        if key not in self.designs:
-            number = self.writer.recorder.number_of(durable_id)
-            self.designs[key] = (durable_id, number, trial)
-        return durable_id
+        return self.write_many([trial])[0]
+
+    def write_many(self, trials: list[FrozenTrial]) -> list[int]:
+        """Store finished in-memory trials in one transaction; returns their durable ids."""
+        ids = self.writer.write_many(trials)
+        for trial, durable_id in zip(trials, ids):
+            self.durable_id[trial._trial_id] = durable_id
+            self.known.add(durable_id)
+            key = _key(trial)
+            if key not in self.designs:
+                self.designs[key] = (durable_id, self.writer.recorder.number_of(durable_id), trial)
+        return ids
 
     def repeat_of(self, params: dict[str, Any], dists) -> tuple[list[float] | None, dict[str, float],
                                                                 dict[str, Any]] | None:

@@ -1,6 +1,10 @@
 """pymoo's NSGA-II as a second engine: pymoo proposes, ador scores, and every evaluation is
 written into the same Optuna study (same parameters and distributions), so results, status,
-reports and the dashboard see one study whichever engine ran it."""
+reports and the dashboard see one study whichever engine ran it.
+
+pymoo breeds a whole generation in numpy, so where every metric has a population formula
+(ador/explore/batch.py) a generation is scored in one vectorised call and committed in one
+transaction: the fastest persisted path (docs/performance.md)."""
 from __future__ import annotations
 
 import math
@@ -99,6 +103,11 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in study.directions])
     scorer = scorer_for(study)
     n_constraints = scorer.n_constraints
+    from ador.explore import batch as batching
+    from ador.explore.scoring import Scorer
+    # a generation scored in one vectorised call where every metric has a population formula
+    vectorised = batching.ENABLED and type(scorer) is Scorer and batching.population_capable(study)
+    batch = batching.BatchScorer(scorer) if vectorised else None
 
     class _Round(Repair):
         def _do(self, problem, X, **kwargs):
@@ -137,35 +146,33 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
             pop = algorithm.ask()
             X = pop.get("X")
             F = np.zeros((len(X), problem.n_obj))
-            G = np.zeros((len(X), n_constraints))
-            for i, x in enumerate(X):
-                if done >= n_trials:
-                    G[i, :] = _FAILED_VIOLATION       # past the budget: never evaluated, never stored
-                    continue
-                values = {v.name: v.decode(xi) for v, xi in zip(variables, x)}
-                outcome = scorer(values)
-                params = params_of(study.space, values)
+            G = np.full((len(X), n_constraints), _FAILED_VIOLATION)   # past the budget: never stored
+            take = min(len(X), n_trials - done)
+            values = [{v.name: v.decode(xi) for v, xi in zip(variables, x)} for x in X[:take]]
+            outcomes = batch(values) if batch is not None else [scorer(v) for v in values]
+            trials = []
+            for i, (design, outcome) in enumerate(zip(values, outcomes)):
+                params = params_of(study.space, design)
                 attrs = {**outcome.user_attrs, "engine": "pymoo-nsga2"}
                 if outcome.values is None:
-                    G[i, :] = _FAILED_VIOLATION
-                    trial = optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=dists,
-                                                      user_attrs=attrs)
+                    trials.append(optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=dists,
+                                                            user_attrs=attrs))
                     stats.failed += 1
-                else:
-                    F[i] = np.array(outcome.values) * signs
-                    G[i] = list(outcome.constraints.values())
-                    trial = optuna.trial.create_trial(values=outcome.values, params=params, distributions=dists,
-                                                      user_attrs=attrs, constraints=outcome.constraints)
-                    stats.completed += 1
-                    if attrs["feasible"]:
-                        stats.feasible += 1
-                        feasible_points.append(outcome.values)
-                writer.write(trial)
-                done += 1
-                if bar:
-                    if done % 50 == 0:
-                        hv = ratio_hypervolume(feasible_points, study.directions, hv_ref)
-                    bar.update(done, feasible=stats.feasible, HV=f"{hv:.3f}")
+                    continue
+                F[i] = np.array(outcome.values) * signs
+                G[i] = list(outcome.constraints.values())
+                trials.append(optuna.trial.create_trial(values=outcome.values, params=params, distributions=dists,
+                                                        user_attrs=attrs, constraints=outcome.constraints))
+                stats.completed += 1
+                if attrs["feasible"]:
+                    stats.feasible += 1
+                    feasible_points.append(outcome.values)
+            writer.write_many(trials)        # the generation in one transaction (as the batch path)
+            done += take
+            if bar:
+                if done // 50 > (done - take) // 50:
+                    hv = ratio_hypervolume(feasible_points, study.directions, hv_ref)
+                bar.update(done, feasible=stats.feasible, HV=f"{hv:.3f}")
             pop.set("F", F, "G", G)
             algorithm.tell(infills=pop)
     finally:

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import optuna
@@ -348,44 +348,59 @@ class TrialRecorder:
         self.storage = storage
         self.study_id = study_id
         self.rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
-        self._last: tuple[int, int] | None = None      # (id, number) of the trial last written
+        self._last: dict[int, int] = {}      # id -> number of the trials of the last write
 
     def find(self, uid: str) -> int | None:
         """The id of the stored trial carrying ``uid`` (a write whose commit was reported failed
         may still have committed), or None."""
+        return self.find_many([uid]).get(uid)
+
+    def find_many(self, uids: list[str]) -> dict[str, int]:
+        """uid -> id of the stored trials carrying one of ``uids``."""
+        wanted = set(uids)
+        if not wanted:
+            return {}
         if self.rdb is None:
-            for t in self.storage.get_all_trials(self.study_id, deepcopy=False):
-                if t.system_attrs.get(UID_KEY) == uid:
-                    return t._trial_id
-            return None
+            return {t.system_attrs[UID_KEY]: t._trial_id
+                    for t in self.storage.get_all_trials(self.study_id, deepcopy=False)
+                    if t.system_attrs.get(UID_KEY) in wanted}
         import json
 
         from optuna.storages._rdb import models
         from sqlalchemy import select
         A = models.TrialSystemAttributeModel.__table__
         T = models.TrialModel.__table__
-        engine = self.rdb.engine
-        with engine.connect() as conn:
-            row = conn.execute(select(A.c.trial_id).join(T, T.c.trial_id == A.c.trial_id).where(
-                T.c.study_id == self.study_id, A.c.key == UID_KEY, A.c.value_json == json.dumps(uid))).first()
-        return None if row is None else int(row[0])
+        with self.rdb.engine.connect() as conn:
+            rows = conn.execute(select(A.c.trial_id, A.c.value_json).join(T, T.c.trial_id == A.c.trial_id).where(
+                T.c.study_id == self.study_id, A.c.key == UID_KEY,
+                A.c.value_json.in_([json.dumps(u) for u in wanted]))).all()
+        return {json.loads(text): int(trial_id) for trial_id, text in rows}
 
     def number_of(self, trial_id: int) -> int | None:
-        """The number the storage gave the trial this recorder wrote last (None for another)."""
-        return self._last[1] if self._last is not None and self._last[0] == trial_id else None
+        """The number the storage gave a trial of the write this recorder made last (None for
+        another)."""
+        return self._last.get(trial_id)
 
     def write(self, trial) -> int:
-        if self.rdb is None:
-            return self.storage.create_new_trial(self.study_id, template_trial=trial)
-        return self._write_rdb(trial)
+        return self.write_many([trial])[0]
 
-    def _write_rdb(self, trial) -> int:
+    def write_many(self, trials: Sequence[Any]) -> list[int]:
+        """Store ``trials`` (finished FrozenTrials) in one transaction, numbered in order; returns
+        their ids. Other storages than an RDB write them one by one (``create_new_trial``)."""
+        if not trials:
+            return []
+        if self.rdb is None:
+            return [self.storage.create_new_trial(self.study_id, template_trial=t) for t in trials]
+        return self._write_rdb(trials)
+
+    def _write_rdb(self, trials: Sequence[Any]) -> list[int]:
         assert self.rdb is not None
         import datetime as dt
         import json
 
+        from optuna.distributions import distribution_to_json
         from optuna.storages._rdb import models
-        from sqlalchemy import func, select
+        from sqlalchemy import bindparam, func, select
 
         def utc(t):
             return None if t is None else t.astimezone(dt.timezone.utc).replace(tzinfo=None)
@@ -396,38 +411,49 @@ class TrialRecorder:
             if engine.dialect.name != "sqlite":
                 S = models.StudyModel.__table__
                 conn.execute(select(S.c.study_id).where(S.c.study_id == self.study_id).with_for_update())
-            key = conn.execute(T.insert().values(
-                number=None, study_id=self.study_id, state=trial.state,
-                datetime_start=utc(trial.datetime_start), datetime_complete=utc(trial.datetime_complete),
-            )).inserted_primary_key
-            assert key is not None
-            trial_id = key[0]
+            rows = conn.execute(T.insert().returning(T.c.trial_id, sort_by_parameter_order=True), [
+                {"number": None, "study_id": self.study_id, "state": t.state,
+                 "datetime_start": utc(t.datetime_start), "datetime_complete": utc(t.datetime_complete)}
+                for t in trials]).all()
+            ids = [int(r[0]) for r in rows]
             # Optuna's number: the count of the study's earlier trials, which is the previous trial's
-            # number + 1 (one index step back, where counting reads the whole study)
-            previous = conn.execute(select(T.c.number).where(T.c.study_id == self.study_id, T.c.trial_id < trial_id)
+            # number + 1 (one index step back, where counting reads the whole study); this
+            # transaction holds the study (its row lock; SQLite's one writer), so its trials follow
+            # one another
+            previous = conn.execute(select(T.c.number).where(T.c.study_id == self.study_id, T.c.trial_id < ids[0])
                                     .order_by(T.c.trial_id.desc()).limit(1)).first()
-            number = 0 if previous is None else previous[0] + 1 if previous[0] is not None else \
+            first = 0 if previous is None else previous[0] + 1 if previous[0] is not None else \
                 conn.execute(select(func.count(T.c.trial_id)).where(T.c.study_id == self.study_id,
-                                                                    T.c.trial_id < trial_id)).scalar()
-            conn.execute(T.update().where(T.c.trial_id == trial_id).values(number=number))
-            if trial.values is not None:
-                rows = []
-                for objective, value in enumerate(trial.values):
+                                                                    T.c.trial_id < ids[0])).scalar()
+            numbers = [int(first or 0) + i for i in range(len(ids))]
+            conn.execute(T.update().where(T.c.trial_id == bindparam("tid")).values(number=bindparam("num")),
+                         [{"tid": i, "num": n} for i, n in zip(ids, numbers)])
+            values: list[dict[str, Any]] = []
+            params: list[tuple] = []
+            user: list[tuple] = []
+            system: list[tuple] = []
+            dist_json: dict[int, str] = {}       # id(distribution) -> its JSON: trials share them
+            for trial_id, trial in zip(ids, trials):
+                for objective, value in enumerate(trial.values or ()):
                     stored, kind = models.TrialValueModel.value_to_stored_repr(value)
-                    rows.append({"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind})
-                conn.execute(models.TrialValueModel.__table__.insert(), rows)
-            if trial.params:
-                from optuna.distributions import distribution_to_json
-                conn.execute(models.TrialParamModel.__table__.insert(), [
-                    {"trial_id": trial_id, "param_name": name,
-                     "param_value": trial.distributions[name].to_internal_repr(value),
-                     "distribution_json": distribution_to_json(trial.distributions[name])}
-                    for name, value in trial.params.items()])
-            for model, attrs in ((models.TrialUserAttributeModel, trial.user_attrs),
-                                 (models.TrialSystemAttributeModel, trial.system_attrs)):
-                if attrs:
-                    conn.execute(model.__table__.insert(), [
-                        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                        for key, value in attrs.items()])
-        self._last = (trial_id, int(number or 0))
-        return trial_id
+                    values.append({"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind})
+                for name, value in trial.params.items():
+                    dist = trial.distributions[name]
+                    text = dist_json.get(id(dist))
+                    if text is None:
+                        text = dist_json[id(dist)] = distribution_to_json(dist)
+                    params.append((trial_id, name, dist.to_internal_repr(value), text))
+                user.extend((trial_id, k, json.dumps(v)) for k, v in trial.user_attrs.items())
+                system.extend((trial_id, k, json.dumps(v)) for k, v in trial.system_attrs.items())
+            if values:     # (its enum column through SQLAlchemy; the bulk of the rows below straight to the driver)
+                conn.execute(models.TrialValueModel.__table__.insert(), values)
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            for model, columns, bulk in (
+                    (models.TrialParamModel, ("trial_id", "param_name", "param_value", "distribution_json"), params),
+                    (models.TrialUserAttributeModel, ("trial_id", "key", "value_json"), user),
+                    (models.TrialSystemAttributeModel, ("trial_id", "key", "value_json"), system)):
+                if bulk:
+                    conn.exec_driver_sql(f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
+                                         f"VALUES ({', '.join([mark] * len(columns))})", bulk)
+        self._last = dict(zip(ids, numbers))
+        return ids

@@ -1,10 +1,10 @@
 """Run the ``ador`` command with test instrumentation, for tests that kill it.
 
-- ``ADOR_TEST_COMMIT_LOG=PATH``: right after each trial's write returns (its commit is done), the
-  trial's id (system attribute ``ador_uid``) is appended to PATH, so a test can compare what the
-  killed process committed with what the storage holds.
-- ``ADOR_TEST_MUTANT=buffer50``: a deliberately broken recorder that holds 50 trials in memory
-  before writing them; the kill test must catch it.
+- ``ADOR_TEST_COMMIT_LOG=PATH``: right after each write returns (its commit is done: one trial,
+  or a batch in one transaction), the trials' ids (system attribute ``ador_uid``) are appended to
+  PATH, so a test can compare what the killed process committed with what the storage holds.
+- ``ADOR_TEST_MUTANT=buffer50``: a deliberately broken recorder that holds the latest 50 trials
+  in memory (reporting them written) and writes only those older; the kill test must catch it.
 - ``ADOR_TEST_SLOW_CREATE=SECONDS``: each setting written while a study is created waits up to
   SECONDS (random), to widen the window a kill can land in; with ``ADOR_TEST_CREATE_STARTED=PATH``
   the first such write creates PATH, so a test can aim its kill at the creation however long the
@@ -21,17 +21,16 @@ import optuna
 from ador.cli import main
 from ador.explore import storage
 
-real_write = storage.TrialRecorder.write
+real_write = storage.TrialRecorder.write_many
 
 if os.environ.get("ADOR_TEST_MUTANT") == "buffer50":
-    def write(self, trial):
+    def write(self, trials):
         buffer = self.__dict__.setdefault("_buffer", [])
-        buffer.append(trial)
-        if len(buffer) >= 50:
-            for held in buffer:
-                real_write(self, held)
-            buffer.clear()
-        return -len(buffer) - 1               # an id that no stored trial has
+        buffer.extend(trials)
+        if len(buffer) > 50:
+            real_write(self, buffer[:-50])
+            del buffer[:-50]
+        return [-1 - i for i in range(len(trials))]        # ids that no stored trial has
 else:
     write = real_write
 
@@ -39,13 +38,14 @@ log_path = os.environ.get("ADOR_TEST_COMMIT_LOG")
 if log_path:
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def logged_write(self, trial):
-        if "ador_uid" not in trial.system_attrs:      # ador gives every trial its id before writing it
-            trial.system_attrs = {**trial.system_attrs, "ador_uid": uuid.uuid4().hex}
-        trial_id = write(self, trial)
-        os.write(log_fd, (trial.system_attrs["ador_uid"] + "\n").encode())
-        return trial_id
-    storage.TrialRecorder.write = logged_write
+    def logged_write(self, trials):
+        for trial in trials:
+            if "ador_uid" not in trial.system_attrs:      # ador gives every trial its id before writing it
+                trial.system_attrs = {**trial.system_attrs, "ador_uid": uuid.uuid4().hex}
+        ids = write(self, trials)
+        os.write(log_fd, "".join(t.system_attrs["ador_uid"] + "\n" for t in trials).encode())
+        return ids
+    storage.TrialRecorder.write_many = logged_write
 
 slow = float(os.environ.get("ADOR_TEST_SLOW_CREATE") or 0)
 started = os.environ.get("ADOR_TEST_CREATE_STARTED")
