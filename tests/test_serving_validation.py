@@ -148,3 +148,25 @@ def test_the_closed_loop_nim_rows_are_held_out_and_quoted_at_the_models_figure()
     text = (REPO / "docs" / "serving.md").read_text()
     section = text.split("ador validate --data serving-nim-closed.csv --update-doc -->", 1)[1]
     assert float(section.split("**MAPE ", 1)[1].split("%", 1)[0]) == pytest.approx(s["mape_pct"], abs=0.005)
+
+
+def test_the_p99_rows_are_held_out_and_quoted_at_the_models_figure():
+    """ador/data/serving-p99.csv: published p99 TTFT/TPOT with the means of the same runs, from three
+    publishers, never in the shipped serving rows or the fit; docs/serving.md quotes the figures the
+    simulator gives today, the p99 family included."""
+    rows = load_serving(DEFAULT_DATA.parent / "serving-p99.csv")
+    assert len(rows) == 560
+    p99 = [r for r in rows if "_p99_" in r.metric]
+    assert len(p99) == 140
+    publishers = {r.source.split("/blob/")[0] for r in p99}
+    assert len(publishers) == 3
+    assert not {r.source for r in rows} & {r.source for r in load_serving()}
+    s = summarise_serving(validate_serving(rows).rows)
+    assert s["n_skipped"] == 16 and set(s["skipped_reasons"]) == {
+        "precision='fp8': a100-sxm-80gb has no fp8 tensor cores"}
+    text = (REPO / "docs" / "serving.md").read_text()
+    section = text.split("ador validate --data serving-p99.csv --update-doc -->", 1)[1].split("END GENERATED", 1)[0]
+    assert float(section.split("**MAPE ", 1)[1].split("%", 1)[0]) == pytest.approx(s["mape_pct"], abs=0.005)
+    row = section.split("\n| p99 | ", 1)[1].split("\n", 1)[0]         # "136 | 51.4% |"
+    quoted_p99 = float(row.split("|")[1].strip().rstrip("%"))
+    assert quoted_p99 == pytest.approx(s["by_family"]["p99"], abs=0.05)

@@ -124,12 +124,19 @@ def _mape(results: list[RowResult]) -> float:
     return statistics.fmean(abs(r.error_pct or 0.0) for r in results) if results else float("nan")
 
 
+def document(source: str) -> str:
+    """The document a row's source cites: its address without a fragment (``#L89``, the line
+    of a run in a file of several), so the runs of one file count as one source."""
+    return source.split("#", 1)[0]
+
+
 def summarise(results: list[RowResult], worst: int = 5) -> dict[str, Any]:
     done = [r for r in results if r.predicted is not None]
     skipped = [r for r in results if r.predicted is None]
     by_metric = {k: _mape([r for r in done if r.row.metric == k]) for k in sorted({r.row.metric for r in done})}
     by_hw = {k: _mape([r for r in done if r.row.hardware == k]) for k in sorted({r.row.hardware for r in done})}
-    by_source = {k: _mape([r for r in done if r.row.source == k]) for k in sorted({r.row.source for r in done})}
+    by_source = {k: _mape([r for r in done if document(r.row.source) == k])
+                 for k in sorted({document(r.row.source) for r in done})}
     by_software = {k: _mape([r for r in done if r.row.stack == k]) for k in sorted({r.row.stack for r in done})}
     reasons: dict[str, int] = {}
     for r in skipped:

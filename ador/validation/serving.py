@@ -243,14 +243,14 @@ def summarise_serving(results: list[ServingRowResult]) -> dict[str, Any]:
     summary["mape_source_balanced_pct"] = statistics.fmean(by_source.values()) if by_source else math.nan
     done = [r for r in results if r.predicted is not None]
     summary["n_sources"] = len(by_source)
-    summary["by_family"] = {fam: _mape([r for r in done if _family(r.row.metric) == fam])
-                            for fam in sorted({_family(r.row.metric) for r in done})}
+    summary["by_family"] = {fam: _mape([r for r in done if metric_family(r.row.metric) == fam])
+                            for fam in sorted({metric_family(r.row.metric) for r in done})}
     summary["by_policy"] = {p: _mape([r for r in done if r.row.policy == p])
                             for p in sorted({r.row.policy for r in done})}
     return summary
 
 
-def _family(metric: str) -> str:
+def metric_family(metric: str) -> str:
     """Done-when groups: p99 latencies, or means/medians and throughput."""
     return "p99" if "_p99_" in metric else "mean, median, throughput"
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from ador.markdown import update_section
 from ador.validation.data import stack_of
+from ador.validation.predict import document
+from ador.validation.serving import metric_family
 
 COMMAND = "ador validate --serving --update-doc docs/serving.md --plot docs/serving_validation.png"
 _GITHUB = re.compile(r"github\.com/([^/]+)/([^/]+)/blob/([^/]+)/(.+)$")
@@ -19,11 +21,13 @@ def source_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
     """Short names for sources: repository, file and the stacks measured there."""
     stacks: dict[str, set[str]] = {}
     for r in rows:
-        stacks.setdefault(r["source"], set()).add(_stack_version(r["software"]))
+        stacks.setdefault(document(r["source"]), set()).add(_stack_version(r["software"]))
     out = {}
     for source, names in stacks.items():
         m = _GITHUB.search(source)
-        where = f"{m.group(2)} {Path(m.group(4)).name}" if m else source[:40]
+        file = Path(m.group(4)) if m else None     # the file with its folder: several repositories name files alike
+        where = f"{m.group(2)} {file.parent.name + '/' if file and file.parent.name else ''}{file.name}" \
+            if m and file else source[:40]
         out[source] = f"{where} ({', '.join(sorted(names))})"
     return out
 
@@ -46,7 +50,7 @@ def _counts(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
     out: dict[str, int] = {}
     for r in rows:
         if r["predicted"] is not None:
-            k = stack_of(r["software"]) if key == "software" else r[key]
+            k = stack_of(r["software"]) if key == "software" else document(r[key]) if key == "source" else r[key]
             out[k] = out.get(k, 0) + 1
     return out
 
@@ -77,6 +81,23 @@ def text_table(report: dict[str, Any], worst: int) -> str:
     return "\n".join(lines)
 
 
+def _publishers(rows: list[dict[str, Any]]) -> list[str]:
+    """Each publisher's rows by stack (a repository's files together): MAPE of the p99 rows and of
+    the others."""
+    groups: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        if r["predicted"] is not None:
+            fam = groups.setdefault(publisher_stack(r), {}).setdefault(metric_family(r["metric"]), [])
+            fam.append(abs(r["error_pct"]))
+    families = sorted({f for g in groups.values() for f in g})
+    out = ["| publisher (stack) | " + " | ".join(f"{f}: rows | MAPE" for f in families) + " |",
+           "| --- |" + " ---: | ---: |" * len(families)]
+    for name, fams in sorted(groups.items()):
+        cells = [f"{len(fams[f])} | {sum(fams[f]) / len(fams[f]):.1f}%" if f in fams else " | " for f in families]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
     s, rows = report["summary"], report["rows"]
     labels = source_labels(rows)
@@ -85,7 +106,12 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
            f"because no fitted profile covers their stack and release). Mean of the per-source MAPEs: "
            f"{s['mape_source_balanced_pct']:.2f}%.", ""]
     out += _mapes("metric", s["by_metric"], counts=_counts(rows, "metric"))
+    families: dict[str, int] = {}
+    for metric, n in _counts(rows, "metric").items():
+        families[metric_family(metric)] = families.get(metric_family(metric), 0) + n
+    out += _mapes("metric family", s["by_family"], counts=families)
     out += _mapes("source", s["by_source"], labels, _counts(rows, "source"))
+    out += _publishers(rows)
     out += _mapes("software", s["by_software"], counts=_counts(rows, "software"))
     out += _mapes("hardware", s["by_hardware"], counts=_counts(rows, "hardware"))
     out += _mapes("policy", s["by_policy"], counts=_counts(rows, "policy"))
@@ -114,7 +140,16 @@ def update_doc(path: Path, section: str, data_name: str | None = None) -> None:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
+    """Predicted vs measured, one colour per publisher and stack (a repository's runs of one
+    stack share a colour however many files hold them)."""
     from ador.validation.report import plot as scatter
-    labels = source_labels(report["rows"])
-    scatter(report, path, colour_by="source", title="ador serving simulator vs measured",
-            short=lambda source: labels.get(source, source), legend_loc="lower right")
+    rows = [{**r, "group": publisher_stack(r)} for r in report["rows"]]
+    scatter({**report, "rows": rows}, path, colour_by="group", title="ador serving simulator vs measured",
+            legend_loc="lower right")
+
+
+def publisher_stack(row: dict[str, Any]) -> str:
+    """``owner/repository (stack)`` for a row from GitHub, else the source's start and the stack."""
+    m = _GITHUB.search(document(row["source"]))
+    where = f"{m.group(1)}/{m.group(2)}" if m else row["source"][:30]
+    return f"{where} ({stack_of(row['software'])})"
