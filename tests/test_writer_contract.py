@@ -33,8 +33,8 @@ def _template(state=TrialState.COMPLETE):
     return trial
 
 
-def _compare(url: str) -> None:
-    storage = open_storage(url, create=True)
+def _compare(url: str, opener=open_storage) -> None:
+    storage = opener(url, create=True)
     name = f"contract-{uuid.uuid4().hex[:8]}"
     study = optuna.create_study(storage=storage, study_name=name, directions=["minimize"] * 3)
     try:
@@ -107,3 +107,24 @@ def test_writer_falls_back_to_optuna_on_a_journal(tmp_path):
 def test_writer_matches_optuna_on_postgresql():
     need_pg()
     _compare(PG_URL)
+
+
+
+def test_writer_without_returning_or_positional_placeholders(tmp_path, monkeypatch):
+    """The portable paths: a database without INSERT ... RETURNING (SQLite before 3.35) and a
+    driver whose placeholders are named write the same trials."""
+    from sqlalchemy import event
+
+    from ador.explore import storage as storage_mod
+    monkeypatch.setattr(storage_mod, "DRIVER_PLACEHOLDERS", {})
+    statements = []
+
+    def opener(url, **kwargs):
+        storage = open_storage(url, **kwargs)
+        monkeypatch.setattr(storage.rdb.engine.dialect, "insert_returning", False)
+        event.listen(storage.rdb.engine, "before_cursor_execute",
+                     lambda conn, cursor, sql, *rest: statements.append(sql))
+        return storage
+    _compare(f"sqlite:///{tmp_path}/p.db", opener=opener)
+    assert any("INSERT INTO trials" in sql for sql in statements)
+    assert not any("RETURNING" in sql for sql in statements)

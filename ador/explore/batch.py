@@ -1,9 +1,10 @@
 """Batch ask / score / tell: a generation (NSGA-II, NSGA-III: the population size) or a batch of
 ``BATCH_TRIALS`` trials (any other sampler) is asked through Optuna's public ask/tell, scored in one
 vectorised call (``ador.explore.vector``) and told; every trial is then committed by ador's
-recorder (``TrialWriter.write_many``): the batch in one transaction, so a generation costs one
-commit (one fsync) rather than one per trial; each trial is durable once its batch commits, and
-an interrupted batch is asked again on resume (its trials were never stored, so none is lost).
+recorder (``TrialWriter.write_many``): the batch in one transaction (a second one for repeats of a
+design first met in the same batch), so a generation costs one commit (one fsync) rather than one
+per trial; each trial is durable once its transaction commits, and trials of an interrupted batch
+that were not committed are asked again on resume (never stored, so none is lost).
 
 A study runs this way whenever every metric it needs has a population formula: no serving
 simulation, no system-level knobs, no offered load. Scores equal the one-design path's (a test

@@ -331,6 +331,8 @@ def retrying(inner: BaseStorage) -> RetryingStorage:
     return storage
 
 
+# the positional placeholder of each DB-API paramstyle the bulk rows are sent with (others: through SQLAlchemy)
+DRIVER_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 UID_KEY = "ador_uid"     # system attribute: a random id per trial, so a retried write is never stored twice
 
 
@@ -411,11 +413,18 @@ class TrialRecorder:
             if engine.dialect.name != "sqlite":
                 S = models.StudyModel.__table__
                 conn.execute(select(S.c.study_id).where(S.c.study_id == self.study_id).with_for_update())
-            rows = conn.execute(T.insert().returning(T.c.trial_id, sort_by_parameter_order=True), [
-                {"number": None, "study_id": self.study_id, "state": t.state,
-                 "datetime_start": utc(t.datetime_start), "datetime_complete": utc(t.datetime_complete)}
-                for t in trials]).all()
-            ids = [int(r[0]) for r in rows]
+            heads = [{"number": None, "study_id": self.study_id, "state": t.state,
+                      "datetime_start": utc(t.datetime_start), "datetime_complete": utc(t.datetime_complete)}
+                     for t in trials]
+            if conn.dialect.insert_returning:      # one statement, ids in the order given
+                rows = conn.execute(T.insert().returning(T.c.trial_id, sort_by_parameter_order=True), heads).all()
+                ids = [int(r[0]) for r in rows]
+            else:                                  # e.g. SQLite before 3.35: one INSERT per trial
+                ids = []
+                for head in heads:
+                    key = conn.execute(T.insert().values(**head)).inserted_primary_key
+                    assert key is not None
+                    ids.append(int(key[0]))
             # Optuna's number: the count of the study's earlier trials, which is the previous trial's
             # number + 1 (one index step back, where counting reads the whole study); this
             # transaction holds the study (its row lock; SQLite's one writer), so its trials follow
@@ -447,13 +456,18 @@ class TrialRecorder:
                 system.extend((trial_id, k, json.dumps(v)) for k, v in trial.system_attrs.items())
             if values:     # (its enum column through SQLAlchemy; the bulk of the rows below straight to the driver)
                 conn.execute(models.TrialValueModel.__table__.insert(), values)
-            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            mark = DRIVER_PLACEHOLDERS.get(conn.dialect.paramstyle)
+            quote = conn.dialect.identifier_preparer.quote       # `key` is a reserved word in MySQL
             for model, columns, bulk in (
                     (models.TrialParamModel, ("trial_id", "param_name", "param_value", "distribution_json"), params),
                     (models.TrialUserAttributeModel, ("trial_id", "key", "value_json"), user),
                     (models.TrialSystemAttributeModel, ("trial_id", "key", "value_json"), system)):
-                if bulk:
-                    conn.exec_driver_sql(f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
-                                         f"VALUES ({', '.join([mark] * len(columns))})", bulk)
+                if not bulk:
+                    continue
+                if mark is None:         # a driver with named placeholders: through SQLAlchemy
+                    conn.execute(model.__table__.insert(), [dict(zip(columns, row)) for row in bulk])
+                    continue
+                conn.exec_driver_sql(f"INSERT INTO {quote(model.__tablename__)} ({', '.join(map(quote, columns))}) "
+                                     f"VALUES ({', '.join([mark] * len(columns))})", bulk)
         self._last = dict(zip(ids, numbers))
         return ids
