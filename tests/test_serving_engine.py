@@ -76,6 +76,7 @@ def test_scheduler_defaults_are_the_real_systems_documented_ones():
     trt10 = scheduler_for("tensorrt-llm 0.10.0 (--scheduler_policy max_utilization --max_num_tokens 2048)", 1).config
     assert (trt10.reservation, trt10.chunk_tokens) == ("prompt", 2048)
     assert scheduler_for("tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", 4).config.split_prompts is False
+    assert scheduler_for("tensorrt-llm v1.2.0rc1 (trtllm-serve M --enable_chunked_prefill)", 1).config.split_prompts
     assert scheduler_for("mystery-server 1.0", 1).family == "default"
 
 
@@ -91,6 +92,27 @@ def test_vllm_chunks_prompts_when_told_or_when_the_context_is_long(software, pol
     assert cfg.policy == policy
     if policy == "chunked":
         assert cfg.chunk_tokens == 512
+
+
+@pytest.mark.parametrize("software, gpu, expected", [
+    ("vllm 0.11.0 (server: vllm serve Qwen/Qwen3-14B)", "h100-sxm-80gb", (8192, 1024)),
+    ("vllm v0.11.0 (server: vllm serve Qwen/Qwen3-14B)", "h200-sxm-141gb", (8192, 1024)),
+    ("vllm 0.14.1 V1 engine", "mi300x-192gb", (8192, 1024)),
+    ("vllm 0.11.0 (server: vllm serve Qwen/Qwen3-14B)", "a100-sxm-80gb", (2048, 256)),    # A100 named out
+    ("vllm 0.11.0", "l40s-48gb", (2048, 256)),                                              # under 70 GiB
+    ("vllm 0.11.0", None, (2048, 256)),                                                     # GPU not known
+    ("vllm 0.11.0 (vllm serve --max-num-batched-tokens 4096 --max-num-seqs 64)", "h100-sxm-80gb", (4096, 64)),
+    ("vllm 0.8.0", "h100-sxm-80gb", (8192, 1024)),
+])
+def test_vllm_v1_chunks_every_iteration_with_its_gpus_defaults(software, gpu, expected):
+    """From 0.8 vLLM runs its V1 engine: decodes first, prompt chunks fill a token budget whose
+    default (and the sequence cap's) depends on the GPU's memory and name."""
+    from ador.hardware import PRESETS
+    cfg = scheduler_for(software, 1, PRESETS[gpu] if gpu else None).config
+    assert (cfg.policy, cfg.split_prompts) == ("chunked", True)
+    assert (cfg.chunk_tokens, cfg.max_batch) == expected
+    v0 = scheduler_for("vllm 0.7.3 (vllm serve --max-model-len 4096)", 1, PRESETS["h100-sxm-80gb"]).config
+    assert v0.policy == "continuous"                 # the V0 engine before 0.8: prefill-first
 
 
 def test_multi_step_scheduling_delays_new_prompts_but_not_throughput():

@@ -22,9 +22,10 @@ JUDGED = ("ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "tpot_p99_ms
           "goodput_rps")
 
 
-def scheduler_config(args: argparse.Namespace, tp: int) -> SchedulerConfig:
-    """The stack's settings (``--stack``) or the defaults, with the flags given on top."""
-    cfg = scheduler_for(args.stack, tp).config if args.stack else SchedulerConfig()
+def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> SchedulerConfig:
+    """The stack's settings (``--stack``, on ``device`` where its defaults depend on the GPU) or the
+    defaults, with the flags given on top."""
+    cfg = scheduler_for(args.stack, tp, device).config if args.stack else SchedulerConfig()
     changes: dict[str, Any] = {"policy": args.policy} if args.policy else {}
     for name in ("max_batch", "chunk_tokens", "max_batched_tokens", "scheduler_steps"):
         value = getattr(args, name, None)
@@ -49,7 +50,7 @@ def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float
 
 
 def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
-    config = scheduler_config(args, system.tp)
+    config = scheduler_config(args, system.tp, system.device)
     slo = {"ttft_slo_ms": args.ttft_slo, "tbt_slo_ms": args.tbt_slo}
     ci = parse_ci(args.ci)
     clients = getattr(args, "concurrency", None)

@@ -9,6 +9,10 @@ documented defaults (``ador.serving.config``), overridden only by flags the sour
   ``--num-scheduler-steps``; recompute preemption. With ``--enable-chunked-prefill`` (or on CUDA
   with ``--max-model-len`` over 32k, where vLLM turns it on itself): ``chunked`` with a 512-token
   budget (the v0.4-0.6 default).
+- vLLM 0.8 and later (the V1 engine, the default from 0.8.0; "V1 always uses chunked prefills"):
+  ``chunked``: every running request's decode token first, then prompt chunks (any prompt cut) up
+  to ``max_num_batched_tokens``; the API server's defaults depend on the GPU: 8,192 tokens and
+  1,024 sequences with at least 70 GiB of memory and not an A100, else 2,048 and 256.
 - SGLang 0.3: ``continuous`` (prefill-first, no mixing by default); 8,192-token prefill chunks, a
   token-granular KV pool, memory share by TP (0.88 at TP1 ... 0.79 at TP16) or ``--mem-frac``;
   running requests bounded by the pool.
@@ -27,12 +31,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ador.serving.config import (
     SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_PAGE_SIZE, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE,
     TRTLLM_KV_FREE_FRACTION, TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK,
     VLLM_CHUNKED_BATCHED_TOKENS, VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_mem_fraction,
 )
+
+if TYPE_CHECKING:
+    from ador.hardware import Device
+
+# vLLM's V1 engine: the default from release 0.8.0 (VLLM_USE_V1=1; its scheduler has no prefill-first
+# mode). Its API-server defaults, from vllm/engine/arg_utils.py (vllm-project/vllm at 99d7eb5, a
+# v0.11-series commit; the V1 releases in our data are 0.11 and 0.14), EngineArgs._set_default_args:
+# "if device_memory >= 70 * GiB_bytes and "a100" not in device_name" (H100, H200, MI300X: "use larger
+# default values") max_num_batched_tokens 8192 and max_num_seqs 1024 for UsageContext.OPENAI_API_SERVER,
+# else 2048 and 256 ("Setting large max_num_batched_tokens for A100 reduces throughput, see PR #17885");
+# max_num_seqs is capped at max_num_batched_tokens. A GPU it cannot query gets the small defaults.
+VLLM_V1_SINCE = (0, 8)
+VLLM_V1_LARGE_GPU_BYTES = 70 * 2 ** 30
+VLLM_V1_BATCHED_TOKENS = {True: 8192, False: 2048}      # large GPU?
+VLLM_V1_MAX_NUM_SEQS = {True: 1024, False: 256}
 
 # SGLang 0.3 sizes its request pool from the KV pool (thousands of slots for these models); running
 # requests are in practice bounded by KV memory, not by a count. A large bound stands for that.
@@ -87,6 +107,14 @@ class StackScheduler:
     note: str                # how the settings were chosen
 
 
+def release(software: str) -> tuple[int, int] | None:
+    """(major, minor) of the version that follows the software's name (``tensorrt-llm 0.9.0 (...)``,
+    ``tensorrt-llm v0.7a``), None if it states none there (a number elsewhere in the string, such as a
+    CUDA or ROCm version in parentheses, is not the stack's)."""
+    m = re.match(r"\s*\S+\s+v?(\d+)\.(\d+)", software)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
 def _flag(text: str, *names: str) -> str | None:
     for name in names:
         m = re.search(rf"--{name}[ =]([\w.]+)", text)
@@ -99,11 +127,13 @@ def _has(text: str, name: str) -> bool:
     return re.search(rf"--{name}\b", text) is not None
 
 
-def scheduler_for(software: str, tp: int) -> StackScheduler:
+def scheduler_for(software: str, tp: int, device: Device | None = None) -> StackScheduler:
+    """``device``: the GPU it runs on, where a stack's defaults depend on it (vLLM's V1 engine)."""
     text = software.lower()
     family = _family(text)
     if family == "vllm":
-        return _vllm(text)
+        version = release(text)
+        return _vllm_v1(text, device) if version is not None and version >= VLLM_V1_SINCE else _vllm(text)
     if family == "sglang":
         return _sglang(text, tp)
     if family == "tensorrt-llm":
@@ -124,6 +154,18 @@ def _vllm(text: str) -> StackScheduler:
         cfg = replace(cfg, policy="chunked", chunk_tokens=int(_flag(text, "max-num-batched-tokens")
                                                               or VLLM_CHUNKED_BATCHED_TOKENS))
     return StackScheduler("vllm", cfg, f"vLLM defaults; max_model_len {max_len}, {steps} scheduler step(s)")
+
+
+def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
+    large = device is not None and device.hbm_capacity_bytes >= VLLM_V1_LARGE_GPU_BYTES \
+        and "a100" not in device.name.lower()
+    tokens = int(_flag(text, "max-num-batched-tokens", "max_num_batched_tokens") or VLLM_V1_BATCHED_TOKENS[large])
+    seqs = int(_flag(text, "max-num-seqs", "max_num_seqs") or min(VLLM_V1_MAX_NUM_SEQS[large], tokens))
+    cfg = SchedulerConfig(policy="chunked", chunk_tokens=tokens, max_batch=seqs, split_prompts=True)
+    if util := _flag(text, "gpu-memory-utilization", "gpu_memory_utilization"):
+        cfg = replace(cfg, memory_fraction=float(util))
+    return StackScheduler("vllm", cfg, f"vLLM V1 defaults ({'large' if large else 'other'} GPU): "
+                                       f"{tokens} batched tokens, {seqs} sequences")
 
 
 def _chunked_prefill(text: str, max_len: int) -> bool:
@@ -151,7 +193,8 @@ def _trtllm(text: str) -> StackScheduler:
     frac = float(_flag(text, "kv_cache_free_gpu_mem_fraction")
                  or (TRTLLM_BENCH_KV_FREE_FRACTION if bench else TRTLLM_KV_FREE_FRACTION))
     evict = (_flag(text, "scheduler_policy") or "guaranteed_no_evict") == "max_utilization"
-    chunking = _has(text, "enable_chunked_context") or bench
+    # the TensorRT engine's flag, and the PyTorch backend's (trtllm-serve, 1.0 on)
+    chunking = _has(text, "enable_chunked_context") or _has(text, "enable_chunked_prefill") or bench
     cfg = SchedulerConfig(policy="chunked", max_batch=batch, chunk_tokens=tokens, block_tokens=TRTLLM_TOKENS_PER_BLOCK,
                           kv_watermark=0.0, memory_fraction=frac, memory_basis="free",
                           reservation="prompt" if evict else "full", split_prompts=chunking)

@@ -30,13 +30,13 @@ software's facts, whether its stack has a fitted profile or takes the default on
 """
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any, Mapping
 
 from ador.errors import ConfigError
 from ador.hardware.runtime import RuntimeProfile
+from ador.serving.stacks import release
 from ador.validation.data import stack_of
 
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
@@ -47,14 +47,6 @@ STACK_UNSPLIT_KV_DECODE = frozenset({"gpt-fast", "torchao"})
 UNSPLIT_KV_DECODE_CODE = ("benchmarks/gpu_measure.py",)
 # (stack, first release whose decode kernels split the KV sequence by default)
 SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
-
-
-def release(software: str) -> tuple[int, int] | None:
-    """(major, minor) of the version that follows the software's name (``tensorrt-llm 0.9.0 (...)``,
-    ``tensorrt-llm v0.7a``), None if it states none there (a number elsewhere in the string, such as a
-    CUDA or ROCm version in parentheses, is not the stack's)."""
-    m = re.match(r"\s*\S+\s+v?(\d+)\.(\d+)", software)
-    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 @lru_cache(maxsize=1024)

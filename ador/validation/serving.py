@@ -183,7 +183,7 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     runtime, _ = runtime_for(row.software, runtimes)
     model, precision = get_model(row.model), get_precision(row.precision)
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
-    config = scheduler_for(row.software, row.tp).config
+    config = scheduler_for(row.software, row.tp, devices[row.hardware]).config
     closed = row.policy == "closed" and row.concurrency is not None
     n = row.requests or (CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency) if closed else
                          benchmark_requests(row.software, row.input_mean, row.output_mean))
