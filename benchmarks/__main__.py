@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
           "target: within 25%)")
     print(f"    {g['window']} trials at {g['window']:,}: {g['trials_per_s_at_small']:6.1f} trials/s; "
           f"{g['window']} trials at {g['trials_large']:,}: {g['trials_per_s_at_large']:6.1f} trials/s "
-          f"({100 * g['large_over_small']:.0f}%); filling took {g['fill_seconds']:.0f} s")
+          f"({100 * g['large_over_small']:.0f}%), once started (the run started in {g['start_s_at_small']:.2f} s "
+          f"and {g['start_s_at_large']:.2f} s); filling took {g['fill_seconds']:.0f} s")
     t = scale["tpe_growth"]
     print(f"    TPE: {t['window']} trials at {t['window']:,}: {t['trials_per_s_at_small']:6.1f} trials/s; "
           f"{t['window']} trials at {t['trials_large']:,}: {t['trials_per_s_at_large']:6.1f} trials/s "
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n[5] search quality on the {quality['study']} study: hypervolume / exact front's, mean over seeds "
           f"{quality['seeds']} [lowest seed] (target NSGA-II >= 98% by 5,000 trials, clearly above random)")
     print(f"    {quality['space_designs']:,} designs enumerated in {quality['enumerate_s']:.1f} s "
-          f"({quality['feasible_designs']:,} feasible); exact front {quality['true_front_size']} designs")
+          f"({quality['feasible_designs']:,} feasible); exact front {quality['true_front_size']} designs "
+          f"under model version {quality['model_version']}")
     for row in search_quality.table(quality):
         print("    " + row)
     results["search_quality"] = quality

@@ -64,8 +64,10 @@ def run(quick: bool = False, samplers=SAMPLERS) -> dict[str, Any]:
     front = enumerate_front(study)
     budgets: tuple[int, ...] = setup["budgets"]       # type: ignore[assignment]
     seeds: tuple[int, ...] = setup["seeds"]           # type: ignore[assignment]
+    # the exact front, and so every fraction, moves with the model: a figure names the version it measured
     out: dict[str, Any] = {"study": study.name, "space_designs": front.designs, "feasible_designs": front.feasible,
-                           "true_front_size": len(front.points), "enumerate_s": front.seconds,
+                           "true_front_size": len(front.points), "model_version": front.model_version,
+                           "enumerate_s": front.seconds,
                            "budgets": list(budgets), "seeds": list(seeds), "fractions": {}, "seconds": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for sampler in samplers:
