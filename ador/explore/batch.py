@@ -163,18 +163,19 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
             scored = dict(zip(fresh, score([knob_values(study.space, params[i]) for i in fresh])))
             # stored in one transaction: the new designs and the repeats of earlier batches; then,
             # answered from those, the repeats within this batch (rare: NSGA-II breeds them away)
-            now_ = [i for i in range(len(trials)) if i in answers or i in scored]
-            later = [i for i in range(len(trials)) if i not in answers and i not in scored]
-            for group in (now_, later):
+            first = [i for i in range(len(trials)) if i in answers or i in scored]
+            within = [i for i in range(len(trials)) if i not in answers and i not in scored]
+            for group in (first, within):
+                if not group:
+                    continue
                 for i in group:
-                    answer = answers.get(i) if i in answers else (
-                        None if i in scored else history.repeat_of(params[i], dists))
+                    answer = answers[i] if i in answers else None if i in scored else \
+                        history.repeat_of(params[i], dists)
                     if answer is not None:
                         values, constraints, attrs = answer
                         stats.repeats += 1
                     else:      # scored in this batch (its first occurrence), or alone if history lost it
-                        j = firsts.get(keys[i]) if i in scored else None
-                        outcome = scored[j] if j is not None else score.scorer(knob_values(study.space, params[i]))
+                        outcome = scored[i] if i in scored else score.scorer(knob_values(study.space, params[i]))
                         values, constraints, attrs = outcome.values, outcome.constraints, outcome.user_attrs
                     if tell(mem, trials[i], values, constraints, attrs, stats) and bar and values is not None:
                         feasible_points.append(values)
