@@ -49,6 +49,28 @@ def _smoke(workdir, name="scale", **options):
     return study, durable, url
 
 
+def test_nsga2_crosses_numbers_with_vsbx_unless_told(workdir, capsys):
+    """ador's NSGA-II crosses numerical parameters with VSBX (Optuna's default is uniform);
+    ``crossover`` names another, and an unknown name is a one-line error naming it."""
+    from optuna.samplers.nsgaii import UniformCrossover, VSBXCrossover
+
+    from ador.cli import main
+    from ador.explore.samplers import build_sampler
+    study = load_study("studies/smoke.yaml")
+    assert isinstance(build_sampler("nsga2", {}, study.space, 1)._child_generation_strategy._crossover,
+                      VSBXCrossover)
+    told = build_sampler("nsga2", {"crossover": "uniform"}, study.space, 1)
+    assert isinstance(told._child_generation_strategy._crossover, UniformCrossover)
+    assert isinstance(build_sampler("nsga3", {}, study.space, 1)._child_generation_strategy._crossover,
+                      UniformCrossover)                      # NSGA-III keeps Optuna's default
+    bad = workdir / "bad.yaml"
+    bad.write_text((workdir / "studies" / "smoke.yaml").read_text().replace(
+        "population_size: 20}", "population_size: 20, crossover: halfway}"))
+    assert main(["study", "launch", str(bad), "--trials", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sampler.options.crossover" in err and "halfway" in err
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_nsga2_breeds_new_designs_instead_of_repeats_across_a_resume(workdir, seed):
     """With duplicate elimination (the default) NSGA-II's children are designs the study has not met,
@@ -61,7 +83,7 @@ def test_nsga2_breeds_new_designs_instead_of_repeats_across_a_resume(workdir, se
     study = dataclasses.replace(study, spec=dataclasses.replace(study.spec, seed=seed))
     first = run_trials(study, durable, 150, progress=False)
     second = run_trials(study, durable, 150, progress=False)          # a resume: the sampler is new
-    plain, plain_durable, _ = _smoke(workdir, name=f"plain{seed}", eliminate_duplicates=False)
+    plain, plain_durable, _ = _smoke(workdir, name=f"plain{seed}", eliminate_duplicates=False, crossover="uniform")
     baseline = run_trials(plain, plain_durable, 300, progress=False)
     assert baseline.repeats > 30 and 300 - distinct(plain_durable) == baseline.repeats
     assert first.repeats + second.repeats <= 3 and distinct(durable) >= 297
@@ -88,7 +110,7 @@ def test_a_repeated_design_is_answered_from_its_stored_trial(workdir, monkeypatc
     monkeypatch.setattr(batch.BatchScorer, "__call__", batch_call)
     monkeypatch.setattr(scoring.Scorer, "__call__",
                         lambda self, values: (None if inside else scored.append(values)) or real(self, values))
-    study, durable, _ = _smoke(workdir, eliminate_duplicates=False)     # Optuna's NSGA-II, which repeats
+    study, durable, _ = _smoke(workdir, eliminate_duplicates=False, crossover="uniform")  # Optuna's, which repeats
     first = run_trials(study, durable, 300, progress=False)
     second = run_trials(study, durable, 100, progress=False)         # a resume: replayed trials count too
     trials = durable.get_trials()

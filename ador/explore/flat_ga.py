@@ -21,7 +21,8 @@ in this run) is bred again, up to ``DUPLICATE_TRIES`` times, as pymoo's ``elimin
 does: a repeat costs a trial of the budget and teaches the search nothing (on the quality space a
 third of 5,000 NSGA-II trials were repeats, half of the last thousand). The run says which designs
 are stored (``is_known``, set by ador/explore/history.py); without it, or with the sampler option
-``eliminate_duplicates: false``, the proposals are Optuna's exactly.
+``eliminate_duplicates: false``, the proposals are Optuna's exactly (for the same crossover: ador's
+NSGA-II crosses numbers with VSBX by default, ador/explore/samplers.py).
 
 A resume may give the parent population of a recent generation (``prime``) so that nothing
 older needs to be read at all (ador/explore/resume.py). Relies on the documented ``BaseGASampler``
