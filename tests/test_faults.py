@@ -50,13 +50,15 @@ def _stored(url, name):
         return []
 
 
-def _check_exactly_once(trials, committed=(), allowed_unlogged=0, where=""):
+def _check_exactly_once(trials, committed=(), allowed_unlogged=0, where="", attempted=None):
     uids = [t.system_attrs[UID_KEY] for t in trials if UID_KEY in t.system_attrs]
     assert len(uids) == len(set(uids)), f"a trial is stored twice {where}"
     lost = set(committed) - set(uids)
     assert not lost, f"{len(lost)} committed trials are not stored {where}"
     # a write committed just before the kill may not have been logged yet: at most one per kill
     assert len(set(uids) - set(committed)) <= allowed_unlogged, f"trials stored that nobody committed {where}"
+    if attempted is not None:        # and nothing is stored that no write was about to store
+        assert set(uids) <= set(attempted), f"trials stored that no write attempted {where}"
     assert sorted(t.number for t in trials) == list(range(len(trials))), f"trial numbers not contiguous {where}"
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials), f"unfinished trials {where}"
 
@@ -96,8 +98,10 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None, after_commit=False):
         _, err = proc.communicate()
         assert b"Traceback" not in err, err.decode()[-2000:]
         committed = log.read_text().split() if log.exists() else []
+        intent = log.with_name(log.name + ".intent")
+        attempted = intent.read_text().split() if intent.exists() else []
         trials = _stored(url, name)
-        _check_exactly_once(trials, committed, allowed_unlogged=(k + 1) * BATCH,
+        _check_exactly_once(trials, committed, allowed_unlogged=(k + 1) * BATCH, attempted=attempted,
                             where=f"(seed {seed}, after kill {k + 1}, {len(committed)} committed)")
         k += 1
     return seed, k, len(committed), len(trials)
@@ -125,6 +129,14 @@ def test_kill_test_catches_a_recorder_that_buffers_writes(workdir):
     with pytest.raises(AssertionError, match="committed trials are not stored"):
         kill_repeatedly(workdir, _url("sqlite", workdir), "m", KILLS, mutant="buffer50", after_commit=True)
     record("mutant caught", storage="sqlite", mutant="recorder buffering 50 trials")
+
+
+@pytest.mark.slow
+def test_kill_test_catches_a_recorder_that_stores_a_trial_nobody_wrote(workdir):
+    """The mutation check of the other direction: a trial stored that no write attempted."""
+    with pytest.raises(AssertionError, match="no write attempted"):
+        kill_repeatedly(workdir, _url("sqlite", workdir), "g", 1, mutant="phantom", after_commit=True)
+    record("mutant caught", storage="sqlite", mutant="recorder storing a phantom trial")
 
 
 # --- full disk ---------------------------------------------------------------------------------
