@@ -55,10 +55,10 @@ def _check_exactly_once(trials, committed=(), allowed_unlogged=0, where="", atte
     assert len(uids) == len(set(uids)), f"a trial is stored twice {where}"
     lost = set(committed) - set(uids)
     assert not lost, f"{len(lost)} committed trials are not stored {where}"
+    if attempted is not None:        # nothing is stored that no write was about to store
+        assert set(uids) <= set(attempted), f"trials stored that no write attempted {where}"
     # a write committed just before the kill may not have been logged yet: at most one per kill
     assert len(set(uids) - set(committed)) <= allowed_unlogged, f"trials stored that nobody committed {where}"
-    if attempted is not None:        # and nothing is stored that no write was about to store
-        assert set(uids) <= set(attempted), f"trials stored that no write attempted {where}"
     assert sorted(t.number for t in trials) == list(range(len(trials))), f"trial numbers not contiguous {where}"
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in trials), f"unfinished trials {where}"
 
