@@ -160,11 +160,12 @@ class History:
 
     def write_many(self, trials: list[FrozenTrial]) -> list[int]:
         """Store finished in-memory trials in one transaction; returns their durable ids."""
-        ids = self.writer.write_many(trials)
-        for trial, durable_id in zip(trials, ids):
+        stamped = [_stamped(t) for t in trials]       # their design digests, hashed once
+        ids = self.writer.write_many(stamped)
+        for trial, durable_id in zip(stamped, ids):
             self.durable_id[trial._trial_id] = durable_id
             self.known.add(durable_id)
-            key = _key(trial)
+            key = trial.system_attrs[DESIGN_KEY]
             if key not in self.designs:
                 self.designs[key] = (durable_id, self.writer.recorder.number_of(durable_id), trial)
         return ids

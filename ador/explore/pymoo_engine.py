@@ -104,9 +104,9 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     scorer = scorer_for(study)
     n_constraints = scorer.n_constraints
     from ador.explore import batch as batching
-    from ador.explore.scoring import Scorer
-    # a generation scored in one vectorised call where every metric has a population formula
-    vectorised = batching.ENABLED and type(scorer) is Scorer and batching.population_capable(study)
+    # a generation scored in one vectorised call where every metric has a population formula (never a
+    # system-level study, whose scorer prices whole deployments)
+    vectorised = batching.ENABLED and batching.population_capable(study)
     batch = batching.BatchScorer(scorer) if vectorised else None
 
     class _Round(Repair):

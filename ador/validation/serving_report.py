@@ -25,9 +25,11 @@ def source_labels(rows: list[dict[str, Any]]) -> dict[str, str]:
     out = {}
     for source, names in stacks.items():
         m = _GITHUB.search(source)
-        file = Path(m.group(4)) if m else None     # the file with its folder: several repositories name files alike
-        where = f"{m.group(2)} {file.parent.name + '/' if file and file.parent.name else ''}{file.name}" \
-            if m and file else source[:40]
+        if m:              # the file with its folder: several repositories name files alike
+            file = Path(m.group(4))
+            where = f"{m.group(2)} {file.parent.name + '/' if file.parent.name else ''}{file.name}"
+        else:
+            where = source[:40]
         out[source] = f"{where} ({', '.join(sorted(names))})"
     return out
 
@@ -46,11 +48,17 @@ def _mapes(title: str, data: dict[str, float], labels: dict[str, str] | None = N
     return out + [""]
 
 
+# how a row is grouped where the summary's key is not a column as it stands
+_GROUP_OF = {"software": lambda r: stack_of(r["software"]), "source": lambda r: document(r["source"]),
+             "family": lambda r: metric_family(r["metric"])}
+
+
 def _counts(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    group = _GROUP_OF.get(key, lambda r: r[key])
     out: dict[str, int] = {}
     for r in rows:
         if r["predicted"] is not None:
-            k = stack_of(r["software"]) if key == "software" else document(r[key]) if key == "source" else r[key]
+            k = group(r)
             out[k] = out.get(k, 0) + 1
     return out
 
@@ -106,10 +114,7 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
            f"because no fitted profile covers their stack and release). Mean of the per-source MAPEs: "
            f"{s['mape_source_balanced_pct']:.2f}%.", ""]
     out += _mapes("metric", s["by_metric"], counts=_counts(rows, "metric"))
-    families: dict[str, int] = {}
-    for metric, n in _counts(rows, "metric").items():
-        families[metric_family(metric)] = families.get(metric_family(metric), 0) + n
-    out += _mapes("metric family", s["by_family"], counts=families)
+    out += _mapes("metric family", s["by_family"], counts=_counts(rows, "family"))
     out += _mapes("source", s["by_source"], labels, _counts(rows, "source"))
     out += _publishers(rows)
     out += _mapes("software", s["by_software"], counts=_counts(rows, "software"))
