@@ -39,10 +39,12 @@ CROSSOVERS = {"uniform": optuna.samplers.nsgaii.UniformCrossover, "sbx": optuna.
 # ador's NSGA-II default: VSBX, a simulated-binary crossover (the NSGA-II paper's operator family,
 # Deb et al. 2002), where Optuna defaults to uniform crossover, which never makes a value between
 # its parents' and so refines near the front only by mutation. On the quality space
-# (docs/performance.md) it was the best of five crossovers on seeds 1-3 (98.1% of the exact
-# front's hypervolume at 5,000 trials; uniform 96.8%) and held on seeds 4-9 it was not chosen on
-# (98.8% vs 97.1%); on the headline study (3,000 trials, seeds 1-4) its front's hypervolume was
-# larger on three seeds of four. NSGA-III keeps Optuna's default (not measured).
+# (docs/performance.md; `python -m benchmarks.crossover_choice`) it was the best of five crossovers
+# on seeds 1-3 (98.1% of the exact front's hypervolume at 5,000 trials; uniform 96.8%) and held on
+# seeds 4-9 it was not chosen on (98.8% vs 97.1%), but with each run in one piece (`--single`, another
+# random stream) uniform led on seeds 4-9 (99.1% vs 98.1%): there its lead is within the stream's
+# spread. On the headline study (3,000 trials, seeds 1-4) its front's hypervolume was larger on three
+# seeds of four. NSGA-III keeps Optuna's default (not measured).
 NSGA2_CROSSOVER = "vsbx"
 
 
