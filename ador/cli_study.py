@@ -160,10 +160,10 @@ def cmd_study_export(args: argparse.Namespace) -> int:
     from ador.explore.runner import trial_design
     study, durable, _ = _open(args)
     if args.trial is None:
-        from ador.report.table import trials_frame, write_frame
+        from ador.report.table import trials_table, write_table
         if args.yaml:
             raise ConfigError("--yaml", True, "a design file is one trial's: give the trial number")
-        where = write_frame(trials_frame(study, durable), args.format or "csv", Path(args.out) if args.out else None)
+        where = write_table(trials_table(study, durable), args.format or "csv", Path(args.out) if args.out else None)
         if where != "stdout":
             print(f"wrote {where}", file=sys.stderr)
         return 0

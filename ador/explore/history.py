@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -28,6 +28,7 @@ from ador.explore.flat_ga import FlatGenerations, generation_key
 from ador.explore.storage import UID_KEY, TrialRecorder, with_retries
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, params_key
 from ador.explore.stored import FINISHED, StoredTrials
+from ador.explore.table_rows import TABLE_ROW_KEY
 
 PARENTS_KEY = "ador_parents:"      # + the sampler's generation key: {"generation": g, "ids": [durable ids]}
 REPEAT_ATTR = "repeat_of"          # user attribute of a trial answered from an earlier trial of its design
@@ -43,10 +44,12 @@ class RunStats:
 
 
 class TrialWriter:
-    """Writes finished trials to the durable storage, one transaction per call."""
+    """Writes finished trials to the durable storage, one transaction per call (with each its
+    row of the study's table, ``table_row``, where given: ador/explore/table_rows.py)."""
 
-    def __init__(self, durable: optuna.Study) -> None:
+    def __init__(self, durable: optuna.Study, *, table_row: Callable[[FrozenTrial], list] | None = None) -> None:
         self.durable = durable
+        self.table_row = table_row
         self.storage = durable._storage
         self.study_id = durable._study_id
         self.recorder = TrialRecorder(self.storage, self.study_id)
@@ -59,6 +62,9 @@ class TrialWriter:
         id, and a retry after an error first looks for those ids (a commit whose acknowledgement
         was lost did happen) and writes only the trials it does not find."""
         trials = [_stamped(t) for t in trials]
+        if self.table_row is not None:
+            for t in trials:
+                t.system_attrs.setdefault(TABLE_ROW_KEY, self.table_row(t))
         uids = [str(t.system_attrs[UID_KEY]) for t in trials]
         attempts = 0
 
@@ -81,9 +87,10 @@ def _stamped(trial: FrozenTrial) -> FrozenTrial:
 
 
 class History:
-    def __init__(self, durable: optuna.Study, mem: optuna.Study) -> None:
+    def __init__(self, durable: optuna.Study, mem: optuna.Study, *,
+                 table_row: Callable[[FrozenTrial], list] | None = None) -> None:
         self.durable, self.mem = durable, mem
-        self.writer = TrialWriter(durable)
+        self.writer = TrialWriter(durable, table_row=table_row)
         self.stored = StoredTrials(durable._storage, durable._study_id)
         self.sampler = mem.sampler
         self.key = generation_key(self.sampler)

@@ -7,7 +7,10 @@ A trial stores what optuna-dashboard, ``optuna.load_study`` and a resume need, a
   constraint, <= 0 feasible), so ``Study.best_trials`` is the feasible front;
 - a compact record as user attributes: one number per metric of ``stored_metrics`` (scalars, so
   ``trials_dataframe()`` has a column for each), ``feasible``, and ``infeasible_reasons`` when
-  there are any.
+  there are any;
+- for the reading commands, system attributes: a digest of its design (``ador_design``), its
+  write id (``ador_uid``) and its row of the study's table (``ador_table_row``, one JSON array:
+  ador/explore/table_rows.py), so a whole-table read is one row per trial instead of ~35.
 
 The full design is rebuilt on demand from the parameters and the search space stored with the
 study (``design_of``). Trials written before this layout kept the whole design (``design``) and a

@@ -1,0 +1,133 @@
+"""A trial's row of its study's table (`ador study export`), stored with the trial.
+
+Optuna keeps a trial as one database row per parameter and per attribute: about 35 rows per
+trial of ador's studies, 700,000 for a 20,000-trial study, which take the database alone most of
+a second to hand over before any Python runs. So ador's writer also stores, in the same
+transaction as the trial, the trial's row of the table as one compact JSON array (the trial
+system attribute ``ador_table_row``): its objective values, feasibility, parameters, metrics
+and infeasibility reasons, in the column order of its study's ``TableLayout``. A whole-table read
+is then one query of one row per trial. The row is made by the one function the table uses for
+any trial read whole (``TableLayout.row_of``), and a trial without a row of its study's layout
+(written by another client, by an older ador, or still running) is read whole and given one the
+same way; tests hold a table read from stored rows equal to the same table read from whole trials.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from ador.explore.pareto import pareto_mask
+from ador.explore.record import is_feasible, metrics_of, reasons_of, stored_metrics
+
+if TYPE_CHECKING:
+    from ador.explore.config import Study
+
+TABLE_ROW_KEY = "ador_table_row"     # trial system attribute: the trial's row (JSON array)
+ROW_FORMAT = 1                       # part of the layout signature: bump when the row's fields change
+_SIG, _VALUES, _FEASIBLE, _KNOBS, _METRICS, _REASONS = range(6)
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """The columns of a study's table and where each comes from in a stored row."""
+
+    metric_names: tuple[str, ...]              # metric columns: objectives first, then stored metrics
+    param_names: tuple[str, ...]               # the search space's Optuna parameters, sorted
+    knob_names: tuple[str, ...]                # knob columns, in the search space's order
+    knob_params: tuple[tuple[int, bool], ...]  # per knob: index into param_names, power of two
+    signature: str                             # digest of the above and ROW_FORMAT
+
+    @classmethod
+    def of(cls, study: Study) -> TableLayout:
+        from ador.explore.params import param_name
+        metrics = tuple(dict.fromkeys([*study.metric_names, *stored_metrics(study)]))
+        knobs = study.space.knobs
+        by_knob = {name: param_name(name, knob) for name, knob in knobs.items()}
+        params = tuple(sorted(by_knob.values()))
+        index = {p: i for i, p in enumerate(params)}
+        knob_params = tuple((index[by_knob[name]], knob.type == "pow2") for name, knob in knobs.items())
+        sig = hashlib.blake2b(repr((ROW_FORMAT, metrics, params, tuple(knobs), knob_params)).encode(),
+                              digest_size=6).hexdigest()
+        return cls(metric_names=metrics, param_names=params, knob_names=tuple(knobs), knob_params=knob_params,
+                   signature=sig)
+
+    @property
+    def columns(self) -> list[str]:
+        return ["trial", "state", "feasible", "on_front", *self.metric_names, *self.knob_names, "infeasible_reasons"]
+
+    # --- one trial -----------------------------------------------------------------------------
+
+    def row_of(self, trial: FrozenTrial) -> list[Any]:
+        """``trial``'s stored row: [signature, values, feasible, knob values (powers of two
+        expanded; None when the trial lacks one of the space's parameters), metrics, reasons]."""
+        metrics = metrics_of(trial)
+        params = trial.params
+        knobs: list[Any] | None = None
+        if all(p in params for p in self.param_names):
+            names = self.param_names
+            knobs = [2 ** int(params[names[i]]) if pow2 else params[names[i]] for i, pow2 in self.knob_params]
+        return [self.signature, list(trial.values) if trial.values is not None else None, is_feasible(trial),
+                knobs, [metrics.get(m) for m in self.metric_names], "; ".join(reasons_of(trial))]
+
+    def fits(self, row: Any) -> bool:
+        return isinstance(row, list) and len(row) == 6 and row[_SIG] == self.signature
+
+    # --- the table -----------------------------------------------------------------------------
+
+    def table(self, trials: Sequence[tuple[int, TrialState, list[Any]]], directions: Sequence[str]) -> list[list]:
+        """The table's rows, in trial-number order, from (number, state, stored row) of every trial:
+        ``on_front`` marks the first trial (lowest number) of each distinct design on the feasible
+        front, as ``front_trials`` counts it."""
+        trials = sorted(trials, key=lambda t: t[0])
+        done = [(n, row) for n, state, row in trials
+                if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None]
+        front: set[int] = set()
+        if done:
+            mask = pareto_mask([row[_VALUES] for _, row in done], directions)
+            seen: set[tuple] = set()
+            for (number, row), on in zip(done, mask):
+                # a design's trials share their values (a repeat is answered from the first), so
+                # the front's distinct designs are its first trials by parameters
+                key = tuple(row[_KNOBS]) if row[_KNOBS] is not None else ("trial", number)
+                if on and key not in seen:
+                    seen.add(key)
+                    front.add(number)
+        out = []
+        unknown = [None] * len(self.knob_names)
+        for number, state, row in trials:
+            out.append([number, state.name.lower(), bool(row[_FEASIBLE]) and state == TrialState.COMPLETE,
+                        number in front, *row[_METRICS], *(row[_KNOBS] or unknown), row[_REASONS]])
+        return out
+
+
+def stored_rows(engine: Any, study_id: int) -> list[tuple[int, int, TrialState, Any]] | None:
+    """(trial id, number, state, stored row or None) of every trial of the study, in one query
+    (the rows folded into one JSON text on SQLite and PostgreSQL); None without a database."""
+    if engine is None:
+        return None
+    from sqlalchemy import text
+
+    from ador.explore.stored_table import trial_state
+    dialect = engine.dialect.name
+    join = ("FROM trials t LEFT JOIN trial_system_attributes a ON a.trial_id = t.trial_id AND a.key = :key "
+            "WHERE t.study_id = :study")
+    args = {"key": TABLE_ROW_KEY, "study": study_id}
+    with engine.connect() as conn:
+        if dialect in ("sqlite", "postgresql"):
+            cast = "" if dialect == "sqlite" else "::text"
+            agg = "group_concat({x}, ',')" if dialect == "sqlite" else "string_agg({x}, ',')"
+            item = (f"t.trial_id{cast} || ',' || t.number{cast} || ',\"' || t.state{cast} || '\",' || "
+                    "COALESCE(a.value_json, 'null')")
+            folded = conn.execute(text(f"SELECT {agg.format(x=item)} {join}"), args).scalar()
+            flat = json.loads(f"[{folded}]") if folded else []
+            rows = [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
+        else:
+            rows = [(tid, number, state, None if value is None else json.loads(value)) for tid, number, state, value
+                    in conn.execute(text(f"SELECT t.trial_id, t.number, t.state, a.value_json {join}"), args).all()]
+    states = {s.name: s for s in TrialState}
+    return [(int(tid), int(number), states[state] if isinstance(state, str) else trial_state(state), row)
+            for tid, number, state, row in rows]

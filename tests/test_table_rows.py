@@ -1,0 +1,152 @@
+"""The study's table (`ador study export NAME --format`) read from the row ador stores with each
+trial equals the table computed from Optuna's own reading of every trial; trials without a row
+of the study's layout are read whole; the CSV writer is pandas' byte for byte."""
+import dataclasses
+import sqlite3
+
+import optuna
+import pandas as pd
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from ador.explore.config import SamplerSpec, load_study
+from ador.explore.table_rows import TABLE_ROW_KEY, TableLayout
+from ador.report.table import csv_text, trials_frame, trials_table
+
+
+def _study(workdir, url, trials=150, sampler=None):
+    from ador.explore.runner import open_study, run_trials
+    study = load_study("studies/smoke.yaml")
+    if sampler:
+        spec = dataclasses.replace(study.spec, sampler=SamplerSpec(sampler, {}))
+        study = dataclasses.replace(study, spec=spec)
+    durable, _ = open_study(study, url)
+    run_trials(study, durable, trials, progress=False)
+    return study, durable
+
+
+def _expected(study, durable) -> pd.DataFrame:
+    """The table as defined, from Optuna's own reading of every trial (the formulas the table
+    used before rows were stored)."""
+    from ador.explore.params import knob_values
+    from ador.explore.pareto import front_trials
+    from ador.explore.record import is_feasible, metrics_of, reasons_of, stored_metrics
+    trials = sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number)
+    front = {t.number for t in front_trials(trials, study.directions)}
+    metric_cols = list(dict.fromkeys([*study.metric_names, *stored_metrics(study)]))
+    rows = []
+    for t in trials:
+        m = metrics_of(t)
+        row = {"trial": t.number, "state": t.state.name.lower(), "feasible": is_feasible(t),
+               "on_front": t.number in front, **{c: m.get(c) for c in metric_cols}}
+        try:
+            row.update(knob_values(study.space, t.params))
+        except KeyError:
+            row.update({k: None for k in study.space.knobs})
+        row["infeasible_reasons"] = "; ".join(reasons_of(t))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["trial", "state", "feasible", "on_front", *metric_cols,
+                                       *study.space.knobs, "infeasible_reasons"])
+
+
+def _rows_in(db) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT COUNT(*) FROM trial_system_attributes WHERE key = ?",
+                            (TABLE_ROW_KEY,)).fetchone()[0]
+
+
+@pytest.mark.parametrize("sampler", [None, "pymoo-nsga2", "random"])
+def test_the_table_from_stored_rows_is_the_table_of_every_trial(workdir, sampler):
+    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db", sampler=sampler)
+    frame = trials_frame(study, durable)
+    expected = _expected(study, durable)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert _rows_in(workdir / "t.db") == len(frame)          # every trial written with its row
+    assert frame["on_front"].sum() > 1 and (~frame["feasible"]).sum() > 0   # the case is not trivial
+    pd.testing.assert_frame_equal(trials_frame(study, durable, stored=False), expected)
+
+
+def test_stored_rows_are_what_the_table_shows_and_a_trial_without_one_is_read_whole(workdir):
+    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db")
+    expected = _expected(study, durable)
+    metric = study.metric_names[0]
+    with sqlite3.connect(workdir / "t.db") as conn:
+        # trial 3 loses its row, trial 4's row is of another layout: both read whole
+        conn.execute("DELETE FROM trial_system_attributes WHERE key = ? AND trial_id = "
+                     "(SELECT trial_id FROM trials WHERE number = 3)", (TABLE_ROW_KEY,))
+        conn.execute("UPDATE trial_system_attributes "
+                     "SET value_json = json_set(value_json, '$[0]', 'other', '$[4][0]', 999.0) "
+                     "WHERE key = ? AND trial_id = (SELECT trial_id FROM trials WHERE number = 4)", (TABLE_ROW_KEY,))
+        conn.commit()
+        pd.testing.assert_frame_equal(trials_frame(study, durable), expected)
+        # a row of the layout is read as stored: changing its metric changes the table
+        conn.execute("UPDATE trial_system_attributes SET value_json = json_set(value_json, '$[4][0]', 1234.5) "
+                     "WHERE key = ? AND trial_id = (SELECT trial_id FROM trials WHERE number = 5)", (TABLE_ROW_KEY,))
+        conn.commit()
+    frame = trials_frame(study, durable)
+    assert frame.loc[frame.trial == 5, metric].item() == 1234.5
+    assert frame.loc[frame.trial == 3, metric].item() == expected.loc[expected.trial == 3, metric].item()
+
+
+def test_trials_of_another_client_are_in_the_table(workdir):
+    """A trial Optuna's own API wrote (no row), finished or still running, is read whole."""
+    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db", trials=40)
+    other = optuna.load_study(study_name=study.name, storage=f"sqlite:///{workdir}/t.db")
+    running = other.ask()
+    done = other.ask()
+    for name, dist in durable.get_trials()[0].distributions.items():
+        running._suggest(name, dist)
+        done._suggest(name, dist)
+    other.tell(done, [1.0, 1.0])
+    frame = trials_frame(study, durable)
+    pd.testing.assert_frame_equal(frame, _expected(study, durable))
+    assert frame.loc[frame.trial == running.number, "state"].item() == "running"
+
+
+def test_the_table_on_postgresql_and_a_journal(workdir, pg_db):
+    study, durable = _study(workdir, pg_db.url, trials=60)
+    pd.testing.assert_frame_equal(trials_frame(study, durable), _expected(study, durable))
+    study, durable = _study(workdir, f"journal:{workdir}/t.log", trials=60)
+    pd.testing.assert_frame_equal(trials_frame(study, durable), _expected(study, durable))
+
+
+def test_a_layout_names_its_columns_and_changes_signature_with_them(workdir):
+    study = load_study("studies/smoke.yaml")
+    layout = TableLayout.of(study)
+    assert layout.columns[:4] == ["trial", "state", "feasible", "on_front"]
+    assert layout.columns[-1] == "infeasible_reasons"
+    assert list(layout.knob_names) == list(study.space.knobs)
+    objectives = list(reversed(study.spec.objectives))
+    other = dataclasses.replace(study, spec=dataclasses.replace(study.spec, objectives=objectives))
+    assert TableLayout.of(other).signature != layout.signature
+    assert TableLayout.of(study) == layout
+
+
+_cells = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6),
+                   st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8),
+                   st.booleans())
+
+
+@settings(max_examples=60, deadline=None)
+@example([(None, "a\rb", 0.0, None, "\r"), (True, "x\ny", float("nan"), 3, 'q"')])   # what the csv module quotes
+@given(st.lists(st.tuples(_cells, _cells, st.floats(allow_nan=True), st.one_of(st.none(), st.integers(0, 9)),
+                          st.text(max_size=5)), min_size=0, max_size=6))
+def test_csv_text_is_pandas_csv(rows):
+    columns = ["a", "b,c", "f", "maybe_int", 'q"s']
+    assert csv_text(columns, rows) == pd.DataFrame(rows, columns=columns).to_csv(index=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_cells, min_size=0, max_size=5))
+def test_csv_text_of_one_column_is_pandas_csv(cells):
+    rows = [[c] for c in cells]
+    assert csv_text(["x"], rows) == pd.DataFrame(rows, columns=["x"]).to_csv(index=False)
+
+
+def test_csv_text_of_a_stored_table(workdir):
+    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db", trials=150)
+    table = trials_table(study, durable)
+    frame = table.frame()
+    assert frame.isna().any().any() and (~frame["feasible"]).any()       # empty cells, both kinds of trial
+    assert csv_text(table.columns, table.rows) == frame.to_csv(index=False)
