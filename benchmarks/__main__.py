@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
           f"first trial {r['first_trial_s']:.2f} s later, 10 trials {r['ten_trials_s']:.2f} s, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB "
           f"(imports {r['import_s']:.2f} s)")
+    rd = g["reads"]
+    print(f"    reading the {g['trials_large']:,}-trial study (target < 1 s): status / best / export (all, CSV) "
+          f"in process {' / '.join(f'{v:.2f}' for v in rd['in_process_s'].values())} s; whole commands, start-up "
+          f"included, {' / '.join(f'{v:.2f}' for v in rd['whole_command_s'].values())} s")
     print(f"\n[3c] workers: {w['study']}, {w['trials']} trials on {w['storage']}, {w['cores']} cores, load average "
           f"{w['load_average_1min']:.1f} after (target >= 0.8 x k)")
     print(f"    1 process {w['seconds_1']:.1f} s, --workers 2 {w['seconds_2']:.1f} s: {w['speedup_2']:.2f}x; CPU "

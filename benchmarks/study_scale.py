@@ -10,6 +10,9 @@ what a second worker process adds.
   grows; 200 trials at 200 and at 2,000).
 - Resume: a fresh process opens the 20,000-trial study and runs 10 trials: seconds to open, to the
   first trial, and peak memory.
+- Reads: ``ador study status`` / ``best`` / ``export`` (every trial, CSV) on that study: each
+  whole command in a fresh process (wall time, start-up included), and in one process once the
+  imports are warm (the command's own work, opening the storage included).
 - Workers: the serving-judged study (every trial simulates requests: CPU-bound) resumed by one
   process and by ``--workers 2`` on PostgreSQL when the server answers (else SQLite), same
   number of trials: wall time of the command (start-up included) and CPU time.
@@ -67,6 +70,7 @@ def growth(quick: bool, sampler: str = "nsga2") -> dict[str, Any]:
             done += step
         fill_s = time.perf_counter() - fill_start
         resume = _resume_in_fresh_process(db, "growth") if sampler == "nsga2" else {}
+        reads = _reads(db, "growth", folder) if sampler == "nsga2" else {}
         late, late_start = _window(study, durable, window, sampler)
     finally:
         for f in Path(folder).glob("*"):
@@ -75,7 +79,7 @@ def growth(quick: bool, sampler: str = "nsga2") -> dict[str, Any]:
     return {"trials_small": small, "trials_large": large, "window": window,
             "trials_per_s_at_small": first, "trials_per_s_at_large": late, "large_over_small": late / first,
             "start_s_at_small": first_start, "start_s_at_large": late_start,
-            "fill_seconds": fill_s, "resume": resume}
+            "fill_seconds": fill_s, "resume": resume, "reads": reads}
 
 
 def _window(study, durable, n: int, sampler: str) -> tuple[float, float]:
@@ -101,6 +105,38 @@ print(json.dumps({"import_s": t1 - t0, "open_s": t2 - t1, "first_trial_s": t3 - 
                   "ten_trials_s": time.perf_counter() - t2,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+_READS = """
+import json, sys, time
+from ador.cli import main
+from ador.explore.runner import load_stored
+load_stored(sys.argv[2], sys.argv[1])                  # the imports a reading command needs, warm
+out = {}
+for label, argv in json.loads(sys.argv[3]).items():
+    t = time.perf_counter()
+    assert main(argv) == 0
+    out[label] = time.perf_counter() - t
+print(json.dumps(out))
+"""
+
+
+def _reads(db: str, name: str, folder: str) -> dict[str, Any]:
+    """Seconds of status, best and a whole-table CSV export: whole commands, and in process."""
+    url = f"sqlite:///{db}"
+    commands = {"status": ["study", "status", name, "--json", "--storage", url],
+                "best": ["study", "best", name, "--json", "--storage", url],
+                "export": ["study", "export", name, "--format", "csv", "--out", f"{folder}/t.csv", "--storage", url]}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    whole = {}
+    for label, argv in commands.items():
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "ador.cli", *argv], capture_output=True, cwd=REPO, env=env,
+                       timeout=600, check=True)
+        whole[label] = time.perf_counter() - t
+    out = subprocess.run([sys.executable, "-c", _READS, url, name, json.dumps(commands)], capture_output=True,
+                         text=True, cwd=REPO, env=env, timeout=600, check=True)
+    return {"whole_command_s": whole, "in_process_s": json.loads(out.stdout.strip().splitlines()[-1])}
 
 
 def _resume_in_fresh_process(db: str, name: str) -> dict[str, float]:
