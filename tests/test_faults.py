@@ -2,6 +2,7 @@
 journal records. Each kill test compares what the killed process committed (logged from inside it
 right after each commit) with what the storage holds, and a deliberately broken recorder must
 make it fail."""
+import dataclasses
 import errno
 import os
 import random
@@ -20,7 +21,9 @@ from optuna.trial import TrialState
 
 from ador.cli import main
 from ador.errors import AdorError
+from ador.explore import recorder as recorder_mod
 from ador.explore import storage as storage_mod
+from ador.explore.config import load_study
 from ador.explore.storage import open_storage
 from tests.conftest import REPO, ador_env, record
 
@@ -417,7 +420,7 @@ def test_a_commit_reported_failed_is_not_stored_twice(workdir, monkeypatch):
     """The connection drops after the server committed but before the client heard: the retry
     finds the trial by its id instead of writing it again."""
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01))
-    real = storage_mod.TrialRecorder._write_rdb
+    real = recorder_mod.TrialRecorder._write_rdb
     calls = {"n": 0}
 
     def write_then_lose_the_answer(self, trials):
@@ -426,12 +429,69 @@ def test_a_commit_reported_failed_is_not_stored_twice(workdir, monkeypatch):
         if calls["n"] % 4 == 0:
             raise sqlite3.OperationalError("disk I/O error")
         return ids
-    monkeypatch.setattr(storage_mod.TrialRecorder, "_write_rdb", write_then_lose_the_answer)
+    monkeypatch.setattr(recorder_mod.TrialRecorder, "_write_rdb", write_then_lose_the_answer)
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "200", "--quiet"]) == 0   # 10 generations
     assert calls["n"] >= 4
     trials = _stored("sqlite:///studies/smoke.db", "smoke")
     assert len(trials) == 200
     _check_exactly_once(trials, allowed_unlogged=200)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_commit_seen_only_after_the_retry_looked_is_not_stored_twice(workdir, monkeypatch, kind, request):
+    """A commit the client heard fail becomes visible only after the retry has looked for its
+    trials (a server finishing an in-doubt commit late): the retry writes them again, the unique
+    uid index refuses that write, and the next retry finds them. Without the index they are
+    stored twice."""
+    pg_db = request.getfixturevalue("pg_db") if kind == "postgresql" else None
+    monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
+    real_write, real_find = recorder_mod.TrialRecorder._write_rdb, recorder_mod.TrialRecorder.find_many
+    state = {"writes": 0, "hide": False, "refused": 0}
+
+    def write_then_lose_the_answer(self, trials):
+        try:
+            ids = real_write(self, trials)
+        except Exception as err:
+            state["refused"] += "ador_trial_uids" in str(err)
+            raise
+        state["writes"] += 1
+        if state["writes"] % 3 == 0:
+            state["hide"] = True               # the retry's first look will not see this commit
+            raise sqlite3.OperationalError("disk I/O error")
+        return ids
+
+    def look_too_early(self, uids):
+        if state["hide"]:
+            state["hide"] = False
+            return {}
+        return real_find(self, uids)
+    monkeypatch.setattr(recorder_mod.TrialRecorder, "_write_rdb", write_then_lose_the_answer)
+    monkeypatch.setattr(recorder_mod.TrialRecorder, "find_many", look_too_early)
+    url = _url(kind, workdir, pg_db, name="late")
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "120", "--quiet", "--storage", url,
+                 "--name", "late"]) == 0
+    trials = _stored(url, "late")
+    _check_exactly_once(trials, allowed_unlogged=120)
+    assert len(trials) == 120 and state["refused"] >= 2
+
+
+def test_a_study_copied_within_its_database_keeps_its_uids_and_both_take_writes(workdir):
+    """Optuna's copy_study copies each trial's attributes, ador's uid included, into another study
+    of the same database: the uids are unique per study, so neither study refuses its writes."""
+    from ador.explore.runner import open_study, run_trials
+    study = load_study("studies/smoke.yaml")
+    url = f"sqlite:///{workdir}/copy.db"
+    durable, _ = open_study(study, url)
+    run_trials(study, durable, 40, progress=False)
+    optuna.copy_study(from_study_name=study.name, from_storage=open_storage(url),
+                      to_storage=open_storage(url), to_study_name="copy")
+    copy = dataclasses.replace(study, name="copy")
+    run_trials(copy, optuna.load_study(study_name="copy", storage=open_storage(url)), 40, progress=False)
+    run_trials(study, durable, 40, progress=False)
+    for name in (study.name, "copy"):
+        trials = _stored(url, name)
+        assert len(trials) == 80
+        _check_exactly_once(trials, allowed_unlogged=80)
 
 
 def test_optuna_internals_ador_relies_on(workdir):
@@ -445,7 +505,7 @@ def test_optuna_internals_ador_relies_on(workdir):
                   models.TrialSystemAttributeModel, models.StudyModel):
         assert hasattr(model, "__table__")
     study = optuna.create_study(storage=storage, study_name="c", directions=["minimize"])
-    recorder = storage_mod.TrialRecorder(storage, study._study_id)
+    recorder = recorder_mod.TrialRecorder(storage, study._study_id)
     t = optuna.trial.create_trial(values=[1.0], params={"x": 2}, distributions={
         "x": optuna.distributions.IntDistribution(0, 4)}, system_attrs={UID_KEY: "u1"})
     trial_id = recorder.write(t)

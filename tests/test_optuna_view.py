@@ -117,13 +117,17 @@ def test_dashboard_study_payload_for_4000_trials(tmp_path):
     assert main(["study", "launch", str(tmp_path / "big.yaml"), "--trials", "400", "--quiet"]) == 0
     src = optuna.load_study(study_name="big", storage=f"sqlite:///{tmp_path / 'big.db'}")
     scored = src.get_trials()
-    from ador.explore.storage import TrialRecorder
+    from ador.explore.recorder import TrialRecorder
     storage = open_storage(f"sqlite:///{tmp_path / 'big.db'}")
     sid = storage.get_study_id_from_name("big")
     recorder = TrialRecorder(storage, sid)
+    import copy
+    import uuid
     for _ in range(9):
         for t in scored:
-            recorder.write(t)
+            again = copy.copy(t)                 # another trial of the same design: its own write id
+            again.system_attrs = {**t.system_attrs, "ador_uid": uuid.uuid4().hex}
+            recorder.write(again)
     assert len(storage.get_all_trials(sid)) == 4000
     running = _serving(storage)
     try:

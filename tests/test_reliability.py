@@ -8,6 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from ador.cli import main
+from ador.explore import recorder as recorder_mod
 from ador.explore import storage as storage_mod
 from ador.explore.config import load_study
 from ador.explore.runner import Scorer
@@ -36,8 +37,7 @@ def test_orphaned_running_trials_are_failed_on_resume(workdir):
 def test_lost_database_stops_cleanly_and_resume_completes(workdir, monkeypatch, capsys):
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "5", "--quiet"]) == 0
     capsys.readouterr()
-    from ador.explore import runner
-    real = runner.TrialRecorder.write_many
+    real = recorder_mod.TrialRecorder.write_many
     calls = {"n": 0, "written": 0}
 
     def flaky(self, trials):          # the first write (a generation, one transaction) works, then the disk fails
@@ -48,21 +48,20 @@ def test_lost_database_stops_cleanly_and_resume_completes(workdir, monkeypatch, 
         calls["written"] += len(trials)
         return real(self, trials)
 
-    monkeypatch.setattr(runner.TrialRecorder, "write_many", flaky)
+    monkeypatch.setattr(recorder_mod.TrialRecorder, "write_many", flaky)
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01))
     assert main(["study", "resume", "smoke", "--trials", "60", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "failed after 2 retries" in err and "resume" in err and err.count("\n") == 1
     assert 0 < calls["written"] < 55
     assert len(_count()) == 5 + calls["written"]      # what was written before the trouble is kept
-    monkeypatch.setattr(runner.TrialRecorder, "write_many", real)
+    monkeypatch.setattr(recorder_mod.TrialRecorder, "write_many", real)
     assert main(["study", "resume", "smoke", "--trials", str(55 - calls["written"]), "--quiet"]) == 0
     assert len(_count()) == 60
 
 
 def test_transient_database_errors_are_retried(workdir, monkeypatch):
-    from ador.explore import runner
-    real = runner.TrialRecorder.write_many
+    real = recorder_mod.TrialRecorder.write_many
     calls = {"n": 0}
 
     def hiccup(self, trials):
@@ -72,7 +71,7 @@ def test_transient_database_errors_are_retried(workdir, monkeypatch):
             raise sqlite3.OperationalError("database is locked")
         return real(self, trials)
 
-    monkeypatch.setattr(runner.TrialRecorder, "write_many", hiccup)
+    monkeypatch.setattr(recorder_mod.TrialRecorder, "write_many", hiccup)
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "60", "--quiet"]) == 0     # 3 generations
     assert calls["n"] > 3 and len(_count()) == 60

@@ -10,7 +10,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from ador.explore.storage import TrialRecorder, open_storage
+from ador.explore.recorder import TrialRecorder
+from ador.explore.storage import open_storage
 from ador.explore.stored import StoredTrials
 from tests.conftest import PG_URL, need_pg
 
@@ -27,7 +28,7 @@ def _template(state=TrialState.COMPLETE):
     trial = optuna.trial.create_trial(state=state, values=values, params=params, distributions=dists,
                                       user_attrs={"m": 1.25, "feasible": False, "infeasible_reasons": ["x > 1"],
                                                   "nested": {"k": [1, 2]}},
-                                      system_attrs={"NSGAIISampler:generation": 4, "ador_uid": "abc"},
+                                      system_attrs={"NSGAIISampler:generation": 4, "ador_uid": uuid.uuid4().hex},
                                       constraints={"fits_memory": -0.5, "area<=800": 0.25} if values else None)
     trial.datetime_start, trial.datetime_complete = start, start + dt.timedelta(seconds=3)
     return trial
@@ -115,8 +116,8 @@ def test_writer_without_returning_or_positional_placeholders(tmp_path, monkeypat
     driver whose placeholders are named write the same trials."""
     from sqlalchemy import event
 
-    from ador.explore import storage as storage_mod
-    monkeypatch.setattr(storage_mod, "DRIVER_PLACEHOLDERS", {})
+    from ador.explore import recorder as recorder_mod
+    monkeypatch.setattr(recorder_mod, "DRIVER_PLACEHOLDERS", {})
     statements = []
 
     def opener(url, **kwargs):

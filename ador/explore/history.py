@@ -25,7 +25,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.flat_ga import FlatGenerations, generation_key
-from ador.explore.storage import UID_KEY, TrialRecorder, with_retries
+from ador.explore.recorder import UID_KEY, TrialRecorder
+from ador.explore.storage import with_retries
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, params_key
 from ador.explore.stored import FINISHED, StoredTrials
 from ador.explore.table_rows import TABLE_ROW_KEY

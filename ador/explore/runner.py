@@ -26,8 +26,7 @@ from ador.explore.samplers import PYMOO, build_sampler, check_sampler
 from ador.explore.locate import STUDIES_ENV, launch_storage, read_storage
 from ador.explore.history import History, RunStats, TrialWriter, tell
 from ador.explore.scoring import GPU_POLICY_FOR_CONCURRENT, Outcome, Scorer, scorer_for  # noqa: F401 (re-exported)
-from ador.explore.storage import (NoStorageError, TrialRecorder, check_study_name, open_storage,  # noqa: F401
-                                  redact)
+from ador.explore.storage import NoStorageError, check_study_name, open_storage, redact  # noqa: F401
 from ador.explore.stored import StoredTrials
 from ador.explore.table_rows import TableLayout
 from ador.hardware import GPUS

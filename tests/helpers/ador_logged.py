@@ -22,7 +22,7 @@ import uuid
 import optuna
 
 from ador.cli import main
-from ador.explore import storage
+from ador.explore import recorder as storage
 
 real_write = storage.TrialRecorder.write_many
 
