@@ -423,8 +423,8 @@ def test_a_commit_reported_failed_is_not_stored_twice(workdir, monkeypatch):
     real = recorder_mod.TrialRecorder._write_rdb
     calls = {"n": 0}
 
-    def write_then_lose_the_answer(self, trials):
-        ids = real(self, trials)
+    def write_then_lose_the_answer(self, trials, skip_stored=False):
+        ids = real(self, trials, skip_stored)
         calls["n"] += 1
         if calls["n"] % 4 == 0:
             raise sqlite3.OperationalError("disk I/O error")
@@ -438,41 +438,45 @@ def test_a_commit_reported_failed_is_not_stored_twice(workdir, monkeypatch):
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_a_commit_seen_only_after_the_retry_looked_is_not_stored_twice(workdir, monkeypatch, kind, request):
-    """A commit the client heard fail becomes visible only after the retry has looked for its
-    trials (a server finishing an in-doubt commit late): the retry writes them again, the unique
-    uid index refuses that write, and the next retry finds them. Without the index they are
-    stored twice."""
-    pg_db = request.getfixturevalue("pg_db") if kind == "postgresql" else None
-    monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))
-    real_write, real_find = recorder_mod.TrialRecorder._write_rdb, recorder_mod.TrialRecorder.find_many
-    state = {"writes": 0, "hide": False, "refused": 0}
+def test_a_retry_waits_for_a_commit_still_finishing_and_does_not_store_twice(workdir, kind, request):
+    """A write's commit whose answer was lost may still be finishing on the server when the retry
+    starts. The retry looks for the trials' ids under the study's lock: it waits for that commit,
+    then finds them, and writes nothing (looking before the lock, it saw none and stored them
+    twice). Here the first write is held just before its commit while the retry starts."""
+    from sqlalchemy import event
 
-    def write_then_lose_the_answer(self, trials):
-        try:
-            ids = real_write(self, trials)
-        except Exception as err:
-            state["refused"] += "ador_trial_uids" in str(err)
-            raise
-        state["writes"] += 1
-        if state["writes"] % 3 == 0:
-            state["hide"] = True               # the retry's first look will not see this commit
-            raise sqlite3.OperationalError("disk I/O error")
-        return ids
+    from ador.explore.recorder import TrialRecorder
+    url = request.getfixturevalue("pg_db").url if kind == "postgresql" else f"sqlite:///{workdir}/late.db"
+    storage = open_storage(url, create=True)
+    study = optuna.create_study(storage=storage, study_name="late")
+    dist = {"x": optuna.distributions.IntDistribution(0, 9)}
+    trials = [optuna.trial.create_trial(params={"x": i}, distributions=dist, value=float(i),
+                                        system_attrs={UID_KEY: f"u{i}"}) for i in range(3)]
+    engine = storage.rdb.engine
+    inserted, release = threading.Event(), threading.Event()
 
-    def look_too_early(self, uids):
-        if state["hide"]:
-            state["hide"] = False
-            return {}
-        return real_find(self, uids)
-    monkeypatch.setattr(recorder_mod.TrialRecorder, "_write_rdb", write_then_lose_the_answer)
-    monkeypatch.setattr(recorder_mod.TrialRecorder, "find_many", look_too_early)
-    url = _url(kind, workdir, pg_db, name="late")
-    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "120", "--quiet", "--storage", url,
-                 "--name", "late"]) == 0
-    trials = _stored(url, "late")
-    _check_exactly_once(trials, allowed_unlogged=120)
-    assert len(trials) == 120 and state["refused"] >= 2
+    def hold_first_commit(conn):
+        if threading.current_thread().name == "first":
+            inserted.set()
+            release.wait(10)
+    event.listen(engine, "commit", hold_first_commit)
+    out: dict[str, list[int]] = {}
+    first = threading.Thread(target=lambda: out.__setitem__("first", TrialRecorder(storage, study._study_id)
+                                                              .write_many(trials)), name="first")
+    retry = threading.Thread(target=lambda: out.__setitem__("retry", TrialRecorder(storage, study._study_id)
+                                                              .write_many(trials, skip_stored=True)), name="retry")
+    first.start()
+    assert inserted.wait(10)
+    retry.start()
+    time.sleep(0.5)                       # the retry is waiting for the study's lock
+    assert retry.is_alive()
+    release.set()
+    first.join(20)
+    retry.join(20)
+    event.remove(engine, "commit", hold_first_commit)
+    assert out["retry"] == out["first"]
+    stored = _stored(url, "late")
+    assert sorted(t.system_attrs[UID_KEY] for t in stored) == ["u0", "u1", "u2"]
 
 
 def test_a_study_copied_within_its_database_keeps_its_uids_and_both_take_writes(workdir):

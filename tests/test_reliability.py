@@ -40,13 +40,13 @@ def test_lost_database_stops_cleanly_and_resume_completes(workdir, monkeypatch, 
     real = recorder_mod.TrialRecorder.write_many
     calls = {"n": 0, "written": 0}
 
-    def flaky(self, trials):          # the first write (a generation, one transaction) works, then the disk fails
+    def flaky(self, trials, **kw):    # the first write (a generation, one transaction) works, then the disk fails
         calls["n"] += 1
         if calls["n"] > 1:
             import sqlite3
             raise sqlite3.OperationalError("disk I/O error")
         calls["written"] += len(trials)
-        return real(self, trials)
+        return real(self, trials, **kw)
 
     monkeypatch.setattr(recorder_mod.TrialRecorder, "write_many", flaky)
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01))
@@ -64,12 +64,12 @@ def test_transient_database_errors_are_retried(workdir, monkeypatch):
     real = recorder_mod.TrialRecorder.write_many
     calls = {"n": 0}
 
-    def hiccup(self, trials):
+    def hiccup(self, trials, **kw):
         calls["n"] += 1
         if calls["n"] in (2, 3):
             import sqlite3
             raise sqlite3.OperationalError("database is locked")
-        return real(self, trials)
+        return real(self, trials, **kw)
 
     monkeypatch.setattr(recorder_mod.TrialRecorder, "write_many", hiccup)
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01, 0.01))

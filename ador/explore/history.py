@@ -60,22 +60,19 @@ class TrialWriter:
 
     def write_many(self, trials: list[FrozenTrial]) -> list[int]:
         """Store finished trials exactly once, in one transaction (on an RDB): each carries a random
-        id, and a retry after an error first looks for those ids (a commit whose acknowledgement
-        was lost did happen) and writes only the trials it does not find."""
+        id, and a retry after an error first looks for those ids under the study's lock (a commit
+        whose acknowledgement was lost did happen, or is still finishing) and writes only the
+        trials it does not find."""
         trials = [_stamped(t) for t in trials]
         if self.table_row is not None:
             for t in trials:
                 t.system_attrs.setdefault(TABLE_ROW_KEY, self.table_row(t))
-        uids = [str(t.system_attrs[UID_KEY]) for t in trials]
         attempts = 0
 
         def attempt() -> list[int]:
             nonlocal attempts
             attempts += 1
-            found = self.recorder.find_many(uids) if attempts > 1 else {}
-            missing = [t for t, u in zip(trials, uids) if u not in found]
-            written = dict(zip((u for u in uids if u not in found), self.recorder.write_many(missing)))
-            return [found[u] if u in found else written[u] for u in uids]
+            return self.recorder.write_many(trials, skip_stored=attempts > 1)
         return with_retries(attempt, "writing a trial", reset=self.storage.remove_session)
 
 

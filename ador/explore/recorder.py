@@ -1,27 +1,16 @@
 """Writing finished trials into Optuna's own tables in one transaction (``TrialRecorder``), each
-exactly once: a random id per trial, looked for on a retry, and unique within its study."""
+exactly once: every trial carries a random id, and a retried write looks for its trials' ids under
+the study's lock before writing the ones it does not find."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 from optuna.storages import BaseStorage
 
-from ador.explore.storage import UID_TABLE, RetryingStorage
+from ador.explore.storage import RetryingStorage
 
 DRIVER_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 UID_KEY = "ador_uid"     # system attribute: a random id per trial, so a retried write is never stored twice
-# Each write also records its trials' ids in a table of ador's own, unique per study, in the same
-# transaction: a write whose earlier attempt committed only after the retry looked for it (an
-# in-doubt commit a server finishes late) fails there instead of storing the trials twice, and the
-# next retry finds them. Its own table, not an index over Optuna's system attributes: Optuna's
-# copy_study (and create_new_trial from a template) copies a trial's attributes, uid included,
-# into another study of the same database, which a database-wide unique index would refuse.
-
-
-def _uid_table():
-    from sqlalchemy import Column, Integer, MetaData, String, Table
-    return Table(UID_TABLE, MetaData(), Column("study_id", Integer, primary_key=True, autoincrement=False),
-                 Column("uid", String(64), primary_key=True), Column("trial_id", Integer, nullable=False))
 
 
 class TrialRecorder:
@@ -39,7 +28,6 @@ class TrialRecorder:
         self.study_id = study_id
         self.rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
         self._last: dict[int, int] = {}      # id -> number of the trials of the last write
-        self.uid_table: Any = None            # ador's table of trial ids, once known to exist
 
     def find(self, uid: str) -> int | None:
         """The id of the stored trial carrying ``uid`` (a write whose commit was reported failed
@@ -55,16 +43,19 @@ class TrialRecorder:
             return {t.system_attrs[UID_KEY]: t._trial_id
                     for t in self.storage.get_all_trials(self.study_id, deepcopy=False)
                     if t.system_attrs.get(UID_KEY) in wanted}
+        with self.rdb.engine.connect() as conn:
+            return self._find(conn, wanted)
+
+    def _find(self, conn, wanted: set[str]) -> dict[str, int]:
         import json
 
         from optuna.storages._rdb import models
         from sqlalchemy import select
         A = models.TrialSystemAttributeModel.__table__
         T = models.TrialModel.__table__
-        with self.rdb.engine.connect() as conn:
-            rows = conn.execute(select(A.c.trial_id, A.c.value_json).join(T, T.c.trial_id == A.c.trial_id).where(
-                T.c.study_id == self.study_id, A.c.key == UID_KEY,
-                A.c.value_json.in_([json.dumps(u) for u in wanted]))).all()
+        rows = conn.execute(select(A.c.trial_id, A.c.value_json).join(T, T.c.trial_id == A.c.trial_id).where(
+            T.c.study_id == self.study_id, A.c.key == UID_KEY,
+            A.c.value_json.in_([json.dumps(u) for u in wanted]))).all()
         return {json.loads(text): int(trial_id) for trial_id, text in rows}
 
     def number_of(self, trial_id: int) -> int | None:
@@ -75,35 +66,25 @@ class TrialRecorder:
     def write(self, trial) -> int:
         return self.write_many([trial])[0]
 
-    def write_many(self, trials: Sequence[Any]) -> list[int]:
+    def write_many(self, trials: Sequence[Any], *, skip_stored: bool = False) -> list[int]:
         """Store ``trials`` (finished FrozenTrials) in one transaction, numbered in order; returns
-        their ids. Other storages than an RDB write them one by one (``create_new_trial``)."""
+        their ids. ``skip_stored`` (a retry): first look, in the same transaction and under the
+        study's lock, for trials whose id is already stored, and return those instead of writing
+        them again. Under the lock, because a commit whose answer was lost may still be finishing
+        on the server: it holds the study's row lock until it ends, so the look waits for it and
+        then sees its trials (looking before taking the lock could miss them and store them twice).
+        Other storages than an RDB write them one by one (``create_new_trial``)."""
         if not trials:
             return []
         if self.rdb is None:
-            return [self.storage.create_new_trial(self.study_id, template_trial=t) for t in trials]
-        return self._write_rdb(trials)
+            found = self.find_many([t.system_attrs[UID_KEY] for t in trials if UID_KEY in t.system_attrs]) \
+                if skip_stored else {}
+            return [found[t.system_attrs.get(UID_KEY)] if t.system_attrs.get(UID_KEY) in found
+                    else self.storage.create_new_trial(self.study_id, template_trial=t) for t in trials]
+        return self._write_rdb(trials, skip_stored)
 
-    def ensure_uid_table(self) -> None:
-        """Create ador's table of trial ids if the database lacks it (once per recorder; workers
-        racing to create it: the loser, refused, finds it made on its second look)."""
-        if self.uid_table is not None:
-            return
+    def _write_rdb(self, trials: Sequence[Any], skip_stored: bool = False) -> list[int]:
         assert self.rdb is not None
-        from sqlalchemy.exc import IntegrityError, ProgrammingError
-        table = _uid_table()
-        for attempt in range(2):
-            try:
-                table.create(self.rdb.engine, checkfirst=True)
-                break
-            except (IntegrityError, ProgrammingError):      # PostgreSQL: a concurrent CREATE won
-                if attempt:
-                    raise
-        self.uid_table = table
-
-    def _write_rdb(self, trials: Sequence[Any]) -> list[int]:
-        assert self.rdb is not None
-        self.ensure_uid_table()
         import datetime as dt
         import json
 
@@ -116,10 +97,18 @@ class TrialRecorder:
 
         T = models.TrialModel.__table__
         engine = self.rdb.engine
+        S = models.StudyModel.__table__
+        uid_of = [t.system_attrs.get(UID_KEY) for t in trials]
         with engine.begin() as conn:
             if engine.dialect.name != "sqlite":
-                S = models.StudyModel.__table__
                 conn.execute(select(S.c.study_id).where(S.c.study_id == self.study_id).with_for_update())
+            elif skip_stored:       # SQLite's write lock first, so the look below is not of an older snapshot
+                conn.execute(S.update().where(S.c.study_id == self.study_id).values(study_name=S.c.study_name))
+            found = self._find(conn, {u for u in uid_of if u is not None}) if skip_stored else {}
+            if found:
+                trials = [t for t, u in zip(trials, uid_of) if u not in found]
+                if not trials:
+                    return [found[u] for u in uid_of]
             heads = [{"number": None, "study_id": self.study_id, "state": t.state,
                       "datetime_start": utc(t.datetime_start), "datetime_complete": utc(t.datetime_complete)}
                      for t in trials]
@@ -144,10 +133,6 @@ class TrialRecorder:
             numbers = [int(first or 0) + i for i in range(len(ids))]
             conn.execute(T.update().where(T.c.trial_id == bindparam("tid")).values(number=bindparam("num")),
                          [{"tid": i, "num": n} for i, n in zip(ids, numbers)])
-            uids = [{"study_id": self.study_id, "uid": str(t.system_attrs[UID_KEY]), "trial_id": i}
-                    for i, t in zip(ids, trials) if UID_KEY in t.system_attrs]
-            if uids:      # a uid this study holds already: the commit is refused, and the retry finds it
-                conn.execute(self.uid_table.insert(), uids)
             values: list[dict[str, Any]] = []
             params: list[tuple] = []
             user: list[tuple] = []
@@ -181,4 +166,7 @@ class TrialRecorder:
                 conn.exec_driver_sql(f"INSERT INTO {quote(model.__tablename__)} ({', '.join(map(quote, columns))}) "
                                      f"VALUES ({', '.join([mark] * len(columns))})", bulk)
         self._last = dict(zip(ids, numbers))
-        return ids
+        if not found:
+            return ids
+        new = iter(ids)
+        return [found[u] if u in found else next(new) for u in uid_of]

@@ -30,7 +30,6 @@ _OPEN_JITTER = random.Random()          # spreads the retries of processes openi
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 # tables every Optuna database has (a database without them holds no study to read)
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
-UID_TABLE = "ador_trial_uids"            # ador's own table beside Optuna's (ador/explore/recorder.py)
 
 
 class StorageLostError(AdorError):
@@ -200,7 +199,7 @@ def _check_sqlite_is_optuna(path: Path, shown: str) -> None:
             conn.close()
     except sqlite3.DatabaseError as err:
         raise ConfigError("storage", shown, f"not a SQLite database ({err})") from None
-    foreign = sorted(tables - _optuna_table_names() - {UID_TABLE})
+    foreign = sorted(tables - _optuna_table_names())
     if foreign:     # (a subset of Optuna's tables is a creation that was cut short: Optuna completes it)
         listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise ConfigError("storage", shown, f"belongs to another application (tables: {listed}); "

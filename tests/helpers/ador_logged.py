@@ -22,12 +22,12 @@ import uuid
 import optuna
 
 from ador.cli import main
-from ador.explore import recorder as storage
+from ador.explore import recorder
 
-real_write = storage.TrialRecorder.write_many
+real_write = recorder.TrialRecorder.write_many
 
 if os.environ.get("ADOR_TEST_MUTANT") == "buffer50":
-    def write(self, trials):
+    def write(self, trials, **kw):
         buffer = self.__dict__.setdefault("_buffer", [])
         buffer.extend(trials)
         if len(buffer) > 50:
@@ -35,14 +35,14 @@ if os.environ.get("ADOR_TEST_MUTANT") == "buffer50":
             del buffer[:-50]
         return [-1 - i for i in range(len(trials))]        # ids that no stored trial has
 elif os.environ.get("ADOR_TEST_MUTANT") == "phantom":
-    def write(self, trials):
+    def write(self, trials, **kw):
         """Stores, with its first write, one trial more than it was given (a copy under a new id)."""
         if not self.__dict__.get("_haunted"):
             self._haunted = True
             ghost = copy.copy(trials[0])
             ghost.system_attrs = {**ghost.system_attrs, "ador_uid": uuid.uuid4().hex}
-            return real_write(self, [*trials, ghost])[:len(trials)]
-        return real_write(self, trials)
+            return real_write(self, [*trials, ghost], **kw)[:len(trials)]
+        return real_write(self, trials, **kw)
 else:
     write = real_write
 
@@ -52,16 +52,16 @@ if log_path:
 
     intent_fd = os.open(log_path + ".intent", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def logged_write(self, trials):
+    def logged_write(self, trials, **kw):
         for trial in trials:
             if "ador_uid" not in trial.system_attrs:      # ador gives every trial its id before writing it
                 trial.system_attrs = {**trial.system_attrs, "ador_uid": uuid.uuid4().hex}
         # before the write: what may be stored (a kill after the commit, before the log below)
         os.write(intent_fd, "".join(t.system_attrs["ador_uid"] + "\n" for t in trials).encode())
-        ids = write(self, trials)
+        ids = write(self, trials, **kw)
         os.write(log_fd, "".join(t.system_attrs["ador_uid"] + "\n" for t in trials).encode())
         return ids
-    storage.TrialRecorder.write_many = logged_write
+    recorder.TrialRecorder.write_many = logged_write
 
 slow = float(os.environ.get("ADOR_TEST_SLOW_CREATE") or 0)
 started = os.environ.get("ADOR_TEST_CREATE_STARTED")
