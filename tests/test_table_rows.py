@@ -5,12 +5,15 @@ import dataclasses
 import sqlite3
 
 import optuna
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState
 import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ador.explore.config import SamplerSpec, load_study
+from ador.explore import table_rows
 from ador.explore.table_rows import TABLE_ROW_KEY, TableLayout
 from ador.report.table import csv_text, trials_frame, trials_table
 
@@ -28,26 +31,27 @@ def _study(workdir, url, trials=150, sampler=None):
 
 def _expected(study, durable) -> pd.DataFrame:
     """The table as defined, from Optuna's own reading of every trial (the formulas the table
-    used before rows were stored)."""
+    used before rows were stored; a knob named like a metric is ``knob:<name>``)."""
     from ador.explore.params import knob_values
     from ador.explore.pareto import front_trials
     from ador.explore.record import is_feasible, metrics_of, reasons_of, stored_metrics
     trials = sorted(durable.get_trials(deepcopy=False), key=lambda t: t.number)
     front = {t.number for t in front_trials(trials, study.directions)}
     metric_cols = list(dict.fromkeys([*study.metric_names, *stored_metrics(study)]))
+    knob_col = {k: f"knob:{k}" if k in metric_cols else k for k in study.space.knobs}
     rows = []
     for t in trials:
         m = metrics_of(t)
         row = {"trial": t.number, "state": t.state.name.lower(), "feasible": is_feasible(t),
                "on_front": t.number in front, **{c: m.get(c) for c in metric_cols}}
         try:
-            row.update(knob_values(study.space, t.params))
+            row.update({knob_col[k]: v for k, v in knob_values(study.space, t.params).items()})
         except KeyError:
-            row.update({k: None for k in study.space.knobs})
+            row.update({c: None for c in knob_col.values()})
         row["infeasible_reasons"] = "; ".join(reasons_of(t))
         rows.append(row)
     return pd.DataFrame(rows, columns=["trial", "state", "feasible", "on_front", *metric_cols,
-                                       *study.space.knobs, "infeasible_reasons"])
+                                       *knob_col.values(), "infeasible_reasons"])
 
 
 def _rows_in(db) -> int:
@@ -65,6 +69,12 @@ def test_the_table_from_stored_rows_is_the_table_of_every_trial(workdir, sampler
     assert _rows_in(workdir / "t.db") == len(frame)          # every trial written with its row
     assert frame["on_front"].sum() > 1 and (~frame["feasible"]).sum() > 0   # the case is not trivial
     pd.testing.assert_frame_equal(trials_frame(study, durable, stored=False), expected)
+
+
+def test_a_study_is_read_in_folds_of_trials(workdir, monkeypatch):
+    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db", trials=60)
+    monkeypatch.setattr(table_rows, "FOLD_TRIALS", 7)
+    pd.testing.assert_frame_equal(trials_frame(study, durable), _expected(study, durable))
 
 
 def test_stored_rows_are_what_the_table_shows_and_a_trial_without_one_is_read_whole(workdir):
@@ -90,25 +100,50 @@ def test_stored_rows_are_what_the_table_shows_and_a_trial_without_one_is_read_wh
 
 
 def test_trials_of_another_client_are_in_the_table(workdir):
-    """A trial Optuna's own API wrote (no row), finished or still running, is read whole."""
-    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db", trials=40)
+    """Trials Optuna's own API wrote (no row) are read whole: finished or running, with a parameter
+    the search space lacks, without one it has, or a design ador scored again with better values;
+    the front is marked as ``front_trials`` marks it (the first trial of a design counts)."""
+    study, durable = _study(workdir, f"sqlite:///{workdir}/t.db", trials=60)
     other = optuna.load_study(study_name=study.name, storage=f"sqlite:///{workdir}/t.db")
+    template = durable.get_trials()[0]
+    front = [t for t in durable.get_trials() if t.number in set(_expected(study, durable).query("on_front").trial)]
+    best = [min(t.values[i] for t in front) if d == "minimize" else max(t.values[i] for t in front)
+            for i, d in enumerate(study.directions)]
+    better = [v * (0.5 if d == "minimize" else 2.0) for v, d in zip(best, study.directions)]
+
+    def write(params, dists, values, state=TrialState.COMPLETE):
+        other.add_trial(optuna.trial.create_trial(params=params, distributions=dists, values=values, state=state,
+                                                  constraints={"fits": -1.0} if values else None))
+    dists = dict(template.distributions)
+    write({**front[0].params, "extra": 1}, {**dists, "extra": IntDistribution(0, 3)}, better)   # another design
+    partial = {k: v for k, v in front[0].params.items() if k != next(iter(dists))}
+    write(partial, {k: dists[k] for k in partial}, better)
+    write(partial, {k: dists[k] for k in partial}, better)                                       # the same again
+    write(dict(front[0].params), dists, better)                  # a repeat of a front design, better: not counted
     running = other.ask()
-    done = other.ask()
-    for name, dist in durable.get_trials()[0].distributions.items():
+    for name, dist in dists.items():
         running._suggest(name, dist)
-        done._suggest(name, dist)
-    other.tell(done, [1.0, 1.0])
     frame = trials_frame(study, durable)
-    pd.testing.assert_frame_equal(frame, _expected(study, durable))
+    expected = _expected(study, durable)
+    pd.testing.assert_frame_equal(frame, expected)
     assert frame.loc[frame.trial == running.number, "state"].item() == "running"
+    assert frame["on_front"].sum() >= 2
 
 
-def test_the_table_on_postgresql_and_a_journal(workdir, pg_db):
+def test_the_table_on_postgresql_and_a_journal(workdir, pg_db, monkeypatch):
     study, durable = _study(workdir, pg_db.url, trials=60)
+    pd.testing.assert_frame_equal(trials_frame(study, durable), _expected(study, durable))
+    monkeypatch.setattr(table_rows, "FOLD_TRIALS", 7)          # several folded texts, the last one short
     pd.testing.assert_frame_equal(trials_frame(study, durable), _expected(study, durable))
     study, durable = _study(workdir, f"journal:{workdir}/t.log", trials=60)
     pd.testing.assert_frame_equal(trials_frame(study, durable), _expected(study, durable))
+
+
+def test_a_knob_named_like_a_metric_gets_a_column_of_its_own():
+    study = load_study("studies/llama3-70b-20rps.yaml")
+    columns = TableLayout.of(study).columns
+    assert "dies" in study.space.knobs and "knob:dies" in columns and "dies" in columns
+    assert len(columns) == len(set(columns))
 
 
 def test_a_layout_names_its_columns_and_changes_signature_with_them(workdir):

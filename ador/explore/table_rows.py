@@ -57,7 +57,19 @@ class TableLayout:
 
     @property
     def columns(self) -> list[str]:
-        return ["trial", "state", "feasible", "on_front", *self.metric_names, *self.knob_names, "infeasible_reasons"]
+        """Column names, each once: a knob named like a metric (a system study's ``dies``) is
+        ``knob:<name>``."""
+        metrics = set(self.metric_names)
+        knobs = [f"knob:{k}" if k in metrics else k for k in self.knob_names]
+        return ["trial", "state", "feasible", "on_front", *self.metric_names, *knobs, "infeasible_reasons"]
+
+    def key_of(self, trial: FrozenTrial) -> tuple | None:
+        """A trial read whole: its design key where it differs from its stored row's (a trial of
+        another client whose parameters are not exactly the search space's: ``front_trials``'s own
+        key, all its parameters), else None (the row's knob values identify the design)."""
+        if set(trial.params) == set(self.param_names):
+            return None
+        return ("params", tuple(sorted((k, repr(v)) for k, v in trial.params.items())))
 
     # --- one trial -----------------------------------------------------------------------------
 
@@ -78,35 +90,38 @@ class TableLayout:
 
     # --- the table -----------------------------------------------------------------------------
 
-    def table(self, trials: Sequence[tuple[int, TrialState, list[Any]]], directions: Sequence[str]) -> list[list]:
-        """The table's rows, in trial-number order, from (number, state, stored row) of every trial:
-        ``on_front`` marks the first trial (lowest number) of each distinct design on the feasible
-        front, as ``front_trials`` counts it."""
+    def table(self, trials: Sequence[tuple[int, TrialState, list[Any], tuple | None]],
+              directions: Sequence[str]) -> list[list]:
+        """The table's rows, in trial-number order, from (number, state, stored row, design key or
+        None) of every trial: ``on_front`` marks the study's front as ``front_trials`` counts it
+        (the first trial of each distinct feasible design, then those no other dominates)."""
         trials = sorted(trials, key=lambda t: t[0])
-        done = [(n, row) for n, state, row in trials
-                if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None]
+        first: dict[tuple, tuple[int, list]] = {}
+        for number, state, row, key in trials:
+            if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None:
+                if key is None:
+                    key = ("knobs", tuple(row[_KNOBS])) if row[_KNOBS] is not None else ("trial", number)
+                first.setdefault(key, (number, row))
         front: set[int] = set()
-        if done:
-            mask = pareto_mask([row[_VALUES] for _, row in done], directions)
-            seen: set[tuple] = set()
-            for (number, row), on in zip(done, mask):
-                # a design's trials share their values (a repeat is answered from the first), so
-                # the front's distinct designs are its first trials by parameters
-                key = tuple(row[_KNOBS]) if row[_KNOBS] is not None else ("trial", number)
-                if on and key not in seen:
-                    seen.add(key)
-                    front.add(number)
+        if first:
+            distinct = list(first.values())
+            mask = pareto_mask([row[_VALUES] for _, row in distinct], directions)
+            front = {number for (number, _), on in zip(distinct, mask) if on}
         out = []
         unknown = [None] * len(self.knob_names)
-        for number, state, row in trials:
+        for number, state, row, _ in trials:
             out.append([number, state.name.lower(), bool(row[_FEASIBLE]) and state == TrialState.COMPLETE,
                         number in front, *row[_METRICS], *(row[_KNOBS] or unknown), row[_REASONS]])
         return out
 
 
+FOLD_TRIALS = 50_000     # trials folded into one text per query (a database's text has a size limit)
+
+
 def stored_rows(engine: Any, study_id: int) -> list[tuple[int, int, TrialState, Any]] | None:
-    """(trial id, number, state, stored row or None) of every trial of the study, in one query
-    (the rows folded into one JSON text on SQLite and PostgreSQL); None without a database."""
+    """(trial id, number, state, stored row or None) of every trial of the study: on SQLite and
+    PostgreSQL folded into one JSON text per ``FOLD_TRIALS`` trial ids (one decode each, where
+    20,000 small decodes cost twice the time); None without a database."""
     if engine is None:
         return None
     from sqlalchemy import text
@@ -116,15 +131,20 @@ def stored_rows(engine: Any, study_id: int) -> list[tuple[int, int, TrialState, 
     join = ("FROM trials t LEFT JOIN trial_system_attributes a ON a.trial_id = t.trial_id AND a.key = :key "
             "WHERE t.study_id = :study")
     args = {"key": TABLE_ROW_KEY, "study": study_id}
+    rows: list[tuple] = []
     with engine.connect() as conn:
         if dialect in ("sqlite", "postgresql"):
             cast = "" if dialect == "sqlite" else "::text"
             agg = "group_concat({x}, ',')" if dialect == "sqlite" else "string_agg({x}, ',')"
             item = (f"t.trial_id{cast} || ',' || t.number{cast} || ',\"' || t.state{cast} || '\",' || "
                     "COALESCE(a.value_json, 'null')")
-            folded = conn.execute(text(f"SELECT {agg.format(x=item)} {join}"), args).scalar()
-            flat = json.loads(f"[{folded}]") if folded else []
-            rows = [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
+            low, high = conn.execute(text("SELECT MIN(trial_id), MAX(trial_id) FROM trials WHERE study_id = :study"),
+                                     args).one()
+            fold = text(f"SELECT {agg.format(x=item)} {join} AND t.trial_id >= :low AND t.trial_id < :high")
+            for start in range(low or 0, (high or -1) + 1, FOLD_TRIALS):
+                folded = conn.execute(fold, {**args, "low": start, "high": start + FOLD_TRIALS}).scalar()
+                flat = json.loads(f"[{folded}]") if folded else []
+                rows += [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
         else:
             rows = [(tid, number, state, None if value is None else json.loads(value)) for tid, number, state, value
                     in conn.execute(text(f"SELECT t.trial_id, t.number, t.state, a.value_json {join}"), args).all()]

@@ -41,14 +41,14 @@ def trials_table(study: Study, durable: optuna.Study, *, stored: bool = True) ->
     heads = reader._run("reading the table", lambda: stored_rows(reader.engine, reader.study_id))
     if heads is None or not stored:
         whole = reader.load(table=True)                # targeted reads, not the ORM
-        entries = [(t.number, t.state, layout.row_of(t)) for t in whole]
+        entries = [(t.number, t.state, layout.row_of(t), layout.key_of(t)) for t in whole]
     else:
-        entries = [(number, state, row) for _, number, state, row in heads
+        entries = [(number, state, row, None) for _, number, state, row in heads
                    if state in FINISHED and layout.fits(row)]
         missing = [tid for tid, _, state, row in heads if not (state in FINISHED and layout.fits(row))]
         if missing:
             whole = reader.load(table=True) if len(missing) == len(heads) else reader.load(missing, table=True)
-            entries += [(t.number, t.state, layout.row_of(t)) for t in whole]
+            entries += [(t.number, t.state, layout.row_of(t), layout.key_of(t)) for t in whole]
     return TrialsTable(layout.columns, layout.table(entries, study.directions))
 
 
@@ -85,7 +85,9 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     machinery, and importing it and building the frame cost more than the rest of a 20,000-trial
     export. A column is formatted as pandas infers its type from the values: numbers with any
     float or missing value are a float column (ints written as floats), NaN and None are empty
-    cells, a text with a comma, quote or newline is quoted as the csv module quotes it."""
+    cells, a text with a comma, quote or newline is quoted as the csv module quotes it. For the
+    values a table holds (decoded JSON: str, bool, int within 64 bits, float, None); numpy scalars,
+    larger ints or tuples are not what pandas would write."""
     import csv
     import io
     import math
