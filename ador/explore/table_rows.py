@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
@@ -73,15 +74,21 @@ class TableLayout:
 
     # --- one trial -----------------------------------------------------------------------------
 
+    @cached_property
+    def _sources(self) -> tuple[tuple[str, bool], ...]:
+        """Per knob: its Optuna parameter and whether it is a power of two."""
+        return tuple((self.param_names[i], pow2) for i, pow2 in self.knob_params)
+
     def row_of(self, trial: FrozenTrial) -> list[Any]:
         """``trial``'s stored row: [signature, values, feasible, knob values (powers of two
         expanded; None when the trial lacks one of the space's parameters), metrics, reasons]."""
         metrics = metrics_of(trial)
         params = trial.params
-        knobs: list[Any] | None = None
-        if all(p in params for p in self.param_names):
-            names = self.param_names
-            knobs = [2 ** int(params[names[i]]) if pow2 else params[names[i]] for i, pow2 in self.knob_params]
+        knobs: list[Any] | None
+        try:
+            knobs = [2 ** int(params[p]) if pow2 else params[p] for p, pow2 in self._sources]
+        except KeyError:
+            knobs = None
         return [self.signature, list(trial.values) if trial.values is not None else None, is_feasible(trial),
                 knobs, [metrics.get(m) for m in self.metric_names], "; ".join(reasons_of(trial))]
 
