@@ -128,6 +128,8 @@ def test_trials_of_another_client_are_in_the_table(workdir):
     pd.testing.assert_frame_equal(frame, expected)
     assert frame.loc[frame.trial == running.number, "state"].item() == "running"
     assert frame["on_front"].sum() >= 2
+    from ador.explore.results import status         # the reading commands count the same front
+    assert status(durable)["n_pareto"] == frame["on_front"].sum()
 
 
 def test_the_table_on_postgresql_and_a_journal(workdir, pg_db, monkeypatch):

@@ -30,21 +30,23 @@ def pareto_mask(points: Sequence[Sequence[float]], directions: Sequence[str]) ->
 
 def front_trials(trials: Sequence[FrozenTrial], directions: Sequence[str],
                  feasible: Callable[[FrozenTrial], bool] | None = None) -> list[FrozenTrial]:
-    """The study's front as ador counts it everywhere (status, tables, plots, reports): feasible
-    completed trials that no feasible trial dominates, one per distinct design (the lowest trial
-    number of a design sampled more than once), in trial-number order."""
+    """The study's front as ador counts it everywhere (status, best, tables, plots, reports):
+    feasible completed trials that no feasible trial dominates, one per distinct design (the
+    lowest trial number among the design's non-dominated trials), in trial-number order. A
+    design's trials share their values when ador scored them (a repeat is answered from the
+    first); the order (dominance first, then one per design) is what the reading commands can
+    compute from the values alone, reading parameters only for the front."""
     if feasible is None:
         from ador.explore.record import is_feasible
         feasible = is_feasible
-    first: dict[tuple, FrozenTrial] = {}
-    for t in sorted(trials, key=lambda t: t.number):
-        if feasible(t) and t.values is not None:
-            first.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), t)
-    distinct = list(first.values())
-    if not distinct:
+    done = [t for t in sorted(trials, key=lambda t: t.number) if feasible(t) and t.values is not None]
+    if not done:
         return []
-    mask = pareto_mask([t.values for t in distinct], directions)
-    return [t for t, m in zip(distinct, mask) if m]
+    first: dict[tuple, FrozenTrial] = {}
+    for t, on in zip(done, pareto_mask([t.values for t in done], directions)):
+        if on:
+            first.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), t)
+    return list(first.values())
 
 
 # --- the knee and the corners ----------------------------------------------------------------

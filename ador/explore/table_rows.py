@@ -101,19 +101,21 @@ class TableLayout:
               directions: Sequence[str]) -> list[list]:
         """The table's rows, in trial-number order, from (number, state, stored row, design key or
         None) of every trial: ``on_front`` marks the study's front as ``front_trials`` counts it
-        (the first trial of each distinct feasible design, then those no other dominates)."""
+        (feasible trials no other dominates, then the first of each distinct design)."""
         trials = sorted(trials, key=lambda t: t[0])
-        first: dict[tuple, tuple[int, list]] = {}
-        for number, state, row, key in trials:
-            if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None:
+        done = [(number, row, key) for number, state, row, key in trials
+                if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None]
+        front: set[int] = set()
+        if done:
+            seen: set[tuple] = set()
+            for (number, row, key), on in zip(done, pareto_mask([row[_VALUES] for _, row, _ in done], directions)):
+                if not on:
+                    continue
                 if key is None:
                     key = ("knobs", tuple(row[_KNOBS])) if row[_KNOBS] is not None else ("trial", number)
-                first.setdefault(key, (number, row))
-        front: set[int] = set()
-        if first:
-            distinct = list(first.values())
-            mask = pareto_mask([row[_VALUES] for _, row in distinct], directions)
-            front = {number for (number, _), on in zip(distinct, mask) if on}
+                if key not in seen:
+                    seen.add(key)
+                    front.add(number)
         out = []
         unknown = [None] * len(self.knob_names)
         for number, state, row, _ in trials:
