@@ -23,14 +23,15 @@ def _open(args: argparse.Namespace, *, write: bool = False):
 def _print_best(study, durable, fmt: str) -> None:
     from ador.explore.pareto import HV_DEFINITION
     from ador.explore.record import baselines_of
-    from ador.explore.results import pareto_rows, status, study_front
+    from ador.explore.results import pareto_rows, reader, status, study_front
     from ador.report.data import picks
-    front = study_front(durable, study.directions)         # read once: the front's trials only
+    points = reader(durable).points()                      # the completed trials' values, read once
+    front = study_front(durable, study.directions, points)  # the front's trials only read whole
     rows = pareto_rows(study, durable, front)
     baselines = baselines_of(durable)
     chosen = {why: t.number for why, t in picks(study, front).items()}
     if fmt == "json":
-        st = status(durable, front)
+        st = status(durable, front, points)
         print(json.dumps({"study": study.name, "objectives": study.metric_names, "directions": study.directions,
                           "baselines": baselines, "pareto": rows, "picks": chosen, "hypervolume": st["hypervolume"],
                           "hypervolume_reference": st["hypervolume_reference"],

@@ -40,12 +40,16 @@ def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
     return front_trials(r.load(list(first.values())), directions, feasible=lambda t: True)
 
 
-def status(durable: optuna.Study, front: list[FrozenTrial] | None = None) -> dict[str, Any]:
+def status(durable: optuna.Study, front: list[FrozenTrial] | None = None,
+           points: list[Point] | None = None) -> dict[str, Any]:
+    """Counts, the front's size and hypervolume (``front`` and ``points``, the completed trials'
+    values, where the caller has read them already)."""
     r = reader(durable)
     counts = r.counts()
     made = settings(durable)
     directions = [d.name.lower() for d in durable.directions]
-    points = r.points()
+    if points is None:
+        points = r.points()
     if front is None:
         front = study_front(durable, directions, points)
     names = durable.metric_names or []
