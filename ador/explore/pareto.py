@@ -28,25 +28,37 @@ def pareto_mask(points: Sequence[Sequence[float]], directions: Sequence[str]) ->
     return np.asarray(moocore.is_nondominated(p, keep_weakly=True), dtype=bool)
 
 
+def front_firsts(values: Sequence[Sequence[float]], directions: Sequence[str],
+                 keys_of: Callable[[list[int]], Sequence[Any]]) -> list[int]:
+    """The study's front as ador counts it everywhere (status, best, tables, plots, reports), as
+    indices into ``values`` (feasible completed trials in trial-number order): those no other
+    dominates, then the first of each distinct design. ``keys_of`` is asked once, for the design
+    keys of the non-dominated indices only (the reading commands read parameters for the front
+    alone). A design's trials share their values when ador scored them (a repeat is answered from
+    the first), so the order, dominance first, only matters for trials of other clients."""
+    if not len(values):
+        return []
+    on = [i for i, m in enumerate(pareto_mask(values, directions)) if m]
+    seen: set = set()
+    out = []
+    for i, key in zip(on, keys_of(on)):
+        if key not in seen:
+            seen.add(key)
+            out.append(i)
+    return out
+
+
 def front_trials(trials: Sequence[FrozenTrial], directions: Sequence[str],
                  feasible: Callable[[FrozenTrial], bool] | None = None) -> list[FrozenTrial]:
-    """The study's front as ador counts it everywhere (status, best, tables, plots, reports):
-    feasible completed trials that no feasible trial dominates, one per distinct design (the
-    lowest trial number among the design's non-dominated trials), in trial-number order. A
-    design's trials share their values when ador scored them (a repeat is answered from the
-    first); the order (dominance first, then one per design) is what the reading commands can
-    compute from the values alone, reading parameters only for the front."""
+    """``front_firsts`` of whole trials, in trial-number order; a design is its parameters."""
     if feasible is None:
         from ador.explore.record import is_feasible
         feasible = is_feasible
     done = [t for t in sorted(trials, key=lambda t: t.number) if feasible(t) and t.values is not None]
-    if not done:
-        return []
-    first: dict[tuple, FrozenTrial] = {}
-    for t, on in zip(done, pareto_mask([t.values for t in done], directions)):
-        if on:
-            first.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), t)
-    return list(first.values())
+
+    def keys_of(indices: list[int]) -> list[tuple]:
+        return [tuple(sorted((k, repr(v)) for k, v in done[i].params.items())) for i in indices]
+    return [done[i] for i in front_firsts([t.values for t in done], directions, keys_of)]
 
 
 # --- the knee and the corners ----------------------------------------------------------------

@@ -10,7 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.errors import ConfigError
 from ador.explore.config import Study
-from ador.explore.pareto import front_trials, hv_reference, pareto_mask, ratio_hypervolume
+from ador.explore.pareto import front_firsts, hv_reference, ratio_hypervolume
 from ador.explore.record import baselines_of, settings
 from ador.explore.stored import Point, StoredTrials
 
@@ -27,17 +27,12 @@ def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
         directions = [d.name.lower() for d in durable.directions]
     r = reader(durable)
     feasible = [p for p in (r.points() if points is None else points) if p.feasible]
-    if not feasible:
-        return []
-    mask = pareto_mask([p.values for p in feasible], directions)
-    # a design is scored the same every time, so its trials share values: all on the front or
-    # none; the first trial of each distinct design (by its parameters) is read whole
-    on_front = [p for p, m in zip(feasible, mask) if m]
-    keys = r.param_keys([p.trial_id for p in on_front])
-    first: dict[tuple, int] = {}
-    for p in on_front:                                   # in trial-number order
-        first.setdefault(keys[p.trial_id], p.trial_id)
-    return front_trials(r.load(list(first.values())), directions, feasible=lambda t: True)
+
+    def keys_of(indices: list[int]) -> list[tuple]:
+        keys = r.param_keys([feasible[i].trial_id for i in indices])
+        return [keys[feasible[i].trial_id] for i in indices]
+    firsts = front_firsts([p.values for p in feasible], directions, keys_of)
+    return r.load([feasible[i].trial_id for i in firsts])      # only the front read whole
 
 
 def status(durable: optuna.Study, front: list[FrozenTrial] | None = None,

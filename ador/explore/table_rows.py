@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ador.explore.pareto import pareto_mask
+from ador.explore.pareto import front_firsts
 from ador.explore.record import is_feasible, metrics_of, reasons_of, stored_metrics
 
 if TYPE_CHECKING:
@@ -105,17 +105,15 @@ class TableLayout:
         trials = sorted(trials, key=lambda t: t[0])
         done = [(number, row, key) for number, state, row, key in trials
                 if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None]
-        front: set[int] = set()
-        if done:
-            seen: set[tuple] = set()
-            for (number, row, key), on in zip(done, pareto_mask([row[_VALUES] for _, row, _ in done], directions)):
-                if not on:
-                    continue
-                if key is None:
-                    key = ("knobs", tuple(row[_KNOBS])) if row[_KNOBS] is not None else ("trial", number)
-                if key not in seen:
-                    seen.add(key)
-                    front.add(number)
+
+        def keys_of(indices: list[int]) -> list[tuple]:
+            keys = []
+            for i in indices:
+                number, row, key = done[i]
+                keys.append(key if key is not None else ("knobs", tuple(row[_KNOBS])) if row[_KNOBS] is not None
+                            else ("trial", number))
+            return keys
+        front = {done[i][0] for i in front_firsts([row[_VALUES] for _, row, _ in done], directions, keys_of)}
         out = []
         unknown = [None] * len(self.knob_names)
         for number, state, row, _ in trials:

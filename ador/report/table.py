@@ -34,21 +34,27 @@ def trials_table(study: Study, durable: optuna.Study, *, stored: bool = True) ->
     the reasons a trial is infeasible or failed. Read from the rows ador stores with each trial
     (ador/explore/table_rows.py); a trial without one, or every trial when ``stored`` is False,
     is read whole and given its row by the same function."""
+    from ador.explore.storage import with_retries
     from ador.explore.stored import FINISHED, StoredTrials
     from ador.explore.table_rows import TableLayout, stored_rows
     layout = TableLayout.of(study)
     reader = StoredTrials(durable._storage, durable._study_id)
-    heads = reader._run("reading the table", lambda: stored_rows(reader.engine, reader.study_id))
-    if heads is None or not stored:
-        whole = reader.load(table=True)                # targeted reads, not the ORM
-        entries = [(t.number, t.state, layout.row_of(t), layout.key_of(t)) for t in whole]
-    else:
-        entries = [(number, state, row, None) for _, number, state, row in heads
-                   if state in FINISHED and layout.fits(row)]
-        missing = [tid for tid, _, state, row in heads if not (state in FINISHED and layout.fits(row))]
-        if missing:
-            whole = reader.load(table=True) if len(missing) == len(heads) else reader.load(missing, table=True)
-            entries += [(t.number, t.state, layout.row_of(t), layout.key_of(t)) for t in whole]
+    heads = with_retries(lambda: stored_rows(reader.engine, reader.study_id), "reading the table",
+                         reset=getattr(reader.storage, "remove_session", None)) if stored else None
+    entries: list[tuple[int, Any, list[Any], tuple | None]] = []
+    missing: list[int] | None = None              # ids to read whole (None: every trial)
+    if heads is not None:
+        missing = []
+        for tid, number, state, row in heads:
+            if state in FINISHED and layout.fits(row):
+                entries.append((number, state, row, None))
+            else:
+                missing.append(tid)
+        if len(missing) == len(heads):
+            missing = None
+    if missing is None or missing:
+        whole = reader.load(missing, table=True)     # targeted reads, not the ORM
+        entries += [(t.number, t.state, layout.row_of(t), layout.key_of(t)) for t in whole]
     return TrialsTable(layout.columns, layout.table(entries, study.directions))
 
 
@@ -90,40 +96,36 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     larger ints or tuples are not what pandas would write."""
     import csv
     import io
-    import math
     import re
-    from functools import partial
-    from operator import is_not
     head = io.StringIO()
     csv.writer(head, lineterminator="\n").writerow(columns)
     if not rows:
         return head.getvalue()
+    cols = [_cells(col) for col in zip(*rows)]
     if len(columns) == 1:                     # the csv module's own rule for a row of one empty field
         text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(
-            [["" if v is None or (type(v) is float and v != v) else
-              (float(v) if type(v) is int and _is_float_column(rows) else v)] for (v,) in rows])
+        csv.writer(text, lineterminator="\n").writerows([v] for v in cols[0])
         return head.getvalue() + text.getvalue()
-    present = partial(is_not, None)
     special = re.compile('[,"\n]')         # what the csv module quotes with lineterminator "\n"
-    out_cols = []
-    for col in zip(*rows):
-        kinds = set(map(type, col))
-        out: Sequence[Any] = col
-        if kinds <= {int, float, type(None)} and int in kinds and len(kinds) > 1:    # pandas: float64
-            out = ["" if v is None or v != v else float(v) for v in col]
-        elif kinds <= {float, type(None)} and float in kinds:
-            if any(map(math.isnan, filter(present, col))) or type(None) in kinds:
-                out = ["" if v is None or v != v else v for v in col]
-        elif kinds != {int} and kinds != {bool}:                                   # objects, text
-            out = ["" if v is None or (type(v) is float and v != v) else v for v in col]
-            if str in kinds and special.search("".join(v for v in out if type(v) is str)):
-                out = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v
-                       for v in out]
-        out_cols.append(out)
-    return head.getvalue() + "".join([",".join(map(str, r)) + "\n" for r in zip(*out_cols)])
+    for k, col in enumerate(cols):
+        if str in set(map(type, col)) and special.search("".join(v for v in col if type(v) is str)):
+            cols[k] = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in col]
+    return head.getvalue() + "".join([",".join(map(str, r)) + "\n" for r in zip(*cols)])
 
 
-def _is_float_column(rows: Sequence[Sequence[Any]]) -> bool:
-    kinds = {type(r[0]) for r in rows}
-    return kinds <= {int, float, type(None)} and int in kinds and len(kinds) > 1
+def _cells(col: Sequence[Any]) -> Sequence[Any]:
+    """One column's values as pandas writes them, before quoting: by the type pandas infers for
+    the column, numbers with any float or missing value are floats, NaN and None empty cells."""
+    import math
+    from functools import partial
+    from operator import is_not
+    kinds = set(map(type, col))
+    if kinds <= {int, float, type(None)} and int in kinds and len(kinds) > 1:      # pandas: float64
+        return ["" if v is None or v != v else float(v) for v in col]
+    if kinds <= {float, type(None)} and float in kinds:
+        if type(None) in kinds or any(map(math.isnan, filter(partial(is_not, None), col))):
+            return ["" if v is None or v != v else v for v in col]
+        return col
+    if kinds != {int} and kinds != {bool}:                                            # objects, text
+        return ["" if v is None or (type(v) is float and v != v) else v for v in col]
+    return col
