@@ -151,15 +151,15 @@ def test_the_closed_loop_nim_rows_are_held_out_and_quoted_at_the_models_figure()
 
 
 def test_the_p99_rows_are_held_out_and_quoted_at_the_models_figure():
-    """ador/data/serving-p99.csv: published p99 TTFT/TPOT with the means of the same runs, from three
+    """ador/data/serving-p99.csv: published p99 TTFT/TPOT with the means of the same runs, from four
     publishers, never in the shipped serving rows or the fit; docs/serving.md quotes the figures the
     simulator gives today, the p99 family included."""
     rows = load_serving(DEFAULT_DATA.parent / "serving-p99.csv")
-    assert len(rows) == 560
+    assert len(rows) == 590
     p99 = [r for r in rows if "_p99_" in r.metric]
-    assert len(p99) == 140
+    assert len(p99) == 150
     publishers = {r.source.split("/blob/")[0] for r in p99}
-    assert len(publishers) == 3
+    assert len(publishers) == 4
     assert not {r.source for r in rows} & {r.source for r in load_serving()}
     s = summarise_serving(validate_serving(rows).rows)
     assert s["n_skipped"] == 16 and set(s["skipped_reasons"]) == {
