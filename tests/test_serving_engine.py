@@ -80,6 +80,34 @@ def test_scheduler_defaults_are_the_real_systems_documented_ones():
     assert scheduler_for("mystery-server 1.0", 1).family == "default"
 
 
+@pytest.mark.parametrize("software, flag, value", [
+    ("vllm 0.6.0 (api_server --max-num-seqs abc)", "--max-num-seqs", "abc"),
+    ("vllm 0.6.0 (api_server --max_model_len 4k)", "--max_model_len", "4k"),
+    ("vllm 0.11.0 (vllm serve M --max-num-batched-tokens 8192.5)", "--max-num-batched-tokens", "8192.5"),
+    ("vllm 0.11.0 (vllm serve M --gpu-memory-utilization high)", "--gpu-memory-utilization", "high"),
+    ("sglang 0.3.0 (--mem-frac x)", "--mem-frac", "x"),
+    ("sglang 0.3.0 (--chunked-prefill-size 1.5)", "--chunked-prefill-size", "1.5"),
+    ("tensorrt-llm 0.14.0 (trtllm-bench --max_batch_size lots)", "--max_batch_size", "lots"),
+    ("tensorrt-llm 0.14.0 (--kv_cache_free_gpu_mem_fraction most)", "--kv_cache_free_gpu_mem_fraction", "most"),
+])
+def test_a_launch_flag_that_is_not_a_number_is_refused_naming_it(software, flag, value):
+    with pytest.raises(ConfigError) as err:
+        scheduler_for(software, 1)
+    assert (err.value.field, err.value.value) == (flag, value)
+
+
+def test_a_zero_launch_flag_is_not_taken_for_a_missing_one():
+    """A flag given as 0 is the stack's value (refused when the simulation checks its settings),
+    never replaced by the default as a flag left out is."""
+    for software, name in (("tensorrt-llm 0.14.0 (trtllm-bench --max_batch_size 0)", "max_batch"),
+                           ("vllm 0.11.0 (vllm serve M --max-num-batched-tokens 0)", "chunk_tokens"),
+                           ("sglang 0.3.0 (--mem-frac 0)", "memory_fraction")):
+        cfg = scheduler_for(software, 1).config
+        assert getattr(cfg, name) == 0
+        with pytest.raises(ConfigError, match=r"=0(\.0)?: must be"):
+            cfg.check()
+
+
 @pytest.mark.parametrize("software, policy", [
     ("vllm 0.6.3 (vllm serve --max-model-len 4096)", "continuous"),
     ("vllm 0.6.3 (vllm serve --max-model-len 4096 --enable-chunked-prefill)", "chunked"),

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
+from ador.errors import ConfigError
 from ador.serving.config import (
     SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_PAGE_SIZE, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE,
     TRTLLM_KV_FREE_FRACTION, TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK,
@@ -116,11 +117,54 @@ def release(software: str) -> tuple[int, int] | None:
 
 
 def _flag(text: str, *names: str) -> str | None:
+    found = _found(text, names)
+    return found[1] if found else None
+
+
+def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
     for name in names:
         m = re.search(rf"--{name}[ =]([\w.]+)", text)
         if m:
-            return m.group(1)
+            return name, m.group(1)
     return None
+
+
+@overload
+def _whole(text: str, *names: str, default: int) -> int: ...
+
+
+@overload
+def _whole(text: str, *names: str, default: None = None) -> int | None: ...
+
+
+def _whole(text: str, *names: str, default: int | None = None) -> int | None:
+    """A launch flag's whole-number value (``default`` if not given); a value that is not one is
+    refused naming the flag, as the stack itself would refuse it."""
+    found = _found(text, names)
+    if found is None:
+        return default
+    try:
+        return int(found[1])
+    except ValueError:
+        raise ConfigError(f"--{found[0]}", found[1], "expected a whole number") from None
+
+
+@overload
+def _real(text: str, *names: str, default: float) -> float: ...
+
+
+@overload
+def _real(text: str, *names: str, default: None = None) -> float | None: ...
+
+
+def _real(text: str, *names: str, default: float | None = None) -> float | None:
+    found = _found(text, names)
+    if found is None:
+        return default
+    try:
+        return float(found[1])
+    except ValueError:
+        raise ConfigError(f"--{found[0]}", found[1], "expected a number") from None
 
 
 def _has(text: str, name: str) -> bool:
@@ -142,28 +186,28 @@ def scheduler_for(software: str, tp: int, device: Device | None = None) -> Stack
 
 
 def _vllm(text: str) -> StackScheduler:
-    max_len = int(_flag(text, "max-model-len", "max_model_len") or VLLM_DEFAULT_MAX_MODEL_LEN)
-    steps = int(_flag(text, "num-scheduler-steps", "num_scheduler_steps") or 1)
+    max_len = _whole(text, "max-model-len", "max_model_len", default=VLLM_DEFAULT_MAX_MODEL_LEN)
+    steps = _whole(text, "num-scheduler-steps", "num_scheduler_steps", default=1)
     cfg = SchedulerConfig(policy="continuous", max_batched_tokens=max(max_len, VLLM_MIN_BATCHED_TOKENS),
                           scheduler_steps=steps)
-    if seqs := _flag(text, "max-num-seqs", "max_num_seqs"):
-        cfg = replace(cfg, max_batch=int(seqs))
-    if util := _flag(text, "gpu-memory-utilization", "gpu_memory_utilization"):
-        cfg = replace(cfg, memory_fraction=float(util))
+    if (seqs := _whole(text, "max-num-seqs", "max_num_seqs")) is not None:
+        cfg = replace(cfg, max_batch=seqs)
+    if (util := _real(text, "gpu-memory-utilization", "gpu_memory_utilization")) is not None:
+        cfg = replace(cfg, memory_fraction=util)
     if _chunked_prefill(text, max_len):
-        cfg = replace(cfg, policy="chunked", chunk_tokens=int(_flag(text, "max-num-batched-tokens")
-                                                              or VLLM_CHUNKED_BATCHED_TOKENS))
+        cfg = replace(cfg, policy="chunked", chunk_tokens=_whole(text, "max-num-batched-tokens",
+                                                                   default=VLLM_CHUNKED_BATCHED_TOKENS))
     return StackScheduler("vllm", cfg, f"vLLM defaults; max_model_len {max_len}, {steps} scheduler step(s)")
 
 
 def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
     large = device is not None and device.hbm_capacity_bytes >= VLLM_V1_LARGE_GPU_BYTES \
         and "a100" not in device.name.lower()
-    tokens = int(_flag(text, "max-num-batched-tokens", "max_num_batched_tokens") or VLLM_V1_BATCHED_TOKENS[large])
-    seqs = int(_flag(text, "max-num-seqs", "max_num_seqs") or min(VLLM_V1_MAX_NUM_SEQS[large], tokens))
+    tokens = _whole(text, "max-num-batched-tokens", "max_num_batched_tokens", default=VLLM_V1_BATCHED_TOKENS[large])
+    seqs = _whole(text, "max-num-seqs", "max_num_seqs", default=min(VLLM_V1_MAX_NUM_SEQS[large], tokens))
     cfg = SchedulerConfig(policy="chunked", chunk_tokens=tokens, max_batch=seqs, split_prompts=True)
-    if util := _flag(text, "gpu-memory-utilization", "gpu_memory_utilization"):
-        cfg = replace(cfg, memory_fraction=float(util))
+    if (util := _real(text, "gpu-memory-utilization", "gpu_memory_utilization")) is not None:
+        cfg = replace(cfg, memory_fraction=util)
     return StackScheduler("vllm", cfg, f"vLLM V1 defaults ({'large' if large else 'other'} GPU): "
                                        f"{tokens} batched tokens, {seqs} sequences")
 
@@ -178,8 +222,8 @@ def _chunked_prefill(text: str, max_len: int) -> bool:
 
 
 def _sglang(text: str, tp: int) -> StackScheduler:
-    frac = float(_flag(text, "mem-frac", "mem-fraction-static", "mem_fraction_static") or sglang_mem_fraction(tp))
-    chunk = int(_flag(text, "chunked-prefill-size") or SGLANG_CHUNKED_PREFILL_SIZE)
+    frac = _real(text, "mem-frac", "mem-fraction-static", "mem_fraction_static", default=sglang_mem_fraction(tp))
+    chunk = _whole(text, "chunked-prefill-size", default=SGLANG_CHUNKED_PREFILL_SIZE)
     cfg = SchedulerConfig(policy="continuous", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
                           block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac)
     return StackScheduler("sglang", cfg, f"SGLang defaults; mem_fraction_static {frac}, prefill chunk {chunk}")
@@ -187,11 +231,11 @@ def _sglang(text: str, tp: int) -> StackScheduler:
 
 def _trtllm(text: str) -> StackScheduler:
     bench = "trtllm-bench" in text
-    tokens = int(_flag(text, "max_num_tokens", "max-num-tokens") or TRTLLM_MAX_NUM_TOKENS)
-    batch = int(_flag(text, "max_batch_size", "max-batch-size")
-                or (TRTLLM_BENCH_MAX_BATCH_SIZE if bench else TRTLLM_MAX_BATCH_SIZE))
-    frac = float(_flag(text, "kv_cache_free_gpu_mem_fraction")
-                 or (TRTLLM_BENCH_KV_FREE_FRACTION if bench else TRTLLM_KV_FREE_FRACTION))
+    tokens = _whole(text, "max_num_tokens", "max-num-tokens", default=TRTLLM_MAX_NUM_TOKENS)
+    batch = _whole(text, "max_batch_size", "max-batch-size",
+                   default=TRTLLM_BENCH_MAX_BATCH_SIZE if bench else TRTLLM_MAX_BATCH_SIZE)
+    frac = _real(text, "kv_cache_free_gpu_mem_fraction",
+                 default=TRTLLM_BENCH_KV_FREE_FRACTION if bench else TRTLLM_KV_FREE_FRACTION)
     evict = (_flag(text, "scheduler_policy") or "guaranteed_no_evict") == "max_utilization"
     # the TensorRT engine's flag, and the PyTorch backend's (trtllm-serve, 1.0 on)
     chunking = _has(text, "enable_chunked_context") or _has(text, "enable_chunked_prefill") or bench
