@@ -121,11 +121,29 @@ def _flag(text: str, *names: str) -> str | None:
     return found[1] if found else None
 
 
+# Every launch flag read here. vLLM, SGLang and trtllm-build parse their command lines with
+# argparse, which takes any unambiguous prefix of a long option (``allow_abbrev``, on by default):
+# dstack's MI300X runs pass ``--num-scheduler-step 15``. A prefix counts when it starts exactly one
+# of these names.
+READ_FLAGS = ("max-model-len", "max_model_len", "num-scheduler-steps", "num_scheduler_steps", "max-num-seqs",
+              "max_num_seqs", "gpu-memory-utilization", "gpu_memory_utilization", "max-num-batched-tokens",
+              "max_num_batched_tokens", "enable-chunked-prefill", "enable_chunked_prefill", "mem-fraction-static",
+              "mem_fraction_static", "chunked-prefill-size", "max_num_tokens", "max-num-tokens", "max_batch_size",
+              "max-batch-size", "kv_cache_free_gpu_mem_fraction", "scheduler_policy")
+
+
 def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
+    """(the flag as written, its value) for the first of ``names`` the text sets, spelled out or
+    abbreviated as argparse allows."""
+    given = re.findall(r"--([\w-]+)[ =]([\w.]+)", text)
     for name in names:
-        m = re.search(rf"--{name}[ =]([\w.]+)", text)
-        if m:
-            return name, m.group(1)
+        for flag, value in given:
+            if flag == name:
+                return flag, value
+    for name in names:
+        for flag, value in given:
+            if name.startswith(flag) and [n for n in READ_FLAGS if n.startswith(flag)] == [name]:
+                return flag, value
     return None
 
 
@@ -222,7 +240,7 @@ def _chunked_prefill(text: str, max_len: int) -> bool:
 
 
 def _sglang(text: str, tp: int) -> StackScheduler:
-    frac = _real(text, "mem-frac", "mem-fraction-static", "mem_fraction_static", default=sglang_mem_fraction(tp))
+    frac = _real(text, "mem-fraction-static", "mem_fraction_static", default=sglang_mem_fraction(tp))
     chunk = _whole(text, "chunked-prefill-size", default=SGLANG_CHUNKED_PREFILL_SIZE)
     cfg = SchedulerConfig(policy="continuous", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
                           block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac)

@@ -119,18 +119,31 @@ class LogHistogram:
         return self.total / self.weight if self.weight else math.nan
 
     def quantile(self, q: float) -> float:
-        """The value below which a fraction ``q`` of the weight lies (bucket's geometric middle)."""
+        """The ``q`` quantile as numpy's default (linear) percentile defines it, which is what the
+        benchmark clients report (vLLM's and SGLang's take ``np.percentile`` over requests): the
+        samples ranked 0 .. n-1 (a sample of weight w counting w times), the value at rank
+        q (n - 1), interpolated between the two ranks around it. Each rank's value is its bucket's
+        geometric middle, so the result is within half a bucket of the exact one."""
         self.flush()
         if not self.weight:
             return math.nan
-        target = q * self.weight
-        acc = 0.0
+        rank = q * max(self.weight - 1.0, 0.0)
+        low = math.floor(rank)
+        wanted = (low, low + 1) if rank > low else (low,)
         keys = sorted(self.counts)
-        for k in keys:
+        values: list[float] = []
+        acc = 0.0
+        for k in keys:              # a bucket holds the ranks from the weight before it up to its own
             acc += self.counts[k]
-            if acc >= target * (1 - 1e-12):
-                return self._value(k)
-        return self._value(keys[-1])
+            while len(values) < len(wanted) and acc > wanted[len(values)] + 1e-9:
+                values.append(self._value(k))
+            if len(values) == len(wanted):
+                break
+        while len(values) < len(wanted):        # rounding at the top rank
+            values.append(self._value(keys[-1]))
+        if len(values) == 1:
+            return values[0]
+        return values[0] + (rank - low) * (values[1] - values[0])
 
     @staticmethod
     def _value(key: int) -> float:

@@ -36,6 +36,10 @@ PRECISIONS: dict[str, Precision] = {
         Precision("fp8", 1.0, 1.0, 1.0, "fp8", False),    # weights, activations and KV in FP8
         # int8: convert and scale; int4: extract the nibble, convert, subtract the zero point, scale
         Precision("int8-wo", 1.0, 2.0, 2.0, "fp16", True, 2.0),
+        # fp8 weight-only: an FP8 checkpoint on a GPU without FP8 tensor cores (vLLM's FP8 Marlin
+        # kernel on Ampere: W8A16, KV cache in 16-bit); the E4M3 byte is re-biased to FP16 and
+        # scaled, two ops as int8's convert and scale
+        Precision("fp8-wo", 1.0, 2.0, 2.0, "fp16", True, 2.0),
         Precision("int4-wo", _INT4_BYTES, 2.0, 2.0, "fp16", True, 4.0),
     )
 }
