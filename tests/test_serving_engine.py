@@ -336,3 +336,18 @@ def test_tpot_leaves_one_token_answers_out_as_benchmark_clients_do():
     assert mixed.tpot_ms == pytest.approx(longer.tpot_ms, rel=1e-9)
     assert mixed.tpot_ms["p50"] > 1.0
     assert mixed.slo_attainment == pytest.approx(0.5)        # the one-token half; the others miss a 1 us TBT
+
+
+def test_paced_poisson_arrivals_end_at_the_nominal_span_as_vllm_bench_serve_sends_them():
+    from ador.serving.stacks import paced_arrivals
+    for seed in range(5):
+        raw = poisson(0.5, 300, Lengths(), Lengths(), seed=seed).arrival_s
+        paced = poisson(0.5, 300, Lengths(), Lengths(), seed=seed, paced=True).arrival_s
+        assert raw[0] == 0.0 and paced[-1] == pytest.approx(600.0, rel=1e-12)
+        assert np.all(np.diff(paced) > 0)
+        scale = np.diff(paced) / np.diff(raw)               # the same gaps, one factor for all
+        assert scale == pytest.approx(np.full(299, scale[0]), rel=1e-9)
+    assert paced_arrivals("vllm 0.14.1 V1 engine (...; client: vllm bench serve --request-rate R)")
+    assert not paced_arrivals("vllm 0.9.2 (...; client: vllm bench serve --request-rate R)")
+    assert not paced_arrivals("vllm 0.6.3 (client benchmark_serving.py --request-rate QPS)")
+    assert not paced_arrivals("sglang 0.3.0 (client python -m sglang.bench_serving)")

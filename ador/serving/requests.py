@@ -193,15 +193,22 @@ def _check_count(n) -> None:
     _number("requests", n, minimum=1, maximum=MAX_REQUESTS, integer=True)
 
 
-def poisson(rate_per_s: float, n: int, prompt: Lengths, output: Lengths, seed: int = 0) -> RequestArrays:
-    """``n`` requests with exponential inter-arrival times at ``rate_per_s`` (first at t = 0)."""
+def poisson(rate_per_s: float, n: int, prompt: Lengths, output: Lengths, seed: int = 0, *,
+            paced: bool = False) -> RequestArrays:
+    """``n`` requests with exponential inter-arrival times at ``rate_per_s`` (first at t = 0).
+    ``paced``: as vLLM's ``vllm bench serve`` sends them since 0.10 (PR 21108): the cumulative
+    gaps, first one included, rescaled so that the last request leaves at exactly n / rate, which
+    takes the random total span out of a run's throughput."""
     _number("rate", rate_per_s, minimum=1e-12, maximum=1e12)
     if rate_per_s <= 0:
         raise ConfigError("rate", rate_per_s, "an arrival rate must be > 0")
     _check_count(n)
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(1.0 / rate_per_s, int(n)))
-    arrivals -= arrivals[0]
+    if paced:
+        arrivals *= (int(n) / rate_per_s) / arrivals[-1]
+    else:
+        arrivals -= arrivals[0]
     return RequestArrays(arrivals, prompt.sample(rng, int(n)), output.sample(rng, int(n)))
 
 

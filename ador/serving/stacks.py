@@ -92,6 +92,21 @@ def benchmark_requests(software: str, input_tokens: float, output_tokens: float)
     return CLIENT_DEFAULT_REQUESTS
 
 
+# vLLM's `vllm bench serve` paces Poisson arrivals so that the last request leaves at exactly
+# n / rate (vllm/benchmarks/serve.py get_request, PR 21108, merged 2025-07: release 0.10 on);
+# benchmark_serving.py before it and SGLang's bench_serving send the raw cumulative gaps.
+VLLM_PACED_CLIENT_SINCE = (0, 10)
+
+
+def paced_arrivals(software: str) -> bool:
+    """Whether the row's benchmark client rescales its Poisson gaps to the nominal span."""
+    text = software.lower()
+    if "vllm bench serve" not in text:
+        return False
+    version = release(text)
+    return _family(text) != "vllm" or version is None or version >= VLLM_PACED_CLIENT_SINCE
+
+
 def _family(text: str) -> str:
     word = text.split()[0] if text.split() else ""
     for family, prefixes in (("vllm", ("vllm",)), ("sglang", ("sglang",)),

@@ -36,7 +36,7 @@ from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.serving.precision import judge
 from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
-from ador.serving.stacks import benchmark_requests, scheduler_for
+from ador.serving.stacks import benchmark_requests, paced_arrivals, scheduler_for
 from ador.validation.data import read_rows, stack_of
 from ador.validation.kernels import runtime_for
 from ador.validation.predict import RowResult, summarise
@@ -190,12 +190,13 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
     prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
     output = lengths_for(row.output_mean, row.output_max, row.length_dist)
     fixed = prompt.kind == "fixed" and output.kind == "fixed"
+    paced = paced_arrivals(row.software)
 
     def run(seed: int, n: int = n):
         if row.policy in ("offline", "closed") or row.rate_rps is None:
             reqs = burst(n, prompt, output, seed=seed)
         else:
-            reqs = poisson(row.rate_rps, n, prompt, output, seed=seed)
+            reqs = poisson(row.rate_rps, n, prompt, output, seed=seed, paced=paced)
         return simulate(system, model, precision, reqs, config=config, window=STEADY if closed else ALL,
                         clients=row.concurrency if closed else None)
 
