@@ -149,8 +149,9 @@ def cmd_fairness(args: argparse.Namespace) -> int:
                f"{args.input_len}-token prompts, {args.output_len} output tokens; regenerate with `ador fairness "
                f"--design {args.design} --baseline {args.baseline} --model {args.model} --tp {args.tp} "
                f"--devices {devices} --batch {args.batch} --input-len {args.input_len} "
-               f"--output-len {args.output_len}" + (f" --reoptimised {args.reoptimised}" if args.reoptimised else "")
-               + "`")
+               f"--output-len {args.output_len} --precision {args.precision}"
+               + (f" --runtime {args.runtime}" if args.runtime else "")
+               + (f" --reoptimised {args.reoptimised}" if args.reoptimised else "") + "`")
     text = render_markdown(rows, design=design.name, gpu=f"{devices} x {args.baseline}", context=context)
     if args.update_doc:
         from ador.markdown import update_section

@@ -129,3 +129,26 @@ def test_fairness_command_writes_the_doc_section(tmp_path, capsys):
     assert text.startswith("# Modelling") and text.count("BEGIN GENERATED: ador fairness") == 1
     assert "| as the paper would have it |" in text and "same power rule" in text
     assert main(["fairness", "--design", "a100-sxm-80gb"]) == 2
+
+
+def test_the_ladders_matrix_step_gives_the_design_the_gpus_efficiency_at_the_ladders_precision():
+    """An fp8 ladder against an H100 gives the design the H100's fitted fp8 efficiency, not its
+    16-bit one (the two differ), and the regenerate command names the precision."""
+    from ador.perf.gpu import tensor_efficiency
+    gpu, fp8 = PRESETS["h100-sxm-80gb"], get_precision("fp8")
+    assert gpu.efficiency.tensor_fp8 != gpu.efficiency.tensor
+    rows = ladder(load_device(ISO_DESIGN), gpu, get_model("llama-3-70b"), fp8, Workload(32, 2048, 128), tp=8)
+    step = [r for r in rows if r.label == "matrix-engine efficiency"][0]
+    design = dataclasses.replace(load_device(ISO_DESIGN), matrix_efficiency=tensor_efficiency(gpu, fp8))
+    from ador.explore.metrics import evaluate_design
+    from ador.hardware.runtime import get_runtime
+    expected = evaluate_design(design, get_model("llama-3-70b"), fp8, Workload(32, 2048, 128), tp=8,
+                               runtime=get_runtime(None), power_rule="datasheet-gpus")
+    assert step.design["ttft_ms"] == pytest.approx(expected["ttft_ms"])
+
+
+def test_the_fairness_section_says_how_to_regenerate_it_with_every_setting(tmp_path, capsys):
+    doc = tmp_path / "m.md"
+    assert main(["fairness", "--design", str(ISO_DESIGN), "--baseline", "h100-sxm-80gb", "--precision", "fp8",
+                 "--batch", "32", "--update-doc", str(doc)]) == 0
+    assert "--precision fp8" in doc.read_text()

@@ -142,3 +142,22 @@ def test_calibration_is_reproducible(tmp_path, capsys):
     assert main(["calibrate", "--out", str(out), "--max-evaluations", "8000"]) == 0
     fitted = yaml.safe_load(out.read_text())["fit"]["mape_pct"]
     assert fitted == pytest.approx(documented_mape(), abs=0.3)
+
+
+def test_a_layer_metric_times_every_operator_of_the_layer_moe_experts_included():
+    """An MoE layer's experts run (count n_layers x experts hit) as part of the layer; the embedding,
+    final norm, LM head, logits gather and pipeline sends do not."""
+    from ador.validation.data import Measurement
+    from ador.validation.predict import layer_metric_ops
+    from ador.workload import get_model, get_precision
+    for model, pp in (("mixtral-8x7b", 1), ("llama-3-8b", 2)):
+        for metric in ("decode_layer_ms", "prefill_layer_ms", "decode_shard_ms"):
+            row = Measurement(id="x", source="S", hardware="h100-sxm-80gb", devices=2 * pp, model=model,
+                              precision="bf16", tp=2, pp=pp, batch=8, input_len=2048, output_len=128,
+                              metric=metric, value=1.0, unit="ms", software="vllm")
+            names = {op.name for op in layer_metric_ops(row, get_model(model), get_precision("bf16"))}
+            assert not names & {"embedding", "final_norm", "lm_head", "logits_allgather", "pp_send"}
+            assert {"attn_norm", "qkv_proj", "attention", "out_proj", "ffn_norm"} <= names
+            assert ({"expert_up", "expert_act", "expert_down"} if model.startswith("mixtral")
+                    else {"ffn_up", "ffn_act", "ffn_down"}) <= names
+            assert ("attn_allreduce" in names) == metric.endswith("layer_ms")

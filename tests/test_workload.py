@@ -189,3 +189,52 @@ def test_hf_config_errors_name_the_field(tmp_path, content, field):
         load_hf_config(path)
     assert field in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_an_moe_config_reads_each_experts_width_not_the_dense_ffns():
+    """Qwen3-30B-A3B's config.json (Qwen/Qwen3-30B-A3B) states intermediate_size 6144 and
+    moe_intermediate_size 768; its model card: 30.5B parameters in total, 3.3B activated."""
+    from ador.workload.models import spec_from_hf_dict
+    cfg = {"model_type": "qwen3_moe", "hidden_act": "silu", "hidden_size": 2048, "intermediate_size": 6144,
+           "moe_intermediate_size": 768, "num_experts": 128, "num_experts_per_tok": 8, "num_hidden_layers": 48,
+           "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 151936,
+           "max_position_embeddings": 40960, "tie_word_embeddings": False}
+    spec = spec_from_hf_dict(cfg, "qwen3-30b-a3b")
+    assert spec.d_ff == 768 and (spec.n_experts, spec.top_k) == (128, 8)
+    assert spec.total_params() / 1e9 == pytest.approx(30.5, rel=0.02)
+    assert spec.active_params() / 1e9 == pytest.approx(3.3, rel=0.05)
+    dense = spec_from_hf_dict({**cfg, "num_experts": 1, "num_experts_per_tok": 1}, "dense")
+    assert dense.d_ff == 6144                               # a dense config's FFN is intermediate_size
+
+
+@pytest.mark.parametrize("tp, dies, ok", [(5, 1, False), (10, 1, False), (4, 1, True), (8, 1, True), (40, 1, True),
+                                         (2, 2, True), (4, 5, False)])
+def test_ranks_must_split_or_replicate_the_kv_heads(tp, dies, ok):
+    """Qwen3-14B: 40 query heads, 8 KV heads. At tp 5 a rank's 8 query heads span parts of 3 KV
+    heads, a layout vLLM and TensorRT-LLM refuse; ador used to floor it to one KV head per rank."""
+    model = get_model("qwen3-14b")
+    if ok:
+        assert shard(model, tp, dies=dies).kv_heads >= 1
+    else:
+        with pytest.raises(ConfigError, match="KV heads of qwen3-14b") as err:
+            shard(model, tp, dies=dies)
+        assert err.value.field == ("tp" if dies == 1 else "dies")
+
+
+def test_falcons_new_decoder_architecture_normalises_each_parallel_branch():
+    """Falcon-180B (new_decoder_architecture: ln_attn and ln_mlp) runs two norms per layer, GPT-J
+    one, a sequential block two (one with the residual add fused in before each sublayer)."""
+    from ador.workload.models import spec_from_hf_dict
+    fp16 = get_precision("fp16")
+
+    def norms(name):
+        return [op.name for op in decode_step(get_model(name), fp16, 8, 1, 128) if op.name.endswith("_norm")
+                and op.name != "final_norm"]
+    assert norms("falcon-180b") == ["attn_norm", "ffn_norm"] and norms("gpt-j-6b") == ["attn_norm"]
+    assert norms("llama-3-8b") == ["attn_norm", "ffn_norm"]
+    base = {"hidden_size": 1024, "num_attention_heads": 16, "num_hidden_layers": 2, "vocab_size": 1000}
+    assert spec_from_hf_dict({**base, "model_type": "falcon", "new_decoder_architecture": True,
+                              "num_kv_heads": 8}, "f").parallel_norms == 2
+    assert spec_from_hf_dict({**base, "model_type": "falcon", "parallel_attn": True}, "f7").parallel_norms == 1
+    assert spec_from_hf_dict({**base, "model_type": "gpt_neox", "use_parallel_residual": True}, "n").parallel_norms == 2
+    assert spec_from_hf_dict({**base, "model_type": "gptj"}, "j").parallel_norms == 1

@@ -17,6 +17,7 @@ from ador.errors import ConfigError
 from ador.explore.metrics import Workload, evaluate_design, ratio_vs
 from ador.hardware import AdorChip, GpuSpec
 from ador.hardware.runtime import ADOR_PAPER, RuntimeProfile, get_runtime
+from ador.perf.gpu import tensor_efficiency
 from ador.workload import ModelSpec, Precision
 
 # The metrics a ladder row compares, and the area each area-efficiency figure is taken over.
@@ -32,6 +33,7 @@ class Setting:
     gpu_runtime: RuntimeProfile
     power_rule: str = "datasheet-gpus"
     area: str = "die"
+    precision: Precision | None = None     # the MAC datatype whose fitted GPU efficiency the design gets
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,13 @@ def _whole_profile(s: Setting, gpu: GpuSpec) -> Setting:
     return dataclasses.replace(s, design_runtime=s.gpu_runtime)
 
 
+def _matrix_efficiency(s: Setting, gpu: GpuSpec) -> float:
+    """The GPU die's fitted fraction of peak for the comparison's MAC datatype (fp8 or 16-bit)."""
+    return tensor_efficiency(gpu, s.precision) if s.precision is not None else gpu.efficiency.tensor
+
+
 def _matrix(s: Setting, gpu: GpuSpec) -> Setting:
-    return dataclasses.replace(s, design=dataclasses.replace(s.design, matrix_efficiency=gpu.efficiency.tensor))
+    return dataclasses.replace(s, design=dataclasses.replace(s.design, matrix_efficiency=_matrix_efficiency(s, gpu)))
 
 
 def _package(s: Setting, gpu: GpuSpec) -> Setting:
@@ -157,7 +164,8 @@ def ladder(design: AdorChip, gpu: GpuSpec, model: ModelSpec, precision: Precisio
            reoptimised: AdorChip | None = None) -> list[Row]:
     """The rows of the ladder; with ``reoptimised`` (a design searched under every symmetric rule), a
     last row for it."""
-    first = Setting(design=design, design_runtime=ADOR_PAPER, gpu_runtime=get_runtime(gpu_runtime))
+    first = Setting(design=design, design_runtime=ADOR_PAPER, gpu_runtime=get_runtime(gpu_runtime),
+                    precision=precision)
     keep = ("tbt_p99_ms", "ttft_ms", "output_tok_s", "output_tok_s_per_mm2", "output_tok_s_per_package_mm2",
             "energy_per_token_j", "die_area_mm2", "package_area_mm2", "hbm_stacks", "link_bandwidth_gb_s")
 
@@ -174,8 +182,8 @@ def ladder(design: AdorChip, gpu: GpuSpec, model: ModelSpec, precision: Precisio
         alone = _score(step.apply(first, gpu), gpu, model, precision, workload, tp=tp, devices=devices)[2]
         rows.append(row(step.label, step.why, current, alone))
     if reoptimised is not None:
-        final = dataclasses.replace(current, design=dataclasses.replace(reoptimised,
-                                                                        matrix_efficiency=gpu.efficiency.tensor))
+        final = dataclasses.replace(current, design=dataclasses.replace(
+            reoptimised, matrix_efficiency=_matrix_efficiency(current, gpu)))
         rows.append(row("... re-optimised under these rules", f"design {reoptimised.name}, searched with every "
                         "rule above", final, None))
     return rows

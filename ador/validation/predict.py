@@ -34,9 +34,10 @@ METRICS = ("ttft_ms", "tbt_ms", "e2e_ms", "decode_tok_s_per_user", "output_tok_s
 
 
 def layer_ops(model: ModelSpec, ops: tuple, collectives: bool = True) -> tuple:
-    """The operators of the transformer layers (count = n_layers), without embedding or LM head
-    (and without the collectives unless ``collectives``)."""
-    return tuple(op for op in ops if op.count == model.n_layers and op.name != "embedding"
+    """The operators of the transformer layers, without embedding, LM head or pipeline sends (and
+    without the collectives unless ``collectives``): those repeated once per layer (count n_layers)
+    and an MoE layer's experts (count n_layers x the experts the batch hits)."""
+    return tuple(op for op in ops if op.count >= model.n_layers and op.name != "embedding"
                  and (collectives or op.kind not in COLLECTIVES))
 
 

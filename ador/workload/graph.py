@@ -62,6 +62,14 @@ def shard(model: ModelSpec, tp: int, pp: int = 1, dies: int = 1) -> Sharding:
     if model.n_heads % (tp * dies):
         raise ConfigError("dies", dies, f"tp x dies = {tp * dies} must divide the {model.n_heads} attention "
                                         f"heads of {model.name}")
+    kv_heads = model.n_kv_heads
+    for field, value, ranks in (("tp", tp, tp), ("dies", dies, tp * dies)):
+        # each rank's query heads must map to whole KV heads: the ranks split the KV heads evenly
+        # or replicate them (vLLM and TensorRT-LLM refuse any other layout)
+        if kv_heads % ranks and ranks % kv_heads:
+            what = "tp" if field == "tp" else f"tp x dies = {ranks}"
+            raise ConfigError(field, value, f"{what} must divide the {kv_heads} KV heads of {model.name} or be "
+                                            f"a multiple of them")
     if pp > model.n_layers:
         raise ConfigError("pp", pp, f"exceeds the {model.n_layers} layers of {model.name}")
     ranks = tp * dies
@@ -149,6 +157,8 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
         if not model.parallel_attn:
             allreduce("attn_allreduce", phase, L, T)
             vector("ffn_norm", phase, L, T * d, norm_ops + 1.0, T, streams_in=2)
+        elif model.parallel_norms == 2:     # the FFN branch's own norm of the block's input
+            vector("ffn_norm", phase, L, T * d, norm_ops, T)
         _ffn(ops, gemm, vector, model, sh, phase, L, T, precision)
         allreduce("ffn_allreduce", phase, L, T)
         if pp > 1:

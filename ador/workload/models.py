@@ -27,7 +27,9 @@ class ModelSpec:
     ffn_kind: FfnKind = "swiglu"
     norm_kind: NormKind = "rmsnorm"
     position: PositionKind = "rope"
-    parallel_attn: bool = False  # attention and FFN read the same normed input (GPT-J, Falcon)
+    parallel_attn: bool = False  # attention and FFN read the same input (GPT-J, Falcon)
+    parallel_norms: int = 1      # norms of a parallel block: 1 (GPT-J, Falcon-7B), 2 (one per branch:
+    #                              Falcon's new decoder architecture, GPT-NeoX's parallel residual)
     n_experts: int = 1           # 1 = dense FFN
     top_k: int = 1               # experts each token is routed to
     tied_embeddings: bool = False
@@ -46,6 +48,8 @@ class ModelSpec:
             raise ConfigError("top_k", self.top_k, f"cannot exceed n_experts={self.n_experts}")
         if self.sliding_window < 0:
             raise ConfigError("sliding_window", self.sliding_window, "must be >= 0")
+        if self.parallel_norms not in (1, 2):
+            raise ConfigError("parallel_norms", self.parallel_norms, "must be 1 or 2")
 
     @property
     def is_moe(self) -> bool:
@@ -150,7 +154,7 @@ ZOO: dict[str, ModelSpec] = {
         _m("falcon-180b", "tiiuae/falcon-180B config.json (new_decoder_architecture, 8 KV heads)",
            n_layers=80, d_model=14848, n_heads=232, n_kv_heads=8, head_dim=64, d_ff=59392,
            vocab_size=65024, max_seq_len=2048, ffn_kind="gelu", norm_kind="layernorm", position="rope",
-           parallel_attn=True),
+           parallel_attn=True, parallel_norms=2),
         _m("opt-1.3b", "facebook/opt-1.3b config.json (ReLU MLP, learned positions)", n_layers=24,
            d_model=2048, n_heads=32, n_kv_heads=32, head_dim=64, d_ff=8192, vocab_size=50272,
            max_seq_len=2048, ffn_kind="relu", norm_kind="layernorm", position="learned",
@@ -247,8 +251,6 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
         ffn_kind = "relu"
     else:
         ffn_kind = "gelu"
-    d_ff = as_int("intermediate_size", pick("intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size",
-                                            "moe_intermediate_size", default=4 * d_model))
     max_seq = as_int("max_position_embeddings", pick("max_position_embeddings", "n_positions", "seq_length",
                                                      "max_sequence_length", default=2048))
     position: Literal["rope", "learned", "alibi"]
@@ -260,9 +262,18 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
         position = "rope"
     n_experts = as_int("num_local_experts", pick("num_local_experts", "num_experts", "n_routed_experts",
                                                  default=1))
+    # an MoE config states each expert's width as moe_intermediate_size where it differs from the
+    # dense FFN's (Qwen-MoE, DeepSeek: intermediate_size is then the dense layers' or unused)
+    widths = ("moe_intermediate_size", "intermediate_size") if n_experts > 1 else ("intermediate_size",)
+    d_ff = as_int(widths[0], pick(*widths, "n_inner", "ffn_dim", "ffn_hidden_size", "moe_intermediate_size",
+                                  default=4 * d_model))
     top_k = as_int("num_experts_per_tok", pick("num_experts_per_tok", "moe_top_k", default=1 if n_experts == 1 else 2))
     parallel = bool(model_type == "gptj" or cfg.get("parallel_attn") or cfg.get("use_parallel_residual")
                     or cfg.get("new_decoder_architecture"))
+    # Falcon's new decoder architecture normalises each branch's input (ln_attn, ln_mlp: transformers'
+    # num_ln_in_parallel_attn, 2 by default there), as GPT-NeoX's parallel residual does; GPT-J has one
+    two_norms = bool(cfg.get("new_decoder_architecture") or cfg.get("use_parallel_residual"))
+    norms = cfg.get("num_ln_in_parallel_attn") or (2 if two_norms else 1)
     window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
     window = as_int("sliding_window", window) if window else 0
     try:
@@ -270,6 +281,7 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
             name=name, n_layers=n_layers, d_model=d_model, n_heads=n_heads, n_kv_heads=n_kv,
             head_dim=head_dim, d_ff=d_ff, vocab_size=vocab, max_seq_len=max_seq, ffn_kind=ffn_kind,
             norm_kind="rmsnorm" if swiglu else "layernorm", position=position, parallel_attn=parallel,
+            parallel_norms=as_int("num_ln_in_parallel_attn", norms) if parallel else 1,
             n_experts=n_experts, top_k=min(top_k, n_experts),
             # transformers' PretrainedConfig defaults tie_word_embeddings to True
             tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
