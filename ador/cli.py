@@ -420,6 +420,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:        # the machine refused a file: an output path, a full disk
+        what = f"file={str(err.filename)!r}: " if err.filename is not None else ""
+        print(f"ador: error: {what}{(err.strerror or str(err)).lower()}", file=sys.stderr)
+        return 2
     finally:
         warnings.formatwarning = formatwarning
         if main_thread:

@@ -186,3 +186,17 @@ def test_the_workers_progress_bar_counts_this_runs_trials(launched, monkeypatch)
     assert main(["study", "resume", "smoke", "--trials", "10", "--workers", "2"]) == 0   # 12 trials stored
     assert seen and all(done <= total == 10 for done, total in seen)
     assert seen[0][0] < 10
+
+
+def test_an_output_the_machine_refuses_is_a_one_line_error(launched, capsys):
+    """An output path under a regular file (or any path the OS refuses) gets one line naming it and
+    exit code 2, from every command that writes files, not a traceback."""
+    blocker = launched / "afile"
+    blocker.write_text("")
+    for argv in (["study", "export", "smoke", "--out", str(blocker / "t.csv")],
+                 ["study", "export", "smoke", "3", "--out", str(blocker / "d.yaml")],
+                 ["study", "report", "smoke", "--out", str(blocker / "r")],
+                 ["validate", "--plot", str(blocker / "v.png")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("ador: error: file=") and "not a directory" in err, err
