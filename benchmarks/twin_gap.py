@@ -15,18 +15,18 @@ from __future__ import annotations
 from typing import Any
 
 BATCHES = (1, 32, 64, 96, 128, 160, 256)
-GPUS = ("a100-sxm-80gb", "h100-sxm-80gb")
+BASELINES = ("a100-sxm-80gb", "h100-sxm-80gb")
 
 
 def run() -> dict[str, dict[int, dict[str, Any]]]:
-    from ador.hardware import PRESETS, System
+    from ador.hardware import GPUS, System
     from ador.hardware.twin import twin_of
     from ador.perf import evaluate
     from ador.workload import get_model, get_precision
     model, precision = get_model("llama-3-70b"), get_precision("fp16")
     out: dict[str, dict[int, dict[str, Any]]] = {}
-    for name in GPUS:
-        gpu = PRESETS[name]
+    for name in BASELINES:
+        gpu = GPUS[name]
         out[name] = {}
         for batch in BATCHES:
             tbt = [evaluate(System.of(device, tp=8, devices=8), model, precision, batch=batch, input_len=2048,
