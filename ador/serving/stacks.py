@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING
 
 from ador.errors import ConfigError
 from ador.serving.config import (
@@ -162,42 +162,27 @@ def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
     return None
 
 
-@overload
-def _whole(text: str, *names: str, default: int) -> int: ...
-
-
-@overload
-def _whole(text: str, *names: str, default: None = None) -> int | None: ...
-
-
-def _whole(text: str, *names: str, default: int | None = None) -> int | None:
-    """A launch flag's whole-number value (``default`` if not given); a value that is not one is
-    refused naming the flag, as the stack itself would refuse it."""
+def _number(text: str, names: tuple[str, ...], kind: type) -> float | None:
+    """A launch flag's value as ``kind`` (int or float), None if not given; a value that is not one
+    is refused naming the flag, as the stack itself would refuse it."""
     found = _found(text, names)
     if found is None:
-        return default
+        return None
     try:
-        return int(found[1])
+        return kind(found[1])
     except ValueError:
-        raise ConfigError(f"--{found[0]}", found[1], "expected a whole number") from None
+        raise ConfigError(f"--{found[0]}", found[1],
+                          "expected a whole number" if kind is int else "expected a number") from None
 
 
-@overload
-def _real(text: str, *names: str, default: float) -> float: ...
+def _whole(text: str, *names: str, default: int) -> int:
+    value = _number(text, names, int)
+    return default if value is None else int(value)
 
 
-@overload
-def _real(text: str, *names: str, default: None = None) -> float | None: ...
-
-
-def _real(text: str, *names: str, default: float | None = None) -> float | None:
-    found = _found(text, names)
-    if found is None:
-        return default
-    try:
-        return float(found[1])
-    except ValueError:
-        raise ConfigError(f"--{found[0]}", found[1], "expected a number") from None
+def _real(text: str, *names: str, default: float) -> float:
+    value = _number(text, names, float)
+    return default if value is None else value
 
 
 def _has(text: str, name: str) -> bool:
@@ -223,10 +208,9 @@ def _vllm(text: str) -> StackScheduler:
     steps = _whole(text, "num-scheduler-steps", "num_scheduler_steps", default=1)
     cfg = SchedulerConfig(policy="continuous", max_batched_tokens=max(max_len, VLLM_MIN_BATCHED_TOKENS),
                           scheduler_steps=steps)
-    if (seqs := _whole(text, "max-num-seqs", "max_num_seqs")) is not None:
-        cfg = replace(cfg, max_batch=seqs)
-    if (util := _real(text, "gpu-memory-utilization", "gpu_memory_utilization")) is not None:
-        cfg = replace(cfg, memory_fraction=util)
+    cfg = replace(cfg, max_batch=_whole(text, "max-num-seqs", "max_num_seqs", default=cfg.max_batch),
+                  memory_fraction=_real(text, "gpu-memory-utilization", "gpu_memory_utilization",
+                                        default=cfg.memory_fraction))
     if _chunked_prefill(text, max_len):
         cfg = replace(cfg, policy="chunked", chunk_tokens=_whole(text, "max-num-batched-tokens",
                                                                    default=VLLM_CHUNKED_BATCHED_TOKENS))
@@ -239,8 +223,8 @@ def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
     tokens = _whole(text, "max-num-batched-tokens", "max_num_batched_tokens", default=VLLM_V1_BATCHED_TOKENS[large])
     seqs = _whole(text, "max-num-seqs", "max_num_seqs", default=min(VLLM_V1_MAX_NUM_SEQS[large], tokens))
     cfg = SchedulerConfig(policy="chunked", chunk_tokens=tokens, max_batch=seqs, split_prompts=True)
-    if (util := _real(text, "gpu-memory-utilization", "gpu_memory_utilization")) is not None:
-        cfg = replace(cfg, memory_fraction=util)
+    cfg = replace(cfg, memory_fraction=_real(text, "gpu-memory-utilization", "gpu_memory_utilization",
+                                             default=cfg.memory_fraction))
     return StackScheduler("vllm", cfg, f"vLLM V1 defaults ({'large' if large else 'other'} GPU): "
                                        f"{tokens} batched tokens, {seqs} sequences")
 
