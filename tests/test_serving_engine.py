@@ -26,19 +26,21 @@ A100x8_2 = System.of(PRESETS["a100-sxm-80gb"], tp=4, devices=8)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0)
-@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1)
+@example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False)
+@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=False)
+@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=True)
 @given(policy=st.sampled_from(["continuous", "chunked", "concurrent", "disaggregated"]),
        block=st.sampled_from([1, 16, 64]), memory=st.sampled_from(["tight", "default"]), full=st.booleans(),
        steps=st.sampled_from([1, 3]), split=st.booleans(), rate=st.sampled_from([None, 6.0, 30.0]),
-       seed=st.integers(0, 3))
+       seed=st.integers(0, 3), v1=st.booleans())
 def test_closed_form_decode_runs_equal_stepping_one_iteration_at_a_time(policy, block, memory, full, steps, split,
-                                                                          rate, seed):
+                                                                          rate, seed, v1):
     system, model, tight = {"concurrent": (ADORx8, L70, 0.55), "disaggregated": (A100x8_2, L70, 0.55)}.get(
         policy, (A100, L8, 0.3))          # tight: a KV cache for a few dozen requests, so preemption happens
     cfg = SchedulerConfig(policy=policy, block_tokens=block, memory_fraction=tight if memory == "tight" else 0.9,
                           scheduler_steps=steps,
-                          reservation="full" if full else "prompt", split_prompts=split, max_batch=96)
+                          reservation="full" if full else "prompt", split_prompts=split, max_batch=96,
+                          kv_watermark=0.0 if v1 else 0.01, admit_after_preemption=not v1)   # v1: vLLM V1's rules
     prompt, output = Lengths("lognormal", 700, 1.0), Lengths("lognormal", 300, 1.0)
     reqs = burst(150, prompt, output, seed=seed) if rate is None else poisson(rate, 150, prompt, output, seed=seed)
     fast = simulate(system, model, FP16, reqs, config=cfg)
@@ -351,3 +353,21 @@ def test_paced_poisson_arrivals_end_at_the_nominal_span_as_vllm_bench_serve_send
     assert not paced_arrivals("vllm 0.9.2 (...; client: vllm bench serve --request-rate R)")
     assert not paced_arrivals("vllm 0.6.3 (client benchmark_serving.py --request-rate QPS)")
     assert not paced_arrivals("sglang 0.3.0 (client python -m sglang.bench_serving)")
+
+
+def test_vllm_v1_admits_without_a_watermark_and_not_in_an_iteration_that_preempted():
+    """vLLM V1 (0.8 on): no KV watermark, and no waiting request admitted in a step that preempted.
+    Under memory pressure the gate changes the run; with room to spare it changes nothing."""
+    v1 = scheduler_for("vllm 0.11.0 (vllm serve M)", 1, PRESETS["h100-sxm-80gb"]).config
+    assert (v1.kv_watermark, v1.admit_after_preemption) == (0.0, False)
+    assert scheduler_for("vllm 0.6.3 (vllm serve M)", 1).config.admit_after_preemption
+    reqs = burst(150, Lengths("lognormal", 700, 1.0), Lengths("lognormal", 300, 1.0), seed=1)
+    for fraction, pressure in ((0.25, True), (0.9, False)):
+        runs = [simulate(A100, L8, FP16, reqs, config=SchedulerConfig(
+            policy="chunked", memory_fraction=fraction, chunk_tokens=2048, kv_watermark=0.0,
+            admit_after_preemption=gate)) for gate in (True, False)]
+        assert (runs[0].preemptions > 0) == pressure
+        if pressure:       # a preempted request is not taken back in the step that preempted it
+            assert runs[1].preemptions < runs[0].preemptions and runs[0].ttft_ms != runs[1].ttft_ms
+        else:
+            assert runs[0].ttft_ms == runs[1].ttft_ms and runs[0].tpot_ms == runs[1].tpot_ms

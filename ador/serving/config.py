@@ -67,6 +67,8 @@ class SchedulerConfig:
     - ``split_prompts``: chunked policy, cut prompts to fill the token budget (Sarathi, TensorRT-LLM
       ``enable_chunked_context``); False: whole prompts join the mixed batch while they fit;
     - ``scheduler_steps``: decode steps run per scheduling decision (vLLM multi-step; 1: every step);
+    - ``admit_after_preemption``: chunked policy, whether an iteration that had to preempt a running
+      request still admits waiting ones (vLLM V1 does not: ``if not preempted_reqs``);
     - ``prefill_share``: disaggregated, the share of replicas that prefill.
     """
     policy: str = "continuous"
@@ -81,6 +83,7 @@ class SchedulerConfig:
     reservation: Reservation = "prompt"
     split_prompts: bool = True
     scheduler_steps: int = 1
+    admit_after_preemption: bool = True
     prefill_share: float = 0.5
 
     def check(self) -> None:
@@ -97,8 +100,9 @@ class SchedulerConfig:
             raise ConfigError("memory_fraction", self.memory_fraction, "must be in (0, 1]")
         if self.memory_basis not in ("total", "free"):
             raise ConfigError("memory_basis", self.memory_basis, "must be total or free")
-        if not isinstance(self.split_prompts, bool):
-            raise ConfigError("split_prompts", self.split_prompts, "must be true or false")
+        for name in ("split_prompts", "admit_after_preemption"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, getattr(self, name), "must be true or false")
         if self.reservation not in ("prompt", "full"):
             raise ConfigError("reservation", self.reservation, "must be prompt or full")
         if not (isinstance(self.prefill_share, (int, float)) and 0 < self.prefill_share < 1

@@ -90,12 +90,13 @@ class Scheduler:
         r = self.replica
         return bool(r.prefilling) or (bool(r.waiting) and self.admissible(r.waiting[0]))
 
-    def take_prefill(self, budget: int, split_any: bool) -> tuple[list[tuple[int, int]], list[Live], int]:
+    def take_prefill(self, budget: int, split_any: bool,
+                     admit: bool = True) -> tuple[list[tuple[int, int]], list[Live], int]:
         """Prompt chunks [(tokens, context)] up to ``budget`` tokens, FCFS: partly prefilled prompts
-        first, then waiting ones as they are admitted. ``split_any``: cut any prompt to fill the
-        budget (Sarathi); else only a prompt that alone exceeds it is cut, and a whole prompt that
-        does not fit waits for the next iteration. Returns the chunks, the prompts completed and
-        the tokens taken."""
+        first, then waiting ones as they are admitted (unless not ``admit``). ``split_any``: cut any
+        prompt to fill the budget (Sarathi); else only a prompt that alone exceeds it is cut, and a
+        whole prompt that does not fit waits for the next iteration. Returns the chunks, the prompts
+        completed and the tokens taken."""
         r = self.replica
         chunks: list[tuple[int, int]] = []
         completing: list[Live] = []
@@ -108,7 +109,7 @@ class Scheduler:
                 live = prefilling[i]
                 i += 1
             else:
-                if not waiting:
+                if not waiting or not admit:
                     break
                 live = waiting[0]
                 if chunks and not split_any and live.todo > left:
@@ -162,12 +163,14 @@ class ChunkedScheduler(Scheduler):
     def next_batch(self, next_arrival_s: float) -> Batch | None:
         r = self.replica
         n = len(r.running)
+        preempted = r.rec.preemptions
         if n:
             r.preempt_for(n)
             n = len(r.running)
+        admit = self.cfg.admit_after_preemption or r.rec.preemptions == preempted
         budget = self.cfg.chunk_tokens - n
-        if budget > 0 and self.prefill_pending():
-            chunks, completing, tokens = self.take_prefill(budget, split_any=self.cfg.split_prompts)
+        if budget > 0 and (r.prefilling or (admit and self.prefill_pending())):
+            chunks, completing, tokens = self.take_prefill(budget, split_any=self.cfg.split_prompts, admit=admit)
             if chunks:
                 return Batch("mixed", chunks, completing, decodes=n > 0, tokens=tokens)
         if not n:

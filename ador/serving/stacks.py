@@ -222,7 +222,11 @@ def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
         and "a100" not in device.name.lower()
     tokens = _whole(text, "max-num-batched-tokens", "max_num_batched_tokens", default=VLLM_V1_BATCHED_TOKENS[large])
     seqs = _whole(text, "max-num-seqs", "max_num_seqs", default=min(VLLM_V1_MAX_NUM_SEQS[large], tokens))
-    cfg = SchedulerConfig(policy="chunked", chunk_tokens=tokens, max_batch=seqs, split_prompts=True)
+    # V1's KV manager admits while the blocks are free (no watermark: vllm/v1/core/kv_cache_manager.py
+    # allocate_slots, 0.11.0) and its scheduler admits no waiting request in a step that preempted
+    # (vllm/v1/core/sched/scheduler.py, ``if not preempted_reqs``)
+    cfg = SchedulerConfig(policy="chunked", chunk_tokens=tokens, max_batch=seqs, split_prompts=True,
+                          kv_watermark=0.0, admit_after_preemption=False)
     cfg = replace(cfg, memory_fraction=_real(text, "gpu-memory-utilization", "gpu_memory_utilization",
                                              default=cfg.memory_fraction))
     return StackScheduler("vllm", cfg, f"vLLM V1 defaults ({'large' if large else 'other'} GPU): "
