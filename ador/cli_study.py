@@ -52,7 +52,7 @@ def _print_best(study, durable, fmt: str) -> None:
     marks = {n: why for why, n in reversed(list(chosen.items()))}
     for r in rows:
         line = f"{r['trial']:>6} " + " ".join(f"{r[m]:>22.4g}" for m in study.metric_names)
-        line += f" {r['die_area_mm2']:>8.0f}"
+        line += f" {r['die_area_mm2']:>8.0f}" if r["die_area_mm2"] is not None else f" {'-':>8}"
         for g in gpus:
             for m in study.metric_names:
                 x = r.get(f"{m}_x_vs_{g}")

@@ -187,3 +187,37 @@ def test_csv_text_of_a_stored_table(workdir):
     frame = table.frame()
     assert frame.isna().any().any() and (~frame["feasible"]).any()       # empty cells, both kinds of trial
     assert csv_text(table.columns, table.rows) == frame.to_csv(index=False)
+
+
+def test_another_clients_trial_on_the_front_is_read_and_drawn_like_ador_s_own(workdir, capsys):
+    """A plain-Optuna trial that re-reports a dominated design with values dominating every other:
+    best's table, best --json, the report's picks and the plot's front all take its objectives from
+    its values (it has none of ador's attributes) and count the front as front_trials does."""
+    from ador.cli import main
+    from ador.explore.pareto import front_trials
+    from ador.explore.results import pareto_rows
+    from ador.report import data as D
+    url = f"sqlite:///{workdir}/t.db"
+    study, durable = _study(workdir, url, trials=60)
+    trials = durable.get_trials()
+    front = {t.number for t in front_trials(trials, study.directions)}
+    dominated = next(t for t in trials if t.state == TrialState.COMPLETE and t.number not in front
+                     and all(v <= 0 for v in (t.constraints or {}).values()))
+    best = [min(t.values[i] for t in trials if t.values) if d == "minimize" else
+            max(t.values[i] for t in trials if t.values) for i, d in enumerate(study.directions)]
+    other = optuna.load_study(study_name=study.name, storage=url)
+    other.add_trial(optuna.trial.create_trial(
+        params=dict(dominated.params), distributions=dict(dominated.distributions), constraints={"fits": -1.0},
+        values=[v * (0.5 if d == "minimize" else 2.0) for v, d in zip(best, study.directions)]))
+    newest = max(t.number for t in durable.get_trials())
+    expected = {t.number for t in front_trials(durable.get_trials(), study.directions)}
+    assert newest in expected
+    rows = pareto_rows(study, durable)
+    assert {r["trial"] for r in rows} == expected and all(r[m] is not None for r in rows for m in study.metric_names)
+    plot = D.pareto_front_data(durable, *study.metric_names, study=study)
+    assert {p.trial for p in plot.pareto} == expected
+    assert D.recommended(study, durable)["knee"]["metrics"][study.metric_names[0]] is not None
+    capsys.readouterr()
+    assert main(["study", "best", study.name, "--storage", url]) == 0
+    assert f"{newest:>6} " in capsys.readouterr().out
+    assert main(["study", "report", study.name, "--storage", url, "--out", str(workdir / "rep")]) == 0

@@ -4,13 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from ador.explore.metrics import METRICS, ratio_vs
-from ador.explore.pareto import (HV_DEFINITION, corner_index, front_trials, hv_reference, hv_reference_label,
-                                 knee_index, pareto_mask, ratio_hypervolume)
+from ador.explore.pareto import (HV_DEFINITION, corner_index, front_firsts, front_trials, hv_reference,
+                                 hv_reference_label, knee_index, ratio_hypervolume)
 from ador.explore.record import baselines_of, design_mapping, is_feasible, metric_of, metrics_of
 
 if TYPE_CHECKING:
@@ -72,20 +71,25 @@ def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str, study
             raise ValueError(f"unknown metric {m!r}")
     feasible: list[Point] = []
     infeasible: list[Point] = []
-    designs: dict[tuple, Point] = {}
+    keys: list[tuple] = []
     trials = durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    objectives = {m: i for i, m in enumerate(durable.metric_names or [])}
+
+    def value(t, metric):          # an objective from the trial's values: every client stores those
+        i = objectives.get(metric)
+        return t.values[i] if i is not None and t.values is not None else metric_of(t, metric)
     for t in trials:
-        x, y = metric_of(t, x_metric), metric_of(t, y_metric)
+        x, y = value(t, x_metric), value(t, y_metric)
         if x is None or y is None:
             continue
         ok = is_feasible(t)
         (feasible if ok else infeasible).append(Point(t.number, x, y))
         if ok:
-            designs.setdefault(tuple(sorted((k, repr(v)) for k, v in t.params.items())), Point(t.number, x, y))
+            keys.append(tuple(sorted((k, repr(v)) for k, v in t.params.items())))
     dirs = [METRICS[x_metric], METRICS[y_metric]]
-    distinct = list(designs.values())
-    mask = pareto_mask([(p.x, p.y) for p in distinct], dirs) if distinct else np.array([], dtype=bool)
-    pareto = sorted((p for p, m in zip(distinct, mask) if m), key=lambda p: (p.x, p.y))
+    # the front as ador counts it everywhere: non-dominated first, then the first trial of a design
+    firsts = front_firsts([(p.x, p.y) for p in feasible], dirs, lambda idx: [keys[i] for i in idx])
+    pareto = sorted((feasible[i] for i in firsts), key=lambda p: (p.x, p.y))
     baselines, reasons = {}, {}
     for gpu, b in baselines_of(durable).items():
         bm = b.get("metrics")
@@ -251,7 +255,7 @@ def recommended(study: Study, durable: optuna.Study) -> dict[str, dict[str, Any]
     baselines = baselines_of(durable)
     out = {}
     for why, t in picks(study, durable.get_trials(deepcopy=False)).items():
-        metrics = metrics_of(t)
+        metrics = {**metrics_of(t), **dict(zip(study.metric_names, t.values or ()))}
         ratios = {gpu: {m: ratio_vs(m, metrics[m], b["metrics"][m]) for m in
                         dict.fromkeys([*study.metric_names, "tbt_p99_ms", "ttft_ms", "output_tok_s_per_mm2",
                                        "output_tok_s", "cost_usd"])

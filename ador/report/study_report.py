@@ -150,10 +150,13 @@ def write_report(study, durable, out: Path, exact=None) -> Path:
         "design on each objective.", ""]
     for why, rec in ({} if study.spec.load is not None else D.recommended(study, durable)).items():
         m = rec["metrics"]
+
+        def val(key: str, spec: str) -> str:      # another client's trial may lack ador's metrics
+            return "-" if m.get(key) is None else format(m[key], spec)
         lines += [f"### {why}: trial {rec['trial']}", "",
-                  f"TTFT {m['ttft_ms']:.1f} ms, p99 TBT {m['tbt_p99_ms']:.2f} ms, {m['output_tok_s']:.0f} output "
-                  f"tokens/s, {m['output_tok_s_per_mm2']:.4g} tokens/s per mm2, dies {m['die_area_mm2']:.0f} mm2, "
-                  f"system cost {m['cost_usd']:.0f} USD.", ""]
+                  f"TTFT {val('ttft_ms', '.1f')} ms, p99 TBT {val('tbt_p99_ms', '.2f')} ms, "
+                  f"{val('output_tok_s', '.0f')} output tokens/s, {val('output_tok_s_per_mm2', '.4g')} tokens/s per "
+                  f"mm2, dies {val('die_area_mm2', '.0f')} mm2, system cost {val('cost_usd', '.0f')} USD.", ""]
         for gpu, ratios in rec["x_vs"].items():
             lines.append(f"- vs {gpu}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v))
         lines += ["", "```yaml", dump_yaml(rec["design"]).rstrip(), "```", ""]
