@@ -64,3 +64,27 @@ def test_each_trial_is_looked_at_once_and_each_generation_selected_once(monkeypa
     assert sorted(added) == complete                       # each completed trial once
     generations = max(t.system_attrs[FlatNSGAIISampler._GENERATION_KEY] for t in study.trials)
     assert selected == list(range(1, generations + 1))     # each generation's parents once, in order
+
+
+def test_the_grid_samplers_last_tell_outside_optimize_does_not_raise():
+    """ador asks and tells its trials; Optuna's GridSampler calls study.stop() when a trial completes
+    the grid, which raises outside Study.optimize, so the grid's last batch was never stored."""
+    import optuna
+    from ador.explore.samplers import GridToTheEnd
+    dist = optuna.distributions.IntDistribution(0, 1)
+    for sampler, raises in ((optuna.samplers.GridSampler({"x": [0, 1]}, seed=0), True),
+                            (GridToTheEnd({"x": [0, 1]}, seed=0), False)):
+        study = optuna.create_study(sampler=sampler)
+        trials = [study.ask({"x": dist}) for _ in range(2)]
+        study.tell(trials[0], 1.0)
+        if raises:
+            with pytest.raises(RuntimeError):
+                study.tell(trials[1], 2.0)
+        else:
+            study.tell(trials[1], 2.0)
+            assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
+    from ador.explore.config import load_study
+    from ador.explore.samplers import build_sampler
+    from tests.conftest import REPO
+    space = load_study(REPO / "studies" / "smoke.yaml").space
+    assert isinstance(build_sampler("grid", {}, space, 0), GridToTheEnd)      # what a grid study runs

@@ -15,12 +15,22 @@ from ador.explore.space import MAX_GRID, SearchSpace
 PYMOO = "pymoo-nsga2"
 
 
+class GridToTheEnd(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its stop: when a trial completes the grid, GridSampler calls
+    ``study.stop()``, which raises outside ``Study.optimize`` (ador asks and tells its trials), so
+    the grid's last batch was scored and never stored. A run ends at its trial budget instead; a
+    design asked again after the grid is answered from its stored trial."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        return None
+
+
 def _grid(space: SearchSpace, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
     grid = {}
     for name, knob in space.knobs.items():
         values = knob.grid(f"search_space.knobs.{name}")
         grid[param_name(name, knob)] = [int(math.log2(v)) for v in values] if knob.type == "pow2" else values
-    return optuna.samplers.GridSampler(grid, seed=seed, **options)
+    return GridToTheEnd(grid, seed=seed, **options)
 
 
 def _gp(space: SearchSpace, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
