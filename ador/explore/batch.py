@@ -147,8 +147,12 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
     hv, hv_at, pulled_at = 0.0, 0.0, start
     done = 0
     try:
+        open_slots = getattr(mem.sampler, "open_slots", None)     # generational samplers
         while done < n_trials:
-            trials = [mem.ask(dists) for _ in range(min(size, n_trials - done))]
+            want = min(size, n_trials - done)
+            if open_slots is not None:
+                want = min(want, open_slots(mem))
+            trials = [mem.ask(dists) for _ in range(want)]
             params = [t.params for t in trials]          # a copy per read: read once
             keys = [tuple(sorted(p.items())) for p in params]
             answers = {}                         # trial -> the answer of a design met in an earlier batch

@@ -139,6 +139,16 @@ class FlatGenerations:
         study._storage.set_trial_system_attr(trial._trial_id, self._GENERATION_KEY, generation)
         return generation
 
+    def open_slots(self, study: Study) -> int:
+        """Trials to ask next so that the current generation ends with a population of COMPLETE
+        trials: what it lacks (a failed trial leaves a slot open), or a whole population once it is
+        complete. Optuna asking one at a time tops a generation up the same way; a batch of a whole
+        population asked into a generation that lacks a few would fill it with twice as many."""
+        self._sync(study)
+        size = self._population_size
+        assert size is not None, "Population size must be set."
+        return size - self._max_count if 0 < self._max_count < size else size
+
     def get_population(self, study: Study, generation: int) -> list[FrozenTrial]:
         self._sync(study)
         return list(self._members.get(generation, ()))
