@@ -286,3 +286,19 @@ def test_serving_objectives_from_an_arrival_rate(workdir):
         resolve(dataclasses.replace(spec, workload=study.spec.workload), study.space, "x")
     with pytest.raises(ConfigError, match="workload.policy"):
         resolve(dataclasses.replace(spec, workload=dataclasses.replace(spec.workload, policy="fifo")), study.space, "x")
+
+
+def test_a_resumed_pymoo_run_does_not_store_its_seed_population_again(workdir):
+    """A resume seeds pymoo with the stored front; those designs are told to pymoo with their
+    stored outcome, not scored and written as new trials (they were, every one of them)."""
+    study = _smoke(name="pr")
+    url = "sqlite:///studies/pr.db"
+    durable, _ = open_study(study, url, sampler="pymoo-nsga2")
+    run_trials(study, durable, 100, progress=False)
+    durable, _ = open_study(study, url)
+    run_trials(study, durable, 40, progress=False)
+    trials = optuna.load_study(study_name="pr", storage=url).get_trials()
+    assert len(trials) == 140
+    before = {tuple(sorted(t.params.items())) for t in trials[:100]}
+    repeats = sum(tuple(sorted(t.params.items())) in before for t in trials[100:])
+    assert repeats <= 4, repeats              # a one-piece run of 140 repeats about 1 of its last 40

@@ -122,6 +122,10 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     sampling: Any = FloatRandomSampling()
     points = reader.points()
     best = reader.load(seed_population(points, study.directions, pop_size), user_attrs=False)
+    # a resumed run's seeds are stored trials: pymoo is told their stored outcome, nothing is scored
+    # or written again (key: the design's parameters)
+    seeds = {tuple(sorted(t.params.items())): (np.array(t.values) * signs, list((t.constraints or {}).values()))
+             for t in best if t.values is not None}
     if best:
         X0 = np.array([[v.encode(knob_values(study.space, t.params)[v.name]) for v in variables] for t in best])
         if len(X0) < pop_size:
@@ -147,11 +151,20 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
             X = pop.get("X")
             F = np.zeros((len(X), problem.n_obj))
             G = np.full((len(X), n_constraints), _FAILED_VIOLATION)   # past the budget: never stored
-            take = min(len(X), n_trials - done)
-            values = [{v.name: v.decode(xi) for v, xi in zip(variables, x)} for x in X[:take]]
+            designs = [{v.name: v.decode(xi) for v, xi in zip(variables, x)} for x in X]
+            new = []
+            for i, design in enumerate(designs):
+                seed_outcome = seeds.pop(tuple(sorted(params_of(study.space, design).items())), None)
+                if seed_outcome is not None and len(seed_outcome[1]) == n_constraints:
+                    F[i], G[i] = seed_outcome
+                else:
+                    new.append(i)
+            new = new[:n_trials - done]
+            take = len(new)
+            values = [designs[i] for i in new]
             outcomes = batch(values) if batch is not None else [scorer(v) for v in values]
             trials = []
-            for i, (design, outcome) in enumerate(zip(values, outcomes)):
+            for i, design, outcome in zip(new, values, outcomes):
                 params = params_of(study.space, design)
                 attrs = {**outcome.user_attrs, "engine": "pymoo-nsga2"}
                 if outcome.values is None:
