@@ -151,7 +151,7 @@ def write_report(study, durable, out: Path, exact=None) -> Path:
     for why, rec in ({} if study.spec.load is not None else D.recommended(study, durable)).items():
         m = rec["metrics"]
 
-        def val(key: str, spec: str) -> str:      # another client's trial may lack ador's metrics
+        def val(key: str, spec: str, m: dict[str, Any] = m) -> str:   # another client's trial may lack them
             return "-" if m.get(key) is None else format(m[key], spec)
         lines += [f"### {why}: trial {rec['trial']}", "",
                   f"TTFT {val('ttft_ms', '.1f')} ms, p99 TBT {val('tbt_p99_ms', '.2f')} ms, "
