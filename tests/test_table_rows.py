@@ -221,3 +221,22 @@ def test_another_clients_trial_on_the_front_is_read_and_drawn_like_ador_s_own(wo
     assert main(["study", "best", study.name, "--storage", url]) == 0
     assert f"{newest:>6} " in capsys.readouterr().out
     assert main(["study", "report", study.name, "--storage", url, "--out", str(workdir / "rep")]) == 0
+
+
+def test_an_empty_constraints_list_counts_as_no_constraint_in_every_reader(workdir):
+    """A trial stored with Optuna's old empty ``constraints: []`` states no constraint, so its
+    ``feasible`` attribute decides, in status's points as in the table and plots (is_feasible)."""
+    from ador.explore.record import is_feasible
+    from ador.explore.results import reader
+    url = f"sqlite:///{workdir}/t.db"
+    study, durable = _study(workdir, url, trials=20)
+    other = optuna.load_study(study_name=study.name, storage=url)
+    template = durable.get_trials()[0]
+    for flag in (False, True):
+        other.add_trial(optuna.trial.create_trial(params=dict(template.params), distributions=dict(template.distributions),
+                                                  values=list(template.values), system_attrs={"constraints": []},
+                                                  user_attrs={"feasible": flag}))
+    trials = durable.get_trials()
+    points = {p.number: p.feasible for p in reader(durable).points()}
+    assert points == {t.number: is_feasible(t) for t in trials if t.state == TrialState.COMPLETE}
+    assert [points[t.number] for t in trials[-2:]] == [False, True]

@@ -181,8 +181,8 @@ class StoredTrials:
         worst = {trial_id: (float("inf") if flagged else float(top)) for trial_id, top, flagged in worst_rows}
         for trial_id, text in lists:
             v = json.loads(text)
-            top = max(v) if isinstance(v, list) and v else 0.0
-            worst[trial_id] = max(worst.get(trial_id, float("-inf")), top)
+            if isinstance(v, list) and v:       # an empty list states no constraint: the flag decides
+                worst[trial_id] = max(worst.get(trial_id, float("-inf")), max(v))
         flag = {trial_id: bool(json.loads(text)) for trial_id, text in flags}
         out = []
         for trial_id, number in sorted(numbers.items(), key=lambda kv: kv[1]):
