@@ -233,9 +233,9 @@ def test_an_empty_constraints_list_counts_as_no_constraint_in_every_reader(workd
     other = optuna.load_study(study_name=study.name, storage=url)
     template = durable.get_trials()[0]
     for flag in (False, True):
-        other.add_trial(optuna.trial.create_trial(params=dict(template.params), distributions=dict(template.distributions),
-                                                  values=list(template.values), system_attrs={"constraints": []},
-                                                  user_attrs={"feasible": flag}))
+        other.add_trial(optuna.trial.create_trial(
+            params=dict(template.params), distributions=dict(template.distributions), values=list(template.values),
+            system_attrs={"constraints": []}, user_attrs={"feasible": flag}))
     trials = durable.get_trials()
     points = {p.number: p.feasible for p in reader(durable).points()}
     assert points == {t.number: is_feasible(t) for t in trials if t.state == TrialState.COMPLETE}
