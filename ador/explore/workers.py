@@ -3,7 +3,9 @@ worker``) add trials to one stored study.
 
 - Seeds: worker i of a run uses ``worker_seed(base, i)``; a worker started alone without
   ``--seed`` draws an index at random. Each worker records its seed in the study
-  (``ador_worker:<id>``), so its stream can be replayed.
+  (``ador_worker:<id>``), so that workers' streams can be told apart. Its sampler starts from
+  ``runner.run_seed(seed, trials stored at its start)``, and other workers' trials reach it as they
+  are stored, so a multi-worker run is not replayed from the recorded seeds alone.
 - Progress: the parent counts finished trials with one COUNT query, never by reading them.
 - Others' trials: each worker pulls only the trials stored since its last pull
   (ador/explore/history.py).
@@ -45,7 +47,8 @@ def worker_seed(base: int, index: int) -> int:
 
 
 def record_worker(durable: optuna.Study, seed: int, index: int | None) -> None:
-    """Note a worker's seed in the study (what it sampled can be replayed from it)."""
+    """Note a worker's seed in the study (its sampler's stream starts from it and the trials stored
+    when it starts)."""
     tag = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     write_setting(durable, WORKER_KEY + tag, {"seed": seed, "index": index, "host": socket.gethostname(),
