@@ -173,12 +173,19 @@ def test_workers_started_alone_draw_distinct_recorded_seeds(workdir):
     assert len({worker_seed(settings(durable)["ador_sampler"]["seed"], i) for i in range(8)}) == 8
 
 
-def test_pulls_read_only_new_trials_and_late_finishers(workdir):
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_pulls_read_only_new_trials_and_late_finishers(workdir, kind):
     """A worker's pull returns trials stored since its last pull, including a trial another
-    client created before and finished after that pull."""
+    client created before and finished after that pull (a database's query and a journal's read
+    alike)."""
+    from ador.explore.runner import open_study
+    from ador.explore.storage import open_storage
     from ador.explore.stored import StoredTrials
     study, durable, url = _smoke(workdir)
-    other = optuna.load_study(study_name=study.name, storage=f"sqlite:///{workdir}/scale.db")
+    if kind == "journal":
+        url = f"journal:{workdir}/scale.log"
+        durable, _ = open_study(study, url)
+    other = optuna.load_study(study_name=study.name, storage=open_storage(url))
     reader = StoredTrials(durable._storage, durable._study_id)
     reader.skip_to_now()
     a = other.ask()

@@ -46,7 +46,7 @@ class StoredTrials:
         self.study_id = study_id
         rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
         self.engine = rdb.engine if rdb is not None else None
-        self._watermark = 0                   # every finished trial with a lower id has been seen
+        self._watermark = -1                  # finished trials with ids up to it were seen (journal ids from 0)
         self._open: set[int] = set()          # ids at or below the watermark not finished when seen
         self._dists: dict[str, BaseDistribution] = {}
 
@@ -85,13 +85,19 @@ class StoredTrials:
         has, are not read). ador's writers number and
         commit a study's trials in id order (under the study's lock), so a watermark finds
         them; trials another client left unfinished below it are looked at again each time."""
-        if self.engine is None:
-            trials = self.storage.get_all_trials(self.study_id, deepcopy=False, states=FINISHED)
-            new = [t for t in trials if (t._trial_id > self._watermark or t._trial_id in self._open)
-                   and t._trial_id not in skip]
-            ids = {t._trial_id for t in trials}
-            self._open = {i for i in self._open if i not in ids}
-            self._watermark = max([self._watermark, *ids])
+        if self.engine is None:          # as the query below: unfinished trials passed are looked at again
+            new = []
+            for t in self.storage.get_all_trials(self.study_id, deepcopy=False):
+                tid = t._trial_id
+                if tid <= self._watermark and tid not in self._open:
+                    continue
+                if t.state in FINISHED:
+                    self._open.discard(tid)
+                    if tid not in skip:
+                        new.append(t)
+                else:
+                    self._open.add(tid)
+                self._watermark = max(self._watermark, tid)
             return new
         from sqlalchemy import or_, select
         T = rdb_tables()["trials"]
