@@ -1,0 +1,62 @@
+"""What the public rows say about the GPU's split-K rule (docs/modelling.md, row "tiling model").
+
+The GPU model splits a GEMM's K dimension only into whole waves of thread blocks
+(``ador.perf.gpu.tile_utilisation``). This refits the constants (``ador calibrate --cv``, into a
+scratch file) twice: with that rule, and with split-K allowed over several waves at cuBLASLt's
+candidate factors (2, 3, 4, 5, 6, 8, 12, 16, 32: the splitK sequence of NVIDIA's CUDALibrarySamples
+cuBLASLt ``LtSgemmSimpleAutoTuning``), and prints both fits' in-sample, 5-fold and
+leave-one-source-out MAPE and by-metric errors. About 2 minutes.
+
+    python -m benchmarks.splitk_fit
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SPLITS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32)
+
+
+def split_over_waves(gpu, m: int, n: int, k: int) -> float:
+    """``tile_utilisation`` with split-K factors beyond one wave (the best of ``SPLITS``)."""
+    from ador.perf.constants import GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS, GPU_TILE_N
+    tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), GPU_TILE_M_OPTIONS[-1])
+    tiles = -(-m // tile_m) * -(-n // GPU_TILE_N)
+    padding = (m * n) / (tiles * tile_m * GPU_TILE_N)
+    best = 0.0
+    for s in SPLITS:
+        if s > 1 and k // s < GPU_SPLIT_K_MIN:
+            break
+        blocks = tiles * s
+        best = max(best, blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count))
+    return padding * best
+
+
+def _fit(out: Path) -> dict[str, Any]:
+    from ador.cli import main
+    with contextlib.redirect_stdout(io.StringIO()) as text, contextlib.redirect_stderr(io.StringIO()):
+        main(["calibrate", "--cv", "--json", "--out", str(out)])
+    d = json.loads(text.getvalue())
+    return {k: d[k] for k in ("mape_pct", "kfold_mape_pct", "loso_mape_pct", "by_metric")}
+
+
+def run() -> dict[str, dict[str, Any]]:
+    import ador.perf.gpu as gpu
+    shipped = gpu.tile_utilisation
+    out: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["whole waves (the model)"] = _fit(Path(tmp) / "a.yaml")
+        gpu.tile_utilisation = split_over_waves
+        try:
+            out["split-K over waves"] = _fit(Path(tmp) / "b.yaml")
+        finally:
+            gpu.tile_utilisation = shipped
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=1))
