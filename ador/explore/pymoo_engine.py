@@ -152,9 +152,10 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
             F = np.zeros((len(X), problem.n_obj))
             G = np.full((len(X), n_constraints), _FAILED_VIOLATION)   # past the budget: never stored
             designs = [{v.name: v.decode(xi) for v, xi in zip(variables, x)} for x in X]
+            params = [params_of(study.space, design) for design in designs]
             new = []
-            for i, design in enumerate(designs):
-                seed_outcome = seeds.pop(tuple(sorted(params_of(study.space, design).items())), None)
+            for i, p in enumerate(params):
+                seed_outcome = seeds.pop(tuple(sorted(p.items())), None)
                 if seed_outcome is not None and len(seed_outcome[1]) == n_constraints:
                     F[i], G[i] = seed_outcome
                 else:
@@ -164,17 +165,16 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
             values = [designs[i] for i in new]
             outcomes = batch(values) if batch is not None else [scorer(v) for v in values]
             trials = []
-            for i, design, outcome in zip(new, values, outcomes):
-                params = params_of(study.space, design)
+            for i, outcome in zip(new, outcomes):
                 attrs = {**outcome.user_attrs, "engine": "pymoo-nsga2"}
                 if outcome.values is None:
-                    trials.append(optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=dists,
-                                                            user_attrs=attrs))
+                    trials.append(optuna.trial.create_trial(state=TrialState.FAIL, params=params[i],
+                                                            distributions=dists, user_attrs=attrs))
                     stats.failed += 1
                     continue
                 F[i] = np.array(outcome.values) * signs
                 G[i] = list(outcome.constraints.values())
-                trials.append(optuna.trial.create_trial(values=outcome.values, params=params, distributions=dists,
+                trials.append(optuna.trial.create_trial(values=outcome.values, params=params[i], distributions=dists,
                                                         user_attrs=attrs, constraints=outcome.constraints))
                 stats.completed += 1
                 if attrs["feasible"]:

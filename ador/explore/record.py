@@ -26,7 +26,7 @@ attributes; ``settings`` reads both.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -73,17 +73,20 @@ def trial_attrs(metrics: dict[str, float], reasons: list[str], keep: tuple[str, 
     return out
 
 
-def metrics_of(trial: FrozenTrial) -> dict[str, float]:
-    """The metrics a trial stored (any layout)."""
+def metrics_of(trial: FrozenTrial, objectives: Sequence[str] = ()) -> dict[str, float]:
+    """The metrics a trial stored (any layout); the ``objectives`` named are taken from its values,
+    which every client stores (another client's trial has none of ador's attributes)."""
     old = trial.user_attrs.get("metrics")
-    if isinstance(old, dict):
-        return old
-    return {k: v for k, v in trial.user_attrs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    stored = old if isinstance(old, dict) else \
+        {k: v for k, v in trial.user_attrs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if objectives and trial.values is not None:
+        return {**stored, **dict(zip(objectives, trial.values))}
+    return stored
 
 
-def metric_of(trial: FrozenTrial, name: str) -> float | None:
-    """One stored metric, or None when it is missing or not finite."""
-    v = metrics_of(trial).get(name)
+def metric_of(trial: FrozenTrial, name: str, objectives: Sequence[str] = ()) -> float | None:
+    """One metric (``metrics_of``), or None when it is missing or not finite."""
+    v = metrics_of(trial, objectives).get(name)
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 

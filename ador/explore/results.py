@@ -72,9 +72,7 @@ def pareto_rows(study: Study, durable: optuna.Study, front: list[FrozenTrial] | 
     if front is None:
         front = study_front(durable, study.directions)
     for t in sorted(front, key=lambda t: (to_minimise_key(t.values, study.directions), t.number)):
-        # the objectives from the trial's values (every client stores those), the other metrics
-        # from ador's attributes (another client's trial has none)
-        metrics = {**metrics_of(t), **dict(zip(study.metric_names, t.values))}
+        metrics = metrics_of(t, study.metric_names)
         row: dict[str, Any] = {"trial": t.number, **{m: metrics.get(m) for m in study.metric_names}}
         for extra in ("die_area_mm2", "ttft_ms", "tbt_p99_ms", "output_tok_s", "cost_usd"):
             row.setdefault(extra, metrics.get(extra))

@@ -73,13 +73,9 @@ def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str, study
     infeasible: list[Point] = []
     keys: list[tuple] = []
     trials = durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    objectives = {m: i for i, m in enumerate(durable.metric_names or [])}
-
-    def value(t, metric):          # an objective from the trial's values: every client stores those
-        i = objectives.get(metric)
-        return t.values[i] if i is not None and t.values is not None else metric_of(t, metric)
+    objectives = durable.metric_names or []
     for t in trials:
-        x, y = value(t, x_metric), value(t, y_metric)
+        x, y = metric_of(t, x_metric, objectives), metric_of(t, y_metric, objectives)
         if x is None or y is None:
             continue
         ok = is_feasible(t)
@@ -255,7 +251,7 @@ def recommended(study: Study, durable: optuna.Study) -> dict[str, dict[str, Any]
     baselines = baselines_of(durable)
     out = {}
     for why, t in picks(study, durable.get_trials(deepcopy=False)).items():
-        metrics = {**metrics_of(t), **dict(zip(study.metric_names, t.values or ()))}
+        metrics = metrics_of(t, study.metric_names)
         ratios = {gpu: {m: ratio_vs(m, metrics[m], b["metrics"][m]) for m in
                         dict.fromkeys([*study.metric_names, "tbt_p99_ms", "ttft_ms", "output_tok_s_per_mm2",
                                        "output_tok_s", "cost_usd"])

@@ -89,6 +89,10 @@ def _exact_line(durable, exact) -> list[str]:
             f"of its hypervolume (objectives scaled over the space's feasible designs)"]
 
 
+def _shown(metrics: dict[str, Any], key: str, spec: str) -> str:
+    """A metric as the report prints it; "-" where the trial lacks it (another client's trial)."""
+    return "-" if metrics.get(key) is None else format(metrics[key], spec)
+
 def write_report(study, durable, out: Path, exact=None) -> Path:
     """A Markdown report: settings, best designs against the baselines, plots, recommended designs;
     with ``exact`` (the space's exact front, ``ador study enumerate``) how close the study came to it."""
@@ -150,13 +154,11 @@ def write_report(study, durable, out: Path, exact=None) -> Path:
         "design on each objective.", ""]
     for why, rec in ({} if study.spec.load is not None else D.recommended(study, durable)).items():
         m = rec["metrics"]
-
-        def val(key: str, spec: str, m: dict[str, Any] = m) -> str:   # another client's trial may lack them
-            return "-" if m.get(key) is None else format(m[key], spec)
         lines += [f"### {why}: trial {rec['trial']}", "",
-                  f"TTFT {val('ttft_ms', '.1f')} ms, p99 TBT {val('tbt_p99_ms', '.2f')} ms, "
-                  f"{val('output_tok_s', '.0f')} output tokens/s, {val('output_tok_s_per_mm2', '.4g')} tokens/s per "
-                  f"mm2, dies {val('die_area_mm2', '.0f')} mm2, system cost {val('cost_usd', '.0f')} USD.", ""]
+                  f"TTFT {_shown(m, 'ttft_ms', '.1f')} ms, p99 TBT {_shown(m, 'tbt_p99_ms', '.2f')} ms, "
+                  f"{_shown(m, 'output_tok_s', '.0f')} output tokens/s, {_shown(m, 'output_tok_s_per_mm2', '.4g')} "
+                  f"tokens/s per mm2, dies {_shown(m, 'die_area_mm2', '.0f')} mm2, system cost "
+                  f"{_shown(m, 'cost_usd', '.0f')} USD.", ""]
         for gpu, ratios in rec["x_vs"].items():
             lines.append(f"- vs {gpu}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items() if v))
         lines += ["", "```yaml", dump_yaml(rec["design"]).rstrip(), "```", ""]
