@@ -66,7 +66,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     from ador.hardware.calibration import PACKAGED_CALIBRATION
     from ador.progress import Progress
-    from ador.validation.calibrate import CV_EVALUATIONS, cross_validation, cv_fits, fit, write_calibration
+    from ador.validation.calibrate import (CV_EVALUATIONS, FIT_EVALUATIONS, cross_validation, cv_fits, fit,
+                                          write_calibration)
     from ador.validation.data import DEFAULT_DATA, load_measurements
     data = Path(args.data or DEFAULT_DATA)
     rows = load_measurements(data)
@@ -74,8 +75,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         raise AdorError(f"out={out}: directory {out.parent} does not exist")
     # the fit and the folds each stop at their evaluation budget (or earlier, converged)
-    cv_budget = min(CV_EVALUATIONS, args.max_evaluations)
-    total = args.max_evaluations + (cv_budget * cv_fits(rows) if args.cv else 0)
+    budget = args.max_evaluations or FIT_EVALUATIONS
+    cv_budget = min(CV_EVALUATIONS, budget)
+    total = budget + (cv_budget * cv_fits(rows) if args.cv else 0)
     bar = Progress(total=total, label=f"calibrate ({len(rows)} rows{', CV' if args.cv else ''})",
                    min_seconds=0.5) if not args.quiet else None
     done = 0
@@ -86,8 +88,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.update(min(done, total), evaluations=done)
     try:
-        result = fit(rows, max_evaluations=args.max_evaluations, tick=tick)
-        done = max(done, args.max_evaluations)        # a fit that converged early: its budget is spent
+        result = fit(rows, max_evaluations=budget, tick=tick)
+        done = max(done, budget)        # a fit that converged early: its budget is spent
         cv = cross_validation(rows, max_evaluations=cv_budget, tick=tick) if args.cv else None
         if bar is not None:
             bar.update(total, evaluations=done)
@@ -207,8 +209,9 @@ def register(sub: Any) -> None:
     p.add_argument("--write-package", action="store_true",
                    help="replace the calibration shipped inside ador (what every study uses) instead of --out")
     p.add_argument("--cv", action="store_true", help="also report 5-fold and leave-one-source-out errors")
-    p.add_argument("--max-evaluations", type=count, default=8000,
-                   help="loss evaluations of the fit (a cross-validation fit takes at most 2000 of them)")
+    p.add_argument("--max-evaluations", type=count, default=None,
+                   help="loss evaluations of the fit at most (default 40000; it stops when a Powell + Nelder-Mead cycle gains "
+                        "under 0.01 points; a cross-validation fit takes at most 2000)")
     p.add_argument("--json", action="store_true", help="the fit and cross-validation as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_calibrate)

@@ -97,7 +97,7 @@ def test_unmeasured_gpus_are_marked_unvalidated():
 
 def test_public_file_within_the_documented_error_per_metric():
     s = validate(ROWS).summary
-    assert s["n_skipped"] <= 2
+    assert s["n_skipped"] == 0
     for metric, mape in s["by_metric"].items():
         assert mape <= DOC["by_metric"][metric] + 2.0, metric
 
@@ -214,3 +214,18 @@ def test_a_profile_speaks_for_the_releases_it_was_fitted_on():
     for bad in ("0.5 to 0.9", "0.9-0.5", "0.9"):
         with pytest.raises(ConfigError, match="releases"):
             RuntimeProfile(name="x", releases=bad)
+
+
+def test_the_shipped_fit_is_where_another_powell_pass_gains_nothing():
+    """MAPE is not smooth: one Powell + Nelder-Mead pass stops short of the minimum (0.08 points on
+    these rows). The fit repeats the pair until a cycle gains under CYCLE_GAIN_PCT, so one more Powell
+    pass from the shipped constants must not gain more (rounding in the file allows a little)."""
+    from scipy.optimize import minimize
+    compiled = C.compile_rows(ROWS)
+    params = C.parameters_for(ROWS)
+    loss = C._loss(compiled, params, np.arange(len(ROWS)))
+    z = [p.encode(DOC["values"][p.key]) for p in params]
+    start = loss(z)
+    assert start == pytest.approx(DOC["mape_pct"], abs=0.01)
+    again = minimize(loss, z, method="Powell", options={"maxfev": C.PHASE_EVALUATIONS, "xtol": 1e-3, "ftol": 1e-5})
+    assert start - again.fun < C.CYCLE_GAIN_PCT + 0.02

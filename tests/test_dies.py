@@ -178,7 +178,7 @@ def test_dies_beyond_the_kv_heads_each_keep_a_replica():
     assert shard(MODEL, 8).kv_heads == 1 and shard(MODEL, 8, dies=2).kv_heads == 2
     assert shard(MODEL, 4, dies=2).kv_heads == shard(MODEL, 4).kv_heads == 2      # enough heads: no copies
     assert kv_bytes_per_token_per_device(MODEL, FP16, 8, dies=2) == 2 * kv_bytes_per_token_per_device(MODEL, FP16, 8)
-    one, two = footprint(MODEL, FP16, 8, 1, 16, 2048, 0), footprint(MODEL, FP16, 8, 1, 16, 2048, 0, dies=2)
+    one, two = footprint(MODEL, FP16, 8, 1, 16, 256, 4096), footprint(MODEL, FP16, 8, 1, 16, 256, 4096, dies=2)
     assert two.kv_bytes == 2 * one.kv_bytes and two.weight_bytes > one.weight_bytes
     kv = {n: sum(o.kv_bytes * o.count for o in decode_step(MODEL, FP16, 8, 16, 600, dies=n)) for n in (1, 2)}
     assert kv[2] == pytest.approx(2 * kv[1], rel=1e-12)

@@ -24,9 +24,10 @@ def documented_mape() -> float:
 def test_public_file_stays_within_the_documented_error():
     report = validate(load_measurements())
     s = report.summary
-    # two LMDeploy rows (Llama-2-13B, batch 32, 2048-token prompts) ran in 80 GB; the model's footprint
-    # (1 GiB runtime reserve, whole-batch prefill activations) puts them 1.2 GiB over: counted, not hidden
-    assert s["n_skipped"] <= 2 and all("does not fit" in why for why in s["skipped_reasons"])
+    # every public row ran, so the model must find room for each (LMDeploy's batch 32 of 2,048 + 2,048
+    # tokens on one 80 GB A100 did not fit while the footprint added the prefill's activations to the
+    # full cache)
+    assert s["n_skipped"] == 0, s["skipped_reasons"]
     assert s["mape_pct"] <= documented_mape() + 2.0
     assert s["mape_pct"] <= 10.0
 

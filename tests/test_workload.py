@@ -238,3 +238,28 @@ def test_falcons_new_decoder_architecture_normalises_each_parallel_branch():
     assert spec_from_hf_dict({**base, "model_type": "falcon", "parallel_attn": True}, "f7").parallel_norms == 1
     assert spec_from_hf_dict({**base, "model_type": "gpt_neox", "use_parallel_residual": True}, "n").parallel_norms == 2
     assert spec_from_hf_dict({**base, "model_type": "gptj"}, "j").parallel_norms == 1
+
+
+@given(model=st.sampled_from(["llama-2-7b", "llama-3-70b", "mixtral-8x7b"]), batch=st.integers(1, 256),
+       input_len=st.integers(1, 8192), output_len=st.integers(1, 8192), tp=st.sampled_from([1, 2, 8]))
+def test_the_footprint_is_the_peak_of_the_prefill_and_the_last_decode_step(model, batch, input_len, output_len, tp):
+    """The prefill's activations are freed before the cache grows: the peak is the larger phase, not
+    the full cache plus the whole batch's prefill activations."""
+    from ador.workload.memory import activation_bytes_per_device, footprint
+    spec = ZOO[model]
+    f = footprint(spec, FP16, tp, 1, batch, input_len, output_len)
+    kv = kv_bytes_per_token_per_device(spec, FP16, tp)
+    prefill_peak = batch * input_len * kv + activation_bytes_per_device(spec, FP16, tp, batch * input_len, batch)
+    decode_peak = batch * (input_len + output_len) * kv + activation_bytes_per_device(spec, FP16, tp, batch, batch)
+    assert f.total_bytes == pytest.approx(weight_bytes_per_device(spec, FP16, tp) + max(prefill_peak, decode_peak))
+    assert f.kv_bytes in (batch * input_len * kv, batch * (input_len + output_len) * kv)
+
+
+def test_lmdeploys_batch_of_32_long_sequences_fits_an_80gb_a100():
+    """LMDeploy ran Llama-2-7B at batch 32 with 2,048 + 2,048 tokens on one A100-80GB (measured rows
+    m269/m270): the full cache (64 GiB) and the prefill's activations (3.7 GiB) never coexist."""
+    from ador.hardware import PRESETS, System
+    from ador.perf.evaluate import capacity_bytes
+    from ador.workload.memory import footprint
+    need = footprint(get_model("llama-2-7b"), FP16, 1, 1, 32, 2048, 2048).total_bytes
+    assert need <= capacity_bytes(System(device=PRESETS["a100-sxm-80gb"]))

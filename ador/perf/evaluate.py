@@ -150,7 +150,6 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
     for field, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(field, value, "must be a positive integer")
-    seq = input_len + output_len
     pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp,
                                                 system.dies), breakdown=breakdown)
     tbt, dec = mean_decode_time(system, model, precision, batch, input_len, output_len, breakdown)
@@ -163,6 +162,6 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
         devices=system.devices, batch=batch, input_len=input_len, output_len=output_len,
         ttft_s=ttft, tbt_s=tbt, e2e_s=e2e,
         output_tok_s=system.replicas * batch * output_len / e2e,
-        memory=footprint(model, precision, system.tp, system.pp, batch, seq, batch * input_len, system.dies),
+        memory=footprint(model, precision, system.tp, system.pp, batch, input_len, output_len, system.dies),
         capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec, max_seq_len=model.max_seq_len,
     )

@@ -179,7 +179,7 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp, dies)), input_len,
                                 output_len)
     e2e = end_to_end_s(ttft, tbt, output_len)
-    need = footprint(model, precision, tp, pp, batch, input_len + output_len, batch * input_len, dies).total_bytes
+    need = footprint(model, precision, tp, pp, batch, input_len, output_len, dies).total_bytes
     capacity = ca.hbm.capacity_bytes - runtime.reserved_bytes
     out = {"ttft_s": ttft, "tbt_s": tbt, "e2e_s": e2e, "output_tok_s": batch * output_len / e2e,
            "fits": need <= capacity, "memory_utilisation": need / capacity, "prefill_s": prefill_s,

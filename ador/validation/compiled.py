@@ -150,7 +150,7 @@ class CompiledRows:
 
         if m.metric in LAYER_METRICS:
             return (m.metric, (stage(layer_metric_ops(m, model, precision), False),), (model.n_layers,))
-        need = footprint(model, precision, m.tp, m.pp, m.batch, m.input_len + m.output_len, m.batch * m.input_len)
+        need = footprint(model, precision, m.tp, m.pp, m.batch, m.input_len, m.output_len)
         cap = capacity_bytes(system)
         if need.total_bytes > cap:
             raise ConfigError("batch", m.batch, f"does not fit: needs {need.total_bytes / 2**30:.1f} GiB "

@@ -10,6 +10,8 @@ from ador.workload.precision import Precision
 
 @dataclass(frozen=True, slots=True)
 class Footprint:
+    """Per-device bytes at the run's peak: the weights, and the KV cache and transient activations
+    of whichever phase needs more (see ``footprint``)."""
     weight_bytes: float
     kv_bytes: float
     activation_bytes: float
@@ -51,13 +53,19 @@ def activation_bytes_per_device(model: ModelSpec, precision: Precision, tp: int,
     return tokens * (2 * model.d_model * precision.hidden_bytes + widest * precision.act_bytes) + rows * sh.vocab * 4.0
 
 
-def footprint(model: ModelSpec, precision: Precision, tp: int, pp: int, batch: int, seq_len: int,
-              prefill_tokens: int, dies: int = 1) -> Footprint:
-    """Per-device memory to hold the weights, ``batch`` sequences of ``seq_len`` tokens of KV cache,
-    and the activations of a prefill of ``prefill_tokens`` tokens (a device of ``dies`` dies holds
-    the KV heads each die replicates; ``shard``)."""
-    return Footprint(
-        weight_bytes=weight_bytes_per_device(model, precision, tp, pp, dies),
-        kv_bytes=batch * seq_len * kv_bytes_per_token_per_device(model, precision, tp, pp, dies),
-        activation_bytes=activation_bytes_per_device(model, precision, tp, prefill_tokens, batch, dies),
-    )
+def footprint(model: ModelSpec, precision: Precision, tp: int, pp: int, batch: int, input_len: int,
+              output_len: int, dies: int = 1) -> Footprint:
+    """Per-device memory of a batch of ``batch`` sequences run to ``input_len + output_len`` tokens:
+    the weights, and the larger of the two phases' transient needs. The prefill of the whole batch
+    holds the prompts' KV cache and the activations of ``batch x input_len`` tokens; the last decode
+    step holds the full KV cache and one token's activations per sequence. The two peaks never
+    coincide (the prefill's activations are freed before the cache grows), so they are not added.
+    A device of ``dies`` dies holds the KV heads each die replicates (``shard``)."""
+    kv_token = kv_bytes_per_token_per_device(model, precision, tp, pp, dies)
+    prefill_kv = batch * input_len * kv_token
+    prefill_act = activation_bytes_per_device(model, precision, tp, batch * input_len, batch, dies)
+    decode_kv = batch * (input_len + output_len) * kv_token
+    decode_act = activation_bytes_per_device(model, precision, tp, batch, batch, dies)
+    kv, act = (prefill_kv, prefill_act) if prefill_kv + prefill_act > decode_kv + decode_act else (decode_kv, decode_act)
+    return Footprint(weight_bytes=weight_bytes_per_device(model, precision, tp, pp, dies), kv_bytes=kv,
+                     activation_bytes=act)
