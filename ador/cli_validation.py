@@ -210,8 +210,8 @@ def register(sub: Any) -> None:
                    help="replace the calibration shipped inside ador (what every study uses) instead of --out")
     p.add_argument("--cv", action="store_true", help="also report 5-fold and leave-one-source-out errors")
     p.add_argument("--max-evaluations", type=count, default=None,
-                   help="loss evaluations of the fit at most (default 40000; it stops when a Powell + Nelder-Mead cycle gains "
-                        "under 0.01 points; a cross-validation fit takes at most 2000)")
+                   help="loss evaluations of the fit at most (default 40000; it stops when a Powell + "
+                        "Nelder-Mead cycle gains under 0.01 points; a cross-validation fit takes at most 2000)")
     p.add_argument("--json", action="store_true", help="the fit and cross-validation as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_calibrate)

@@ -13,8 +13,8 @@ Few constants, each with a physical meaning:
   the per-forward-pass overhead (host scheduling, sampling) and the per-kernel overhead (launch and
   tail). Rows of smaller stacks are predicted with the ``default`` profile (the median stack).
 The loss is the mean absolute percentage error over all rows, minimised with Powell's method from
-a fixed start, then Nelder-Mead, the pair repeated while it gains, so the fit is deterministic. No row, model or source gets a
-constant of its own.
+a fixed start, then Nelder-Mead, the pair repeated while it gains, so the fit is deterministic. No
+row, model or source gets a constant of its own.
 """
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ def footprint(model: ModelSpec, precision: Precision, tp: int, pp: int, batch: i
     prefill_act = activation_bytes_per_device(model, precision, tp, batch * input_len, batch, dies)
     decode_kv = batch * (input_len + output_len) * kv_token
     decode_act = activation_bytes_per_device(model, precision, tp, batch, batch, dies)
-    kv, act = (prefill_kv, prefill_act) if prefill_kv + prefill_act > decode_kv + decode_act else (decode_kv, decode_act)
+    prefill_peak = prefill_kv + prefill_act > decode_kv + decode_act
+    kv, act = (prefill_kv, prefill_act) if prefill_peak else (decode_kv, decode_act)
     return Footprint(weight_bytes=weight_bytes_per_device(model, precision, tp, pp, dies), kv_bytes=kv,
                      activation_bytes=act)
