@@ -91,3 +91,14 @@ def test_system_devices_and_replicas():
     assert (s.tp, s.pp, s.replicas, s.devices) == (4, 1, 4, 16)
     with pytest.raises(ConfigError, match="devices=6"):
         System.of(PRESETS["a100-sxm-80gb"], tp=4, devices=6)
+
+
+def test_gpu_memory_is_the_marketed_figure_in_gib():
+    """presets.py reads each GPU's HBM as its marketed size in GiB (what nvidia-smi and rocm-smi
+    report within a percent); B200 was 180e9 bytes (167.6 GiB), 6% below the others' convention."""
+    from ador.hardware import GPUS
+    from ador.hardware.components import GiB
+    for name, gpu in GPUS.items():
+        if gpu.memory_kind.startswith("hbm"):            # GDDR6 (L40S) gives its visible memory with ECC on
+            assert gpu.hbm_capacity_bytes % GiB == 0, name
+    assert GPUS["b200-sxm-192gb"].hbm_capacity_bytes == 180 * GiB

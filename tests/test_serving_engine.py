@@ -29,7 +29,9 @@ A100x8_2 = System.of(PRESETS["a100-sxm-80gb"], tp=4, devices=8)
 @example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False)
 @example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=False)
 @example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=True)
-@given(policy=st.sampled_from(["continuous", "chunked", "concurrent", "disaggregated"]),
+@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=None, seed=0, v1=False)
+@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=2, v1=True)
+@given(policy=st.sampled_from(["continuous", "chunked", "concurrent", "disaggregated", "sglang"]),
        block=st.sampled_from([1, 16, 64]), memory=st.sampled_from(["tight", "default"]), full=st.booleans(),
        steps=st.sampled_from([1, 3]), split=st.booleans(), rate=st.sampled_from([None, 6.0, 30.0]),
        seed=st.integers(0, 3), v1=st.booleans())
@@ -40,7 +42,10 @@ def test_closed_form_decode_runs_equal_stepping_one_iteration_at_a_time(policy, 
     cfg = SchedulerConfig(policy=policy, block_tokens=block, memory_fraction=tight if memory == "tight" else 0.9,
                           scheduler_steps=steps,
                           reservation="full" if full else "prompt", split_prompts=split, max_batch=96,
-                          kv_watermark=0.0 if v1 else 0.01, admit_after_preemption=not v1)   # v1: vLLM V1's rules
+                          kv_watermark=0.0 if v1 else 0.01, admit_after_preemption=not v1,  # v1: vLLM V1's rules
+                          # sglang: v1 picks 0.5's admission latch and one-step retraction, else 0.3's
+                          admission_latch=v1, retract_room_steps=1 if v1 else 20,
+                          min_new_token_ratio=0.098 if v1 else 0.1)
     prompt, output = Lengths("lognormal", 700, 1.0), Lengths("lognormal", 300, 1.0)
     reqs = burst(150, prompt, output, seed=seed) if rate is None else poisson(rate, 150, prompt, output, seed=seed)
     fast = simulate(system, model, FP16, reqs, config=cfg)
@@ -53,7 +58,7 @@ def test_closed_form_decode_runs_equal_stepping_one_iteration_at_a_time(policy, 
 
 
 def test_policies_are_classes_in_a_registry_with_the_three_hooks():
-    assert set(SCHEDULERS) == {"continuous", "chunked", "concurrent", "disaggregated"}
+    assert set(SCHEDULERS) == {"continuous", "chunked", "concurrent", "disaggregated", "sglang"}
     for cls in SCHEDULERS.values():
         assert issubclass(cls, Scheduler) and cls.name in SCHEDULERS
         for hook in ("admit", "next_batch", "on_batch_end"):
@@ -70,7 +75,16 @@ def test_scheduler_defaults_are_the_real_systems_documented_ones():
     vllm = scheduler_for("vllm 0.6.0 (openai api_server --num-scheduler-steps 10 --max_model_len 4096)", 1).config
     assert (vllm.policy, vllm.scheduler_steps, vllm.max_batched_tokens) == ("continuous", 10, 4096)
     sglang = scheduler_for("sglang 0.3.0 (launch_server --disable-radix-cache)", 4).config
-    assert (sglang.policy, sglang.memory_fraction, sglang.block_tokens) == ("continuous", 0.85, 1)
+    assert (sglang.policy, sglang.memory_fraction, sglang.block_tokens) == ("sglang", 0.85, 1)
+    assert (sglang.min_new_token_ratio, sglang.retract_room_steps, sglang.admission_latch) == (0.1, 20, False)
+    # 0.5.5: mem_fraction_static from the GPU's memory (13,440 MiB reserved on an 80 GiB GPU at TP1, 14,848
+    # at TP8; 141 GiB: 0.907), 0.098 floor, one-step retraction, the batch_is_full latch
+    h100 = scheduler_for("sglang v0.5.5.post1 (server: launch_server)", 1, PRESETS["h100-sxm-80gb"]).config
+    assert (h100.memory_fraction, h100.max_batched_tokens, h100.memory_basis) == (0.836, 8192, "reserve")
+    assert (h100.min_new_token_ratio, h100.retract_room_steps, h100.admission_latch) == (0.098, 1, True)
+    assert scheduler_for("sglang v0.5.5", 8, PRESETS["h100-sxm-80gb"]).config.memory_fraction == 0.819
+    assert scheduler_for("sglang v0.5.5", 1, PRESETS["h200-sxm-141gb"]).config.memory_fraction == 0.907
+    assert scheduler_for("sglang v0.5.5", 8, PRESETS["mi300x-192gb"]).config.max_batched_tokens == 16384
     assert scheduler_for("sglang 0.3.0 (--mem-frac 0.88)", 4).config.memory_fraction == 0.88
     trt = scheduler_for("tensorrt-llm 0.14.0 (trtllm-bench; TRT engine)", 1).config
     assert (trt.policy, trt.chunk_tokens, trt.reservation, trt.memory_basis, trt.block_tokens) == \

@@ -72,3 +72,21 @@ def test_the_p99_rule_keeps_the_mean_as_a_floor_on_numbers_and_arrays():
     from ador.perf.evaluate import p99_of_steps
     assert p99_of_steps(1.0, 2.0) == 2.0 and p99_of_steps(3.0, 2.0) == 3.0
     assert p99_of_steps(np.array([1.0, 3.0]), np.array([2.0, 2.0]), NUMPY).tolist() == [2.0, 3.0]
+
+
+def test_a_device_smaller_than_the_runtimes_reserve_holds_nothing_on_both_paths():
+    """0.1 GiB of HBM per stack under a 1 GiB runtime reserve: the capacity is negative, which made
+    every need look like it fits (memory_utilisation -78, no reason given) on both paths."""
+    import dataclasses
+    from ador.hardware import get_device
+    from ador.hardware.runtime import get_runtime
+    runtime = get_runtime("tensorrt-llm")
+    base = get_device("ador-example")
+    chip = dataclasses.replace(base, hbm=dataclasses.replace(base.hbm,
+                                                             capacity_bytes_per_stack=runtime.reserved_bytes / 10))
+    model, fp16, w = get_model("llama-3-70b"), get_precision("fp16"), Workload(128, 2048, 256)
+    one = evaluate_design(chip, model, fp16, w, tp=8, runtime=runtime)
+    assert one["memory_utilisation"] == math.inf
+    assert feasibility(one) == ["does not fit: the runtime's reserve leaves no device memory"]
+    many = population_metrics([chip], model, fp16, w, tp=8, runtime=runtime)
+    assert many["memory_utilisation"][0] == math.inf and feasibility_codes(many)[0] == 1

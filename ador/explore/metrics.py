@@ -14,7 +14,7 @@ from ador.efficiency import efficiency
 from ador.hardware import Device, System
 from ador.hardware.runtime import RuntimeProfile
 from ador.perf import evaluate
-from ador.perf.evaluate import tbt_p99_s
+from ador.perf.evaluate import memory_utilisation, tbt_p99_s
 from ador.workload import ModelSpec, Precision
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
         "output_tok_s_per_device": result.output_tok_s / system.devices,
         "output_tok_s_per_mm2": eff["output_tok_s_per_mm2"],
         "output_tok_s_per_package_mm2": eff["output_tok_s_per_package_mm2"],
-        "memory_utilisation": result.memory.total_bytes / result.capacity_bytes,
+        "memory_utilisation": memory_utilisation(result.memory.total_bytes, result.capacity_bytes),
         **device_metrics(device, devices=system.devices, power_rule=power_rule),
     }
     if need_energy:
@@ -179,7 +179,9 @@ def evaluate_design(device: Device, model: ModelSpec, precision: Precision, work
 # ``ador.explore.vector.feasibility_codes``); each reason's code is one bit of a population's code.
 FEASIBILITY_CHECKS: tuple[tuple[int, bool, Callable[[Any], Any], Callable[[Any], str]], ...] = (
     (1, False, lambda m: m["memory_utilisation"] > 1.0,
-     lambda m: f"does not fit: needs {100 * m['memory_utilisation']:.0f}% of device memory"),
+     lambda m: f"does not fit: needs {100 * m['memory_utilisation']:.0f}% of device memory"
+               if m["memory_utilisation"] < math.inf
+               else "does not fit: the runtime's reserve leaves no device memory"),
     (2, True, lambda m: m["die_area_mm2"] / m.get("dies", 1.0) > RETICLE_LIMIT_MM2,
      lambda m: f"die of {m['die_area_mm2'] / m.get('dies', 1.0):.0f} mm2 exceeds the "
                f"{RETICLE_LIMIT_MM2:.0f} mm2 reticle"),

@@ -68,12 +68,13 @@ _GPU_SPECS = (
     GpuSpec(
         name="b200-sxm-192gb", memory_kind="hbm3e", memory_stacks=8, memory_sites=8,
         vendor="NVIDIA", simt_flops_per_s=75e12, fp16_flops_per_s=2.25e15, fp8_flops_per_s=4.5e15,
-        int8_ops_per_s=4.5e15, hbm_bw_bytes_per_s=8.0e12, hbm_capacity_bytes=180e9, l2_bytes=126 * MiB,
+        int8_ops_per_s=4.5e15, hbm_bw_bytes_per_s=8.0e12, hbm_capacity_bytes=180 * GiB, l2_bytes=126 * MiB,
         sm_count=148, freq_hz=1.965e9, link_bw_bytes_per_s=900e9, die_area_mm2=1600.0, node_nm=4,
         tdp_w=1000.0,
         source="NVIDIA HGX B200 datasheet (per GPU: 2.25 PF dense FP16, 4.5 PF dense FP8, 8 TB/s, 180 GB "
-               "usable of 192 GB HBM3e, NVLink5 1.8 TB/s bidirectional, 1000 W); two reticle-sized dies "
-               "(~800 mm2 each, TSMC 4NP)",
+               "usable of 192 GB HBM3e, NVLink5 1.8 TB/s bidirectional, 1000 W; read in GiB as the other HBM parts: "
+               "nvidia-smi shows 183,359 MiB, TensorRT-LLM issue 10278); two reticle-sized dies (~800 mm2 each, "
+               "TSMC 4NP)",
     ),
 )
 

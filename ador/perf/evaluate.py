@@ -81,6 +81,12 @@ def capacity_bytes(system: System) -> float:
     return system.device.hbm_capacity_bytes - system.runtime.reserved_bytes
 
 
+def memory_utilisation(need_bytes, capacity_bytes, ops=SCALAR):
+    """Share of the memory left to the model that it needs: infinite where the runtime's reserve
+    leaves none (a negative capacity would make any need look like it fits)."""
+    return ops.where(capacity_bytes > 0, need_bytes / ops.maximum(capacity_bytes, 1.0), math.inf)
+
+
 def decode_kv_points(input_len: int, output_len: int) -> tuple[int, int, int]:
     """KV lengths of the first, middle and last decode step of a generation: step j (1-based)
     produces token j+1 attending over the prompt and j generated tokens."""

@@ -17,7 +17,7 @@ from ador.hardware.devices import AdorChip
 from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.hardware.system import NodeTier
 from ador.perf import ador_engines as E
-from ador.perf.evaluate import end_to_end_s, generation_tbt, p99_decode_kv, p99_of_steps
+from ador.perf.evaluate import end_to_end_s, generation_tbt, memory_utilisation, p99_decode_kv, p99_of_steps
 from ador.ops import Labels
 from ador.perf.rules import NUMPY, Rates, rates_of
 from ador.perf.stage import ops_seconds
@@ -182,8 +182,8 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     need = footprint(model, precision, tp, pp, batch, input_len, output_len, dies).total_bytes
     capacity = ca.hbm.capacity_bytes - runtime.reserved_bytes
     out = {"ttft_s": ttft, "tbt_s": tbt, "e2e_s": e2e, "output_tok_s": batch * output_len / e2e,
-           "fits": need <= capacity, "memory_utilisation": need / capacity, "prefill_s": prefill_s,
-           "decode_mid_s": t_mid}
+           "fits": need <= capacity, "memory_utilisation": memory_utilisation(need, capacity, NUMPY),
+           "prefill_s": prefill_s, "decode_mid_s": t_mid}
     if p99:
         out["tbt_p99_s"] = p99_of_steps(stage(decode_step(model, precision, tp, batch,
                                                           p99_decode_kv(input_len, output_len), pp, dies)), tbt, NUMPY)

@@ -30,6 +30,27 @@ SGLANG_PAGE_SIZE = 1                    # token-granular KV pool (no paging wast
 # --mem-fraction-static default by TP degree (ServerArgs.__post_init__): share of device memory for
 # weights plus KV pool
 SGLANG_MEM_FRACTION_STATIC = ((16, 0.79), (8, 0.83), (4, 0.85), (2, 0.87), (1, 0.88))
+# SGLang's admission reserves KV room for output tokens (python/sglang/srt/managers/schedule_policy.py,
+# PrefillAdder; 0.3.0: policy_scheduler.py): a new request its prompt plus min(max_new_tokens,
+# CLIP_MAX_NEW_TOKENS), each running request new_token_ratio times its clipped remaining output. The
+# ratio starts at 0.7, falls linearly per decode step to its minimum and starts again at 0.7 when the
+# server idles; after a retraction it becomes (generated + RETRACT_DECODE_STEPS x n) / max_new_tokens
+# over the requests left, at most 1 (schedule_batch.py retract_decode).
+SGLANG_CLIP_MAX_NEW_TOKENS = 4096       # SGLANG_CLIP_MAX_NEW_TOKENS(_ESTIMATION), both releases
+SGLANG_INIT_NEW_TOKEN_RATIO = 0.7       # global_config.init_new_token_ratio (0.3); SGLANG_INIT_NEW_TOKEN_RATIO (0.5)
+SGLANG_RETRACT_DECODE_STEPS = 20        # global_config.retract_decode_steps; SGLANG_RETRACT_DECODE_STEPS
+# 0.5: min = 0.7 x SGLANG_MIN_NEW_TOKEN_RATIO_FACTOR 0.14, reached in SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS 600;
+# 0.3: base_min_new_token_ratio 0.1, new_token_ratio_decay 0.001 a step (600 steps from 0.7)
+SGLANG_MIN_NEW_TOKEN_RATIO = {(0, 3): 0.1, (0, 5): 0.098}
+SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS = 600
+# 0.5's mem_fraction_static from the GPU's memory (server_args.py, ServerArgs._handle_gpu_memory_settings):
+# reserved MiB = 512 + 1.5 x max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs + 1024 x tp x pp / 8,
+# at least 10,240 on GPUs over 60 GiB; fraction = (memory - reserved) / memory, 3 decimals.
+# cuda_graph_max_bs: 256 at TP < 4 on 60-160 GiB GPUs (A100/H100 80 GB, H200), else 512.
+SGLANG_RESERVED_BASE_MIB = 512
+SGLANG_RESERVED_FLOOR_MIB = 10 * 1024
+SGLANG_CUDA_GRAPH_MAX_BS = {False: 256, True: 512}     # tp >= 4 or over 160 GiB?
+SGLANG_LARGE_GPU_MIB = 160 * 1024       # above it (B200, MI300X): chunked_prefill_size 16,384
 # --- TensorRT-LLM (trtllm-build / BuildConfig, KvCacheConfig, executor defaults) ---------------------
 TRTLLM_MAX_NUM_TOKENS = 8192            # --max_num_tokens: tokens (context + generation) per iteration
 TRTLLM_MAX_BATCH_SIZE = 2048            # --max_batch_size of trtllm-build (0.11+; 0.10's benchmark states it)
@@ -41,9 +62,9 @@ TRTLLM_BENCH_KV_FREE_FRACTION = 0.95    # trtllm-bench, "in majority of cases" (
 #     chunk size; a design choice, not measured)
 ADOR_PREFILL_TOKENS = 8192
 
-POLICIES = ("continuous", "chunked", "concurrent", "disaggregated")
+POLICIES = ("continuous", "chunked", "concurrent", "disaggregated", "sglang")
 Reservation = Literal["prompt", "full"]
-MemoryBasis = Literal["total", "free"]
+MemoryBasis = Literal["total", "free", "reserve"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +80,10 @@ class SchedulerConfig:
     - ``block_tokens``: paged KV block size; ``kv_watermark``: share of blocks kept free when a
       new prompt is admitted;
     - ``memory_fraction`` and ``memory_basis``: the KV cache gets ``memory_fraction`` of the total
-      device memory less the weights and activations (``total``: vLLM, SGLang) or of the memory
-      left after them (``free``: TensorRT-LLM);
+      device memory less the weights and activations (``total``: vLLM, which profiles its largest
+      iteration), of the memory left after them (``free``: TensorRT-LLM), or ``memory_fraction`` of
+      the total less the weights, the rest being the activations' reserve (``reserve``: SGLang's
+      ``mem_fraction_static``);
     - ``reservation``: ``prompt`` admits a request when its prompt fits and preempts (recomputes)
       the newest when decodes outgrow the cache (vLLM); ``full`` reserves prompt + output at
       admission and never preempts (TensorRT-LLM's GUARANTEED_NO_EVICT);
@@ -69,7 +92,11 @@ class SchedulerConfig:
     - ``scheduler_steps``: decode steps run per scheduling decision (vLLM multi-step; 1: every step);
     - ``admit_after_preemption``: chunked policy, whether an iteration that had to preempt a running
       request still admits waiting ones (vLLM V1 does not: ``if not preempted_reqs``);
-    - ``prefill_share``: disaggregated, the share of replicas that prefill.
+    - ``prefill_share``: disaggregated, the share of replicas that prefill;
+    - ``min_new_token_ratio``, ``retract_room_steps``, ``admission_latch``: SGLang's admission and
+      retraction (policy ``sglang``): the floor of the output reservation ratio; the decode steps of
+      room a retraction frees for each request left (0.3: 20; 0.5: 1, one step); whether a failed
+      admission stops admitting until a request leaves (0.5's ``batch_is_full``).
     """
     policy: str = "continuous"
     max_batch: int = VLLM_MAX_NUM_SEQS
@@ -85,12 +112,15 @@ class SchedulerConfig:
     scheduler_steps: int = 1
     admit_after_preemption: bool = True
     prefill_share: float = 0.5
+    min_new_token_ratio: float = SGLANG_MIN_NEW_TOKEN_RATIO[(0, 5)]
+    retract_room_steps: int = 1
+    admission_latch: bool = True
 
     def check(self) -> None:
         if self.policy not in POLICIES:
             raise ConfigError("policy", self.policy, f"unknown policy (known: {', '.join(POLICIES)})")
         for name in ("max_batch", "max_batched_tokens", "chunk_tokens", "concurrent_chunk_tokens", "block_tokens",
-                     "scheduler_steps"):
+                     "scheduler_steps", "retract_room_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(name, value, "must be a whole number >= 1")
@@ -98,9 +128,11 @@ class SchedulerConfig:
             raise ConfigError("kv_watermark", self.kv_watermark, "must be in [0, 1)")
         if not (isinstance(self.memory_fraction, (int, float)) and 0 < self.memory_fraction <= 1):
             raise ConfigError("memory_fraction", self.memory_fraction, "must be in (0, 1]")
-        if self.memory_basis not in ("total", "free"):
-            raise ConfigError("memory_basis", self.memory_basis, "must be total or free")
-        for name in ("split_prompts", "admit_after_preemption"):
+        if self.memory_basis not in ("total", "free", "reserve"):
+            raise ConfigError("memory_basis", self.memory_basis, "must be total, free or reserve")
+        if not (isinstance(self.min_new_token_ratio, (int, float)) and 0 <= self.min_new_token_ratio <= 1):
+            raise ConfigError("min_new_token_ratio", self.min_new_token_ratio, "must be in [0, 1]")
+        for name in ("split_prompts", "admit_after_preemption", "admission_latch"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")
         if self.reservation not in ("prompt", "full"):
@@ -112,3 +144,13 @@ class SchedulerConfig:
 
 def sglang_mem_fraction(tp: int) -> float:
     return next(f for at_least, f in SGLANG_MEM_FRACTION_STATIC if tp >= at_least)
+
+
+def sglang_05_mem_fraction(tp: int, memory_bytes: float, chunk_tokens: int) -> float:
+    """SGLang 0.5's default ``mem_fraction_static`` on a GPU of ``memory_bytes`` (see the constants)."""
+    mib = memory_bytes / 2 ** 20
+    graphs = SGLANG_CUDA_GRAPH_MAX_BS[tp >= 4 or mib >= SGLANG_LARGE_GPU_MIB]
+    reserved = SGLANG_RESERVED_BASE_MIB + 1.5 * max(chunk_tokens, 2048) + 2 * graphs + 1024 * tp / 8
+    if mib > 60 * 1024:
+        reserved = max(reserved, SGLANG_RESERVED_FLOOR_MIB)
+    return round((mib - reserved) / mib, 3)

@@ -49,6 +49,26 @@ class Live:
         self.measured = measured    # counts in the statistics (outside the warm-up)
 
 
+class Preemption:
+    """vLLM's recompute preemption: when the next decode step's ``tokens`` KV tokens do not fit, the
+    newest running request leaves and waits at the head of the queue, until they fit."""
+
+    def enough(self, r: Replica, tokens: int) -> bool:
+        return r.blocks(tokens) <= r.cap_blocks
+
+    def victim(self, r: Replica) -> Live:
+        return r.running[next(reversed(r.running))]
+
+    def requeue(self, r: Replica, live: Live) -> None:
+        r.waiting.appendleft(live)
+
+    def after(self, r: Replica) -> None:
+        """Once the requests have left (nothing by default)."""
+
+
+RECOMPUTE = Preemption()
+
+
 class Replica:
     """A replica of the model (tp x pp devices): queue, requests in service, KV account, clock."""
 
@@ -72,6 +92,7 @@ class Replica:
         self.watermark_blocks = int(cfg.kv_watermark * self.cap_blocks)
         self.full = cfg.reservation == "full"
         self.on_prefilled = on_prefilled      # disaggregated prefill side: hand the request on
+        self.preemption: Preemption = RECOMPUTE  # which requests leave when decodes outgrow the cache
         self.overhead_s = cost.step_overhead_s
         self.t = 0.0
         self.step = 0
@@ -173,12 +194,14 @@ class Replica:
                 self._join(live)
 
     def preempt_for(self, tokens: int) -> None:
-        """vLLM's recompute preemption: drop the newest running requests until ``tokens`` more KV
-        tokens fit; they go back to the head of the queue and prefill their context again."""
+        """Recompute preemption: running requests leave, in the order and until the room the
+        replica's ``preemption`` rule says, and wait to prefill their context again."""
         if self.full:
             return
-        while self.running and self.blocks(tokens) > self.cap_blocks:
-            live = self.running[next(reversed(self.running))]
+        rule = self.preemption
+        left = 0
+        while self.running and not rule.enough(self, tokens):
+            live = rule.victim(self)
             produced = self.step - live.join
             self._leave(live)
             self.used -= live.hold + produced
@@ -187,9 +210,12 @@ class Replica:
             live.todo, live.context, live.kv, live.join, live.hold = live.kv + produced, 0, 0, -1, 0
             if live in self.joiners:
                 self.joiners.remove(live)
-            self.waiting.appendleft(live)
+            rule.requeue(self, live)
             self.rec.preemptions += 1
             tokens -= 1
+            left += 1
+        if left:
+            rule.after(self)
 
     # --- pricing --------------------------------------------------------------------------------
     def _unpriceable(self, seconds: float) -> None:

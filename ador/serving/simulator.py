@@ -85,15 +85,20 @@ def iteration_cost(system: System, model: ModelSpec, precision: Precision, engin
 def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, cfg: SchedulerConfig) -> int:
     """KV-cache tokens one replica holds: the share of device memory the runtime gives the cache
     (``memory_fraction`` of all memory, or of what is left, per ``memory_basis``) after the weights
-    and the activations of the largest iteration."""
+    and the activations of the largest iteration (or only the weights: ``reserve``)."""
     tokens = {"chunked": cfg.chunk_tokens, "concurrent": cfg.concurrent_chunk_tokens}.get(cfg.policy,
                                                                                            cfg.max_batched_tokens)
     per_token = kv_bytes_per_token_per_device(model, precision, system.tp, system.pp, system.dies)
-    fixed = weight_bytes_per_device(model, precision, system.tp, system.pp, system.dies) \
-        + activation_bytes_per_device(model, precision, system.tp, tokens, min(tokens, cfg.max_batch), system.dies)
+    weights = weight_bytes_per_device(model, precision, system.tp, system.pp, system.dies)
+    fixed = weights + activation_bytes_per_device(model, precision, system.tp, tokens, min(tokens, cfg.max_batch),
+                                                  system.dies)
     total = capacity_bytes(system)
-    free = cfg.memory_fraction * total - fixed if cfg.memory_basis == "total" else \
-        cfg.memory_fraction * (total - fixed)
+    if cfg.memory_basis == "reserve":          # SGLang: the share not given to weights and KV is the reserve
+        free = cfg.memory_fraction * total - weights
+    elif cfg.memory_basis == "total":
+        free = cfg.memory_fraction * total - fixed
+    else:
+        free = cfg.memory_fraction * (total - fixed)
     return max(0, int(free // per_token))
 
 

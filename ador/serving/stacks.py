@@ -13,9 +13,10 @@ documented defaults (``ador.serving.config``), overridden only by flags the sour
   ``chunked``: every running request's decode token first, then prompt chunks (any prompt cut) up
   to ``max_num_batched_tokens``; the API server's defaults depend on the GPU: 8,192 tokens and
   1,024 sequences with at least 70 GiB of memory and not an A100, else 2,048 and 256.
-- SGLang 0.3: ``continuous`` (prefill-first, no mixing by default); 8,192-token prefill chunks, a
-  token-granular KV pool, memory share by TP (0.88 at TP1 ... 0.79 at TP16) or ``--mem-frac``;
-  running requests bounded by the pool.
+- SGLang: ``sglang`` (``ador.serving.sglang``: prefill-first, admission that reserves room for
+  output tokens, retraction to the back of the queue); 8,192-token prefill chunks, a token-granular
+  KV pool, running requests bounded by the pool; memory share by TP (0.3: 0.88 at TP1 ... 0.79 at
+  TP16) or from the GPU's memory (0.5), or ``--mem-frac``.
 - TensorRT-LLM (in-flight batching): ``chunked`` (decodes plus context in one pass);
   ``max_num_tokens`` 8,192, ``max_batch_size`` 2,048 (trtllm-bench: 4,096), 64-token blocks, 90%
   (trtllm-bench: 95%) of the memory left after weights, GUARANTEED_NO_EVICT (reserve prompt +
@@ -35,9 +36,10 @@ from typing import TYPE_CHECKING
 
 from ador.errors import ConfigError
 from ador.serving.config import (
-    SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_PAGE_SIZE, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE,
-    TRTLLM_KV_FREE_FRACTION, TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK,
-    VLLM_CHUNKED_BATCHED_TOKENS, VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_mem_fraction,
+    SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_LARGE_GPU_MIB, SGLANG_MIN_NEW_TOKEN_RATIO, SGLANG_PAGE_SIZE,
+    SGLANG_RETRACT_DECODE_STEPS, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE, TRTLLM_KV_FREE_FRACTION,
+    TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK, VLLM_CHUNKED_BATCHED_TOKENS,
+    VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_05_mem_fraction, sglang_mem_fraction,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +60,12 @@ VLLM_V1_MAX_NUM_SEQS = {True: 1024, False: 256}
 # SGLang 0.3 sizes its request pool from the KV pool (thousands of slots for these models); running
 # requests are in practice bounded by KV memory, not by a count. A large bound stands for that.
 SGLANG_MAX_RUNNING = 4096
+# SGLang: the scheduler of 0.5 (admission latch, one-step retraction, memory fraction from the GPU's
+# memory) from release 0.5.0 on; earlier or unstated releases run 0.3's (read from the 0.3.0 wheel; 0.4
+# was not read). 0.5's chunked_prefill_size is 8,192 up to 160 GB of GPU memory (A100/H100 80 GB, H200)
+# and 16,384 above (B200, MI300X) (server_args.py, _handle_gpu_memory_settings).
+SGLANG_05_SINCE = (0, 5)
+SGLANG_LARGE_GPU_CHUNK = 16384
 # vLLM's default max_model_len is the model's context (128k for Llama 3.1): the prefill budget is then
 # that large; sources that matter here state --max-model-len.
 VLLM_DEFAULT_MAX_MODEL_LEN = 8192
@@ -197,7 +205,7 @@ def scheduler_for(software: str, tp: int, device: Device | None = None) -> Stack
         version = release(text)
         return _vllm_v1(text, device) if version is not None and version >= VLLM_V1_SINCE else _vllm(text)
     if family == "sglang":
-        return _sglang(text, tp)
+        return _sglang(text, tp, device)
     if family == "tensorrt-llm":
         return _trtllm(text)
     return StackScheduler("default", SchedulerConfig(), "unknown stack: vLLM's defaults")
@@ -242,12 +250,25 @@ def _chunked_prefill(text: str, max_len: int) -> bool:
     return value is None or value.lower() not in ("false", "0", "no")
 
 
-def _sglang(text: str, tp: int) -> StackScheduler:
-    frac = _real(text, "mem-fraction-static", "mem_fraction_static", default=sglang_mem_fraction(tp))
-    chunk = _whole(text, "chunked-prefill-size", default=SGLANG_CHUNKED_PREFILL_SIZE)
-    cfg = SchedulerConfig(policy="continuous", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
-                          block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac)
-    return StackScheduler("sglang", cfg, f"SGLang defaults; mem_fraction_static {frac}, prefill chunk {chunk}")
+def _sglang(text: str, tp: int, device: Device | None) -> StackScheduler:
+    version = release(text)
+    modern = version is not None and version >= SGLANG_05_SINCE
+    memory = device.hbm_capacity_bytes if device is not None else None
+    default_chunk = SGLANG_CHUNKED_PREFILL_SIZE
+    if modern and memory is not None and memory >= SGLANG_LARGE_GPU_MIB * 2 ** 20:
+        default_chunk = SGLANG_LARGE_GPU_CHUNK
+    chunk = _whole(text, "chunked-prefill-size", default=default_chunk)
+    default_frac = sglang_05_mem_fraction(tp, memory, chunk) if modern and memory is not None \
+        else sglang_mem_fraction(tp)
+    frac = _real(text, "mem-fraction-static", "mem_fraction_static", default=default_frac)
+    cfg = SchedulerConfig(policy="sglang", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
+                          block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac,
+                          memory_basis="reserve",
+                          min_new_token_ratio=SGLANG_MIN_NEW_TOKEN_RATIO[(0, 5) if modern else (0, 3)],
+                          retract_room_steps=1 if modern else SGLANG_RETRACT_DECODE_STEPS,
+                          admission_latch=modern)
+    return StackScheduler("sglang", cfg, f"SGLang {'0.5' if modern else '0.3'} scheduler; mem_fraction_static "
+                                         f"{frac}, prefill chunk {chunk}")
 
 
 def _trtllm(text: str) -> StackScheduler:

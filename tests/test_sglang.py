@@ -1,0 +1,135 @@
+"""SGLang's scheduler as its released code runs it (ador.serving.sglang): admission that reserves
+room for output tokens at a falling ratio, the 0.5 admission latch, retraction of the request with
+the fewest output tokens to the back of the queue, and closed-form decode runs equal to stepping."""
+from dataclasses import replace
+
+import pytest
+
+from ador.hardware import PRESETS, System
+from ador.perf.iteration import IterationCost
+from ador.serving import Lengths, SchedulerConfig, burst, simulate
+from ador.serving.config import SGLANG_INIT_NEW_TOKEN_RATIO
+from ador.serving.recorder import Recorder
+from ador.serving.replica import Live, Replica
+from ador.serving.sglang import CLIP, SGLangScheduler
+from ador.workload import get_model, get_precision
+
+FP16 = get_precision("fp16")
+L8 = get_model("llama-3-8b")
+A100 = System(device=PRESETS["a100-sxm-80gb"], tp=1)
+V05 = SchedulerConfig(policy="sglang", block_tokens=1, kv_watermark=0.0, max_batch=4096, memory_fraction=0.3)
+V03 = replace(V05, admission_latch=False, retract_room_steps=20, min_new_token_ratio=0.1)
+
+
+def _scheduler(cfg: SchedulerConfig, capacity_tokens: int) -> SGLangScheduler:
+    replica = Replica(IterationCost(A100, L8, FP16), cfg, capacity_tokens, Recorder())
+    return SGLangScheduler(replica)
+
+
+def _queue(s: SGLangScheduler, n: int, prompt: int, output: int) -> list[Live]:
+    lives = [Live(i, 0.0, prompt, output) for i in range(n)]
+    s.replica.waiting.extend(lives)
+    return lives
+
+
+def test_admission_reserves_each_new_requests_clipped_output():
+    """Empty server, 10,000 KV tokens, prompts of 500 with 1,500 output tokens: a request is taken
+    while its prompt and output fit beside those already taken (prompt + output each), so 4 of 2,000
+    fit (the fifth would need exactly the 2,000 left: SGLang wants strictly less), where admission by
+    prompt alone takes 16 (the chunk budget of 8,192 prompt tokens)."""
+    s = _scheduler(V05, 10_000)
+    _queue(s, 30, 500, 1500)
+    batch = s.next_batch(float("inf"))
+    assert batch is not None and len(batch.completing) == 4
+    assert s.latched                                           # 0.5: refused once, admits no more
+    plain = _scheduler(replace(V05, policy="continuous"), 10_000)
+    # the vLLM-style rule admits on the prompt alone (up to the 8,192-token budget)
+    plain.replica.waiting.extend(Live(i, 0.0, 500, 1500) for i in range(30))
+    from ador.serving.schedulers import ContinuousScheduler
+    assert len(ContinuousScheduler(plain.replica).next_batch(float("inf")).completing) == 16
+
+
+def test_output_beyond_the_clip_is_reserved_only_up_to_it():
+    s = _scheduler(V05, 3 * (100 + CLIP) + 1)
+    _queue(s, 5, 100, 3 * CLIP)
+    assert len(s.next_batch(float("inf")).completing) == 3
+
+
+def test_running_requests_are_reserved_at_the_ratio_which_falls_per_decode_step_and_resets_when_idle():
+    s = _scheduler(V03, 100_000)
+    r = s.replica
+    _queue(s, 2, 1000, 3000)
+    batch = s.next_batch(float("inf"))
+    r.mixed_iteration(batch.chunks, batch.completing, batch.decodes, batch.tokens)
+    assert len(r.running) == 2 and s.ratio == SGLANG_INIT_NEW_TOKEN_RATIO
+    remaining = sum(live.output - live.generated for live in r.running.values())
+    assert s._reservation() == pytest.approx(0.7 * remaining)
+    decode = s.next_batch(float("inf"))
+    decode.steps = r.decode_run(100)
+    s.on_batch_end(decode, 0.0)
+    assert s.ratio == pytest.approx(0.7 - 100 * (0.7 - 0.1) / 600)
+    assert s._reservation() == pytest.approx(s.ratio * (remaining - 2 * 100))
+    decode = s.next_batch(float("inf"))
+    decode.steps = r.decode_run(10_000, through_finishes=True)
+    s.on_batch_end(decode, 0.0)
+    assert s.ratio == pytest.approx(0.1)                       # the floor
+    assert not r.running and s.next_batch(float("inf")) is None
+    assert s.ratio == SGLANG_INIT_NEW_TOKEN_RATIO              # idle: starts over
+
+
+def test_the_05_latch_holds_until_a_request_leaves_and_03_has_none():
+    for cfg, latched in ((V05, True), (V03, False)):
+        s = _scheduler(cfg, 10_000)
+        r = s.replica
+        _queue(s, 30, 500, 1500)
+        batch = s.next_batch(float("inf"))
+        r.mixed_iteration(batch.chunks, batch.completing, batch.decodes, batch.tokens)
+        assert s.latched is latched
+        # room appears without anyone leaving (a bigger cache stands for the ratio falling)
+        r.cap_blocks *= 4
+        nxt = s.next_batch(float("inf"))
+        assert (nxt.kind == "decode") is latched, cfg
+        if latched:
+            assert nxt.max_steps == float("inf")             # nothing changes until a departure
+
+
+def test_retraction_takes_the_fewest_output_tokens_first_to_the_back_of_the_queue():
+    """The newest request has more output (30 tokens, from before an earlier retraction) than the
+    oldest (11): SGLang retracts the oldest, where vLLM's rule takes the newest."""
+    s = _scheduler(V05, 10_000)
+    r = s.replica
+    old, new = Live(0, 0.0, 100, 50), Live(1, 0.0, 100, 50)
+    waiting = Live(2, 0.0, 100, 50)
+    for live in (old, new):
+        r.waiting.append(live)
+        assert r.admit(live)
+        r.waiting.remove(live)
+    r.complete_prefills([old], 0.0)
+    r.step += 10                                          # old has decoded 10 steps: 11 tokens out
+    new.first_s, new.generated = 0.0, 30                  # 30 tokens out before it was retracted once
+    r.complete_prefills([new], 0.0)
+    r.waiting.append(waiting)
+    assert r.preemption.victim(r) is old
+    r.cap_blocks = -(-(r.used + 1) // r.block) + 1        # room for one more token only
+    r.preempt_for(2)
+    assert list(r.waiting) == [waiting, old]              # vLLM would put it at the head
+    assert list(r.running.values()) == [new]
+    # the ratio after a retraction: (tokens generated + 20 x requests left) / their max_new_tokens
+    assert s.ratio == pytest.approx((30 + 20) / (50 + 1))
+    assert s.departed
+
+
+@pytest.mark.parametrize("cfg", [V05, V03], ids=["0.5", "0.3"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_runs_equal_stepping_while_the_falling_ratio_may_admit(cfg, seed):
+    """Long outputs make the falling ratio free reservation faster than decodes take room: under 0.3
+    (no latch) the head of the queue can fit after a step with nobody leaving, so decode runs must
+    stop at every step while the ratio falls (a run to the next departure admits later)."""
+    reqs = burst(200, Lengths("lognormal", 100, 0.5), Lengths("lognormal", 2000, 0.3), seed=seed)
+    fast = simulate(A100, L8, FP16, reqs, config=cfg)
+    slow = simulate(A100, L8, FP16, reqs, config=cfg, step_by_step=True)
+    assert fast.preemptions > 0
+    assert (fast.iterations, fast.preemptions) == (slow.iterations, slow.preemptions)
+    for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        for stat, value in getattr(slow, name).items():
+            assert getattr(fast, name)[stat] == pytest.approx(value, rel=1e-9), (name, stat)
