@@ -207,11 +207,14 @@ def cmd_area(args: argparse.Namespace) -> int:
         if mm2 > 0:
             print(f"    {name:20} {mm2:8.1f} mm2 {100 * mm2 / (est or 1.0):5.1f}%")   # components: est is set
     tdp = f"  TDP           {report.tdp_w:8.0f} W"
-    if report.kind == "gpu" and report.estimated_tdp_w:
-        tdp += f" datasheet; full-load component estimate {report.estimated_tdp_w:.0f} W"
-    elif report.kind == "ador":
-        tdp += " at full load (component estimate)"
-    print(tdp)
+    notes = []
+    if report.estimated_tdp_w:
+        scaled = f" x {report.energy_scale:.3f}" if report.energy_scale != 1.0 else ""
+        notes.append(f"full-load component estimate {report.estimated_tdp_w:.0f} W{scaled}, "
+                     f"power rule {report.power_rule}")
+    if report.datasheet_tdp_w:
+        notes.append(f"datasheet {report.datasheet_tdp_w:.0f} W")
+    print(tdp + (f" ({'; '.join(notes)})" if notes else ""))
     for name, w in report.power_components.items():
         print(f"    {name:20} {w:8.1f} W")
     print(f"  cost          {report.cost_usd:8.0f} USD: die {report.die_cost_usd:.0f} "

@@ -143,3 +143,19 @@ def test_evaluate_reports_energy_and_area_efficiency(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["output_tok_s_per_mm2"] == pytest.approx(data["output_tok_s"] / data["system_die_area_mm2"])
     assert data["energy_per_output_token_j"] > 0
+
+
+def test_a_chiplet_gpu_is_costed_die_by_die():
+    """MI300X is 8 compute dies of ~115 mm2 (N5) and 4 I/O dies of ~370 mm2 (N6, costed at 7 nm), not
+    three reticle-sized 5 nm dies: small dies yield far better (the die cost fell from 2,835 USD)."""
+    from ador.cost.price import die_cost_usd
+    from ador.cost.report import assess
+    from ador.hardware import PRESETS
+    from ador.hardware.devices import Chiplet, GpuSpec
+    cost = assess(PRESETS["mi300x-192gb"])
+    assert cost.dies == 12
+    assert cost.die_cost_usd == pytest.approx(8 * die_cost_usd(115.0, 5) + 4 * die_cost_usd(370.0, 7))
+    assert cost.die_cost_usd < 1000
+    with pytest.raises(ConfigError, match="chiplets=1000"):
+        dataclasses.replace(PRESETS["mi300x-192gb"], chiplets=(Chiplet(count=2, area_mm2=500.0, node_nm=5),))
+    assert isinstance(PRESETS["mi300x-192gb"], GpuSpec)

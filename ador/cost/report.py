@@ -140,6 +140,10 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
         area = device.die_area_mm2
         memory_kind = device.memory_kind
     dies = max(1, math.ceil(area / tech.RETICLE_LIMIT_MM2)) if device.kind == "gpu" else device.dies
+    # each kind of die at its own size and node: a chiplet GPU's, else ``dies`` equal dies
+    kinds = [(c.count, c.area_mm2, c.node_nm) for c in device.chiplets] if device.kind == "gpu" and device.chiplets \
+        else [(dies, area / dies, device.node_nm)]
+    dies = sum(n for n, _, _ in kinds)
     power = {}
     estimated_tdp = None
     if fp:
@@ -161,8 +165,8 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
         estimated_die_area_mm2=estimated, components=components, dies=dies, tdp_w=tdp,
         estimated_tdp_w=estimated_tdp, datasheet_tdp_w=datasheet, power_rule=power_rule, energy_scale=scale,
         power_components={k: v * scale for k, v in power.items()},
-        die_yield=die_yield(area / dies, device.node_nm),
-        die_cost_usd=dies * die_cost_usd(area / dies, device.node_nm),
+        die_yield=sum(n * a * die_yield(a, node) for n, a, node in kinds) / area,      # area-weighted
+        die_cost_usd=sum(n * die_cost_usd(a, node) for n, a, node in kinds),
         memory_cost_usd=memory_cost_usd(device.hbm_capacity_bytes, memory_kind),
         package_cost_usd=tech.PACKAGE_COST_USD, memory_kind=memory_kind, package=package,
     )

@@ -127,6 +127,20 @@ class GpuEfficiency:
 
 
 @dataclass(frozen=True, slots=True)
+class Chiplet:
+    """``count`` dies of ``area_mm2`` each made at ``node_nm``: one kind of die in a GPU package
+    whose dies differ (MI300X: compute dies on one node, I/O dies on another)."""
+    count: int
+    area_mm2: float
+    node_nm: int
+
+    def __post_init__(self) -> None:
+        _check(self, positive=("count", "area_mm2"))
+        if self.node_nm not in NODES_NM:
+            raise ConfigError("node_nm", self.node_nm, f"the cost model knows nodes {', '.join(map(str, NODES_NM))}")
+
+
+@dataclass(frozen=True, slots=True)
 class GpuSpec:
     name: str
     vendor: str
@@ -150,6 +164,9 @@ class GpuSpec:
     topology: Topology = "switch"
     efficiency: GpuEfficiency = field(default_factory=GpuEfficiency)
     source: str = ""
+    # the package's dies where they are not die_area_mm2 cut into reticle-sized pieces at node_nm
+    # (a chiplet GPU); they must add up to die_area_mm2, and each kind is costed at its own size and node
+    chiplets: tuple[Chiplet, ...] = ()
     kind: Literal["gpu"] = "gpu"
 
     def __post_init__(self) -> None:
@@ -159,6 +176,11 @@ class GpuSpec:
                              "link_latency_s", "memory_stacks", "memory_sites"))
         if self.memory_sites < self.memory_stacks:
             raise ConfigError("memory_sites", self.memory_sites, f"fewer than memory_stacks={self.memory_stacks}")
+        if self.chiplets:
+            total = sum(c.count * c.area_mm2 for c in self.chiplets)
+            if abs(total - self.die_area_mm2) > 0.01 * self.die_area_mm2:
+                raise ConfigError("chiplets", round(total, 1), f"add up to {total:.0f} mm2, not die_area_mm2="
+                                                               f"{self.die_area_mm2:g}")
 
     def peak_flops(self, compute_dtype: str) -> float:
         """Dense tensor peak for a MAC datatype; 0 if the GPU cannot multiply in it."""

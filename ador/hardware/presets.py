@@ -12,7 +12,7 @@ The efficiencies are fitted separately (``ador/hardware/calibration.py``).
 from __future__ import annotations
 
 from ador.hardware.components import GiB, KiB, MiB, GlobalSram, Hbm, Links, MacTrees, Noc, SystolicArrays, VectorUnit
-from ador.hardware.devices import AdorChip, GpuSpec
+from ador.hardware.devices import AdorChip, Chiplet, GpuSpec
 
 
 _GPU_SPECS = (
@@ -61,6 +61,8 @@ _GPU_SPECS = (
         int8_ops_per_s=2614.9e12, hbm_bw_bytes_per_s=5.3e12, hbm_capacity_bytes=192 * GiB, l2_bytes=256 * MiB,
         sm_count=304, freq_hz=2.1e9, link_bw_bytes_per_s=448e9, topology="fully_connected",
         die_area_mm2=2400.0, node_nm=5, tdp_w=750.0,
+        # N6 is TSMC's 7 nm family (N7's design rules, EUV layers added): the I/O dies are costed at 7 nm
+        chiplets=(Chiplet(count=8, area_mm2=115.0, node_nm=5), Chiplet(count=4, area_mm2=370.0, node_nm=7)),
         source="AMD Instinct MI300X data sheet (304 CUs, 5.3 TB/s HBM3, 256 MB Infinity Cache as l2_bytes; "
                "7 Infinity Fabric links, 896 GB/s peer bidirectional); area: 8 XCDs (~115 mm2, N5) plus 4 IODs "
                "(~370 mm2, N6), AMD ISSCC 2024",
