@@ -214,3 +214,28 @@ def test_a_parallelism_bound_attention_says_so():
     bounds = {split: gpu.op_time(h200, op, bf16, 1, rates(System(
         device=h200, runtime=dataclasses.replace(split_rt, decode_kv_split=split))))[2] for split in (True, False)}
     assert bounds == {True: "memory", False: "parallelism"}
+
+
+def test_mac_tree_attention_pays_for_trees_wider_than_the_head():
+    """A MAC tree reduces one dot product at a time, width products a cycle (the GEMM rule). QK^T's dot
+    products are head_dim (128) long, so 16 trees of 1,024 are no faster at it than 16 of 128, and for
+    the same 16,384 multipliers the wide trees take 4.5x longer; attention once divided by the full peak."""
+    import dataclasses
+    from ador.hardware import get_device
+    from ador.hardware.components import MacTrees, SystolicArrays
+    from ador.hardware.runtime import get_runtime
+    from ador.perf import ador_engines as E
+    from ador.perf.rules import rates_of
+    base, p = get_device("ador-example"), get_precision("fp16")
+    att = next(o for o in decode_step(ZOO["llama-3-70b"], p, 8, 64, 4096) if o.kind == "attention")
+    seconds = {}
+    for width in (128, 1024):
+        chip = dataclasses.replace(base, systolic=SystolicArrays(count=0),
+                                   mactree=MacTrees(count=16384 // width, width=width))
+        seconds[width] = E.attention_terms(chip, att, p, E.MACTREE, rates_of(chip, get_runtime("ideal")))[0]
+        problems, rows = att.groups // att.kv_group, att.m * att.kv_group
+        count = 16384 // width
+        cycles = problems * (-(-(rows * att.n) // count) * -(-att.k // width)
+                             + -(-(rows * att.k) // count) * -(-att.n // width))
+        assert seconds[width] == pytest.approx(cycles / chip.freq_hz, rel=0.01)
+    assert seconds[1024] > 4 * seconds[128]

@@ -118,7 +118,13 @@ def attention_terms(chip, op: Op, p: Precision, engine: str, r: Rates, X=SCALAR)
         utilisation = X.minimum(1.0, 2.0 * ideal / actual)
         compute = macs / (X.maximum(peak, 1) * utilisation) / (f * chip.matrix_efficiency)
     else:
-        compute = macs / (X.maximum(chip.mactree.macs, 1) * rate) / (f * chip.matrix_efficiency)
+        # by the MAC trees' GEMM rule: each tree reduces one dot product at a time, ``width`` products a
+        # cycle, so QK^T (dot products over the head dimension) uses only k/width of a wider tree
+        trees = chip.mactree
+        count = X.maximum(trees.count, 1)
+        cycles = (X.ceil_div(problems * rows * op.n, count) * X.ceil_div(op.k, trees.width)
+                  + X.ceil_div(problems * rows * op.k, count) * X.ceil_div(op.n, trees.width)) / rate
+        compute = (cycles + trees.log2_width + MACTREE_PIPELINE_CYCLES) / (f * chip.matrix_efficiency)
     return (compute, op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f,
             (attention_kv_bytes(op, r.kv_reads) + op.act_bytes) / r.hbm_bw)
 
