@@ -114,12 +114,11 @@ class TableLayout:
                             else ("trial", number))
             return keys
         front = {done[i][0] for i in front_firsts([row[_VALUES] for _, row, _ in done], directions, keys_of)}
-        out = []
         unknown = [None] * len(self.knob_names)
-        for number, state, row, _ in trials:
-            out.append([number, state.name.lower(), bool(row[_FEASIBLE]) and state == TrialState.COMPLETE,
-                        number in front, *row[_METRICS], *(row[_KNOBS] or unknown), row[_REASONS]])
-        return out
+        names = {s: s.name.lower() for s in TrialState}
+        complete = TrialState.COMPLETE
+        return [[number, names[state], bool(row[_FEASIBLE]) and state == complete, number in front,
+                 *row[_METRICS], *(row[_KNOBS] or unknown), row[_REASONS]] for number, state, row, _ in trials]
 
 
 FOLD_TRIALS = 50_000     # trials folded into one text per query (a database's text has a size limit)
@@ -151,7 +150,7 @@ def stored_rows(engine: Any, study_id: int) -> list[tuple[int, int, TrialState, 
             for start in range(low or 0, (high or -1) + 1, FOLD_TRIALS):
                 folded = conn.execute(fold, {**args, "low": start, "high": start + FOLD_TRIALS}).scalar()
                 flat = json.loads(f"[{folded}]") if folded else []
-                rows += [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
+                rows += zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
         else:
             rows = [(tid, number, state, None if value is None else json.loads(value)) for tid, number, state, value
                     in conn.execute(text(f"SELECT t.trial_id, t.number, t.state, a.value_json {join}"), args).all()]

@@ -101,25 +101,28 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     csv.writer(head, lineterminator="\n").writerow(columns)
     if not rows:
         return head.getvalue()
-    cols = [_cells(col) for col in zip(*rows)]
+    cols = []
+    special = re.compile('[,"\n]')         # what the csv module quotes with lineterminator "\n"
+    for col in zip(*rows):
+        kinds = set(map(type, col))
+        cells = _cells(col, kinds)
+        if len(columns) > 1 and str in kinds and special.search("".join(v for v in cells if type(v) is str)):
+            cells = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in cells]
+        cols.append(cells)
     if len(columns) == 1:                     # the csv module's own rule for a row of one empty field
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows([v] for v in cols[0])
         return head.getvalue() + text.getvalue()
-    special = re.compile('[,"\n]')         # what the csv module quotes with lineterminator "\n"
-    for k, col in enumerate(cols):
-        if str in set(map(type, col)) and special.search("".join(v for v in col if type(v) is str)):
-            cols[k] = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in col]
     return head.getvalue() + "".join([",".join(map(str, r)) + "\n" for r in zip(*cols)])
 
 
-def _cells(col: Sequence[Any]) -> Sequence[Any]:
-    """One column's values as pandas writes them, before quoting: by the type pandas infers for
-    the column, numbers with any float or missing value are floats, NaN and None empty cells."""
+def _cells(col: Sequence[Any], kinds: set[type]) -> Sequence[Any]:
+    """One column's values (of the types ``kinds``) as pandas writes them, before quoting: by the
+    type pandas infers for the column, numbers with any float or missing value are floats, NaN
+    and None empty cells (so a text cell is one of the column's own texts, or empty)."""
     import math
     from functools import partial
     from operator import is_not
-    kinds = set(map(type, col))
     if kinds <= {int, float, type(None)} and int in kinds and len(kinds) > 1:      # pandas: float64
         return ["" if v is None or v != v else float(v) for v in col]
     if kinds <= {float, type(None)} and float in kinds:
