@@ -214,3 +214,9 @@ def test_a_profile_speaks_for_the_releases_it_was_fitted_on():
     for bad in ("0.5 to 0.9", "0.9-0.5", "0.9"):
         with pytest.raises(ConfigError, match="releases"):
             RuntimeProfile(name="x", releases=bad)
+
+
+def test_the_calibration_reads_as_pyyamls_own_parser_reads_it():
+    """The calibration is parsed with libyaml where PyYAML has it (start-up time): the same data."""
+    from ador.hardware.calibration import PACKAGED_CALIBRATION, _document
+    assert _document(PACKAGED_CALIBRATION) == yaml.safe_load(PACKAGED_CALIBRATION.read_text())

@@ -98,10 +98,11 @@ class TableLayout:
     # --- the table -----------------------------------------------------------------------------
 
     def table(self, trials: Sequence[tuple[int, TrialState, list[Any], tuple | None]],
-              directions: Sequence[str]) -> list[list]:
-        """The table's rows, in trial-number order, from (number, state, stored row, design key or
-        None) of every trial: ``on_front`` marks the study's front as ``front_trials`` counts it
-        (feasible trials no other dominates, then the first of each distinct design)."""
+              directions: Sequence[str]) -> list[Sequence[Any]]:
+        """The table's columns (in the order of ``columns``; rows in trial-number order), from
+        (number, state, stored row, design key or None) of every trial: ``on_front`` marks the
+        study's front as ``front_trials`` counts it (feasible trials no other dominates, then the
+        first of each distinct design)."""
         trials = sorted(trials, key=lambda t: t[0])
         done = [(number, row, key) for number, state, row, key in trials
                 if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None]
@@ -117,8 +118,16 @@ class TableLayout:
         unknown = [None] * len(self.knob_names)
         names = {s: s.name.lower() for s in TrialState}
         complete = TrialState.COMPLETE
-        return [[number, names[state], bool(row[_FEASIBLE]) and state == complete, number in front,
-                 *row[_METRICS], *(row[_KNOBS] or unknown), row[_REASONS]] for number, state, row, _ in trials]
+        numbers = [t[0] for t in trials]
+
+        def spread(lists: list[Any], width: int) -> list[Sequence[Any]]:     # rows of lists -> columns
+            return list(zip(*lists)) if lists else [()] * width
+        return [numbers, [names[t[1]] for t in trials],
+                [bool(row[_FEASIBLE]) and state == complete for _, state, row, _ in trials],
+                [number in front for number in numbers],
+                *spread([t[2][_METRICS] for t in trials], len(self.metric_names)),
+                *spread([t[2][_KNOBS] or unknown for t in trials], len(self.knob_names)),
+                [t[2][_REASONS] for t in trials]]
 
 
 FOLD_TRIALS = 50_000     # trials folded into one text per query (a database's text has a size limit)

@@ -19,9 +19,14 @@ FORMATS = ("csv", "json", "parquet")
 
 @dataclass(frozen=True)
 class TrialsTable:
-    """Every trial of a study as a table: column names and one row (a list) per trial."""
+    """Every trial of a study as a table: column names and each column's cells (one per trial)."""
     columns: list[str]
-    rows: list[list[Any]]
+    cells: list[Sequence[Any]]
+
+    @property
+    def rows(self) -> list[list[Any]]:
+        """One row (a list) per trial."""
+        return [list(r) for r in zip(*self.cells)]
 
     def frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -76,7 +81,7 @@ def write_table(table: TrialsTable, fmt: str, out: Path | None) -> str:
             raise ConfigError("--format", "parquet", "parquet is binary: give --out FILE")
         table.frame().to_parquet(out, index=False)
         return str(out)
-    text = csv_text(table.columns, table.rows) if fmt == "csv" else \
+    text = _csv_of_columns(table.columns, table.cells) if fmt == "csv" else \
         table.frame().to_json(orient="records", indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
@@ -94,21 +99,26 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells, a text with a comma, quote or newline is quoted as the csv module quotes it. For the
     values a table holds (decoded JSON: str, bool, int within 64 bits, float, None); numpy scalars,
     larger ints or tuples are not what pandas would write."""
+    return _csv_of_columns(columns, list(zip(*rows)) if rows else [()] * len(columns))
+
+
+def _csv_of_columns(columns: Sequence[str], cells: Sequence[Sequence[Any]]) -> str:
+    """``csv_text`` of a table given column by column (``cells``: each column's values)."""
     import csv
     import io
     import re
     head = io.StringIO()
     csv.writer(head, lineterminator="\n").writerow(columns)
-    if not rows:
+    if not cells or not len(cells[0]):
         return head.getvalue()
     cols = []
     special = re.compile('[,"\n]')         # what the csv module quotes with lineterminator "\n"
-    for col in zip(*rows):
+    for col in cells:
         kinds = set(map(type, col))
-        cells = _cells(col, kinds)
-        if len(columns) > 1 and str in kinds and special.search("".join(v for v in cells if type(v) is str)):
-            cells = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in cells]
-        cols.append(cells)
+        out = _cells(col, kinds)
+        if len(columns) > 1 and str in kinds and special.search("".join(v for v in out if type(v) is str)):
+            out = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in out]
+        cols.append(out)
     if len(columns) == 1:                     # the csv module's own rule for a row of one empty field
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows([v] for v in cols[0])
