@@ -45,12 +45,14 @@ def schema_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def open_reader(engine: Any, tables: set[str], optuna_tables: set[str]) -> ReadOnlyStorage | None:
+def open_reader(engine: Any, tables: set[str]) -> ReadOnlyStorage | None:
     """A reader of the database behind ``engine`` (whose tables are ``tables``), or None where
     Optuna's storage must open it (it would create or stamp something, or refuse the schema)."""
     from sqlalchemy import text
+
+    from ador.explore.optuna_tables import TABLE_NAMES
     head = schema_head()
-    if head is None or not optuna_tables <= tables:
+    if head is None or not TABLE_NAMES <= tables:
         return None
     with engine.connect() as conn:
         revisions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()

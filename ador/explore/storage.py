@@ -235,7 +235,7 @@ def _tables(engine: Any) -> set[str]:
 
 def _reader(engine: Any, tables: set[str]) -> BaseStorage | None:
     from ador.explore.read_storage import open_reader
-    return open_reader(engine, tables, _optuna_table_names())
+    return open_reader(engine, tables)
 
 
 def _unreachable(err: BaseException) -> bool:

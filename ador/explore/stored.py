@@ -5,8 +5,10 @@ through its ORM (about 10 s for 4,000 trials with ador's metrics), and its trial
 all in memory. The commands that read a study, a resume and the workers need much less: a count
 by state, the objective values and feasibility of completed trials, a few whole trials (the
 front, the last generations). ``StoredTrials`` issues those queries against Optuna's own tables
-(the schema of optuna < 6, pinned in setup.cfg; tests/test_writer_contract.py ties it to Optuna)
-and builds ``FrozenTrial`` objects equal to Optuna's own. A storage without tables (the journal
+(the schema of optuna < 6, pinned in setup.cfg, declared in ador/explore/optuna_tables.py;
+tests/test_writer_contract.py and tests/test_read_storage.py tie it to Optuna) and builds
+``FrozenTrial`` objects equal to Optuna's own, through Optuna's storage or, for a command that
+only reads, without it (ador/explore/read_storage.py). A storage without tables (the journal
 file) is read through the public API instead, with the same results.
 """
 from __future__ import annotations
