@@ -119,7 +119,9 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
         try:
             if url.startswith("sqlite:///") and create:
                 _use_wal(url)
-            engine, reader = _engine(url, engine_kwargs), None
+            # a reader's SQLite connections close after each query: the command leaves no open
+            # connection (nor the write-ahead log's -wal and -shm files) behind while it lives
+            engine, reader = _engine(url, engine_kwargs, pooled=not (reads_only and url.startswith("sqlite"))), None
             try:
                 tables = _tables(engine)
                 if not create and not OPTUNA_TABLES <= tables:
@@ -221,9 +223,12 @@ def _optuna_table_names() -> set[str]:
     return set(TABLE_NAMES)
 
 
-def _engine(url: str, engine_kwargs: dict[str, Any]) -> Any:
+def _engine(url: str, engine_kwargs: dict[str, Any], *, pooled: bool = True) -> Any:
     import sqlalchemy
-    return sqlalchemy.create_engine(url, **engine_kwargs)
+    if pooled:
+        return sqlalchemy.create_engine(url, **engine_kwargs)
+    from sqlalchemy.pool import NullPool
+    return sqlalchemy.create_engine(url, poolclass=NullPool, **engine_kwargs)
 
 
 def _tables(engine: Any) -> set[str]:
