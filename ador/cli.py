@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from ador.cli_args import Parser, UsageError, count
+from ador.cli_args import LazyChoices, Parser, UsageError, count
 from ador.cli_study import register as register_study
 from ador.cli_validation import register as register_validation
 from ador.errors import AdorError, ConfigError, DoesNotFitError
@@ -287,8 +287,7 @@ def cmd_headline(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
-    from ador.serving import POLICIES
-    from ador.workload import PRECISIONS
+    precisions = LazyChoices(module="ador.workload", name="PRECISIONS")
     parser = Parser(prog="ador", description="Recommend accelerator hardware for LLM serving.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -311,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_hardware_show)
 
     p = command("evaluate", "latency, throughput and memory of one design on one static batch")
-    _system_args(p, PRECISIONS)
+    _system_args(p, precisions)
     p.add_argument("--batch", type=count, default=1, help="requests served together (the static batch)")
     p.add_argument("--input-len", type=count, default=2048, help="prompt tokens per request")
     p.add_argument("--output-len", type=count, default=128, help="output tokens per request")
@@ -328,9 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_area)
 
     p = command("simulate", "serve a stream of requests: percentile TTFT/TBT, throughput, goodput")
-    _system_args(p, PRECISIONS)
-    p.add_argument("--policy", default=None, choices=POLICIES, help="scheduling policy (default: continuous, or "
-                                                                    "the --stack's)")
+    _system_args(p, precisions)
+    p.add_argument("--policy", default=None, choices=LazyChoices(module="ador.serving", name="POLICIES"),
+                   help="scheduling policy (default: continuous, or the --stack's)")
     p.add_argument("--stack", help="take a serving stack's scheduler settings: vllm, sglang, tensorrt-llm, "
                                    "with flags as the stack takes them (\"vllm --num-scheduler-steps 10\")")
     p.add_argument("--rate", type=float, help="Poisson arrival rate, requests/s (default: all at t=0, a burst)")

@@ -1,10 +1,10 @@
 """Argument parsing for the ``ador`` command: one-line usage errors, whole numbers checked,
-defaults shown in every option's help."""
+defaults shown in every option's help, choices imported only when an option or its help needs them."""
 from __future__ import annotations
 
 import argparse
 import re
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn, Sequence
 
 from ador.errors import AdorError
 
@@ -23,6 +23,44 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(_one_line(message, self.prog))
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # argparse renders a new option's metavar once, to check it, which would list (and so
+        # import) lazy choices: a placeholder stands in for that check, help lists them later
+        lazy = isinstance(kwargs.get("choices"), LazyChoices) and "metavar" not in kwargs
+        if lazy:
+            kwargs["metavar"] = "CHOICE"
+        action = super().add_argument(*args, **kwargs)
+        if lazy:
+            action.metavar = None
+        return action
+
+
+class LazyChoices(Sequence[str]):
+    """An option's choices, a module's sequence of names imported when first asked for (a value
+    given, help shown): building the parser imports none of the modules they come from."""
+
+    def __init__(self, *, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self._items: tuple[str, ...] | None = None
+
+    def _names(self) -> tuple[str, ...]:
+        if self._items is None:
+            import importlib
+            self._items = tuple(getattr(importlib.import_module(self.module), self.name))
+        return self._items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
 
 
 def _one_line(message: str, prog: str) -> str:

@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from ador.cli_args import count, port
+from ador.cli_args import LazyChoices, count, port
 from ador.errors import ConfigError
 
 STORAGE_HELP = ("where the study is stored: sqlite:///x.db, postgresql://..., journal:PATH (default: see "
@@ -15,9 +15,9 @@ DIR_HELP = ("folder of NAME.db files (default: $ADOR_STUDIES; else beside the st
 NAME_HELP = "the study's name, or its study file (the storage is then found where launch put it)"
 
 
-def _open(args: argparse.Namespace, *, write: bool = False):
-    from ador.explore.runner import load_stored
-    return load_stored(args.name, args.storage, write=write, storage_dir=args.storage_dir)
+def _open(args: argparse.Namespace, *, write: bool = False, reads_only: bool = False):
+    from ador.explore.reopen import load_stored
+    return load_stored(args.name, args.storage, write=write, storage_dir=args.storage_dir, reads_only=reads_only)
 
 
 def _print_best(study, durable, fmt: str) -> None:
@@ -26,7 +26,7 @@ def _print_best(study, durable, fmt: str) -> None:
     from ador.explore.results import pareto_rows, reader, status, study_front
     from ador.report.data import picks
     points = reader(durable).points()                      # the completed trials' values, read once
-    front = study_front(durable, study.directions, points)  # the front's trials only read whole
+    front = study_front(durable, study.directions, points, table=True)   # only the front read whole
     rows = pareto_rows(study, durable, front)
     baselines = baselines_of(durable)
     chosen = {why: t.number for why, t in picks(study, front).items()}
@@ -138,7 +138,7 @@ def cmd_study_enumerate(args: argparse.Namespace) -> int:
 def cmd_study_status(args: argparse.Namespace) -> int:
     from ador.explore.results import status
     from ador.explore.storage import redact
-    _, durable, url = _open(args)
+    _, durable, url = _open(args, reads_only=True)
     st = status(durable)
     if args.json:
         print(json.dumps(st, indent=2))
@@ -151,15 +151,15 @@ def cmd_study_status(args: argparse.Namespace) -> int:
 
 
 def cmd_study_best(args: argparse.Namespace) -> int:
-    study, durable, _ = _open(args)
+    study, durable, _ = _open(args, reads_only=True)
     _print_best(study, durable, "json" if args.json else "csv" if args.csv else "table")
     return 0
 
 
 def cmd_study_export(args: argparse.Namespace) -> int:
     from ador.config import dump_yaml
-    from ador.explore.runner import trial_design
-    study, durable, _ = _open(args)
+    from ador.explore.results import trial_design
+    study, durable, _ = _open(args, reads_only=True)
     if args.trial is None:
         from ador.report.table import trials_table, write_table
         if args.yaml:
@@ -215,7 +215,6 @@ def _reader(study, name: str, help: str, func) -> argparse.ArgumentParser:
 
 
 def register(sub) -> None:
-    from ador.explore.samplers import SAMPLERS
     from ador.report.table import FORMATS
     study = sub.add_parser("study", help="design-space exploration studies").add_subparsers(
         dest="study_cmd", required=True, metavar="COMMAND")
@@ -224,7 +223,8 @@ def register(sub) -> None:
     p.add_argument("--trials", type=count, help="trials to run now (default: the file's budget)")
     p.add_argument("--storage", help=STORAGE_HELP)
     p.add_argument("--storage-dir", help=DIR_HELP)
-    p.add_argument("--sampler", choices=SAMPLERS, help="override the file's sampler (default: the file's)")
+    p.add_argument("--sampler", choices=LazyChoices(module="ador.explore.samplers", name="SAMPLERS"),
+                   help="override the file's sampler (default: the file's)")
     p.add_argument("--seed", type=int, help="override the file's seed (default: the file's)")
     p.add_argument("--name", help="study name (default: the file's name, else its stem)")
     p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ador.cli_args import count
+from ador.cli_args import LazyChoices, count
 from ador.errors import AdorError
 
 
@@ -167,7 +167,6 @@ def cmd_fairness(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the three commands to ``ador``'s subcommand parser."""
-    from ador.workload import PRECISIONS
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help)
@@ -176,7 +175,8 @@ def register(sub: Any) -> None:
     p.add_argument("--design", required=True, help="ADOR design: preset name or design .yaml")
     p.add_argument("--baseline", default="a100-sxm-80gb", help="GPU preset to compare with")
     p.add_argument("--model", default="llama-3-70b", help="zoo name or a Hugging Face config.json")
-    p.add_argument("--precision", default="fp16", choices=PRECISIONS, help="weights, activations and KV cache")
+    p.add_argument("--precision", default="fp16", choices=LazyChoices(module="ador.workload", name="PRECISIONS"),
+                   help="weights, activations and KV cache")
     p.add_argument("--tp", type=count, default=8, help="tensor-parallel degree")
     p.add_argument("--devices", type=count, default=None, help="devices in all (default: tp)")
     p.add_argument("--batch", type=count, default=128, help="static batch")

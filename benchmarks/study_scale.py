@@ -110,8 +110,8 @@ print(json.dumps({"import_s": t1 - t0, "open_s": t2 - t1, "first_trial_s": t3 - 
 _READS = """
 import json, sys, time
 from ador.cli import main
-from ador.explore.runner import load_stored
-load_stored(sys.argv[2], sys.argv[1])                  # the imports a reading command needs, warm
+from ador.explore.reopen import load_stored
+load_stored(sys.argv[2], sys.argv[1], reads_only=True)     # the imports a reading command needs, warm
 out = {}
 for label, argv in json.loads(sys.argv[3]).items():
     t = time.perf_counter()

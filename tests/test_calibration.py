@@ -229,3 +229,9 @@ def test_the_shipped_fit_is_where_another_powell_pass_gains_nothing():
     assert start == pytest.approx(DOC["mape_pct"], abs=0.01)
     again = minimize(loss, z, method="Powell", options={"maxfev": C.PHASE_EVALUATIONS, "xtol": 1e-3, "ftol": 1e-5})
     assert start - again.fun < C.CYCLE_GAIN_PCT + 0.02
+
+
+def test_the_calibration_reads_as_pyyamls_own_parser_reads_it():
+    """The calibration is parsed with libyaml where PyYAML has it (start-up time): the same data."""
+    from ador.hardware.calibration import PACKAGED_CALIBRATION, _document
+    assert _document(PACKAGED_CALIBRATION) == yaml.safe_load(PACKAGED_CALIBRATION.read_text())

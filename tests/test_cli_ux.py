@@ -37,6 +37,24 @@ def test_every_option_has_help_and_shows_its_default():
     assert "--batch BATCH" in text and "(default: 1)" in text and "(default: 2048)" in text
 
 
+def test_the_parser_imports_no_module_its_choices_come_from():
+    """Building the parser imports neither the samplers nor the serving simulator (a reading
+    command needs neither); help and a bad value still list every choice, as argparse does."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ador_env
+    script = ("import sys; from ador.cli import build_parser; build_parser(); "
+              "print(sorted(m for m in ('ador.serving', 'ador.explore.samplers', 'ador.workload', 'optuna') "
+              "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ador_env(), timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+    commands = dict(_commands(build_parser()))
+    assert "--policy {continuous,chunked,concurrent,disaggregated}" in commands[("simulate",)].format_help()
+    assert "--sampler {nsga2,nsga3,tpe,random,grid,gp,pymoo-nsga2}" in commands[("study", "launch")].format_help()
+    assert "{fp16,bf16,fp8,int8-wo,fp8-wo,int4-wo}" in commands[("evaluate",)].format_help()
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["study", "launch", "smoke", "--sampler", "annealing"], "--sampler='annealing': unknown (known: nsga2"),
     (["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--policy", "fifo"], "--policy='fifo'"),

@@ -370,23 +370,28 @@ def test_postgresql_connections_dropped_mid_study(workdir, pg_db, run):
 
 def test_every_storage_read_is_retried(workdir, monkeypatch, capsys):
     """Every third read fails once: the run, the end-of-run status and Pareto table, status and
-    best all complete (they used to read once, unguarded)."""
+    best all complete (they used to read once, unguarded), through Optuna's storage and through
+    the reader that status, best and export open (ador/explore/read_storage.py)."""
+    from ador.explore.read_storage import ReadOnlyStorage
     monkeypatch.setattr(storage_mod, "RETRY_DELAYS_S", (0.01, 0.01))
-    calls = {"n": 0}
-    for method in ("get_all_trials", "get_study_user_attrs", "get_study_system_attrs", "get_trial"):
-        real = getattr(optuna.storages.RDBStorage, method)
+    calls = {"n": 0, ReadOnlyStorage: 0}
+    for cls in (optuna.storages.RDBStorage, ReadOnlyStorage):
+        for method in ("get_all_trials", "get_study_user_attrs", "get_study_system_attrs", "get_trial",
+                       "get_study_directions"):
+            real = getattr(cls, method)
 
-        def flaky(self, *args, _real=real, **kwargs):
-            calls["n"] += 1
-            if calls["n"] % 3 == 0:
-                raise sqlite3.OperationalError("database is locked")
-            return _real(self, *args, **kwargs)
-        monkeypatch.setattr(optuna.storages.RDBStorage, method, flaky)
+            def flaky(self, *args, _real=real, _cls=cls, **kwargs):
+                calls["n"] += 1
+                calls[_cls] = calls.get(_cls, 0) + 1
+                if calls["n"] % 3 == 0:
+                    raise sqlite3.OperationalError("database is locked")
+                return _real(self, *args, **kwargs)
+            monkeypatch.setattr(cls, method, flaky)
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "30", "--quiet"]) == 0
     assert main(["study", "status", "smoke"]) == 0
     assert main(["study", "best", "smoke", "--json"]) == 0
     assert main(["study", "export", "smoke", "3"]) == 0
-    assert calls["n"] > 10
+    assert calls["n"] > 10 and calls[ReadOnlyStorage] > 6
     assert "Traceback" not in capsys.readouterr().err
 
 

@@ -19,10 +19,11 @@ def reader(durable: optuna.Study) -> StoredTrials:
     return StoredTrials(durable._storage, durable._study_id)
 
 
-def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
-                points: list[Point] | None = None) -> list[FrozenTrial]:
+def front_points(durable: optuna.Study, directions: Sequence[str] | None = None,
+                 points: list[Point] | None = None) -> list[Point]:
     """The study's front as ``front_trials`` counts it (feasible, non-dominated, one trial per
-    distinct design), from the values of the completed trials; only the front is read whole."""
+    distinct design), in trial-number order, from the values of the completed trials (the
+    parameters are read for the non-dominated trials alone)."""
     if directions is None:
         directions = [d.name.lower() for d in durable.directions]
     r = reader(durable)
@@ -31,30 +32,36 @@ def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
     def keys_of(indices: list[int]) -> list[tuple]:
         keys = r.param_keys([feasible[i].trial_id for i in indices])
         return [keys[feasible[i].trial_id] for i in indices]
-    firsts = front_firsts([p.values for p in feasible], directions, keys_of)
-    return r.load([feasible[i].trial_id for i in firsts])      # only the front read whole
+    return [feasible[i] for i in front_firsts([p.values for p in feasible], directions, keys_of)]
+
+
+def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
+                points: list[Point] | None = None, *, table: bool = False) -> list[FrozenTrial]:
+    """The front's trials (``front_points``), only they read whole (``table``: as a table of
+    trials shows them, ``StoredTrials.load``)."""
+    return reader(durable).load([p.trial_id for p in front_points(durable, directions, points)], table=table)
 
 
 def status(durable: optuna.Study, front: list[FrozenTrial] | None = None,
            points: list[Point] | None = None) -> dict[str, Any]:
     """Counts, the front's size and hypervolume (``front`` and ``points``, the completed trials'
-    values, where the caller has read them already)."""
+    values, where the caller has read them already; without ``front`` none is read whole)."""
     r = reader(durable)
     counts = r.counts()
     made = settings(durable)
     directions = [d.name.lower() for d in durable.directions]
     if points is None:
         points = r.points()
-    if front is None:
-        front = study_front(durable, directions, points)
+    front_values = [t.values for t in front] if front is not None else \
+        [p.values for p in front_points(durable, directions, points)]
     names = durable.metric_names or []
     ref = hv_reference(made.get("ador_baselines") or {}, names)
     return {
         "study": durable.study_name, "n_trials": sum(counts.values()),
         "n_complete": counts.get(TrialState.COMPLETE, 0), "n_failed": counts.get(TrialState.FAIL, 0),
         "n_running": counts.get(TrialState.RUNNING, 0),
-        "n_feasible": sum(1 for p in points if p.feasible), "n_pareto": len(front),
-        "hypervolume": ratio_hypervolume([t.values for t in front], directions, [v for _, v in ref.values()]),
+        "n_feasible": sum(1 for p in points if p.feasible), "n_pareto": len(front_values),
+        "hypervolume": ratio_hypervolume(front_values, directions, [v for _, v in ref.values()]),
         "hypervolume_reference": {m: {"gpu": g, "value": v} for m, (g, v) in ref.items()},
         "objectives": durable.metric_names, "directions": directions,
         "model_version": made.get("ador_model_version"),

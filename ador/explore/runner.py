@@ -5,25 +5,25 @@ durable storage in one transaction: the sampler's many reads never touch the dat
 never leaves a half-written or RUNNING trial behind, and every completed trial is on disk before
 the next one starts. What the in-memory study is given (at a resume, from other workers, for a
 design met before) is ador/explore/history.py's; scoring is ador/explore/scoring.py's, worker
-processes ador/explore/workers.py's, reading results ador/explore/results.py's.
+processes ador/explore/workers.py's, reopening a stored study ador/explore/reopen.py's, reading
+results ador/explore/results.py's.
 """
 from __future__ import annotations
 
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import optuna
-from optuna.trial import TrialState
 
-from ador.errors import AdorError, ConfigError
-from ador.explore.config import SamplerSpec, Study, model_version, study_from_dict
+from ador.errors import AdorError
+from ador.explore.config import SamplerSpec, Study, model_version
 from ador.explore.params import distributions, knob_values
 from ador.explore.pareto import hv_reference, ratio_hypervolume
-from ador.explore.record import (BASELINE_PREFIX, REASONS, baseline_summary, settings, write_setting)
+from ador.explore.record import BASELINE_PREFIX, baseline_summary, settings, write_setting
+from ador.explore.reopen import COMPLETE_KEY, check_same, fail_orphans, is_made, load_stored  # noqa: F401
 from ador.explore.samplers import PYMOO, build_sampler, check_sampler
-from ador.explore.locate import STUDIES_ENV, launch_storage, read_storage
+from ador.explore.locate import launch_storage
 from ador.explore.history import History, RunStats, TrialWriter, tell
 from ador.explore.scoring import GPU_POLICY_FOR_CONCURRENT, Outcome, Scorer, scorer_for  # noqa: F401 (re-exported)
 from ador.explore.storage import NoStorageError, check_study_name, open_storage, redact  # noqa: F401
@@ -31,8 +31,6 @@ from ador.explore.stored import StoredTrials
 from ador.explore.table_rows import TableLayout
 from ador.hardware import GPUS
 from ador.progress import Progress
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 SYNC_EVERY_S = 2.0                # seconds between pulls of other workers' trials
 
@@ -60,9 +58,6 @@ def _baselines(study: Study) -> dict[str, Any]:
     return out
 
 
-COMPLETE_KEY = "ador_complete"   # written last when a study is created: without it the creation was cut short
-
-
 def open_study(study: Study, storage_url: str | None = None, *, sampler: str | None = None,
                seed: int | None = None, storage_dir: str | None = None) -> tuple[optuna.Study, str]:
     """Create the study in storage, or reopen it after checking it was made from the same study
@@ -87,7 +82,7 @@ def open_study(study: Study, storage_url: str | None = None, *, sampler: str | N
         durable = optuna.load_study(study_name=study.name, storage=storage)
     except KeyError:
         durable = None
-    if durable is not None and _is_made(durable):
+    if durable is not None and is_made(durable):
         check_same(study, settings(durable))
         fail_orphans(durable)
         return durable, url
@@ -114,80 +109,6 @@ def open_study(study: Study, storage_url: str | None = None, *, sampler: str | N
         durable.set_metric_names(study.metric_names)
     write_setting(durable, COMPLETE_KEY, True)
     return durable, url
-
-
-def _is_made(durable: optuna.Study) -> bool:
-    """Creation finished: the marker, or trials (a study made before the marker existed)."""
-    return bool(settings(durable).get(COMPLETE_KEY)) or bool(StoredTrials(durable._storage, durable._study_id).counts())
-
-
-def fail_orphans(durable: optuna.Study) -> int:
-    """Mark RUNNING trials as FAIL. ador's workers never leave a trial RUNNING in storage (a trial is
-    written once, finished), so a RUNNING trial belongs to a client that died mid-trial (a plain
-    Optuna process, or an older ador); left alone it would never finish."""
-    storage = durable._storage
-    orphans = StoredTrials(storage, durable._study_id).load(states=(TrialState.RUNNING,), user_attrs=False)
-    for t in orphans:
-        storage.set_trial_user_attr(t._trial_id, REASONS, ["worker died while this trial was running"])
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    return len(orphans)
-
-
-def check_same(study: Study, attrs: dict[str, Any]) -> None:
-    if attrs.get("ador_config_hash") != study.config_hash():
-        stored = attrs.get("ador_config", {})
-        current = study.to_dict()
-        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
-        raise ConfigError("study", study.name, f"the stored study was created from a different definition "
-                                               f"(changed: {', '.join(changed) or 'details'}); launch it under "
-                                               f"another name or restore the original file")
-    if attrs.get("ador_model_version") != model_version():
-        raise ConfigError("study", study.name, f"the stored study was scored by model {attrs.get('ador_model_version')}"
-                                               f", this ador is {model_version()}; results would mix two models, "
-                                               f"so launch it under another name")
-
-
-def load_stored(name: str, storage_url: str | None, *, write: bool = False,
-                storage_dir: str | None = None) -> tuple[Study, optuna.Study, str]:
-    """Reopen a stored study from its storage alone (no study file needed). ``name`` is a study
-    name, or a study file (its storage is found where ``launch`` put it). ``write``: the caller
-    will add trials (RUNNING trials of dead clients are failed first); reading creates nothing."""
-    url, looked = storage_url, list[Path]()
-    if name.endswith((".yaml", ".yml")) and not storage_url:
-        from ador.explore.config import load_study
-        from ador.explore.locate import find_study_file
-        study_file = load_study(find_study_file(name))
-        name = study_file.name
-        url, _ = launch_storage(name, study_file.path, file_storage_url=study_file.spec.storage,
-                                directory=storage_dir)
-    check_study_name(name)
-    if url is None:
-        url, looked = read_storage(name, directory=storage_dir)
-    try:
-        storage = open_storage(url, create=False)
-    except NoStorageError as err:
-        where = f" (looked in {', '.join(str(d) for d in looked)}; --storage-dir or ${STUDIES_ENV} name " \
-                "another folder)" if looked else ""
-        raise ConfigError("study", name, f"no such study: {err.value} {err.reason}{where}") from None
-    try:
-        durable = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise ConfigError("study", name, f"no such study in {redact(url)} "
-                                         f"(studies: {', '.join(names) or 'none'})") from None
-    try:
-        attrs = settings(durable)
-    except RecursionError:
-        raise ConfigError("study", name, "its stored settings are nested too deeply to read") from None
-    if not _is_made(durable):
-        raise ConfigError("study", name, "has no settings: its creation was interrupted (launch it again to finish "
-                                         "it) or it was not made by ador")
-    if "ador_config" not in attrs:
-        raise ConfigError("study", name, "was not created by ador (no stored definition)")
-    study = study_from_dict(attrs["ador_config"], name)
-    if write:
-        fail_orphans(durable)
-    return study, durable, url
 
 
 # --- running ---------------------------------------------------------------------------------

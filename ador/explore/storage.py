@@ -81,9 +81,11 @@ def _is_journal(url: str) -> bool:
     return url.startswith("journal:") or (("://" not in url) and url.endswith((".log", ".journal", ".jsonl")))
 
 
-def open_storage(url: str, *, create: bool = False) -> RetryingStorage:
+def open_storage(url: str, *, create: bool = False, reads_only: bool = False) -> RetryingStorage:
     """Open a study storage. ``create``: this command may create the database file and Optuna's
-    tables (``launch``); otherwise the storage must exist and nothing is written to open it."""
+    tables (``launch``); otherwise the storage must exist and nothing is written to open it.
+    ``reads_only``: the command only reads; a database Optuna would open as it is is then read
+    without Optuna's storage (ador/explore/read_storage.py)."""
     url = normalise_url(url)
     shown = redact(url)
     if _is_journal(url):
@@ -117,9 +119,19 @@ def open_storage(url: str, *, create: bool = False) -> RetryingStorage:
         try:
             if url.startswith("sqlite:///") and create:
                 _use_wal(url)
-            tables = _tables(url, engine_kwargs)
-            if not create and not OPTUNA_TABLES <= tables:
-                raise NoStorageError("storage", shown, "holds no studies (`ador study launch` creates a study)")
+            # a reader's SQLite connections close after each query: the command leaves no open
+            # connection (nor the write-ahead log's -wal and -shm files) behind while it lives
+            engine, reader = _engine(url, engine_kwargs, pooled=not (reads_only and url.startswith("sqlite"))), None
+            try:
+                tables = _tables(engine)
+                if not create and not OPTUNA_TABLES <= tables:
+                    raise NoStorageError("storage", shown, "holds no studies (`ador study launch` creates a study)")
+                reader = _reader(engine, tables) if reads_only and not create else None
+            finally:
+                if reader is None:
+                    engine.dispose()
+            if reader is not None:
+                return retrying(reader)
             complete = _optuna_table_names() - {"alembic_version"} <= tables     # nothing for Optuna to create
             rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
                                              skip_table_creation=complete or not create)
@@ -207,19 +219,28 @@ def _check_sqlite_is_optuna(path: Path, shown: str) -> None:
 
 
 def _optuna_table_names() -> set[str]:
-    from optuna.storages._rdb import models
-    return set(models.BaseModel.metadata.tables) | {"alembic_version"}
+    from ador.explore.optuna_tables import TABLE_NAMES
+    return set(TABLE_NAMES)
 
 
-def _tables(url: str, engine_kwargs: dict[str, Any]) -> set[str]:
+def _engine(url: str, engine_kwargs: dict[str, Any], *, pooled: bool = True) -> Any:
+    import sqlalchemy
+    if pooled:
+        return sqlalchemy.create_engine(url, **engine_kwargs)
+    from sqlalchemy.pool import NullPool
+    return sqlalchemy.create_engine(url, poolclass=NullPool, **engine_kwargs)
+
+
+def _tables(engine: Any) -> set[str]:
     """The database's tables, read before Optuna opens it (Optuna creates missing ones: a reading
     command must not, and a complete database needs no creation queries)."""
     import sqlalchemy
-    engine = sqlalchemy.create_engine(url, **engine_kwargs)
-    try:
-        return set(sqlalchemy.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
+    return set(sqlalchemy.inspect(engine).get_table_names())
+
+
+def _reader(engine: Any, tables: set[str]) -> BaseStorage | None:
+    from ador.explore.read_storage import open_reader
+    return open_reader(engine, tables)
 
 
 def _unreachable(err: BaseException) -> bool:
@@ -319,6 +340,13 @@ class RetryingStorage(BaseStorage):
         """The RDB storage underneath (Optuna's trial cache keeps it as ``_backend``), if any."""
         backend = getattr(self.inner, "_backend", self.inner)
         return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+    @property
+    def engine(self) -> Any:
+        """The SQLAlchemy engine of the database's tables (Optuna's, or a reader's of
+        ador/explore/read_storage.py); None for a storage without tables (a journal file)."""
+        rdb = self.rdb
+        return rdb.engine if rdb is not None else getattr(self.inner, "engine", None)
 
 
 # built with type() so that ABCMeta sees the abstract methods implemented

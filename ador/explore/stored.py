@@ -5,8 +5,10 @@ through its ORM (about 10 s for 4,000 trials with ador's metrics), and its trial
 all in memory. The commands that read a study, a resume and the workers need much less: a count
 by state, the objective values and feasibility of completed trials, a few whole trials (the
 front, the last generations). ``StoredTrials`` issues those queries against Optuna's own tables
-(the schema of optuna < 6, pinned in setup.cfg; tests/test_writer_contract.py ties it to Optuna)
-and builds ``FrozenTrial`` objects equal to Optuna's own. A storage without tables (the journal
+(the schema of optuna < 6, pinned in setup.cfg, declared in ador/explore/optuna_tables.py;
+tests/test_writer_contract.py and tests/test_read_storage.py tie it to Optuna) and builds
+``FrozenTrial`` objects equal to Optuna's own, through Optuna's storage or, for a command that
+only reads, without it (ador/explore/read_storage.py). A storage without tables (the journal
 file) is read through the public API instead, with the same results.
 """
 from __future__ import annotations
@@ -20,8 +22,9 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, design_key
+from ador.explore.read_storage import ReadOnlyStorage
 from ador.explore.storage import RetryingStorage, with_retries
-from ador.explore.stored_table import decode_json, inter_type, local_time, rdb_tables, stored_value, trial_state
+from ador.explore.stored_table import decode_json, local_time, rdb_tables, stored_number, trial_state
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
@@ -44,8 +47,7 @@ class StoredTrials:
     def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self.storage = storage
         self.study_id = study_id
-        rdb = storage.rdb if isinstance(storage, RetryingStorage) else None
-        self.engine = rdb.engine if rdb is not None else None
+        self.engine = storage.engine if isinstance(storage, (RetryingStorage, ReadOnlyStorage)) else None
         self._watermark = -1                  # finished trials with ids up to it were seen (journal ids from 0)
         self._open: set[int] = set()          # ids at or below the watermark not finished when seen
         self._dists: dict[str, BaseDistribution] = {}
@@ -152,8 +154,7 @@ class StoredTrials:
             return [Point(t._trial_id, t.number, tuple(t.values), is_feasible(t))
                     for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.COMPLETE,))
                     if t.values is not None]
-        from optuna.storages._rdb import models
-        from sqlalchemy import Float, case, cast, func, select
+        from sqlalchemy import Float, String, case, cast, func, select, type_coerce
         tb = rdb_tables()
         T, V, S, U = tb["trials"], tb["trial_values"], tb["trial_system_attributes"], tb["trial_user_attributes"]
         done = (T.c.study_id == self.study_id) & (T.c.state == TrialState.COMPLETE)
@@ -165,7 +166,8 @@ class StoredTrials:
         def read():
             assert self.engine is not None
             with self.engine.connect() as conn:
-                values = conn.execute(select(T.c.trial_id, T.c.number, V.c.objective, V.c.value, V.c.value_type)
+                values = conn.execute(select(T.c.trial_id, T.c.number, V.c.objective, V.c.value,
+                                             type_coerce(V.c.value_type, String))     # its name, as stored
                                       .join(V, T.c.trial_id == V.c.trial_id).where(done)).all()
                 worst = conn.execute(select(S.c.trial_id, func.max(cast(S.c.value_json, Float)), func.max(bad))
                                      .join(T, T.c.trial_id == S.c.trial_id).where(done, named)
@@ -177,13 +179,11 @@ class StoredTrials:
                     if len({r[0] for r in values}) > len(worst) else []
             return values, worst, lists, flags
         values, worst_rows, lists, flags = self._run("reading completed trials", read)
-        finite = models.TrialValueModel.TrialValueType.FINITE
         vals: dict[int, dict[int, float]] = {}
         numbers: dict[int, int] = {}
         for trial_id, number, objective, value, kind in values:
             numbers[trial_id] = number
-            vals.setdefault(trial_id, {})[objective] = value if kind == finite else \
-                stored_value(value, kind)
+            vals.setdefault(trial_id, {})[objective] = value if kind == "FINITE" else stored_number(value, kind)
         worst = {trial_id: (float("inf") if flagged else float(top)) for trial_id, top, flagged in worst_rows}
         for trial_id, text in lists:
             v = json.loads(text)
@@ -332,7 +332,6 @@ class StoredTrials:
         return load_table(self.engine, self.study_id, head, self._dist, constraints_key=CONSTRAINTS_KEY)
 
     def _load(self, ids: list[int] | None, user_attrs: bool, states, table: bool) -> list[FrozenTrial]:
-        from optuna.storages._rdb import models
         from sqlalchemy import select
         tb = rdb_tables()
         T = tb["trials"]
@@ -365,7 +364,7 @@ class StoredTrials:
         head, values, params, system, user, inter = self._run("reading trials", read)
         vals: dict[int, dict[int, float]] = {}
         for trial_id, objective, value, kind in values:
-            vals.setdefault(trial_id, {})[objective] = stored_value(value, kind)
+            vals.setdefault(trial_id, {})[objective] = stored_number(value, kind)
         ps: dict[int, list] = {}
         for row in params:
             ps.setdefault(row[0], []).append(row[1:])
@@ -375,8 +374,7 @@ class StoredTrials:
                 attrs[which].setdefault(trial_id, {})[key] = decode_json(text)
         steps: dict[int, dict[int, float]] = {}
         for trial_id, step, value, kind in inter:
-            steps.setdefault(trial_id, {})[step] = models.TrialIntermediateValueModel.\
-                stored_repr_to_intermediate_value(value, inter_type(kind))
+            steps.setdefault(trial_id, {})[step] = stored_number(value, kind)
         out = []
         for trial_id, number, state, start, complete in head:
             p_params, p_dists = {}, {}

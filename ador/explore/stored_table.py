@@ -75,7 +75,7 @@ def load_table(engine, study_id: int, head_query, dist_of: Callable[[str], BaseD
         v: dict[str, Any] = _FLOATS.decode(values[trial_id]) if trial_id in values else {}
         out.append(FrozenTrial(
             number=number, state=trial_state(state), value=None,
-            values=[stored_value(*v[str(i)]) for i in range(len(v))] if v else None,
+            values=[stored_number(*v[str(i)]) for i in range(len(v))] if v else None,
             datetime_start=local_time(start), datetime_complete=local_time(complete), params=p_params,
             distributions={name: by_name[name] for name in internal},
             user_attrs=_ANY.decode(user[trial_id]) if trial_id in user else {},
@@ -109,30 +109,24 @@ def local_time(stored: Any) -> Any:
 
 
 def rdb_tables() -> dict[str, Any]:
-    from optuna.storages._rdb import models
-    return models.BaseModel.metadata.tables
+    """Optuna's tables, to read (ador/explore/optuna_tables.py: without Optuna's ORM)."""
+    from ador.explore.optuna_tables import TABLES
+    return TABLES
 
 
 def trial_state(value: Any) -> TrialState:
     return value if isinstance(value, TrialState) else TrialState[str(value)]
 
 
-def value_type(value: Any):
-    from optuna.storages._rdb import models
-    kind = models.TrialValueModel.TrialValueType
-    return value if isinstance(value, kind) else kind[str(value)]
+_SPECIAL = {"INF_POS": float("inf"), "INF_NEG": float("-inf"), "NAN": float("nan")}
 
 
-def inter_type(value: Any):
-    from optuna.storages._rdb import models
-    kind = models.TrialIntermediateValueModel.TrialIntermediateValueType
-    return value if isinstance(value, kind) else kind[str(value)]
-
-
-def stored_value(number: float | None, kind: Any) -> float:
-    """An objective value from its stored (number, type): an infinite value's number is ignored
-    (NULL in the table, 0 in an aggregated read)."""
-    from optuna.storages._rdb import models
-    kind = value_type(kind)
-    finite = kind == models.TrialValueModel.TrialValueType.FINITE
-    return models.TrialValueModel.stored_repr_to_value(number if finite else None, kind)
+def stored_number(number: float | None, kind: Any) -> float:
+    """A value (an objective's or an intermediate one) from its stored (number, kind), as Optuna
+    decodes it (``stored_repr_to_value``): a kind a database cannot hold as a number (infinite,
+    NaN) ignores the number (NULL in the table, 0 in an aggregated read)."""
+    name = getattr(kind, "name", kind)
+    if name == "FINITE":
+        assert number is not None
+        return number
+    return _SPECIAL[name]

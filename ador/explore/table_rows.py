@@ -98,10 +98,11 @@ class TableLayout:
     # --- the table -----------------------------------------------------------------------------
 
     def table(self, trials: Sequence[tuple[int, TrialState, list[Any], tuple | None]],
-              directions: Sequence[str]) -> list[list]:
-        """The table's rows, in trial-number order, from (number, state, stored row, design key or
-        None) of every trial: ``on_front`` marks the study's front as ``front_trials`` counts it
-        (feasible trials no other dominates, then the first of each distinct design)."""
+              directions: Sequence[str]) -> list[Sequence[Any]]:
+        """The table's columns (in the order of ``columns``; rows in trial-number order), from
+        (number, state, stored row, design key or None) of every trial: ``on_front`` marks the
+        study's front as ``front_trials`` counts it (feasible trials no other dominates, then the
+        first of each distinct design)."""
         trials = sorted(trials, key=lambda t: t[0])
         done = [(number, row, key) for number, state, row, key in trials
                 if state == TrialState.COMPLETE and row[_FEASIBLE] and row[_VALUES] is not None]
@@ -114,12 +115,19 @@ class TableLayout:
                             else ("trial", number))
             return keys
         front = {done[i][0] for i in front_firsts([row[_VALUES] for _, row, _ in done], directions, keys_of)}
-        out = []
         unknown = [None] * len(self.knob_names)
-        for number, state, row, _ in trials:
-            out.append([number, state.name.lower(), bool(row[_FEASIBLE]) and state == TrialState.COMPLETE,
-                        number in front, *row[_METRICS], *(row[_KNOBS] or unknown), row[_REASONS]])
-        return out
+        names = {s: s.name.lower() for s in TrialState}
+        complete = TrialState.COMPLETE
+        numbers = [t[0] for t in trials]
+
+        def spread(lists: list[Any], width: int) -> list[Sequence[Any]]:     # rows of lists -> columns
+            return list(zip(*lists)) if lists else [()] * width
+        return [numbers, [names[t[1]] for t in trials],
+                [bool(row[_FEASIBLE]) and state == complete for _, state, row, _ in trials],
+                [number in front for number in numbers],
+                *spread([t[2][_METRICS] for t in trials], len(self.metric_names)),
+                *spread([t[2][_KNOBS] or unknown for t in trials], len(self.knob_names)),
+                [t[2][_REASONS] for t in trials]]
 
 
 FOLD_TRIALS = 50_000     # trials folded into one text per query (a database's text has a size limit)
@@ -151,7 +159,7 @@ def stored_rows(engine: Any, study_id: int) -> list[tuple[int, int, TrialState, 
             for start in range(low or 0, (high or -1) + 1, FOLD_TRIALS):
                 folded = conn.execute(fold, {**args, "low": start, "high": start + FOLD_TRIALS}).scalar()
                 flat = json.loads(f"[{folded}]") if folded else []
-                rows += [tuple(flat[i:i + 4]) for i in range(0, len(flat), 4)]
+                rows += zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
         else:
             rows = [(tid, number, state, None if value is None else json.loads(value)) for tid, number, state, value
                     in conn.execute(text(f"SELECT t.trial_id, t.number, t.state, a.value_json {join}"), args).all()]

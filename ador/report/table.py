@@ -19,9 +19,14 @@ FORMATS = ("csv", "json", "parquet")
 
 @dataclass(frozen=True)
 class TrialsTable:
-    """Every trial of a study as a table: column names and one row (a list) per trial."""
+    """Every trial of a study as a table: column names and each column's cells (one per trial)."""
     columns: list[str]
-    rows: list[list[Any]]
+    cells: list[Sequence[Any]]
+
+    @property
+    def rows(self) -> list[list[Any]]:
+        """One row (a list) per trial."""
+        return [list(r) for r in zip(*self.cells)]
 
     def frame(self) -> pd.DataFrame:
         import pandas as pd
@@ -76,7 +81,7 @@ def write_table(table: TrialsTable, fmt: str, out: Path | None) -> str:
             raise ConfigError("--format", "parquet", "parquet is binary: give --out FILE")
         table.frame().to_parquet(out, index=False)
         return str(out)
-    text = csv_text(table.columns, table.rows) if fmt == "csv" else \
+    text = _csv_of_columns(table.columns, table.cells) if fmt == "csv" else \
         table.frame().to_json(orient="records", indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
@@ -94,32 +99,40 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells, a text with a comma, quote or newline is quoted as the csv module quotes it. For the
     values a table holds (decoded JSON: str, bool, int within 64 bits, float, None); numpy scalars,
     larger ints or tuples are not what pandas would write."""
+    return _csv_of_columns(columns, list(zip(*rows)) if rows else [()] * len(columns))
+
+
+def _csv_of_columns(columns: Sequence[str], cells: Sequence[Sequence[Any]]) -> str:
+    """``csv_text`` of a table given column by column (``cells``: each column's values)."""
     import csv
     import io
     import re
     head = io.StringIO()
     csv.writer(head, lineterminator="\n").writerow(columns)
-    if not rows:
+    if not cells or not len(cells[0]):
         return head.getvalue()
-    cols = [_cells(col) for col in zip(*rows)]
+    cols = []
+    special = re.compile('[,"\n]')         # what the csv module quotes with lineterminator "\n"
+    for col in cells:
+        kinds = set(map(type, col))
+        out = _cells(col, kinds)
+        if len(columns) > 1 and str in kinds and special.search("".join(v for v in out if type(v) is str)):
+            out = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in out]
+        cols.append(out)
     if len(columns) == 1:                     # the csv module's own rule for a row of one empty field
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows([v] for v in cols[0])
         return head.getvalue() + text.getvalue()
-    special = re.compile('[,"\n]')         # what the csv module quotes with lineterminator "\n"
-    for k, col in enumerate(cols):
-        if str in set(map(type, col)) and special.search("".join(v for v in col if type(v) is str)):
-            cols[k] = ['"' + v.replace('"', '""') + '"' if type(v) is str and special.search(v) else v for v in col]
     return head.getvalue() + "".join([",".join(map(str, r)) + "\n" for r in zip(*cols)])
 
 
-def _cells(col: Sequence[Any]) -> Sequence[Any]:
-    """One column's values as pandas writes them, before quoting: by the type pandas infers for
-    the column, numbers with any float or missing value are floats, NaN and None empty cells."""
+def _cells(col: Sequence[Any], kinds: set[type]) -> Sequence[Any]:
+    """One column's values (of the types ``kinds``) as pandas writes them, before quoting: by the
+    type pandas infers for the column, numbers with any float or missing value are floats, NaN
+    and None empty cells (so a text cell is one of the column's own texts, or empty)."""
     import math
     from functools import partial
     from operator import is_not
-    kinds = set(map(type, col))
     if kinds <= {int, float, type(None)} and int in kinds and len(kinds) > 1:      # pandas: float64
         return ["" if v is None or v != v else float(v) for v in col]
     if kinds <= {float, type(None)} and float in kinds:
