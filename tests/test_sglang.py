@@ -133,3 +133,25 @@ def test_closed_form_runs_equal_stepping_while_the_falling_ratio_may_admit(cfg, 
     for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
         for stat, value in getattr(slow, name).items():
             assert getattr(fast, name)[stat] == pytest.approx(value, rel=1e-9), (name, stat)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_runs_equal_stepping_when_a_retraction_lowers_the_ratio(seed):
+    """A retraction resets the ratio low, which can let a waiting request in with nobody else
+    leaving: the decode run must hand back to the scheduler one step after it (a review's case:
+    8 sequence slots, a tight cache)."""
+    reqs = burst(120, Lengths("lognormal", 400, 0.8), Lengths("lognormal", 300, 0.6), seed=seed)
+    cfg = replace(V05, max_batch=8, memory_fraction=0.2, memory_basis="reserve")
+    fast = simulate(A100, L8, FP16, reqs, config=cfg)
+    slow = simulate(A100, L8, FP16, reqs, config=cfg, step_by_step=True)
+    assert (fast.iterations, fast.preemptions) == (slow.iterations, slow.preemptions)
+    assert fast.e2e_ms["mean"] == pytest.approx(slow.e2e_ms["mean"], rel=1e-9)
+
+
+@pytest.mark.parametrize("cfg", [V05, V03], ids=["0.5", "0.3"])
+def test_a_closed_loop_retracts_behind_sent_requests_not_ahead_of_unsent_ones(cfg):
+    """16 clients, 8 slots, a tight cache: a retracted request goes behind the requests already sent,
+    not behind the clients' future requests (which admitted a request nobody had sent: IndexError)."""
+    reqs = burst(120, Lengths("lognormal", 400, 0.8), Lengths("lognormal", 300, 0.6), seed=0)
+    run = simulate(A100, L8, FP16, reqs, config=replace(cfg, max_batch=8, memory_fraction=0.2), clients=16)
+    assert run.n_finished == 120 and run.preemptions > 0

@@ -52,6 +52,9 @@ class Live:
 class Preemption:
     """vLLM's recompute preemption: when the next decode step's ``tokens`` KV tokens do not fit, the
     newest running request leaves and waits at the head of the queue, until they fit."""
+    # whether the scheduler must decide again one step after requests left (a rule whose aftermath
+    # can let a waiting request in with nobody else leaving); vLLM's cannot: the room freed is one step's
+    replan = False
 
     def enough(self, r: Replica, tokens: int) -> bool:
         return r.blocks(tokens) <= r.cap_blocks
@@ -126,6 +129,9 @@ class Replica:
         seqs = len(self.running) + len(self.prefilling)
         if seqs >= self.cfg.max_batch:
             return False
+        if self.clients and live.admitted_s != live.admitted_s and self.admissions >= self.clients \
+                and not self.completions:
+            return False                                 # its client has not sent it yet
         need = live.todo + live.context if not with_kv else live.prompt
         if self.full:
             need += live.output - max(live.generated, 1 if with_kv else 0)
@@ -349,6 +355,8 @@ class Replica:
             self.preempt_for(n)
             n = len(running)
             seqs = n + len(self.prefilling)
+            if self.preemption.replan and max_steps > 1:
+                max_steps = 1
         if not n:
             return 0, ROOM
         heap = self.heap

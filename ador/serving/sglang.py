@@ -50,8 +50,23 @@ class Retraction(Preemption):
         step = r.step
         return min(r.running.values(), key=lambda live: (live.generated + step - live.join, -live.prompt))
 
+    replan = True      # the ratio reset after a retraction can let a waiting request in next step
+
     def requeue(self, r: Replica, live: Live) -> None:
-        r.waiting.append(live)
+        if not r.clients:
+            r.waiting.append(live)
+            return
+        # a closed loop: behind every request already sent, ahead of those no client has sent yet
+        # (the waiting queue holds a closed loop's future requests in sending order)
+        sent = len(r.completions) + max(0, r.clients - r.admissions)
+        pos = 0
+        for i, w in enumerate(r.waiting):
+            if w.admitted_s != w.admitted_s:              # never admitted
+                if sent == 0:
+                    break
+                sent -= 1
+            pos = i + 1
+        r.waiting.insert(pos, live)
 
     def after(self, r: Replica) -> None:
         step = r.step
