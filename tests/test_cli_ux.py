@@ -50,7 +50,8 @@ def test_the_parser_imports_no_module_its_choices_come_from():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ador_env(), timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
     commands = dict(_commands(build_parser()))
-    assert "--policy {continuous,chunked,concurrent,disaggregated}" in commands[("simulate",)].format_help()
+    from ador.serving.config import POLICIES
+    assert "--policy {" + ",".join(POLICIES) + "}" in commands[("simulate",)].format_help()
     assert "--sampler {nsga2,nsga3,tpe,random,grid,gp,pymoo-nsga2}" in commands[("study", "launch")].format_help()
     assert "{fp16,bf16,fp8,int8-wo,fp8-wo,int4-wo}" in commands[("evaluate",)].format_help()
 
