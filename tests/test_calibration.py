@@ -235,3 +235,9 @@ def test_the_calibration_reads_as_pyyamls_own_parser_reads_it():
     """The calibration is parsed with libyaml where PyYAML has it (start-up time): the same data."""
     from ador.hardware.calibration import PACKAGED_CALIBRATION, _document
     assert _document(PACKAGED_CALIBRATION) == yaml.safe_load(PACKAGED_CALIBRATION.read_text())
+
+
+def test_a_fit_on_the_smallest_budget_still_runs_one_cycle():
+    rows = [r for r in ROWS if r.source == "GPTFAST_README"]
+    f = C.fit(rows, max_evaluations=1)
+    assert np.isfinite(f.mape_pct) and f.evaluations >= 1

@@ -159,3 +159,9 @@ def test_a_chiplet_gpu_is_costed_die_by_die():
     with pytest.raises(ConfigError, match="chiplets=1000"):
         dataclasses.replace(PRESETS["mi300x-192gb"], chiplets=(Chiplet(count=2, area_mm2=500.0, node_nm=5),))
     assert isinstance(PRESETS["mi300x-192gb"], GpuSpec)
+
+
+def test_a_chiplet_count_is_a_whole_number_of_dies():
+    from ador.hardware.devices import Chiplet
+    with pytest.raises(ConfigError, match="count=2.5"):
+        Chiplet(count=2.5, area_mm2=960.0, node_nm=5)

@@ -78,7 +78,8 @@ def _wait_for_commit(log, before, proc, timeout_s=60.0):
 def kill_repeatedly(workdir, url, name, kills, mutant=None, after_commit=False):
     """Launch, SIGKILL at a random moment, check; ``kills`` times, and more (up to three times as
     many) while no trial is stored yet (a loaded machine starts slowly). ``after_commit``: each kill
-    lands a random moment after the run's first commit, however slowly it started. Returns the
+    lands a random moment after the run's first commit, however slowly it started (so do the kills
+    beyond ``kills`` while nothing is stored). Returns the
     seed, the kills and the committed and stored trial counts."""
     seed = random.SystemRandom().randrange(2 ** 32)
     rng = random.Random(seed)
@@ -92,7 +93,9 @@ def kill_repeatedly(workdir, url, name, kills, mutant=None, after_commit=False):
     while k < kills or (not trials and k < 3 * kills):
         before = len(log.read_text().split()) if log.exists() else 0
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if after_commit:
+        # past ``kills`` with nothing stored (the machine starts runs more slowly than the kill
+        # window), the later kills wait for a commit first, so the check is not left vacuous
+        if after_commit or (k >= kills and not trials):
             _wait_for_commit(log, before, proc)
             time.sleep(rng.uniform(0.0, 1.0))
         else:

@@ -155,3 +155,15 @@ def test_a_closed_loop_retracts_behind_sent_requests_not_ahead_of_unsent_ones(cf
     reqs = burst(120, Lengths("lognormal", 400, 0.8), Lengths("lognormal", 300, 0.6), seed=0)
     run = simulate(A100, L8, FP16, reqs, config=replace(cfg, max_batch=8, memory_fraction=0.2), clients=16)
     assert run.n_finished == 120 and run.preemptions > 0
+
+
+def test_a_retraction_tie_takes_the_newest_as_sglangs_stable_sort_and_pop_do():
+    s = _scheduler(V05, 10_000)
+    r = s.replica
+    a, b = Live(0, 0.0, 100, 50), Live(1, 0.0, 100, 50)
+    for live in (a, b):
+        r.waiting.append(live)
+        assert r.admit(live)
+        r.waiting.remove(live)
+    r.complete_prefills([a, b], 0.0)                     # same output, same prompt: a tie
+    assert r.preemption.victim(r) is b

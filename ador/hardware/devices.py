@@ -136,6 +136,8 @@ class Chiplet:
 
     def __post_init__(self) -> None:
         _check(self, positive=("count", "area_mm2"))
+        if not isinstance(self.count, int) or isinstance(self.count, bool):
+            raise ConfigError("count", self.count, "must be a whole number of dies")
         if self.node_nm not in NODES_NM:
             raise ConfigError("node_nm", self.node_nm, f"the cost model knows nodes {', '.join(map(str, NODES_NM))}")
 

@@ -48,7 +48,9 @@ class Retraction(Preemption):
 
     def victim(self, r: Replica) -> Live:
         step = r.step
-        return min(r.running.values(), key=lambda live: (live.generated + step - live.join, -live.prompt))
+        # SGLang sorts (output tokens, -prompt) descending, stably, and pops the last: the fewest output
+        # tokens, then the longest prompt, then the newest in batch order
+        return min(reversed(r.running.values()), key=lambda live: (live.generated + step - live.join, -live.prompt))
 
     replan = True      # the ratio reset after a retraction can let a waiting request in next step
 

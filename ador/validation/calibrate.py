@@ -287,7 +287,7 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
     # passes repeat from where the last ended while one gains at least CYCLE_GAIN_PCT, within the budget.
     phase = max(1, min(PHASE_EVALUATIONS, max_evaluations // 2))
     z, best_fun, spent = [p.encode(START[p.name]) for p in params], math.inf, 0
-    while max_evaluations - spent >= 2 * phase:
+    while spent == 0 or max_evaluations - spent >= 2 * phase:          # at least one cycle
         first = minimize(loss, z, method="Powell", options={"maxfev": phase, "xtol": 1e-3, "ftol": 1e-5})
         second = minimize(loss, first.x, method="Nelder-Mead",
                           options={"maxfev": phase, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
