@@ -80,29 +80,29 @@ class ReadOnlyStorage(BaseStorage):
         with self.engine.connect() as conn:
             return list(conn.execute(query).all())
 
+    def _first(self, query: Any, missing: str) -> Any:
+        """The first row of ``query``; KeyError(``missing``), as Optuna raises it, when there is none."""
+        found = self._rows(query)
+        if not found:
+            raise KeyError(missing)
+        return found[0]
+
     def _study(self, study_id: int) -> None:
-        from sqlalchemy import select
-        S = rdb_tables()["studies"]
-        if not self._rows(select(S.c.study_id).where(S.c.study_id == study_id)):
-            raise KeyError(f"No study with study_id {study_id} exists.")
+        self.get_study_name_from_id(study_id)
 
     # --- studies ---------------------------------------------------------------------------------
 
     def get_study_id_from_name(self, study_name: str) -> int:
         from sqlalchemy import select
         S = rdb_tables()["studies"]
-        found = self._rows(select(S.c.study_id).where(S.c.study_name == study_name))
-        if not found:
-            raise KeyError(f"No such study {study_name}.")
-        return int(found[0][0])
+        return int(self._first(select(S.c.study_id).where(S.c.study_name == study_name),
+                               f"No such study {study_name}.")[0])
 
     def get_study_name_from_id(self, study_id: int) -> str:
         from sqlalchemy import select
         S = rdb_tables()["studies"]
-        found = self._rows(select(S.c.study_name).where(S.c.study_id == study_id))
-        if not found:
-            raise KeyError(f"No study with study_id {study_id} exists.")
-        return str(found[0][0])
+        return str(self._first(select(S.c.study_name).where(S.c.study_id == study_id),
+                               f"No study with study_id {study_id} exists.")[0])
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
         from sqlalchemy import select
@@ -146,10 +146,9 @@ class ReadOnlyStorage(BaseStorage):
     def _trial_row(self, trial_id: int) -> tuple[int, int]:
         from sqlalchemy import select
         T = rdb_tables()["trials"]
-        found = self._rows(select(T.c.study_id, T.c.number).where(T.c.trial_id == trial_id))
-        if not found:
-            raise KeyError(f"No trial with trial_id {trial_id} exists.")
-        return int(found[0][0]), int(found[0][1])
+        study_id, number = self._first(select(T.c.study_id, T.c.number).where(T.c.trial_id == trial_id),
+                                       f"No trial with trial_id {trial_id} exists.")
+        return int(study_id), int(number)
 
     def get_trial_number_from_id(self, trial_id: int) -> int:
         return self._trial_row(trial_id)[1]

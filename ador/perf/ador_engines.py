@@ -79,6 +79,12 @@ def systolic_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
             onchip / chip.noc.bw_bytes_per_s)
 
 
+def mactree_dot_cycles(trees, outputs, length, X=SCALAR):
+    """Cycles for ``outputs`` dot products of ``length`` products each over the MAC trees: each tree
+    reduces one dot product at a time, ``width`` products a cycle (fill of the adder tree not included)."""
+    return X.ceil_div(outputs, X.maximum(trees.count, 1)) * X.ceil_div(length, trees.width)
+
+
 def mactree_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
     """GEMV-style: each tree reduces ``width`` products per cycle; weights stream from HBM once per
     group of rows whose activation vectors fit in the buffer the trees read them from (the shared
@@ -86,7 +92,7 @@ def mactree_gemm_terms(chip, op: Op, p: Precision, r: Rates, X=SCALAR):
     trees = chip.mactree
     f = chip.freq_hz
     rate = MAC_RATE_VS_FP16[p.compute_dtype]
-    cycles = X.ceil_div(op.m * op.n, X.maximum(trees.count, 1)) * X.ceil_div(op.k, trees.width) / rate
+    cycles = mactree_dot_cycles(trees, op.m * op.n, op.k, X) / rate
     cycles = cycles + trees.log2_width + MACTREE_PIPELINE_CYCLES
     # a streamed weight row is reused against every activation vector (length k) in the buffer
     rows_fit = X.maximum(1, X.floor(trees.activation_buffer_bytes / (op.k * p.act_bytes + ACCUMULATOR_BYTES)))
@@ -121,9 +127,8 @@ def attention_terms(chip, op: Op, p: Precision, engine: str, r: Rates, X=SCALAR)
         # by the MAC trees' GEMM rule: each tree reduces one dot product at a time, ``width`` products a
         # cycle, so QK^T (dot products over the head dimension) uses only k/width of a wider tree
         trees = chip.mactree
-        count = X.maximum(trees.count, 1)
-        cycles = (X.ceil_div(problems * rows * op.n, count) * X.ceil_div(op.k, trees.width)
-                  + X.ceil_div(problems * rows * op.k, count) * X.ceil_div(op.n, trees.width)) / rate
+        cycles = (mactree_dot_cycles(trees, problems * rows * op.n, op.k, X)      # QK^T
+                  + mactree_dot_cycles(trees, problems * rows * op.k, op.n, X)) / rate    # PV
         compute = (cycles + trees.log2_width + MACTREE_PIPELINE_CYCLES) / (f * chip.matrix_efficiency)
     return (compute, op.vector_ops / chip.vector.lanes / f, op.sfu_ops / chip.vector.sfu_per_cycle / f,
             (attention_kv_bytes(op, r.kv_reads) + op.act_bytes) / r.hbm_bw)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from ador.errors import ConfigError
 
@@ -128,8 +128,8 @@ class SchedulerConfig:
             raise ConfigError("kv_watermark", self.kv_watermark, "must be in [0, 1)")
         if not (isinstance(self.memory_fraction, (int, float)) and 0 < self.memory_fraction <= 1):
             raise ConfigError("memory_fraction", self.memory_fraction, "must be in (0, 1]")
-        if self.memory_basis not in ("total", "free", "reserve"):
-            raise ConfigError("memory_basis", self.memory_basis, "must be total, free or reserve")
+        if self.memory_basis not in get_args(MemoryBasis):
+            raise ConfigError("memory_basis", self.memory_basis, f"must be one of {', '.join(get_args(MemoryBasis))}")
         if not (isinstance(self.min_new_token_ratio, (int, float)) and 0 <= self.min_new_token_ratio <= 1):
             raise ConfigError("min_new_token_ratio", self.min_new_token_ratio, "must be in [0, 1]")
         for name in ("split_prompts", "admit_after_preemption", "admission_latch"):
@@ -146,10 +146,15 @@ def sglang_mem_fraction(tp: int) -> float:
     return next(f for at_least, f in SGLANG_MEM_FRACTION_STATIC if tp >= at_least)
 
 
+def sglang_05_large_gpu(memory_bytes: float) -> bool:
+    """Whether SGLang 0.5 takes the GPU for its largest memory band (B200, MI300X)."""
+    return memory_bytes / 2 ** 20 >= SGLANG_LARGE_GPU_MIB
+
+
 def sglang_05_mem_fraction(tp: int, memory_bytes: float, chunk_tokens: int) -> float:
     """SGLang 0.5's default ``mem_fraction_static`` on a GPU of ``memory_bytes`` (see the constants)."""
     mib = memory_bytes / 2 ** 20
-    graphs = SGLANG_CUDA_GRAPH_MAX_BS[tp >= 4 or mib >= SGLANG_LARGE_GPU_MIB]
+    graphs = SGLANG_CUDA_GRAPH_MAX_BS[tp >= 4 or sglang_05_large_gpu(memory_bytes)]
     reserved = SGLANG_RESERVED_BASE_MIB + 1.5 * max(chunk_tokens, 2048) + 2 * graphs + 1024 * tp / 8
     if mib > 60 * 1024:
         reserved = max(reserved, SGLANG_RESERVED_FLOOR_MIB)

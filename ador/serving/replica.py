@@ -230,6 +230,10 @@ class Replica:
                           f"the model gives a non-finite or zero iteration time ({seconds:g} s): a bandwidth, rate "
                           "or clock of the design is too small to model")
 
+    def tokens_out(self, live: Live) -> int:
+        """Output tokens a running request has produced so far (before and during this decode run)."""
+        return live.generated + self.step - live.join
+
     def mean_kv(self, n: int) -> float:
         return (self.sum_kv0 - self.sum_join) / n + self.step
 

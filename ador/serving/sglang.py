@@ -34,8 +34,15 @@ from ador.serving.schedulers import Batch, Scheduler, register
 CLIP = SGLANG_CLIP_MAX_NEW_TOKENS
 
 
+def _clipped_output(live: Live) -> int:
+    """The output tokens admission reserves for a request not yet decoding: its whole remaining
+    output, clipped."""
+    return min(live.output - live.generated, CLIP)
+
+
 class Retraction(Preemption):
     """SGLang's retract_decode: fewest output tokens first, to the back of the queue."""
+    replan = True      # the ratio reset after a retraction can let a waiting request in next step
 
     def __init__(self, scheduler: SGLangScheduler) -> None:
         self.scheduler = scheduler
@@ -47,12 +54,9 @@ class Retraction(Preemption):
         return r.blocks(max(tokens, room)) <= r.cap_blocks
 
     def victim(self, r: Replica) -> Live:
-        step = r.step
         # SGLang sorts (output tokens, -prompt) descending, stably, and pops the last: the fewest output
         # tokens, then the longest prompt, then the newest in batch order
-        return min(reversed(r.running.values()), key=lambda live: (live.generated + step - live.join, -live.prompt))
-
-    replan = True      # the ratio reset after a retraction can let a waiting request in next step
+        return min(reversed(r.running.values()), key=lambda live: (r.tokens_out(live), -live.prompt))
 
     def requeue(self, r: Replica, live: Live) -> None:
         if not r.clients:
@@ -71,8 +75,7 @@ class Retraction(Preemption):
         r.waiting.insert(pos, live)
 
     def after(self, r: Replica) -> None:
-        step = r.step
-        generated = sum(live.generated + step - live.join for live in r.running.values())
+        generated = sum(r.tokens_out(live) for live in r.running.values())
         wanted = sum(live.output for live in r.running.values())
         s = self.scheduler
         s.ratio = min(1.0, (generated + SGLANG_RETRACT_DECODE_STEPS * len(r.running)) / (wanted + 1))
@@ -100,15 +103,14 @@ class SGLangScheduler(Scheduler):
         """Output tokens reserved for the requests in service: running ones at the ratio, prompts
         being prefilled in full."""
         r = self.replica
-        step = r.step
-        running = sum(min(live.output - live.generated - (step - live.join), CLIP) for live in r.running.values())
-        prefilling = sum(min(live.output - live.generated, CLIP) for live in r.prefilling)
+        running = sum(min(live.output - r.tokens_out(live), CLIP) for live in r.running.values())
+        prefilling = sum(_clipped_output(live) for live in r.prefilling)
         return self.ratio * running + prefilling
 
     def _fits(self, live: Live) -> bool:
         r = self.replica
         free = r.cap_blocks * r.block - r.used - self.reserved
-        return live.todo + live.context + min(live.output - live.generated, CLIP) < free
+        return live.todo + live.context + _clipped_output(live) < free
 
     def admissible(self, live: Live) -> bool:
         if self.latched:
@@ -122,7 +124,7 @@ class SGLangScheduler(Scheduler):
         if not self._fits(live) or not self.replica.admit(live):
             self.latched = self.cfg.admission_latch
             return False
-        self.reserved += min(live.output - live.generated, CLIP)
+        self.reserved += _clipped_output(live)
         return True
 
     # --- batches -----------------------------------------------------------------------------------

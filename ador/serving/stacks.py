@@ -36,10 +36,11 @@ from typing import TYPE_CHECKING
 
 from ador.errors import ConfigError
 from ador.serving.config import (
-    SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_LARGE_GPU_MIB, SGLANG_MIN_NEW_TOKEN_RATIO, SGLANG_PAGE_SIZE,
+    SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_MIN_NEW_TOKEN_RATIO, SGLANG_PAGE_SIZE,
     SGLANG_RETRACT_DECODE_STEPS, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE, TRTLLM_KV_FREE_FRACTION,
     TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK, VLLM_CHUNKED_BATCHED_TOKENS,
-    VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_05_mem_fraction, sglang_mem_fraction,
+    VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_05_large_gpu, sglang_05_mem_fraction,
+    sglang_mem_fraction,
 )
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def _sglang(text: str, tp: int, device: Device | None) -> StackScheduler:
     modern = version is not None and version >= SGLANG_05_SINCE
     memory = device.hbm_capacity_bytes if device is not None else None
     default_chunk = SGLANG_CHUNKED_PREFILL_SIZE
-    if modern and memory is not None and memory >= SGLANG_LARGE_GPU_MIB * 2 ** 20:
+    if modern and memory is not None and sglang_05_large_gpu(memory):
         default_chunk = SGLANG_LARGE_GPU_CHUNK
     chunk = _whole(text, "chunked-prefill-size", default=default_chunk)
     default_frac = sglang_05_mem_fraction(tp, memory, chunk) if modern and memory is not None \
