@@ -216,6 +216,20 @@ def test_zero_bandwidth_like_designs_are_infeasible_with_a_reason(workdir, capsy
     assert outcome.values is None and "non-finite" in " ".join(outcome.user_attrs["infeasible_reasons"])
 
 
+def test_a_design_under_the_runtimes_reserve_is_infeasible_for_that_reason_not_a_non_finite_figure(workdir):
+    """0.1 GiB per HBM stack under the default runtime's reserve: memory_utilisation is infinite, and the
+    stored reason says what users need (it said "non-finite metrics: memory_utilisation")."""
+    from ador.hardware.runtime import get_runtime
+    data = device_to_mapping(PRESETS["ador-example"])
+    data["hbm"]["capacity_bytes_per_stack"] = get_runtime(None).reserved_bytes / 10
+    space = build_space({"base": "z", "knobs": {"systolic.count": {"type": "int", "low": 4, "high": 8}},
+                         "base_design": data})
+    study = dataclasses.replace(load_study("studies/smoke.yaml"), space=space)
+    outcome = Scorer(study)({"systolic.count": 8})
+    assert outcome.values is None
+    assert outcome.user_attrs["infeasible_reasons"] == ["does not fit: the runtime's reserve leaves no device memory"]
+
+
 # --- fuzzing ------------------------------------------------------------------------------------------
 
 # per example: a bound on the time (an alias bomb or a huge power ran for minutes)

@@ -85,6 +85,15 @@ def test_scheduler_defaults_are_the_real_systems_documented_ones():
     assert scheduler_for("sglang v0.5.5", 8, PRESETS["h100-sxm-80gb"]).config.memory_fraction == 0.819
     assert scheduler_for("sglang v0.5.5", 1, PRESETS["h200-sxm-141gb"]).config.memory_fraction == 0.907
     assert scheduler_for("sglang v0.5.5", 8, PRESETS["mi300x-192gb"]).config.max_batched_tokens == 16384
+    # under 60 GiB 0.5 takes 4,096-token chunks and 32 (TP < 4) or 160 CUDA graphs, and no 10 GiB floor:
+    # 512 + 1.5 x 4,096 + 2 x 32 + 128 = 6,848 MiB of a 40,960 MiB A100, 7,488 of a 46,068 MiB L40S at TP4
+    a100_40 = scheduler_for("sglang v0.5.5", 1, PRESETS["a100-sxm-40gb"]).config
+    assert (a100_40.max_batched_tokens, a100_40.memory_fraction) == (4096, 0.833)
+    assert scheduler_for("sglang v0.5.5", 4, PRESETS["l40s-48gb"]).config.memory_fraction == 0.837
+    assert scheduler_for("sglang v0.5.5 (--cuda-graph-max-bs 512)", 1, PRESETS["a100-sxm-40gb"]).config \
+        .memory_fraction == round((40960 - 512 - 1.5 * 4096 - 2 * 512 - 128) / 40960, 3)
+    assert [defaults.sglang_05_defaults(tp, gib * 2 ** 30) for gib, tp in ((16, 1), (24, 1), (24, 4), (141, 1))] \
+        == [(2048, 8), (2048, 24), (2048, 80), (8192, 256)]
     assert scheduler_for("sglang 0.3.0 (--mem-frac 0.88)", 4).config.memory_fraction == 0.88
     trt = scheduler_for("tensorrt-llm 0.14.0 (trtllm-bench; TRT engine)", 1).config
     assert (trt.policy, trt.chunk_tokens, trt.reservation, trt.memory_basis, trt.block_tokens) == \

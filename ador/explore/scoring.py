@@ -112,8 +112,14 @@ class Scorer:
     def outcome(self, metrics: dict[str, float], *, is_design: bool = True) -> Outcome:
         """The trial's result from its metrics: judged, with named constraints and a compact record."""
         if not finite(metrics):
-            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-            return Outcome(None, {}, {REASONS: [f"non-finite metrics: {', '.join(bad)}"]})
+            # a device whose runtime reserve leaves no memory has an infinite memory_utilisation: its
+            # reason is that it does not fit; any other non-finite figure is named as one
+            reasons = feasibility(metrics, reticle=is_design and self.study.spec.reticle_limit)
+            bad = [k for k, v in metrics.items()
+                   if not math.isfinite(v) and not (k == "memory_utilisation" and v == math.inf)]
+            if bad or not reasons:
+                reasons.append(f"non-finite metrics: {', '.join(bad)}")
+            return Outcome(None, {}, {REASONS: reasons})
         values, reasons = self.judge(metrics, design=is_design)
         constraints = dict(zip(self.constraint_names(is_design), values, strict=True))
         missing = [m for m in self.study.metric_names if m not in metrics]

@@ -43,14 +43,21 @@ SGLANG_RETRACT_DECODE_STEPS = 20        # global_config.retract_decode_steps; SG
 # 0.3: base_min_new_token_ratio 0.1, new_token_ratio_decay 0.001 a step (600 steps from 0.7)
 SGLANG_MIN_NEW_TOKEN_RATIO = {(0, 3): 0.1, (0, 5): 0.098}
 SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS = 600
-# 0.5's mem_fraction_static from the GPU's memory (server_args.py, ServerArgs._handle_gpu_memory_settings):
-# reserved MiB = 512 + 1.5 x max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs + 1024 x tp x pp / 8,
-# at least 10,240 on GPUs over 60 GiB; fraction = (memory - reserved) / memory, 3 decimals.
-# cuda_graph_max_bs: 256 at TP < 4 on 60-160 GiB GPUs (A100/H100 80 GB, H200), else 512.
+# 0.5's defaults from the GPU's memory (server_args.py, ServerArgs._handle_gpu_memory_settings, 0.5.5.post1
+# lines 692-812): each band (MiB below which it applies) sets chunked_prefill_size and cuda_graph_max_bs
+# (at TP < 4, at TP >= 4); the NPU-only bands are left out. Then reserved MiB = 512 + 1.5 x
+# max(chunked_prefill_size, 2048) + 2 x cuda_graph_max_bs + 1024 x tp x pp / 8, at least 10,240 on GPUs
+# over 60 GiB, and mem_fraction_static = (memory - reserved) / memory, 3 decimals.
+SGLANG_05_MEMORY_BANDS: tuple[tuple[float, int, int, int], ...] = (
+    (20 * 1024, 2048, 8, 8),            # T4, RTX 4080
+    (35 * 1024, 2048, 24, 80),          # A10, RTX 4090 / 5090
+    (60 * 1024, 4096, 32, 160),         # A100 40 GB, L40
+    (160 * 1024, 8192, 256, 512),       # A100 / H100 80 GB, H20, H200 (two bands with the same values)
+    (math.inf, 16384, 512, 512),        # B200, MI300X
+)
 SGLANG_RESERVED_BASE_MIB = 512
 SGLANG_RESERVED_FLOOR_MIB = 10 * 1024
-SGLANG_CUDA_GRAPH_MAX_BS = {False: 256, True: 512}     # tp >= 4 or over 160 GiB?
-SGLANG_LARGE_GPU_MIB = 160 * 1024       # above it (B200, MI300X): chunked_prefill_size 16,384
+SGLANG_RESERVED_FLOOR_ABOVE_MIB = 60 * 1024
 # --- TensorRT-LLM (trtllm-build / BuildConfig, KvCacheConfig, executor defaults) ---------------------
 TRTLLM_MAX_NUM_TOKENS = 8192            # --max_num_tokens: tokens (context + generation) per iteration
 TRTLLM_MAX_BATCH_SIZE = 2048            # --max_batch_size of trtllm-build (0.11+; 0.10's benchmark states it)
@@ -146,16 +153,17 @@ def sglang_mem_fraction(tp: int) -> float:
     return next(f for at_least, f in SGLANG_MEM_FRACTION_STATIC if tp >= at_least)
 
 
-def sglang_05_large_gpu(memory_bytes: float) -> bool:
-    """Whether SGLang 0.5 takes the GPU for its largest memory band (B200, MI300X)."""
-    return memory_bytes / 2 ** 20 >= SGLANG_LARGE_GPU_MIB
+def sglang_05_defaults(tp: int, memory_bytes: float) -> tuple[int, int]:
+    """SGLang 0.5's default ``(chunked_prefill_size, cuda_graph_max_bs)`` on a GPU of ``memory_bytes``."""
+    mib = memory_bytes / 2 ** 20
+    _, chunk, graphs_small_tp, graphs_large_tp = next(band for band in SGLANG_05_MEMORY_BANDS if mib < band[0])
+    return chunk, graphs_small_tp if tp < 4 else graphs_large_tp
 
 
-def sglang_05_mem_fraction(tp: int, memory_bytes: float, chunk_tokens: int) -> float:
+def sglang_05_mem_fraction(tp: int, memory_bytes: float, chunk_tokens: int, cuda_graph_max_bs: int) -> float:
     """SGLang 0.5's default ``mem_fraction_static`` on a GPU of ``memory_bytes`` (see the constants)."""
     mib = memory_bytes / 2 ** 20
-    graphs = SGLANG_CUDA_GRAPH_MAX_BS[tp >= 4 or sglang_05_large_gpu(memory_bytes)]
-    reserved = SGLANG_RESERVED_BASE_MIB + 1.5 * max(chunk_tokens, 2048) + 2 * graphs + 1024 * tp / 8
-    if mib > 60 * 1024:
+    reserved = SGLANG_RESERVED_BASE_MIB + 1.5 * max(chunk_tokens, 2048) + 2 * cuda_graph_max_bs + 1024 * tp / 8
+    if mib > SGLANG_RESERVED_FLOOR_ABOVE_MIB:
         reserved = max(reserved, SGLANG_RESERVED_FLOOR_MIB)
     return round((mib - reserved) / mib, 3)

@@ -39,7 +39,7 @@ from ador.serving.config import (
     SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_MIN_NEW_TOKEN_RATIO, SGLANG_PAGE_SIZE,
     SGLANG_RETRACT_DECODE_STEPS, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE, TRTLLM_KV_FREE_FRACTION,
     TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK, VLLM_CHUNKED_BATCHED_TOKENS,
-    VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_05_large_gpu, sglang_05_mem_fraction,
+    VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_05_defaults, sglang_05_mem_fraction,
     sglang_mem_fraction,
 )
 
@@ -63,10 +63,9 @@ VLLM_V1_MAX_NUM_SEQS = {True: 1024, False: 256}
 SGLANG_MAX_RUNNING = 4096
 # SGLang: the scheduler of 0.5 (admission latch, one-step retraction, memory fraction from the GPU's
 # memory) from release 0.5.0 on; earlier or unstated releases run 0.3's (read from the 0.3.0 wheel; 0.4
-# was not read). 0.5's chunked_prefill_size is 8,192 up to 160 GB of GPU memory (A100/H100 80 GB, H200)
-# and 16,384 above (B200, MI300X) (server_args.py, _handle_gpu_memory_settings).
+# was not read). 0.5's chunk size and CUDA-graph batch come from the GPU's memory
+# (``SGLANG_05_MEMORY_BANDS``).
 SGLANG_05_SINCE = (0, 5)
-SGLANG_LARGE_GPU_CHUNK = 16384
 # vLLM's default max_model_len is the model's context (128k for Llama 3.1): the prefill budget is then
 # that large; sources that matter here state --max-model-len.
 VLLM_DEFAULT_MAX_MODEL_LEN = 8192
@@ -255,12 +254,14 @@ def _sglang(text: str, tp: int, device: Device | None) -> StackScheduler:
     version = release(text)
     modern = version is not None and version >= SGLANG_05_SINCE
     memory = device.hbm_capacity_bytes if device is not None else None
-    default_chunk = SGLANG_CHUNKED_PREFILL_SIZE
-    if modern and memory is not None and sglang_05_large_gpu(memory):
-        default_chunk = SGLANG_LARGE_GPU_CHUNK
-    chunk = _whole(text, "chunked-prefill-size", default=default_chunk)
-    default_frac = sglang_05_mem_fraction(tp, memory, chunk) if modern and memory is not None \
-        else sglang_mem_fraction(tp)
+    if modern and memory is not None:
+        default_chunk, default_graphs = sglang_05_defaults(tp, memory)
+        chunk = _whole(text, "chunked-prefill-size", default=default_chunk)
+        graphs = _whole(text, "cuda-graph-max-bs", default=default_graphs)
+        default_frac = sglang_05_mem_fraction(tp, memory, chunk, graphs)
+    else:
+        chunk = _whole(text, "chunked-prefill-size", default=SGLANG_CHUNKED_PREFILL_SIZE)
+        default_frac = sglang_mem_fraction(tp)
     frac = _real(text, "mem-fraction-static", "mem_fraction_static", default=default_frac)
     cfg = SchedulerConfig(policy="sglang", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
                           block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac,
