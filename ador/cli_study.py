@@ -26,12 +26,12 @@ def _print_best(study, durable, fmt: str) -> None:
     from ador.explore.results import pareto_rows, reader, status, study_front
     from ador.report.data import picks
     points = reader(durable).points()                      # the completed trials' values, read once
-    front = study_front(durable, study.directions, points, table=True)   # only the front read whole
+    front = study_front(durable, study.directions, points, table=True, space=study.space)   # only the front read whole
     rows = pareto_rows(study, durable, front)
     baselines = baselines_of(durable)
     chosen = {why: t.number for why, t in picks(study, front).items()}
     if fmt == "json":
-        st = status(durable, front, points)
+        st = status(durable, front, points, study.space)
         print(json.dumps({"study": study.name, "objectives": study.metric_names, "directions": study.directions,
                           "baselines": baselines, "pareto": rows, "picks": chosen, "hypervolume": st["hypervolume"],
                           "hypervolume_reference": st["hypervolume_reference"],
@@ -79,7 +79,7 @@ def _run_and_report(study, durable, url, args, n_trials: int) -> int:
     from ador.report.data import hv_caption
     stats = run_workers(study, durable, url, n_trials, max(1, args.workers), sampler=getattr(args, "sampler", None),
                         seed=getattr(args, "seed", None), progress=not args.quiet)
-    st = status(durable)            # targeted queries: the study is not read again trial by trial
+    st = status(durable, space=study.space)            # targeted queries: the study is not read again trial by trial
     repeats = f" ({stats.repeats} repeated designs answered from their stored trial)" if stats.repeats else ""
     print(f"{study.name}: {stats.completed} completed, {stats.failed} failed, {stats.feasible} feasible in "
           f"{stats.seconds:.1f} s ({(stats.completed + stats.failed) / max(stats.seconds, 1e-9):.0f} trials/s)"
@@ -138,8 +138,8 @@ def cmd_study_enumerate(args: argparse.Namespace) -> int:
 def cmd_study_status(args: argparse.Namespace) -> int:
     from ador.explore.results import status
     from ador.explore.storage import redact
-    _, durable, url = _open(args, reads_only=True)
-    st = status(durable)
+    study, durable, url = _open(args, reads_only=True)
+    st = status(durable, space=study.space)
     if args.json:
         print(json.dumps(st, indent=2))
     else:

@@ -133,6 +133,7 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
     first trial as there)."""
     from ador.explore.history import RunStats, tell
     from ador.explore.pareto import hv_reference, ratio_hypervolume
+    from ador.explore.design_id import params_key
     from ador.explore.params import distributions, knob_values
     from ador.explore.runner import SYNC_EVERY_S
     from ador.explore.scoring import Scorer
@@ -154,7 +155,7 @@ def run_batches(study: Study, mem: optuna.Study, history: History, n_trials: int
                 want = min(want, open_slots(mem))
             trials = [mem.ask(dists) for _ in range(want)]
             params = [t.params for t in trials]          # a copy per read: read once
-            keys = [tuple(sorted(p.items())) for p in params]
+            keys = [params_key(p, dists, study.space) for p in params]    # a design, less its inert knobs
             answers = {}                         # trial -> the answer of a design met in an earlier batch
             firsts: dict[tuple, int] = {}        # each design not met before -> its first trial, scored once
             for i, p in enumerate(params):

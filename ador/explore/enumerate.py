@@ -159,8 +159,18 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
             bar.close()
     sign = np.array([1.0 if d == "minimize" else -1.0 for d in study.directions])
     order = np.lexsort(front_q.T[::-1]) if len(front_q) else np.zeros(0, dtype=int)
-    points = tuple(tuple(float(v) for v in row * sign) for row in front_q[order])
-    params = tuple({n: front_cols[n][i].item() for n in names} for i in order)
+    # one entry per design: knob values that differ only in knobs the design makes inert name it once
+    seen: set[tuple] = set()
+    distinct = []
+    for i in order:
+        values = {n: front_cols[n][i].item() for n in names}
+        inert = space.inert_knobs(values)
+        key = tuple((n, None if n in inert else v) for n, v in values.items())
+        if key not in seen:
+            seen.add(key)
+            distinct.append((i, values))
+    points = tuple(tuple(float(v) for v in front_q[i] * sign) for i, _ in distinct)
+    params = tuple(values for _, values in distinct)
     lo, hi = (low * sign, high * sign) if feasible else (np.full(k, math.nan), np.full(k, math.nan))
     return ExactFront(study=study.name, objectives=tuple(study.metric_names), directions=tuple(study.directions),
                       designs=total, valid=valid, feasible=feasible, low=tuple(map(float, lo)),

@@ -58,6 +58,8 @@ class FlatGenerations:
         self.eliminate_duplicates = eliminate_duplicates
         # design digest (ador.explore.design_id.key_hash) -> already stored? Set by the run.
         self.is_known: Callable[[str], bool] | None = None
+        # parameters, distributions -> the design's digest (ador.explore.design_id); set by the run
+        self.design_of: Callable[[dict[str, Any], dict[str, Any]], str] | None = None
         self._proposed: set[str] = set()                      # designs this sampler proposed
         self._members: dict[int, list[FrozenTrial]] = {}     # generation -> its COMPLETE trials, by number
         self._cursor = 0                                      # trials of the study looked at so far
@@ -114,12 +116,13 @@ class FlatGenerations:
         if not child or self.is_known is None or not self.eliminate_duplicates:
             return child
         from ador.explore.design_id import key_hash, params_key
+        design_of = self.design_of or (lambda params, dists: key_hash(params_key(params, dists)))
         for attempt in range(DUPLICATE_TRIES):
             # the parameters the child leaves out are mutated: drawn as the trial would draw them
             full = {name: child[name] if name in child else
                     self._random_sampler.sample_independent(study, trial, name, dist)
                     for name, dist in search_space.items()}
-            key = key_hash(params_key(full, search_space))
+            key = design_of(full, search_space)
             if key not in self._proposed and not self.is_known(key):
                 break
             if attempt < DUPLICATE_TRIES - 1:

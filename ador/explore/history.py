@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -30,6 +30,9 @@ from ador.explore.storage import with_retries
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, params_key
 from ador.explore.stored import FINISHED, StoredTrials
 from ador.explore.table_rows import TABLE_ROW_KEY
+
+if TYPE_CHECKING:
+    from ador.explore.space import SearchSpace
 
 PARENTS_KEY = "ador_parents:"      # + the sampler's generation key: {"generation": g, "ids": [durable ids]}
 REPEAT_ATTR = "repeat_of"          # user attribute of a trial answered from an earlier trial of its design
@@ -48,8 +51,10 @@ class TrialWriter:
     """Writes finished trials to the durable storage, one transaction per call (with each its
     row of the study's table, ``table_row``, where given: ador/explore/table_rows.py)."""
 
-    def __init__(self, durable: optuna.Study, *, table_row: Callable[[FrozenTrial], list] | None = None) -> None:
+    def __init__(self, durable: optuna.Study, *, table_row: Callable[[FrozenTrial], list] | None = None,
+                 space: SearchSpace | None = None) -> None:
         self.durable = durable
+        self.space = space                   # designs identified without their inert knobs (design_id)
         self.table_row = table_row
         self.storage = durable._storage
         self.study_id = durable._study_id
@@ -63,7 +68,7 @@ class TrialWriter:
         id, and a retry after an error first looks for those ids under the study's lock (a commit
         whose acknowledgement was lost did happen, or is still finishing) and writes only the
         trials it does not find."""
-        trials = [_stamped(t) for t in trials]
+        trials = [_stamped(t, self.space) for t in trials]
         if self.table_row is not None:
             for t in trials:
                 t.system_attrs.setdefault(TABLE_ROW_KEY, self.table_row(t))
@@ -76,19 +81,20 @@ class TrialWriter:
         return with_retries(attempt, "writing a trial", reset=self.storage.remove_session)
 
 
-def _stamped(trial: FrozenTrial) -> FrozenTrial:
+def _stamped(trial: FrozenTrial, space: SearchSpace | None) -> FrozenTrial:
     """``trial`` (a shallow copy) with its write id and its design's digest."""
     trial = copy.copy(trial)
     trial.system_attrs = {**trial.system_attrs, UID_KEY: trial.system_attrs.get(UID_KEY) or uuid.uuid4().hex,
-                          DESIGN_KEY: trial.system_attrs.get(DESIGN_KEY) or _design(trial)}
+                          DESIGN_KEY: trial.system_attrs.get(DESIGN_KEY) or _design(trial, space)}
     return trial
 
 
 class History:
     def __init__(self, durable: optuna.Study, mem: optuna.Study, *,
-                 table_row: Callable[[FrozenTrial], list] | None = None) -> None:
+                 table_row: Callable[[FrozenTrial], list] | None = None, space: SearchSpace | None = None) -> None:
         self.durable, self.mem = durable, mem
-        self.writer = TrialWriter(durable, table_row=table_row)
+        self.space = space
+        self.writer = TrialWriter(durable, table_row=table_row, space=space)
         self.stored = StoredTrials(durable._storage, durable._study_id)
         self.sampler = mem.sampler
         self.key = generation_key(self.sampler)
@@ -101,6 +107,7 @@ class History:
         if self.ga is not None:
             self.ga.on_parents = self._record_parents
             self.ga.is_known = self.designs.__contains__
+            self.ga.design_of = lambda params, dists: key_hash(params_key(params, dists, space))
 
     # --- the start ------------------------------------------------------------------------------
 
@@ -146,7 +153,7 @@ class History:
         for durable, mem in zip(trials, added, strict=True):
             self.durable_id[mem._trial_id] = durable._trial_id
             self.known.add(durable._trial_id)
-            key = _key(durable)
+            key = _key(durable, self.space)
             if key not in self.designs or (whole and self.designs[key][0] == durable._trial_id):
                 self.designs[key] = (durable._trial_id, durable.number, durable if whole else None)
         self.replayed += len(trials)
@@ -165,7 +172,7 @@ class History:
 
     def write_many(self, trials: list[FrozenTrial]) -> list[int]:
         """Store finished in-memory trials in one transaction; returns their durable ids."""
-        stamped = [_stamped(t) for t in trials]       # their design digests, hashed once
+        stamped = [_stamped(t, self.space) for t in trials]       # their design digests, hashed once
         ids = self.writer.write_many(stamped)
         for trial, durable_id in zip(stamped, ids):
             self.durable_id[trial._trial_id] = durable_id
@@ -179,7 +186,7 @@ class History:
                                                                 dict[str, Any]] | None:
         """The answer of an earlier trial of this design, if one has been met: its values (None:
         it failed), constraints and user attributes (with ``repeat_of``: its durable number)."""
-        key = key_hash(params_key(params, dists))
+        key = key_hash(params_key(params, dists, self.space))
         found = self.designs.get(key)
         if found is None:
             return None
@@ -211,13 +218,13 @@ class History:
                          "storing the resume point", reset=getattr(storage, "remove_session", None))
 
 
-def _key(trial: FrozenTrial) -> str:
-    return trial.system_attrs.get(DESIGN_KEY) or _design(trial)
+def _key(trial: FrozenTrial, space: SearchSpace | None) -> str:
+    return trial.system_attrs.get(DESIGN_KEY) or _design(trial, space)
 
 
-def _design(trial: FrozenTrial) -> str:
+def _design(trial: FrozenTrial, space: SearchSpace | None) -> str:
     try:
-        return design_hash(trial)
+        return design_hash(trial, space)
     except (KeyError, ValueError):
         return f"trial-{trial._trial_id}"
 

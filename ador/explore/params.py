@@ -50,3 +50,14 @@ def params_of(space: SearchSpace, values: Mapping[str, Any]) -> dict[str, Any]:
         v = values[name]
         out[param_name(name, knob)] = int(round(math.log2(v))) if knob.type == "pow2" else v
     return out
+
+
+def inert_params(space: SearchSpace, params: Mapping[str, Any]) -> frozenset[str]:
+    """The Optuna parameters of the knobs ``SearchSpace.inert_knobs`` finds for ``params`` (none
+    where ``params`` are not a whole design of ``space``, or make no valid one)."""
+    from ador.errors import AdorError
+    try:
+        inert = space.inert_knobs(knob_values(space, params))
+    except (KeyError, AdorError):
+        return frozenset()
+    return frozenset(param_name(k, space.knobs[k]) for k in inert)

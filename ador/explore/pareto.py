@@ -10,6 +10,8 @@ import numpy as np
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
+    from ador.explore.space import SearchSpace
+
 
 def to_minimise(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
     sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
@@ -49,15 +51,21 @@ def front_firsts(values: Sequence[Sequence[float]], directions: Sequence[str],
 
 
 def front_trials(trials: Sequence[FrozenTrial], directions: Sequence[str],
-                 feasible: Callable[[FrozenTrial], bool] | None = None) -> list[FrozenTrial]:
-    """``front_firsts`` of whole trials, in trial-number order; a design is its parameters."""
+                 feasible: Callable[[FrozenTrial], bool] | None = None,
+                 space: SearchSpace | None = None) -> list[FrozenTrial]:
+    """``front_firsts`` of whole trials, in trial-number order; a design is its parameters, less
+    the knobs ``space`` finds inert (ador/explore/design_id.py); without ``space``, the digest ador
+    stored with the trial, which is that (the parameters where none is stored)."""
     if feasible is None:
         from ador.explore.record import is_feasible
         feasible = is_feasible
     done = [t for t in sorted(trials, key=lambda t: t.number) if feasible(t) and t.values is not None]
 
-    def keys_of(indices: list[int]) -> list[tuple]:
-        return [tuple(sorted((k, repr(v)) for k, v in done[i].params.items())) for i in indices]
+    from ador.explore.design_id import DESIGN_KEY, design_key
+
+    def keys_of(indices: list[int]) -> list[Any]:
+        return [design_key(done[i], space) if space is not None
+                else done[i].system_attrs.get(DESIGN_KEY) or design_key(done[i]) for i in indices]
     return [done[i] for i in front_firsts([t.values for t in done], directions, keys_of)]
 
 

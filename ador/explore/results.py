@@ -10,8 +10,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ador.errors import ConfigError
 from ador.explore.config import Study
+from ador.explore.params import distributions
 from ador.explore.pareto import front_firsts, hv_reference, ratio_hypervolume
 from ador.explore.record import baselines_of, settings
+from ador.explore.space import SearchSpace
 from ador.explore.stored import Point, StoredTrials
 
 
@@ -20,30 +22,35 @@ def reader(durable: optuna.Study) -> StoredTrials:
 
 
 def front_points(durable: optuna.Study, directions: Sequence[str] | None = None,
-                 points: list[Point] | None = None) -> list[Point]:
+                 points: list[Point] | None = None, space: SearchSpace | None = None) -> list[Point]:
     """The study's front as ``front_trials`` counts it (feasible, non-dominated, one trial per
-    distinct design), in trial-number order, from the values of the completed trials (the
-    parameters are read for the non-dominated trials alone)."""
+    distinct design: its parameters less the knobs ``space`` finds inert), in trial-number order,
+    from the values of the completed trials (the parameters are read for the non-dominated trials
+    alone)."""
     if directions is None:
         directions = [d.name.lower() for d in durable.directions]
     r = reader(durable)
     feasible = [p for p in (r.points() if points is None else points) if p.feasible]
 
+    from ador.explore.design_id import internal_key
+    dists = distributions(space) if space is not None else {}
+
     def keys_of(indices: list[int]) -> list[tuple]:
         keys = r.param_keys([feasible[i].trial_id for i in indices])
-        return [keys[feasible[i].trial_id] for i in indices]
+        return [internal_key(keys[feasible[i].trial_id], dists, space) for i in indices]
     return [feasible[i] for i in front_firsts([p.values for p in feasible], directions, keys_of)]
 
 
 def study_front(durable: optuna.Study, directions: Sequence[str] | None = None,
-                points: list[Point] | None = None, *, table: bool = False) -> list[FrozenTrial]:
+                points: list[Point] | None = None, *, table: bool = False,
+                space: SearchSpace | None = None) -> list[FrozenTrial]:
     """The front's trials (``front_points``), only they read whole (``table``: as a table of
     trials shows them, ``StoredTrials.load``)."""
-    return reader(durable).load([p.trial_id for p in front_points(durable, directions, points)], table=table)
+    return reader(durable).load([p.trial_id for p in front_points(durable, directions, points, space)], table=table)
 
 
 def status(durable: optuna.Study, front: list[FrozenTrial] | None = None,
-           points: list[Point] | None = None) -> dict[str, Any]:
+           points: list[Point] | None = None, space: SearchSpace | None = None) -> dict[str, Any]:
     """Counts, the front's size and hypervolume (``front`` and ``points``, the completed trials'
     values, where the caller has read them already; without ``front`` none is read whole)."""
     r = reader(durable)
@@ -53,7 +60,7 @@ def status(durable: optuna.Study, front: list[FrozenTrial] | None = None,
     if points is None:
         points = r.points()
     front_values = [t.values for t in front] if front is not None else \
-        [p.values for p in front_points(durable, directions, points)]
+        [p.values for p in front_points(durable, directions, points, space)]
     names = durable.metric_names or []
     ref = hv_reference(made.get("ador_baselines") or {}, names)
     return {
@@ -77,7 +84,7 @@ def pareto_rows(study: Study, durable: optuna.Study, front: list[FrozenTrial] | 
     baselines = baselines_of(durable)
     rows = []
     if front is None:
-        front = study_front(durable, study.directions)
+        front = study_front(durable, study.directions, space=study.space)
     for t in sorted(front, key=lambda t: (to_minimise_key(t.values, study.directions), t.number)):
         metrics = metrics_of(t, study.metric_names)
         row: dict[str, Any] = {"trial": t.number, **{m: metrics.get(m) for m in study.metric_names}}

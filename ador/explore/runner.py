@@ -129,12 +129,13 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     if name == PYMOO:
         from ador.explore.pymoo_engine import run_pymoo
         reader = StoredTrials(durable._storage, durable._study_id)
-        return run_pymoo(study, TrialWriter(durable, table_row=TableLayout.of(study).row_of), reader, n_trials, options,
+        writer = TrialWriter(durable, table_row=TableLayout.of(study).row_of, space=study.space)
+        return run_pymoo(study, writer, reader, n_trials, options,
                          run_seed(base_seed, reader.finished()), progress, label)
     # the seed depends on the stored count, so the sampler is made once that is known
     seed_now = run_seed(base_seed, StoredTrials(durable._storage, durable._study_id).finished())
     mem = optuna.create_study(directions=study.directions, sampler=build_sampler(name, options, study.space, seed_now))
-    history = History(durable, mem, table_row=TableLayout.of(study).row_of)
+    history = History(durable, mem, table_row=TableLayout.of(study).row_of, space=study.space)
     n_stored = history.start()
     from ador.explore.batch import batch_size, run_batches      # a batch scored in one vectorised call
     size = batch_size(study, name, options)

@@ -16,6 +16,7 @@ from ador.config import from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnevenSplitError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.hardware import AdorChip, device_from_mapping, device_to_mapping, get_device
+from ador.hardware.devices import INERT_SWITCHES, inert_fields
 
 KnobType = Literal["int", "log_int", "pow2", "float", "log_float", "categorical"]
 MAX_GRID = 1_000_000      # values one knob, or a whole grid, may enumerate (each is a list in memory)
@@ -172,6 +173,33 @@ class SearchSpace:
         except ConfigError as err:
             raise err.under(head) from None
         return dataclasses.replace(self.base, **top)
+
+    def inert_knobs(self, values: Mapping[str, Any]) -> frozenset[str]:
+        """The knobs whose value in ``values`` changes nothing about the design they make: fields
+        the others make irrelevant (``ador.hardware.devices.inert_fields``: a unit with no engines)
+        that feed no derived field that matters. Designs that differ only in these are one design."""
+        if any(switch in self.spec.derived for switch in INERT_SWITCHES):
+            changes, _ = self.resolve(values)
+            fields = {**self._base_fields, **changes}
+        else:            # the switches are knobs or the base's: no derived field to compute first
+            fields = {s: values[s] if s in values else self._base_fields[s] for s in INERT_SWITCHES}
+        inert = inert_fields(fields)
+        if not inert:
+            return frozenset()
+        return frozenset(k for k in self.knobs if k in inert and self._feeds[k] <= inert)
+
+    @property
+    def _feeds(self) -> dict[str, frozenset[str]]:
+        """Per knob, the derived fields computed from it, directly or through other derived fields."""
+        cached = self.__dict__.get("_feeds_cache")
+        if cached is None:
+            deps: dict[str, set[str]] = {}
+            for target, text in self.spec.derived.items():    # in order: a derived field reads earlier ones
+                names = names_in(text, f"derived.{target}")
+                deps[target] = names.union(*(deps[n] for n in names if n in deps))
+            cached = {k: frozenset(t for t, d in deps.items() if k in d) for k in self.knobs}
+            object.__setattr__(self, "_feeds_cache", cached)
+        return cached
 
     def violated(self, values: Mapping[str, Any]) -> list[str]:
         """Structural constraints that ``values`` break."""

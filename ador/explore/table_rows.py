@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -26,6 +26,7 @@ from ador.explore.record import is_feasible, metrics_of, reasons_of, stored_metr
 
 if TYPE_CHECKING:
     from ador.explore.config import Study
+    from ador.explore.space import SearchSpace
 
 TABLE_ROW_KEY = "ador_table_row"     # trial system attribute: the trial's row (JSON array)
 ROW_FORMAT = 1                       # part of the layout signature: bump when the row's fields change
@@ -41,6 +42,8 @@ class TableLayout:
     knob_names: tuple[str, ...]                # knob columns, in the search space's order
     knob_params: tuple[tuple[int, bool], ...]  # per knob: index into param_names, power of two
     signature: str                             # digest of the above and ROW_FORMAT
+    # the study's space: a design on the front is its knob values less those it finds inert
+    space: SearchSpace | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, study: Study) -> TableLayout:
@@ -54,7 +57,7 @@ class TableLayout:
         sig = hashlib.blake2b(repr((ROW_FORMAT, metrics, params, tuple(knobs), knob_params)).encode(),
                               digest_size=6).hexdigest()
         return cls(metric_names=metrics, param_names=params, knob_names=tuple(knobs), knob_params=knob_params,
-                   signature=sig)
+                   signature=sig, space=study.space)
 
     @property
     def columns(self) -> list[str]:
@@ -92,6 +95,17 @@ class TableLayout:
         return [self.signature, list(trial.values) if trial.values is not None else None, is_feasible(trial),
                 knobs, [metrics.get(m) for m in self.metric_names], "; ".join(reasons_of(trial))]
 
+    def _design(self, knobs: list[Any]) -> tuple:
+        """A stored row's knob values, those of inert knobs (``SearchSpace.inert_knobs``) as None."""
+        if self.space is None:
+            return tuple(knobs)
+        from ador.errors import AdorError
+        try:
+            inert = self.space.inert_knobs(dict(zip(self.knob_names, knobs)))
+        except (AdorError, KeyError):
+            return tuple(knobs)
+        return tuple(None if name in inert else v for name, v in zip(self.knob_names, knobs))
+
     def fits(self, row: Any) -> bool:
         return isinstance(row, list) and len(row) == 6 and row[_SIG] == self.signature
 
@@ -111,7 +125,7 @@ class TableLayout:
             keys = []
             for i in indices:
                 number, row, key = done[i]
-                keys.append(key if key is not None else ("knobs", tuple(row[_KNOBS])) if row[_KNOBS] is not None
+                keys.append(key if key is not None else ("knobs", self._design(row[_KNOBS])) if row[_KNOBS] is not None
                             else ("trial", number))
             return keys
         front = {done[i][0] for i in front_firsts([row[_VALUES] for _, row, _ in done], directions, keys_of)}

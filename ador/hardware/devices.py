@@ -7,7 +7,7 @@ a design is a value: it hashes, compares, and round-trips through YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Mapping
 
 from ador.errors import ConfigError, UnevenSplitError
 from ador.hardware.components import (GlobalSram, Hbm, Links, MacTrees, MemoryKind, Noc, SystolicArrays,
@@ -24,6 +24,28 @@ def split_counts(chip) -> dict:
     or on a namespace of per-design arrays)."""
     return {"systolic.count": chip.systolic.count, "mactree.count": chip.mactree.count,
             "hbm.stacks": chip.hbm.stacks}
+
+
+# The fields of an engine array besides its count: with count 0 the chip has none of them, so they
+# change neither its area nor its speed.
+_ENGINE_FIELDS = {"systolic": ("rows", "cols", "dataflow", "local_sram_bytes"),
+                  "mactree": ("width", "local_buffer_bytes", "buffer", "shared_buffer_bytes")}
+
+
+# the fields ``inert_fields`` reads
+INERT_SWITCHES = ("systolic.count", "mactree.count", "mactree.buffer")
+
+
+def inert_fields(fields: Mapping[str, Any]) -> frozenset[str]:
+    """The dotted fields of a chip (``fields``: its flattened mapping, ``systolic.count`` ...) whose
+    values change nothing about it: an engine array's other fields when it has no engines, and the
+    shared operand buffer of MAC trees that keep private buffers. Two chips that differ only in
+    these are one design."""
+    out = {f"{unit}.{name}" for unit, names in _ENGINE_FIELDS.items() if fields[f"{unit}.count"] == 0
+           for name in names}
+    if fields["mactree.buffer"] == "private":
+        out.add("mactree.shared_buffer_bytes")
+    return frozenset(out)
 
 
 @dataclass(frozen=True, slots=True)

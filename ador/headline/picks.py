@@ -54,7 +54,7 @@ def load(role: str, storage_dir: str | Path, seeds: Sequence[int] = SEEDS) -> Se
         stored, durable, _ = load_stored(study.name, storage_url(storage_dir, study))
         done = durable.get_trials(deepcopy=False)
         trials[seed] = sum(1 for t in done if t.state.name == "COMPLETE")
-        front = front_trials(done, stored.directions)
+        front = front_trials(done, stored.directions, space=stored.space)
         sizes[seed] = len(front)
         fronts[seed] = [tuple(t.values) for t in front]
         chosen = picks(stored, done)

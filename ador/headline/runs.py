@@ -43,7 +43,7 @@ def _run_one(role: str, seed: int, n: int, storage_dir: str) -> tuple[str, int, 
     study = seeded(role, seed)
     started = time.perf_counter()
     durable, _ = open_study(study, storage_url(storage_dir, study))
-    st = status(durable)
+    st = status(durable, space=study.space)
     done = st["n_complete"] + st["n_failed"]
     if done < n:
         run_trials(study, durable, n - done, progress=False)

@@ -121,7 +121,7 @@ def picks(study: Study, trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str,
     designs, so never a dominated one): the knee (closest to the ideal point once each objective
     is normalised over the front; ador/explore/pareto.py) and, beside it, the best design on each
     objective ("lowest tbt_p99_ms", "highest output_tok_s_per_mm2", ...)."""
-    front = front_trials(trials, study.directions)
+    front = front_trials(trials, study.directions, space=study.space)
     if not front:
         return {}
     values = [t.values for t in front]

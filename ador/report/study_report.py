@@ -98,7 +98,7 @@ def write_report(study, durable, out: Path, exact=None) -> Path:
     with ``exact`` (the space's exact front, ``ador study enumerate``) how close the study came to it."""
     from ador.explore.runner import pareto_rows, status
     plots = write_plots(study, durable, out, formats=("png",))
-    st = status(durable)
+    st = status(durable, space=study.space)
     spec = study.spec
     lines = [f"# Study report: {study.name}", ""]
     if spec.description:

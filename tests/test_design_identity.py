@@ -1,0 +1,147 @@
+"""A design is what the chip is, not the knob values that name it: knobs a design makes irrelevant
+(the widths of MAC trees it has none of, the shared buffer of private-buffer trees) are left out of
+its identity, so it is scored once and counted once on a front (ador/explore/design_id.py)."""
+import dataclasses
+import json
+
+import optuna
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from ador.explore.config import SamplerSpec, load_study
+from ador.explore.design_id import DESIGN_KEY, design_key
+from ador.explore.history import REPEAT_ATTR
+from ador.explore.pareto import front_trials
+from ador.explore.runner import Scorer, open_study, run_trials
+from ador.explore.space import build_space
+from tests.conftest import REPO
+
+
+def _draw(draw, knob):
+    if knob.type == "categorical":
+        return draw(st.sampled_from(list(knob.choices)))
+    if knob.type == "pow2":
+        return 2 ** draw(st.integers(int(knob.low).bit_length() - 1, int(knob.high).bit_length() - 1))
+    if knob.type == "float":
+        steps = round((knob.high - knob.low) / knob.step)
+        return knob.low + knob.step * draw(st.integers(0, steps))
+    step = int(knob.step or 1)
+    return int(knob.low) + step * draw(st.integers(0, (int(knob.high) - int(knob.low)) // step))
+
+
+HEADLINE = load_study(REPO / "studies" / "llama3-70b-8dev.yaml")     # the default space, all knobs
+
+
+@st.composite
+def design_with_idle_parts(draw):
+    """Knob values of the default space with one part idle (no arrays, no trees, or private
+    buffers), and the same values with every knob that makes inert drawn again."""
+    space = HEADLINE.space
+    values = {name: _draw(draw, knob) for name, knob in space.knobs.items()}
+    idle = draw(st.sampled_from(["systolic.count", "mactree.count", "mactree.buffer"]))
+    values[idle] = "private" if idle == "mactree.buffer" else 0
+    if values["systolic.count"] + values["mactree.count"] == 0:
+        values["systolic.count" if idle == "mactree.count" else "mactree.count"] = 8
+    inert = space.inert_knobs(values)
+    other = {**values, **{name: _draw(draw, space.knobs[name]) for name in inert}}
+    return values, other, inert
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(design_with_idle_parts())
+def test_designs_that_differ_only_in_inert_knobs_score_the_same(pair):
+    values, other, inert = pair
+    assert inert, values            # every drawn design has an idle part, so something is inert
+    scorer = Scorer(HEADLINE)
+    a, b = scorer(values), scorer(other)
+    assert a.values == b.values and a.constraints == b.constraints
+    assert a.user_attrs == b.user_attrs
+
+
+def test_inert_knobs_are_the_idle_parts_and_what_only_they_feed():
+    space = build_space({"base": "ador-example", "knobs": {
+        "mactree.count": {"type": "int", "low": 0, "high": 64, "step": 64},
+        "mactree.width": {"type": "pow2", "low": 64, "high": 256},
+        "mactree.buffer": {"type": "categorical", "choices": ["shared", "private"]},
+        "sram.capacity_bytes": {"type": "pow2", "low": 8388608, "high": 16777216}},
+        "derived": {"mactree.shared_buffer_bytes": "sram.capacity_bytes / 4"}})
+    none = {"mactree.count": 0, "mactree.width": 64, "mactree.buffer": "shared", "sram.capacity_bytes": 8388608}
+    assert space.inert_knobs(none) == {"mactree.width", "mactree.buffer"}
+    assert space.inert_knobs({**none, "mactree.count": 64}) == set()
+    # sram.capacity_bytes feeds the shared buffer, which private trees ignore, and the SRAM itself
+    assert space.inert_knobs({**none, "mactree.count": 64, "mactree.buffer": "private"}) == set()
+    fed = build_space({"base": "ador-example", "knobs": {
+        "mactree.count": {"type": "int", "low": 0, "high": 64, "step": 64},
+        "mactree.width": {"type": "pow2", "low": 64, "high": 256}},
+        "derived": {"mactree.local_buffer_bytes": "mactree.width * 1024",
+                    "vector.lanes": "mactree.local_buffer_bytes / 64"}})
+    # the width feeds the vector unit through the trees' buffer: it is never inert
+    assert fed.inert_knobs({"mactree.count": 0, "mactree.width": 64}) == set()
+
+
+def _idle_trees_study(workdir, name):
+    """12 designs named by 20 knob vectors: with no MAC trees their width names nothing."""
+    space = build_space({"base": "ador-example", "knobs": {
+        "mactree.count": {"type": "int", "low": 0, "high": 8, "step": 8},
+        "mactree.width": {"type": "pow2", "low": 64, "high": 1024},
+        "systolic.count": {"type": "int", "low": 4, "high": 8, "step": 4}}})
+    study = load_study("studies/smoke.yaml")
+    spec = dataclasses.replace(study.spec, sampler=SamplerSpec("random", {}), seed=3)
+    study = dataclasses.replace(study, name=name, space=space, spec=spec)
+    durable, _ = open_study(study, f"sqlite:///{workdir}/{name}.db")
+    return study, durable
+
+
+def test_a_study_scores_each_design_once_and_counts_it_once_everywhere(workdir, capsys):
+    from ador.cli import main
+    from ador.explore.results import status, study_front
+    study, durable = _idle_trees_study(workdir, "idle")
+    run_trials(study, durable, 80, progress=False)
+    trials = durable.get_trials(deepcopy=False)
+    scored = [t for t in trials if t.user_attrs.get(REPEAT_ATTR) is None]
+    designs = {design_key(t, study.space) for t in trials}
+    assert len(designs) <= 12 and len(designs) < len({design_key(t) for t in trials})    # knob vectors: up to 20
+    assert len(scored) == len(designs)                                     # each design scored once
+    by_design: dict = {}
+    for t in trials:                                     # one stored digest per design, whatever its width
+        by_design.setdefault(design_key(t, study.space), set()).add(t.system_attrs[DESIGN_KEY])
+    assert all(len(digests) == 1 for digests in by_design.values())
+    front = study_front(durable, study.directions, space=study.space)
+    n = status(durable, space=study.space)["n_pareto"]
+    assert n == len(front) == len({design_key(t, study.space) for t in front})
+    assert len(front_trials(trials, study.directions, space=study.space)) == n
+    assert len(front_trials(trials, study.directions)) == n                # by the stored digests
+    from ador.report.table import trials_frame
+    assert int(trials_frame(study, durable)["on_front"].sum()) == n
+    assert int(trials_frame(study, durable, stored=False)["on_front"].sum()) == n
+    url = f"sqlite:///{workdir}/idle.db"                   # and the commands, which read the stored study
+    capsys.readouterr()
+    assert main(["study", "status", "idle", "--json", "--storage", url]) == 0
+    assert json.loads(capsys.readouterr().out)["n_pareto"] == n
+    assert main(["study", "best", "idle", "--json", "--storage", url]) == 0
+    assert len(json.loads(capsys.readouterr().out)["pareto"]) == n
+
+
+def test_nsga2_takes_a_child_that_differs_only_in_inert_knobs_for_a_known_design(workdir):
+    """Duplicate elimination asks the run whether a child is a known design by the same identity."""
+    from ador.explore.history import History
+    from ador.explore.params import distributions
+    from ador.explore.samplers import build_sampler
+    study, durable = _idle_trees_study(workdir, "ga")
+    mem = optuna.create_study(directions=study.directions, sampler=build_sampler("nsga2", {}, study.space, 1))
+    history = History(durable, mem, space=study.space)
+    dists = distributions(study.space)
+    narrow = {"mactree.count": 0, "mactree.width:log2": 6, "systolic.count": 4}
+    assert history.ga.design_of(narrow, dists) == history.ga.design_of({**narrow, "mactree.width:log2": 10}, dists)
+    assert history.ga.design_of({**narrow, "mactree.count": 8}, dists) != \
+        history.ga.design_of({**narrow, "mactree.count": 8, "mactree.width:log2": 10}, dists)
+
+
+def test_the_exact_front_lists_each_design_once(workdir):
+    from ador.explore.enumerate import enumerate_front
+    study, _ = _idle_trees_study(workdir, "exact")
+    front = enumerate_front(study)
+    keys = [tuple(sorted((k, None if k in study.space.inert_knobs(p) else v) for k, v in p.items()))
+            for p in front.params]
+    assert len(keys) == len(set(keys)) == len(front.points)
+    assert any(p["mactree.count"] == 0 for p in front.params)      # a design whose width is inert is on it
