@@ -94,6 +94,22 @@ def test_rows_of_one_benchmark_run_share_one_simulation():
     assert low_load["output_tok_s"].predicted == pytest.approx(2 * 256, rel=0.1)
 
 
+def test_a_replicated_row_carries_its_seeds_range_and_an_unsettled_one_is_listed_in_the_reports():
+    report = validate_serving([r for r in load_serving() if r.id in ("s025", "s026", "s027")])
+    for r in report.rows:                     # Poisson arrivals: replicated over seeds 0, 1, ...
+        lo, hi = r.seed_range
+        assert r.replications >= 2 and lo <= r.predicted <= hi and 0 <= r.interval < 0.10
+    from ador.validation.serving_report import markdown_section, text_table
+    rows = [r.to_dict() for r in report.rows]
+    chaotic = {**rows[0], "id": "x1", "interval_pct": 97.0, "seed_range": [530.0, 11266.0], "replications": 8}
+    full = {"rows": rows + [chaotic], "summary": summarise_serving(report.rows)}
+    section = markdown_section(full, None)
+    assert "cannot pin down" in section and "1 of 4" in section
+    assert "| x1 |" in section and "530 to 1.127e+04 over 8" in section and "±97%" in section
+    assert not any(f"| {r['id']} | " in section.split("cannot pin down")[1].split("<details>")[0] for r in rows)
+    assert "x1 " + chaotic["metric"] + " 530 to 1.127e+04 over 8 seeds (±97%)" in text_table(full, 3)
+
+
 @pytest.mark.slow
 def test_a_sample_of_every_source_is_predicted_within_the_documented_error():
     """Every 8th row (84 rows, every source): the simulator's error stays where docs/serving.md says."""

@@ -159,6 +159,12 @@ def lengths_for(mean: float, maximum: int | None, dist: str = "") -> Lengths:
 @dataclass(frozen=True)
 class ServingRowResult(RowResult):
     row: ServingMeasurement          # type: ignore[assignment]  # the serving schema's row
+    # a replicated run (random arrivals or lengths): the 95% repeat interval's half-width as a share
+    # of the prediction, and the lowest and highest replication (seeds 0, 1, ...); None: one
+    # deterministic run
+    interval: float | None = None
+    seed_range: tuple[float, float] | None = None
+    replications: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         r = self.row
@@ -168,11 +174,28 @@ class ServingRowResult(RowResult):
                 "metric": r.metric, "measured": r.value, "predicted": self.predicted, "unit": r.unit,
                 "error_pct": self.error_pct,
                 "abs_error_pct": None if self.error_pct is None else abs(self.error_pct),
-                "skipped": self.skipped, "extrapolated": self.extrapolated}
+                "skipped": self.skipped, "extrapolated": self.extrapolated,
+                "interval_pct": None if self.interval is None else 100 * self.interval,
+                "seed_range": None if self.seed_range is None else list(self.seed_range),
+                "replications": self.replications}
 
 
 def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Mapping[str, Device] = PRESETS,
                  runtimes: Mapping[str, RuntimeProfile] | None = None) -> dict[str, float]:
+    """The predicted value of each of ``metrics`` for the run ``row`` describes."""
+    return {m: p.value for m, p in row_predictions(row, metrics, devices, runtimes).items()}
+
+
+@dataclass(frozen=True)
+class RowPrediction:
+    value: float
+    interval: float | None = None                      # relative 95% repeat half-width
+    seed_range: tuple[float, float] | None = None      # lowest and highest replication
+    replications: int = 1
+
+
+def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: Mapping[str, Device] = PRESETS,
+                    runtimes: Mapping[str, RuntimeProfile] | None = None) -> dict[str, RowPrediction]:
     """Replay the benchmark run behind ``row``: the mean of each of ``metrics`` over replications."""
     runtimes = runtime_profiles() if runtimes is None else runtimes
     if row.hardware not in devices:
@@ -204,10 +227,16 @@ def simulate_row(row: ServingMeasurement, metrics: tuple[str, ...], devices: Map
         result = run(0)
         if result.n_finished == 0:
             raise ConfigError("requests", n, "none could be served (each needs more KV cache than there is)")
-        return {m: _metric(result, m) for m in metrics}
+        return {m: RowPrediction(_metric(result, m)) for m in metrics}
     wanted = tuple(METRICS[m] for m in metrics)
     j = judge(run, wanted, ci=ROW_PRECISION, requests=n, grow=False, max_reps=MAX_REPLICATIONS)
-    return {m: j.value(METRICS[m]) for m in metrics}
+    out = {}
+    for m in metrics:
+        per_seed = [_metric(result, m) for result in j.results]
+        iv = j.intervals[METRICS[m]]
+        out[m] = RowPrediction(iv.value, iv.relative, (min(per_seed), max(per_seed)) if per_seed else None,
+                               iv.replications)
+    return out
 
 
 def _metric(result, name: str) -> float:
@@ -226,10 +255,12 @@ def predict_serving(rows: list[ServingMeasurement], devices: Mapping[str, Device
     for members in groups.values():
         first = members[0]
         try:
-            values = simulate_row(first, tuple(sorted({r.metric for r in members})), devices, runtimes)
+            got = row_predictions(first, tuple(sorted({r.metric for r in members})), devices, runtimes)
             extrapolated = runtime_for(first.software, runtimes)[1]
             for r in members:
-                out[r.id] = ServingRowResult(r, predicted=values[r.metric], extrapolated=extrapolated)
+                p = got[r.metric]
+                out[r.id] = ServingRowResult(r, predicted=p.value, extrapolated=extrapolated, interval=p.interval,
+                                             seed_range=p.seed_range, replications=p.replications)
         except AdorError as err:
             for r in members:
                 out[r.id] = ServingRowResult(r, skipped=str(err))

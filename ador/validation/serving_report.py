@@ -86,7 +86,41 @@ def text_table(report: dict[str, Any], worst: int) -> str:
     if s["skipped_reasons"]:
         lines.append("  not predicted: " + "; ".join(f"{n} x {why}" for why, n in s["skipped_reasons"].items()))
     lines.append("  worst rows: " + ", ".join(f"{w['id']} {w['error_pct']:+.1f}%" for w in s["worst"][:worst]))
+    wild = unsettled(rows)
+    if wild:
+        lines.append(f"  unsettled (repeat interval over ±{100 * UNSETTLED_INTERVAL:.0f}%): " + "; ".join(
+            f"{r['id']} {r['metric']} {r['seed_range'][0]:.4g} to {r['seed_range'][1]:.4g} over "
+            f"{r['replications']} seeds (±{r['interval_pct']:.0f}%)" for r in wild))
     return "\n".join(lines)
+
+
+# A replicated prediction whose 95% repeat interval is wider than this share of it: the simulated run
+# is chaotic (an overloaded server whose queue one seed fills and another drains), so its error
+# against the measurement says little; the reports list such rows with their seeds' range.
+UNSETTLED_INTERVAL = 0.10
+
+
+def unsettled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["predicted"] is not None and r.get("interval_pct") is not None
+            and r["interval_pct"] > 100 * UNSETTLED_INTERVAL]
+
+
+def _unsettled_table(rows: list[dict[str, Any]]) -> list[str]:
+    wild = unsettled(rows)
+    head = (f"**Rows the simulator cannot pin down** (95% repeat interval wider than "
+            f"±{100 * UNSETTLED_INTERVAL:.0f}% after its replications, seeds 0, 1, ...): "
+            f"{len(wild)} of {sum(1 for r in rows if r['predicted'] is not None)}.")
+    if not wild:
+        return [head, ""]
+    out = [head, "", "| id | software | hardware | rate | metric | measured | predicted (mean) | seeds' range "
+                     "| interval | error |", "| --- | --- | --- | ---: | --- | ---: | ---: | --- | ---: | ---: |"]
+    for r in wild:
+        lo, hi = r["seed_range"]
+        rate = "" if r["rate_rps"] is None else f"{r['rate_rps']:g}"
+        out.append(f"| {r['id']} | {_stack_version(r['software'])} | {r['hardware']} | {rate} | {r['metric']} | "
+                   f"{r['measured']:.4g} | {r['predicted']:.4g} | {lo:.4g} to {hi:.4g} over {r['replications']} "
+                   f"| ±{r['interval_pct']:.0f}% | {r['error_pct']:+.1f}% |")
+    return out + [""]
 
 
 def _publishers(rows: list[dict[str, Any]]) -> list[str]:
@@ -120,6 +154,7 @@ def markdown_section(report: dict[str, Any], plot_name: str | None) -> str:
     out += _mapes("software", s["by_software"], counts=_counts(rows, "software"))
     out += _mapes("hardware", s["by_hardware"], counts=_counts(rows, "hardware"))
     out += _mapes("policy", s["by_policy"], counts=_counts(rows, "policy"))
+    out += _unsettled_table(rows)
     if plot_name:
         out += [f"![predicted vs measured serving metrics]({plot_name})", ""]
     out += ["<details><summary>Every row</summary>", "",
