@@ -65,6 +65,10 @@ def test_policies_are_classes_in_a_registry_with_the_three_hooks():
             assert callable(getattr(cls, hook))
     with pytest.raises(ConfigError, match="policy='fifo'"):
         simulate(A100, L8, FP16, burst(2, Lengths(), Lengths()), config=SchedulerConfig(policy="fifo"))
+    # SGLang's ratio falls from 0.7 to its floor: a floor above 0.7 is refused, not clamped
+    SchedulerConfig(policy="sglang", min_new_token_ratio=0.7).check()
+    with pytest.raises(ConfigError, match="min_new_token_ratio=0.8"):
+        SchedulerConfig(policy="sglang", min_new_token_ratio=0.8).check()
 
 
 def test_scheduler_defaults_are_the_real_systems_documented_ones():

@@ -137,8 +137,11 @@ class SchedulerConfig:
             raise ConfigError("memory_fraction", self.memory_fraction, "must be in (0, 1]")
         if self.memory_basis not in get_args(MemoryBasis):
             raise ConfigError("memory_basis", self.memory_basis, f"must be one of {', '.join(get_args(MemoryBasis))}")
-        if not (isinstance(self.min_new_token_ratio, (int, float)) and 0 <= self.min_new_token_ratio <= 1):
-            raise ConfigError("min_new_token_ratio", self.min_new_token_ratio, "must be in [0, 1]")
+        if not (isinstance(self.min_new_token_ratio, (int, float))
+                and 0 <= self.min_new_token_ratio <= SGLANG_INIT_NEW_TOKEN_RATIO):
+            # the ratio falls from its initial value to this floor (a floor above it would rise)
+            raise ConfigError("min_new_token_ratio", self.min_new_token_ratio,
+                              f"must be in [0, {SGLANG_INIT_NEW_TOKEN_RATIO}], SGLang's initial ratio")
         for name in ("split_prompts", "admit_after_preemption", "admission_latch"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")

@@ -90,7 +90,7 @@ class SGLangScheduler(Scheduler):
         super().__init__(replica)
         cfg = self.cfg
         self.ratio = SGLANG_INIT_NEW_TOKEN_RATIO
-        self.floor = min(cfg.min_new_token_ratio, SGLANG_INIT_NEW_TOKEN_RATIO)
+        self.floor = cfg.min_new_token_ratio          # at most the initial ratio (checked by the config)
         self.decay = (SGLANG_INIT_NEW_TOKEN_RATIO - self.floor) / SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS
         self.latched = False              # 0.5's batch_is_full: a refusal until a request leaves
         self.departed = False             # a running request left since the last decision
