@@ -123,14 +123,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"batch={args.batch}) needs {_fmt_bytes(m.total_bytes)} per device (weights "
             f"{_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}) but has {_fmt_bytes(result.capacity_bytes)}; "
             f"raise --tp/--pp, lower --batch or use a smaller --precision")
+    from ador.cost.report import DEFAULT_POWER_RULE
     from ador.efficiency import efficiency
+    power_rule = args.power_rule or DEFAULT_POWER_RULE
     data = result.to_dict()
-    data.update(efficiency(system, result, power_rule=args.power_rule))
+    data.update(efficiency(system, result, power_rule=power_rule))
     data["die_area_mm2"] = data["die_area_mm2_per_device"]
     data["package_area_mm2"] = data["package_area_mm2_per_device"]
     data["dies"] = system.dies
     data["runtime_profile"] = system.runtime.to_mapping()
-    data["power_rule"] = args.power_rule
+    data["power_rule"] = power_rule
     from ador.perf.evaluate import tbt_p99_s
     data["tbt_p99_ms"] = tbt_p99_s(system, model, precision, args.batch, args.input_len, args.output_len,
                                    result.tbt_s) * 1e3
@@ -286,8 +288,9 @@ def cmd_headline(args: argparse.Namespace) -> int:
 # --- parser ----------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
+    # choices imported when asked for: building the parser imports neither the cost model nor numpy
     precisions = LazyChoices(module="ador.workload", name="PRECISIONS")
+    power_rules = LazyChoices(module="ador.cost.report", name="POWER_RULES")
     parser = Parser(prog="ador", description="Recommend accelerator hardware for LLM serving.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -316,8 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-len", type=count, default=128, help="output tokens per request")
     p.add_argument("--top", type=count, default=5, help="operators to list per stage")
     p.add_argument("--allow-overflow", action="store_true", help="report even if the model does not fit")
-    p.add_argument("--power-rule", default=DEFAULT_POWER_RULE, choices=POWER_RULES,
-                   help="how component power is scaled (the same for GPUs and designs unless datasheet-gpus)")
+    p.add_argument("--power-rule", choices=power_rules,
+                   help="how component power is scaled (the same for GPUs and designs unless datasheet-gpus; "
+                        "default: calibrated, ador.cost.report.DEFAULT_POWER_RULE)")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_evaluate)
 

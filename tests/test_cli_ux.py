@@ -174,7 +174,9 @@ def test_a_user_calibration_is_used_through_ador_calibration(tmp_path, monkeypat
     mine = subprocess.run([sys.executable, "-c", code], env=ador_env(ADOR_CALIBRATION=str(tmp_path / "none.yaml")),
                           capture_output=True, text=True).stdout
     assert shipped and mine and shipped != mine                     # studies scored under it say so
-    r = subprocess.run([sys.executable, "-m", "ador.cli", "models"], capture_output=True, text=True,
+    # a command that prices a GPU reads the calibration (listing models does not)
+    r = subprocess.run([sys.executable, "-m", "ador.cli", "evaluate", "--hardware", "a100-sxm-80gb",
+                        "--model", "llama-3-8b"], capture_output=True, text=True,
                        env=ador_env(ADOR_CALIBRATION=str(tmp_path / "missing.yaml")))
     assert r.returncode == 2 and r.stderr.startswith("ador: error: ADOR_CALIBRATION=") and "no such" in r.stderr
 
