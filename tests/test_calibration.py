@@ -241,3 +241,38 @@ def test_a_fit_on_the_smallest_budget_still_runs_one_cycle():
     rows = [r for r in ROWS if r.source == "GPTFAST_README"]
     f = C.fit(rows, max_evaluations=1)
     assert np.isfinite(f.mape_pct) and f.evaluations >= 1
+
+
+def test_the_fit_repeats_powell_and_nelder_mead_while_a_cycle_gains(monkeypatch):
+    """Each cycle is Powell then Nelder-Mead from the best point so far; another runs only while the
+    last gained at least CYCLE_GAIN_PCT (the first gains from nothing, so a second always runs when the
+    budget allows). Short passes (40 evaluations) stop in kinks, so several cycles run here."""
+    import scipy.optimize
+    calls = []
+    minimize = scipy.optimize.minimize
+
+    def spy(fun, x0, method, options):
+        result = minimize(fun, x0, method=method, options=options)
+        calls.append((method, np.array(x0, dtype=float), result))
+        return result
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    phase, budget = 40, 4000
+    monkeypatch.setattr(C, "PHASE_EVALUATIONS", phase)
+    f = C.fit([r for r in ROWS if r.source == "GPTFAST_README"], max_evaluations=budget)
+    assert [method for method, _, _ in calls] == ["Powell", "Nelder-Mead"] * (len(calls) // 2)
+    cycles = [(calls[i], calls[i + 1]) for i in range(0, len(calls), 2)]
+    assert len(cycles) >= 2
+    best, best_x, spent = np.inf, None, 0
+    for n, ((_, x0, powell), (_, nm_x0, nelder_mead)) in enumerate(cycles):
+        if best_x is not None:
+            assert np.array_equal(x0, best_x)                  # each cycle starts where the best ended
+        assert np.array_equal(nm_x0, powell.x)                 # Nelder-Mead polishes Powell's point
+        end = nelder_mead if nelder_mead.fun <= powell.fun else powell
+        gained = best - end.fun
+        spent += powell.nfev + nelder_mead.nfev
+        if gained > 0:
+            best, best_x = end.fun, end.x
+        keeps_going = gained >= C.CYCLE_GAIN_PCT and budget - spent >= 2 * phase
+        assert keeps_going == (n < len(cycles) - 1), n
+    assert f.mape_pct == best and f.evaluations == spent

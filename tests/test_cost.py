@@ -165,3 +165,35 @@ def test_a_chiplet_count_is_a_whole_number_of_dies():
     from ador.hardware.devices import Chiplet
     with pytest.raises(ConfigError, match="count=2.5"):
         Chiplet(count=2.5, area_mm2=960.0, node_nm=5)
+
+
+def test_a_chiplet_gpus_yield_weights_each_kind_of_die_by_its_area():
+    """MI300X's good-silicon share is each kind's yield weighted by the area it takes: 8 x 115 mm2 at
+    5 nm and 4 x 370 mm2 at 7 nm over 2,400 mm2; not the two kinds' plain mean (which counts the small
+    dies' better yield as much as the I/O dies' worse one) nor one 2,400 mm2 die's."""
+    cost = assess(PRESETS["mi300x-192gb"])
+    small, large = die_yield(115.0, 5), die_yield(370.0, 7)
+    weighted = (8 * 115.0 * small + 4 * 370.0 * large) / (8 * 115.0 + 4 * 370.0)
+    assert weighted != pytest.approx((small + large) / 2, rel=1e-3)      # the two readings differ here
+    assert cost.die_yield == pytest.approx(weighted)
+
+
+def test_the_power_rule_asked_for_is_applied_and_named_in_the_report_and_evaluate(capsys):
+    """Each rule scales the A100's component estimate differently (one factor fitted on GPUs, none,
+    or up to its datasheet 400 W), so a rule ignored on the way shows in the TDP as well as the name."""
+    from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
+    a100 = PRESETS["a100-sxm-80gb"]
+    costs = {rule: assess(a100, rule) for rule in POWER_RULES}
+    assert len({round(c.tdp_w, 6) for c in costs.values()}) == len(POWER_RULES)
+    assert costs["components"].tdp_w == pytest.approx(costs["components"].estimated_tdp_w)
+    assert costs["datasheet-gpus"].tdp_w == a100.tdp_w
+    assert assess(a100).power_rule == DEFAULT_POWER_RULE
+    argv = ["evaluate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--batch", "1", "--input-len", "128",
+            "--output-len", "8", "--json"]
+    for rule, cost in costs.items():
+        assert cost.power_rule == cost.to_dict()["power_rule"] == rule
+        assert main([*argv, "--power-rule", rule]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["power_rule"] == rule and data["tdp_w_per_device"] == pytest.approx(cost.tdp_w), rule
+    assert main(["area", "--hardware", "a100-sxm-80gb"]) == 0         # `ador area` runs the default rule
+    assert f"power rule {DEFAULT_POWER_RULE}" in capsys.readouterr().out

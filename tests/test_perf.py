@@ -239,3 +239,24 @@ def test_mac_tree_attention_pays_for_trees_wider_than_the_head():
                              + -(-(rows * att.k) // count) * -(-att.n // width))
         assert seconds[width] == pytest.approx(cycles / chip.freq_hz, rel=0.01)
     assert seconds[1024] > 4 * seconds[128]
+
+
+def test_a_mac_tree_operator_pays_the_trees_pipeline_fill_once():
+    """Dot-product cycles (``width`` products a cycle per tree) leave out the tree's latency: an
+    operator adds the log2(width) adder levels and the MACTREE_PIPELINE_CYCLES stages after them
+    (operand read, multiplier, accumulator, writeback: a cycle each) once, GEMV and attention alike."""
+    from ador.perf.ador_engines import MACTREE, attention_terms, mactree_dot_cycles, mactree_gemm_terms
+    from ador.perf.constants import MACTREE_PIPELINE_CYCLES
+    assert MACTREE_PIPELINE_CYCLES == 4
+    trees, r = ADOR.mactree, rates(System(device=ADOR))
+    cycles_per_s = ADOR.freq_hz * ADOR.matrix_efficiency
+    fill = math.log2(trees.width) + MACTREE_PIPELINE_CYCLES
+    ops = {op.name: op for op in decode_step(ZOO["llama-3-8b"], FP16, 1, 1, 512)}
+    gemv = ops["ffn_up"]                                 # fp16: one product per MAC a cycle
+    compute = mactree_gemm_terms(ADOR, gemv, FP16, r)[0] * cycles_per_s
+    assert compute - mactree_dot_cycles(trees, gemv.m * gemv.n, gemv.k) == pytest.approx(fill)
+    att = ops["attention"]                               # QK^T over the head dimension, then PV over the KV
+    rows = att.groups * att.m                            # a row per request and query head
+    dots = mactree_dot_cycles(trees, rows * att.n, att.k) + mactree_dot_cycles(trees, rows * att.k, att.n)
+    compute = attention_terms(ADOR, att, FP16, MACTREE, r)[0] * cycles_per_s
+    assert compute - dots == pytest.approx(fill)

@@ -167,3 +167,82 @@ def test_a_retraction_tie_takes_the_newest_as_sglangs_stable_sort_and_pop_do():
         r.waiting.remove(live)
     r.complete_prefills([a, b], 0.0)                     # same output, same prompt: a tie
     assert r.preemption.victim(r) is b
+
+
+def _running(s: SGLangScheduler, lives: list[Live]) -> None:
+    """Admit and prefill ``lives`` at once: they decode from step 0, one output token each."""
+    r = s.replica
+    for live in lives:
+        r.waiting.append(live)
+        assert r.admit(live)
+        r.waiting.remove(live)
+    r.complete_prefills(lives, 0.0)
+
+
+@pytest.mark.parametrize("cfg, left", [(V05, 5), (V03, 2)], ids=["0.5", "0.3"])
+def test_a_retraction_frees_one_step_of_room_in_05_and_20_steps_per_request_left_in_03(cfg, left):
+    """Six requests of 10 prompt tokens, a cache of 68 blocks (tokens) and the next step needing 6:
+    blocks held = 10 x n + steps of room x n + n // 2 (half a block of slack a sequence). 0.5 stops
+    when one step fits: 50 + 5 + 2 = 57 <= 68 after one retraction. 0.3 stops when every request left
+    has 20 steps: n = 3 needs 30 + 60 + 1 = 91 > 68, n = 2 needs 20 + 40 + 1 = 61 <= 68."""
+    s = _scheduler(cfg, 10_000)
+    r = s.replica
+    _running(s, [Live(i, 0.0, 10, 1000) for i in range(6)])
+    r.cap_blocks = 68
+    assert r.blocks(6) > r.cap_blocks                   # 60 + 6 + 3: the next step does not fit
+    r.preempt_for(6)
+    assert len(r.running) == left and r.rec.preemptions == 6 - left
+
+
+def test_a_retraction_tie_in_output_takes_the_longest_prompt_before_the_newest():
+    """Equal output tokens: SGLang's key (output tokens, -prompt) sorted descending and popped
+    retracts the longest prompt, here the oldest request, not the newest."""
+    s = _scheduler(V05, 10_000)
+    r = s.replica
+    longest, short, newest = Live(0, 0.0, 200, 50), Live(1, 0.0, 100, 50), Live(2, 0.0, 100, 50)
+    _running(s, [longest, short, newest])
+    assert r.preemption.victim(r) is longest
+
+
+def test_a_prompt_still_prefilling_keeps_its_output_reserved_against_new_admissions():
+    """A 1,500-token prompt with 2,000 output tokens is cut by a 1,000-token chunk budget. In the
+    next round its last 500 tokens leave budget for B (100 + 1,500 output), which would fit beside A's
+    prompt (1,600 < 5,000 - 1,500) but not beside A's reserved output as well (1,600 >= 1,500)."""
+    s = _scheduler(replace(V03, max_batched_tokens=1000), 5000)
+    r = s.replica
+    a, b = Live(0, 0.0, 1500, 2000), Live(1, 0.0, 100, 1500)
+    r.waiting.extend([a, b])
+    first = s.next_batch(float("inf"))
+    assert first.chunks == [(1000, 0)] and not first.completing and r.prefilling == [a]
+    r.mixed_iteration(first.chunks, first.completing, first.decodes, first.tokens)
+    second = s.next_batch(float("inf"))
+    assert second.chunks == [(500, 1000)] and second.completing == [a]
+    assert list(r.waiting) == [b]
+
+
+def test_a_running_requests_reservation_is_clipped_at_sglang_clip_max_new_tokens():
+    """A running request with 3 x CLIP - 1 output tokens left reserves 0.7 x CLIP (its remaining output
+    clipped, at the initial ratio), so a request of 100 + 100 fits in a cache of 5,000 tokens beside its
+    100-token prompt (5,000 - 100 - 0.7 x 4,096 = 2,032.8 free); unclipped (8,600.2) nothing would."""
+    s = _scheduler(V03, 5000)
+    r = s.replica
+    _queue(s, 1, 100, 3 * CLIP)
+    first = s.next_batch(float("inf"))
+    r.mixed_iteration(first.chunks, first.completing, first.decodes, first.tokens)
+    assert s._reservation() == pytest.approx(SGLANG_INIT_NEW_TOKEN_RATIO * CLIP)
+    r.waiting.append(Live(1, 0.0, 100, 100))
+    second = s.next_batch(float("inf"))
+    assert second.kind == "mixed" and [live.id for live in second.completing] == [1]
+
+
+def test_a_retracted_request_checks_in_with_its_remaining_output_but_reserves_all_of_it():
+    """SGLang 0.5.5's add_one_req admits on prompt + min(max_new_tokens - generated, CLIP) but takes
+    min(max_new_tokens, CLIP) off the round's budget (_update_prefill_budget)."""
+    s = _scheduler(V05, 10_000)
+    live = Live(0, 0.0, 100, 300)
+    live.generated, live.todo = 120, 220          # retracted after 120 tokens: prompt and output re-prefilled
+    s.replica.waiting.append(live)
+    assert s.admissible(live)
+    before = s.reserved
+    assert s.admit(live)
+    assert s.reserved - before == 300

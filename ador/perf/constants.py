@@ -8,7 +8,9 @@ MAC_RATE_VS_FP16 = {"fp16": 1.0, "fp8": 2.0, "int8": 2.0}
 # Partial sums are accumulated in fp32 in the arrays' local SRAM (standard for fp16/bf16/fp8 MACs).
 ACCUMULATOR_BYTES = 4.0
 
-# MAC-tree pipeline depth beyond the log2(width) adder levels: multiplier, accumulator, writeback.
+# MAC-tree pipeline depth beyond the log2(width) adder levels: operand read, multiplier, accumulator,
+# writeback, a cycle each. An assumption of the template (no published depth); it is paid once per
+# operator, so it matters only for tiny decode GEMVs.
 MACTREE_PIPELINE_CYCLES = 4.0
 
 # GPU GEMM tiling: CUTLASS/cuBLAS tensor-core kernels use 128x128 output tiles per thread block on

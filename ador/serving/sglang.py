@@ -124,7 +124,10 @@ class SGLangScheduler(Scheduler):
         if not self._fits(live) or not self.replica.admit(live):
             self.latched = self.cfg.admission_latch
             return False
-        self.reserved += _clipped_output(live)
+        # admitted, it takes its whole output (clipped) off the budget, generated tokens included: a
+        # retracted request checks in with its remaining output but reserves all of it (0.5.5.post1
+        # schedule_policy.py add_one_req, _update_prefill_budget(..., min(max_new_tokens, CLIP)))
+        self.reserved += min(live.output, CLIP)
         return True
 
     # --- batches -----------------------------------------------------------------------------------
