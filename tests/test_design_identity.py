@@ -145,3 +145,44 @@ def test_the_exact_front_lists_each_design_once(workdir):
             for p in front.params]
     assert len(keys) == len(set(keys)) == len(front.points)
     assert any(p["mactree.count"] == 0 for p in front.params)      # a design whose width is inert is on it
+
+
+def test_the_default_spaces_idle_parts_make_exactly_their_own_fields_inert():
+    space = HEADLINE.space
+    values = {name: _draw_first(knob) for name, knob in space.knobs.items()}
+    assert space.inert_knobs({**values, "systolic.count": 0, "mactree.count": 8, "mactree.buffer": "shared"}) == \
+        {"systolic.rows", "systolic.cols", "systolic.dataflow", "systolic.local_sram_bytes"}
+    assert space.inert_knobs({**values, "systolic.count": 4, "mactree.count": 0}) == \
+        {"mactree.width", "mactree.local_buffer_bytes", "mactree.buffer", "mactree.shared_buffer_bytes"}
+    assert space.inert_knobs({**values, "systolic.count": 4, "mactree.count": 8, "mactree.buffer": "private"}) == \
+        {"mactree.shared_buffer_bytes"}
+
+
+def _draw_first(knob):
+    return knob.choices[0] if knob.type == "categorical" else knob.low
+
+
+def test_a_derived_count_and_a_constraint_on_an_idle_knob_are_honoured():
+    derived = build_space({"base": "ador-example", "knobs": {
+        "systolic.count": {"type": "int", "low": 0, "high": 8, "step": 8},
+        "mactree.width": {"type": "pow2", "low": 64, "high": 256}},
+        "derived": {"mactree.count": "64 - systolic.count * 8"}})
+    assert derived.inert_knobs({"systolic.count": 8, "mactree.width": 64}) == {"mactree.width"}    # 0 trees
+    assert derived.inert_knobs({"systolic.count": 0, "mactree.width": 64}) == set()
+    # a constraint reads the width: whether the design is valid hangs on it, so it is never inert
+    judged = build_space({"base": "ador-example", "knobs": {
+        "mactree.count": {"type": "int", "low": 0, "high": 8, "step": 8},
+        "mactree.width": {"type": "pow2", "low": 64, "high": 1024}},
+        "constraints": ["mactree.width <= 256"]})
+    assert judged.inert_knobs({"mactree.count": 0, "mactree.width": 1024}) == set()
+
+
+def test_the_plots_and_status_without_a_space_count_the_same_front(workdir):
+    from ador.explore.results import status
+    from ador.report.data import pareto_front_data
+    study, durable = _idle_trees_study(workdir, "plots")
+    run_trials(study, durable, 60, progress=False)
+    n = status(durable, space=study.space)["n_pareto"]
+    assert status(durable)["n_pareto"] == n                        # by the stored digests
+    names = study.metric_names
+    assert len(pareto_front_data(durable, names[0], names[1], study).pareto) == n

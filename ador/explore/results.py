@@ -32,12 +32,18 @@ def front_points(durable: optuna.Study, directions: Sequence[str] | None = None,
     r = reader(durable)
     feasible = [p for p in (r.points() if points is None else points) if p.feasible]
 
-    from ador.explore.design_id import internal_key
+    from ador.explore.design_id import DESIGN_KEY, internal_key
     dists = distributions(space) if space is not None else {}
 
-    def keys_of(indices: list[int]) -> list[tuple]:
-        keys = r.param_keys([feasible[i].trial_id for i in indices])
-        return [internal_key(keys[feasible[i].trial_id], dists, space) for i in indices]
+    def keys_of(indices: list[int]) -> list[Any]:
+        ids = [feasible[i].trial_id for i in indices]
+        if space is None:          # the digests ador stored (what front_trials reads without a space)
+            digests = r.system_attr(DESIGN_KEY)
+            missing = [i for i in ids if i not in digests]
+            raw = r.param_keys(missing) if missing else {}
+            return [digests.get(i) or raw[i] for i in ids]
+        keys = r.param_keys(ids)
+        return [internal_key(keys[i], dists, space) for i in ids]
     return [feasible[i] for i in front_firsts([p.values for p in feasible], directions, keys_of)]
 
 

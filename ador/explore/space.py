@@ -186,19 +186,41 @@ class SearchSpace:
         inert = inert_fields(fields)
         if not inert:
             return frozenset()
-        return frozenset(k for k in self.knobs if k in inert and self._feeds[k] <= inert)
+        return frozenset(k for k in self.knobs if k in inert and self._feeds[k] <= inert and k not in self._judged)
+
+    @property
+    def _judged(self) -> frozenset[str]:
+        """The knobs a structural constraint reads, directly or through derived fields: whether the
+        design is valid can hang on them, so they are never inert."""
+        cached = self.__dict__.get("_judged_cache")
+        if cached is None:
+            names: set[str] = set()
+            for i, text in enumerate(self.spec.constraints):
+                names |= names_in(text, f"constraints[{i}]")
+            cached = frozenset(k for k in self.knobs if k in names or any(k in self._deps.get(n, ()) for n in names))
+            object.__setattr__(self, "_judged_cache", cached)
+        return cached
 
     @property
     def _feeds(self) -> dict[str, frozenset[str]]:
         """Per knob, the derived fields computed from it, directly or through other derived fields."""
         cached = self.__dict__.get("_feeds_cache")
         if cached is None:
-            deps: dict[str, set[str]] = {}
-            for target, text in self.spec.derived.items():    # in order: a derived field reads earlier ones
-                names = names_in(text, f"derived.{target}")
-                deps[target] = names.union(*(deps[n] for n in names if n in deps))
+            deps = self._deps
             cached = {k: frozenset(t for t, d in deps.items() if k in d) for k in self.knobs}
             object.__setattr__(self, "_feeds_cache", cached)
+        return cached
+
+    @property
+    def _deps(self) -> dict[str, set[str]]:
+        """Per derived field, the names it is computed from, directly or through other derived fields."""
+        cached = self.__dict__.get("_deps_cache")
+        if cached is None:
+            cached = {}
+            for target, text in self.spec.derived.items():    # in order: a derived field reads earlier ones
+                names = names_in(text, f"derived.{target}")
+                cached[target] = names.union(*(cached[n] for n in names if n in cached))
+            object.__setattr__(self, "_deps_cache", cached)
         return cached
 
     def violated(self, values: Mapping[str, Any]) -> list[str]:
