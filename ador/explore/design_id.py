@@ -22,6 +22,12 @@ def design_key(trial: FrozenTrial, space: SearchSpace | None = None) -> tuple:
     return params_key(trial.params, trial.distributions, space)
 
 
+def front_key(trial: FrozenTrial, space: SearchSpace | None = None) -> Any:
+    """The key a front counts ``trial``'s design by: ``design_key`` with ``space``; without it the
+    digest ador stored with the trial, which is that (its parameters where none is stored)."""
+    return design_key(trial, space) if space is not None else trial.system_attrs.get(DESIGN_KEY) or design_key(trial)
+
+
 def params_key(params: Mapping[str, Any], dists: Mapping[str, BaseDistribution],
                space: SearchSpace | None = None) -> tuple:
     key = tuple(sorted((name, float(dists[name].to_internal_repr(value))) for name, value in params.items()))

@@ -164,8 +164,7 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
     distinct = []
     for i in order:
         values = {n: front_cols[n][i].item() for n in names}
-        inert = space.inert_knobs(values)
-        key = tuple((n, None if n in inert else v) for n, v in values.items())
+        key = space.design_values(values)
         if key not in seen:
             seen.add(key)
             distinct.append((i, values))

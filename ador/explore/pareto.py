@@ -61,11 +61,10 @@ def front_trials(trials: Sequence[FrozenTrial], directions: Sequence[str],
         feasible = is_feasible
     done = [t for t in sorted(trials, key=lambda t: t.number) if feasible(t) and t.values is not None]
 
-    from ador.explore.design_id import DESIGN_KEY, design_key
+    from ador.explore.design_id import front_key
 
     def keys_of(indices: list[int]) -> list[Any]:
-        return [design_key(done[i], space) if space is not None
-                else done[i].system_attrs.get(DESIGN_KEY) or design_key(done[i]) for i in indices]
+        return [front_key(done[i], space) for i in indices]
     return [done[i] for i in front_firsts([t.values for t in done], directions, keys_of)]
 
 

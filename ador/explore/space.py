@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
@@ -188,40 +189,34 @@ class SearchSpace:
             return frozenset()
         return frozenset(k for k in self.knobs if k in inert and self._feeds[k] <= inert and k not in self._judged)
 
-    @property
+    def design_values(self, values: Mapping[str, Any]) -> tuple:
+        """``values`` (every knob's) in the knobs' order, the inert knobs' as None: equal for the
+        knob values that name one design."""
+        inert = self.inert_knobs(values)
+        return tuple(None if name in inert else values[name] for name in self.knobs)
+
+    @cached_property
     def _judged(self) -> frozenset[str]:
         """The knobs a structural constraint reads, directly or through derived fields: whether the
         design is valid can hang on them, so they are never inert."""
-        cached = self.__dict__.get("_judged_cache")
-        if cached is None:
-            names: set[str] = set()
-            for i, text in enumerate(self.spec.constraints):
-                names |= names_in(text, f"constraints[{i}]")
-            cached = frozenset(k for k in self.knobs if k in names or any(k in self._deps.get(n, ()) for n in names))
-            object.__setattr__(self, "_judged_cache", cached)
-        return cached
+        names: set[str] = set()
+        for i, text in enumerate(self.spec.constraints):
+            names |= names_in(text, f"constraints[{i}]")
+        return frozenset(k for k in self.knobs if k in names or any(k in self._deps.get(n, ()) for n in names))
 
-    @property
+    @cached_property
     def _feeds(self) -> dict[str, frozenset[str]]:
         """Per knob, the derived fields computed from it, directly or through other derived fields."""
-        cached = self.__dict__.get("_feeds_cache")
-        if cached is None:
-            deps = self._deps
-            cached = {k: frozenset(t for t, d in deps.items() if k in d) for k in self.knobs}
-            object.__setattr__(self, "_feeds_cache", cached)
-        return cached
+        return {k: frozenset(t for t, d in self._deps.items() if k in d) for k in self.knobs}
 
-    @property
+    @cached_property
     def _deps(self) -> dict[str, set[str]]:
         """Per derived field, the names it is computed from, directly or through other derived fields."""
-        cached = self.__dict__.get("_deps_cache")
-        if cached is None:
-            cached = {}
-            for target, text in self.spec.derived.items():    # in order: a derived field reads earlier ones
-                names = names_in(text, f"derived.{target}")
-                cached[target] = names.union(*(cached[n] for n in names if n in cached))
-            object.__setattr__(self, "_deps_cache", cached)
-        return cached
+        deps: dict[str, set[str]] = {}
+        for target, text in self.spec.derived.items():    # in order: a derived field reads earlier ones
+            names = names_in(text, f"derived.{target}")
+            deps[target] = names.union(*(deps[n] for n in names if n in deps))
+        return deps
 
     def violated(self, values: Mapping[str, Any]) -> list[str]:
         """Structural constraints that ``values`` break."""

@@ -101,10 +101,9 @@ class TableLayout:
             return tuple(knobs)
         from ador.errors import AdorError
         try:
-            inert = self.space.inert_knobs(dict(zip(self.knob_names, knobs)))
+            return self.space.design_values(dict(zip(self.knob_names, knobs)))
         except (AdorError, KeyError):
             return tuple(knobs)
-        return tuple(None if name in inert else v for name, v in zip(self.knob_names, knobs))
 
     def fits(self, row: Any) -> bool:
         return isinstance(row, list) and len(row) == 6 and row[_SIG] == self.signature

@@ -8,7 +8,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ador.explore.metrics import METRICS, ratio_vs
-from ador.explore.design_id import DESIGN_KEY, design_key
+from ador.explore.design_id import front_key
 from ador.explore.pareto import (HV_DEFINITION, corner_index, front_firsts, front_trials, hv_reference,
                                  hv_reference_label, knee_index, ratio_hypervolume)
 from ador.explore.record import baselines_of, design_mapping, is_feasible, metric_of, metrics_of
@@ -83,8 +83,7 @@ def pareto_front_data(durable: optuna.Study, x_metric: str, y_metric: str, study
         (feasible if ok else infeasible).append(Point(t.number, x, y))
         if ok:
             # a design as the front counts it everywhere (ador/explore/design_id.py)
-            keys.append(design_key(t, study.space) if study is not None
-                        else t.system_attrs.get(DESIGN_KEY) or design_key(t))
+            keys.append(front_key(t, study.space if study is not None else None))
     dirs = [METRICS[x_metric], METRICS[y_metric]]
     # the front as ador counts it everywhere: non-dominated first, then the first trial of a design
     firsts = front_firsts([(p.x, p.y) for p in feasible], dirs, lambda idx: [keys[i] for i in idx])
