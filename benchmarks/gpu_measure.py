@@ -25,7 +25,13 @@ The software is plain PyTorch: cuBLAS GEMMs (bf16, fused QKV and gate/up project
 head as its queries, a call PyTorch 2.11 gives to cuDNN's unsplit kernel: ``gpu_sdpa_backends.py``),
 ``F.rms_norm``, a rotate-half RoPE, every pass captured once in a CUDA graph and replayed (no Python
 or launch overhead between kernels; kernels are not fused). Weights are random normal (timing does
-not depend on values). Each figure is the median of ``--repeats`` timed replays after warm-up, timed
+not depend on values). With ``--precision fp8-kv16`` every linear layer of the transformer runs in
+FP8 as TensorRT-LLM's and vLLM's FP8 checkpoints do (W8A8): e4m3 weights with one scale per matrix,
+activations quantised with a static per-tensor scale (one elementwise kernel) and multiplied by
+``torch._scaled_mm`` into bf16; the embedding, the LM head, the norms, the residual stream and the
+KV cache stay in bf16 (vLLM's ``--quantization fp8`` with its default KV cache dtype).
+
+Each figure is the median of ``--repeats`` timed replays after warm-up, timed
 with CUDA events; the spread goes into the raw JSON beside the CSV.
 """
 from __future__ import annotations
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny shapes, for checking the script itself")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--precision", choices=("bf16", "fp8-kv16"), default="bf16",
+                        help="bf16 everywhere, or FP8 (W8A8) linear layers with a bf16 KV cache and LM head")
     parser.add_argument("--points", choices=("standard", "long-context"), default="standard",
                         help="which shapes to measure (long-context: decode over 8k-128k KV caches)")
     args = parser.parse_args(argv)
@@ -87,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     env = _environment(torch, device)
     print(json.dumps(env), flush=True)
-    software = (f"pytorch {torch.__version__} (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, "
+    gemm = "cuBLAS" if args.precision == "bf16" else "cuBLAS fp8 _scaled_mm"
+    software = (f"pytorch {torch.__version__} (ador benchmarks/gpu_measure.py: CUDA graphs, {gemm}, "
                 f"SDPA, unfused)")
     source = f"own measurement, {env['gpu']}, {env['date']}"
     model_shape, layer_shape = LLAMA3_8B, LLAMA3_70B
@@ -115,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                times_ms: list[float]) -> None:
         value = statistics.median(times_ms)
         rows.append(dict(id=f"g{len(rows):03d}", source=source, software=software, hardware=args.hardware,
-                         devices=tp, model=model, precision="bf16", tp=tp, pp=1, batch=batch, input_len=input_len,
-                         output_len=output_len, metric=metric, value=round(value, 4), unit="ms"))
+                         devices=tp, model=model, precision=args.precision, tp=tp, pp=1, batch=batch,
+                         input_len=input_len, output_len=output_len, metric=metric, value=round(value, 4), unit="ms"))
         raw.append(dict(id=rows[-1]["id"], metric=metric, model=model, tp=tp, batch=batch, input_len=input_len,
                         output_len=output_len, median_ms=value, min_ms=min(times_ms), max_ms=max(times_ms),
                         times_ms=times_ms))
@@ -124,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{value:.4f} ms (min {min(times_ms):.4f}, max {max(times_ms):.4f})", flush=True)
 
     net = Net(torch, model_shape, tp=1, n_layers=model_shape.n_layers, dtype=dtype, device=device,
-              with_head=True)
+              with_head=True, fp8=args.precision == "fp8-kv16")
     max_tokens = max(b * kv for b, kv in decode_points + prefill_points + attention_points)
     net.allocate_cache(max_tokens)
     for batch, kv in decode_points:
@@ -152,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.cuda.empty_cache() if device.type == "cuda" else None
 
     for tp in layer_tps:
-        stack = Net(torch, layer_shape, tp=tp, n_layers=copies, dtype=dtype, device=device, with_head=False)
+        stack = Net(torch, layer_shape, tp=tp, n_layers=copies, dtype=dtype, device=device, with_head=False,
+                    fp8=args.precision == "fp8-kv16")
         stack.allocate_cache(max(b * kv for b, kv in layer_decode + layer_prefill))
         for batch, kv in layer_decode:
             times = _time_or_skip(torch, partial(stack.decode_pass, batch, kv), args.repeats, device)
@@ -171,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows(rows)
     args.out.with_suffix(".json").write_text(json.dumps({"environment": env, "repeats": args.repeats,
-                                                         "points": args.points, "rows": raw,
+                                                         "points": args.points, "precision": args.precision,
+                                                         "rows": raw,
                                                          "attention_only": attention}, indent=1))
     print(f"wrote {len(rows)} rows to {args.out}")
     return 0
@@ -255,7 +266,7 @@ class Net:
     embedding, final norm and LM head, over a preallocated KV cache."""
 
     def __init__(self, torch: Any, shape: ModelSpec, *, tp: int, n_layers: int, dtype: Any, device: Any,
-                 with_head: bool) -> None:
+                 with_head: bool, fp8: bool = False) -> None:
         self.t, self.s, self.dtype, self.device = torch, shape, dtype, device
         self.heads, self.kv_heads = shape.n_heads // tp, max(1, shape.n_kv_heads // tp)
         self.ff = shape.d_ff // tp
@@ -268,11 +279,36 @@ class Net:
                             wqkv=w((self.heads + 2 * self.kv_heads) * hd, d), wo=w(d, self.heads * hd),
                             norm2=torch.ones(d, dtype=dtype, device=device),
                             w13=w(2 * self.ff, d), w2=w(d, self.ff)) for _ in range(n_layers)]
+        self.fp8 = fp8
+        self.unit_scale = torch.ones((), dtype=torch.float32, device=device)
+        if fp8:
+            for layer in self.layers:
+                for name in ("wqkv", "wo", "w13", "w2"):
+                    layer[name] = self._quantise(layer[name])
         self.embed = w(shape.vocab_size, d) if with_head else None
         self.head = w(shape.vocab_size, d) if with_head else None
         self.final_norm = torch.ones(d, dtype=dtype, device=device)
         self.cache: list[Any] = []
         self.gqa_mode = ""      # how prefill attention handles grouped KV heads on CUDA (set on first use)
+
+    def _quantise(self, weight: Any) -> tuple[Any, Any]:
+        """An e4m3 copy of a [out, in] weight with its per-tensor scale (amax maps to e4m3's 448)."""
+        t = self.t
+        scale = (weight.abs().max().float() / 448.0).reshape(())
+        return (weight.float() / scale).to(t.float8_e4m3fn), scale
+
+    def _linear(self, x: Any, weight: Any) -> Any:
+        """x @ weight.T; in FP8 the activations are quantised with a static unit scale (activations
+        here are RMS-normalised or products of them, well inside e4m3's range) and the product is
+        accumulated by ``torch._scaled_mm`` into bf16."""
+        if not self.fp8:
+            return x @ weight.T
+        t = self.t
+        w8, w_scale = weight
+        rows = x.reshape(-1, x.shape[-1])
+        out = t._scaled_mm(rows.to(t.float8_e4m3fn), w8.T, scale_a=self.unit_scale, scale_b=w_scale,
+                           out_dtype=self.dtype)
+        return out.view(*x.shape[:-1], w8.shape[0])
 
     def allocate_cache(self, max_tokens: int) -> None:
         """One K and one V buffer per layer, big enough for max_tokens (batch x KV length)."""
@@ -301,7 +337,7 @@ class Net:
         """One layer over ``new`` tokens per sequence whose KV cache then holds ``length`` tokens."""
         F, p, hd = self.t.nn.functional, self.layers[i], self.s.head_dim
         h = F.rms_norm(x, (self.s.d_model,), p["norm1"], 1e-5)
-        qkv = h @ p["wqkv"].T
+        qkv = self._linear(h, p["wqkv"])
         q, k, v = qkv.split((self.heads * hd, self.kv_heads * hd, self.kv_heads * hd), dim=-1)
         q = self._apply_rope(q.view(batch, new, self.heads, hd), cos, sin)
         k = self._apply_rope(k.view(batch, new, self.kv_heads, hd), cos, sin)
@@ -315,10 +351,10 @@ class Net:
             attn = F.scaled_dot_product_attention(qg, k_cache, v_cache)
         else:
             attn = self._causal_attention(q.transpose(1, 2), k_cache, v_cache, group).transpose(1, 2)
-        x = x + attn.reshape(batch, new, self.heads * hd) @ p["wo"].T
+        x = x + self._linear(attn.reshape(batch, new, self.heads * hd), p["wo"])
         h = F.rms_norm(x, (self.s.d_model,), p["norm2"], 1e-5)
-        gate, up = (h @ p["w13"].T).split(self.ff, dim=-1)
-        return x + (F.silu(gate) * up) @ p["w2"].T
+        gate, up = self._linear(h, p["w13"]).split(self.ff, dim=-1)
+        return x + self._linear(F.silu(gate) * up, p["w2"])
 
     def _causal_attention(self, q: Any, k: Any, v: Any, group: int) -> Any:
         """Prefill attention with a fused kernel: SDPA's GQA mode with the unfused (math) fallback

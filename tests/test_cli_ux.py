@@ -53,7 +53,7 @@ def test_the_parser_imports_no_module_its_choices_come_from():
     from ador.serving.config import POLICIES
     assert "--policy {" + ",".join(POLICIES) + "}" in commands[("simulate",)].format_help()
     assert "--sampler {nsga2,nsga3,tpe,random,grid,gp,pymoo-nsga2}" in commands[("study", "launch")].format_help()
-    assert "{fp16,bf16,fp8,int8-wo,fp8-wo,int4-wo}" in commands[("evaluate",)].format_help()
+    assert "{fp16,bf16,fp8,fp8-kv16,int8-wo,fp8-wo,int4-wo}" in commands[("evaluate",)].format_help()
 
 
 @pytest.mark.parametrize("argv,needle", [

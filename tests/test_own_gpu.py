@@ -19,10 +19,10 @@ def own_summary() -> dict:
 
 def test_every_own_row_is_predicted_as_an_extrapolation():
     rows = load_measurements(OWN)
-    assert len(rows) == 126 and {r.hardware for r in rows} == {"h100-sxm-80gb", "h200-sxm-141gb"}
+    assert len(rows) == 212 and {r.hardware for r in rows} == {"h100-sxm-80gb", "h200-sxm-141gb"}
     s = own_summary()
     # their stack (plain PyTorch) has no fitted profile: the default one predicts them, and says so
-    assert (s["n"], s["n_skipped"], s["n_extrapolated"]) == (126, 0, 126)
+    assert (s["n"], s["n_skipped"], s["n_extrapolated"]) == (212, 0, 212)
 
 
 def test_own_rows_are_never_fitted_on():
@@ -33,8 +33,8 @@ def test_own_rows_are_never_fitted_on():
 def test_docs_quote_the_current_own_figure():
     text = (REPO / "docs" / "validation.md").read_text()
     figure = own_summary()["mape_pct"]
-    assert f"**MAPE {figure:.2f}%** over 126 rows" in text                  # the generated section
-    quoted = re.search(r"our own H100 and H200 measurements \(126 rows, never fitted on\) \| \*\*([\d.]+)%", text)
+    assert f"**MAPE {figure:.2f}%** over 212 rows" in text                  # the generated section
+    quoted = re.search(r"our own H100 and H200 measurements \(212 rows, never fitted on\) \| \*\*([\d.]+)%", text)
     assert quoted and float(quoted.group(1)) == pytest.approx(figure, abs=0.005)
     assert figure <= 12.0        # the documented held-out target of the issue is 10%; this gates a regression
 
@@ -80,3 +80,18 @@ def test_long_context_decode_is_priced_at_the_kernels_parallelism():
     longest = next(r for r in result.rows if r.row.metric == "tbt_ms" and r.row.input_len == 131071
                    and r.row.hardware == "h200-sxm-141gb")
     assert longest.predicted == pytest.approx(longest.row.value, rel=0.05)
+
+
+def test_the_fp8_rows_are_their_own_precision_and_the_docs_quote_their_figures():
+    """The FP8 rows ran FP8 linear layers over a bf16 KV cache and LM head: precision fp8-kv16, one file
+    per GPU; the figures the docs' FP8 section and table quote are the current model's."""
+    rows = load_measurements(OWN)
+    fp8 = [r for r in rows if ".f" in r.id]
+    assert len(fp8) == 86 and {r.precision for r in fp8} == {"fp8-kv16"}
+    assert {r.precision for r in rows if r not in fp8} == {"bf16"}
+    by_source = own_summary()["by_source"]
+    text = (REPO / "docs" / "validation.md").read_text()
+    figures = {gpu: next(v for k, v in by_source.items() if f"fp8-{gpu}.json" in k) for gpu in ("h100", "h200")}
+    assert f"**MAPE {figures['h100']:.1f}% on the H100 and {figures['h200']:.1f}% on the H200**" in text
+    assert f"| MAPE, 43 FP8 rows each (2026-11-26; \"FP8 linear layers\" below) | {figures['h100']:.1f}% | " \
+           f"{figures['h200']:.1f}% |" in text

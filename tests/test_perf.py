@@ -260,3 +260,27 @@ def test_a_mac_tree_operator_pays_the_trees_pipeline_fill_once():
     dots = mactree_dot_cycles(trees, rows * att.n, att.k) + mactree_dot_cycles(trees, rows * att.k, att.n)
     compute = attention_terms(ADOR, att, FP16, MACTREE, r)[0] * cycles_per_s
     assert compute - dots == pytest.approx(fill)
+
+
+@pytest.mark.parametrize("device", [H100, ADOR], ids=["gpu", "ador"])
+def test_attention_over_a_16_bit_kv_cache_multiplies_in_16_bit(device):
+    """fp8-kv16 runs its linear layers in FP8 but its attention reads a 16-bit cache, so attention's
+    MACs run at the 16-bit rate on a GPU and on a design alike (the rule is Precision.mac_dtype);
+    with an FP8 cache (fp8) attention keeps the FP8 rate."""
+    from ador.perf.rules import rates_of
+    from ador.hardware.runtime import get_runtime
+    model, r = ZOO["llama-3-8b"], rates_of(device, get_runtime("ideal"))
+
+    def compute_s(name: str, kind: str) -> float:
+        p = get_precision(name)
+        op = next(o for o in prefill(model, p, 1, 1, 8192) if o.kind == kind)
+        if device.kind == "gpu":
+            return gpu.op_terms(device, op, p)[0] / gpu.tensor_efficiency(device, p, attention=kind == "attention")
+        if kind == "attention":
+            return ador_engines.attention_terms(device, op, p, ador_engines.SYSTOLIC, r)[0]
+        return ador_engines.systolic_gemm_terms(device, op, p, r)[0]
+
+    assert compute_s("fp8-kv16", "attention") == pytest.approx(compute_s("bf16", "attention"), rel=1e-12)
+    assert compute_s("fp8", "attention") < 0.75 * compute_s("bf16", "attention")
+    assert compute_s("fp8-kv16", "gemm") == pytest.approx(compute_s("fp8", "gemm"), rel=1e-12)
+    assert compute_s("fp8-kv16", "gemm") < 0.75 * compute_s("bf16", "gemm")

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -263,3 +264,32 @@ def test_lmdeploys_batch_of_32_long_sequences_fits_an_80gb_a100():
     from ador.workload.memory import footprint
     need = footprint(get_model("llama-2-7b"), FP16, 1, 1, 32, 2048, 2048).total_bytes
     assert need <= capacity_bytes(System(device=PRESETS["a100-sxm-80gb"]))
+
+
+@pytest.mark.parametrize("name,head_bytes", [("fp8", 2.0), ("fp8-kv16", 2.0), ("fp8-wo", 2.0), ("int8-wo", 1.0),
+                                             ("bf16", 2.0)])
+def test_the_lm_head_keeps_the_precision_its_stacks_give_it(name, head_bytes):
+    """FP8 stacks (TensorRT-LLM's ModelOpt recipe, vLLM's Fp8Config) leave the LM head in 16-bit; gpt-fast's
+    int8 handler quantises it with every other linear layer. The embedding table is 16-bit everywhere.
+    The head's read in a decode step and its share of the weights both follow."""
+    model, precision = get_model("llama-3-8b"), get_precision(name)
+    head_elements = model.vocab_size * model.d_model
+    ops = {op.name: op for op in decode_step(model, precision, 1, 1, 128)}
+    assert ops["lm_head"].weight_bytes == head_elements * head_bytes
+    layer_weights = 4096 * 6144 + 4096 * 4096 + 3 * 4096 * 14336
+    norms = 2 * 4096 * 2.0
+    assert weight_bytes_per_device(model, precision, 1) == pytest.approx(
+        32 * (layer_weights * precision.weight_bytes + norms) + head_elements * 2.0 + head_elements * head_bytes)
+
+def test_a_tied_head_reads_the_16_bit_embedding_table():
+    tied = dataclasses.replace(get_model("llama-3-8b"), tied_embeddings=True)
+    ops = {op.name: op for op in decode_step(tied, get_precision("int8-wo"), 1, 1, 128)}
+    assert ops["lm_head"].weight_bytes == tied.vocab_size * tied.d_model * 2.0
+
+
+def test_fp8_kv16_keeps_fp8_linear_layers_and_a_16_bit_kv_cache():
+    model = get_model("llama-3-8b")
+    fp8, kv16 = get_precision("fp8"), get_precision("fp8-kv16")
+    assert kv_bytes_per_token_per_device(model, kv16, 1) == 2 * kv_bytes_per_token_per_device(model, fp8, 1)
+    assert weight_bytes_per_device(model, kv16, 1) == weight_bytes_per_device(model, fp8, 1)
+    assert kv16.compute_dtype == fp8.compute_dtype == "fp8"

@@ -110,7 +110,7 @@ def attention_terms(chip, op: Op, p: Precision, engine: str, r: Rates, X=SCALAR)
     (pipelined with the matmuls), the KV cache streamed from HBM once per KV head.
     Returns (compute, vector, sfu, memory) seconds."""
     f = chip.freq_hz
-    rate = MAC_RATE_VS_FP16[p.compute_dtype]
+    rate = MAC_RATE_VS_FP16[p.mac_dtype(attention=True)]
     # GQA: the query heads sharing a KV head form the rows of one matmul against that head's keys;
     # every (request, KV head) pair is an independent problem the arrays share
     rows = op.m * op.kv_group

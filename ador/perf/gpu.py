@@ -23,17 +23,19 @@ SIMT = "cuda_core"
 Result = tuple[float, str, str]
 
 
-def tensor_efficiency(gpu: GpuSpec, p: Precision) -> float:
-    """The die's fitted fraction of the dense tensor peak for the precision's MAC datatype."""
+def tensor_efficiency(gpu: GpuSpec, p: Precision, *, attention: bool = False) -> float:
+    """The die's fitted fraction of the dense tensor peak for the MAC datatype of the precision's
+    linear layers, or of its attention (``Precision.mac_dtype``)."""
     eff = gpu.efficiency
-    return eff.tensor_fp8 if p.compute_dtype == "fp8" else eff.tensor
+    return eff.tensor_fp8 if p.mac_dtype(attention=attention) == "fp8" else eff.tensor
 
 
-def dense_peak(gpu: GpuSpec, p: Precision) -> float:
-    """Dense tensor FLOP/s for the precision's MAC datatype (datasheet)."""
-    peak = gpu.peak_flops(p.compute_dtype)
+def dense_peak(gpu: GpuSpec, p: Precision, *, attention: bool = False) -> float:
+    """Dense tensor FLOP/s for the MAC datatype of the precision's linear layers or attention (datasheet)."""
+    dtype = p.mac_dtype(attention=attention)
+    peak = gpu.peak_flops(dtype)
     if peak <= 0:
-        raise ConfigError("precision", p.name, f"{gpu.name} has no {p.compute_dtype} tensor cores")
+        raise ConfigError("precision", p.name, f"{gpu.name} has no {dtype} tensor cores")
     return peak
 
 
@@ -84,7 +86,7 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
             blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
             fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
         memory = (kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
-        return op.flops / (dense_peak(gpu, p) * fill), memory, 0.0, floor
+        return op.flops / (dense_peak(gpu, p, attention=True) * fill), memory, 0.0, floor
     if kind == VECTOR or kind == MEMORY:
         # elementwise kernels stream their operands through HBM between kernels
         return 0.0, op.act_bytes / gpu.hbm_bw_bytes_per_s, 0.0, 0.0
@@ -106,7 +108,7 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
     compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split)
-    eff = tensor_efficiency(gpu, p) if compute else 1.0
+    eff = tensor_efficiency(gpu, p, attention=kind == ATTENTION) if compute else 1.0
     t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s,
                 memory_floor=floor)
     if kind == VECTOR or kind == MEMORY:

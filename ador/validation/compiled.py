@@ -25,7 +25,7 @@ from ador.validation.data import Measurement
 from ador.validation.predict import LAYER_METRICS, METRICS, RowResult, layer_metric_ops, profile_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.memory import footprint
-from ador.workload.ops import ALLGATHER, ALLREDUCE, COLLECTIVES, P2P
+from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, COLLECTIVES, P2P
 
 _KINDS = (ALLREDUCE, ALLGATHER, P2P)
 
@@ -144,7 +144,7 @@ class CompiledRows:
                 compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split)
                 for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
                              ("memory", memory), ("dequant", dequant), ("floor", floor),
-                             ("fp8", precision.compute_dtype == "fp8")):
+                             ("fp8", precision.mac_dtype(attention=op.kind == ATTENTION) == "fp8")):
                     getattr(ops, f).append(v)
             return s
 

@@ -121,9 +121,10 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
 
     ops: list[Op] = []
 
-    def gemm(name: str, phase: str, count: float, m: int, k: int, n: int, weights: bool = True) -> None:
+    def gemm(name: str, phase: str, count: float, m: int, k: int, n: int, weights: bool = True,
+             bytes_per_weight: float = wb) -> None:
         ops.append(Op(name, GEMM, phase, count, m=m, n=n, k=k, flops=2.0 * m * n * k,
-                      weight_bytes=k * n * wb if weights else 0.0, act_bytes=m * k * ab + m * n * hb))
+                      weight_bytes=k * n * bytes_per_weight if weights else 0.0, act_bytes=m * k * ab + m * n * hb))
 
     def vector(name: str, phase: str, count: float, elements: float, per_elem: float, sfu: float,
                streams_in: int = 1) -> None:
@@ -167,7 +168,7 @@ def build_iteration(model: ModelSpec, precision: Precision, tp: int, pp: int = 1
     rows = sum(c.requests for c in prefill) + decode_batch
     last_phase = MIXED if prefill and decode_batch else (PREFILL if prefill else DECODE)
     vector("final_norm", last_phase, 1, rows * d, norm_ops, rows)
-    gemm("lm_head", last_phase, 1, rows, d, sh.vocab)
+    gemm("lm_head", last_phase, 1, rows, d, sh.vocab, bytes_per_weight=precision.head_bytes(tied=model.tied_embeddings))
     if tp > 1:
         ops.append(Op("logits_allgather", ALLGATHER, last_phase, 1, m=rows,
                       comm_bytes=rows * model.vocab_size * hb))

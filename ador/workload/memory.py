@@ -28,10 +28,10 @@ def weight_bytes_per_device(model: ModelSpec, precision: Precision, tp: int, pp:
     ffn = model.n_experts * model.ffn_matrices * d * sh.d_ff
     router = d * model.n_experts if model.is_moe else 0
     layer = (attn + ffn + router) * precision.weight_bytes + 2 * d * precision.hidden_bytes  # norms unquantised
-    embed = sh.vocab * d * precision.weight_bytes
+    embed = sh.vocab * d * precision.embedding_bytes
     if model.position == "learned":
-        embed += model.max_seq_len * d * precision.weight_bytes
-    head = 0.0 if model.tied_embeddings else sh.vocab * d * precision.weight_bytes
+        embed += model.max_seq_len * d * precision.embedding_bytes
+    head = 0.0 if model.tied_embeddings else sh.vocab * d * precision.head_bytes(tied=False)
     # With pipelining the embedding sits on the first stage and the LM head on the last.
     ends = embed + head if pp == 1 or model.tied_embeddings else max(embed, head)
     return sh.layers * layer + ends
