@@ -29,7 +29,11 @@ not depend on values). With ``--precision fp8-kv16`` every linear layer of the t
 FP8 as TensorRT-LLM's and vLLM's FP8 checkpoints do (W8A8): e4m3 weights with one scale per matrix,
 activations quantised with a static per-tensor scale (one elementwise kernel) and multiplied by
 ``torch._scaled_mm`` into bf16; the embedding, the LM head, the norms, the residual stream and the
-KV cache stay in bf16 (vLLM's ``--quantization fp8`` with its default KV cache dtype).
+KV cache stay in bf16 (vLLM's ``--quantization fp8`` with its default KV cache dtype). With
+``--precision int4-wo`` every linear layer, the LM head included, holds 4-bit weights in groups of 128
+with a bf16 scale and zero point per group and multiplies through PyTorch's tinygemm kernel
+(``torch._weight_int4pack_mm``, the kernel gpt-fast's int4 path calls; inner k tiles 8); activations,
+embedding, norms and the KV cache stay in bf16.
 
 Each figure is the median of ``--repeats`` timed replays after warm-up, timed
 with CUDA events; the spread goes into the raw JSON beside the CSV.
@@ -64,6 +68,9 @@ LAYER_TPS = (1, 2, 4, 8)
 LAYER_DECODE_POINTS: Points = ((1, 1024), (16, 1024), (64, 2048), (256, 1024))
 LAYER_PREFILL_POINTS: Points = ((1, 512), (1, 2048), (4, 2048))
 LAYER_COPIES = 4
+# gpt-fast's int4 settings (its quantize.py defaults): groups of 128 inputs, 8 inner k tiles
+INT4_GROUP = 128
+INT4_INNER_K_TILES = 8
 # --points long-context: decode over long KV caches, where the attention kernel's parallelism (not
 # HBM bandwidth alone) may bound a step: whole-model steps (two anchors shared with the standard set),
 # TP 1 and TP 8 shard layers of llama-3-70b, and the attention kernel alone (raw JSON only)
@@ -84,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="tiny shapes, for checking the script itself")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--precision", choices=("bf16", "fp8-kv16"), default="bf16",
-                        help="bf16 everywhere, or FP8 (W8A8) linear layers with a bf16 KV cache and LM head")
+    parser.add_argument("--precision", choices=("bf16", "fp8-kv16", "int4-wo"), default="bf16",
+                        help="bf16 everywhere; FP8 (W8A8) linear layers with a bf16 KV cache and LM head; "
+                             "or 4-bit weight-only linear layers and LM head (gpt-fast's int4 kernel)")
     parser.add_argument("--points", choices=("standard", "long-context"), default="standard",
                         help="which shapes to measure (long-context: decode over 8k-128k KV caches)")
     args = parser.parse_args(argv)
@@ -95,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     env = _environment(torch, device)
     print(json.dumps(env), flush=True)
-    gemm = "cuBLAS" if args.precision == "bf16" else "cuBLAS fp8 _scaled_mm"
+    gemm = {"bf16": "cuBLAS", "fp8-kv16": "cuBLAS fp8 _scaled_mm",
+            "int4-wo": "tinygemm _weight_int4pack_mm, group 128"}[args.precision]
     software = (f"pytorch {torch.__version__} (ador benchmarks/gpu_measure.py: CUDA graphs, {gemm}, "
                 f"SDPA, unfused)")
     source = f"own measurement, {env['gpu']}, {env['date']}"
@@ -109,7 +118,13 @@ def main(argv: list[str] | None = None) -> int:
                               vocab_size=1000)
         decode_points, prefill_points = ((1, 16), (4, 32)), ((1, 16), (2, 8))
         layer_decode, layer_prefill, copies = ((2, 16),), ((1, 16),), 2
+    if args.precision == "int4-wo" and not args.quick:
+        # tinygemm is a small-M kernel (gpt-fast times decode with it): prompts up to 2,048 tokens only
+        prefill_points = tuple(p for p in prefill_points if p[0] * p[1] <= 2048)
+        layer_prefill = tuple(p for p in layer_prefill if p[0] * p[1] <= 2048)
     layer_tps: tuple[int, ...] = LAYER_TPS
+    if args.precision == "int4-wo" and args.quick:
+        layer_tps = (1, 2, 4)     # tinygemm needs k in whole 128s: the tiny TP-8 shard has 64
     attention_points: Points = ()
     if args.points == "long-context":
         decode_points, prefill_points, layer_prefill = LONG_DECODE_POINTS, (), ()
@@ -133,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{value:.4f} ms (min {min(times_ms):.4f}, max {max(times_ms):.4f})", flush=True)
 
     net = Net(torch, model_shape, tp=1, n_layers=model_shape.n_layers, dtype=dtype, device=device,
-              with_head=True, fp8=args.precision == "fp8-kv16")
+              with_head=True, weights=args.precision)
     max_tokens = max(b * kv for b, kv in decode_points + prefill_points + attention_points)
     net.allocate_cache(max_tokens)
     for batch, kv in decode_points:
@@ -162,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for tp in layer_tps:
         stack = Net(torch, layer_shape, tp=tp, n_layers=copies, dtype=dtype, device=device, with_head=False,
-                    fp8=args.precision == "fp8-kv16")
+                    weights=args.precision)
         stack.allocate_cache(max(b * kv for b, kv in layer_decode + layer_prefill))
         for batch, kv in layer_decode:
             times = _time_or_skip(torch, partial(stack.decode_pass, batch, kv), args.repeats, device)
@@ -266,7 +281,7 @@ class Net:
     embedding, final norm and LM head, over a preallocated KV cache."""
 
     def __init__(self, torch: Any, shape: ModelSpec, *, tp: int, n_layers: int, dtype: Any, device: Any,
-                 with_head: bool, fp8: bool = False) -> None:
+                 with_head: bool, weights: str = "bf16") -> None:
         self.t, self.s, self.dtype, self.device = torch, shape, dtype, device
         self.heads, self.kv_heads = shape.n_heads // tp, max(1, shape.n_kv_heads // tp)
         self.ff = shape.d_ff // tp
@@ -279,14 +294,17 @@ class Net:
                             wqkv=w((self.heads + 2 * self.kv_heads) * hd, d), wo=w(d, self.heads * hd),
                             norm2=torch.ones(d, dtype=dtype, device=device),
                             w13=w(2 * self.ff, d), w2=w(d, self.ff)) for _ in range(n_layers)]
-        self.fp8 = fp8
+        self.weights = weights
         self.unit_scale = torch.ones((), dtype=torch.float32, device=device)
-        if fp8:
+        quantise = {"bf16": None, "fp8-kv16": self._quantise, "int4-wo": self._pack_int4}[weights]
+        if quantise is not None:
             for layer in self.layers:
                 for name in ("wqkv", "wo", "w13", "w2"):
-                    layer[name] = self._quantise(layer[name])
+                    layer[name] = quantise(layer[name])
         self.embed = w(shape.vocab_size, d) if with_head else None
         self.head = w(shape.vocab_size, d) if with_head else None
+        if self.head is not None and weights == "int4-wo":     # gpt-fast quantises the output layer too
+            self.head = self._pack_int4(self.head)
         self.final_norm = torch.ones(d, dtype=dtype, device=device)
         self.cache: list[Any] = []
         self.gqa_mode = ""      # how prefill attention handles grouped KV heads on CUDA (set on first use)
@@ -297,13 +315,28 @@ class Net:
         scale = (weight.abs().max().float() / 448.0).reshape(())
         return (weight.float() / scale).to(t.float8_e4m3fn), scale
 
+    def _pack_int4(self, weight: Any) -> tuple[Any, Any, int]:
+        """A [out, in] weight as tinygemm's packed 4-bit layout with a bf16 scale and zero point per
+        group of 128 inputs (random codes: timing does not depend on values)."""
+        t = self.t
+        out_features, in_features = weight.shape
+        codes = t.randint(0, 256, (out_features, in_features // 2), dtype=t.uint8, device=self.device)
+        packed = t.ops.aten._convert_weight_to_int4pack(codes, INT4_INNER_K_TILES)
+        scales_and_zeros = t.rand(in_features // INT4_GROUP, out_features, 2, dtype=self.dtype, device=self.device)
+        return packed, scales_and_zeros, out_features
+
     def _linear(self, x: Any, weight: Any) -> Any:
         """x @ weight.T; in FP8 the activations are quantised with a static unit scale (activations
         here are RMS-normalised or products of them, well inside e4m3's range) and the product is
-        accumulated by ``torch._scaled_mm`` into bf16."""
-        if not self.fp8:
+        accumulated by ``torch._scaled_mm`` into bf16; in int4 tinygemm dequantises in its kernel."""
+        if self.weights == "bf16":
             return x @ weight.T
         t = self.t
+        if self.weights == "int4-wo":
+            packed, scales_and_zeros, out_features = weight
+            rows = x.reshape(-1, x.shape[-1])
+            out = t.ops.aten._weight_int4pack_mm(rows, packed, INT4_GROUP, scales_and_zeros)
+            return out.view(*x.shape[:-1], out_features)
         w8, w_scale = weight
         rows = x.reshape(-1, x.shape[-1])
         out = t._scaled_mm(rows.to(t.float8_e4m3fn), w8.T, scale_a=self.unit_scale, scale_b=w_scale,
@@ -390,7 +423,7 @@ class Net:
                 x = self._layer(i, x, cos, sin, batch, new, length)
             if self.head is not None:
                 last = t.nn.functional.rms_norm(x[:, -1], (self.s.d_model,), self.final_norm, 1e-5)
-                (last @ self.head.T).argmax(dim=-1)
+                (last @ self.head.T if self.weights != "int4-wo" else self._linear(last, self.head)).argmax(dim=-1)
         return run
 
     def attention_pass(self, batch: int, kv_len: int) -> Callable[[], None]:

@@ -44,6 +44,9 @@ SYNTHETIC = [  # pipeline and multi-node layouts the public rows do not exercise
     _row(8, software="tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", metric="output_tok_s_per_gpu", batch=64),
     # FP8 linear layers over a 16-bit KV cache: attention at the 16-bit rate, the GEMMs at FP8's
     _row(9, tp=1, devices=1, model="llama-3-8b", precision="fp8-kv16", batch=4, input_len=8192, metric="ttft_ms"),
+    # an int4 kernel that dequantises once per activation row (tinygemm), over many rows
+    _row(10, tp=1, devices=1, model="llama-3-8b", precision="int4-wo", batch=16, input_len=512, metric="ttft_ms",
+         software="gpt-fast"),
 ]
 
 

@@ -284,3 +284,33 @@ def test_attention_over_a_16_bit_kv_cache_multiplies_in_16_bit(device):
     assert compute_s("fp8", "attention") < 0.75 * compute_s("bf16", "attention")
     assert compute_s("fp8-kv16", "gemm") == pytest.approx(compute_s("fp8", "gemm"), rel=1e-12)
     assert compute_s("fp8-kv16", "gemm") < 0.75 * compute_s("bf16", "gemm")
+
+
+def test_a_per_row_int4_kernel_converts_every_weight_once_per_activation_row():
+    """tinygemm (gpt-fast's and torchao's int4 kernel) dequantises the weight matrix for every row it
+    multiplies: its dequantisation term grows with m; kernels that reuse a dequantised tile convert each
+    weight once. The fact is the software's (ador.validation.kernels), not the precision's."""
+    from ador.validation.kernels import kernel_facts
+    int4 = get_precision("int4-wo")
+    ops = {o.name: o for o in prefill(ZOO["llama-3-8b"], int4, 1, 1, 512)}
+    ffn = ops["ffn_up"]
+    once = gpu.op_terms(H100, ffn, int4)[2]
+    assert once == pytest.approx(ffn.k * ffn.n * int4.dequant_ops_per_weight / H100.simt_flops_per_s)
+    assert gpu.op_terms(H100, ffn, int4, dequant_per_row=("int4-wo",))[2] == pytest.approx(512 * once)
+    assert gpu.op_terms(H100, ffn, get_precision("int8-wo"), dequant_per_row=("int4-wo",))[2] == pytest.approx(
+        gpu.op_terms(H100, ffn, get_precision("int8-wo"))[2])          # int8's kernels are not tinygemm
+    facts = {software: dict(kernel_facts(software))["dequant_per_row"] for software in (
+        "gpt-fast", "torchao (torch.compile)", "tensorrt-llm 0.9.0", "vllm 0.6.0",
+        "pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py: CUDA graphs, tinygemm _weight_int4pack_mm, group 128)",
+        "pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, SDPA, unfused)")}
+    assert list(facts.values()) == [("int4-wo",), ("int4-wo",), (), (), ("int4-wo",), ()]
+    # priced through a runtime profile: a decode step of batch 64 pays 64 conversions of its weights
+    from ador.hardware.runtime import get_runtime
+    from ador.perf.rules import rates_of
+    base = get_runtime("default")
+    step = {o.name: o for o in decode_step(ZOO["llama-3-8b"], int4, 1, 64, 1024)}["ffn_up"]
+    t_once = gpu.op_time(H100, step, int4, 1, rates_of(H100, base))[0]
+    per_row = dataclasses.replace(base, dequant_per_row=("int4-wo",))
+    t_rows = gpu.op_time(H100, step, int4, 1, rates_of(H100, per_row))[0]
+    dequant_once = gpu.op_terms(H100, step, int4)[2]
+    assert t_rows - t_once == pytest.approx(63 * dequant_once / H100.efficiency.dequant)

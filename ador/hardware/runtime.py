@@ -18,6 +18,9 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``grouped_kv_decode``: the (query heads per KV head, head dim) shapes for which the runtime's
   decode-attention kernel reads each KV head once for its whole query group ("any": every shape,
   as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head;
+- ``dequant_per_row``: the weight-only precisions whose GEMM kernel dequantises the weight matrix
+  once per activation row rather than once per GEMM (PyTorch's tinygemm int4 kernel, which gpt-fast
+  and torchao call: ``ador.validation.kernels``); empty for kernels that reuse a dequantised tile;
 - ``decode_kv_split``: whether the decode-attention kernel splits each sequence's KV cache over
   thread blocks until the SMs are busy (FlashDecoding, split-KV); without it one block streams each
   (sequence, KV head) and a small batch reads the cache at a few blocks' bandwidth, not the HBM's;
@@ -82,6 +85,7 @@ class RuntimeProfile:
     comm_overlap: float = 0.0
     grouped_kv_decode: tuple[str, ...] = ("any",)
     decode_kv_split: bool = True
+    dequant_per_row: tuple[str, ...] = ()
     reserved_bytes: float = 0.0
     releases: str = ""
     source: str = ""
@@ -110,6 +114,8 @@ class RuntimeProfile:
                 raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
         if not isinstance(self.decode_kv_split, bool):
             raise ConfigError("decode_kv_split", self.decode_kv_split, "must be true or false")
+        if isinstance(self.dequant_per_row, str) or not all(isinstance(p, str) for p in self.dequant_per_row):
+            raise ConfigError("dequant_per_row", self.dequant_per_row, "expected a list of precision names")
 
     def decode_kv_reads(self, kv_group: int, head_dim: int) -> int:
         """How many times a decode step reads each KV head: once if the kernel shares it across the

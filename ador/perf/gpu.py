@@ -52,18 +52,21 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
 
 
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
-             kv_split: bool = True) -> tuple[float, float, float, float]:
+             kv_split: bool = True, dequant_per_row: tuple[str, ...] = ()) -> tuple[float, float, float, float]:
     """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
     the SIMT peak, and the least time its data takes at the parallelism the kernel has: nonzero
     only for decode attention under a runtime whose kernel does not split the KV sequence).
+    A weight-only GEMM converts each weight once, or once per activation row under a kernel that
+    re-dequantises for every row (``dequant_per_row``, a fact of the runtime's kernels).
     Physics only; ``combine`` applies the fitted efficiencies and the runtime."""
     kind = op.kind
     if kind == GEMM:
         compute = op.flops / (dense_peak(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
         memory = (op.weight_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
         # weight-only formats convert every weight on the CUDA cores on its way to the MMA
-        dequant = op.k * op.n * p.dequant_ops_per_weight / gpu.simt_flops_per_s \
+        passes = op.m if p.name in dequant_per_row else 1
+        dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s \
             if p.weight_only and op.weight_bytes else 0.0
         return compute, memory, dequant, 0.0
     if kind == ATTENTION:
@@ -107,7 +110,7 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
     kind = op.kind
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
-    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split)
+    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row)
     eff = tensor_efficiency(gpu, p, attention=kind == ATTENTION) if compute else 1.0
     t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s,
                 memory_floor=floor)

@@ -127,7 +127,8 @@ class CompiledRows:
         model, precision = get_model(m.model), get_precision(m.precision)
         system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
         rules = self.kernel_rules(m)
-        kv_reads, kv_split = (rules.decode_kv_reads, rules.decode_kv_split) if rules is not None else (None, True)
+        kv_reads, kv_split, per_row = (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row) \
+            if rules is not None else (None, True, ())
 
         def stage(op_list, step: bool) -> int:
             s = len(self.stage_step)
@@ -141,7 +142,7 @@ class CompiledRows:
                                      ("tp", m.tp), ("bw", bw), ("hop", hop), ("direct", direct)):
                             c[f].append(v)
                     continue
-                compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split)
+                compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split, per_row)
                 for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
                              ("memory", memory), ("dequant", dequant), ("floor", floor),
                              ("fp8", precision.mac_dtype(attention=op.kind == ATTENTION) == "fp8")):

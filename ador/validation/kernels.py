@@ -27,6 +27,14 @@ software's facts, whether its stack has a fitted profile or takes the default on
   attn_mask=mask)``), which rules out the flash kernel; the memory-efficient kernel left does not
   split (16 GB/s per (sequence, head) in the same log, though the rule prices every unsplit kernel at
   the 45 GB/s measured for cuDNN's: their rows are short contexts, where it barely matters).
+- ``dequant_per_row``: weight-only precisions whose GEMM kernel dequantises the whole weight matrix
+  once per activation row. PyTorch's tinygemm int4 kernel (``torch.ops.aten._weight_int4pack_mm``)
+  does: on an H100 and an H200 a llama-3-70b layer's int4 GEMMs took 0.30 ms at batch 1 and then
+  0.051-0.058 ms more per row up to 2,048 rows, which is 4 conversion ops a weight per row at the CUDA
+  cores' peak (own measurement, ador/data/own/int4-h100.json, int4-h200.json; docs/validation.md).
+  gpt-fast's int4 path (quantize.py ``WeightOnlyInt4Linear``) and torchao's ``int4_weight_only``
+  call that kernel. Their int8 paths are torch.compile-generated and are not known to; other stacks'
+  weight-only kernels (Marlin, TensorRT-LLM's) reuse a dequantised tile across rows.
 """
 from __future__ import annotations
 
@@ -45,20 +53,27 @@ STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
 STACK_UNSPLIT_KV_DECODE = frozenset({"gpt-fast", "torchao"})
 # software strings naming code whose decode attention is known not to split (see above)
 UNSPLIT_KV_DECODE_CODE = ("benchmarks/gpu_measure.py",)
+# stacks, and software strings naming a kernel, whose int4 GEMMs dequantise once per row (above)
+STACK_DEQUANT_PER_ROW: dict[str, tuple[str, ...]] = {"gpt-fast": ("int4-wo",), "torchao": ("int4-wo",)}
+DEQUANT_PER_ROW_CODE = {"_weight_int4pack_mm": ("int4-wo",)}
 # (stack, first release whose decode kernels split the KV sequence by default)
 SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
 
 
 @lru_cache(maxsize=1024)
 def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
-    """The RuntimeProfile fields that describe the decode-attention kernels of ``software`` (a
-    stack name alone stands for its current release)."""
+    """The RuntimeProfile fields that describe the decode-attention and weight-only GEMM kernels of
+    ``software`` (a stack name alone stands for its current release)."""
     stack = stack_of(software)
     split = stack not in STACK_UNSPLIT_KV_DECODE and not any(code in software for code in UNSPLIT_KV_DECODE_CODE)
     if stack in SPLIT_KV_SINCE:
         version = release(software)
         split = version is None or version >= SPLIT_KV_SINCE[stack]
-    return (("grouped_kv_decode", STACK_GROUPED_KV.get(stack, ("any",))), ("decode_kv_split", split))
+    per_row = STACK_DEQUANT_PER_ROW.get(stack, ())
+    per_row += tuple(p for code, names in DEQUANT_PER_ROW_CODE.items() if code in software for p in names
+                     if p not in per_row)
+    return (("grouped_kv_decode", STACK_GROUPED_KV.get(stack, ("any",))), ("decode_kv_split", split),
+            ("dequant_per_row", per_row))
 
 
 @lru_cache(maxsize=1024)
