@@ -87,6 +87,8 @@ def _run_and_report(study, durable, url, args, n_trials: int) -> int:
           f"study now has {st['n_complete']} complete trials, {st['n_pareto']} distinct designs on the feasible "
           f"front, hypervolume {st['hypervolume']:.4g}; storage {redact(url)}")
     print(f"({hv_caption(durable)})")
+    if stats.stopped:
+        print(f"note: {stats.stopped}")
     _print_best(study, durable, "table")
     return 0
 

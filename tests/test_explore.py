@@ -302,3 +302,17 @@ def test_a_resumed_pymoo_run_does_not_store_its_seed_population_again(workdir):
     before = {tuple(sorted(t.params.items())) for t in trials[:100]}
     repeats = sum(tuple(sorted(t.params.items())) in before for t in trials[100:])
     assert repeats <= 4, repeats              # a one-piece run of 140 repeats about 1 of its last 40
+
+
+def test_pymoo_ends_cleanly_when_a_small_space_is_taken_whole(workdir, capsys):
+    """pymoo's NSGA-II ends its own run (ask() gives None) once its operators find no design it has
+    not seen: a six-design space is taken whole, the run stops with a note, and a resume adds nothing."""
+    space = build_space({"base": "ador-example", "knobs": {"hbm.stacks": {"type": "int", "low": 4, "high": 6},
+                                                          "node_nm": {"type": "categorical", "choices": [7, 5]}}})
+    study = dataclasses.replace(_smoke(name="tiny"), space=space)
+    durable, _ = open_study(study, "sqlite:///studies/tiny.db", sampler="pymoo-nsga2")
+    stats = run_trials(study, durable, 40, progress=False)
+    assert stats.completed == 6 and "stopped after 6 of 40 trials" in stats.stopped
+    again = run_trials(study, durable, 40, progress=False)
+    assert again.completed == 0 and again.stopped
+    assert len(durable.get_trials()) == 6

@@ -45,6 +45,7 @@ class RunStats:
     feasible: int = 0
     repeats: int = 0                  # trials of a design met before: answered from it, not scored
     seconds: float = 0.0
+    stopped: str = ""                 # why the run ended before its trial budget ("": it did not)
 
 
 class TrialWriter:

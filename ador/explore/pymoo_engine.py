@@ -148,6 +148,13 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     try:
         while done < n_trials:
             pop = algorithm.ask()
+            if pop is None:
+                # pymoo's mating found no offspring it had not seen (after its retries) and ended the
+                # run: in a small space every design is taken; nothing is left to propose
+                stats.stopped = (f"pymoo-nsga2 stopped after {done} of {n_trials} trials: its crossover and "
+                                 f"mutation produced no design it had not seen (a space this small is taken "
+                                 f"whole; `ador study enumerate` scores every design of it)")
+                break
             X = pop.get("X")
             F = np.zeros((len(X), problem.n_obj))
             G = np.full((len(X), n_constraints), _FAILED_VIOLATION)   # past the budget: never stored

@@ -145,6 +145,7 @@ def run_workers(study: Study, durable: optuna.Study, url: str, n_trials: int, wo
             if kind == "ok":
                 for key in ("completed", "failed", "feasible", "repeats"):
                     setattr(total, key, getattr(total, key) + payload[key])
+                total.stopped = total.stopped or payload["stopped"]
             else:
                 errors.append(payload)
         for p in procs:
