@@ -110,7 +110,7 @@ def test_retraction_takes_the_fewest_output_tokens_first_to_the_back_of_the_queu
     r.complete_prefills([new], 0.0)
     r.waiting.append(waiting)
     assert r.preemption.victim(r) is old
-    r.cap_blocks = -(-(r.used + 1) // r.block) + 1        # room for one more token only
+    r.cap_blocks = r.used + 1                             # room for one more token only (page size 1)
     r.preempt_for(2)
     assert list(r.waiting) == [waiting, old]              # vLLM would put it at the head
     assert list(r.running.values()) == [new]
@@ -181,15 +181,16 @@ def _running(s: SGLangScheduler, lives: list[Live]) -> None:
 
 @pytest.mark.parametrize("cfg, left", [(V05, 5), (V03, 2)], ids=["0.5", "0.3"])
 def test_a_retraction_frees_one_step_of_room_in_05_and_20_steps_per_request_left_in_03(cfg, left):
-    """Six requests of 10 prompt tokens, a cache of 68 blocks (tokens) and the next step needing 6:
-    blocks held = 10 x n + steps of room x n + n // 2 (half a block of slack a sequence). 0.5 stops
-    when one step fits: 50 + 5 + 2 = 57 <= 68 after one retraction. 0.3 stops when every request left
-    has 20 steps: n = 3 needs 30 + 60 + 1 = 91 > 68, n = 2 needs 20 + 40 + 1 = 61 <= 68."""
+    """Six requests of 10 prompt tokens, a cache of 62 tokens (SGLang's pool is token-granular: no
+    partly filled blocks) and the next step needing 6: tokens held = 10 x n + steps of room x n. 0.5
+    stops when one step fits: 50 + 5 = 55 <= 62 after one retraction. 0.3 stops when every request
+    left has 20 steps: n = 3 needs 30 + 60 = 90 > 62, n = 2 needs 20 + 40 = 60 <= 62."""
     s = _scheduler(cfg, 10_000)
     r = s.replica
     _running(s, [Live(i, 0.0, 10, 1000) for i in range(6)])
-    r.cap_blocks = 68
-    assert r.blocks(6) > r.cap_blocks                   # 60 + 6 + 3: the next step does not fit
+    r.cap_blocks = 62
+    assert r.block == 1 and r.slack_blocks(6) == 0
+    assert r.blocks(6) > r.cap_blocks                   # 60 + 6: the next step does not fit
     r.preempt_for(6)
     assert len(r.running) == left and r.rec.preemptions == 6 - left
 

@@ -52,9 +52,6 @@ class Live:
 class Preemption:
     """vLLM's recompute preemption: when the next decode step's ``tokens`` KV tokens do not fit, the
     newest running request leaves and waits at the head of the queue, until they fit."""
-    # whether the scheduler must decide again one step after requests left (a rule whose aftermath
-    # can let a waiting request in with nobody else leaving); vLLM's cannot: the room freed is one step's
-    replan = False
 
     def enough(self, r: Replica, tokens: int) -> bool:
         return r.blocks(tokens) <= r.cap_blocks
@@ -112,10 +109,15 @@ class Replica:
         self.steps: dict[tuple[int, int], Step] = {}
 
     # --- memory -----------------------------------------------------------------------------
+    def slack_blocks(self, seqs: int) -> int:
+        """Blocks a paged pool loses to its sequences' partly filled last blocks: half a block each on
+        average; none in a token-granular pool (SGLang's page size 1)."""
+        return seqs // 2 if self.block > 1 else 0
+
     def blocks(self, extra_tokens: int = 0, extra_seqs: int = 0) -> int:
-        """Blocks in use: the tokens' blocks plus half a block of slack per sequence."""
+        """Blocks in use: the tokens' blocks plus the partly filled last blocks (``slack_blocks``)."""
         seqs = len(self.running) + len(self.prefilling) + extra_seqs
-        return -(-(self.used + extra_tokens) // self.block) + seqs // 2
+        return -(-(self.used + extra_tokens) // self.block) + self.slack_blocks(seqs)
 
     def fits_ever(self, live: Live) -> bool:
         return -(-(live.prompt + live.output) // self.block) <= self.cap_blocks
@@ -135,7 +137,7 @@ class Replica:
         need = live.todo + live.context if not with_kv else live.prompt
         if self.full:
             need += live.output - max(live.generated, 1 if with_kv else 0)
-        if -(-(self.used + need) // self.block) + (seqs + 1) // 2 > self.cap_blocks - self.watermark_blocks:
+        if -(-(self.used + need) // self.block) + self.slack_blocks(seqs + 1) > self.cap_blocks - self.watermark_blocks:
             return False
         if live.admitted_s != live.admitted_s:          # NaN: first admission
             live.admitted_s = self.t
@@ -355,11 +357,14 @@ class Replica:
         n = len(running)
         full = self.full
         seqs = n + len(self.prefilling)
-        if not full and -(-(self.used + n) // self.block) + seqs // 2 > self.cap_blocks:
+        if not full and -(-(self.used + n) // self.block) + self.slack_blocks(seqs) > self.cap_blocks:
             self.preempt_for(n)
             n = len(running)
             seqs = n + len(self.prefilling)
-            if self.preemption.replan and max_steps > 1:
+            # the scheduler decides again after one step: what left can let a waiting request in with
+            # nobody else leaving (SGLang's ratio reset; the preempted request itself, where the pool
+            # has no partly filled blocks and the step overshot by one token)
+            if max_steps > 1:
                 max_steps = 1
         if not n:
             return 0, ROOM
@@ -374,7 +379,7 @@ class Replica:
         if max_steps < k:
             k, reason = max_steps, MAX_STEPS
         if not full:
-            room = ((self.cap_blocks - seqs // 2) * self.block - self.used) // n
+            room = ((self.cap_blocks - self.slack_blocks(seqs)) * self.block - self.used) // n
             if room < k:
                 k, reason = (room if room > 1 else 1), ROOM
         mean = (self.sum_kv0 - self.sum_join) / n + step

@@ -77,7 +77,7 @@ class Scheduler:
         seqs = len(r.running) + len(r.prefilling)
         need = live.todo + live.context + (live.output - live.generated if r.full else 0)
         return seqs < self.cfg.max_batch and \
-            -(-(r.used + need) // r.block) + (seqs + 1) // 2 <= r.cap_blocks - r.watermark_blocks
+            -(-(r.used + need) // r.block) + r.slack_blocks(seqs + 1) <= r.cap_blocks - r.watermark_blocks
 
     def next_batch(self, next_arrival_s: float) -> Batch | None:
         raise NotImplementedError
@@ -175,6 +175,8 @@ class ChunkedScheduler(Scheduler):
                 return Batch("mixed", chunks, completing, decodes=n > 0, tokens=tokens)
         if not n:
             return None
+        if r.rec.preemptions != preempted:
+            return Batch("decode", max_steps=1)     # what just left may be let in after one step
         if r.waiting or r.prefilling or budget <= 0:
             return Batch("decode")
         return Batch("decode", until=next_arrival_s, through=True)
@@ -207,12 +209,15 @@ class ConcurrentScheduler(Scheduler):
                 if not 0 < alone < _INF:
                     r._unpriceable(alone)
                 self.pf = [completing, alone, sum(p.dram_bytes for p in pieces) / alone, 1.0, pieces]
+        preempted = r.rec.preemptions
         if r.running:
             r.preempt_for(len(r.running))
         n = len(r.running)
         if not n:
             return Batch("prefill_alone") if self.pf is not None else None
         if self.pf is None:
+            if r.rec.preemptions != preempted:
+                return Batch("decode", max_steps=1)     # what just left may be let in after one step
             if r.waiting:
                 return Batch("decode")
             return Batch("decode", until=next_arrival_s, through=True)

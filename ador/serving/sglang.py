@@ -42,7 +42,6 @@ def _clipped_output(live: Live) -> int:
 
 class Retraction(Preemption):
     """SGLang's retract_decode: fewest output tokens first, to the back of the queue."""
-    replan = True      # the ratio reset after a retraction can let a waiting request in next step
 
     def __init__(self, scheduler: SGLangScheduler) -> None:
         self.scheduler = scheduler
