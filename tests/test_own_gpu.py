@@ -92,6 +92,13 @@ def test_long_context_decode_is_priced_at_the_kernels_parallelism():
     assert longest.predicted == pytest.approx(longest.row.value, rel=0.05)
 
 
+def file_figures(prefix: str) -> tuple[dict[str, float], str]:
+    """MAPE of each GPU's ``{prefix}-{gpu}.json`` rows, and the text of docs/validation.md."""
+    by_source = own_summary()["by_source"]
+    figures = {gpu: next(v for k, v in by_source.items() if f"{prefix}-{gpu}.json" in k) for gpu in ("h100", "h200")}
+    return figures, (REPO / "docs" / "validation.md").read_text()
+
+
 def test_the_fp8_rows_are_their_own_precision_and_the_docs_quote_their_figures():
     """The FP8 rows ran FP8 linear layers over a bf16 KV cache and LM head: precision fp8-kv16, one file
     per GPU; the figures the docs' FP8 section and table quote are the current model's."""
@@ -99,9 +106,7 @@ def test_the_fp8_rows_are_their_own_precision_and_the_docs_quote_their_figures()
     fp8 = [r for r in rows if ".f" in r.id]
     assert len(fp8) == 86 and {r.precision for r in fp8} == {"fp8-kv16"}
     assert {r.precision for r in rows if r not in fp8} == {"bf16", "int4-wo"}
-    by_source = own_summary()["by_source"]
-    text = (REPO / "docs" / "validation.md").read_text()
-    figures = {gpu: next(v for k, v in by_source.items() if f"fp8-{gpu}.json" in k) for gpu in ("h100", "h200")}
+    figures, text = file_figures("fp8")
     assert f"**MAPE {figures['h100']:.1f}% on the H100 and {figures['h200']:.1f}% on the H200**" in text
     assert f"| MAPE, 43 FP8 rows each (2026-11-26; \"FP8 linear layers\" below) | {figures['h100']:.1f}% | " \
            f"{figures['h200']:.1f}% |" in text
@@ -111,9 +116,7 @@ def test_the_int4_rows_are_gpt_fasts_kernel_and_the_docs_quote_their_figures():
     rows = [r for r in load_measurements(OWN) if ".i" in r.id]
     assert len(rows) == 72 and {r.precision for r in rows} == {"int4-wo"}
     assert all("_weight_int4pack_mm" in r.software for r in rows)       # the kernel fact keys on it
-    by_source = own_summary()["by_source"]
-    text = (REPO / "docs" / "validation.md").read_text()
-    figures = {gpu: next(v for k, v in by_source.items() if f"int4-{gpu}.json" in k) for gpu in ("h100", "h200")}
+    figures, text = file_figures("int4")
     assert f"**MAPE {figures['h100']:.1f}% on the H100\nand {figures['h200']:.1f}% on the H200.**" in text
     assert f"| MAPE, 36 int4 rows each (2026-11-26; \"4-bit weights\" below) | {figures['h100']:.1f}% | " \
            f"{figures['h200']:.1f}% |" in text
