@@ -147,6 +147,40 @@ def test_the_exact_front_lists_each_design_once(workdir):
     assert any(p["mactree.count"] == 0 for p in front.params)      # a design whose width is inert is on it
 
 
+def test_enumerate_counts_designs_not_knob_vectors(workdir):
+    """20 knob vectors name 12 designs; the valid and feasible counts of distinct designs are those of the
+    design identity over the whole grid (brute force, one scorer call per vector); a derived switch
+    leaves them uncounted, and says so."""
+    import itertools
+    from ador.explore.enumerate import enumerate_front
+    from ador.explore.runner import Scorer
+    study, _ = _idle_trees_study(workdir, "counts")
+    front = enumerate_front(study, chunk=7)          # designs split over chunks
+    names = list(study.space.knobs)
+    scorer = Scorer(study)
+    valid: set = set()
+    feasible: set = set()
+    keys: set = set()
+    for combo in itertools.product(*(study.space.knobs[n].grid(n) for n in names)):
+        values = dict(zip(names, combo))
+        key = study.space.design_values(values)
+        keys.add(key)
+        out = scorer(values)
+        if out.values is not None:
+            valid.add(key)
+            if out.user_attrs["feasible"]:
+                feasible.add(key)
+    assert (front.designs, front.distinct_designs) == (20, len(keys)) == (20, 12)
+    assert (front.distinct_valid, front.distinct_feasible) == (len(valid), len(feasible))
+    assert front.counts().startswith("12 distinct designs")
+    derived = dataclasses.replace(study, space=build_space({"base": "ador-example", "knobs": {
+        "systolic.count": {"type": "int", "low": 0, "high": 8, "step": 8},
+        "mactree.width": {"type": "pow2", "low": 64, "high": 256}},
+        "derived": {"mactree.count": "64 - systolic.count * 8"}}))
+    uncounted = enumerate_front(derived)
+    assert uncounted.distinct_designs is None and "distinct designs not counted" in uncounted.counts()
+
+
 def test_the_default_spaces_idle_parts_make_exactly_their_own_fields_inert():
     space = HEADLINE.space
     values = {name: _draw_first(knob) for name, knob in space.knobs.items()}

@@ -69,12 +69,14 @@ def test_enumerate_writes_the_front_beside_the_study_and_report_compares_with_it
     front = ExactFront.load(path)
     n = len(front.points)       # the size depends on the model's figures; the count must agree everywhere
     assert front.designs == 1728 and 10 <= n < 1728
-    assert f"exact front of {n} designs written to" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"exact front of {n} distinct designs written to" in out
+    assert "1,728 distinct designs (" in out and front.distinct_designs == 1728     # the smoke space has no inert knob
     assert json.loads(path.read_text())["objectives"] == ["tbt_p99_ms", "cost_usd"]
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "40", "--quiet"]) == 0
     assert main(["study", "report", "studies/smoke.yaml", "--out", "rep"]) == 0
     text = (workdir / "rep" / "report.md").read_text()
-    assert f"exact front (`ador study enumerate`): {n} designs of the 1,728 in the space" in text
+    assert f"exact front (`ador study enumerate`): {n} distinct designs of the space's 1,728 distinct designs (" in text
     # a front of another definition is not compared with
     path.write_text(json.dumps({**json.loads(path.read_text()), "config_hash": "other"}))
     assert main(["study", "report", "studies/smoke.yaml", "--out", "rep"]) == 0

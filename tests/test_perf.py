@@ -314,3 +314,31 @@ def test_a_per_row_int4_kernel_converts_every_weight_once_per_activation_row():
     t_rows = gpu.op_time(H100, step, int4, 1, rates_of(H100, per_row))[0]
     dequant_once = gpu.op_terms(H100, step, int4)[2]
     assert t_rows - t_once == pytest.approx(63 * dequant_once / H100.efficiency.dequant)
+
+
+def test_an_lm_head_kept_in_16_bit_is_not_dequantised():
+    """Weight-only conversion applies to the weights stored quantised: fp8-wo keeps the LM head in 16
+    bits and a tied head is the 16-bit embedding table, so neither pays it; gpt-fast's int4 head does."""
+    model = ZOO["llama-3-8b"]
+    tied = dataclasses.replace(model, tied_embeddings=True)
+    for m, name, converted in ((model, "int4-wo", True), (model, "fp8-wo", False), (tied, "int4-wo", False)):
+        p = get_precision(name)
+        head = next(o for o in decode_step(m, p, 1, 8, 512) if o.name == "lm_head")
+        ffn = next(o for o in decode_step(m, p, 1, 8, 512) if o.name == "ffn_up")
+        assert (gpu.op_terms(H100, head, p, dequant_per_row=(name,))[2] > 0) == converted, (m.name, name)
+        assert gpu.op_terms(H100, ffn, p)[2] > 0
+
+
+def test_iso_matrix_efficiency_needs_one_mac_datatype():
+    """An ADOR design has one matrix efficiency; fp8-kv16's GPU multiplies attention at its 16-bit and its
+    linear layers at its FP8 efficiency, so 'equal' names no single value and is refused."""
+    assert gpu.single_tensor_efficiency(H100, FP8) == H100.efficiency.tensor_fp8
+    with pytest.raises(ConfigError, match="precision='fp8-kv16'"):
+        gpu.single_tensor_efficiency(H100, get_precision("fp8-kv16"))
+
+
+@pytest.mark.parametrize("bad", ["int4-wo", ["int4-wo", 4]])
+def test_dequant_per_row_must_be_a_list_of_precision_names(bad):
+    from ador.hardware.runtime import RuntimeProfile
+    with pytest.raises(ConfigError, match="dequant_per_row"):
+        RuntimeProfile(name="x", dequant_per_row=bad)

@@ -293,3 +293,15 @@ def test_fp8_kv16_keeps_fp8_linear_layers_and_a_16_bit_kv_cache():
     assert kv_bytes_per_token_per_device(model, kv16, 1) == 2 * kv_bytes_per_token_per_device(model, fp8, 1)
     assert weight_bytes_per_device(model, kv16, 1) == weight_bytes_per_device(model, fp8, 1)
     assert kv16.compute_dtype == fp8.compute_dtype == "fp8"
+
+
+def test_a_learned_position_table_is_part_of_the_16_bit_embedding():
+    """GPT-3's learned positions sit beside the token table, both unquantised, whatever the linear layers."""
+    model = get_model("gpt3-6.7b")
+    int8, fp16 = get_precision("int8-wo"), get_precision("fp16")
+    tables = (model.vocab_size + model.max_seq_len) * model.d_model
+    head = 0 if model.tied_embeddings else model.vocab_size * model.d_model
+    linear_fp16 = weight_bytes_per_device(model, fp16, 1) - tables * 2.0 - head * 2.0
+    assert weight_bytes_per_device(model, int8, 1) == pytest.approx(
+        tables * 2.0 + head * 1.0 + (linear_fp16 - model.n_layers * 2 * model.d_model * 2.0) / 2.0
+        + model.n_layers * 2 * model.d_model * 2.0)

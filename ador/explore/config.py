@@ -322,8 +322,8 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
         if spec.iso.matrix_efficiency not in (None, "equal"):
             raise ConfigError("iso.matrix_efficiency", spec.iso.matrix_efficiency, "the only rule is 'equal'")
         if spec.iso.matrix_efficiency == "equal":
-            from ador.perf.gpu import tensor_efficiency
-            fitted = tensor_efficiency(GPUS[spec.iso.baseline], get_precision(spec.precision))
+            from ador.perf.gpu import single_tensor_efficiency
+            fitted = single_tensor_efficiency(GPUS[spec.iso.baseline], get_precision(spec.precision))
             space = dataclasses.replace(space, base=dataclasses.replace(space.base, matrix_efficiency=fitted))
     for key in SLO_KEYS:
         check_target(f"slo.{key}", getattr(spec.slo, key))

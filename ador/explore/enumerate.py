@@ -34,9 +34,9 @@ class ExactFront:
     study: str
     objectives: tuple[str, ...]
     directions: tuple[str, ...]
-    designs: int                         # in the space (the grid of its knobs)
-    valid: int                           # accepted by the space's rules and the system
-    feasible: int                        # meet every constraint
+    designs: int                         # knob combinations in the space (the grid of its knobs)
+    valid: int                           # of them, accepted by the space's rules and the system
+    feasible: int                        # of them, meeting every constraint
     low: tuple[float, ...]
     high: tuple[float, ...]
     points: tuple[tuple[float, ...], ...]   # objective values of the front's designs
@@ -44,6 +44,19 @@ class ExactFront:
     seconds: float
     config_hash: str
     model_version: str
+    # the same three counts of distinct designs (knob values a design makes inert name it once);
+    # None where they were not counted (a derived switch, or a front written before they were)
+    distinct_designs: int | None = None
+    distinct_valid: int | None = None
+    distinct_feasible: int | None = None
+
+    def counts(self) -> str:
+        """'N designs (V valid, F feasible)', distinct designs where counted, else knob combinations."""
+        if self.distinct_designs is None:
+            return (f"{self.designs:,} knob combinations ({self.valid:,} valid, {self.feasible:,} feasible; "
+                    f"distinct designs not counted)")
+        return (f"{self.distinct_designs:,} distinct designs ({self.distinct_valid:,} valid, "
+                f"{self.distinct_feasible:,} feasible) from {self.designs:,} knob combinations")
 
     def scale(self):
         """Objectives to [0, 1] over the feasible designs of the space (in the minimising sense)."""
@@ -124,6 +137,8 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
     low = np.full(k, np.inf)
     high = np.full(k, -np.inf)
     valid = feasible = 0
+    firsts = {n: g[0] for n, g in zip(names, grids)}
+    distinct: list[int] | None = [0, 0, 0]           # designs, valid, feasible: one count per design
     bar = Progress(total=total, label=f"enumerate {study.name}", stream=stream) if progress else None
     start = time.perf_counter()
     try:
@@ -145,6 +160,11 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
                 values = np.zeros((0, k))
             valid += int(designs.valid.sum())
             feasible += int(ok.sum())
+            if distinct is not None:
+                canon = space.canonical(columns, firsts)
+                distinct = None if canon is None else [
+                    distinct[0] + int(canon.sum()), distinct[1] + int((canon & designs.valid).sum()),
+                    distinct[2] + int((canon & ok).sum())]
             q = to_minimise(values, study.directions)
             if len(q):
                 low, high = np.minimum(low, q.min(axis=0)), np.maximum(high, q.max(axis=0))
@@ -161,21 +181,23 @@ def enumerate_front(study, *, limit: int = MAX_DESIGNS, chunk: int = CHUNK_DESIG
     order = np.lexsort(front_q.T[::-1]) if len(front_q) else np.zeros(0, dtype=int)
     # one entry per design: knob values that differ only in knobs the design makes inert name it once
     seen: set[tuple] = set()
-    distinct = []
+    entries = []
     for i in order:
         values = {n: front_cols[n][i].item() for n in names}
         key = space.design_values(values)
         if key not in seen:
             seen.add(key)
-            distinct.append((i, values))
-    points = tuple(tuple(float(v) for v in front_q[i] * sign) for i, _ in distinct)
-    params = tuple(values for _, values in distinct)
+            entries.append((i, values))
+    points = tuple(tuple(float(v) for v in front_q[i] * sign) for i, _ in entries)
+    params = tuple(values for _, values in entries)
     lo, hi = (low * sign, high * sign) if feasible else (np.full(k, math.nan), np.full(k, math.nan))
     return ExactFront(study=study.name, objectives=tuple(study.metric_names), directions=tuple(study.directions),
                       designs=total, valid=valid, feasible=feasible, low=tuple(map(float, lo)),
                       high=tuple(map(float, hi)), points=points, params=params,
                       seconds=time.perf_counter() - start, config_hash=study.config_hash(),
-                      model_version=model_version())
+                      model_version=model_version(), distinct_designs=distinct[0] if distinct else None,
+                      distinct_valid=distinct[1] if distinct else None,
+                      distinct_feasible=distinct[2] if distinct else None)
 
 
 def write_front(file: str, *, storage: str | None = None, storage_dir: str | None = None, limit: int = MAX_DESIGNS,
@@ -195,8 +217,8 @@ def write_front(file: str, *, storage: str | None = None, storage_dir: str | Non
         folder.mkdir(exist_ok=True)
     front.save(path)
     rate = front.designs / front.seconds if front.seconds else float("inf")
-    return (f"{front.designs:,} designs scored in {front.seconds:.1f} s ({rate:,.0f}/s): {front.valid:,} valid, "
-            f"{front.feasible:,} feasible; exact front of {len(front.points)} designs written to {path}")
+    return (f"{front.designs:,} knob combinations scored in {front.seconds:.1f} s ({rate:,.0f}/s): {front.counts()}; "
+            f"exact front of {len(front.points)} distinct designs written to {path}")
 
 
 def stored_front(study, url: str) -> ExactFront | None:

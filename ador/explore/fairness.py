@@ -17,7 +17,7 @@ from ador.errors import ConfigError
 from ador.explore.metrics import Workload, evaluate_design, ratio_vs
 from ador.hardware import AdorChip, GpuSpec
 from ador.hardware.runtime import ADOR_PAPER, RuntimeProfile, get_runtime
-from ador.perf.gpu import tensor_efficiency
+from ador.perf.gpu import single_tensor_efficiency
 from ador.workload import ModelSpec, Precision
 
 # The metrics a ladder row compares, and the area each area-efficiency figure is taken over.
@@ -80,7 +80,7 @@ def _whole_profile(s: Setting, gpu: GpuSpec) -> Setting:
 
 def _matrix_efficiency(s: Setting, gpu: GpuSpec) -> float:
     """The GPU die's fitted fraction of peak for the comparison's MAC datatype (fp8 or 16-bit)."""
-    return tensor_efficiency(gpu, s.precision) if s.precision is not None else gpu.efficiency.tensor
+    return single_tensor_efficiency(gpu, s.precision) if s.precision is not None else gpu.efficiency.tensor
 
 
 def _matrix(s: Setting, gpu: GpuSpec) -> Setting:

@@ -189,6 +189,28 @@ class SearchSpace:
             return frozenset()
         return frozenset(k for k in self.knobs if k in inert and self._feeds[k] <= inert and k not in self._judged)
 
+    def canonical(self, columns: Mapping[str, Any], firsts: Mapping[str, Any]) -> Any:
+        """For knob vectors given as columns (numpy arrays, one per knob): which of them name their
+        design first, every knob inert for that vector at its grid's first value (``firsts``), so
+        that counting them counts designs. None when a switch of ``inert_fields`` is a derived field
+        (the inert set then hangs on resolved fields, which have no columns here)."""
+        import numpy as np
+        if any(switch in self.spec.derived for switch in INERT_SWITCHES):
+            return None
+        n = len(next(iter(columns.values())))
+        switch = {s: np.asarray(columns[s]) if s in columns else np.full(n, self._base_fields[s], dtype=object)
+                  for s in INERT_SWITCHES}
+        state = ((switch["systolic.count"] == 0).astype(np.int64) + 2 * (switch["mactree.count"] == 0)
+                 + 4 * (switch["mactree.buffer"] == "private"))
+        out = np.ones(n, dtype=bool)
+        for code in np.unique(state):
+            rows = state == code
+            first = int(np.argmax(rows))
+            inert = self.inert_knobs({k: np.asarray(columns[k])[first].item() for k in self.knobs})
+            for name in inert:
+                out[rows] &= np.asarray(columns[name])[rows] == firsts[name]
+        return out
+
     def design_values(self, values: Mapping[str, Any]) -> tuple:
         """``values`` (every knob's) in the knobs' order, the inert knobs' as None: equal for the
         knob values that name one design."""

@@ -30,6 +30,16 @@ def tensor_efficiency(gpu: GpuSpec, p: Precision, *, attention: bool = False) ->
     return eff.tensor_fp8 if p.mac_dtype(attention=attention) == "fp8" else eff.tensor
 
 
+def single_tensor_efficiency(gpu: GpuSpec, p: Precision) -> float:
+    """The die's one fitted fraction of peak for a precision whose MACs all share one datatype: what
+    an ADOR design's single ``matrix_efficiency`` can be set equal to (``iso.matrix_efficiency``)."""
+    if p.mac_dtype(attention=True) != p.mac_dtype(attention=False):
+        raise ConfigError("precision", p.name, "its attention and its linear layers multiply in different "
+                                               "datatypes, so no one matrix efficiency equals the GPU's; "
+                                               "set iso.matrix_efficiency to none or pick another precision")
+    return tensor_efficiency(gpu, p)
+
+
 def dense_peak(gpu: GpuSpec, p: Precision, *, attention: bool = False) -> float:
     """Dense tensor FLOP/s for the MAC datatype of the precision's linear layers or attention (datasheet)."""
     dtype = p.mac_dtype(attention=attention)
@@ -66,8 +76,10 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
         memory = (op.weight_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
         # weight-only formats convert every weight on the CUDA cores on its way to the MMA
         passes = op.m if p.name in dequant_per_row else 1
-        dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s \
-            if p.weight_only and op.weight_bytes else 0.0
+        # an LM head the precision keeps in 16-bit (or a tied one: the embedding table) is not converted
+        converted = p.weight_only and op.weight_bytes and not (op.name == "lm_head" and
+                                                                op.weight_bytes >= op.k * op.n * 2.0)
+        dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s if converted else 0.0
         return compute, memory, dequant, 0.0
     if kind == ATTENTION:
         # FlashAttention-style fused kernel; decode (one query per head) streams the KV cache

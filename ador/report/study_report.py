@@ -84,8 +84,8 @@ def _exact_line(durable, exact) -> list[str]:
     from ador.explore.record import is_feasible
     feasible = [t.values for t in durable.get_trials(deepcopy=False) if is_feasible(t)]
     share = 100 * exact.fraction(feasible)
-    return [f"- exact front (`ador study enumerate`): {len(exact.points)} designs of the {exact.designs:,} in the "
-            f"space ({exact.feasible:,} feasible); this study's feasible designs reach {share:.1f}% "
+    return [f"- exact front (`ador study enumerate`): {len(exact.points)} distinct designs of the space's "
+            f"{exact.counts()}; this study's feasible designs reach {share:.1f}% "
             f"of its hypervolume (objectives scaled over the space's feasible designs)"]
 
 

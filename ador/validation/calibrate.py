@@ -39,6 +39,7 @@ from ador.validation.compiled import CompiledRows
 from ador.validation.data import Measurement
 from ador.validation.kernels import DEFAULT_PROFILE, kernel_facts, release
 from ador.validation.predict import LAYER_METRICS, RowResult, predict_rows, profile_for
+from ador.workload import get_precision
 
 # metrics whose value includes the per-request overhead (the first token, the whole request)
 REQUEST_METRICS = ("ttft_ms", "e2e_ms", "output_tok_s", "output_tok_s_per_gpu")
@@ -132,9 +133,9 @@ def parameters_for(rows: Sequence[Measurement]) -> list[Parameter]:
     params: list[Parameter] = []
     for die, names in DIES.items():
         mine = [r for r in rows if r.hardware in names]
-        if sum(r.precision != "fp8" for r in mine) >= MIN_ROWS:
+        if sum(get_precision(r.precision).compute_dtype != "fp8" for r in mine) >= MIN_ROWS:
             params.append(Parameter("tensor", die))
-        if sum(r.precision == "fp8" for r in mine) >= MIN_ROWS:
+        if sum(get_precision(r.precision).compute_dtype == "fp8" for r in mine) >= MIN_ROWS:
             params.append(Parameter("tensor_fp8", die))
     kinds = [_SPECS[r.hardware].memory_kind for r in rows if r.hardware in _SPECS]
     for kind in sorted(set(kinds)):

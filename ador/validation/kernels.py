@@ -29,7 +29,7 @@ software's facts, whether its stack has a fitted profile or takes the default on
   the 45 GB/s measured for cuDNN's: their rows are short contexts, where it barely matters).
 - ``dequant_per_row``: weight-only precisions whose GEMM kernel dequantises the whole weight matrix
   once per activation row. PyTorch's tinygemm int4 kernel (``torch.ops.aten._weight_int4pack_mm``)
-  does: on an H100 and an H200 a llama-3-70b layer's int4 GEMMs took 0.30 ms at batch 1 and then
+  does: on an H100 and an H200 a llama-3-70b layer shard (TP 1) took 0.30 ms at batch 1 and then
   0.051-0.058 ms more per row up to 2,048 rows, which is 4 conversion ops a weight per row at the CUDA
   cores' peak (own measurement, ador/data/own/int4-h100.json, int4-h200.json; docs/validation.md).
   gpt-fast's int4 path (quantize.py ``WeightOnlyInt4Linear``) and torchao's ``int4_weight_only``
