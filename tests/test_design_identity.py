@@ -122,6 +122,26 @@ def test_a_study_scores_each_design_once_and_counts_it_once_everywhere(workdir, 
     assert len(json.loads(capsys.readouterr().out)["pareto"]) == n
 
 
+def test_the_pymoo_engine_scores_each_design_once_and_answers_its_variants_from_it(workdir):
+    """pymoo breeds knob vectors; a vector that names a design already scored (in this run or stored
+    before it) is written as a repeat of that trial, with its answer, not scored again."""
+    study, _ = _idle_trees_study(workdir, "pm")
+    durable, _ = open_study(study, f"sqlite:///{workdir}/pm2.db", sampler="pymoo-nsga2")
+    first = run_trials(study, durable, 12, progress=False)
+    stats = run_trials(study, durable, 40, progress=False)           # resumed: stored designs answer too
+    trials = durable.get_trials(deepcopy=False)
+    designs = {design_key(t, study.space) for t in trials}
+    scored = [t for t in trials if t.user_attrs.get(REPEAT_ATTR) is None]
+    assert len(trials) == 20 > len(designs) == len(scored) == 12      # every knob vector, each design once
+    assert first.repeats + stats.repeats == 8
+    by_number = {t.number: t for t in trials}
+    for t in trials:
+        if t.user_attrs.get(REPEAT_ATTR) is not None:
+            source = by_number[t.user_attrs[REPEAT_ATTR]]
+            assert source.user_attrs.get(REPEAT_ATTR) is None and t.values == source.values
+            assert design_key(t, study.space) == design_key(source, study.space)
+
+
 def test_nsga2_takes_a_child_that_differs_only_in_inert_knobs_for_a_known_design(workdir):
     """Duplicate elimination asks the run whether a child is a known design by the same identity."""
     from ador.explore.history import History

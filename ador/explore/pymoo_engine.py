@@ -143,6 +143,30 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     hv = 0.0
     hv_ref = [v for _, v in hv_reference(settings(writer.durable).get("ador_baselines") or {},
                                          study.metric_names).values()]
+    from ador.explore.design_id import key_hash, params_key
+    from ador.explore.history import REPEAT_ATTR
+    # a design met before (stored, or scored in this run) is answered from its first trial, not
+    # scored again: offspring that differ only in knobs the design makes inert are one design
+    stored_designs = reader.designs()
+    answers: dict[str, tuple[list[float] | None, dict[str, float], dict[str, Any]]] = {}
+
+    def earlier(key: str):
+        if key not in answers and key in stored_designs:
+            durable_id, number = stored_designs[key]
+            loaded = reader.load([durable_id])
+            if loaded:
+                t = loaded[0]
+                ok = t.state == TrialState.COMPLETE and t.values is not None
+                attrs = {k: v for k, v in t.user_attrs.items() if k != REPEAT_ATTR}
+                answers[key] = (list(t.values) if ok else None, dict(t.constraints), {**attrs, REPEAT_ATTR: number})
+        return answers.get(key)
+
+    def trial_of(values, constraints, attrs, p):
+        if values is None:
+            return optuna.trial.create_trial(state=TrialState.FAIL, params=p, distributions=dists, user_attrs=attrs)
+        return optuna.trial.create_trial(values=values, params=p, distributions=dists, user_attrs=attrs,
+                                         constraints=constraints)
+
     start = time.perf_counter()
     done = 0
     try:
@@ -169,25 +193,42 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
                     new.append(i)
             new = new[:n_trials - done]
             take = len(new)
-            values = [designs[i] for i in new]
-            outcomes = batch(values) if batch is not None else [scorer(v) for v in values]
+            keys = {i: key_hash(params_key(params[i], dists, study.space)) for i in new}
+            firsts: dict[str, int] = {}
+            for i in new:
+                if earlier(keys[i]) is None and keys[i] not in firsts:
+                    firsts[keys[i]] = i
+            score = list(firsts.values())
+            outcomes = batch([designs[i] for i in score]) if batch is not None else [scorer(designs[i]) for i in score]
             trials = []
-            for i, outcome in zip(new, outcomes):
+            for i, outcome in zip(score, outcomes):
                 attrs = {**outcome.user_attrs, "engine": "pymoo-nsga2"}
-                if outcome.values is None:
-                    trials.append(optuna.trial.create_trial(state=TrialState.FAIL, params=params[i],
-                                                            distributions=dists, user_attrs=attrs))
+                trials.append(trial_of(outcome.values, outcome.constraints, attrs, params[i]))
+            # the generation in one transaction (as the batch path): its new designs and the repeats of
+            # designs met before it; a repeat of a design first met in this generation needs that
+            # trial's number, so those follow in a second one
+            scored = set(score)
+            known = [i for i in new if i not in scored and keys[i] in answers]
+            later = [i for i in new if i not in scored and keys[i] not in answers]
+            ids = writer.write_many(trials + [trial_of(*answers[keys[i]], params[i]) for i in known])
+            for i, outcome, durable_id in zip(score, outcomes, ids):
+                number = writer.recorder.number_of(durable_id)
+                attrs = {**outcome.user_attrs, "engine": "pymoo-nsga2", REPEAT_ATTR: number}
+                answers[keys[i]] = (outcome.values, dict(outcome.constraints), attrs)
+            if later:
+                writer.write_many([trial_of(*answers[keys[i]], params[i]) for i in later])
+            stats.repeats += len(known) + len(later)
+            for i in new:
+                values, constraints, attrs = answers[keys[i]]
+                if values is None:
                     stats.failed += 1
                     continue
-                F[i] = np.array(outcome.values) * signs
-                G[i] = list(outcome.constraints.values())
-                trials.append(optuna.trial.create_trial(values=outcome.values, params=params[i], distributions=dists,
-                                                        user_attrs=attrs, constraints=outcome.constraints))
+                F[i] = np.array(values) * signs
+                G[i] = list(constraints.values())
                 stats.completed += 1
                 if attrs["feasible"]:
                     stats.feasible += 1
-                    feasible_points.append(outcome.values)
-            writer.write_many(trials)        # the generation in one transaction (as the batch path)
+                    feasible_points.append(values)
             done += take
             if bar:
                 if done // 50 > (done - take) // 50:
