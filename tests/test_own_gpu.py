@@ -120,3 +120,24 @@ def test_the_int4_rows_are_gpt_fasts_kernel_and_the_docs_quote_their_figures():
     assert f"**MAPE {figures['h100']:.1f}% on the H100\nand {figures['h200']:.1f}% on the H200.**" in text
     assert f"| MAPE, 36 int4 rows each (2026-11-26; \"4-bit weights\" below) | {figures['h100']:.1f}% | " \
            f"{figures['h200']:.1f}% |" in text
+
+
+def test_the_rerun_on_another_h200_is_quoted_at_its_measured_difference():
+    """The same 43 shapes measured twice on two H200 machines a day apart; the docs quote how far apart."""
+    import json
+    import statistics
+    own = DEFAULT_DATA.parent / "own"
+    first = {r["id"]: r for r in json.loads((own / "h200.json").read_text())["rows"]}
+    again = json.loads((own / "rerun-h200.json").read_text())["rows"]
+    assert len(again) == 43
+    diffs = []
+    for r in again:
+        f = first[r["id"]]
+        assert (f["metric"], f["tp"], f["batch"], f["input_len"]) == (r["metric"], r["tp"], r["batch"], r["input_len"])
+        diffs.append(r["median_ms"] / f["median_ms"] - 1)
+    size = [abs(d) for d in diffs]
+    quoted = (f"differs from the first run by {100 * statistics.median(size):.1f}% per shape\n(median; mean "
+              f"{100 * statistics.mean(size):.1f}%, at most {100 * max(size):.1f}%)")
+    assert quoted in (REPO / "docs" / "validation.md").read_text()
+    assert f"{100 * statistics.median(size):.1f}%, mean {100 * statistics.mean(size):.1f}%, at most " \
+           f"{100 * max(size):.1f}%" in (own / "README.md").read_text().replace("\n", " ")
