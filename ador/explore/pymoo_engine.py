@@ -152,13 +152,16 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
 
     def earlier(key: str):
         if key not in answers and key in stored_designs:
-            durable_id, number = stored_designs[key]
+            durable_id, number = stored_designs.pop(key)         # looked up once
             loaded = reader.load([durable_id])
-            if loaded:
+            # a stored trial without this study's constraints (an older ador, another client) answers
+            # nothing: the design is scored again
+            if loaded and (len(loaded[0].constraints) == n_constraints or loaded[0].state != TrialState.COMPLETE):
                 t = loaded[0]
                 ok = t.state == TrialState.COMPLETE and t.values is not None
                 attrs = {k: v for k, v in t.user_attrs.items() if k != REPEAT_ATTR}
-                answers[key] = (list(t.values) if ok else None, dict(t.constraints), {**attrs, REPEAT_ATTR: number})
+                answers[key] = (list(t.values) if ok else None, dict(t.constraints),
+                                {**attrs, "engine": "pymoo-nsga2", REPEAT_ATTR: number})
         return answers.get(key)
 
     def trial_of(values, constraints, attrs, p):
@@ -226,7 +229,7 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
                 F[i] = np.array(values) * signs
                 G[i] = list(constraints.values())
                 stats.completed += 1
-                if attrs["feasible"]:
+                if attrs.get("feasible"):
                     stats.feasible += 1
                     feasible_points.append(values)
             done += take

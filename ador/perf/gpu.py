@@ -35,8 +35,9 @@ def single_tensor_efficiency(gpu: GpuSpec, p: Precision) -> float:
     an ADOR design's single ``matrix_efficiency`` can be set equal to (``iso.matrix_efficiency``)."""
     if p.mac_dtype(attention=True) != p.mac_dtype(attention=False):
         raise ConfigError("precision", p.name, "its attention and its linear layers multiply in different "
-                                               "datatypes, so no one matrix efficiency equals the GPU's; "
-                                               "set iso.matrix_efficiency to none or pick another precision")
+                                               "datatypes, so no one matrix efficiency of a design equals the "
+                                               "GPU's (iso.matrix_efficiency: equal, the fairness ladder's "
+                                               "matrix step): use a precision whose MACs share one datatype")
     return tensor_efficiency(gpu, p)
 
 

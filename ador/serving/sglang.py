@@ -146,10 +146,11 @@ class SGLangScheduler(Scheduler):
             return None
         if not r.waiting:
             return Batch("decode", until=next_arrival_s, through=True)
-        if self.latched or self.ratio <= self.floor:
+        if self.latched or (self.ratio <= self.floor and not r.full):
             # free room less the reservation only shrinks while the batch decodes at a fixed ratio
             # (each step takes n tokens and frees at most ratio x n of reservation): nothing changes
-            # until a request leaves
+            # until a request leaves. Not so when the pool holds each request's whole output from
+            # admission (``full``): a step takes no new room and the reservation still falls
             return Batch("decode")
         return Batch("decode", max_steps=1)     # the ratio falls: the head of the queue may fit next step
 
