@@ -15,9 +15,9 @@ from tests.conftest import PG_URL, _pg_available, ador_env, need_pg, record  # n
 
 
 @pytest.fixture
-def pg_url():
-    need_pg()
-    return PG_URL
+def pg_url(pg_db):
+    """A database of this test's own on the server (dropped after it): the shared one keeps nothing."""
+    return pg_db.url
 
 
 def _ador(*args, cwd):

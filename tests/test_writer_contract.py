@@ -13,7 +13,6 @@ from optuna.trial import TrialState
 from ador.explore.recorder import TrialRecorder
 from ador.explore.storage import open_storage
 from ador.explore.stored import StoredTrials
-from tests.conftest import PG_URL, need_pg
 
 FIELDS = ("state", "values", "datetime_start", "datetime_complete", "params", "distributions", "user_attrs",
           "system_attrs", "intermediate_values", "constraints")
@@ -105,9 +104,8 @@ def test_writer_falls_back_to_optuna_on_a_journal(tmp_path):
 
 
 @pytest.mark.postgres
-def test_writer_matches_optuna_on_postgresql():
-    need_pg()
-    _compare(PG_URL)
+def test_writer_matches_optuna_on_postgresql(pg_db):
+    _compare(pg_db.url)       # a database of its own: the shared one keeps nothing
 
 
 
