@@ -203,10 +203,7 @@ class History:
                 return None
             trial = loaded[0]
             self.designs[key] = (durable_id, number, trial)
-        attrs = {k: v for k, v in trial.user_attrs.items() if k != REPEAT_ATTR}
-        attrs[REPEAT_ATTR] = number
-        values = list(trial.values) if trial.state == TrialState.COMPLETE and trial.values is not None else None
-        return values, dict(trial.constraints), attrs
+        return answer_of(trial, number)
 
     def _record_parents(self, generation: int, parents: list[FrozenTrial]) -> None:
         """Store the resume point: this generation's parents by durable id (one small write per
@@ -217,6 +214,15 @@ class History:
             with_retries(lambda: storage.set_study_system_attr(self.durable._study_id, PARENTS_KEY + str(self.key),
                                                                {"generation": generation, "ids": ids}),
                          "storing the resume point", reset=getattr(storage, "remove_session", None))
+
+
+def answer_of(trial: FrozenTrial, number: int) -> tuple[list[float] | None, dict[str, float], dict[str, Any]]:
+    """What a repeat of ``trial``'s design (the study's trial ``number``) is answered with: its values
+    (None: it failed), constraints and user attributes, ``repeat_of`` naming it."""
+    attrs = {k: v for k, v in trial.user_attrs.items() if k != REPEAT_ATTR}
+    attrs[REPEAT_ATTR] = number
+    values = list(trial.values) if trial.state == TrialState.COMPLETE and trial.values is not None else None
+    return values, dict(trial.constraints), attrs
 
 
 def _key(trial: FrozenTrial, space: SearchSpace | None) -> str:

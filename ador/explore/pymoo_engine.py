@@ -144,7 +144,7 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
     hv_ref = [v for _, v in hv_reference(settings(writer.durable).get("ador_baselines") or {},
                                          study.metric_names).values()]
     from ador.explore.design_id import key_hash, params_key
-    from ador.explore.history import REPEAT_ATTR
+    from ador.explore.history import REPEAT_ATTR, answer_of
     # a design met before (stored, or scored in this run) is answered from its first trial, not
     # scored again: offspring that differ only in knobs the design makes inert are one design
     stored_designs = reader.designs()
@@ -157,11 +157,8 @@ def run_pymoo(study: Study, writer, reader: StoredTrials, n_trials: int, options
             # a stored trial without this study's constraints (an older ador, another client) answers
             # nothing: the design is scored again
             if loaded and (len(loaded[0].constraints) == n_constraints or loaded[0].state != TrialState.COMPLETE):
-                t = loaded[0]
-                ok = t.state == TrialState.COMPLETE and t.values is not None
-                attrs = {k: v for k, v in t.user_attrs.items() if k != REPEAT_ATTR}
-                answers[key] = (list(t.values) if ok else None, dict(t.constraints),
-                                {**attrs, "engine": "pymoo-nsga2", REPEAT_ATTR: number})
+                values, constraints, attrs = answer_of(loaded[0], number)
+                answers[key] = (values, constraints, {**attrs, "engine": "pymoo-nsga2"})
         return answers.get(key)
 
     def trial_of(values, constraints, attrs, p):

@@ -76,10 +76,10 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
         compute = op.flops / (dense_peak(gpu, p) * tile_utilisation(gpu, op.m, op.n, op.k))
         memory = (op.weight_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
         # weight-only formats convert every weight on the CUDA cores on its way to the MMA
+        # (only weights stored narrower than the 16-bit MAC operands: an LM head the precision keeps
+        # in 16-bit, or a tied one, the embedding table, streams as it is)
         passes = op.m if p.name in dequant_per_row else 1
-        # an LM head the precision keeps in 16-bit (or a tied one: the embedding table) is not converted
-        converted = p.weight_only and op.weight_bytes and not (op.name == "lm_head" and
-                                                                op.weight_bytes >= op.k * op.n * 2.0)
+        converted = p.weight_only and 0 < op.weight_bytes < op.k * op.n * 2.0
         dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s if converted else 0.0
         return compute, memory, dequant, 0.0
     if kind == ATTENTION:

@@ -137,7 +137,7 @@ class Replica:
         need = live.todo + live.context if not with_kv else live.prompt
         if self.full:
             need += live.output - max(live.generated, 1 if with_kv else 0)
-        if -(-(self.used + need) // self.block) + self.slack_blocks(seqs + 1) > self.cap_blocks - self.watermark_blocks:
+        if self.blocks(need, 1) > self.cap_blocks - self.watermark_blocks:
             return False
         if live.admitted_s != live.admitted_s:          # NaN: first admission
             live.admitted_s = self.t
@@ -357,7 +357,7 @@ class Replica:
         n = len(running)
         full = self.full
         seqs = n + len(self.prefilling)
-        if not full and -(-(self.used + n) // self.block) + self.slack_blocks(seqs) > self.cap_blocks:
+        if not full and self.blocks(n) > self.cap_blocks:
             self.preempt_for(n)
             n = len(running)
             seqs = n + len(self.prefilling)

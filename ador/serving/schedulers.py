@@ -76,8 +76,7 @@ class Scheduler:
         r = self.replica
         seqs = len(r.running) + len(r.prefilling)
         need = live.todo + live.context + (live.output - live.generated if r.full else 0)
-        return seqs < self.cfg.max_batch and \
-            -(-(r.used + need) // r.block) + r.slack_blocks(seqs + 1) <= r.cap_blocks - r.watermark_blocks
+        return seqs < self.cfg.max_batch and r.blocks(need, 1) <= r.cap_blocks - r.watermark_blocks
 
     def next_batch(self, next_arrival_s: float) -> Batch | None:
         raise NotImplementedError
