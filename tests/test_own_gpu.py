@@ -46,7 +46,7 @@ def test_docs_quote_the_current_own_figure():
     assert f"The bf16 rows\nalone, the stack the public data has most of, are at {bf16:.1f}%" in text
     assert f"the 86 FP8 rows of the second\nat {fp8:.1f}% and its 72 int4 rows at {int4:.1f}%" in text
     # regression gates, each family at its documented figure + 2 points (the issue's held-out target is 10%)
-    assert bf16 <= 9.6 and fp8 <= 15.4 and int4 <= 23.9
+    assert bf16 <= 8.7 and fp8 <= 15.0 and int4 <= 22.9
 
 
 def test_shard_rows_time_the_shard_without_its_collectives():
@@ -141,3 +141,40 @@ def test_the_rerun_on_another_h200_is_quoted_at_its_measured_difference():
     assert quoted in (REPO / "docs" / "validation.md").read_text()
     assert f"{100 * statistics.median(size):.1f}%, mean {100 * statistics.mean(size):.1f}%, at most " \
            f"{100 * max(size):.1f}%" in (own / "README.md").read_text().replace("\n", " ")
+
+
+def test_hoppers_gemm_schedule_is_the_one_its_wave_sweep_shows():
+    """228 GEMMs on an H100 and on an H200 swept across wave boundaries: no partial-wave step. The
+    Hopper presets place tiles stream-K; each sweep must be explained better that way than in whole
+    waves, by a clear margin for every dtype (a preset switched back to whole waves fails here)."""
+    from ador.validation import gemm
+    text = (REPO / "docs" / "validation.md").read_text()
+    for name, hardware in gemm.WAVES_FILES:
+        report = gemm.waves(DEFAULT_DATA.parent / "own" / name, hardware)
+        assert report["rows"] == 228 and report["shipped"] == "stream-k"
+        for dtype, fit in report["fits"]["stream-k"].items():
+            assert fit["mape_pct"] < 0.6 * report["fits"]["waves"][dtype]["mape_pct"]
+        assert gemm.waves_table(report) in text
+
+
+def test_a_stream_k_gpu_pays_no_partial_wave():
+    from ador.hardware import PRESETS
+    from ador.perf.gpu import tile_utilisation
+    h100 = PRESETS["h100-sxm-80gb"]
+    waves = dataclasses.replace(h100, gemm_schedule="waves")
+    assert h100.gemm_schedule == PRESETS["h200-sxm-141gb"].gemm_schedule == "stream-k"
+    # m 1,024 at n 2,176: 8 x 17 = 136 tiles of 128 x 128 on 132 SMs, a second wave of 4
+    assert tile_utilisation(waves, 1024, 2176, 8192) == pytest.approx(136 / 264)
+    assert tile_utilisation(h100, 1024, 2176, 8192) == pytest.approx(1.0)
+    # padding to whole tiles stays: 100 rows fill a 128-row tile to 100/128
+    assert tile_utilisation(h100, 100, 2048, 8192) == pytest.approx(100 / 128)
+
+
+def test_a_gpu_file_with_an_unknown_gemm_schedule_is_refused():
+    from ador.errors import ConfigError
+    from ador.hardware import PRESETS
+    from ador.hardware.io import device_from_mapping, device_to_mapping
+    data = device_to_mapping(PRESETS["h100-sxm-80gb"])
+    assert data["gemm_schedule"] == "stream-k" and device_from_mapping(data) == PRESETS["h100-sxm-80gb"]
+    with pytest.raises(ConfigError, match="gemm_schedule='streamk': expected one of waves, stream-k"):
+        device_from_mapping({**data, "gemm_schedule": "streamk"})

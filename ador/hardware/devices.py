@@ -164,6 +164,9 @@ class Chiplet:
             raise ConfigError("node_nm", self.node_nm, f"the cost model knows nodes {', '.join(map(str, NODES_NM))}")
 
 
+GemmSchedule = Literal["waves", "stream-k"]
+
+
 @dataclass(frozen=True, slots=True)
 class GpuSpec:
     name: str
@@ -186,6 +189,10 @@ class GpuSpec:
     memory_sites: int = 0              # HBM stacks on the package, dummy spacers included
     link_latency_s: float = 2e-6       # one hop over the GPU-to-GPU fabric
     topology: Topology = "switch"
+    # how the GPU's GEMM libraries place output tiles on the SMs (``ador.perf.gpu.tile_utilisation``):
+    # "waves", data-parallel tiles in whole waves (split-K only to fill one wave), or "stream-k",
+    # persistent kernels that share the K iterations of all tiles evenly over the SMs (no partial wave)
+    gemm_schedule: GemmSchedule = "waves"
     efficiency: GpuEfficiency = field(default_factory=GpuEfficiency)
     source: str = ""
     # the package's dies where they are not die_area_mm2 cut into reticle-sized pieces at node_nm

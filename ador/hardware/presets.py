@@ -12,8 +12,18 @@ The efficiencies are fitted separately (``ador/hardware/calibration.py``).
 from __future__ import annotations
 
 from ador.hardware.components import GiB, KiB, MiB, GlobalSram, Hbm, Links, MacTrees, Noc, SystolicArrays, VectorUnit
-from ador.hardware.devices import AdorChip, Chiplet, GpuSpec
+from ador.hardware.devices import AdorChip, Chiplet, GemmSchedule, GpuSpec
 
+
+# Hopper's GEMMs run as persistent kernels whose tile scheduler can spread the K iterations of all
+# output tiles over the SMs (CUTLASS 3.x: PersistentTileSchedulerSm90StreamK,
+# cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp; cuBLAS 12 and TensorRT-LLM's CUTLASS kernels
+# build on them). Measured: 228 bf16/fp8 GEMMs on an H200 swept across wave boundaries (m 256-4,096,
+# n 1,024-8,192 in steps of 128, k 8,192; ador/data/own/gemm-waves-h200.json) show no partial-wave step:
+# priced with an efficiency and a fixed cost fitted to each, whole waves of 128 x 128 tiles miss them by
+# 14.5% (bf16) and 14.0% (fp8), stream-K by 5.8% and 4.9% (``ador.validation.gemm.waves``). A100, L40S and MI300X keep
+# whole waves: the public rows (A100 most of them) fit worse without them (docs/modelling.md, tiling row).
+HOPPER_GEMM_SCHEDULE: GemmSchedule = "stream-k"
 
 _GPU_SPECS = (
     GpuSpec(
@@ -36,6 +46,7 @@ _GPU_SPECS = (
         vendor="NVIDIA", simt_flops_per_s=66.9e12, fp16_flops_per_s=989.4e12, fp8_flops_per_s=1978.9e12,
         int8_ops_per_s=1978.9e12, hbm_bw_bytes_per_s=3.35e12, hbm_capacity_bytes=80 * GiB, l2_bytes=50 * MiB,
         sm_count=132, freq_hz=1.98e9, link_bw_bytes_per_s=450e9, die_area_mm2=814.0, node_nm=5, tdp_w=700.0,
+        gemm_schedule=HOPPER_GEMM_SCHEDULE,
         source="NVIDIA H100 datasheet (SXM5) and Hopper whitepaper (GH100: 814 mm2, TSMC 4N, a 5 nm-class "
                "process); NVLink4 900 GB/s bidirectional",
     ),
@@ -44,6 +55,7 @@ _GPU_SPECS = (
         vendor="NVIDIA", simt_flops_per_s=66.9e12, fp16_flops_per_s=989.4e12, fp8_flops_per_s=1978.9e12,
         int8_ops_per_s=1978.9e12, hbm_bw_bytes_per_s=4.8e12, hbm_capacity_bytes=141 * GiB, l2_bytes=50 * MiB,
         sm_count=132, freq_hz=1.98e9, link_bw_bytes_per_s=450e9, die_area_mm2=814.0, node_nm=5, tdp_w=700.0,
+        gemm_schedule=HOPPER_GEMM_SCHEDULE,
         source="NVIDIA H200 datasheet (SXM): GH100 with 141 GB HBM3e at 4.8 TB/s",
     ),
     GpuSpec(
@@ -73,6 +85,9 @@ _GPU_SPECS = (
         int8_ops_per_s=4.5e15, hbm_bw_bytes_per_s=8.0e12, hbm_capacity_bytes=180 * GiB, l2_bytes=126 * MiB,
         sm_count=148, freq_hz=1.965e9, link_bw_bytes_per_s=900e9, die_area_mm2=1600.0, node_nm=4,
         tdp_w=1000.0,
+        # an assumption, unvalidated as the B200 is: Blackwell's CUTLASS/cuBLAS GEMMs are persistent kernels
+        # too (CUTLASS 3.8+ sm100 kernels take their tiles from a dynamic, cluster-launch-control scheduler)
+        gemm_schedule="stream-k",
         source="NVIDIA HGX B200 datasheet (per GPU: 2.25 PF dense FP16, 4.5 PF dense FP8, 8 TB/s, 180 GB "
                "usable of 192 GB HBM3e, NVLink5 1.8 TB/s bidirectional, 1000 W; read in GiB as the other HBM parts: "
                "nvidia-smi shows 183,359 MiB, TensorRT-LLM issue 10278); two reticle-sized dies (~800 mm2 each, "

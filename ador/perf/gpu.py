@@ -51,11 +51,14 @@ def dense_peak(gpu: GpuSpec, p: Precision, *, attention: bool = False) -> float:
 
 
 def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
-    """Fraction of tensor-core work that is useful: padding of m and n to whole tiles, and the
-    last partial wave of thread blocks over the SMs (split-K fills the SMs when tiles are few)."""
+    """Fraction of tensor-core work that is useful: padding of m and n to whole tiles, and, on a GPU
+    whose GEMMs run in whole waves (``gemm_schedule``), the last partial wave of thread blocks over the
+    SMs (split-K fills the SMs when tiles are few); stream-K kernels share the work evenly instead."""
     tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), GPU_TILE_M_OPTIONS[-1])
     tiles = -(-m // tile_m) * -(-n // GPU_TILE_N)
     padding = (m * n) / (tiles * tile_m * GPU_TILE_N)
+    if gpu.gemm_schedule == "stream-k":
+        return padding
     split = max(1, min(gpu.sm_count // tiles, k // GPU_SPLIT_K_MIN)) if tiles < gpu.sm_count else 1
     blocks = tiles * split
     waves = -(-blocks // gpu.sm_count)

@@ -84,6 +84,55 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+WAVES_FILES = (("gemm-waves-h100.json", "h100-sxm-80gb"), ("gemm-waves-h200.json", "h200-sxm-141gb"))
+
+
+def waves(path: str | Path, hardware: str) -> dict[str, Any]:
+    """How well each way of placing tiles on the SMs (``gemm_schedule``) explains a sweep of GEMMs
+    across wave boundaries (``benchmarks/gpu_gemm.py --waves``). Per dtype, each GEMM is priced as
+    a * flops / (dense peak x tile utilisation) + b, the tensor-core time at an efficiency 1/a plus a
+    fixed cost b per launch, with a and b fitted by least squares on the relative error (so only the
+    shape across n and m is judged, not the level the whole-model fit sets); reported: each
+    schedule's fitted efficiency, fixed cost and MAPE."""
+    import dataclasses
+
+    import numpy as np
+    device = PRESETS.get(hardware)
+    if not isinstance(device, GpuSpec):
+        raise ConfigError("hardware", hardware, "not a GPU preset")
+    rows = json.loads(Path(path).read_text())["rows"]
+    out: dict[str, Any] = {"hardware": hardware, "shipped": device.gemm_schedule, "rows": len(rows), "fits": {}}
+    for schedule in ("waves", "stream-k"):
+        spec = dataclasses.replace(device, gemm_schedule=schedule)
+        fits = {}
+        for dtype in sorted({r["dtype"] for r in rows}):
+            group = [r for r in rows if r["dtype"] == dtype]
+            peak = gpu.dense_peak(spec, get_precision(PRECISIONS[dtype]))
+            ideal = np.array([2.0 * r["m"] * r["n"] * r["k"]
+                              / (peak * gpu.tile_utilisation(spec, r["m"], r["n"], r["k"])) for r in group])
+            measured = np.array([r["us"] * 1e-6 for r in group])
+            (a, b), *_ = np.linalg.lstsq(np.column_stack([ideal / measured, 1.0 / measured]),
+                                         np.ones(len(group)), rcond=None)
+            errors = np.abs((a * ideal + b) / measured - 1.0) * 100.0
+            fits[dtype] = {"n": len(group), "efficiency": 1.0 / a, "fixed_us": b * 1e6,
+                           "mape_pct": float(errors.mean()), "max_pct": float(errors.max())}
+        out["fits"][schedule] = fits
+    return out
+
+
+def waves_table(report: dict[str, Any]) -> str:
+    """Markdown: each schedule's fit to the wave-boundary sweep."""
+    out = [f"Wave-boundary sweep on {report['hardware']} ({report['rows']} GEMMs; the preset's schedule: "
+           f"`{report['shipped']}`):", "",
+           "| schedule | dtype | GEMMs | fitted efficiency | fixed cost us | MAPE | worst |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for schedule, fits in report["fits"].items():
+        for dtype, f in fits.items():
+            out.append(f"| {schedule} | {dtype} | {f['n']} | {f['efficiency']:.3f} | {f['fixed_us']:.1f} | "
+                       f"{f['mape_pct']:.1f}% | {f['max_pct']:.0f}% |")
+    return "\n".join(out)
+
+
 SHIPPED = (("gemm-h100.json", "h100-sxm-80gb"), ("gemm-h200.json", "h200-sxm-141gb"))
 DOC_COMMAND = 'python -c "from ador.validation import gemm; gemm.update_doc(\'docs/validation.md\')"'
 
@@ -97,4 +146,7 @@ def shipped_reports() -> list[dict[str, Any]]:
 def update_doc(path: str | Path) -> None:
     """Rewrite the generated GEMM section of ``path`` from the shipped files."""
     from ador.markdown import update_section
-    update_section(Path(path), DOC_COMMAND, "\n\n".join(table(r) for r in shipped_reports()))
+    from ador.validation.data import DEFAULT_DATA
+    sweeps = [waves(DEFAULT_DATA.parent / "own" / name, hardware) for name, hardware in WAVES_FILES]
+    update_section(Path(path), DOC_COMMAND, "\n\n".join([*(table(r) for r in shipped_reports()),
+                                                         *(waves_table(r) for r in sweeps)]))
