@@ -163,3 +163,27 @@ def test_a_repicked_knee_at_unchanged_areas_is_the_studys_knee(headline):
     assert area_x == pytest.approx(h.ratios[SYMMETRIC]["area_eff_x"].values[seed], rel=1e-9)
     # the re-picked knee is taken from the rescored population: scaling MAC area moves it
     assert repick(population, study, MAC_PARTS, 0.5, gpu)[1] != pytest.approx(area_x, rel=1e-6)
+
+
+def test_sensitivity_says_how_far_the_tbt_ratio_rests_on_the_gpus_tile_schedule():
+    """The A100's GEMM schedule (whole waves, unmeasured) flipped to stream-K (Hopper's, measured):
+    the A100 decodes faster, so the design's TBT ratio falls; the line and the report's sentence say so."""
+    import dataclasses
+
+    from ador.explore.config import load_study
+    from ador.hardware import GPUS
+    from ador.hardware.io import load_device
+    from ador.headline.compare import score
+    from ador.headline.plan import ROLES
+    from ador.headline.sensitivity import table
+    study = load_study(REPO / "studies" / f"{ROLES[SYMMETRIC]}.yaml")
+    design = load_device(REPO / "docs" / "results" / "llama3-70b-8dev-recommended.yaml")
+    lines = table(design, study)
+    line = next(s for s in lines if s.group == "GPU GEMM schedule")
+    assert line.label == f"{REFERENCE}: waves -> stream-k"
+    mine = score(design, study)
+    flipped = score(dataclasses.replace(GPUS[REFERENCE], gemm_schedule="stream-k"), study)
+    assert line.tbt_x == pytest.approx(flipped["tbt_p99_ms"] / mine["tbt_p99_ms"])
+    assert line.tbt_x < 0.9 * lines[0].tbt_x
+    text = (REPO / "docs" / "results" / "llama3-70b-8dev.md").read_text()
+    assert f"{line.tbt_x:.2f}x with the other schedule" in text

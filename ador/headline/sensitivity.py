@@ -1,5 +1,6 @@
 """How the headline's ratios move when an assumption moves: the area model's MAC and SRAM figures
-+-50%, the MAC trees' activation buffer shared or private, the prompt/output length mix, the batch.
++-50%, the MAC trees' activation buffer shared or private, how the GPU's GEMMs place their tiles on
+the SMs (``GpuSpec.gemm_schedule``), the prompt/output length mix, the batch.
 Each line rescores the named design and the GPU under the same study rules; nothing is re-searched."""
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ SRAM_PARTS = ("local_sram", "global_sram")
 
 @dataclass(frozen=True)
 class Line:
-    group: str          # "area model", "MAC-tree buffer", "length mix", "batch"
+    group: str          # "area model", "MAC-tree buffer", "GPU GEMM schedule", "length mix", "batch"
     label: str
     tbt_x: float | None
     area_eff_x: float | None
@@ -78,6 +79,13 @@ def table(design: AdorChip, study: Study, gpu: str = REFERENCE,
     m = score(flipped, study)
     lines.append(Line("MAC-tree buffer", f"{design.mactree.buffer} -> {other}", ratio("tbt_p99_ms", m, theirs),
                       ratio("area_eff", m, theirs)))
+    # the GPU's tile schedule is measured on Hopper only (docs/validation.md, "Single GEMMs"); the other
+    # schedule, without refitting, shows how much of the ratio rests on it
+    baseline = GPUS[gpu]
+    flip: Literal["waves", "stream-k"] = "stream-k" if baseline.gemm_schedule == "waves" else "waves"
+    g = score(dataclasses.replace(baseline, gemm_schedule=flip), study)
+    lines.append(Line("GPU GEMM schedule", f"{gpu}: {baseline.gemm_schedule} -> {flip}", ratio("tbt_p99_ms", mine, g),
+                      ratio("area_eff", mine, g), "the GPU's constants as fitted; measured on Hopper only"))
     for label, prompt, output in LENGTH_MIXES:
         w = dataclasses.replace(study.workload, input_len=prompt, output_len=output)
         m, g = score(design, study, w), score(GPUS[gpu], study, w)
