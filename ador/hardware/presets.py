@@ -17,12 +17,15 @@ from ador.hardware.devices import AdorChip, Chiplet, GemmSchedule, GpuSpec
 
 # Hopper's GEMMs run as persistent kernels whose tile scheduler can spread the K iterations of all
 # output tiles over the SMs (CUTLASS 3.x: PersistentTileSchedulerSm90StreamK,
-# cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp; cuBLAS 12 and TensorRT-LLM's CUTLASS kernels
-# build on them). Measured: 228 bf16/fp8 GEMMs on an H200 swept across wave boundaries (m 256-4,096,
-# n 1,024-8,192 in steps of 128, k 8,192; ador/data/own/gemm-waves-h200.json) show no partial-wave step:
+# cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp; cuBLAS's kernels are not public, but the CUDA 13
+# cuBLAS that PyTorch calls behaves so). Measured: 228 bf16/fp8 GEMMs on an H200 swept across wave
+# boundaries (m 256-4,096, n 1,024-8,192 in steps of 128, k 8,192; ador/data/own/gemm-waves-h200.json)
+# show no partial-wave step:
 # priced with an efficiency and a fixed cost fitted to each, whole waves of 128 x 128 tiles miss them by
-# 14.5% (bf16) and 14.0% (fp8), stream-K by 5.8% and 4.9% (``ador.validation.gemm.waves``). A100, L40S and MI300X keep
-# whole waves: the public rows (A100 most of them) fit worse without them (docs/modelling.md, tiling row).
+# 14.5% (bf16) and 14.0% (fp8), stream-K by 5.8% and 4.9% (``ador.validation.gemm.waves``; the H100 alike).
+# A100, L40S and MI300X keep whole waves: NVIDIA's Matrix Multiplication Background User's Guide
+# ("Wave quantization") shows them on the A100's 108 SMs, and the public rows (A100 most of them) fit
+# worse without them (docs/modelling.md, tiling row); none of the three has been swept.
 HOPPER_GEMM_SCHEDULE: GemmSchedule = "stream-k"
 
 _GPU_SPECS = (
