@@ -1,8 +1,10 @@
 """What the public rows say about the GPU's split-K rule (docs/modelling.md, row "tiling model").
 
-The GPU model splits a GEMM's K dimension only into whole waves of thread blocks
-(``ador.perf.gpu.tile_utilisation``). This refits the constants (``ador calibrate --cv``, into a
-scratch file) twice: with that rule, and with split-K allowed over several waves at cuBLASLt's
+On a GPU whose GEMMs run in whole waves (``gemm_schedule: waves``: the A100, L40S and MI300X) the
+model splits a GEMM's K dimension only within one wave of thread blocks
+(``ador.perf.gpu.tile_utilisation``); Hopper's GEMMs are priced stream-K either way. This refits the
+constants (``ador calibrate --cv``, into a scratch file) twice: with that rule, and with split-K
+allowed over several waves at cuBLASLt's
 candidate factors (2, 3, 4, 5, 6, 8, 12, 16, 32: the splitK sequence of NVIDIA's CUDALibrarySamples
 cuBLASLt ``LtSgemmSimpleAutoTuning``), and prints both fits' in-sample, 5-fold and
 leave-one-source-out MAPE and by-metric errors. About 2 minutes.
@@ -18,15 +20,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ador.perf.gpu import tile_utilisation as MODEL_RULE  # the model's rule, before run() swaps it
+
 SPLITS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32)
 
 
 def split_over_waves(gpu, m: int, n: int, k: int) -> float:
-    """``tile_utilisation`` with split-K factors beyond one wave (the best of ``SPLITS``)."""
-    from ador.perf.constants import GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS, GPU_TILE_N
-    tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), GPU_TILE_M_OPTIONS[-1])
-    tiles = -(-m // tile_m) * -(-n // GPU_TILE_N)
-    padding = (m * n) / (tiles * tile_m * GPU_TILE_N)
+    """``tile_utilisation`` with split-K factors beyond one wave (the best of ``SPLITS``) on a GPU
+    whose GEMMs run in whole waves; a stream-K GPU keeps the model's own rule."""
+    from ador.perf.constants import GPU_SPLIT_K_MIN
+    from ador.perf.gpu import output_tiles
+    if gpu.gemm_schedule != "waves":
+        return MODEL_RULE(gpu, m, n, k)
+    tiles, padding = output_tiles(m, n)
     best = 0.0
     for s in SPLITS:
         if s > 1 and k // s < GPU_SPLIT_K_MIN:

@@ -46,7 +46,7 @@ def test_docs_quote_the_current_own_figure():
     assert f"The bf16 rows\nalone, the stack the public data has most of, are at {bf16:.1f}%" in text
     assert f"the 86 FP8 rows of the second\nat {fp8:.1f}% and its 72 int4 rows at {int4:.1f}%" in text
     # regression gates, each family at its documented figure + 2 points (the held-out target is 10%)
-    assert bf16 <= 8.7 and fp8 <= 15.0 and int4 <= 22.9
+    assert bf16 <= 8.8 and fp8 <= 14.3 and int4 <= 10.6
 
 
 def test_shard_rows_time_the_shard_without_its_collectives():
@@ -162,12 +162,17 @@ def test_a_stream_k_gpu_pays_no_partial_wave():
     from ador.perf.gpu import tile_utilisation
     h100 = PRESETS["h100-sxm-80gb"]
     waves = dataclasses.replace(h100, gemm_schedule="waves")
-    assert h100.gemm_schedule == PRESETS["h200-sxm-141gb"].gemm_schedule == "stream-k"
+    # Hopper measured, Blackwell assumed alike; the others keep whole waves (docs/validation.md)
+    assert {name: gpu.gemm_schedule for name, gpu in PRESETS.items() if gpu.kind == "gpu"} == {
+        "a100-sxm-80gb": "waves", "a100-sxm-40gb": "waves", "h100-sxm-80gb": "stream-k",
+        "h200-sxm-141gb": "stream-k", "l40s-48gb": "waves", "mi300x-192gb": "waves", "b200-sxm-192gb": "stream-k"}
     # m 1,024 at n 2,176: 8 x 17 = 136 tiles of 128 x 128 on 132 SMs, a second wave of 4
     assert tile_utilisation(waves, 1024, 2176, 8192) == pytest.approx(136 / 264)
     assert tile_utilisation(h100, 1024, 2176, 8192) == pytest.approx(1.0)
     # padding to whole tiles stays: 100 rows fill a 128-row tile to 100/128
     assert tile_utilisation(h100, 100, 2048, 8192) == pytest.approx(100 / 128)
+    # K is split no finer than 256: 8 tiles of a 512-deep GEMM make 16 chunks for 132 SMs
+    assert tile_utilisation(h100, 64, 1024, 512) == pytest.approx(16 / 132)
 
 
 def test_a_gpu_file_with_an_unknown_gemm_schedule_is_refused():
@@ -178,3 +183,5 @@ def test_a_gpu_file_with_an_unknown_gemm_schedule_is_refused():
     assert data["gemm_schedule"] == "stream-k" and device_from_mapping(data) == PRESETS["h100-sxm-80gb"]
     with pytest.raises(ConfigError, match="gemm_schedule='streamk': expected one of waves, stream-k"):
         device_from_mapping({**data, "gemm_schedule": "streamk"})
+    with pytest.raises(ConfigError, match="gemm_schedule='streamk'"):
+        dataclasses.replace(PRESETS["h100-sxm-80gb"], gemm_schedule="streamk")

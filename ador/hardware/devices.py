@@ -207,6 +207,8 @@ class GpuSpec:
                              "link_latency_s", "memory_stacks", "memory_sites"))
         if self.memory_sites < self.memory_stacks:
             raise ConfigError("memory_sites", self.memory_sites, f"fewer than memory_stacks={self.memory_stacks}")
+        if self.gemm_schedule not in ("waves", "stream-k"):
+            raise ConfigError("gemm_schedule", self.gemm_schedule, "expected one of waves, stream-k")
         if self.chiplets:
             total = sum(c.count * c.area_mm2 for c in self.chiplets)
             if abs(total - self.die_area_mm2) > 0.01 * self.die_area_mm2:

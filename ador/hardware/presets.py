@@ -22,7 +22,8 @@ from ador.hardware.devices import AdorChip, Chiplet, GemmSchedule, GpuSpec
 # boundaries (m 256-4,096, n 1,024-8,192 in steps of 128, k 8,192; ador/data/own/gemm-waves-h200.json)
 # show no partial-wave step:
 # priced with an efficiency and a fixed cost fitted to each, whole waves of 128 x 128 tiles miss them by
-# 14.5% (bf16) and 14.0% (fp8), stream-K by 5.8% and 4.9% (``ador.validation.gemm.waves``; the H100 alike).
+# 14.5% (bf16) and 14.0% (fp8), stream-K by 5.8% and 4.9% (``ador.validation.gemm.waves``; on the H100
+# 13.6% and 14.4% against 5.9% and 5.1%).
 # A100, L40S and MI300X keep whole waves: NVIDIA's Matrix Multiplication Background User's Guide
 # ("Wave quantization") shows them on the A100's 108 SMs, and the public rows (A100 most of them) fit
 # worse without them (docs/modelling.md, tiling row); none of the three has been swept.

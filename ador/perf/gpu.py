@@ -50,19 +50,26 @@ def dense_peak(gpu: GpuSpec, p: Precision, *, attention: bool = False) -> float:
     return peak
 
 
-def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
-    """Fraction of tensor-core work that is useful: padding of m and n to whole tiles, and, on a GPU
-    whose GEMMs run in whole waves (``gemm_schedule``), the last partial wave of thread blocks over the
-    SMs (split-K fills the SMs when tiles are few); stream-K kernels share the work evenly instead."""
+def output_tiles(m: int, n: int) -> tuple[int, float]:
+    """The thread-block tiles of an m x n output (the tile height the libraries pick for m) and the
+    fraction of their MACs that is useful (padding of m and n to whole tiles)."""
     tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), GPU_TILE_M_OPTIONS[-1])
     tiles = -(-m // tile_m) * -(-n // GPU_TILE_N)
-    padding = (m * n) / (tiles * tile_m * GPU_TILE_N)
+    return tiles, (m * n) / (tiles * tile_m * GPU_TILE_N)
+
+
+def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
+    """Fraction of tensor-core work that is useful: padding of m and n to whole tiles, and the SMs
+    left idle. On a GPU whose GEMMs run in whole waves (``gemm_schedule: waves``) the last partial
+    wave of thread blocks idles the rest (split-K fills the SMs when tiles are few, within one wave);
+    stream-K kernels share all tiles' K iterations evenly over the SMs, split no finer than
+    ``GPU_SPLIT_K_MIN`` along K, so only a GEMM with fewer such chunks than SMs leaves some idle."""
+    tiles, padding = output_tiles(m, n)
+    chunks = max(1, k // GPU_SPLIT_K_MIN)
     if gpu.gemm_schedule == "stream-k":
-        return padding
-    split = max(1, min(gpu.sm_count // tiles, k // GPU_SPLIT_K_MIN)) if tiles < gpu.sm_count else 1
-    blocks = tiles * split
-    waves = -(-blocks // gpu.sm_count)
-    return padding * blocks / (waves * gpu.sm_count)
+        return padding * min(1.0, tiles * chunks / gpu.sm_count)
+    blocks = tiles * (max(1, min(gpu.sm_count // tiles, chunks)) if tiles < gpu.sm_count else 1)
+    return padding * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
 
 
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,

@@ -91,9 +91,12 @@ def waves(path: str | Path, hardware: str) -> dict[str, Any]:
     """How well each way of placing tiles on the SMs (``gemm_schedule``) explains a sweep of GEMMs
     across wave boundaries (``benchmarks/gpu_gemm.py --waves``). Per dtype, each GEMM is priced as
     a * flops / (dense peak x tile utilisation) + b, the tensor-core time at an efficiency 1/a plus a
-    fixed cost b per launch, with a and b fitted by least squares on the relative error (so only the
+    fixed cost b per launch, with a and b chosen to minimise the squared relative error (so only the
     shape across n and m is judged, not the level the whole-model fit sets); reported: each
-    schedule's fitted efficiency, fixed cost and MAPE."""
+    schedule's fitted efficiency, fixed cost and mean absolute percentage error. Memory time is not
+    priced (a few m-256 shapes sit near the bandwidth bound), and b is not held non-negative: a
+    negative fixed cost says the schedule's shape needed one to fit. The m-256 shapes never pass 128
+    tiles, so they test the fill of one wave, not a wave boundary."""
     import dataclasses
 
     import numpy as np
