@@ -11,6 +11,7 @@ from ador.headline import plots
 from ador.headline.compare import ROWS, area_basis
 from ador.headline.picks import Spread
 from ador.headline.pipeline import Headline, collect, to_json
+from ador.headline.sensitivity import schedule_caveat
 from ador.headline.plan import (PAPER, PUBLISHED, REFERENCE, ROLES, SERVING, SERVING_CHUNKED, SERVING_CONCURRENT,
                                 SYMMETRIC)
 from ador.report import binds
@@ -81,7 +82,7 @@ def render(h: Headline, out: Path) -> str:
          f"8 x A100 (above 1 favours the design; {_verdict(r)}) at batch {w.batch}, {w.input_len}-token prompts, "
          f"{w.output_len} output tokens: median over seeds {seeds} (range in brackets). The model's own errors "
          f"put the TBT ratio in {tbt_lo:.2f}-{tbt_hi:.2f}x and the area-efficiency ratio in "
-         f"{area_lo:.2f}-{area_hi:.2f}x (see Uncertainty).{_schedule_caveat(h)}", "",
+         f"{area_lo:.2f}-{area_hi:.2f}x (see Uncertainty). {schedule_caveat(h.sensitivity)}".rstrip(), "",
          f"Asked as the ADOR paper would (the design under the paper's idealised runtime, dies only, the GPU at its "
          f"datasheet power, any number of HBM stacks and links), the same search gives {p_tbt.text()} TBT and "
          f"{p_area.text()} area efficiency. The paper published {PUBLISHED['tbt_x']}x and "
@@ -196,20 +197,8 @@ def _sensitivity(h: Headline) -> list[str]:
          "| --- | --- | ---: | ---: | --- | ---: | ---: |"]
     L += [f"| {s.group} | {s.label} | {_x(s.tbt_x)} | {_x(s.area_eff_x)} | {s.note} | {_x(s.repicked_tbt_x)} | "
           f"{_x(s.repicked_area_eff_x)} |" for s in h.sensitivity]
-    caveat = _schedule_caveat(h)
-    return L + (["", caveat.strip()] if caveat else []) + [""]
-
-
-def _schedule_caveat(h: Headline) -> str:
-    """A sentence on how far the TBT ratio rests on the GPU's tile schedule (its sensitivity line), or ""."""
-    base = h.sensitivity[0] if h.sensitivity else None
-    flip = next((s for s in h.sensitivity if s.group == "GPU GEMM schedule"), None)
-    if base is None or flip is None or not base.tbt_x or not flip.tbt_x:
-        return ""
-    return (f" The TBT ratio depends on how the GPU's GEMMs place their tiles on the SMs ({flip.label}): "
-            f"{_x(base.tbt_x)} for the named design as searched, {_x(flip.tbt_x)} with the other schedule. Hopper's "
-            "GEMMs were measured to pay no partial last wave (docs/validation.md, \"Single GEMMs\"); the A100's were "
-            "not measured, and the public rows, mostly A100, fit better with whole waves.")
+    caveat = schedule_caveat(h.sensitivity)
+    return L + (["", caveat] if caveat else []) + [""]
 
 
 def _uncertainty(h: Headline) -> list[str]:
