@@ -28,8 +28,6 @@ from ador.hardware.devices import AdorChip, Chiplet, GemmSchedule, GpuSpec
 # ("Wave quantization") shows them on the A100's 108 SMs, and the public rows (A100 most of them) fit
 # worse without them (docs/modelling.md, tiling row); none of the three has been swept.
 HOPPER_GEMM_SCHEDULE: GemmSchedule = "stream-k"
-# the presets whose schedule a sweep measured (the files above); every other preset's is assumed
-GEMM_SCHEDULE_MEASURED = frozenset({"h100-sxm-80gb", "h200-sxm-141gb"})
 
 _GPU_SPECS = (
     GpuSpec(

@@ -12,9 +12,9 @@ from ador.cost.area import device_area, floorplan_of_chip
 from ador.cost.package import INTERPOSER_KEEP_OUT
 from ador.explore.config import Study
 from ador.hardware import GPUS, AdorChip
-from ador.hardware.presets import GEMM_SCHEDULE_MEASURED
 from ador.headline.compare import area_basis, ratio, score
 from ador.headline.plan import AREA_SCALES, BATCHES, LENGTH_MIXES, REFERENCE
+from ador.validation.gemm import SCHEDULE_MEASURED
 
 MAC_PARTS = ("mac_arrays", "mac_trees")          # ador/cost/area.py die_area's components
 AS_SEARCHED, SCHEDULE = "as searched", "GPU GEMM schedule"
@@ -85,10 +85,11 @@ def table(design: AdorChip, study: Study, gpu: str = REFERENCE,
     # the GPU's tile schedule is measured on Hopper only (docs/validation.md, "Single GEMMs"); the other
     # schedule, without refitting, shows how much of the ratio rests on it
     baseline = GPUS[gpu]
-    g = score(dataclasses.replace(baseline, gemm_schedule=_other(baseline.gemm_schedule)), study)
-    lines.append(Line(SCHEDULE, f"{gpu}: {baseline.gemm_schedule} -> {_other(baseline.gemm_schedule)}",
+    schedule = _other(baseline.gemm_schedule)
+    g = score(dataclasses.replace(baseline, gemm_schedule=schedule), study)
+    lines.append(Line(SCHEDULE, f"{gpu}: {baseline.gemm_schedule} -> {schedule}",
                       ratio("tbt_p99_ms", mine, g), ratio("area_eff", mine, g),
-                      "the GPU's constants as fitted; " + ("measured on this GPU" if gpu in GEMM_SCHEDULE_MEASURED
+                      "the GPU's constants as fitted; " + ("measured on this GPU" if gpu in SCHEDULE_MEASURED
                                                            else "not measured on this GPU")))
     for label, prompt, output in LENGTH_MIXES:
         w = dataclasses.replace(study.workload, input_len=prompt, output_len=output)
@@ -119,7 +120,7 @@ def schedule_caveat(lines: Sequence[Line], gpu: str = REFERENCE) -> str:
     if abs(flip.tbt_x / base.tbt_x - 1.0) <= SCHEDULE_MOVES:
         return (f"The TBT ratio barely moves with how {gpu}'s GEMMs place their tiles on the SMs: "
                 f"{base.tbt_x:.2f}x priced {schedule}, {flip.tbt_x:.2f}x priced {other}.")
-    if gpu in GEMM_SCHEDULE_MEASURED:
+    if gpu in SCHEDULE_MEASURED:
         status = "as measured on this GPU (docs/validation.md, \"Single GEMMs\")"
     elif schedule == "waves":
         status = ("not measured on this GPU: Hopper's GEMMs were measured to pay no partial last wave, and the "

@@ -85,6 +85,8 @@ def table(report: dict[str, Any]) -> str:
 
 
 WAVES_FILES = (("gemm-waves-h100.json", "h100-sxm-80gb"), ("gemm-waves-h200.json", "h200-sxm-141gb"))
+# the presets whose GEMM schedule a sweep measured; every other preset's is assumed
+SCHEDULE_MEASURED = frozenset(hardware for _, hardware in WAVES_FILES)
 
 
 def waves(path: str | Path, hardware: str) -> dict[str, Any]:
