@@ -185,3 +185,40 @@ def test_a_gpu_file_with_an_unknown_gemm_schedule_is_refused():
         device_from_mapping({**data, "gemm_schedule": "streamk"})
     with pytest.raises(ConfigError, match="gemm_schedule='streamk'"):
         dataclasses.replace(PRESETS["h100-sxm-80gb"], gemm_schedule="streamk")
+
+
+def test_prefill_attention_sweep_is_quoted_as_computed():
+    """384 causal prefill attentions per Hopper GPU: the generated tables and every figure the prose
+    quotes are recomputed from the files (a changed fill rule or file moves them and fails here)."""
+    from ador.validation import attention
+    text = (REPO / "docs" / "validation.md").read_text()
+    for name, hardware in attention.ATTENTION_FILES:
+        report = attention.sweep(DEFAULT_DATA.parent / "own" / name, hardware)
+        assert report["rows"] == 384
+        assert attention.sweep_table(report) in text
+    prose = " ".join(text.split("**Prefill attention (held out", 1)[1].split("\n## ", 1)[0].split())
+    f = attention.figures()
+    assert f"Whole waves miss the sweeps by {f['waves_cudnn']} (cuDNN) and {f['waves_flash']}" in prose
+    assert f"misses by {f['tail_cudnn']} and {f['tail_flash']}" in prose
+    assert f"runs at {f['ratio_tail']} of the TFLOP/s of one with 64 heads (measured: {f['ratio_measured']}; " \
+           f"whole waves: {f['ratio_waves']})" in prose
+    assert f"cuDNN's kernel at {f['eff_cudnn']} of the dense bf16 peak (the fitted tensor efficiency of GH100 is " \
+           f"{f['fitted']}), PyTorch's FlashAttention-2 at {f['eff_flash']}" in prose
+
+
+def test_the_causal_tail_explains_the_attention_sweep_better_but_is_not_the_model():
+    """The finding the docs report, and that the model kept whole waves (a TP-8 shard of a 2,048-token
+    prompt: 128 blocks, one wave of 132 SMs)."""
+    from ador.hardware import PRESETS
+    from ador.perf.gpu import prefill_attention_fill
+    from ador.validation import attention
+    for name, hardware in attention.ATTENTION_FILES:
+        fits = attention.sweep(DEFAULT_DATA.parent / "own" / name, hardware)["fits"]
+        for backend in ("cudnn", "flash"):
+            assert fits[attention.RULES[1]][backend]["mape_pct"] < fits[attention.RULES[0]][backend]["mape_pct"] - 0.9
+    h100, op = PRESETS["h100-sxm-80gb"], attention.model_op(2048, 8)
+    assert prefill_attention_fill(h100, op) == pytest.approx(128 / 132)
+    # a query sees 1,024 keys on average (op.n), the heaviest block's 1,024 + 2,047 / 2; the even share is
+    # 128 blocks x 1,024 / 132 SMs, less than the heaviest block alone
+    assert op.n == 1024
+    assert attention.causal_tail_fill(h100, op) == pytest.approx((128 * 1024 / 132) / (1024 + 2047 / 2))

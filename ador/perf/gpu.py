@@ -72,6 +72,16 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
     return padding * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
 
 
+def prefill_attention_fill(gpu: GpuSpec, op: Op) -> float:
+    """Fraction of the tensor peak a prefill attention's blocks keep busy: one thread block per
+    ``GPU_ATTN_BLOCK_M`` query rows of a head (padding the last), in whole waves over the SMs. Causal
+    blocks differ in work; a sweep on Hopper (``ador.validation.attention``) found a rule that says so
+    closer to FlashAttention-2 and cuDNN, but the public rows fit no better with it (docs/validation.md)."""
+    block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
+    blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
+    return block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
+
+
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
              kv_split: bool = True, dequant_per_row: tuple[str, ...] = ()) -> tuple[float, float, float, float]:
     """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
@@ -108,9 +118,7 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
                 blocks = op.groups // op.kv_group * reads
                 floor = kv_bytes / (min(blocks, gpu.sm_count) * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
         else:
-            block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
-            blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
-            fill = block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
+            fill = prefill_attention_fill(gpu, op)
         memory = (kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
         return op.flops / (dense_peak(gpu, p, attention=True) * fill), memory, 0.0, floor
     if kind == VECTOR or kind == MEMORY:
