@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import gc
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 from ador.cli_args import LazyChoices, count, port
 from ador.errors import ConfigError
 
@@ -13,6 +16,23 @@ STORAGE_HELP = ("where the study is stored: sqlite:///x.db, postgresql://..., jo
 DIR_HELP = ("folder of NAME.db files (default: $ADOR_STUDIES; else beside the study file for launch, and "
             "./NAME.db or ./studies/NAME.db for the other commands)")
 NAME_HELP = "the study's name, or its study file (the storage is then found where launch put it)"
+
+
+def _bulk_read(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A reading command, run with the cyclic garbage collector paused. Reading a 20,000-trial
+    study decodes about a million small objects, none of them in a reference cycle (reference
+    counting frees them), and each collection those allocations set off walks every one of them:
+    0.13-0.2 s of a whole-table export, 0.02-0.04 s of status and best."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return command(args)
+        finally:
+            if paused:
+                gc.enable()
+    return run
 
 
 def _open(args: argparse.Namespace, *, write: bool = False, reads_only: bool = False):
@@ -137,6 +157,7 @@ def cmd_study_enumerate(args: argparse.Namespace) -> int:
     return 0
 
 
+@_bulk_read
 def cmd_study_status(args: argparse.Namespace) -> int:
     from ador.explore.results import status
     from ador.explore.storage import redact
@@ -152,12 +173,14 @@ def cmd_study_status(args: argparse.Namespace) -> int:
     return 0
 
 
+@_bulk_read
 def cmd_study_best(args: argparse.Namespace) -> int:
     study, durable, _ = _open(args, reads_only=True)
     _print_best(study, durable, "json" if args.json else "csv" if args.csv else "table")
     return 0
 
 
+@_bulk_read
 def cmd_study_export(args: argparse.Namespace) -> int:
     from ador.config import dump_yaml
     from ador.explore.results import trial_design

@@ -4,12 +4,13 @@ Constructing ``RDBStorage`` imports Optuna's ORM and alembic, creates a session 
 the schema through alembic's migration scripts: about 0.3 s of a command that then reads a study
 in a few targeted queries (ador/explore/stored.py). ``ReadOnlyStorage`` answers the storage calls
 a reading command makes (the study's id, directions and attributes; trials through
-``StoredTrials``) with SQL against Optuna's tables, through a plain SQLAlchemy engine, and refuses
-every write. ``open_reader`` gives one only for a database Optuna itself would open without
-writing anything: every Optuna table present, ``version_info`` filled in and the ``alembic_version``
-of the installed Optuna's schema. Any other database (an older or newer schema, a creation cut
-short) is left to ``RDBStorage``, whose answers (its errors included) are unchanged.
-tests/test_read_storage.py holds these answers equal to Optuna's.
+``StoredTrials``) with SQL against Optuna's tables (ador/explore/database.py: ``sqlite3`` for a
+SQLite file, SQLAlchemy otherwise), and refuses every write. ``open_reader`` gives one only for a
+database Optuna itself would open without writing anything: every Optuna table present,
+``version_info`` filled in and the ``alembic_version`` of the installed Optuna's schema. Any
+other database (an older or newer schema, a creation cut short) is left to ``RDBStorage``, whose
+answers (its errors included) are unchanged. tests/test_read_storage.py holds these answers
+equal to Optuna's.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from optuna.study import StudyDirection
 from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial, TrialState
 
-from ador.explore.stored_table import rdb_tables
+from ador.explore.database import Database
 
 _REVISION = re.compile(r"^(down_)?revision\s*=\s*(?:None|[\"']([^\"']+)[\"'])", re.M)
 
@@ -33,33 +34,36 @@ _REVISION = re.compile(r"^(down_)?revision\s*=\s*(?:None|[\"']([^\"']+)[\"'])", 
 def schema_head() -> str | None:
     """The alembic revision of the installed Optuna's schema (the one no migration script
     revises), read from the scripts' ``revision`` / ``down_revision`` lines without importing
-    alembic; None when they do not name exactly one."""
-    import optuna.storages._rdb as rdb
+    alembic, nor the storage package (which would import SQLAlchemy): its folder is found from
+    where Optuna is installed. None when they do not name exactly one."""
+    import importlib.util
+    spec = importlib.util.find_spec("optuna")
+    if spec is None or not spec.submodule_search_locations:
+        return None
     revised: set[str] = set()
     seen: set[str] = set()
-    for script in (Path(rdb.__file__).parent / "alembic" / "versions").glob("*.py"):
-        for down, name in _REVISION.findall(script.read_text()):
-            if name:
-                (revised if down else seen).add(name)
+    for root in spec.submodule_search_locations:
+        for script in (Path(root) / "storages" / "_rdb" / "alembic" / "versions").glob("*.py"):
+            for down, name in _REVISION.findall(script.read_text()):
+                if name:
+                    (revised if down else seen).add(name)
     heads = seen - revised
     return heads.pop() if len(heads) == 1 else None
 
 
-def open_reader(engine: Any, tables: set[str]) -> ReadOnlyStorage | None:
-    """A reader of the database behind ``engine`` (whose tables are ``tables``), or None where
-    Optuna's storage must open it (it would create or stamp something, or refuse the schema)."""
-    from sqlalchemy import text
-
+def open_reader(database: Database, tables: set[str]) -> ReadOnlyStorage | None:
+    """A reader of ``database`` (whose tables are ``tables``), or None where Optuna's storage must
+    open it (it would create or stamp something, or refuse the schema)."""
     from ador.explore.optuna_tables import TABLE_NAMES
     head = schema_head()
     if head is None or not TABLE_NAMES <= tables:
         return None
-    with engine.connect() as conn:
-        revisions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-        infos = conn.execute(text("SELECT COUNT(*) FROM version_info")).scalar()
+    with database.session() as s:
+        revisions = [r for r, in s.rows("SELECT version_num FROM alembic_version")]
+        infos = s.rows("SELECT COUNT(*) FROM version_info")[0][0]
     if revisions != [head] or not infos:
         return None
-    return ReadOnlyStorage(engine=engine)
+    return ReadOnlyStorage(database=database)
 
 
 def _read_only(name: str) -> NoReturn:
@@ -69,20 +73,20 @@ def _read_only(name: str) -> NoReturn:
 class ReadOnlyStorage(BaseStorage):
     """Optuna's storage API over an existing Optuna database, for reading (see the module)."""
 
-    def __init__(self, *, engine: Any) -> None:
-        self.engine = engine
+    def __init__(self, *, database: Database) -> None:
+        self.database = database
 
     def remove_session(self) -> None:
         """Drop pooled connections (before a retry: one a failure left behind is not reused)."""
-        self.engine.dispose()
+        self.database.dispose()
 
-    def _rows(self, query: Any) -> list[Any]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(query).all())
+    def _rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.database.session() as s:
+            return list(s.rows(sql, params))
 
-    def _first(self, query: Any, missing: str) -> Any:
-        """The first row of ``query``; KeyError(``missing``), as Optuna raises it, when there is none."""
-        found = self._rows(query)
+    def _first(self, missing: str, sql: str, **params: Any) -> Any:
+        """The first row of ``sql``; KeyError(``missing``), as Optuna raises it, when there is none."""
+        found = self._rows(sql, **params)
         if not found:
             raise KeyError(missing)
         return found[0]
@@ -93,31 +97,25 @@ class ReadOnlyStorage(BaseStorage):
     # --- studies ---------------------------------------------------------------------------------
 
     def get_study_id_from_name(self, study_name: str) -> int:
-        from sqlalchemy import select
-        S = rdb_tables()["studies"]
-        return int(self._first(select(S.c.study_id).where(S.c.study_name == study_name),
-                               f"No such study {study_name}.")[0])
+        return int(self._first(f"No such study {study_name}.",
+                               "SELECT study_id FROM studies WHERE study_name = :name", name=study_name)[0])
 
     def get_study_name_from_id(self, study_id: int) -> str:
-        from sqlalchemy import select
-        S = rdb_tables()["studies"]
-        return str(self._first(select(S.c.study_name).where(S.c.study_id == study_id),
-                               f"No study with study_id {study_id} exists.")[0])
+        return str(self._first(f"No study with study_id {study_id} exists.",
+                               "SELECT study_name FROM studies WHERE study_id = :study", study=study_id)[0])
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
-        from sqlalchemy import select
-        D = rdb_tables()["study_directions"]
-        rows = self._rows(select(D.c.direction).where(D.c.study_id == study_id).order_by(D.c.objective))
+        rows = self._rows("SELECT direction FROM study_directions WHERE study_id = :study ORDER BY objective",
+                          study=study_id)
         if not rows:
             self._study(study_id)
         return [_direction(d) for d, in rows]
 
     def _attrs(self, table: str, study_id: int | None) -> dict[int, dict[str, Any]]:
-        from sqlalchemy import select
-        A = rdb_tables()[table]
-        query = select(A.c.study_id, A.c.key, A.c.value_json)
+        sql = f"SELECT study_id, key, value_json FROM {table}"
         out: dict[int, dict[str, Any]] = {}
-        for sid, key, text in self._rows(query if study_id is None else query.where(A.c.study_id == study_id)):
+        for sid, key, text in (self._rows(sql) if study_id is None else
+                               self._rows(sql + " WHERE study_id = :study", study=study_id)):
             out.setdefault(sid, {})[key] = json.loads(text)
         return out
 
@@ -130,24 +128,19 @@ class ReadOnlyStorage(BaseStorage):
         return self._attrs("study_system_attributes", study_id).get(study_id, {})
 
     def get_all_studies(self) -> list[FrozenStudy]:
-        from sqlalchemy import select
-        tb = rdb_tables()
-        S, D = tb["studies"], tb["study_directions"]
         directions: dict[int, list[StudyDirection]] = {}
-        for sid, d in self._rows(select(D.c.study_id, D.c.direction).order_by(D.c.study_id, D.c.objective)):
+        for sid, d in self._rows("SELECT study_id, direction FROM study_directions ORDER BY study_id, objective"):
             directions.setdefault(sid, []).append(_direction(d))
         user, system = self._attrs("study_user_attributes", None), self._attrs("study_system_attributes", None)
         return [FrozenStudy(study_name=name, direction=None, directions=directions.get(sid, []),
                             user_attrs=user.get(sid, {}), system_attrs=system.get(sid, {}), study_id=sid)
-                for sid, name in self._rows(select(S.c.study_id, S.c.study_name).order_by(S.c.study_id))]
+                for sid, name in self._rows("SELECT study_id, study_name FROM studies ORDER BY study_id")]
 
     # --- trials ----------------------------------------------------------------------------------
 
     def _trial_row(self, trial_id: int) -> tuple[int, int]:
-        from sqlalchemy import select
-        T = rdb_tables()["trials"]
-        study_id, number = self._first(select(T.c.study_id, T.c.number).where(T.c.trial_id == trial_id),
-                                       f"No trial with trial_id {trial_id} exists.")
+        study_id, number = self._first(f"No trial with trial_id {trial_id} exists.",
+                                       "SELECT study_id, number FROM trials WHERE trial_id = :trial", trial=trial_id)
         return int(study_id), int(number)
 
     def get_trial_number_from_id(self, trial_id: int) -> int:

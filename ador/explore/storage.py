@@ -13,13 +13,16 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import optuna
 from optuna.storages import BaseStorage
 
 from ador.errors import AdorError, ConfigError
+
+if TYPE_CHECKING:
+    from ador.explore.database import Database
 
 T = TypeVar("T")
 # bounded retries when the database drops mid-study (a PostgreSQL restart takes a few seconds)
@@ -85,7 +88,8 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
     """Open a study storage. ``create``: this command may create the database file and Optuna's
     tables (``launch``); otherwise the storage must exist and nothing is written to open it.
     ``reads_only``: the command only reads; a database Optuna would open as it is is then read
-    without Optuna's storage (ador/explore/read_storage.py)."""
+    without Optuna's storage (ador/explore/read_storage.py), a SQLite file with ``sqlite3``
+    instead of SQLAlchemy (ador/explore/database.py)."""
     url = normalise_url(url)
     shown = redact(url)
     if _is_journal(url):
@@ -109,6 +113,10 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
         path = Path(url.removeprefix("sqlite:///"))
         _check_file(path, shown, create)
         _check_sqlite_is_optuna(path, shown)
+        if reads_only and not create:
+            fast = _sqlite_reader(url)
+            if fast is not None:
+                return retrying(fast)
         engine_kwargs["connect_args"] = {"timeout": 60}   # several worker processes share the file
     elif url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": 5}
@@ -239,8 +247,29 @@ def _tables(engine: Any) -> set[str]:
 
 
 def _reader(engine: Any, tables: set[str]) -> BaseStorage | None:
+    from ador.explore.database import EngineDatabase
     from ador.explore.read_storage import open_reader
-    return open_reader(engine, tables)
+    return open_reader(EngineDatabase(engine), tables)
+
+
+def _sqlite_reader(url: str) -> BaseStorage | None:
+    """A reader of a SQLite file through ``sqlite3``, without importing SQLAlchemy
+    (ador/explore/database.py); None where the file is for Optuna's storage to open, or any
+    query fails, or the URL says more than a path (a query string, an escape): the engine's way
+    then opens it as before, errors included."""
+    import sqlite3
+
+    from ador.explore.database import SqliteFile
+    from ador.explore.read_storage import open_reader
+    path = url.removeprefix("sqlite:///")
+    if any(c in path for c in "?%#") or not path:
+        return None
+    db = SqliteFile(path)
+    try:
+        tables = db.tables()
+        return open_reader(db, tables) if OPTUNA_TABLES <= tables else None
+    except sqlite3.Error:
+        return None
 
 
 def _unreachable(err: BaseException) -> bool:
@@ -342,11 +371,23 @@ class RetryingStorage(BaseStorage):
         return backend if isinstance(backend, optuna.storages.RDBStorage) else None
 
     @property
-    def engine(self) -> Any:
-        """The SQLAlchemy engine of the database's tables (Optuna's, or a reader's of
+    def database(self) -> Database | None:
+        """The database of Optuna's tables (through Optuna's engine, or a reader's of
         ador/explore/read_storage.py); None for a storage without tables (a journal file)."""
         rdb = self.rdb
-        return rdb.engine if rdb is not None else getattr(self.inner, "engine", None)
+        if rdb is not None:
+            from ador.explore.database import EngineDatabase
+            return EngineDatabase(rdb.engine)
+        return getattr(self.inner, "database", None)
+
+
+def database_of(storage: BaseStorage) -> Database | None:
+    """The database under ``storage`` for ador's own queries (ador/explore/stored.py): that of
+    ador's retrying storage or of a reader; None for any other storage (read through Optuna's API)."""
+    from ador.explore.read_storage import ReadOnlyStorage
+    if isinstance(storage, (RetryingStorage, ReadOnlyStorage)):
+        return storage.database
+    return None
 
 
 # built with type() so that ABCMeta sees the abstract methods implemented

@@ -6,7 +6,8 @@ all in memory. The commands that read a study, a resume and the workers need muc
 by state, the objective values and feasibility of completed trials, a few whole trials (the
 front, the last generations). ``StoredTrials`` issues those queries against Optuna's own tables
 (the schema of optuna < 6, pinned in setup.cfg, declared in ador/explore/optuna_tables.py;
-tests/test_writer_contract.py and tests/test_read_storage.py tie it to Optuna) and builds
+tests/test_writer_contract.py and tests/test_read_storage.py tie it to Optuna), as SQL texts that
+SQLAlchemy and ``sqlite3`` both run (ador/explore/database.py), and builds
 ``FrozenTrial`` objects equal to Optuna's own, through Optuna's storage or, for a command that
 only reads, without it (ador/explore/read_storage.py). A storage without tables (the journal
 file) is read through the public API instead, with the same results.
@@ -21,15 +22,20 @@ from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from ador.explore.database import Database, marks
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, design_key
-from ador.explore.read_storage import ReadOnlyStorage
-from ador.explore.storage import RetryingStorage, with_retries
-from ador.explore.stored_table import decode_json, local_time, rdb_tables, stored_number, trial_state
+from ador.explore.storage import database_of, with_retries
+from ador.explore.stored_table import TRIAL_HEAD, decode_json, local_time, stored_number, trial_state
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
 FEASIBLE_ATTR = "feasible"                # ador's user attribute (trials stored without constraints)
 _CHUNK = 500                              # ids per IN (...) list
+# trial states as stored (their names), for the queries
+_COMPLETE = "'COMPLETE'"
+_FINISHED = ", ".join(f"'{s.name}'" for s in FINISHED)
+# the completed trials of the study, joined to an attribute or value table ``a``
+_DONE = f"JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :study AND t.state = {_COMPLETE}"
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,7 @@ class StoredTrials:
     def __init__(self, storage: BaseStorage, study_id: int) -> None:
         self.storage = storage
         self.study_id = study_id
-        self.engine = storage.engine if isinstance(storage, (RetryingStorage, ReadOnlyStorage)) else None
+        self.db: Database | None = database_of(storage)      # None: no tables (a journal file)
         self._watermark = -1                  # finished trials with ids up to it were seen (journal ids from 0)
         self._open: set[int] = set()          # ids at or below the watermark not finished when seen
         self._dists: dict[str, BaseDistribution] = {}
@@ -56,25 +62,27 @@ class StoredTrials:
         reset = getattr(self.storage, "remove_session", None)
         return with_retries(action, what, reset=reset)
 
+    def _query(self, what: str, *queries: tuple[str, dict[str, Any]]) -> list[Sequence[Any]]:
+        """The rows of each (SQL, parameters) of ``queries``, on one connection, retried together;
+        ``:study`` is this study's id."""
+        def read() -> list[Sequence[Any]]:
+            assert self.db is not None
+            with self.db.session() as s:
+                return [s.rows(sql, {"study": self.study_id, **params}) for sql, params in queries]
+        return self._run(what, read)
+
     # --- counts ---------------------------------------------------------------------------------
 
     def counts(self) -> dict[TrialState, int]:
         """Trials by state (one GROUP BY)."""
-        if self.engine is None:
+        if self.db is None:
             out: dict[TrialState, int] = {}
             for t in self.storage.get_all_trials(self.study_id, deepcopy=False):
                 out[t.state] = out.get(t.state, 0) + 1
             return out
-        from sqlalchemy import func, select
-        T = rdb_tables()["trials"]
-
-        def read() -> dict[TrialState, int]:
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                rows = conn.execute(select(T.c.state, func.count()).where(T.c.study_id == self.study_id)
-                                    .group_by(T.c.state)).all()
-            return {trial_state(s): int(n) for s, n in rows}
-        return self._run("counting trials", read)
+        rows, = self._query("counting trials",
+                            ("SELECT state, COUNT(*) FROM trials WHERE study_id = :study GROUP BY state", {}))
+        return {trial_state(s): int(n) for s, n in rows}
 
     def finished(self) -> int:
         c = self.counts()
@@ -87,7 +95,7 @@ class StoredTrials:
         has, are not read). ador's writers number and
         commit a study's trials in id order (under the study's lock), so a watermark finds
         them; trials another client left unfinished below it are looked at again each time."""
-        if self.engine is None:          # as the query below: unfinished trials passed are looked at again
+        if self.db is None:          # as the query below: unfinished trials passed are looked at again
             new = []
             for t in self.storage.get_all_trials(self.study_id, deepcopy=False):
                 tid = t._trial_id
@@ -101,19 +109,11 @@ class StoredTrials:
                     self._open.add(tid)
                 self._watermark = max(self._watermark, tid)
             return new
-        from sqlalchemy import or_, select
-        T = rdb_tables()["trials"]
         recheck = sorted(self._open)[:_CHUNK]
-
-        def read() -> list[tuple[int, Any]]:
-            assert self.engine is not None
-            cond = T.c.trial_id > self._watermark
-            if recheck:
-                cond = or_(cond, T.c.trial_id.in_(recheck))
-            with self.engine.connect() as conn:
-                return [tuple(r) for r in conn.execute(select(T.c.trial_id, T.c.state).where(
-                    T.c.study_id == self.study_id, cond).order_by(T.c.trial_id)).all()]
-        rows = self._run("reading new trials", read)
+        listed, params = marks("id", recheck)
+        cond = f"(trial_id > :mark OR trial_id IN ({listed}))" if recheck else "trial_id > :mark"
+        rows, = self._query("reading new trials", (f"SELECT trial_id, state FROM trials WHERE study_id = :study AND "
+                                                   f"{cond} ORDER BY trial_id", {"mark": self._watermark, **params}))
         ready = []
         for trial_id, state in rows:
             if trial_state(state) in FINISHED:
@@ -126,56 +126,41 @@ class StoredTrials:
 
     def skip_to_now(self) -> None:
         """Take every trial stored so far as seen (its data read some other way)."""
-        if self.engine is None:
+        if self.db is None:
             self.new_finished()
             return
-        from sqlalchemy import func, select
-        T = rdb_tables()["trials"]
-
-        def read():
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                top = conn.execute(select(func.max(T.c.trial_id)).where(T.c.study_id == self.study_id)).scalar()
-                unfinished = conn.execute(select(T.c.trial_id).where(
-                    T.c.study_id == self.study_id,
-                    T.c.state.notin_(list(FINISHED)))).scalars().all()
-            return top, unfinished
-        top, unfinished = self._run("reading trial ids", read)
-        self._watermark = max(self._watermark, int(top or 0))
-        self._open.update(int(i) for i in unfinished)
+        top, unfinished = self._query(
+            "reading trial ids", ("SELECT MAX(trial_id) FROM trials WHERE study_id = :study", {}),
+            (f"SELECT trial_id FROM trials WHERE study_id = :study AND state NOT IN ({_FINISHED})", {}))
+        self._watermark = max(self._watermark, int(top[0][0] or 0))
+        self._open.update(int(i) for i, in unfinished)
 
     # --- completed trials, lightly --------------------------------------------------------------
 
     def points(self) -> list[Point]:
         """Every completed trial's values and feasibility (Optuna's rule on its constraints; a
         trial stored without constraints falls back on its ``feasible`` attribute)."""
-        if self.engine is None:
+        if self.db is None:
             from ador.explore.record import is_feasible
             return [Point(t._trial_id, t.number, tuple(t.values), is_feasible(t))
                     for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=(TrialState.COMPLETE,))
                     if t.values is not None]
-        from sqlalchemy import Float, String, case, cast, func, select, type_coerce
-        tb = rdb_tables()
-        T, V, S, U = tb["trials"], tb["trial_values"], tb["trial_system_attributes"], tb["trial_user_attributes"]
-        done = (T.c.study_id == self.study_id) & (T.c.state == TrialState.COMPLETE)
-        named = S.c.key.startswith(CONSTRAINTS_KEY + ":")
-        # the worst named constraint per trial, in SQL (a JSON number casts to a float; the texts
-        # that do not cast everywhere, Infinity and NaN, are flagged: both are infeasible)
-        bad = case((S.c.value_json.in_(["Infinity", "NaN"]), 1), else_=0)
-
         def read():
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                values = conn.execute(select(T.c.trial_id, T.c.number, V.c.objective, V.c.value,
-                                             type_coerce(V.c.value_type, String))     # its name, as stored
-                                      .join(V, T.c.trial_id == V.c.trial_id).where(done)).all()
-                worst = conn.execute(select(S.c.trial_id, func.max(cast(S.c.value_json, Float)), func.max(bad))
-                                     .join(T, T.c.trial_id == S.c.trial_id).where(done, named)
-                                     .group_by(S.c.trial_id)).all()
-                lists = conn.execute(select(S.c.trial_id, S.c.value_json).join(T, T.c.trial_id == S.c.trial_id)
-                                     .where(done, S.c.key == CONSTRAINTS_KEY)).all()     # Optuna's older format
-                flags = conn.execute(select(U.c.trial_id, U.c.value_json).join(T, T.c.trial_id == U.c.trial_id)
-                                     .where(done, U.c.key == FEASIBLE_ATTR)).all() \
+            assert self.db is not None
+            with self.db.session() as s:
+                run = {"study": self.study_id}
+                values = s.rows("SELECT t.trial_id, t.number, a.objective, a.value, a.value_type FROM trials t "
+                                f"JOIN trial_values a ON t.trial_id = a.trial_id WHERE t.study_id = :study "
+                                f"AND t.state = {_COMPLETE}", run)
+                # the worst named constraint per trial, in SQL (a JSON number casts to a float; the
+                # texts that do not cast everywhere, Infinity and NaN, are flagged: both are infeasible)
+                worst = s.rows("SELECT a.trial_id, MAX(CAST(a.value_json AS FLOAT)), MAX(CASE WHEN a.value_json "
+                               f"IN ('Infinity', 'NaN') THEN 1 ELSE 0 END) FROM trial_system_attributes a {_DONE} "
+                               "AND a.key LIKE :named GROUP BY a.trial_id", {**run, "named": CONSTRAINTS_KEY + ":%"})
+                lists = s.rows(f"SELECT a.trial_id, a.value_json FROM trial_system_attributes a {_DONE} "
+                               "AND a.key = :key", {**run, "key": CONSTRAINTS_KEY})     # Optuna's older format
+                flags = s.rows(f"SELECT a.trial_id, a.value_json FROM trial_user_attributes a {_DONE} "
+                               "AND a.key = :key", {**run, "key": FEASIBLE_ATTR}) \
                     if len({r[0] for r in values}) > len(worst) else []
             return values, worst, lists, flags
         values, worst_rows, lists, flags = self._run("reading completed trials", read)
@@ -199,38 +184,26 @@ class StoredTrials:
 
     def system_attr(self, key: str) -> dict[int, Any]:
         """trial id -> one system attribute (e.g. a genetic sampler's generation) of completed trials."""
-        if self.engine is None:
+        if self.db is None:
             return {t._trial_id: t.system_attrs[key] for t in self.storage.get_all_trials(
                 self.study_id, deepcopy=False, states=(TrialState.COMPLETE,)) if key in t.system_attrs}
-        from sqlalchemy import select
-        tb = rdb_tables()
-        T, S = tb["trials"], tb["trial_system_attributes"]
-
-        def read():
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                return conn.execute(select(S.c.trial_id, S.c.value_json).join(T, T.c.trial_id == S.c.trial_id).where(
-                    T.c.study_id == self.study_id, T.c.state == TrialState.COMPLETE, S.c.key == key)).all()
-        return {int(i): json.loads(text) for i, text in self._run("reading trial attributes", read)}
+        rows, = self._query("reading trial attributes", (f"SELECT a.trial_id, a.value_json FROM "
+                                                         f"trial_system_attributes a {_DONE} AND a.key = :key",
+                                                         {"key": key}))
+        return {int(i): json.loads(text) for i, text in rows}
 
     def param_keys(self, ids: list[int]) -> dict[int, tuple]:
         """trial id -> its parameters as (name, internal value) pairs, sorted (the design's identity)."""
-        if self.engine is None:
+        if self.db is None:
             wanted = set(ids)
             return {t._trial_id: design_key(t) for t in self.storage.get_all_trials(self.study_id, deepcopy=False)
                     if t._trial_id in wanted}
-        from sqlalchemy import select
-        P = rdb_tables()["trial_params"]
-
-        def read(chunk):
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                return conn.execute(select(P.c.trial_id, P.c.param_name, P.c.param_value).where(
-                    P.c.trial_id.in_(chunk))).all()
         out: dict[int, list] = {i: [] for i in ids}
         for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
-            for trial_id, name, value in self._run("reading parameters", lambda c=chunk: read(c)):
+            listed, params = marks("id", ids[i:i + _CHUNK])
+            rows, = self._query("reading parameters", (f"SELECT trial_id, param_name, param_value FROM trial_params "
+                                                       f"WHERE trial_id IN ({listed})", params))
+            for trial_id, name, value in rows:
                 out[trial_id].append((name, float(value)))
         return {i: tuple(sorted(p)) for i, p in out.items()}
 
@@ -239,26 +212,25 @@ class StoredTrials:
         ador's writer stores the hash with each trial (``ador_design``): one short row per trial
         to read; trials stored without it (older ador, other clients) are hashed from their
         parameters."""
-        if self.engine is None:
+        if self.db is None:
             out: dict[str, tuple[int, int]] = {}
             for t in self.storage.get_all_trials(self.study_id, deepcopy=False, states=FINISHED):
                 out.setdefault(t.system_attrs.get(DESIGN_KEY) or design_hash(t), (t._trial_id, t.number))
             return out
-        from sqlalchemy import select
-        tb = rdb_tables()
-        T, S, P = tb["trials"], tb["trial_system_attributes"], tb["trial_params"]
-        finished = (T.c.study_id == self.study_id) & T.c.state.in_(list(FINISHED))
+        finished = f"t.study_id = :study AND t.state IN ({_FINISHED})"
 
         def read():
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                head = conn.execute(select(T.c.trial_id, T.c.number).where(finished)).all()
-                hashes = conn.execute(select(S.c.trial_id, S.c.value_json).join(T, T.c.trial_id == S.c.trial_id)
-                                      .where(finished, S.c.key == DESIGN_KEY)).all()
+            assert self.db is not None
+            with self.db.session() as s:
+                run = {"study": self.study_id}
+                head = s.rows(f"SELECT t.trial_id, t.number FROM trials t WHERE {finished}", run)
+                hashes = s.rows("SELECT a.trial_id, a.value_json FROM trial_system_attributes a JOIN trials t ON "
+                                f"t.trial_id = a.trial_id WHERE {finished} AND a.key = :key",
+                                {**run, "key": DESIGN_KEY})
                 params: Sequence[Any] = []
                 if len(hashes) < len(head):             # some trials without the hash: their parameters
-                    params = conn.execute(select(P.c.trial_id, P.c.param_name, P.c.param_value).join(
-                        T, T.c.trial_id == P.c.trial_id).where(finished)).all()
+                    params = s.rows("SELECT a.trial_id, a.param_name, a.param_value FROM trial_params a JOIN trials t "
+                                    f"ON t.trial_id = a.trial_id WHERE {finished}", run)
             return head, hashes, params
         head, hashes, params = self._run("reading designs", read)
         known = {trial_id: json.loads(text) for trial_id, text in hashes}
@@ -284,19 +256,12 @@ class StoredTrials:
             return None
 
     def id_of_number(self, number: int) -> int | None:
-        if self.engine is None:
+        if self.db is None:
             found = [t for t in self.storage.get_all_trials(self.study_id, deepcopy=False) if t.number == number]
             return found[0]._trial_id if found else None
-        from sqlalchemy import select
-        T = rdb_tables()["trials"]
-
-        def read():
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                return conn.execute(select(T.c.trial_id).where(T.c.study_id == self.study_id,
-                                                              T.c.number == number)).scalar()
-        found = self._run("finding a trial", read)
-        return None if found is None else int(found)
+        rows, = self._query("finding a trial", ("SELECT trial_id FROM trials WHERE study_id = :study AND "
+                                                "number = :number", {"number": number}))
+        return int(rows[0][0]) if rows else None
 
     def load(self, ids: Iterable[int] | None = None, *, user_attrs: bool = True,
              states: Sequence[TrialState] | None = None, table: bool = False) -> list[FrozenTrial]:
@@ -304,7 +269,7 @@ class StoredTrials:
         equal to what Optuna's storage returns (``user_attrs=False`` leaves those out; ``table``:
         what a table of trials shows, i.e. of the system attributes only the constraints, and no
         intermediate values)."""
-        if self.engine is None:
+        if self.db is None:
             wanted = None if ids is None else set(ids)
             trials = self.storage.get_all_trials(self.study_id, deepcopy=False, states=states)
             return [t for t in trials if wanted is None or t._trial_id in wanted]
@@ -323,43 +288,35 @@ class StoredTrials:
     def _load_table(self) -> list[FrozenTrial] | None:
         """Every trial, as ``load(table=True)`` reads it, in a few aggregated queries (None: not on
         this database; ador/explore/stored_table.py)."""
-        from sqlalchemy import select
-
         from ador.explore.stored_table import load_table
-        T = rdb_tables()["trials"]
-        head = select(T.c.trial_id, T.c.number, T.c.state, T.c.datetime_start,
-                      T.c.datetime_complete).where(T.c.study_id == self.study_id)
-        return load_table(self.engine, self.study_id, head, self._dist, constraints_key=CONSTRAINTS_KEY)
+        assert self.db is not None
+        return load_table(self.db, self.study_id, self._dist, constraints_key=CONSTRAINTS_KEY)
 
     def _load(self, ids: list[int] | None, user_attrs: bool, states, table: bool) -> list[FrozenTrial]:
-        from sqlalchemy import select
-        tb = rdb_tables()
-        T = tb["trials"]
-        where = [T.c.study_id == self.study_id]
+        where, args = "t.study_id = :study", {"study": self.study_id, "prefix": CONSTRAINTS_KEY + "%"}
         if ids is not None:
             if not ids:
                 return []
-            where.append(T.c.trial_id.in_(ids))
+            listed, found = marks("id", ids)
+            where, args = f"{where} AND t.trial_id IN ({listed})", {**args, **found}
         if states is not None:
-            where.append(T.c.state.in_(list(states)))
+            where += f" AND t.state IN ({', '.join(repr(s.name) for s in states) or 'NULL'})"
 
-        def rows(conn, source, *cols, extra=()):
-            return conn.execute(select(source.c.trial_id, *[source.c[c] for c in cols]).join(
-                T, T.c.trial_id == source.c.trial_id).where(*where, *extra)).all()
-        S = tb["trial_system_attributes"]
+        def rows(s, source: str, cols: str, extra: str = "") -> Sequence[Any]:
+            return s.rows(f"SELECT a.trial_id, {cols} FROM {source} a JOIN trials t ON t.trial_id = a.trial_id "
+                          f"WHERE {where}{extra}", args)
 
         def read():
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                head = conn.execute(select(T.c.trial_id, T.c.number, T.c.state, T.c.datetime_start,
-                                           T.c.datetime_complete).where(*where)).all()
-                values = rows(conn, tb["trial_values"], "objective", "value", "value_type")
-                params = rows(conn, tb["trial_params"], "param_id", "param_name", "param_value", "distribution_json")
-                system = rows(conn, S, "key", "value_json",
-                              extra=[S.c.key.startswith(CONSTRAINTS_KEY)] if table else [])
-                user = rows(conn, tb["trial_user_attributes"], "key", "value_json") if user_attrs else []
-                inter = [] if table else rows(conn, tb["trial_intermediate_values"], "step", "intermediate_value",
-                                              "intermediate_value_type")
+            assert self.db is not None
+            with self.db.session() as s:
+                head = s.rows(f"SELECT {TRIAL_HEAD} FROM trials t WHERE {where}", args)
+                values = rows(s, "trial_values", "a.objective, a.value, a.value_type")
+                params = rows(s, "trial_params", "a.param_id, a.param_name, a.param_value, a.distribution_json")
+                system = rows(s, "trial_system_attributes", "a.key, a.value_json",
+                              " AND a.key LIKE :prefix" if table else "")
+                user = rows(s, "trial_user_attributes", "a.key, a.value_json") if user_attrs else []
+                inter = [] if table else rows(s, "trial_intermediate_values",
+                                              "a.step, a.intermediate_value, a.intermediate_value_type")
             return head, values, params, system, user, inter
         head, values, params, system, user, inter = self._run("reading trials", read)
         vals: dict[int, dict[int, float]] = {}

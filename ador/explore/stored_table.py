@@ -11,10 +11,16 @@ database, or a study whose parameter has several distributions, is read the row-
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from ador.explore.database import Database
+
+# a trial's columns as a whole-trial read takes them, in this order
+TRIAL_HEAD = "trial_id, number, state, datetime_start, datetime_complete"
 
 _FLOATS = json.JSONDecoder(parse_int=float)     # parameters and values are doubles in the database
 _ANY = json.JSONDecoder()
@@ -36,37 +42,33 @@ def _object_sql(d: dict[str, str], table: str, key: str, value: str, where: str 
             f"JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :study {where} GROUP BY a.trial_id")
 
 
-def load_table(engine, study_id: int, head_query, dist_of: Callable[[str], BaseDistribution], *,
+def load_table(database: Database, study_id: int, dist_of: Callable[[str], BaseDistribution], *,
                constraints_key: str) -> list[FrozenTrial] | None:
-    """The study's trials (``head_query`` selects their (trial_id, number, state, start, complete)
-    rows) with their values, parameters, user attributes and constraint system attributes; None
-    where this database has no aggregate to fold them with, or a parameter has more than one
-    distribution."""
-    from sqlalchemy import text
-    d = _DIALECTS.get(engine.dialect.name)
+    """The study's trials with their values, parameters, user attributes and constraint system
+    attributes; None where this database has no aggregate to fold them with, or a parameter has
+    more than one distribution."""
+    d = _DIALECTS.get(database.dialect)
     if d is None:
         return None
     num = d["num"]
-    with engine.connect() as conn:
-        dists = conn.execute(text(
-            "SELECT DISTINCT p.param_name, p.distribution_json FROM trial_params p JOIN trials t "
-            "ON t.trial_id = p.trial_id WHERE t.study_id = :study"), {"study": study_id}).all()
+    run = {"study": study_id}
+    with database.session() as s:
+        dists = s.rows("SELECT DISTINCT p.param_name, p.distribution_json FROM trial_params p JOIN trials t "
+                       "ON t.trial_id = p.trial_id WHERE t.study_id = :study", run)
         names = [name for name, _ in dists]
         if len(names) != len(set(names)):
             return None
-        run = {"study": study_id}
-        head = conn.execute(head_query).all()
+        head = s.rows(f"SELECT {TRIAL_HEAD} FROM trials WHERE study_id = :study", run)
         key = d["key"].format(k="a.key")
-        user = dict(conn.execute(text(_object_sql(d, "trial_user_attributes", key, "a.value_json")), run).all())
-        system = dict(conn.execute(text(_object_sql(d, "trial_system_attributes", key, "a.value_json",
-                                                    "AND a.key LIKE :prefix")),
-                                   {**run, "prefix": constraints_key + "%"}).all())
-        params = dict(conn.execute(text(_object_sql(d, "trial_params", d["key"].format(k="a.param_name"),
-                                                    num.format(v="a.param_value"))), run).all())
+        user = dict(s.rows(_object_sql(d, "trial_user_attributes", key, "a.value_json"), run))
+        system = dict(s.rows(_object_sql(d, "trial_system_attributes", key, "a.value_json", "AND a.key LIKE :prefix"),
+                             {**run, "prefix": constraints_key + "%"}))
+        params = dict(s.rows(_object_sql(d, "trial_params", d["key"].format(k="a.param_name"),
+                                         num.format(v="a.param_value")), run))
         # objective i -> [value, "FINITE" | "INF_POS" | "INF_NEG"] (an infinite value is stored as NULL)
-        values = dict(conn.execute(text(_object_sql(
+        values = dict(s.rows(_object_sql(
             d, "trial_values", "'\"' || a.objective || '\"'",
-            f"'[' || {num.format(v='COALESCE(a.value, 0)')} || ',\"' || a.value_type || '\"]'")), run).all())
+            f"'[' || {num.format(v='COALESCE(a.value, 0)')} || ',\"' || a.value_type || '\"]'"), run))
     by_name = {name: dist_of(text_) for name, text_ in dists}
     out = []
     for trial_id, number, state, start, complete in head:
@@ -101,17 +103,14 @@ def decode_json(text: str) -> Any:
 
 
 def local_time(stored: Any) -> Any:
-    """A stored trial time (naive UTC, Optuna's RDB convention) as Optuna returns it: naive local."""
+    """A stored trial time (naive UTC, Optuna's RDB convention) as Optuna returns it: naive local.
+    SQLite gives the text SQLAlchemy wrote (``YYYY-MM-DD HH:MM:SS.ffffff``), PostgreSQL a datetime."""
     if stored is None:
         return None
     import datetime as dt
+    if isinstance(stored, str):
+        stored = dt.datetime.fromisoformat(stored)
     return stored.replace(tzinfo=dt.timezone.utc).astimezone().replace(tzinfo=None)
-
-
-def rdb_tables() -> dict[str, Any]:
-    """Optuna's tables, to read (ador/explore/optuna_tables.py: without Optuna's ORM)."""
-    from ador.explore.optuna_tables import TABLES
-    return TABLES
 
 
 def trial_state(value: Any) -> TrialState:

@@ -26,6 +26,7 @@ from ador.explore.record import is_feasible, metrics_of, reasons_of, stored_metr
 
 if TYPE_CHECKING:
     from ador.explore.config import Study
+    from ador.explore.database import Database
     from ador.explore.space import SearchSpace
 
 TABLE_ROW_KEY = "ador_table_row"     # trial system attribute: the trial's row (JSON array)
@@ -146,36 +147,33 @@ class TableLayout:
 FOLD_TRIALS = 50_000     # trials folded into one text per query (a database's text has a size limit)
 
 
-def stored_rows(engine: Any, study_id: int) -> list[tuple[int, int, TrialState, Any]] | None:
+def stored_rows(database: Database | None, study_id: int) -> list[tuple[int, int, TrialState, Any]] | None:
     """(trial id, number, state, stored row or None) of every trial of the study: on SQLite and
     PostgreSQL folded into one JSON text per ``FOLD_TRIALS`` trial ids (one decode each, where
     20,000 small decodes cost twice the time); None without a database."""
-    if engine is None:
+    if database is None:
         return None
-    from sqlalchemy import text
-
     from ador.explore.stored_table import trial_state
-    dialect = engine.dialect.name
+    dialect = database.dialect
     join = ("FROM trials t LEFT JOIN trial_system_attributes a ON a.trial_id = t.trial_id AND a.key = :key "
             "WHERE t.study_id = :study")
     args = {"key": TABLE_ROW_KEY, "study": study_id}
     rows: list[tuple] = []
-    with engine.connect() as conn:
+    with database.session() as s:
         if dialect in ("sqlite", "postgresql"):
             cast = "" if dialect == "sqlite" else "::text"
             agg = "group_concat({x}, ',')" if dialect == "sqlite" else "string_agg({x}, ',')"
             item = (f"t.trial_id{cast} || ',' || t.number{cast} || ',\"' || t.state{cast} || '\",' || "
                     "COALESCE(a.value_json, 'null')")
-            low, high = conn.execute(text("SELECT MIN(trial_id), MAX(trial_id) FROM trials WHERE study_id = :study"),
-                                     args).one()
-            fold = text(f"SELECT {agg.format(x=item)} {join} AND t.trial_id >= :low AND t.trial_id < :high")
+            (low, high), = s.rows("SELECT MIN(trial_id), MAX(trial_id) FROM trials WHERE study_id = :study", args)
+            fold = f"SELECT {agg.format(x=item)} {join} AND t.trial_id >= :low AND t.trial_id < :high"
             for start in range(low or 0, (high or -1) + 1, FOLD_TRIALS):
-                folded = conn.execute(fold, {**args, "low": start, "high": start + FOLD_TRIALS}).scalar()
+                (folded,), = s.rows(fold, {**args, "low": start, "high": start + FOLD_TRIALS})
                 flat = json.loads(f"[{folded}]") if folded else []
                 rows += zip(flat[0::4], flat[1::4], flat[2::4], flat[3::4])
         else:
             rows = [(tid, number, state, None if value is None else json.loads(value)) for tid, number, state, value
-                    in conn.execute(text(f"SELECT t.trial_id, t.number, t.state, a.value_json {join}"), args).all()]
+                    in s.rows(f"SELECT t.trial_id, t.number, t.state, a.value_json {join}", args)]
     states = {s.name: s for s in TrialState}
     return [(int(tid), int(number), states[state] if isinstance(state, str) else trial_state(state), row)
             for tid, number, state, row in rows]

@@ -44,7 +44,7 @@ def trials_table(study: Study, durable: optuna.Study, *, stored: bool = True) ->
     from ador.explore.table_rows import TableLayout, stored_rows
     layout = TableLayout.of(study)
     reader = StoredTrials(durable._storage, durable._study_id)
-    heads = with_retries(lambda: stored_rows(reader.engine, reader.study_id), "reading the table",
+    heads = with_retries(lambda: stored_rows(reader.db, reader.study_id), "reading the table",
                          reset=getattr(reader.storage, "remove_session", None)) if stored else None
     entries: list[tuple[int, Any, list[Any], tuple | None]] = []
     missing: list[int] | None = None              # ids to read whole (None: every trial)
