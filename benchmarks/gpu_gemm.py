@@ -68,13 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             weights8 = [w.to(fp8) for w in weights] if fp8 is not None else []
             for m in TOKENS:
                 x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
-                cases: list[tuple[str, Any]] = [("bf16", lambda i, x=x, w=weights: x @ w[i % COPIES].T)]
-                if weights8:
-                    x8 = x.to(fp8)
-                    one = torch.ones((), device=dev)
-                    cases.append(("fp8", lambda i, x8=x8, one=one, w8=weights8: torch._scaled_mm(
-                        x8, w8[i % COPIES].T, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)))
-                for dtype, fn in cases:
+                for dtype, fn in _cases(torch, x, weights, weights8, fp8):
                     try:
                         t = _time(torch, fn, args.repeats)
                     except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
@@ -102,12 +96,7 @@ def _waves(torch: Any, dev: Any, props: Any, fp8: Any, args: Any) -> int:
         weights8 = [w.to(fp8) for w in weights] if fp8 is not None else []
         for m in WAVE_TOKENS:
             x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
-            cases: list[tuple[str, Any]] = [("bf16", lambda i, x=x, w=weights: x @ w[i % COPIES].T)]
-            if weights8 and m == 1024:
-                x8, one = x.to(fp8), torch.ones((), device=dev)
-                cases.append(("fp8", lambda i, x8=x8, one=one, w8=weights8: torch._scaled_mm(
-                    x8, w8[i % COPIES].T, scale_a=one, scale_b=one, out_dtype=torch.bfloat16)))
-            for dtype, fn in cases:
+            for dtype, fn in _cases(torch, x, weights, weights8 if m == 1024 else [], fp8):
                 t = _time(torch, fn, args.repeats)
                 flops = 2.0 * m * n * k
                 rows.append(dict(op="sweep", m=m, n=n, k=k, dtype=dtype, us=t * 1e6, tflops=flops / t / 1e12))
@@ -119,6 +108,17 @@ def _waves(torch: Any, dev: Any, props: Any, fp8: Any, args: Any) -> int:
                                     "copies": COPIES, "rows": rows}, indent=1))
     print(f"wrote {len(rows)} rows to {args.out}")
     return 0
+
+
+def _cases(torch: Any, x: Any, weights: list, weights8: list, fp8: Any) -> list[tuple[str, Any]]:
+    """The timed launches of ``x`` times the rotated weights: bf16 ``torch.matmul``, and fp8
+    ``torch._scaled_mm`` (per-tensor scales of 1, bf16 output) where fp8 copies of the weights are given."""
+    cases: list[tuple[str, Any]] = [("bf16", lambda i: x @ weights[i % COPIES].T)]
+    if weights8:
+        x8, one = x.to(fp8), torch.ones((), device=x.device)
+        cases.append(("fp8", lambda i: torch._scaled_mm(x8, weights8[i % COPIES].T, scale_a=one, scale_b=one,
+                                                        out_dtype=torch.bfloat16)))
+    return cases
 
 
 def _time(torch: Any, fn: Any, repeats: int) -> float:
