@@ -25,12 +25,12 @@ def _bulk_read(command: Callable[[argparse.Namespace], int]) -> Callable[[argpar
     0.13-0.2 s of a whole-table export, 0.02-0.04 s of status and best."""
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
-        paused = gc.isenabled()
+        was_enabled = gc.isenabled()
         gc.disable()
         try:
             return command(args)
         finally:
-            if paused:
+            if was_enabled:
                 gc.enable()
     return run
 

@@ -171,7 +171,15 @@ def _reads_equal_rdb_path(url, monkeypatch, capsys):
     assert fast == slow
     assert all(code == 0 for code, _, _ in fast)
     assert gc.isenabled()               # paused during each reading command only (cli_study._bulk_read)
-    assert json.loads(fast[1][1])["n_trials"] > 40
+    # both routes run ador's own queries: hold them to what Optuna's API says of the study
+    trials = optuna.load_study(study_name="smoke", storage=url).get_trials(deepcopy=False)
+    status = json.loads(fast[1][1])
+    assert status["n_trials"] == len(trials) > 40
+    assert (status["n_complete"], status["n_failed"], status["n_running"]) == tuple(
+        sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING))
+    from ador.explore.record import is_feasible
+    assert status["n_feasible"] == sum(t.state == TrialState.COMPLETE and is_feasible(t) for t in trials)
+    assert sorted(e["trial"] for e in json.loads(fast[6][1])) == [t.number for t in trials]
 
 
 def test_reading_commands_print_what_the_rdbstorage_path_printed(workdir, monkeypatch, capsys):
@@ -184,6 +192,15 @@ def test_reading_commands_print_what_the_rdbstorage_path_printed(workdir, monkey
     other.tell(t, [1.0, 2.0, 3.0][:len(other.directions)])
     other.tell(other.ask(), state=TrialState.PRUNED)
     other.tell(other.ask(), state=TrialState.FAIL)
+    # a second study in the file, trials of every state with ador's attributes: no read of "smoke"
+    # may pick them up (a query that lost its study filter fails here)
+    second = optuna.create_study(study_name="second", storage=url, directions=other.directions)
+    for state in (TrialState.COMPLETE, TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, None):
+        t = second.ask({"x": IntDistribution(0, 3)})
+        second._storage.set_trial_system_attr(t._trial_id, "ador_design", f"second-{t.number}")
+        second._storage.set_trial_system_attr(t._trial_id, "constraints", [-1.0])
+        if state is not None:
+            second.tell(t, [0.5] * len(second.directions) if state == TrialState.COMPLETE else None, state=state)
     capsys.readouterr()
     _reads_equal_rdb_path(url, monkeypatch, capsys)
 
@@ -282,3 +299,58 @@ def test_a_missing_database_is_still_one_line(workdir, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "no such file" in err, err
     assert not (workdir / "none.db").exists()
+    assert gc.isenabled()               # back on after a reading command that failed
+
+
+def test_the_sqlite_reader_never_creates_a_database(tmp_path):
+    """A file deleted under a reading command is an error on the next query, not a new empty file."""
+    from ador.explore.database import SqliteFile
+    db = SqliteFile(str(tmp_path / "gone db#1.db"))
+    with pytest.raises(sqlite3.OperationalError):
+        db.tables()
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_reader_session_sees_one_snapshot(tmp_path):
+    """A study writing between two queries of one session is not seen by the second."""
+    from ador.explore.database import SqliteFile
+    path = tmp_path / "s.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    with SqliteFile(str(path)).session() as s:
+        before = s.rows("SELECT COUNT(*) FROM t")
+        writer.execute("INSERT INTO t VALUES (1)")
+        assert s.rows("SELECT COUNT(*) FROM t") == before == [(0,)]
+    with SqliteFile(str(path)).session() as s:
+        assert s.rows("SELECT COUNT(*) FROM t") == [(1,)]
+
+
+def test_status_counts_every_point_it_read(workdir, monkeypatch):
+    """Trials that complete while status reads are in its counts if they are in its points: never
+    more feasible than complete trials (the counts are read after the points)."""
+    from ador.explore import results
+    url = f"sqlite:///{workdir}/s.db"
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "20", "--quiet", "--storage", url]) == 0
+    study = optuna.load_study(study_name="smoke", storage=url)
+    real_reader = results.reader
+
+    def reader_with_a_writer(durable):
+        r = real_reader(durable)
+        real_counts = r.counts
+
+        def counts():
+            finished = real_counts()
+            # the writer completes a trial between the two reads, whichever order they come in
+            if not getattr(r, "wrote", False):
+                r.wrote = True
+                t = study.ask({"x": IntDistribution(0, 3)})
+                study._storage.set_trial_system_attr(t._trial_id, "constraints", [-1.0])
+                study.tell(t, [1.0] * len(study.directions))
+            return finished
+        r.counts = counts
+        return r
+    monkeypatch.setattr(results, "reader", reader_with_a_writer)
+    durable = optuna.load_study(study_name="smoke", storage=url)
+    out = results.status(durable)
+    assert out["n_feasible"] <= out["n_complete"], out

@@ -61,12 +61,19 @@ class SqliteFile:
 
     @contextmanager
     def session(self) -> Iterator[_Sqlite3Session]:
+        """One connection in one read transaction: its queries see one snapshot of the file though
+        a study writes to it meanwhile (Python's sqlite3 begins none before a SELECT by itself).
+        Opened read-write but never created (``mode=rw``): a file deleted under a command is an
+        error, not a new empty database; ``mode=ro`` could not read a WAL file without its index."""
         import sqlite3
-        conn = sqlite3.connect(self.path, timeout=self.timeout_s)
+        from urllib.parse import quote
+        conn = sqlite3.connect(f"file:{quote(self.path)}?mode=rw", uri=True, timeout=self.timeout_s,
+                               isolation_level=None)
         try:
+            conn.execute("BEGIN")
             yield _Sqlite3Session(conn)
         finally:
-            conn.close()
+            conn.close()          # ends the read transaction (nothing was written)
 
     def dispose(self) -> None:
         """Nothing is pooled."""

@@ -112,10 +112,10 @@ class ReadOnlyStorage(BaseStorage):
         return [_direction(d) for d, in rows]
 
     def _attrs(self, table: str, study_id: int | None) -> dict[int, dict[str, Any]]:
-        sql = f"SELECT study_id, key, value_json FROM {table}"
+        sql = f"SELECT a.study_id, a.key, a.value_json FROM {table} a"      # qualified: KEY is reserved in MySQL
         out: dict[int, dict[str, Any]] = {}
         for sid, key, text in (self._rows(sql) if study_id is None else
-                               self._rows(sql + " WHERE study_id = :study", study=study_id)):
+                               self._rows(sql + " WHERE a.study_id = :study", study=study_id)):
             out.setdefault(sid, {})[key] = json.loads(text)
         return out
 

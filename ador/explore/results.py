@@ -60,11 +60,13 @@ def status(durable: optuna.Study, front: list[FrozenTrial] | None = None,
     """Counts, the front's size and hypervolume (``front`` and ``points``, the completed trials'
     values, where the caller has read them already; without ``front`` none is read whole)."""
     r = reader(durable)
-    counts = r.counts()
     made = settings(durable)
     directions = [d.name.lower() for d in durable.directions]
     if points is None:
         points = r.points()
+    # counted after the points were read: a trial only moves on to a finished state, so with a study
+    # running meanwhile the counts include every point (never fewer complete than feasible trials)
+    counts = r.counts()
     front_values = [t.values for t in front] if front is not None else \
         [p.values for p in front_points(durable, directions, points, space)]
     names = durable.metric_names or []
