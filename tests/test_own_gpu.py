@@ -222,3 +222,40 @@ def test_the_causal_tail_explains_the_attention_sweep_better_but_is_not_the_mode
     # 128 blocks x 1,024 / 132 SMs, less than the heaviest block alone
     assert op.n == 1024
     assert attention.causal_tail_fill(h100, op) == pytest.approx((128 * 1024 / 132) / (1024 + 2047 / 2))
+
+
+def test_mixed_iterations_are_quoted_as_computed():
+    """81 fused passes per Hopper GPU (benchmarks/gpu_mixed.py): the generated tables and the figures
+    docs/serving.md quotes are recomputed from the files and the model."""
+    from ador.validation import mixed
+    text = (REPO / "docs" / "serving.md").read_text()
+    reports = mixed.shipped_reports()
+    for report in reports:
+        assert len(report["rows"]) == 81 and report["fused_over_apart"]["n"] == 54
+        assert mixed.table(report) in text
+    prose = " ".join(text.split())
+    h100 = reports[0]
+    f, m = h100["fused_over_apart"], h100["by_kind"]["mixed"]
+    assert f"H100 it costs {f['measured']:.3f} of the decodes and the prompt run apart, and the model says " \
+           f"{f['model']:.3f}; the mixed passes are priced with a mean absolute error of {m['mape_pct']:.1f}% " \
+           f"(mean signed error {m['bias_pct']:+.1f}%)" in prose
+    errors = [e for r in reports for e in mixed.under_load_errors_pct(r)]
+    assert f"prices plain PyTorch's pass {min(errors):.1f}-{max(errors):.1f}% slow" in prose
+
+
+def test_a_mixed_pass_is_priced_as_the_simulator_prices_its_iteration():
+    """The layer the sweep is judged by is the simulator's iteration: its per-layer operators for 256
+    decodes and a 512-token prompt are the fused iteration's (one GEMM per projection over 768 rows)."""
+    from ador.validation import mixed
+    from ador.validation.predict import layer_ops
+    from ador.workload import get_model, get_precision
+    from ador.workload.graph import PrefillChunk, build_iteration
+    model = get_model("llama-3-70b")
+    ops = layer_ops(model, build_iteration(model, get_precision("bf16"), 4, prefill=(PrefillChunk(1, 512, 0),),
+                                           decode_batch=256, decode_kv_len=512), collectives=False)
+    assert {op.m for op in ops if op.kind == "gemm"} == {768}
+    assert sorted(op.m for op in ops if op.kind == "attention") == [1, 512]
+    both = mixed.model_ms("h100-sxm-80gb", "llama-3-70b", 4, 256, 512, 512)
+    apart = mixed.model_ms("h100-sxm-80gb", "llama-3-70b", 4, 256, 512, 0) + \
+        mixed.model_ms("h100-sxm-80gb", "llama-3-70b", 4, 0, 0, 512)
+    assert 0.5 * apart < both < apart          # one pass over the weights instead of two
