@@ -200,8 +200,10 @@ def test_prefill_attention_sweep_is_quoted_as_computed():
     f = attention.figures()
     assert f"Whole waves miss the sweeps by {f['waves_cudnn']} (cuDNN) and {f['waves_flash']}" in prose
     assert f"misses by {f['tail_cudnn']} and {f['tail_flash']}" in prose
-    assert f"runs at {f['ratio_tail']} of the TFLOP/s of one with 64 heads (measured: {f['ratio_measured']}; " \
-           f"whole waves: {f['ratio_waves']})" in prose
+    assert f"runs at {f['ratio_measured']} of the TFLOP/s of one with 64 heads, the fitted candidate says " \
+           f"{f['ratio_tail']} and the fitted whole waves {f['ratio_waves']}" in prose
+    assert f"cuDNN fits best at {f['share_cudnn']} (the candidate's) and FlashAttention-2 at {f['share_flash']}" \
+        in prose and float(f["share_cudnn"]) == attention.CAUSAL_TAIL
     assert f"cuDNN's kernel at {f['eff_cudnn']} of the dense bf16 peak (the fitted tensor efficiency of GH100 is " \
            f"{f['fitted']}), PyTorch's FlashAttention-2 at {f['eff_flash']}" in prose
 
@@ -219,7 +221,7 @@ def test_the_causal_tail_explains_the_attention_sweep_better_but_is_not_the_mode
     h100, op = PRESETS["h100-sxm-80gb"], attention.model_op(2048, 8)
     assert prefill_attention_fill(h100, op) == pytest.approx(128 / 132)
     # a query sees 1,024 keys on average (op.n), the heaviest block's 1,024 + 2,047 / 2; the even share is
-    # 128 blocks x 1,024 / 132 SMs, less than the heaviest block alone
+    # 128 blocks x 1,024 / 132 SMs, which with half the heaviest block as a tail is less than it alone
     assert op.n == 1024
     assert attention.causal_tail_fill(h100, op) == pytest.approx((128 * 1024 / 132) / (1024 + 2047 / 2))
 
@@ -234,13 +236,12 @@ def test_mixed_iterations_are_quoted_as_computed():
         assert len(report["rows"]) == 81 and report["fused_over_apart"]["n"] == 54
         assert mixed.table(report) in text
     prose = " ".join(text.split())
-    h100 = reports[0]
-    f, m = h100["fused_over_apart"], h100["by_kind"]["mixed"]
-    assert f"H100 it costs {f['measured']:.3f} of the decodes and the prompt run apart, and the model says " \
-           f"{f['model']:.3f}; the mixed passes are priced with a mean absolute error of {m['mape_pct']:.1f}% " \
-           f"(mean signed error {m['bias_pct']:+.1f}%)" in prose
-    errors = [e for r in reports for e in mixed.under_load_errors_pct(r)]
-    assert f"prices plain PyTorch's pass {min(errors):.1f}-{max(errors):.1f}% slow" in prose
+    f = mixed.figures()
+    assert f"on the two GPUs a fused pass costs {f['fused_measured']} of the decodes and the prompt run apart, and " \
+           f"the model says {f['fused_model']}; the mixed passes are priced with a mean absolute error of " \
+           f"{f['mixed_mape']}% (mean signed error {f['mixed_bias']})" in prose
+    assert f"it prices plain PyTorch's pass {f['under_mixed']}% slow, and the prompt alone {f['under_prompt']}% slow " \
+           f"(the decodes alone {f['under_decodes']})" in prose
 
 
 def test_a_mixed_pass_is_priced_as_the_simulator_prices_its_iteration():

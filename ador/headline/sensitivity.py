@@ -124,8 +124,8 @@ def schedule_caveat(lines: Sequence[Line], gpu: str = REFERENCE) -> str:
         status = "as measured on this GPU (docs/validation.md, \"Single GEMMs\")"
     elif schedule == "waves":
         status = ("not measured on this GPU: Hopper's GEMMs were measured to pay no partial last wave, and the "
-                  "public rows, mostly A100, fit better with whole waves, through TTFT and throughput: their TBT "
-                  "rows barely tell the two apart (benchmarks/splitk_fit.py)")
+                  "public rows, mostly A100, fit better with whole waves, through TTFT and output per GPU: their "
+                  "decode rows prefer neither (benchmarks/splitk_fit.py)")
     else:
         status = "not measured on this GPU, assumed as measured on Hopper"
     return (f"The TBT ratio rests on how {gpu}'s GEMMs place their tiles on the SMs: priced {schedule} ({status}), "

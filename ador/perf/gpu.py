@@ -72,13 +72,19 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
     return padding * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
 
 
+def attention_blocks(op: Op) -> tuple[float, int]:
+    """A prefill attention's thread blocks, one per ``GPU_ATTN_BLOCK_M`` query rows of a head, and
+    the fraction of their rows that is real (the last block of each head padded)."""
+    per_head = -(-op.m // GPU_ATTN_BLOCK_M)
+    return op.m / (per_head * GPU_ATTN_BLOCK_M), op.groups * per_head
+
+
 def prefill_attention_fill(gpu: GpuSpec, op: Op) -> float:
-    """Fraction of the tensor peak a prefill attention's blocks keep busy: one thread block per
-    ``GPU_ATTN_BLOCK_M`` query rows of a head (padding the last), in whole waves over the SMs. Causal
-    blocks differ in work; a sweep on Hopper (``ador.validation.attention``) found a rule that says so
-    closer to FlashAttention-2 and cuDNN, but the public rows fit no better with it (docs/validation.md)."""
-    block_fill = op.m / (-(-op.m // GPU_ATTN_BLOCK_M) * GPU_ATTN_BLOCK_M)
-    blocks = op.groups * -(-op.m // GPU_ATTN_BLOCK_M)
+    """Fraction of the tensor peak a prefill attention's blocks keep busy (``attention_blocks``) in
+    whole waves over the SMs. Causal blocks differ in work; a sweep on Hopper
+    (``ador.validation.attention``) found a rule that says so closer to FlashAttention-2 and cuDNN,
+    but the public rows fit no better with it (docs/validation.md)."""
+    block_fill, blocks = attention_blocks(op)
     return block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
 
 

@@ -31,19 +31,26 @@ from ador.workload import get_model, get_precision
 from ador.workload.graph import PrefillChunk, build_iteration
 
 PRECISION = "bf16"
-# the stack the script measures, as its rows of measured-own-gpu.csv name it (kernel facts follow it)
-SOFTWARE = "pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, SDPA, unfused)"
+
+
+def software(torch_version: str) -> str:
+    """The stack the script measures, named as gpu_measure.py names it in measured-own-gpu.csv (the
+    runtime's kernel facts follow the name)."""
+    return f"pytorch {torch_version} (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, SDPA, unfused)"
+
+
 MIXED_FILES = ("mixed-h100.json", "mixed-h200.json")
 KINDS = ("decodes alone", "prompt alone", "mixed")
 
 
-def model_ms(hardware: str, model_name: str, tp: int, decodes: int, kv: int, prompt: int) -> float:
+def model_ms(hardware: str, model_name: str, tp: int, decodes: int, kv: int, prompt: int,
+             torch_version: str = "2.11.0+cu130") -> float:
     """The model's ms for one layer of the iteration on one device of a TP-``tp`` shard."""
     device = PRESETS.get(hardware)
     if device is None:
         raise ConfigError("hardware", hardware, "unknown hardware")
     model, precision = get_model(model_name), get_precision(PRECISION)
-    runtime, _ = runtime_for(SOFTWARE, runtime_profiles())
+    runtime, _ = runtime_for(software(torch_version), runtime_profiles())
     system = System.of(device, tp=tp, devices=tp, runtime=runtime)
     ops = build_iteration(model, precision, tp, prefill=(PrefillChunk(1, prompt, 0),) if prompt else (),
                           decode_batch=decodes, decode_kv_len=kv if decodes else 0)
@@ -60,8 +67,9 @@ def compare(path: str | Path) -> dict[str, Any]:
     error; for the mixed ones, the fused pass over the two passes apart, measured and modelled."""
     data = json.loads(Path(path).read_text())
     hardware = data["hardware"]
-    rows = [{**r, "model_ms": model_ms(hardware, r["model"], r["tp"], r["decodes"], r["kv"], r["prompt"])}
-            for r in data["rows"]]
+    torch_version = data["environment"]["torch"]
+    rows = [{**r, "model_ms": model_ms(hardware, r["model"], r["tp"], r["decodes"], r["kv"], r["prompt"],
+                                       torch_version)} for r in data["rows"]]
     alone = {(r["tp"], r["decodes"], r["kv"], r["prompt"]): r for r in rows if _kind(r) != KINDS[2]}
     by_kind: dict[str, Any] = {}
     for kind in KINDS:
@@ -82,9 +90,11 @@ def compare(path: str | Path) -> dict[str, Any]:
 def table(report: dict[str, Any]) -> str:
     """Markdown: the model against each kind of pass, and the fusion measured and modelled."""
     f = report["fused_over_apart"]
-    out = [f"Mixed iterations on {report['hardware']} (one llama-3-70b layer shard at TP 2, 4 and 8; "
-           f"{len(report['rows'])} passes):", "",
-           "| passes | n | MAPE | mean error (model - measured) |", "| --- | ---: | ---: | ---: |"]
+    rows = report["rows"]
+    tps = ", ".join(str(tp) for tp in sorted({r["tp"] for r in rows}))
+    models = ", ".join(sorted({r["model"] for r in rows}))
+    out = [f"Mixed iterations on {report['hardware']} (one {models} layer shard at TP {tps}; {len(rows)} passes):", "",
+           "| passes | n | MAPE | mean error (model / measured - 1) |", "| --- | ---: | ---: | ---: |"]
     for kind, s in report["by_kind"].items():
         out.append(f"| {kind} | {s['n']} | {s['mape_pct']:.1f}% | {s['bias_pct']:+.1f}% |")
     out += ["", f"A fused pass over the decodes and the prompt run apart (mean of {f['n']}): measured "
@@ -108,11 +118,34 @@ def update_doc(path: str | Path) -> None:
 
 # the iterations TensorRT-LLM runs Llama 3.1 70B on 4 x H100 at 16 requests/s in the public serving
 # rows (about 200 running decodes, each cache of 467 prompt tokens plus up to 256 outputs, beside some
-# 500 prompt tokens per step): the sweep's nearest passes
-UNDER_LOAD = tuple((4, 256, kv, 512) for kv in (512, 2048))
+# 500 prompt tokens per step): the sweep's nearest pass, and the two kinds of pass it fuses
+UNDER_LOAD = (4, 256, 512, 512)
 
 
-def under_load_errors_pct(report: dict[str, Any]) -> list[float]:
-    """The model's error on the passes nearest the loaded TensorRT-LLM iterations (``UNDER_LOAD``)."""
+def under_load_errors_pct(report: dict[str, Any]) -> dict[str, float]:
+    """The model's error on the pass nearest the loaded TensorRT-LLM iterations (``UNDER_LOAD``) and on
+    its decodes and its prompt alone."""
     at = {(r["tp"], r["decodes"], r["kv"], r["prompt"]): r for r in report["rows"]}
-    return [(at[k]["model_ms"] / at[k]["median_ms"] - 1.0) * 100.0 for k in UNDER_LOAD]
+    tp, decodes, kv, prompt = UNDER_LOAD
+    keys = {KINDS[2]: UNDER_LOAD, KINDS[0]: (tp, decodes, kv, 0), KINDS[1]: (tp, 0, 0, prompt)}
+    return {kind: (at[k]["model_ms"] / at[k]["median_ms"] - 1.0) * 100.0 for kind, k in keys.items()}
+
+
+def _span(values: list[float], fmt: str) -> str:
+    lo, hi = format(min(values), fmt), format(max(values), fmt)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def figures() -> dict[str, str]:
+    """The figures docs/serving.md quotes from the shipped files (ranges over the GPUs)."""
+    reports = shipped_reports()
+    under = [under_load_errors_pct(r) for r in reports]
+    decodes = [u[KINDS[0]] for u in under]
+    return {"fused_measured": _span([r["fused_over_apart"]["measured"] for r in reports], ".3f"),
+            "fused_model": _span([r["fused_over_apart"]["model"] for r in reports], ".3f"),
+            "mixed_mape": _span([r["by_kind"][KINDS[2]]["mape_pct"] for r in reports], ".1f"),
+            "mixed_bias": ", ".join(f"{r['by_kind'][KINDS[2]]['bias_pct']:+.1f}% on the "
+                                    f"{r['hardware'].split('-')[0].upper()}" for r in reports),
+            "under_mixed": _span([u[KINDS[2]] for u in under], ".1f"),
+            "under_prompt": _span([u[KINDS[1]] for u in under], ".1f"),
+            "under_decodes": _span([abs(e) for e in decodes], ".1f") + ("% fast" if max(decodes) < 0 else "%")}
