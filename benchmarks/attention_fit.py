@@ -14,12 +14,10 @@ half.
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from ador.perf.gpu import prefill_attention_fill as MODEL_RULE  # the model's rule, before run() swaps it
-from benchmarks.splitk_fit import _fit
+from benchmarks.refit import refits
 
 
 def _own_prefill() -> dict[str, Any]:
@@ -34,17 +32,9 @@ def _own_prefill() -> dict[str, Any]:
 
 
 def run() -> dict[str, dict[str, Any]]:
-    import ador.perf.gpu as gpu
     from ador.validation.attention import RULES, causal_tail_fill
-    out: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for rule, fill in zip(RULES, (MODEL_RULE, causal_tail_fill)):
-            gpu.prefill_attention_fill = fill
-            try:
-                out[rule] = {**_fit(Path(tmp) / f"{len(out)}.yaml"), "own_prefill": _own_prefill()}
-            finally:
-                gpu.prefill_attention_fill = MODEL_RULE
-    return out
+    return refits("prefill_attention_fill", zip(RULES, (MODEL_RULE, causal_tail_fill)),
+                  lambda: {"own_prefill": _own_prefill()})
 
 
 if __name__ == "__main__":

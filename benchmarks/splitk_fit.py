@@ -16,17 +16,13 @@ minutes.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from ador.perf.gpu import tile_utilisation as MODEL_RULE  # the model's rule, before run() swaps it
+from benchmarks.refit import refits
 
 SPLITS = (1, 2, 3, 4, 5, 6, 8, 12, 16, 32)
-A100 = "a100-sxm-80gb"
 
 
 def split_over_waves(gpu, m: int, n: int, k: int) -> float:
@@ -76,24 +72,6 @@ def stream_k_everywhere(gpu, m: int, n: int, k: int) -> float:
     return MODEL_RULE(dataclasses.replace(gpu, gemm_schedule="stream-k"), m, n, k)
 
 
-def _fit(out: Path) -> dict[str, Any]:
-    """Refit under the tile rule in force, and the fit's in-sample error per GPU and, on the A100's
-    rows (the headline's baseline), per metric: which rows prefer which rule."""
-    from ador.cli import main
-    from ador.validation.calibrate import evaluate_rows
-    from ador.validation.data import load_measurements
-    from ador.validation.predict import summarise
-    with contextlib.redirect_stdout(io.StringIO()) as text, contextlib.redirect_stderr(io.StringIO()):
-        main(["calibrate", "--cv", "--json", "--out", str(out)])
-    d = json.loads(text.getvalue())
-    rows = load_measurements()
-    results = evaluate_rows(rows, d["values"], rows)
-    a100 = summarise([r for r in results if r.row.hardware == A100])
-    return {**{k: d[k] for k in ("mape_pct", "kfold_mape_pct", "loso_mape_pct", "by_metric")},
-            "by_hardware": summarise(results)["by_hardware"], "a100_rows": a100["n"],
-            "a100_by_metric": a100["by_metric"]}
-
-
 RULES = (("the model (whole waves; Hopper and Blackwell stream-K)", MODEL_RULE),
          ("split-K over waves", split_over_waves), ("stream-K on every GPU", stream_k_everywhere),
          ("the best-filling SM80 tile shape", tile_choice))
@@ -114,16 +92,7 @@ def _headline_tbt_ratio() -> float:
 
 
 def run() -> dict[str, dict[str, Any]]:
-    import ador.perf.gpu as gpu
-    out: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, rule in RULES:
-            gpu.tile_utilisation = rule
-            try:
-                out[label] = {**_fit(Path(tmp) / f"{len(out)}.yaml"), "headline_tbt_x": _headline_tbt_ratio()}
-            finally:
-                gpu.tile_utilisation = MODEL_RULE
-    return out
+    return refits("tile_utilisation", RULES, lambda: {"headline_tbt_x": _headline_tbt_ratio()})
 
 
 if __name__ == "__main__":
