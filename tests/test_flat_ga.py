@@ -20,15 +20,41 @@ def _run(sampler, n: int, study=None):
     return study
 
 
-@pytest.mark.parametrize("ours, theirs", [(FlatNSGAIISampler, optuna.samplers.NSGAIISampler),
-                                          (FlatNSGAIIISampler, optuna.samplers.NSGAIIISampler)])
-def test_same_designs_as_optunas_sampler(ours, theirs):
-    a = _run(ours(seed=3, population_size=10), 250)
-    b = _run(theirs(seed=3, population_size=10), 250)
+def _operators():
+    """ador's NSGA-II operators (ador/explore/samplers.py): VSBX crossover, polynomial mutation."""
+    return {"crossover": optuna.samplers.nsgaii.VSBXCrossover(),
+            "mutation": optuna.samplers.nsgaii.PolynomialMutation(eta=20.0)}
+
+
+@pytest.mark.parametrize("ours, theirs, operators", [(FlatNSGAIISampler, optuna.samplers.NSGAIISampler, False),
+                                                     (FlatNSGAIISampler, optuna.samplers.NSGAIISampler, True),
+                                                     (FlatNSGAIIISampler, optuna.samplers.NSGAIIISampler, False)])
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_same_designs_as_optunas_sampler(ours, theirs, operators):
+    a = _run(ours(seed=3, population_size=10, **(_operators() if operators else {})), 250)
+    b = _run(theirs(seed=3, population_size=10, **(_operators() if operators else {})), 250)
     assert [t.params for t in a.trials] == [t.params for t in b.trials]
     key = theirs._GENERATION_KEY
     assert [t.system_attrs[key] for t in a.trials] == [t.system_attrs[key] for t in b.trials]
     assert generation_key(ours(seed=0)) == key                  # stored under Optuna's own key
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_repeated_child_is_bred_again_with_uniform_redraws_after_the_local_tries():
+    """Polynomial mutation rarely moves a knob of few values, so a child that repeats a known design is
+    bred LOCAL_TRIES times with it and then with uniform redraws (Optuna's); the sampler keeps its own."""
+    from ador.explore.flat_ga import DUPLICATE_TRIES, LOCAL_TRIES
+    sampler = FlatNSGAIISampler(seed=1, population_size=10, **_operators())
+    study = _run(sampler, 20)                                       # generation 0 and 1 told
+    strategy = sampler._child_generation_strategy
+    own, seen, real = strategy._mutation, [], type(strategy).__call__
+    strategy.__class__ = type("Recording", (type(strategy),), {
+        "__call__": lambda self, *a: seen.append(self._mutation) or real(self, *a)})
+    sampler.is_known = lambda key: True                             # every child a repeat
+    study.ask(DISTS)
+    assert len(seen) == DUPLICATE_TRIES and 0 < LOCAL_TRIES < DUPLICATE_TRIES
+    assert seen[:LOCAL_TRIES] == [own] * LOCAL_TRIES and seen[LOCAL_TRIES:] == [None] * (DUPLICATE_TRIES - LOCAL_TRIES)
+    assert strategy._mutation is own
 
 
 def test_resume_of_many_generations_needs_no_recursion():

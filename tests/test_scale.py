@@ -71,10 +71,34 @@ def test_nsga2_crosses_numbers_with_vsbx_unless_told(workdir, capsys):
     assert err.count("\n") == 1 and "sampler.options.crossover" in err and "halfway" in err
 
 
+def test_nsga2_mutates_numbers_polynomially_unless_told(workdir, capsys):
+    """ador's NSGA-II mutates numerical parameters with Deb's polynomial mutation (distribution index
+    20, the NSGA-II paper's), where Optuna redraws a mutated parameter uniformly; ``mutation:
+    uniform`` restores Optuna's, and an unknown name is a one-line error naming it."""
+    from optuna.samplers.nsgaii import PolynomialMutation
+
+    from ador.cli import main
+    from ador.explore.samplers import POLYNOMIAL_ETA, build_sampler
+    study = load_study("studies/smoke.yaml")
+    mutation = build_sampler("nsga2", {}, study.space, 1)._child_generation_strategy._mutation
+    assert isinstance(mutation, PolynomialMutation) and mutation._eta == POLYNOMIAL_ETA == 20
+    assert build_sampler("nsga2", {"mutation": "uniform"}, study.space, 1)._child_generation_strategy._mutation is None
+    assert build_sampler("nsga3", {}, study.space, 1)._child_generation_strategy._mutation is None  # Optuna's
+    # the probability stays Optuna's: 1 / the number of parameters unless the study sets mutation_prob
+    assert build_sampler("nsga2", {}, study.space, 1)._child_generation_strategy._mutation_prob is None
+    bad = workdir / "bad.yaml"
+    bad.write_text((workdir / "studies" / "smoke.yaml").read_text().replace(
+        "population_size: 20}", "population_size: 20, mutation: gaussian}"))
+    assert main(["study", "launch", str(bad), "--trials", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sampler.options.mutation" in err and "gaussian" in err
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_nsga2_breeds_new_designs_instead_of_repeats_across_a_resume(workdir, seed):
     """With duplicate elimination (the default) NSGA-II's children are designs the study has not met,
-    stored before a resume included; Optuna's own NSGA-II repeats designs on the same space."""
+    stored before a resume included, though polynomial mutation alone could not leave the converged
+    population's neighbourhood (flat_ga.LOCAL_TRIES); Optuna's own NSGA-II repeats designs on the same space."""
     from ador.explore.runner import run_trials
 
     def distinct(durable):
@@ -83,7 +107,8 @@ def test_nsga2_breeds_new_designs_instead_of_repeats_across_a_resume(workdir, se
     study = dataclasses.replace(study, spec=dataclasses.replace(study.spec, seed=seed))
     first = run_trials(study, durable, 150, progress=False)
     second = run_trials(study, durable, 150, progress=False)          # a resume: the sampler is new
-    plain, plain_durable, _ = _smoke(workdir, name=f"plain{seed}", eliminate_duplicates=False, crossover="uniform")
+    plain, plain_durable, _ = _smoke(workdir, name=f"plain{seed}", eliminate_duplicates=False, crossover="uniform",
+                                    mutation="uniform")
     baseline = run_trials(plain, plain_durable, 300, progress=False)
     assert baseline.repeats > 30 and 300 - distinct(plain_durable) == baseline.repeats
     assert first.repeats + second.repeats <= 3 and distinct(durable) >= 297
@@ -110,7 +135,8 @@ def test_a_repeated_design_is_answered_from_its_stored_trial(workdir, monkeypatc
     monkeypatch.setattr(batch.BatchScorer, "__call__", batch_call)
     monkeypatch.setattr(scoring.Scorer, "__call__",
                         lambda self, values: (None if inside else scored.append(values)) or real(self, values))
-    study, durable, _ = _smoke(workdir, eliminate_duplicates=False, crossover="uniform")  # Optuna's, which repeats
+    # Optuna's NSGA-II, which repeats
+    study, durable, _ = _smoke(workdir, eliminate_duplicates=False, crossover="uniform", mutation="uniform")
     first = run_trials(study, durable, 300, progress=False)
     second = run_trials(study, durable, 100, progress=False)         # a resume: replayed trials count too
     trials = durable.get_trials()

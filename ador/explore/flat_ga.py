@@ -19,10 +19,11 @@ the three lookups:
 Unlike Optuna's, a child that is a design the study has already met (stored, or proposed earlier
 in this run) is bred again, up to ``DUPLICATE_TRIES`` times, as pymoo's ``eliminate_duplicates``
 does: a repeat costs a trial of the budget and teaches the search nothing (on the quality space a
-third of 5,000 NSGA-II trials were repeats, half of the last thousand). The run says which designs
+third of 5,000 NSGA-II trials were repeats, half of the last thousand); after ``LOCAL_TRIES`` children
+the retries redraw mutated parameters uniformly, whatever the sampler's mutation. The run says which designs
 are stored (``is_known``, set by ador/explore/history.py); without it, or with the sampler option
-``eliminate_duplicates: false``, the proposals are Optuna's exactly (for the same crossover: ador's
-NSGA-II crosses numbers with VSBX by default, ador/explore/samplers.py).
+``eliminate_duplicates: false``, the proposals are Optuna's exactly (for the same operators: ador's
+NSGA-II crosses numbers with VSBX and mutates them polynomially by default, ador/explore/samplers.py).
 
 A resume may give the parent population of a recent generation (``prime``) so that nothing
 older needs to be read at all (ador/explore/resume.py). Relies on the documented ``BaseGASampler``
@@ -33,7 +34,8 @@ Optuna's own samplers by tests/test_flat_ga.py.
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING, Any, Callable
+import contextlib
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import optuna
 from optuna.samplers import NSGAIIISampler, NSGAIISampler
@@ -44,6 +46,12 @@ if TYPE_CHECKING:
 
 
 DUPLICATE_TRIES = 20       # children bred for one trial before a repeat is let through
+# Children bred with the sampler's own mutation before the retries redraw mutated parameters
+# uniformly (Optuna's mutation). A local mutation (ador's NSGA-II mutates polynomially) cannot leave
+# a neighbourhood the population has exhausted, where a knob of three or four values almost never
+# moves: on the 1,728-design smoke space (population 20) 11-32 of 300 trials were repeats with every
+# retry local, 0-1 with 5 local tries then uniform redraws, as with Optuna's mutation throughout.
+LOCAL_TRIES = DUPLICATE_TRIES // 4
 
 
 class FlatGenerations:
@@ -126,9 +134,25 @@ class FlatGenerations:
             if key not in self._proposed and not self.is_known(key):
                 break
             if attempt < DUPLICATE_TRIES - 1:
-                child = super().sample_relative(study, trial, search_space)    # type: ignore[misc]
+                with self._mutating_uniformly(attempt + 1 >= LOCAL_TRIES):
+                    child = super().sample_relative(study, trial, search_space)    # type: ignore[misc]
         self._proposed.add(key)
         return full
+
+    @contextlib.contextmanager
+    def _mutating_uniformly(self, on: bool) -> Iterator[None]:
+        """While ``on``, a mutated parameter is redrawn uniformly (Optuna's mutation) whatever the
+        sampler's own mutation (ador's NSGA-II: polynomial, which moves a value a step or two)."""
+        strategy = getattr(self, "_child_generation_strategy", None)
+        own = getattr(strategy, "_mutation", None)
+        if not on or own is None:
+            yield
+            return
+        strategy._mutation = None                    # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            strategy._mutation = own                 # type: ignore[union-attr]
 
     # --- BaseGASampler's lookups ------------------------------------------------------------
 
