@@ -3,12 +3,13 @@ the model's pricing of the same operator, and against a candidate the model does
 
 The model prices a prefill attention's tensor-core time as its FLOPs at the dense peak times a fill:
 FlashAttention's thread blocks (``GPU_ATTN_BLOCK_M`` query rows of one head) in whole waves over the
-SMs (``ador.perf.gpu.prefill_attention_fill``). Causal blocks are not equal: the last query block of a prompt sees
-every key, the first only its own. The candidate (``causal_tail_fill``) says so: the blocks' work
-spread evenly over the SMs plus half of the heaviest block's (the heaviest rows are issued last in
-each head's grid order, and on average half of one is left when the others are done), and never
-less than the heaviest block alone. Held out like the other own measurements: nothing is fitted to
-them; per kernel, an efficiency and a fixed cost are fitted to the sweep only to judge the shape.
+SMs (``ador.perf.gpu.prefill_attention_fill``). Causal blocks are not equal: the last query block
+of a prompt sees every key, the first only its own. The candidate (``causal_tail_fill``) says so: the blocks' work
+spread evenly over the SMs plus a share (``CAUSAL_TAIL``, chosen on this sweep) of the heaviest
+block's (the heaviest rows are issued last in each head's grid order, so part of one is left when
+the others are done), and never less than the heaviest block alone. Held out like the other own
+measurements: nothing is fitted to them; per kernel, an efficiency and a fixed cost are fitted to
+the sweep only to judge the shape.
 ``python -m benchmarks.attention_fit`` refits the public rows with either rule.
 
     python -c "from ador.validation import attention as a
