@@ -71,6 +71,28 @@ def test_nsga2_crosses_numbers_with_vsbx_unless_told(workdir, capsys):
     assert err.count("\n") == 1 and "sampler.options.crossover" in err and "halfway" in err
 
 
+def test_a_study_keeps_the_operators_it_was_created_with(workdir, monkeypatch):
+    """A new NSGA-II study stores the crossover and mutation ador defaulted to, so that a resume after a
+    change of ador's defaults breeds with the same operators (a study file that names them keeps its
+    own)."""
+    from ador.cli import main
+    from ador.explore import runner, samplers
+    from ador.explore.record import settings
+    url = f"sqlite:///{workdir}/s.db"
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "20", "--quiet", "--storage", url]) == 0
+    stored = settings(optuna.load_study(study_name="smoke", storage=url))["ador_sampler"]["options"]
+    assert stored == {"population_size": 20, "crossover": "vsbx", "mutation": "polynomial"}
+    # ador's defaults change; the study resumes with what it was made with
+    monkeypatch.setitem(samplers._BUILDERS, "nsga2", samplers._genetic(samplers.FlatNSGAIISampler, "uniform",
+                                                                        "uniform"))
+    built = []
+    real = runner.build_sampler
+    monkeypatch.setattr(runner, "build_sampler", lambda name, options, *a: built.append(dict(options))
+                        or real(name, options, *a))
+    assert main(["study", "resume", "smoke", "--trials", "5", "--quiet", "--storage", url]) == 0
+    assert built and built[-1]["crossover"] == "vsbx" and built[-1]["mutation"] == "polynomial"
+
+
 def test_nsga2_mutates_numbers_polynomially_unless_told(workdir, capsys):
     """ador's NSGA-II mutates numerical parameters with Deb's polynomial mutation (distribution index
     20, the NSGA-II paper's), where Optuna redraws a mutated parameter uniformly; ``mutation:

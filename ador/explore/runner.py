@@ -22,7 +22,7 @@ from ador.explore.params import distributions, knob_values
 from ador.explore.pareto import hv_reference, ratio_hypervolume
 from ador.explore.record import BASELINE_PREFIX, baseline_summary, settings, write_setting
 from ador.explore.reopen import COMPLETE_KEY, check_same, fail_orphans, is_made, load_stored  # noqa: F401
-from ador.explore.samplers import PYMOO, build_sampler, check_sampler
+from ador.explore.samplers import PYMOO, build_sampler, check_sampler, operator_defaults
 from ador.explore.locate import launch_storage
 from ador.explore.history import History, RunStats, TrialWriter, tell
 from ador.explore.scoring import GPU_POLICY_FOR_CONCURRENT, Outcome, Scorer, scorer_for  # noqa: F401 (re-exported)
@@ -88,7 +88,9 @@ def open_study(study: Study, storage_url: str | None = None, *, sampler: str | N
         return durable, url
     made: dict[str, Any] = {"ador_config": study.to_dict(), "ador_config_hash": study.config_hash(),
                 "ador_model_version": model_version(),
-                "ador_sampler": {"name": name, "options": options, "seed": study.spec.seed if seed is None else seed},
+                # the operators ador defaults to today, named: a resume keeps them whatever later defaults are
+                "ador_sampler": {"name": name, "options": {**operator_defaults(name), **options},
+                                 "seed": study.spec.seed if seed is None else seed},
                 "ador_created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "ador_baselines": _baselines(study)}
     directions = [optuna.study.StudyDirection.MINIMIZE if d == "minimize" else optuna.study.StudyDirection.MAXIMIZE

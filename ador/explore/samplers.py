@@ -80,6 +80,13 @@ MUTATIONS: dict[str, Callable[[], optuna.samplers.nsgaii.BaseMutation] | None] =
 NSGA2_MUTATION = "polynomial"
 
 
+def operator_defaults(name: str) -> dict[str, str]:
+    """The variation operators a sampler uses when a study names none: stored with a new study
+    (ador/explore/runner.py) so that a later change of ador's defaults does not change the operators of
+    a study it resumes."""
+    return {"crossover": NSGA2_CROSSOVER, "mutation": NSGA2_MUTATION} if name == "nsga2" else {}
+
+
 def _genetic(cls, default_crossover: str | None, default_mutation: str | None):
     def build(space: SearchSpace, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
         name = options.pop("crossover", default_crossover)
@@ -159,4 +166,4 @@ def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: 
         raise ConfigError("sampler.options", options, f"{name}: {err}") from None
 
 
-__all__ = ["SAMPLERS", "PYMOO", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler"]
+__all__ = ["SAMPLERS", "PYMOO", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler", "operator_defaults"]
