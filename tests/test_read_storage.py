@@ -354,3 +354,30 @@ def test_status_counts_every_point_it_read(workdir, monkeypatch):
     durable = optuna.load_study(study_name="smoke", storage=url)
     out = results.status(durable)
     assert out["n_feasible"] <= out["n_complete"], out
+
+
+def test_a_locked_database_is_one_line_naming_the_lock(workdir, capsys, monkeypatch):
+    """Another process holding the file's exclusive lock past the busy timeout: a one-line error that
+    says so (not "not a SQLite database"), exit 2, once the timeout has passed."""
+    import time
+
+    from ador.explore import storage
+    url = f"sqlite:///{workdir}/s.db"
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "2", "--quiet", "--storage", url]) == 0
+    gc.collect()                                        # the launch's own connections
+    capsys.readouterr()
+    monkeypatch.setattr(storage, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    holder = sqlite3.connect(workdir / "s.db", isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        start = time.monotonic()
+        code = main(["study", "status", "smoke", "--storage", url])
+        waited = time.monotonic() - start
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "locked by another process for over 0.3 s" in err, err
+    assert 0.3 <= waited < 10
+    assert main(["study", "status", "smoke", "--storage", url]) == 0      # the lock gone, it reads

@@ -53,7 +53,7 @@ class SqliteFile:
     """A SQLite database file, read with ``sqlite3``: a connection per session, closed after it (a
     reading command keeps none open, nor the write-ahead log's files, between its queries)."""
     path: str
-    timeout_s: float = 60.0           # as the storage's engine: several worker processes share the file
+    timeout_s: float = 60.0           # the storage passes its own (storage.SQLITE_BUSY_TIMEOUT_S)
 
     @property
     def dialect(self) -> str:

@@ -33,6 +33,8 @@ _OPEN_JITTER = random.Random()          # spreads the retries of processes openi
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 # tables every Optuna database has (a database without them holds no study to read)
 OPTUNA_TABLES = {"studies", "trials", "version_info"}
+# how long a SQLite connection waits for another process's lock: several worker processes share the file
+SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 class StorageLostError(AdorError):
@@ -117,7 +119,7 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
             fast = _sqlite_reader(url)
             if fast is not None:
                 return retrying(fast)
-        engine_kwargs["connect_args"] = {"timeout": 60}   # several worker processes share the file
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     elif url.startswith("postgresql"):
         engine_kwargs["connect_args"] = {"connect_timeout": 5}
     last: BaseException | None = None
@@ -176,7 +178,7 @@ def _use_wal(url: str) -> None:
     and with synchronous=FULL a committed trial survives a crash or power loss."""
     import sqlite3
     path = url.removeprefix("sqlite:///")
-    with sqlite3.connect(path, timeout=60) as conn:
+    with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
         conn.execute("PRAGMA journal_mode=WAL")     # persistent in the file
 
 
@@ -212,13 +214,15 @@ def _check_sqlite_is_optuna(path: Path, shown: str) -> None:
     if not path.is_file() or path.stat().st_size == 0:
         return
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
-        raise ConfigError("storage", shown, f"not a SQLite database ({err})") from None
+        why = (f"locked by another process for over {SQLITE_BUSY_TIMEOUT_S:g} s" if "locked" in str(err)
+               else "not a SQLite database")
+        raise ConfigError("storage", shown, f"{why} ({err})") from None
     foreign = sorted(tables - _optuna_table_names())
     if foreign:     # (a subset of Optuna's tables is a creation that was cut short: Optuna completes it)
         listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
@@ -264,7 +268,7 @@ def _sqlite_reader(url: str) -> BaseStorage | None:
     path = url.removeprefix("sqlite:///")
     if any(c in path for c in "?%#") or not path:
         return None
-    db = SqliteFile(path)
+    db = SqliteFile(path, timeout_s=SQLITE_BUSY_TIMEOUT_S)
     try:
         tables = db.tables()
         return open_reader(db, tables) if OPTUNA_TABLES <= tables else None
