@@ -29,7 +29,7 @@ def split_over_waves(gpu, m: int, n: int, k: int) -> float:
     """``tile_utilisation`` with split-K factors beyond one wave (the best of ``SPLITS``) on a GPU
     whose GEMMs run in whole waves; a stream-K GPU keeps the model's own rule."""
     from ador.perf.constants import GPU_SPLIT_K_MIN
-    from ador.perf.gpu import output_tiles
+    from ador.perf.gpu import output_tiles, whole_waves
     if gpu.gemm_schedule != "waves":
         return MODEL_RULE(gpu, m, n, k)
     tiles, padding = output_tiles(m, n)
@@ -37,8 +37,7 @@ def split_over_waves(gpu, m: int, n: int, k: int) -> float:
     for s in SPLITS:
         if s > 1 and k // s < GPU_SPLIT_K_MIN:
             break
-        blocks = tiles * s
-        best = max(best, blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count))
+        best = max(best, whole_waves(tiles * s, gpu.sm_count))
     return padding * best
 
 
@@ -51,18 +50,15 @@ def tile_choice(gpu, m: int, n: int, k: int) -> float:
     """``tile_utilisation`` on a whole-wave GPU whose library picks, for each GEMM, the SM80 tile shape
     (``SM80_TILES``, a shorter tile when m is short, as ``output_tiles`` does) and the split-K factor
     within one wave that keep the most of the tensor cores busy; a stream-K GPU keeps the model's rule."""
-    from ador.perf.constants import GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS
+    from ador.perf.constants import GPU_SPLIT_K_MIN
+    from ador.perf.gpu import output_tiles, split_within_wave, whole_waves
     if gpu.gemm_schedule != "waves":
         return MODEL_RULE(gpu, m, n, k)
     chunks = max(1, k // GPU_SPLIT_K_MIN)
     best = 0.0
     for tile_m, tile_n in SM80_TILES:
-        if m < tile_m:
-            tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), tile_m)
-        tiles = -(-m // tile_m) * -(-n // tile_n)
-        blocks = tiles * (max(1, min(gpu.sm_count // tiles, chunks)) if tiles < gpu.sm_count else 1)
-        padding = (m * n) / (tiles * tile_m * tile_n)
-        best = max(best, padding * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count))
+        tiles, padding = output_tiles(m, n, tile_m, tile_n)
+        best = max(best, whole_waves(split_within_wave(tiles, chunks, gpu.sm_count), gpu.sm_count, padding))
     return best
 
 

@@ -50,12 +50,27 @@ def dense_peak(gpu: GpuSpec, p: Precision, *, attention: bool = False) -> float:
     return peak
 
 
-def output_tiles(m: int, n: int) -> tuple[int, float]:
-    """The thread-block tiles of an m x n output (the tile height the libraries pick for m) and the
-    fraction of their MACs that is useful (padding of m and n to whole tiles)."""
-    tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), GPU_TILE_M_OPTIONS[-1])
-    tiles = -(-m // tile_m) * -(-n // GPU_TILE_N)
-    return tiles, (m * n) / (tiles * tile_m * GPU_TILE_N)
+def output_tiles(m: int, n: int, tile_m: int = GPU_TILE_M_OPTIONS[-1], tile_n: int = GPU_TILE_N
+                 ) -> tuple[int, float]:
+    """The thread-block tiles of an m x n output in tiles of ``tile_m`` x ``tile_n`` (a shorter tile
+    height, the libraries' pick, when m is shorter) and the fraction of their MACs that is useful
+    (padding of m and n to whole tiles)."""
+    if m < tile_m:
+        tile_m = next((t for t in GPU_TILE_M_OPTIONS if t >= m), tile_m)
+    tiles = -(-m // tile_m) * -(-n // tile_n)
+    return tiles, (m * n) / (tiles * tile_m * tile_n)
+
+
+def whole_waves(blocks: int, sm_count: int, useful: float = 1.0) -> float:
+    """Fraction of the SMs' work that is useful while ``blocks`` equal thread blocks, ``useful`` of
+    each block's work useful, run in whole waves (the last partial wave idles the rest)."""
+    return useful * blocks / (-(-blocks // sm_count) * sm_count)
+
+
+def split_within_wave(tiles: int, chunks: int, sm_count: int) -> int:
+    """Thread blocks of ``tiles`` output tiles when split-K fills the SMs within one wave, each tile
+    split at most ``chunks`` ways (no split once the tiles fill a wave)."""
+    return tiles * (max(1, min(sm_count // tiles, chunks)) if tiles < sm_count else 1)
 
 
 def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
@@ -68,8 +83,7 @@ def tile_utilisation(gpu: GpuSpec, m: int, n: int, k: int) -> float:
     chunks = max(1, k // GPU_SPLIT_K_MIN)
     if gpu.gemm_schedule == "stream-k":
         return padding * min(1.0, tiles * chunks / gpu.sm_count)
-    blocks = tiles * (max(1, min(gpu.sm_count // tiles, chunks)) if tiles < gpu.sm_count else 1)
-    return padding * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
+    return whole_waves(split_within_wave(tiles, chunks, gpu.sm_count), gpu.sm_count, padding)
 
 
 def attention_blocks(op: Op) -> tuple[float, int]:
@@ -85,7 +99,7 @@ def prefill_attention_fill(gpu: GpuSpec, op: Op) -> float:
     (``ador.validation.attention``) found a rule that says so closer to FlashAttention-2 and cuDNN,
     but the public rows fit no better with it (docs/validation.md)."""
     block_fill, blocks = attention_blocks(op)
-    return block_fill * blocks / (-(-blocks // gpu.sm_count) * gpu.sm_count)
+    return whole_waves(blocks, gpu.sm_count, block_fill)
 
 
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
