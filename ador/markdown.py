@@ -20,3 +20,9 @@ def update_section(path: Path, command: str, body: str) -> None:
     else:
         text = text + ("\n\n" if text else "") + section + "\n"
     path.write_text(text)
+
+
+def span(values: list[float], fmt: str) -> str:
+    """``values`` as a range for prose, "lo-hi" in ``fmt``, or one figure where both ends print alike."""
+    lo, hi = format(min(values), fmt), format(max(values), fmt)
+    return lo if lo == hi else f"{lo}-{hi}"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ador.errors import ConfigError
+from ador.markdown import span
 from ador.hardware import PRESETS
 from ador.hardware.devices import GpuSpec
 from ador.perf import gpu as gpu_model
@@ -133,11 +134,6 @@ def update_doc(path: str | Path) -> None:
         sweep_table(sweep(DEFAULT_DATA.parent / "own" / name, hardware)) for name, hardware in ATTENTION_FILES))
 
 
-def _span(values: list[float], fmt: str) -> str:
-    lo, hi = min(values), max(values)
-    return format(lo, fmt) if format(lo, fmt) == format(hi, fmt) else f"{format(lo, fmt)}-{format(hi, fmt)}"
-
-
 def _fitted_tflops_ratio(device: GpuSpec, fill: Callable[[GpuSpec, Op], float], fit: dict[str, Any],
                          s: int = 2048) -> float:
     """TFLOP/s of an ``s``-token prompt with 8 heads over one with 64, as a fitted rule prices them
@@ -178,13 +174,13 @@ def figures() -> dict[str, str]:
                 tail_mape[backend].setdefault(c, []).append(shares[str(c)][backend]["mape_pct"])
     device = PRESETS[ATTENTION_FILES[0][1]]
     assert isinstance(device, GpuSpec)
-    out = {"ratio_measured": _span(measured_ratios, ".2f"), "ratio_waves": _span(fitted_ratios[RULES[0]], ".2f"),
-           "ratio_tail": _span(fitted_ratios[RULES[1]], ".2f"), "fitted": f"{device.efficiency.tensor:.2f}"}
+    out = {"ratio_measured": span(measured_ratios, ".2f"), "ratio_waves": span(fitted_ratios[RULES[0]], ".2f"),
+           "ratio_tail": span(fitted_ratios[RULES[1]], ".2f"), "fitted": f"{device.efficiency.tensor:.2f}"}
     for backend, by_share in tail_mape.items():
         out[f"share_{backend}"] = f"{min(by_share, key=lambda c: sum(by_share[c])):g}"
     for key, rule in (("waves", RULES[0]), ("tail", RULES[1])):
         for backend in ("cudnn", "flash"):
-            out[f"{key}_{backend}"] = _span([r["fits"][rule][backend]["mape_pct"] for r in reports], ".1f") + "%"
+            out[f"{key}_{backend}"] = span([r["fits"][rule][backend]["mape_pct"] for r in reports], ".1f") + "%"
     for backend in ("cudnn", "flash"):
-        out[f"eff_{backend}"] = _span([r["fits"][RULES[0]][backend]["efficiency"] for r in reports], ".2f")
+        out[f"eff_{backend}"] = span([r["fits"][RULES[0]][backend]["efficiency"] for r in reports], ".2f")
     return out

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ador.errors import ConfigError
+from ador.markdown import span
 from ador.hardware import PRESETS, System
 from ador.hardware.runtime import runtime_profiles
 from ador.perf import stage_time
@@ -131,21 +132,16 @@ def under_load_errors_pct(report: dict[str, Any]) -> dict[str, float]:
     return {kind: (at[k]["model_ms"] / at[k]["median_ms"] - 1.0) * 100.0 for kind, k in keys.items()}
 
 
-def _span(values: list[float], fmt: str) -> str:
-    lo, hi = format(min(values), fmt), format(max(values), fmt)
-    return lo if lo == hi else f"{lo}-{hi}"
-
-
 def figures() -> dict[str, str]:
     """The figures docs/serving.md quotes from the shipped files (ranges over the GPUs)."""
     reports = shipped_reports()
     under = [under_load_errors_pct(r) for r in reports]
     decodes = [u[KINDS[0]] for u in under]
-    return {"fused_measured": _span([r["fused_over_apart"]["measured"] for r in reports], ".3f"),
-            "fused_model": _span([r["fused_over_apart"]["model"] for r in reports], ".3f"),
-            "mixed_mape": _span([r["by_kind"][KINDS[2]]["mape_pct"] for r in reports], ".1f"),
+    return {"fused_measured": span([r["fused_over_apart"]["measured"] for r in reports], ".3f"),
+            "fused_model": span([r["fused_over_apart"]["model"] for r in reports], ".3f"),
+            "mixed_mape": span([r["by_kind"][KINDS[2]]["mape_pct"] for r in reports], ".1f"),
             "mixed_bias": ", ".join(f"{r['by_kind'][KINDS[2]]['bias_pct']:+.1f}% on the "
                                     f"{r['hardware'].split('-')[0].upper()}" for r in reports),
-            "under_mixed": _span([u[KINDS[2]] for u in under], ".1f"),
-            "under_prompt": _span([u[KINDS[1]] for u in under], ".1f"),
-            "under_decodes": _span([abs(e) for e in decodes], ".1f") + ("% fast" if max(decodes) < 0 else "%")}
+            "under_mixed": span([u[KINDS[2]] for u in under], ".1f"),
+            "under_prompt": span([u[KINDS[1]] for u in under], ".1f"),
+            "under_decodes": span([abs(e) for e in decodes], ".1f") + ("% fast" if max(decodes) < 0 else "%")}
