@@ -26,6 +26,7 @@ from ador.markdown import span
 from ador.hardware import PRESETS
 from ador.hardware.devices import GpuSpec
 from ador.perf import gpu as gpu_model
+from ador.validation.gemm import shape_fit
 from ador.workload import get_model, get_precision, prefill
 from ador.workload.ops import ATTENTION, Op
 
@@ -67,15 +68,6 @@ def causal_tail_fill(gpu: GpuSpec, op: Op, tail: float = CAUSAL_TAIL) -> float:
     return block_fill * even / max(heaviest, even + tail * heaviest)
 
 
-def _fit(ideal: Any, measured: Any) -> tuple[float, float, Any]:
-    """a, b of ``a * ideal + b`` minimising the squared relative error against ``measured`` (s), and
-    the absolute percentage errors."""
-    import numpy as np
-    (a, b), *_ = np.linalg.lstsq(np.column_stack([ideal / measured, 1.0 / measured]), np.ones(len(measured)),
-                                 rcond=None)
-    return float(a), float(b), np.abs((a * ideal + b) / measured - 1.0) * 100.0
-
-
 def sweep(path: str | Path, hardware: str, fills: dict[str, Callable[[GpuSpec, Op], float]] | None = None
           ) -> dict[str, Any]:
     """How well each rule (``fills``, name -> fill; default the model's and the candidate) explains a
@@ -98,7 +90,7 @@ def sweep(path: str | Path, hardware: str, fills: dict[str, Callable[[GpuSpec, O
         fits = {}
         for backend in sorted({r["backend"] for r in rows}):
             pick = [i for i, r in enumerate(rows) if r["backend"] == backend]
-            a, b, errors = _fit(np.array([times[i] for i in pick]), np.array([rows[i]["us"] * 1e-6 for i in pick]))
+            a, b, errors = shape_fit(np.array([times[i] for i in pick]), np.array([rows[i]["us"] * 1e-6 for i in pick]))
             heads = np.array([rows[i]["heads"] for i in pick])
             fits[backend] = {"n": len(pick), "efficiency": 1.0 / a, "fixed_us": b * 1e6,
                              "mape_pct": float(errors.mean()), "max_pct": float(errors.max()),

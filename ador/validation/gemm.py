@@ -89,6 +89,15 @@ WAVES_FILES = (("gemm-waves-h100.json", "h100-sxm-80gb"), ("gemm-waves-h200.json
 SCHEDULE_MEASURED = frozenset(hardware for _, hardware in WAVES_FILES)
 
 
+def shape_fit(ideal: Any, measured: Any) -> tuple[float, float, Any]:
+    """a, b of ``a * ideal + b`` minimising the squared relative error against ``measured`` (arrays of
+    seconds), and the absolute percentage errors: a sweep judged on its shape, not its level."""
+    import numpy as np
+    (a, b), *_ = np.linalg.lstsq(np.column_stack([ideal / measured, 1.0 / measured]), np.ones(len(measured)),
+                                 rcond=None)
+    return float(a), float(b), np.abs((a * ideal + b) / measured - 1.0) * 100.0
+
+
 def waves(path: str | Path, hardware: str) -> dict[str, Any]:
     """How well each way of placing tiles on the SMs (``gemm_schedule``) explains a sweep of GEMMs
     across wave boundaries (``benchmarks/gpu_gemm.py --waves``). Per dtype, each GEMM is priced as
@@ -116,9 +125,7 @@ def waves(path: str | Path, hardware: str) -> dict[str, Any]:
             ideal = np.array([2.0 * r["m"] * r["n"] * r["k"]
                               / (peak * gpu.tile_utilisation(spec, r["m"], r["n"], r["k"])) for r in group])
             measured = np.array([r["us"] * 1e-6 for r in group])
-            (a, b), *_ = np.linalg.lstsq(np.column_stack([ideal / measured, 1.0 / measured]),
-                                         np.ones(len(group)), rcond=None)
-            errors = np.abs((a * ideal + b) / measured - 1.0) * 100.0
+            a, b, errors = shape_fit(ideal, measured)
             fits[dtype] = {"n": len(group), "efficiency": 1.0 / a, "fixed_us": b * 1e6,
                            "mape_pct": float(errors.mean()), "max_pct": float(errors.max())}
         out["fits"][schedule] = fits
