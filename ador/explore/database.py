@@ -78,10 +78,6 @@ class SqliteFile:
     def dispose(self) -> None:
         """Nothing is pooled."""
 
-    def tables(self) -> set[str]:
-        with self.session() as s:
-            return {name for name, in s.rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
 
 class _EngineSession:
     def __init__(self, conn: Any) -> None:

@@ -114,9 +114,9 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         _check_file(path, shown, create)
-        _check_sqlite_is_optuna(path, shown)
-        if reads_only and not create:
-            fast = _sqlite_reader(url)
+        tables = _check_sqlite_is_optuna(path, shown)
+        if reads_only and not create and tables is not None:
+            fast = _sqlite_reader(url, tables)
             if fast is not None:
                 return retrying(fast)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
@@ -207,12 +207,12 @@ def _check_writable(path: Path, parent: Path, shown: str) -> None:
         raise ConfigError("storage", shown, f"{parent} is not writable ({err.strerror or err})") from None
 
 
-def _check_sqlite_is_optuna(path: Path, shown: str) -> None:
+def _check_sqlite_is_optuna(path: Path, shown: str) -> set[str] | None:
     """Refuse another application's SQLite file before anything (WAL mode, Optuna's tables) is
-    written to it."""
+    written to it; its tables (None: no file yet, or an empty one)."""
     import sqlite3
     if not path.is_file() or path.stat().st_size == 0:
-        return
+        return None
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
         try:
@@ -228,6 +228,7 @@ def _check_sqlite_is_optuna(path: Path, shown: str) -> None:
         listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise ConfigError("storage", shown, f"belongs to another application (tables: {listed}); "
                                             f"ador stores studies only in Optuna databases")
+    return tables
 
 
 def _optuna_table_names() -> set[str]:
@@ -256,11 +257,12 @@ def _reader(engine: Any, tables: set[str]) -> BaseStorage | None:
     return open_reader(EngineDatabase(engine), tables)
 
 
-def _sqlite_reader(url: str) -> BaseStorage | None:
-    """A reader of a SQLite file through ``sqlite3``, without importing SQLAlchemy
-    (ador/explore/database.py); None where the file is for Optuna's storage to open, or any
-    query fails, or the URL says more than a path (a query string, an escape): the engine's way
-    then opens it as before, errors included."""
+def _sqlite_reader(url: str, tables: set[str]) -> BaseStorage | None:
+    """A reader of a SQLite file whose ``tables`` the file check read, through ``sqlite3``, without
+    importing SQLAlchemy (ador/explore/database.py); None where the file is for Optuna's storage to
+    open (``open_reader``: a table or the schema stamp missing), or any query fails, or the URL says
+    more than a path (a query string, an escape): the engine's way then opens it as before, errors
+    included."""
     import sqlite3
 
     from ador.explore.database import SqliteFile
@@ -268,10 +270,8 @@ def _sqlite_reader(url: str) -> BaseStorage | None:
     path = url.removeprefix("sqlite:///")
     if any(c in path for c in "?%#") or not path:
         return None
-    db = SqliteFile(path, timeout_s=SQLITE_BUSY_TIMEOUT_S)
     try:
-        tables = db.tables()
-        return open_reader(db, tables) if OPTUNA_TABLES <= tables else None
+        return open_reader(SqliteFile(path, timeout_s=SQLITE_BUSY_TIMEOUT_S), tables)
     except sqlite3.Error:
         return None
 
