@@ -31,9 +31,16 @@ FINISHED = (TrialState.COMPLETE, TrialState.FAIL)
 CONSTRAINTS_KEY = "constraints"          # Optuna's trial system attribute (and "constraints:<name>")
 FEASIBLE_ATTR = "feasible"                # ador's user attribute (trials stored without constraints)
 _CHUNK = 500                              # ids per IN (...) list
-# trial states as stored (their names), for the queries
-_COMPLETE = "'COMPLETE'"
-_FINISHED = ", ".join(f"'{s.name}'" for s in FINISHED)
+
+
+def _states_sql(states: Iterable[TrialState]) -> str:
+    """Trial states as the SQL literals they are stored as (their names), for ``IN (...)``; NULL,
+    which matches no state, for none."""
+    return ", ".join(f"'{s.name}'" for s in states) or "NULL"
+
+
+_COMPLETE = _states_sql((TrialState.COMPLETE,))
+_FINISHED = _states_sql(FINISHED)
 # the completed trials of the study, joined to an attribute or value table ``a``
 _DONE = f"JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :study AND t.state = {_COMPLETE}"
 
@@ -300,7 +307,7 @@ class StoredTrials:
             listed, found = marks("id", ids)
             where, args = f"{where} AND t.trial_id IN ({listed})", {**args, **found}
         if states is not None:
-            where += f" AND t.state IN ({', '.join(repr(s.name) for s in states) or 'NULL'})"
+            where += f" AND t.state IN ({_states_sql(states)})"
 
         def rows(s, source: str, cols: str, extra: str = "") -> Sequence[Any]:
             return s.rows(f"SELECT a.trial_id, {cols} FROM {source} a JOIN trials t ON t.trial_id = a.trial_id "
