@@ -368,10 +368,8 @@ class Net:
 
     def _layer(self, i: int, x: Any, cos: Any, sin: Any, batch: int, new: int, length: int) -> Any:
         """One layer over ``new`` tokens per sequence whose KV cache then holds ``length`` tokens."""
-        F, p, hd = self.t.nn.functional, self.layers[i], self.s.head_dim
-        h = F.rms_norm(x, (self.s.d_model,), p["norm1"], 1e-5)
-        qkv = self._linear(h, p["wqkv"])
-        q, k, v = qkv.split((self.heads * hd, self.kv_heads * hd, self.kv_heads * hd), dim=-1)
+        F, hd = self.t.nn.functional, self.s.head_dim
+        q, k, v = self._qkv(i, x)
         q = self._apply_rope(q.view(batch, new, self.heads, hd), cos, sin)
         k = self._apply_rope(k.view(batch, new, self.kv_heads, hd), cos, sin)
         k_cache, v_cache = self._kv(i, batch, length)
@@ -384,7 +382,19 @@ class Net:
             attn = F.scaled_dot_product_attention(qg, k_cache, v_cache)
         else:
             attn = self._causal_attention(q.transpose(1, 2), k_cache, v_cache, group).transpose(1, 2)
-        x = x + self._linear(attn.reshape(batch, new, self.heads * hd), p["wo"])
+        return self._out_and_ffn(i, x, attn.reshape(batch, new, self.heads * hd))
+
+    def _qkv(self, i: int, x: Any) -> tuple[Any, Any, Any]:
+        """Layer ``i``'s RMSNorm and fused QKV projection of ``x``: q, k, v with heads flattened."""
+        F, p, hd = self.t.nn.functional, self.layers[i], self.s.head_dim
+        h = F.rms_norm(x, (self.s.d_model,), p["norm1"], 1e-5)
+        return self._linear(h, p["wqkv"]).split((self.heads * hd, self.kv_heads * hd, self.kv_heads * hd), dim=-1)
+
+    def _out_and_ffn(self, i: int, x: Any, attn: Any) -> Any:
+        """The rest of layer ``i`` after attention: output projection and residual, RMSNorm, the
+        fused gate/up projection, SiLU and the down projection with its residual."""
+        F, p = self.t.nn.functional, self.layers[i]
+        x = x + self._linear(attn, p["wo"])
         h = F.rms_norm(x, (self.s.d_model,), p["norm2"], 1e-5)
         gate, up = self._linear(h, p["w13"]).split(self.ff, dim=-1)
         return x + self._linear(F.silu(gate) * up, p["w2"])

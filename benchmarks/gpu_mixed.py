@@ -57,9 +57,7 @@ def mixed_pass(net: Net, decodes: int, kv: int, prompt: int) -> Callable[[], Non
                     for _ in net.layers] if prompt else []
 
     def layer(i: int, x: Any) -> Any:
-        p = net.layers[i]
-        h = F.rms_norm(x, (s.d_model,), p["norm1"], 1e-5)
-        q, k, v = net._linear(h, p["wqkv"]).split((net.heads * hd, net.kv_heads * hd, net.kv_heads * hd), dim=-1)
+        q, k, v = net._qkv(i, x)
         parts = []
         if decodes:
             qd = net._apply_rope(q[:decodes].view(decodes, net.heads, hd), cos_d[:, None], sin_d[:, None])
@@ -78,11 +76,7 @@ def mixed_pass(net: Net, decodes: int, kv: int, prompt: int) -> Callable[[], Non
             cache[1] = v[decodes:].view(1, prompt, net.kv_heads, hd).transpose(1, 2)
             out = net._causal_attention(qp.transpose(1, 2), cache[0], cache[1], group).transpose(1, 2)
             parts.append(out.reshape(prompt, net.heads * hd))
-        attn = parts[0] if len(parts) == 1 else t.cat(parts)
-        x = x + net._linear(attn, p["wo"])
-        h = F.rms_norm(x, (s.d_model,), p["norm2"], 1e-5)
-        gate, up = net._linear(h, p["w13"]).split(net.ff, dim=-1)
-        return x + net._linear(F.silu(gate) * up, p["w2"])
+        return net._out_and_ffn(i, x, parts[0] if len(parts) == 1 else t.cat(parts))
 
     def run() -> None:
         x = x0
