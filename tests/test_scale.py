@@ -12,6 +12,17 @@ from ador.explore.stored import Point
 from ador.hardware.components import HBM_GENERATIONS
 
 
+def _refused_sampler_option(workdir, capsys, option: str, value: str) -> None:
+    """The smoke study with ``sampler.options.<option>: <value>`` is refused in one line naming both."""
+    from ador.cli import main
+    bad = workdir / "bad.yaml"
+    bad.write_text((workdir / "studies" / "smoke.yaml").read_text().replace(
+        "population_size: 20}", f"population_size: 20, {option}: {value}}}"))
+    assert main(["study", "launch", str(bad), "--trials", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"sampler.options.{option}" in err and value in err
+
+
 def test_an_hbm_generation_knob_brings_its_own_bandwidth_and_capacity():
     """A space whose only HBM knob is the generation: a design of another generation gets that
     generation's per-stack bandwidth and capacity (they used to stay the base's)."""
@@ -54,7 +65,6 @@ def test_nsga2_crosses_numbers_with_vsbx_unless_told(workdir, capsys):
     ``crossover`` names another, and an unknown name is a one-line error naming it."""
     from optuna.samplers.nsgaii import UniformCrossover, VSBXCrossover
 
-    from ador.cli import main
     from ador.explore.samplers import build_sampler
     study = load_study("studies/smoke.yaml")
     assert isinstance(build_sampler("nsga2", {}, study.space, 1)._child_generation_strategy._crossover,
@@ -63,12 +73,7 @@ def test_nsga2_crosses_numbers_with_vsbx_unless_told(workdir, capsys):
     assert isinstance(told._child_generation_strategy._crossover, UniformCrossover)
     assert isinstance(build_sampler("nsga3", {}, study.space, 1)._child_generation_strategy._crossover,
                       UniformCrossover)                      # NSGA-III keeps Optuna's default
-    bad = workdir / "bad.yaml"
-    bad.write_text((workdir / "studies" / "smoke.yaml").read_text().replace(
-        "population_size: 20}", "population_size: 20, crossover: halfway}"))
-    assert main(["study", "launch", str(bad), "--trials", "1", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "sampler.options.crossover" in err and "halfway" in err
+    _refused_sampler_option(workdir, capsys, "crossover", "halfway")
 
 
 def test_a_study_keeps_the_operators_it_was_created_with(workdir, monkeypatch):
@@ -99,7 +104,6 @@ def test_nsga2_mutates_numbers_polynomially_unless_told(workdir, capsys):
     uniform`` restores Optuna's, and an unknown name is a one-line error naming it."""
     from optuna.samplers.nsgaii import PolynomialMutation
 
-    from ador.cli import main
     from ador.explore.samplers import POLYNOMIAL_ETA, build_sampler
     study = load_study("studies/smoke.yaml")
     mutation = build_sampler("nsga2", {}, study.space, 1)._child_generation_strategy._mutation
@@ -108,12 +112,7 @@ def test_nsga2_mutates_numbers_polynomially_unless_told(workdir, capsys):
     assert build_sampler("nsga3", {}, study.space, 1)._child_generation_strategy._mutation is None  # Optuna's
     # the probability stays Optuna's: 1 / the number of parameters unless the study sets mutation_prob
     assert build_sampler("nsga2", {}, study.space, 1)._child_generation_strategy._mutation_prob is None
-    bad = workdir / "bad.yaml"
-    bad.write_text((workdir / "studies" / "smoke.yaml").read_text().replace(
-        "population_size: 20}", "population_size: 20, mutation: gaussian}"))
-    assert main(["study", "launch", str(bad), "--trials", "1", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "sampler.options.mutation" in err and "gaussian" in err
+    _refused_sampler_option(workdir, capsys, "mutation", "gaussian")
 
 
 @pytest.mark.parametrize("seed", [1, 2])
