@@ -41,6 +41,8 @@ import optuna
 from optuna.samplers import NSGAIIISampler, NSGAIISampler
 from optuna.trial import FrozenTrial, TrialState
 
+from ador.explore.trial_feed import TrialFeed
+
 if TYPE_CHECKING:
     from optuna.study import Study
 
@@ -70,8 +72,7 @@ class FlatGenerations:
         self.design_of: Callable[[dict[str, Any], dict[str, Any]], str] | None = None
         self._proposed: set[str] = set()                      # designs this sampler proposed
         self._members: dict[int, list[FrozenTrial]] = {}     # generation -> its COMPLETE trials, by number
-        self._cursor = 0                                      # trials of the study looked at so far
-        self._pending: list[int] = []                         # indices of trials unfinished when looked at
+        self._feed = TrialFeed()                              # the study's trials, read incrementally
         self._max_generation, self._max_count = 0, 0
         self._n_complete = 0                                  # COMPLETE trials looked at so far
         self._space: tuple[int, dict[str, Any]] | None = None  # (_n_complete, search space) last inferred
@@ -83,15 +84,8 @@ class FlatGenerations:
     # --- the incremental view of the study ------------------------------------------------
 
     def _sync(self, study: Study) -> None:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
-        todo, self._pending = self._pending, []
-        todo.extend(range(self._cursor, len(trials)))
-        self._cursor = len(trials)
-        for i in todo:
-            t = trials[i]
-            if not t.state.is_finished():
-                self._pending.append(i)
-            elif t.state == TrialState.COMPLETE:
+        for t in self._feed.sync(study)[0]:
+            if t.state == TrialState.COMPLETE:
                 self._n_complete += 1
                 self._add(t)
 

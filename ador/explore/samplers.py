@@ -9,6 +9,7 @@ import optuna
 
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.flat_ga import FlatNSGAIIISampler, FlatNSGAIISampler
+from ador.explore.flat_tpe import FlatTPESampler
 from ador.explore.params import param_name
 from ador.explore.space import MAX_GRID, SearchSpace
 
@@ -104,7 +105,7 @@ def _genetic(cls, default_crossover: str | None, default_mutation: str | None):
 _BUILDERS: dict[str, Callable[[SearchSpace, dict[str, Any], int], optuna.samplers.BaseSampler]] = {
     "nsga2": _genetic(FlatNSGAIISampler, NSGA2_CROSSOVER, NSGA2_MUTATION),
     "nsga3": _genetic(FlatNSGAIIISampler, None, None),
-    "tpe": lambda s, o, seed: optuna.samplers.TPESampler(seed=seed, **o),
+    "tpe": lambda s, o, seed: FlatTPESampler(seed=seed, **o),
     "random": lambda s, o, seed: optuna.samplers.RandomSampler(seed=seed, **o),
     "grid": _grid,
     "gp": _gp,
