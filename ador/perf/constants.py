@@ -21,6 +21,11 @@ MACTREE_PIPELINE_CYCLES = 4.0
 GPU_TILE_M_OPTIONS = (16, 32, 64, 128)
 GPU_TILE_N = 128
 GPU_SPLIT_K_MIN = 256
+# A weight-only GEMM kernel converts the weight tile it loads for one block of activation rows, so
+# each weight is converted once per block: Marlin (IST-DASLab/marlin, marlin_cuda_kernel.cu,
+# marlin_cuda(): at most thread_m_blocks = 4 blocks of 16 rows, larger batches run as parallel
+# 64-row problems that each load and dequantise the weights) and vLLM's GPTQ/FP8 Marlin built on it.
+GPU_WEIGHT_ONLY_ROWS = 64
 # FlashAttention-2 processes queries in blocks of 128 rows (Dao 2023, Sec. 3.3 tuning on A100/H100).
 GPU_ATTN_BLOCK_M = 128
 # Decode attention (FlashDecoding, Dao et al. 2023; TensorRT-LLM's multi-block mode) splits the KV

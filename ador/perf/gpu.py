@@ -12,7 +12,7 @@ from ador.errors import ConfigError
 from ador.hardware.devices import GpuSpec
 from ador.perf.collectives import collective_time
 from ador.perf.constants import (GPU_ATTN_BLOCK_M, GPU_DECODE_ATTN_BLOCK_BYTES_PER_S, GPU_DECODE_ATTN_ROWS,
-                                 GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS, GPU_TILE_N)
+                                 GPU_SPLIT_K_MIN, GPU_TILE_M_OPTIONS, GPU_TILE_N, GPU_WEIGHT_ONLY_ROWS)
 from ador.perf.rules import SCALAR, Rates, attention_kv_bytes, overlapped
 from ador.workload.ops import ALLGATHER, ALLREDUCE, ATTENTION, GEMM, MEMORY, P2P, VECTOR, Op
 from ador.workload.precision import Precision
@@ -108,8 +108,9 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
     the SIMT peak, and the least time its data takes at the parallelism the kernel has: nonzero
     only for decode attention under a runtime whose kernel does not split the KV sequence).
-    A weight-only GEMM converts each weight once, or once per activation row under a kernel that
-    re-dequantises for every row (``dequant_per_row``, a fact of the runtime's kernels).
+    A weight-only GEMM converts each weight once per block of ``GPU_WEIGHT_ONLY_ROWS`` activation
+    rows, or once per row under a kernel that re-dequantises for every row (``dequant_per_row``, a
+    fact of the runtime's kernels).
     Physics only; ``combine`` applies the fitted efficiencies and the runtime."""
     kind = op.kind
     if kind == GEMM:
@@ -118,7 +119,7 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
         # weight-only formats convert every weight on the CUDA cores on its way to the MMA
         # (only weights stored narrower than the 16-bit MAC operands: an LM head the precision keeps
         # in 16-bit, or a tied one, the embedding table, streams as it is)
-        passes = op.m if p.name in dequant_per_row else 1
+        passes = op.m if p.name in dequant_per_row else -(-op.m // GPU_WEIGHT_ONLY_ROWS)
         converted = p.weight_only and 0 < op.weight_bytes < op.k * op.n * 2.0
         dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s if converted else 0.0
         return compute, memory, dequant, 0.0
