@@ -289,7 +289,8 @@ def test_attention_over_a_16_bit_kv_cache_multiplies_in_16_bit(device):
 def test_a_per_row_int4_kernel_converts_every_weight_once_per_activation_row():
     """tinygemm (gpt-fast's and torchao's int4 kernel) dequantises the weight matrix for every row it
     multiplies: its dequantisation term grows with m; kernels that reuse a dequantised tile convert each
-    weight once per block of 64 rows (Marlin's). The fact is the software's (ador.validation.kernels), not the precision's."""
+    weight once per block of 64 rows (Marlin's). The fact is the software's (ador.validation.kernels),
+    not the precision's."""
     from ador.validation.kernels import kernel_facts
     int4 = get_precision("int4-wo")
     ops = {o.name: o for o in prefill(ZOO["llama-3-8b"], int4, 1, 1, 512)}
