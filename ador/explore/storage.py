@@ -116,7 +116,7 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
         _check_file(path, shown, create)
         tables = _check_sqlite_is_optuna(path, shown)
         if reads_only and not create and tables is not None:
-            fast = _sqlite_reader(url, tables)
+            fast = _sqlite_reader(url, shown, tables)
             if fast is not None:
                 return retrying(fast)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
@@ -220,15 +220,20 @@ def _check_sqlite_is_optuna(path: Path, shown: str) -> set[str] | None:
         finally:
             conn.close()
     except sqlite3.DatabaseError as err:
-        why = (f"locked by another process for over {SQLITE_BUSY_TIMEOUT_S:g} s" if "locked" in str(err)
-               else "not a SQLite database")
-        raise ConfigError("storage", shown, f"{why} ({err})") from None
+        raise _sqlite_refusal(err, shown, "not a SQLite database") from None
     foreign = sorted(tables - _optuna_table_names())
     if foreign:     # (a subset of Optuna's tables is a creation that was cut short: Optuna completes it)
         listed = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise ConfigError("storage", shown, f"belongs to another application (tables: {listed}); "
                                             f"ador stores studies only in Optuna databases")
     return tables
+
+
+def _sqlite_refusal(err: Exception, shown: str, otherwise: str) -> ConfigError:
+    """The one-line error for a SQLite file ``sqlite3`` could not read: held locked past the busy
+    timeout, or ``otherwise``."""
+    why = f"locked by another process for over {SQLITE_BUSY_TIMEOUT_S:g} s" if "locked" in str(err) else otherwise
+    return ConfigError("storage", shown, f"{why} ({err})")
 
 
 def _optuna_table_names() -> set[str]:
@@ -257,12 +262,12 @@ def _reader(engine: Any, tables: set[str]) -> BaseStorage | None:
     return open_reader(EngineDatabase(engine), tables)
 
 
-def _sqlite_reader(url: str, tables: set[str]) -> BaseStorage | None:
+def _sqlite_reader(url: str, shown: str, tables: set[str]) -> BaseStorage | None:
     """A reader of a SQLite file whose ``tables`` the file check read, through ``sqlite3``, without
     importing SQLAlchemy (ador/explore/database.py); None where the file is for Optuna's storage to
     open (``open_reader``: a table or the schema stamp missing), or any query fails, or the URL says
     more than a path (a query string, an escape): the engine's way then opens it as before, errors
-    included."""
+    included. A file locked past the busy timeout is an error here: the engine would wait again."""
     import sqlite3
 
     from ador.explore.database import SqliteFile
@@ -272,6 +277,10 @@ def _sqlite_reader(url: str, tables: set[str]) -> BaseStorage | None:
         return None
     try:
         return open_reader(SqliteFile(path, timeout_s=SQLITE_BUSY_TIMEOUT_S), tables)
+    except sqlite3.OperationalError as err:
+        if "locked" in str(err):
+            raise _sqlite_refusal(err, shown, "") from None
+        return None
     except sqlite3.Error:
         return None
 
