@@ -128,7 +128,7 @@ def test_reader_answers_as_rdbstorage_on_sqlite(tmp_path, monkeypatch, driver):
     """Through ``sqlite3`` (what a reading command opens a SQLite file with) and through a
     SQLAlchemy engine (what it opens any other database with), the same SQL."""
     if driver == "EngineDatabase":
-        monkeypatch.setattr(storage_mod, "_sqlite_reader", lambda url, tables: None)
+        monkeypatch.setattr(storage_mod, "_sqlite_reader", lambda url, shown, tables: None)
     _same_answers(f"sqlite:///{tmp_path}/r.db", driver)
 
 
@@ -163,7 +163,7 @@ def _reads_equal_rdb_path(url, monkeypatch, capsys):
     fast = _outputs(argvs, capsys)
     assert not built and set(opened) == {"SqliteFile" if url.startswith("sqlite") else "EngineDatabase"}
     if url.startswith("sqlite"):                         # the reader through a SQLAlchemy engine, as on PostgreSQL
-        monkeypatch.setattr(storage_mod, "_sqlite_reader", lambda url, tables: None)
+        monkeypatch.setattr(storage_mod, "_sqlite_reader", lambda url, shown, tables: None)
         assert _outputs(argvs, capsys) == fast and not built and opened[-1] == "EngineDatabase"
     monkeypatch.setattr(read_storage, "open_reader", lambda *args: None)      # the path before the reader
     slow = _outputs(argvs, capsys)
