@@ -22,11 +22,15 @@ a tenth of the trials (``default_gamma_multiobjective``), the non-dominated sort
 and both estimators hold a kernel per trial (benchmarks/study_scale.py measures it).
 
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing).
+A sampler given another study (or unpickled) reads it afresh, and one study's threads
+(``Study.optimize(n_jobs=...)``) sample one at a time (tests/test_flat_tpe_review.py).
 Relies on ``TPESampler._sample`` and the module's split helpers, pinned by setup.cfg (optuna < 6)
 and checked against Optuna's sampler by the tests.
 """
 from __future__ import annotations
 
+import functools
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +46,15 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
     from optuna.study import Study
     from optuna.trial import FrozenTrial
+
+
+def _locked(method):
+    """``method`` under the sampler's lock: its bookkeeping is read and extended by one thread at a time."""
+    @functools.wraps(method)
+    def run(self: FlatTPESampler, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
 
 
 class _Rows:
@@ -72,6 +85,12 @@ class FlatTPESampler(TPESampler):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._lock = threading.RLock()           # Study.optimize(n_jobs=...) samples from several threads
+        self._forget()
+
+    def _forget(self, study: Study | None = None) -> None:
+        """Start reading ``study`` afresh (Optuna's sampler may be given another study, or unpickled)."""
+        self._study = (study._storage, study._study_id) if study is not None else None
         self._feed = TrialFeed()
         self._done: list[FrozenTrial] = []       # COMPLETE trials, in the order looked at
         self._numbers = _Rows()                  # their numbers
@@ -83,9 +102,21 @@ class FlatTPESampler(TPESampler):
         self._pruned = False                     # a PRUNED trial seen: Optuna's own path from then on
         self._split: tuple[tuple, np.ndarray, np.ndarray] | None = None   # (key, below, above positions)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()             # neither the lock nor the study (its storage) pickles
+        del state["_lock"]
+        state["_study"] = None                   # read the study afresh when used again
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     # --- the incremental view -----------------------------------------------------------------
 
     def _sync(self, study: Study) -> None:
+        if self._study is None or self._study[0] is not study._storage or self._study[1] != study._study_id:
+            self._forget(study)
         finished, unfinished = self._feed.sync(study)
         self._running = [t for t in unfinished if t.state == TrialState.RUNNING]
         done = [t for t in finished if t.state == TrialState.COMPLETE]
@@ -117,6 +148,7 @@ class FlatTPESampler(TPESampler):
 
     # --- TPESampler's reads of the study ----------------------------------------------------------
 
+    @_locked
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         self._sync(study)
@@ -126,6 +158,7 @@ class FlatTPESampler(TPESampler):
             return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
 
+    @_locked
     def _sample_relative(self, study: Study, trial: FrozenTrial,
                          search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         self._sync(study)
@@ -135,6 +168,7 @@ class FlatTPESampler(TPESampler):
             return {}
         return self._sample(study, trial, search_space)
 
+    @_locked
     def _sample(self, study: Study, trial: FrozenTrial,
                 search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         self._sync(study)
