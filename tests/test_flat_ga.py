@@ -114,3 +114,18 @@ def test_the_grid_samplers_last_tell_outside_optimize_does_not_raise():
     from tests.conftest import REPO
     space = load_study(REPO / "studies" / "smoke.yaml").space
     assert isinstance(build_sampler("grid", {}, space, 0), GridToTheEnd)      # what a grid study runs
+
+
+@pytest.mark.parametrize("first, second", [(40, 15), (12, 40)])
+def test_one_sampler_for_two_studies_reads_each_afresh(first, second):
+    """Optuna's sampler may be handed to a second study, or pickled and used again; ador's read the
+    second study from where the first ended (IndexError, or two studies' trials mixed)."""
+    import pickle
+    designs = []
+    for cls in (FlatNSGAIISampler, optuna.samplers.NSGAIISampler):
+        sampler, runs = cls(seed=3, population_size=4), []
+        for n in (first, second):
+            runs.append([t.params for t in _run(sampler, n).trials])
+        runs.append([t.params for t in _run(pickle.loads(pickle.dumps(sampler)), 12).trials])
+        designs.append(runs)
+    assert designs[0] == designs[1]

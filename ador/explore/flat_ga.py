@@ -70,6 +70,12 @@ class FlatGenerations:
         self.is_known: Callable[[str], bool] | None = None
         # parameters, distributions -> the design's digest (ador.explore.design_id); set by the run
         self.design_of: Callable[[dict[str, Any], dict[str, Any]], str] | None = None
+        # called with (generation, parents) when a parent population is chosen (a resume point)
+        self.on_parents: Callable[[int, list[FrozenTrial]], None] | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        """Read the study afresh (Optuna's sampler may be given another study, or unpickled)."""
         self._proposed: set[str] = set()                      # designs this sampler proposed
         self._members: dict[int, list[FrozenTrial]] = {}     # generation -> its COMPLETE trials, by number
         self._feed = TrialFeed()                              # the study's trials, read incrementally
@@ -78,12 +84,12 @@ class FlatGenerations:
         self._space: tuple[int, dict[str, Any]] | None = None  # (_n_complete, search space) last inferred
         self._parents: dict[int, list[FrozenTrial]] = {}     # generation -> parents, by number
         self._fresh: dict[int, list[FrozenTrial]] = {}       # ... in selection order, until first read
-        # called with (generation, parents) when a parent population is chosen (a resume point)
-        self.on_parents: Callable[[int, list[FrozenTrial]], None] | None = None
 
     # --- the incremental view of the study ------------------------------------------------
 
     def _sync(self, study: Study) -> None:
+        if self._feed.started and not self._feed.is_reading(study):
+            self._forget()          # (parents primed before the first read are this study's: kept)
         for t in self._feed.sync(study)[0]:
             if t.state == TrialState.COMPLETE:
                 self._n_complete += 1

@@ -88,9 +88,8 @@ class FlatTPESampler(TPESampler):
         self._lock = threading.RLock()           # Study.optimize(n_jobs=...) samples from several threads
         self._forget()
 
-    def _forget(self, study: Study | None = None) -> None:
-        """Start reading ``study`` afresh (Optuna's sampler may be given another study, or unpickled)."""
-        self._study = (study._storage, study._study_id) if study is not None else None
+    def _forget(self) -> None:
+        """Read the study afresh (Optuna's sampler may be given another study, or unpickled)."""
         self._feed = TrialFeed()
         self._done: list[FrozenTrial] = []       # COMPLETE trials, in the order looked at
         self._numbers = _Rows()                  # their numbers
@@ -103,9 +102,8 @@ class FlatTPESampler(TPESampler):
         self._split: tuple[tuple, np.ndarray, np.ndarray] | None = None   # (key, below, above positions)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()             # neither the lock nor the study (its storage) pickles
+        state = self.__dict__.copy()             # the lock does not pickle (nor the feed's study: TrialFeed)
         del state["_lock"]
-        state["_study"] = None                   # read the study afresh when used again
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -115,8 +113,8 @@ class FlatTPESampler(TPESampler):
     # --- the incremental view -----------------------------------------------------------------
 
     def _sync(self, study: Study) -> None:
-        if self._study is None or self._study[0] is not study._storage or self._study[1] != study._study_id:
-            self._forget(study)
+        if not self._feed.is_reading(study):
+            self._forget()
         finished, unfinished = self._feed.sync(study)
         self._running = [t for t in unfinished if t.state == TrialState.RUNNING]
         done = [t for t in finished if t.state == TrialState.COMPLETE]

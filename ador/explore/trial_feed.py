@@ -2,7 +2,10 @@
 
 Each ``sync`` looks only at the trials added since the last one and at those still unfinished
 then (a running trial is replaced by a new object when it changes, so they are looked up again by
-position). Used by ador's NSGA-II/III (ador/explore/flat_ga.py) and TPE (ador/explore/flat_tpe.py).
+position). A feed reads one study: a sampler given another study (Optuna's samplers may be), or
+unpickled (the feed keeps no study through a pickle), sees ``is_reading`` false and starts its
+bookkeeping afresh. Used by ador's NSGA-II/III (ador/explore/flat_ga.py) and TPE
+(ador/explore/flat_tpe.py).
 """
 from __future__ import annotations
 
@@ -15,11 +18,26 @@ if TYPE_CHECKING:
 
 class TrialFeed:
     def __init__(self) -> None:
+        self._study: tuple[object, int] | None = None    # (storage, study id) read
         self._cursor = 0                  # trials of the study looked at so far
         self._pending: list[int] = []     # positions of trials unfinished when looked at
 
+    def is_reading(self, study: Study) -> bool:
+        return self._study is not None and self._study[0] is study._storage and self._study[1] == study._study_id
+
+    @property
+    def started(self) -> bool:
+        """Whether it has read a study (in this process, or before a pickle)."""
+        return self._study is not None or self._cursor > 0
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_study": None}        # storages do not pickle; read afresh after
+
     def sync(self, study: Study) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
         """The trials finished since the last call (in the order looked at), and those unfinished now."""
+        if not self.is_reading(study):
+            assert self._study is None, "a feed reads one study: the sampler starts a new feed for another"
+            self._study = (study._storage, study._study_id)
         trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
         todo, self._pending = self._pending, []
         todo.extend(range(self._cursor, len(trials)))
