@@ -23,7 +23,7 @@ and both estimators hold a kernel per trial (benchmarks/study_scale.py measures 
 
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing).
 A sampler given another study (or unpickled) reads it afresh, and one study's threads
-(``Study.optimize(n_jobs=...)``) sample one at a time (tests/test_flat_tpe_review.py).
+(``Study.optimize(n_jobs=...)``) sample one at a time (tests/test_flat_tpe_lifecycle.py).
 Relies on ``TPESampler._sample`` and the module's split helpers, pinned by setup.cfg (optuna < 6)
 and checked against Optuna's sampler by the tests.
 """

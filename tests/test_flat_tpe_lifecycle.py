@@ -1,5 +1,5 @@
-"""Review of ador's TPE (ador/explore/flat_tpe.py): cases where it and Optuna's TPESampler part ways
-(or where ador's breaks), each run side by side with Optuna's where the proposals are deterministic."""
+"""ador's TPE (ador/explore/flat_tpe.py) beyond one study in one thread: a sampler reused for another study
+or pickled, threads of one study, and where it parts ways with Optuna's on purpose (xfail)."""
 import pickle
 import sys
 
