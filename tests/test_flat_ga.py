@@ -129,3 +129,18 @@ def test_one_sampler_for_two_studies_reads_each_afresh(first, second):
         runs.append([t.params for t in _run(pickle.loads(pickle.dumps(sampler)), 12).trials])
         designs.append(runs)
     assert designs[0] == designs[1]
+
+
+def test_parents_primed_on_an_unpickled_sampler_stay():
+    """A sampler unpickled after it read a study starts its bookkeeping afresh; parents primed after
+    the unpickling (a resume giving it the last parent population) are the study's and must stay
+    through its first read, as they do on a sampler built afresh."""
+    import pickle
+    study = _run(FlatNSGAIISampler(seed=3, population_size=4), 30)
+    primed = study.trials[:4][::-1]                               # not what a selection would choose
+    used = FlatNSGAIISampler(seed=3, population_size=4)
+    used.get_population(study, 1)                                 # it has read the study
+    for sampler in (FlatNSGAIISampler(seed=3, population_size=4), pickle.loads(pickle.dumps(used))):
+        sampler.prime(5, primed)
+        sampler.get_population(study, 4)                          # its first read in this process
+        assert [t.number for t in sampler.get_parent_population(study, 5)] == [0, 1, 2, 3]
