@@ -85,6 +85,13 @@ class FlatGenerations:
         self._parents: dict[int, list[FrozenTrial]] = {}     # generation -> parents, by number
         self._fresh: dict[int, list[FrozenTrial]] = {}       # ... in selection order, until first read
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # the feed keeps no study through a pickle: what it read is dropped now, so that parents
+        # primed after the unpickling survive the first read (those primed before any read stay)
+        self.__dict__.update(state)
+        if self._feed.started:
+            self._forget()
+
     # --- the incremental view of the study ------------------------------------------------
 
     def _sync(self, study: Study) -> None:
