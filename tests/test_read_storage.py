@@ -356,9 +356,12 @@ def test_status_counts_every_point_it_read(workdir, monkeypatch):
     assert out["n_feasible"] <= out["n_complete"], out
 
 
-def test_a_locked_database_is_one_line_naming_the_lock(workdir, capsys, monkeypatch):
-    """Another process holding the file's exclusive lock past the busy timeout: a one-line error that
-    says so (not "not a SQLite database"), exit 2, once the timeout has passed."""
+@pytest.mark.parametrize("when", ["before the file check", "after the file check"])
+def test_a_locked_database_is_one_wait_and_one_line_naming_the_lock(workdir, capsys, monkeypatch, when):
+    """Another process holds the file's exclusive lock past the busy timeout: a one-line error that
+    says so (not "not a SQLite database"), exit 2, after one busy timeout. A lock taken between the
+    file check and the sqlite3 reader's first query used to fall back to Optuna's storage, which
+    waited out its own timeout and retries again."""
     import time
 
     from ador.explore import storage
@@ -368,43 +371,16 @@ def test_a_locked_database_is_one_line_naming_the_lock(workdir, capsys, monkeypa
     capsys.readouterr()
     monkeypatch.setattr(storage, "SQLITE_BUSY_TIMEOUT_S", 0.3)
     holder = sqlite3.connect(workdir / "s.db", isolation_level=None)
-    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
-        start = time.monotonic()
-        code = main(["study", "status", "smoke", "--storage", url])
-        waited = time.monotonic() - start
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "locked by another process for over 0.3 s" in err, err
-    assert 0.3 <= waited < 10
-    assert main(["study", "status", "smoke", "--storage", url]) == 0      # the lock gone, it reads
 
-
-def test_a_lock_taken_after_the_file_check_is_one_wait_and_one_line(workdir, capsys, monkeypatch):
-    """The lock arrives between the file check and the sqlite3 reader's first query: the reader's own
-    busy timeout is the only wait, and the error names the lock (it used to fall back to Optuna's
-    storage, which waited out its timeout and retries again)."""
-    import time
-
-    from ador.explore import storage
-    url = f"sqlite:///{workdir}/s.db"
-    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "2", "--quiet", "--storage", url]) == 0
-    gc.collect()
-    capsys.readouterr()
-    monkeypatch.setattr(storage, "SQLITE_BUSY_TIMEOUT_S", 0.3)
-    holder = sqlite3.connect(workdir / "s.db", isolation_level=None)
-    check = storage._check_sqlite_is_optuna
-
-    def check_then_lock(path, shown):
-        tables = check(path, shown)
+    def lock() -> None:
         holder.execute("PRAGMA locking_mode=EXCLUSIVE")
         holder.execute("BEGIN EXCLUSIVE")
-        return tables
 
-    monkeypatch.setattr(storage, "_check_sqlite_is_optuna", check_then_lock)
+    if when == "before the file check":
+        lock()
+    else:
+        check = storage._check_sqlite_is_optuna
+        monkeypatch.setattr(storage, "_check_sqlite_is_optuna", lambda path, shown: (check(path, shown), lock())[0])
     try:
         start = time.monotonic()
         code = main(["study", "status", "smoke", "--storage", url])
@@ -415,3 +391,5 @@ def test_a_lock_taken_after_the_file_check_is_one_wait_and_one_line(workdir, cap
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "locked by another process for over 0.3 s" in err, err
     assert 0.3 <= waited < 0.3 * 2.5, waited
+    monkeypatch.undo()
+    assert main(["study", "status", "smoke", "--storage", url]) == 0      # the lock gone, it reads
