@@ -113,7 +113,7 @@ class FlatTPESampler(TPESampler):
     # --- the incremental view -----------------------------------------------------------------
 
     def _sync(self, study: Study) -> None:
-        if not self._feed.is_reading(study):
+        if self._feed.started and not self._feed.is_reading(study):
             self._forget()
         finished, unfinished = self._feed.sync(study)
         self._running = [t for t in unfinished if t.state == TrialState.RUNNING]
@@ -141,7 +141,7 @@ class FlatTPESampler(TPESampler):
             rows.extend([_internal(t.params, name, distribution) for t in self._done[rows.n:]])
         return rows.view
 
-    def _fast(self, study: Study) -> bool:
+    def _fast(self) -> bool:
         return not (self._group or self._pruned)
 
     # --- TPESampler's reads of the study ----------------------------------------------------------
@@ -150,7 +150,7 @@ class FlatTPESampler(TPESampler):
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         self._sync(study)
-        if self._warn_independent_sampling or not self._fast(study):
+        if self._warn_independent_sampling or not self._fast():
             return super().sample_independent(study, trial, param_name, param_distribution)
         if len(self._done) < self._n_startup_trials:
             return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
@@ -160,17 +160,17 @@ class FlatTPESampler(TPESampler):
     def _sample_relative(self, study: Study, trial: FrozenTrial,
                          search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         self._sync(study)
-        if not search_space or not self._fast(study):
+        if not search_space or not self._fast():
             return super()._sample_relative(study, trial, search_space)
         if len(self._done) < self._n_startup_trials:
             return {}
         return self._sample(study, trial, search_space)
 
-    @_locked
     def _sample(self, study: Study, trial: FrozenTrial,
                 search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        self._sync(study)
-        if not self._fast(study):
+        # reached only through the two entry points above (Optuna's own paths included), which hold
+        # the lock and have read the study
+        if not self._fast():
             return super()._sample(study, trial, search_space)
         below, above = self._positions(study, trial)
         running = [t for t in self._running if t.number != trial.number] if self._constant_liar else []
