@@ -17,9 +17,14 @@ both side by side) and changes where the numbers come from:
 - each parameter's estimators index the arrays; only running trials (the constant liar's) are
   converted on each ``ask``.
 
-What still grows with the study is the algorithm itself, not bookkeeping: MOTPE's "below" set is
-a tenth of the trials (``default_gamma_multiobjective``), the non-dominated sort ranks that many,
-and both estimators hold a kernel per trial (benchmarks/study_scale.py measures it).
+- the 24 candidates are scored against each estimator's distinct kernels (``_merged``: a discrete
+  knob's value repeats across trials, and equal kernels are one kernel of summed weight), not one
+  kernel per trial; where another design ties the best within rounding, Optuna's own sums decide.
+
+What still grows with the study is the algorithm's O(n log n) part, not bookkeeping: MOTPE's
+"below" set is a tenth of the trials (``default_gamma_multiobjective``), the non-dominated sort
+ranks that many, and each estimator is built (its sigmas sorted) over every trial before it is
+merged (benchmarks/study_scale.py measures it).
 
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing).
 A sampler given another study (or unpickled) reads it afresh, and one study's threads
@@ -29,6 +34,7 @@ and checked against Optuna's sampler by the tests.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from typing import TYPE_CHECKING, Any
@@ -36,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe import sampler as optuna_tpe
+from optuna.samplers._tpe.probability_distributions import _BatchedCategoricalDistributions as _Categorical
+from optuna.samplers._tpe.probability_distributions import _unique_inverse_2d
 from optuna.study import StudyDirection
 from optuna.study._multi_objective import _fast_non_domination_rank
 from optuna.trial import TrialState
@@ -188,7 +196,9 @@ class FlatTPESampler(TPESampler):
         mpe_below = self._parzen_estimator_cls(observed_below, search_space, params_, weights)
         mpe_above = self._parzen_estimator_cls(observed_above, search_space, params_)
         samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
-        acquisition = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
+        acquisition = self._compute_acquisition_func(samples_below, _merged(mpe_below), _merged(mpe_above))
+        if _near_tie(samples_below, acquisition):       # Optuna's tie-break needs its own sums' rounding
+            acquisition = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
         chosen = TPESampler._compare(samples_below, acquisition)
         return {name: d.to_external_repr(chosen[name]) for name, d in search_space.items()}
 
@@ -252,6 +262,63 @@ def _best(lvals: np.ndarray, n_below: int) -> np.ndarray:
             tuple(front.ravel()), tuple(rows[tied]), n_below - below.size,
             tuple(optuna_tpe._get_reference_point(front))))
     return below.astype(int)
+
+
+_TIE = 1e-9      # log-density units: merged sums differ from Optuna's by ~1e-15 relative
+
+
+def _merged(estimator: Any) -> Any:
+    """``estimator`` with its identical kernels merged into one (weights summed), for ``log_pdf``.
+
+    Each kernel is a product over parameters of a (mu, sigma) truncated normal or a categorical
+    row; a design space of discrete knobs repeats them (a value seen by many trials carries the
+    same kernel, up to the few sigmas its neighbours give it), and a mixture's density is the same
+    whether equal kernels are summed one by one or once with their summed weight. Evaluating the 24
+    candidates against the distinct kernels instead of one per trial is what keeps an ``ask`` from
+    growing with the study. Sampling keeps the unmerged mixture (Optuna's random stream and draws).
+    """
+    mixture = estimator._mixture_distribution
+    n = len(mixture.weights)
+    group: np.ndarray | None = None
+    for d in mixture.distributions:          # refine the grouping one parameter at a time
+        if isinstance(d, _Categorical):
+            column = np.argmax(d.weights, axis=1)
+            key = d.weights[np.arange(n), column]       # the row's peak and where it is (checked below)
+            _, _, ids = _unique_inverse_2d(column.astype(float), key)
+            if not np.array_equal(d.weights, d.weights[_representatives(ids)][ids]):
+                return estimator                 # rows not told apart by their peak: keep them all
+        else:
+            _, _, ids = _unique_inverse_2d(d.mu, d.sigma)
+        group = ids if group is None else _unique_inverse_2d(group.astype(float), ids.astype(float))[2]
+    ids = np.asarray(group)
+    kept = _representatives(ids)
+    if len(kept) == n:
+        return estimator
+    weights = np.bincount(ids, weights=mixture.weights, minlength=len(kept))
+    distributions = [_Categorical(d.weights[kept]) if isinstance(d, _Categorical)
+                     else d._replace(mu=d.mu[kept], sigma=d.sigma[kept]) for d in mixture.distributions]
+    merged = copy.copy(estimator)
+    merged._mixture_distribution = type(mixture)(weights=weights, distributions=distributions)
+    return merged
+
+
+def _representatives(ids: np.ndarray) -> np.ndarray:
+    """One index per group of ``ids`` (groups numbered 0..k-1): any member stands for its group."""
+    kept = np.empty(int(ids.max()) + 1, dtype=int)
+    kept[ids] = np.arange(len(ids))
+    return kept
+
+
+def _near_tie(samples: dict[str, np.ndarray], acquisition: np.ndarray) -> bool:
+    """Whether a candidate other than the best, with other values, scores within rounding of it.
+
+    Merging kernels sums the same terms in another order (the last bits differ); Optuna takes the
+    first of tied candidates, so where another design ties the best within ``_TIE`` the exact
+    (unmerged) densities decide, as Optuna's would. Equal designs tie harmlessly.
+    """
+    best = int(np.argmax(acquisition))
+    near = np.flatnonzero(acquisition >= acquisition[best] - _TIE)
+    return any(np.any(values[near] != values[best]) for values in samples.values())
 
 
 def _internal(params: dict[str, Any], name: str, distribution: BaseDistribution) -> float:
