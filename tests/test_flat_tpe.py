@@ -42,6 +42,7 @@ def _run(sampler, n: int, directions=("minimize", "maximize"), batch: int = 1, *
     (("maximize",), 8, {}, {"straggle": True}),                         # single objective: multivariate
     (("minimize",), 4, {"multivariate": False, "n_startup_trials": 5}, {}),
     (("minimize", "maximize"), 32, {}, {"n": 300}),                     # a "below" of more than 25
+    (("minimize", "maximize"), 8, {"multivariate": True}, {}),          # what ador's "tpe" builds
 ])
 def test_same_designs_as_optunas_sampler(directions, batch, options, run):
     run = {"n": 160, **run}
@@ -62,3 +63,15 @@ def test_each_finished_trial_is_read_once(monkeypatch):
     calls.clear()
     _run(optuna.samplers.TPESampler(seed=1), 40, batch=8)
     assert len(calls) > 4 * 40                              # the contrast: Optuna reads them over and over
+
+
+@pytest.mark.parametrize("options, joint", [({}, True), ({"multivariate": False}, False)])
+def test_ador_tpe_models_the_knobs_jointly_unless_told(options, joint, workdir):
+    """A study naming ``tpe`` gets multivariate TPE (Optuna's default for several objectives is one
+    estimator per knob); its own options still decide."""
+    from ador.explore.config import load_study
+    from ador.explore.samplers import build_sampler
+    study = load_study("studies/smoke.yaml")
+    sampler = build_sampler("tpe", options, study.space, 1)
+    mem = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
+    assert sampler._is_multivariate(mem) is joint
