@@ -56,10 +56,12 @@ def _fast_dir() -> str:
 
 @contextlib.contextmanager
 def _optunas_tpe() -> Iterator[None]:
-    """Studies naming "tpe" get Optuna's own TPESampler (the baseline of ador's, flat_tpe.py)."""
+    """Studies naming "tpe" get Optuna's own TPESampler (the baseline of ador's, flat_tpe.py), with
+    the options ador's gets (multivariate)."""
     from ador.explore import samplers
     ours = samplers._BUILDERS["tpe"]
-    samplers._BUILDERS["tpe"] = lambda s, o, seed: optuna.samplers.TPESampler(seed=seed, **o)
+    samplers._BUILDERS["tpe"] = lambda s, o, seed: optuna.samplers.TPESampler(
+        seed=seed, **{"multivariate": samplers.TPE_MULTIVARIATE, **o})
     try:
         yield
     finally:
