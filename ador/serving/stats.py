@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -131,16 +133,13 @@ class LogHistogram:
         low = math.floor(rank)
         wanted = (low, low + 1) if rank > low else (low,)
         keys = sorted(self.counts)
+        # a bucket holds the ranks from the weight before it up to its own: the rank's bucket is the
+        # first whose running weight exceeds it (the running sums in key order, found by bisection)
+        acc = list(accumulate(map(self.counts.__getitem__, keys)))
         values: list[float] = []
-        acc = 0.0
-        for k in keys:              # a bucket holds the ranks from the weight before it up to its own
-            acc += self.counts[k]
-            while len(values) < len(wanted) and acc > wanted[len(values)] + 1e-9:
-                values.append(self._value(k))
-            if len(values) == len(wanted):
-                break
-        while len(values) < len(wanted):        # rounding at the top rank
-            values.append(self._value(keys[-1]))
+        for rank_wanted in wanted:
+            i = bisect_right(acc, rank_wanted + 1e-9)
+            values.append(self._value(keys[i] if i < len(keys) else keys[-1]))   # (rounding at the top rank)
         if len(values) == 1:
             return values[0]
         return values[0] + (rank - low) * (values[1] - values[0])
