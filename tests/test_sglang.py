@@ -10,7 +10,8 @@ from ador.perf.iteration import IterationCost
 from ador.serving import Lengths, SchedulerConfig, burst, simulate
 from ador.serving.config import SGLANG_INIT_NEW_TOKEN_RATIO
 from ador.serving.recorder import Recorder
-from ador.serving.replica import Live, Replica
+from ador.serving.live import Live
+from ador.serving.replica import Replica
 from ador.serving.sglang import CLIP, SGLangScheduler
 from ador.workload import get_model, get_precision
 

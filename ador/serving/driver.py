@@ -18,7 +18,8 @@ from ador.perf.iteration import IterationCost
 from ador.progress import Progress
 from ador.serving.config import SchedulerConfig
 from ador.serving.recorder import Recorder
-from ador.serving.replica import Live, Replica
+from ador.serving.live import Live
+from ador.serving.replica import Replica
 from ador.serving.requests import RequestArrays
 
 _INF = math.inf
@@ -82,9 +83,8 @@ class Arrivals:
         waiting = replica.waiting
         buf = self.buf
         while self.next_s <= now and self.pos < self.n:     # (a clock at infinity: an unpriceable design)
-            ready, rid, arrival, prompt, output = buf[self.buf_at]
+            _, rid, arrival, prompt, output = buf[self.buf_at]      # (pulled once ready: the first field)
             live = Live(rid, arrival, prompt, output, lo <= rid < hi)
-            live.ready_s = ready
             if self.prepare is not None:
                 self.prepare(live)
             if replica.fits_ever(live):

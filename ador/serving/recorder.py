@@ -13,7 +13,7 @@ from ador.perf.iteration import Piece
 from ador.serving.stats import FLUSH, LogHistogram
 
 if TYPE_CHECKING:
-    from ador.serving.replica import Live
+    from ador.serving.live import Live
 
 
 class Step:

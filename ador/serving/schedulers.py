@@ -34,7 +34,8 @@ from ador.errors import ConfigError
 from ador.hardware.system import System
 from ador.perf.ador_engines import MACTREE, SYSTOLIC
 from ador.perf.iteration import KV_BUCKET
-from ador.serving.replica import Live, Replica
+from ador.serving.live import Live
+from ador.serving.replica import Replica
 from ador.workload.ops import DECODE, PREFILL
 
 _INF = math.inf

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from ador.serving.config import SGLANG_CLIP_MAX_NEW_TOKENS, SGLANG_INIT_NEW_TOKEN_RATIO, \
     SGLANG_NEW_TOKEN_RATIO_DECAY_STEPS, SGLANG_RETRACT_DECODE_STEPS
-from ador.serving.replica import Live, Preemption, Replica
+from ador.serving.live import Live, Preemption
+from ador.serving.replica import Replica
 from ador.serving.schedulers import Batch, Scheduler, register
 
 CLIP = SGLANG_CLIP_MAX_NEW_TOKENS
