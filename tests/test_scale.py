@@ -98,6 +98,26 @@ def test_a_study_keeps_the_operators_it_was_created_with(workdir, monkeypatch):
     assert built and built[-1]["crossover"] == "vsbx" and built[-1]["mutation"] == "polynomial"
 
 
+def test_a_tpe_study_keeps_the_model_of_knobs_it_was_created_with(workdir, monkeypatch):
+    """A new TPE study stores whether ador's TPE modelled the knobs jointly (multivariate), so a
+    resume after ador's default changes samples as the study began."""
+    from ador.cli import main
+    from ador.explore import runner, samplers
+    from ador.explore.record import settings
+    url = f"sqlite:///{workdir}/t.db"
+    assert main(["study", "launch", "studies/smoke.yaml", "--sampler", "tpe", "--trials", "20", "--quiet",
+                 "--storage", url]) == 0
+    stored = settings(optuna.load_study(study_name="smoke", storage=url))["ador_sampler"]["options"]
+    assert stored == {"multivariate": True}
+    monkeypatch.setattr(samplers, "TPE_MULTIVARIATE", False)          # ador's default changes
+    built = []
+    real = runner.build_sampler
+    monkeypatch.setattr(runner, "build_sampler", lambda name, options, *a: built.append(real(name, options, *a))
+                        or built[-1])
+    assert main(["study", "resume", "smoke", "--trials", "5", "--quiet", "--storage", url]) == 0
+    assert built and all(s._multivariate is True for s in built)
+
+
 def test_nsga2_mutates_numbers_polynomially_unless_told(workdir, capsys):
     """ador's NSGA-II mutates numerical parameters with Deb's polynomial mutation (distribution index
     20, the NSGA-II paper's), where Optuna redraws a mutated parameter uniformly; ``mutation:

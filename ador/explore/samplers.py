@@ -81,11 +81,14 @@ MUTATIONS: dict[str, Callable[[], optuna.samplers.nsgaii.BaseMutation] | None] =
 NSGA2_MUTATION = "polynomial"
 
 
-def operator_defaults(name: str) -> dict[str, str]:
-    """The variation operators a sampler uses when a study names none: stored with a new study
+def operator_defaults(name: str) -> dict[str, str | bool]:
+    """The variation operators (TPE: whether it models the knobs jointly) a sampler uses when a study
+    names none: stored with a new study
     (ador/explore/runner.py) so that a later change of ador's defaults does not change the operators of
     a study it resumes."""
-    return {"crossover": NSGA2_CROSSOVER, "mutation": NSGA2_MUTATION} if name == "nsga2" else {}
+    if name == "nsga2":
+        return {"crossover": NSGA2_CROSSOVER, "mutation": NSGA2_MUTATION}
+    return {"multivariate": TPE_MULTIVARIATE} if name == "tpe" else {}
 
 
 def _genetic(cls, default_crossover: str | None, default_mutation: str | None):
