@@ -77,7 +77,7 @@ def tpe_growth(quick: bool) -> dict[str, Any]:
 
 
 def growth(quick: bool, sampler: str = "nsga2") -> dict[str, Any]:
-    if sampler == "tpe":          # TPE's estimators hold a kernel per trial: a shorter study shows the trend
+    if sampler == "tpe":          # TPE's estimators are built over every trial: a shorter study shows the trend
         small, large, window = (50, 300, 50) if quick else (200, 2_000, 200)
     else:
         small, large, window = (200, 1_000, 200) if quick else (WINDOW, 20_000, WINDOW)
