@@ -29,8 +29,9 @@ merged (benchmarks/study_scale.py measures it).
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing).
 A sampler given another study (or unpickled) reads it afresh, and one study's threads
 (``Study.optimize(n_jobs=...)``) sample one at a time (tests/test_flat_tpe_lifecycle.py).
-Relies on ``TPESampler._sample`` and the module's split helpers, pinned by setup.cfg (optuna < 6)
-and checked against Optuna's sampler by the tests.
+Relies on ``TPESampler._sample``, the module's split helpers and the Parzen estimator's mixture
+(``_mixture_distribution``, its batched distributions, ``_unique_inverse_2d``), pinned by setup.cfg
+(optuna < 6) and checked against Optuna's sampler by the tests.
 """
 from __future__ import annotations
 
@@ -274,8 +275,9 @@ def _merged(estimator: Any) -> Any:
     row; a design space of discrete knobs repeats them (a value seen by many trials carries the
     same kernel, up to the few sigmas its neighbours give it), and a mixture's density is the same
     whether equal kernels are summed one by one or once with their summed weight. Evaluating the 24
-    candidates against the distinct kernels instead of one per trial is what keeps an ``ask`` from
-    growing with the study. Sampling keeps the unmerged mixture (Optuna's random stream and draws).
+    candidates against the distinct kernels instead of one per trial keeps the scoring from growing
+    with the study (building the estimators still does). Sampling keeps the unmerged mixture
+    (Optuna's random stream and draws).
     """
     mixture = estimator._mixture_distribution
     n = len(mixture.weights)
