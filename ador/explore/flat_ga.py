@@ -95,7 +95,7 @@ class FlatGenerations:
     # --- the incremental view of the study ------------------------------------------------
 
     def _sync(self, study: Study) -> None:
-        if self._feed.started and not self._feed.is_reading(study):
+        if self._feed.read_another(study):
             self._forget()          # (parents primed before the first read are this study's: kept)
         for t in self._feed.sync(study)[0]:
             if t.state == TrialState.COMPLETE:

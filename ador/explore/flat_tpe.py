@@ -122,7 +122,7 @@ class FlatTPESampler(TPESampler):
     # --- the incremental view -----------------------------------------------------------------
 
     def _sync(self, study: Study) -> None:
-        if self._feed.started and not self._feed.is_reading(study):
+        if self._feed.read_another(study):
             self._forget()
         finished, unfinished = self._feed.sync(study)
         self._running = [t for t in unfinished if t.state == TrialState.RUNNING]

@@ -3,7 +3,7 @@
 Each ``sync`` looks only at the trials added since the last one and at those still unfinished
 then (a running trial is replaced by a new object when it changes, so they are looked up again by
 position). A feed reads one study: a sampler given another study (Optuna's samplers may be), or
-unpickled (the feed keeps no study through a pickle), sees ``is_reading`` false and starts its
+unpickled (the feed keeps no study through a pickle), sees ``read_another`` true and starts its
 bookkeeping afresh. Used by ador's NSGA-II/III (ador/explore/flat_ga.py) and TPE
 (ador/explore/flat_tpe.py).
 """
@@ -29,6 +29,11 @@ class TrialFeed:
     def started(self) -> bool:
         """Whether it has read a study (in this process, or before a pickle)."""
         return self._study is not None or self._cursor > 0
+
+    def read_another(self, study: Study) -> bool:
+        """Whether it has read a study other than ``study`` (or one before a pickle): its reader's
+        bookkeeping is another study's, to be dropped with the feed. A fresh feed has read none."""
+        return self.started and not self.is_reading(study)
 
     def __getstate__(self) -> dict[str, object]:
         return {**self.__dict__, "_study": None}        # storages do not pickle; read afresh after
