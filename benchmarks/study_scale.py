@@ -61,7 +61,7 @@ def _optunas_tpe() -> Iterator[None]:
     from ador.explore import samplers
     ours = samplers._BUILDERS["tpe"]
     samplers._BUILDERS["tpe"] = lambda s, o, seed: optuna.samplers.TPESampler(
-        seed=seed, **{"multivariate": samplers.TPE_MULTIVARIATE, **o})
+        seed=seed, **{**samplers.operator_defaults("tpe"), **o})
     try:
         yield
     finally:

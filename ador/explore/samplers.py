@@ -115,7 +115,7 @@ TPE_MULTIVARIATE = True
 _BUILDERS: dict[str, Callable[[SearchSpace, dict[str, Any], int], optuna.samplers.BaseSampler]] = {
     "nsga2": _genetic(FlatNSGAIISampler, NSGA2_CROSSOVER, NSGA2_MUTATION),
     "nsga3": _genetic(FlatNSGAIIISampler, None, None),
-    "tpe": lambda s, o, seed: FlatTPESampler(seed=seed, **{"multivariate": TPE_MULTIVARIATE, **o}),
+    "tpe": lambda s, o, seed: FlatTPESampler(seed=seed, **{**operator_defaults("tpe"), **o}),
     "random": lambda s, o, seed: optuna.samplers.RandomSampler(seed=seed, **o),
     "grid": _grid,
     "gp": _gp,
