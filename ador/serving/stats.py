@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_right
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Iterable, Sequence
 
 import numpy as np
