@@ -21,6 +21,15 @@ VLLM_WATERMARK = 0.01                   # BlockSpaceManager(watermark=0.01): blo
 VLLM_GPU_MEMORY_UTILIZATION = 0.9       # --gpu-memory-utilization: share of device memory vLLM may use
 VLLM_MIN_BATCHED_TOKENS = 2048          # max_num_batched_tokens = max(max_model_len, 2048) without chunking
 VLLM_CHUNKED_BATCHED_TOKENS = 512       # max_num_batched_tokens with --enable-chunked-prefill (v0.4-0.6)
+# Host time per sequence an iteration schedules in vLLM before 0.6, whose engine loop prepared the
+# inputs, sampled, processed the outputs and scheduled in Python between GPU passes: "When BS is
+# 200, all this together can be 20ms" (vllm-project/vllm issue 6801, "Performance Roadmap",
+# comment of 2024-08-08, the 0.5.4 era): 20 ms / 200 sequences. vLLM's own profile of 0.5.3 agrees
+# in size (Llama 3 8B on one H100: GPU execution 38% of the time, scheduling 29%, the HTTP server 33%;
+# blog.vllm.ai 2024-09-05, "vLLM v0.6.0: 2.7x Throughput Improvement"). 0.6.0 overlapped the output
+# processing with the next pass and moved the HTTP server to its own process (same post); later
+# releases are priced without it.
+VLLM_V0_HOST_S_PER_SEQ = 20e-3 / 200
 # --- Sarathi-Serve (Agrawal et al., OSDI 2024, sec. 5): token budget 512 under strict TBT SLOs
 SARATHI_TOKEN_BUDGET = 512
 # --- SGLang 0.3 (python/sglang/srt/server_args.py ServerArgs) --------------------------------------
@@ -97,6 +106,11 @@ class SchedulerConfig:
     - ``split_prompts``: chunked policy, cut prompts to fill the token budget (Sarathi, TensorRT-LLM
       ``enable_chunked_context``); False: whole prompts join the mixed batch while they fit;
     - ``scheduler_steps``: decode steps run per scheduling decision (vLLM multi-step; 1: every step);
+    - ``host_s_per_seq``: host time per sequence an iteration runs (input preparation, sampling,
+      output processing, scheduling: work that grows with the batch), on top of the runtime
+      profile's per-step overhead; multi-step decoding pays it once per ``scheduler_steps`` steps
+      ("amortize all these overheads over n-steps", vLLM RFC 6854). 0 for every stack but vLLM
+      before 0.6 (``VLLM_V0_HOST_S_PER_SEQ``);
     - ``admit_after_preemption``: chunked policy, whether an iteration that had to preempt a running
       request still admits waiting ones (vLLM V1 does not: ``if not preempted_reqs``);
     - ``prefill_share``: disaggregated, the share of replicas that prefill;
@@ -117,6 +131,7 @@ class SchedulerConfig:
     reservation: Reservation = "prompt"
     split_prompts: bool = True
     scheduler_steps: int = 1
+    host_s_per_seq: float = 0.0
     admit_after_preemption: bool = True
     prefill_share: float = 0.5
     min_new_token_ratio: float = SGLANG_MIN_NEW_TOKEN_RATIO[(0, 5)]
@@ -133,6 +148,9 @@ class SchedulerConfig:
                 raise ConfigError(name, value, "must be a whole number >= 1")
         if not (isinstance(self.kv_watermark, (int, float)) and 0 <= self.kv_watermark < 1):
             raise ConfigError("kv_watermark", self.kv_watermark, "must be in [0, 1)")
+        if isinstance(self.host_s_per_seq, bool) or not isinstance(self.host_s_per_seq, (int, float)) \
+                or not 0 <= self.host_s_per_seq < math.inf:
+            raise ConfigError("host_s_per_seq", self.host_s_per_seq, "must be a finite number of seconds >= 0")
         if not (isinstance(self.memory_fraction, (int, float)) and 0 < self.memory_fraction <= 1):
             raise ConfigError("memory_fraction", self.memory_fraction, "must be in (0, 1]")
         if self.memory_basis not in get_args(MemoryBasis):

@@ -18,12 +18,13 @@ if TYPE_CHECKING:
 
 class Step:
     """Price of one decode-only iteration at a batch size and KV bucket."""
-    __slots__ = ("decode_s", "total_s", "dram_bytes", "pieces")
+    __slots__ = ("decode_s", "host_s", "total_s", "dram_bytes", "pieces")
 
-    def __init__(self, pieces: list[Piece], overhead_s: float) -> None:
+    def __init__(self, pieces: list[Piece], host_s: float) -> None:
         self.pieces = pieces
         self.decode_s = sum(p.time_s for p in pieces)
-        self.total_s = self.decode_s + overhead_s
+        self.host_s = host_s                    # the runtime's per-step overhead and the batch's host work
+        self.total_s = self.decode_s + host_s
         self.dram_bytes = sum(p.dram_bytes for p in pieces)
 
 

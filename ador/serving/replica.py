@@ -54,6 +54,7 @@ class Replica:
         self.on_prefilled = on_prefilled      # disaggregated prefill side: hand the request on
         self.preemption: Preemption = RECOMPUTE  # which requests leave when decodes outgrow the cache
         self.overhead_s = cost.step_overhead_s
+        self.host_s_per_seq = cfg.host_s_per_seq
         self.t = 0.0
         self.step = 0
         self.last_step_end = math.nan
@@ -203,7 +204,9 @@ class Replica:
         step = self.steps.get((n, kv_bucket))
         if step is None:
             c = self.cost
-            step = Step([c.linear(n, DECODE), c.decode_attention(n, kv_bucket), c.head(n, DECODE)], self.overhead_s)
+            # multi-step decoding pays the batch's host work once per scheduling decision
+            host = self.overhead_s + self.host_s_per_seq * n / self.cfg.scheduler_steps
+            step = Step([c.linear(n, DECODE), c.decode_attention(n, kv_bucket), c.head(n, DECODE)], host)
             if not 0 < step.total_s < _INF:
                 self._unpriceable(step.total_s)
             self.steps[(n, kv_bucket)] = step
@@ -247,6 +250,8 @@ class Replica:
         ``decodes``; prefills that complete emit their first token at its end."""
         n = len(self.running) if decodes else 0
         duration = self.run_pieces(self.prefill_pieces(chunks, n, len(completing), tokens)) + self.overhead_s
+        if self.host_s_per_seq:
+            duration += self.host_s_per_seq * (n + len(chunks))
         if not 0 < duration < _INF:
             self._unpriceable(duration)
         self.t += duration
@@ -346,7 +351,6 @@ class Replica:
         t = self.t
         steps_cache = self.steps
         use = self.rec.uses
-        overhead = self.overhead_s
         done = 0
         first_end = first_gap = math.nan
         gaps: list[tuple[float, int]] = []
@@ -363,7 +367,7 @@ class Replica:
             price = steps_cache.get((n, bucket))
             if price is None:
                 price = self.decode_step_price(n, bucket)
-            d = price.total_s if slow == 1.0 else price.decode_s * slow + overhead
+            d = price.total_s if slow == 1.0 else price.decode_s * slow + price.host_s
             stop = t + seg * d >= until
             if stop:
                 seg = max(1, min(seg, math.ceil((until - t) / d)))

@@ -6,7 +6,8 @@ documented defaults (``ador.serving.config``), overridden only by flags the sour
 
 - vLLM 0.4-0.6: ``continuous`` (prefill-first); 256 sequences, max(max_model_len, 2048) prompt
   tokens per prefill, 16-token blocks, 1% watermark, 90% of memory; multi-step from
-  ``--num-scheduler-steps``; recompute preemption. With ``--enable-chunked-prefill`` (or on CUDA
+  ``--num-scheduler-steps``; recompute preemption; before 0.6, 100 us of host work per sequence
+  each iteration runs (``VLLM_V0_HOST_S_PER_SEQ``). With ``--enable-chunked-prefill`` (or on CUDA
   with ``--max-model-len`` over 32k, where vLLM turns it on itself): ``chunked`` with a 512-token
   budget (the v0.4-0.6 default).
 - vLLM 0.8 and later (the V1 engine, the default from 0.8.0; "V1 always uses chunked prefills"):
@@ -39,7 +40,7 @@ from ador.serving.config import (
     SGLANG_CHUNKED_PREFILL_SIZE, SGLANG_MIN_NEW_TOKEN_RATIO, SGLANG_PAGE_SIZE,
     SGLANG_RETRACT_DECODE_STEPS, TRTLLM_BENCH_KV_FREE_FRACTION, TRTLLM_BENCH_MAX_BATCH_SIZE, TRTLLM_KV_FREE_FRACTION,
     TRTLLM_MAX_BATCH_SIZE, TRTLLM_MAX_NUM_TOKENS, TRTLLM_TOKENS_PER_BLOCK, VLLM_CHUNKED_BATCHED_TOKENS,
-    VLLM_MIN_BATCHED_TOKENS, SchedulerConfig, sglang_05_defaults, sglang_05_mem_fraction,
+    VLLM_MIN_BATCHED_TOKENS, VLLM_V0_HOST_S_PER_SEQ, SchedulerConfig, sglang_05_defaults, sglang_05_mem_fraction,
     sglang_mem_fraction,
 )
 
@@ -69,6 +70,9 @@ SGLANG_05_SINCE = (0, 5)
 # vLLM's default max_model_len is the model's context (128k for Llama 3.1): the prefill budget is then
 # that large; sources that matter here state --max-model-len.
 VLLM_DEFAULT_MAX_MODEL_LEN = 8192
+# vLLM 0.6.0 overlapped output processing with the next pass and gave the HTTP server its own process;
+# releases before it pay host work per scheduled sequence (``VLLM_V0_HOST_S_PER_SEQ``, with its sources).
+VLLM_ASYNC_OUTPUT_SINCE = (0, 6)
 # vLLM 0.5.5-0.6 (vllm/engine/arg_utils.py, EngineArgs.create_engine_config): "Chunked prefill is
 # enabled by default for models with max_model_len > 32K" on CUDA (later releases name ROCm out).
 VLLM_LONG_CONTEXT_TOKENS = 32768
@@ -214,15 +218,18 @@ def scheduler_for(software: str, tp: int, device: Device | None = None) -> Stack
 def _vllm(text: str) -> StackScheduler:
     max_len = _whole(text, "max-model-len", "max_model_len", default=VLLM_DEFAULT_MAX_MODEL_LEN)
     steps = _whole(text, "num-scheduler-steps", "num_scheduler_steps", default=1)
+    version = release(text)
+    host = VLLM_V0_HOST_S_PER_SEQ if version is not None and version < VLLM_ASYNC_OUTPUT_SINCE else 0.0
     cfg = SchedulerConfig(policy="continuous", max_batched_tokens=max(max_len, VLLM_MIN_BATCHED_TOKENS),
-                          scheduler_steps=steps)
+                          scheduler_steps=steps, host_s_per_seq=host)
     cfg = replace(cfg, max_batch=_whole(text, "max-num-seqs", "max_num_seqs", default=cfg.max_batch),
                   memory_fraction=_real(text, "gpu-memory-utilization", "gpu_memory_utilization",
                                         default=cfg.memory_fraction))
     if _chunked_prefill(text, max_len):
         cfg = replace(cfg, policy="chunked", chunk_tokens=_whole(text, "max-num-batched-tokens",
                                                                    default=VLLM_CHUNKED_BATCHED_TOKENS))
-    return StackScheduler("vllm", cfg, f"vLLM defaults; max_model_len {max_len}, {steps} scheduler step(s)")
+    return StackScheduler("vllm", cfg, f"vLLM defaults; max_model_len {max_len}, {steps} scheduler step(s)"
+                                       + (f"; {host * 1e6:.0f} us of host work per sequence a step" if host else ""))
 
 
 def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
