@@ -186,3 +186,43 @@ def test_the_p99_rows_are_held_out_and_quoted_at_the_models_figure():
     row = section.split("\n| p99 | ", 1)[1].split("\n", 1)[0]         # "136 | 51.4% |"
     quoted_p99 = float(row.split("|")[1].strip().rstrip("%"))
     assert quoted_p99 == pytest.approx(s["by_family"]["p99"], abs=0.05)
+
+
+def test_a_closed_loop_counts_its_warm_up_unless_its_client_reports_a_steady_window():
+    """benchmark_serving.py with --max-concurrency sends its first N requests at once into an empty
+    server and reports every request; GenAI-Perf reports a steady window of the running load."""
+    from ador.serving.stacks import measures_stable_window
+    from ador.validation.serving import ServingMeasurement, simulate_row
+    assert measures_stable_window("NVIDIA NIM (TRT-LLM backend); GenAI-Perf closed loop")
+    assert not measures_stable_window("vLLM 0.10.2 (client benchmark_serving.py --max-concurrency 64)")
+    row = ServingMeasurement("x", "src", "vllm 0.10.2 (vllm serve; client benchmark_serving.py --max-concurrency 64)",
+                             "h100-sxm-80gb", 1, "llama-3.1-8b", "fp16", 1, "closed", None, 1024, 256, None, None,
+                             "ttft_mean_ms", 1.0, "ms", requests=640, concurrency=64)
+    steady = dataclasses.replace(row, software=row.software + "; GenAI-Perf")
+    every, window = simulate_row(row, ("ttft_mean_ms",)), simulate_row(steady, ("ttft_mean_ms",))
+    # the first 64 prompts (65,536 tokens) queue behind one another's prefills: the mean carries them
+    assert every["ttft_mean_ms"] > 1.25 * window["ttft_mean_ms"]
+
+
+def test_the_b200_rows_are_held_out_and_quoted_at_the_models_figure():
+    """ador/data/serving-b200.csv: InferenceX's B200 runs, the first measurements of the preset; the docs
+    quote the simulator's figure and what it says about one GPU's decode."""
+    import statistics
+    rows = load_serving(DEFAULT_DATA.parent / "serving-b200.csv")
+    assert len(rows) == 825 and {r.hardware for r in rows} == {"b200-sxm-192gb"}
+    assert {r.policy for r in rows} == {"closed"} and all(r.requests == 10 * r.concurrency for r in rows)
+    assert not {r.source for r in rows} & {r.source for r in load_serving()}
+    report = validate_serving(rows)
+    s = summarise_serving(report.rows)
+    assert s["n_skipped"] == 0
+    text = (REPO / "docs" / "serving.md").read_text()
+    section = text.split("ador validate --data serving-b200.csv --update-doc -->", 1)[1].split("END GENERATED", 1)[0]
+    assert float(section.split("**MAPE ", 1)[1].split("%", 1)[0]) == pytest.approx(s["mape_pct"], abs=0.005)
+    after = text.split("What it says about the B200.", 1)[1].split("\n\n", 1)[0]
+
+    def one_gpu(stack: str, metric: str) -> float:
+        return statistics.fmean(abs(r.error_pct) for r in report.rows
+                                if r.row.tp == 1 and r.row.metric == metric and stack in r.row.software)
+    for stack, tpot, out in (("vLLM", "2.5%", "3.7%"), ("TensorRT-LLM", "6.5%", "5.0%")):
+        assert f"{one_gpu(stack, 'tpot_mean_ms'):.1f}%" == tpot and tpot in " ".join(after.split())
+        assert f"{one_gpu(stack, 'output_tok_s'):.1f}%" == out and out in " ".join(after.split())

@@ -26,7 +26,9 @@ VLLM_CHUNKED_BATCHED_TOKENS = 512       # max_num_batched_tokens with --enable-c
 # 200, all this together can be 20ms" (vllm-project/vllm issue 6801, "Performance Roadmap",
 # comment of 2024-08-08, the 0.5.4 era): 20 ms / 200 sequences. vLLM's own profile of 0.5.3 agrees
 # in size (Llama 3 8B on one H100: GPU execution 38% of the time, scheduling 29%, the HTTP server 33%;
-# blog.vllm.ai 2024-09-05, "vLLM v0.6.0: 2.7x Throughput Improvement"). 0.6.0 overlapped the output
+# blog.vllm.ai 2024-09-05, "vLLM v0.6.0: 2.7x Throughput Improvement"), and so does WukLab's profile of
+# 0.5.4 (37% of an iteration on the host, about 85 us a request at 256 running; these figures and how
+# they were read: ador/data/candidates/host-overhead-NOTES.md, items 2 and 4). 0.6.0 overlapped the output
 # processing with the next pass and moved the HTTP server to its own process (same post); later
 # releases are priced without it.
 VLLM_V0_HOST_S_PER_SEQ = 20e-3 / 200

@@ -119,6 +119,21 @@ def paced_arrivals(software: str) -> bool:
     return _family(text) != "vllm" or version is None or version >= VLLM_PACED_CLIENT_SINCE
 
 
+# Which requests a closed-loop benchmark client reports. GenAI-Perf drives Triton's perf_analyzer,
+# which measures windows of a running load until they agree ("stability-percentage", perf_analyzer's
+# docs) and discards the ramp-up; vLLM's benchmark_serving.py (and its forks, SGLang's bench_serving)
+# computes its metrics over every request it sent (``calculate_metrics`` over all outputs), the first
+# ``--max-concurrency`` of them sent at once into an empty server.
+STABLE_WINDOW_CLIENTS = ("genai-perf", "perf_analyzer")
+
+
+def measures_stable_window(software: str) -> bool:
+    """Whether the row's benchmark client reports a steady window of its load (GenAI-Perf), not
+    every request it sent from an empty server."""
+    text = software.lower()
+    return any(client in text for client in STABLE_WINDOW_CLIENTS)
+
+
 def _family(text: str) -> str:
     word = text.split()[0] if text.split() else ""
     for family, prefixes in (("vllm", ("vllm",)), ("sglang", ("sglang",)),

@@ -10,7 +10,8 @@ replicas behind one queue) under a stack, its requests arriving as a Poisson str
 - ``requests`` requests where the source states how many (else as many as the stack's published
   benchmark sends, ``ador.serving.stacks.benchmark_requests``), every one
   counted, as a benchmark client counts them: the warm-up of an empty server is part of what was
-  measured;
+  measured (closed loops too, the first ``concurrency`` requests sent at once, except under a client
+  that reports a steady window, GenAI-Perf: ``ador.serving.stacks.measures_stable_window``);
 - lengths: fixed where the row gives a single figure (no maximum, or the maximum equals the
   mean); uniform where the source's sampler is uniform (``length_dist``: a "random" dataset
   drawing whole numbers up to the maximum); otherwise a truncated log-normal with the row's mean
@@ -36,7 +37,7 @@ from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.serving.precision import judge
 from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
-from ador.serving.stacks import benchmark_requests, paced_arrivals, scheduler_for
+from ador.serving.stacks import benchmark_requests, measures_stable_window, paced_arrivals, scheduler_for
 from ador.validation.data import read_rows, stack_of
 from ador.validation.kernels import runtime_for
 from ador.validation.predict import RowResult, summarise
@@ -214,13 +215,15 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
     output = lengths_for(row.output_mean, row.output_max, row.length_dist)
     fixed = prompt.kind == "fixed" and output.kind == "fixed"
     paced = paced_arrivals(row.software)
+    # a closed loop as its client reports it: GenAI-Perf a steady window, benchmark_serving every request
+    window = STEADY if closed and measures_stable_window(row.software) else ALL
 
     def run(seed: int, n: int = n):
         if row.policy in ("offline", "closed") or row.rate_rps is None:
             reqs = burst(n, prompt, output, seed=seed)
         else:
             reqs = poisson(row.rate_rps, n, prompt, output, seed=seed, paced=paced)
-        return simulate(system, model, precision, reqs, config=config, window=STEADY if closed else ALL,
+        return simulate(system, model, precision, reqs, config=config, window=window,
                         clients=row.concurrency if closed else None)
 
     if row.policy in ("offline", "closed") and fixed:      # deterministic: one run says it all
