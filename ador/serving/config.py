@@ -119,7 +119,12 @@ class SchedulerConfig:
     - ``min_new_token_ratio``, ``retract_room_steps``, ``admission_latch``: SGLang's admission and
       retraction (policy ``sglang``): the floor of the output reservation ratio; the decode steps of
       room a retraction frees for each request left (0.3: 20; 0.5: 1, one step); whether a failed
-      admission stops admitting until a request leaves (0.5's ``batch_is_full``).
+      admission stops admitting until a request leaves (0.5's ``batch_is_full``);
+    - ``batch_wait_iters``, ``batch_wait_tokens_ratio``: chunked policy, TensorRT-LLM's batch waiting
+      (PyTorch backend ``batch_wait_timeout_iters``, ``batch_wait_max_tokens_ratio``; both 0, off, by
+      default): while requests decode, new prompts wait until the iteration would carry
+      ``batch_wait_tokens_ratio`` x ``chunk_tokens`` tokens or ``batch_wait_iters`` iterations have
+      waited (``PyExecutor._waiting_requests``).
     """
     policy: str = "continuous"
     max_batch: int = VLLM_MAX_NUM_SEQS
@@ -139,6 +144,8 @@ class SchedulerConfig:
     min_new_token_ratio: float = SGLANG_MIN_NEW_TOKEN_RATIO[(0, 5)]
     retract_room_steps: int = 1
     admission_latch: bool = True
+    batch_wait_iters: int = 0
+    batch_wait_tokens_ratio: float = 0.0
 
     def check(self) -> None:
         if self.policy not in POLICIES:
@@ -162,6 +169,12 @@ class SchedulerConfig:
             # the ratio falls from its initial value to this floor (a floor above it would rise)
             raise ConfigError("min_new_token_ratio", self.min_new_token_ratio,
                               f"must be in [0, {SGLANG_INIT_NEW_TOKEN_RATIO}], SGLang's initial ratio")
+        if isinstance(self.batch_wait_iters, bool) or not isinstance(self.batch_wait_iters, int) \
+                or self.batch_wait_iters < 0:
+            raise ConfigError("batch_wait_iters", self.batch_wait_iters, "must be a whole number >= 0")
+        ratio = self.batch_wait_tokens_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise ConfigError("batch_wait_tokens_ratio", self.batch_wait_tokens_ratio, "must be in [0, 1]")
         for name in ("split_prompts", "admit_after_preemption", "admission_latch"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")

@@ -86,6 +86,21 @@ class Replica:
     def in_service(self) -> int:
         return len(self.running) + len(self.prefilling)
 
+    def sent_prompt_tokens(self) -> int:
+        """Prompt tokens of the waiting requests that have been sent (in a closed loop, the queue
+        holds requests whose clients have not sent them yet: ``admit`` refuses those)."""
+        if not self.clients:
+            return sum(live.todo for live in self.waiting)
+        free = max(0, self.clients - self.admissions) + len(self.completions)
+        tokens = 0
+        for live in self.waiting:
+            if live.admitted_s != live.admitted_s:        # NaN: never admitted, needs a sending client
+                if not free:
+                    break
+                free -= 1
+            tokens += live.todo
+        return tokens
+
     def admit(self, live: Live, *, with_kv: bool = False) -> bool:
         """Take ``live`` into service if a sequence slot and its KV blocks (beyond the watermark)
         are free. ``with_kv``: its prompt's KV cache arrives with it (disaggregated decode side)."""

@@ -157,8 +157,14 @@ class ContinuousScheduler(Scheduler):
 
 
 class ChunkedScheduler(Scheduler):
-    """Sarathi-Serve's stall-free batching: decodes plus prompt chunks within a token budget."""
+    """Sarathi-Serve's stall-free batching: decodes plus prompt chunks within a token budget
+    (TensorRT-LLM's, with its batch waiting where configured)."""
     name = "chunked"
+
+    def __init__(self, replica: Replica) -> None:
+        super().__init__(replica)
+        self.waited = 0                   # decode iterations new prompts have waited (batch waiting)
+        self.waiting_batch: Batch | None = None   # the decode run they are waiting through
 
     def next_batch(self, next_arrival_s: float) -> Batch | None:
         r = self.replica
@@ -169,6 +175,10 @@ class ChunkedScheduler(Scheduler):
             n = len(r.running)
         admit = self.cfg.admit_after_preemption or r.rec.preemptions == preempted
         budget = self.cfg.chunk_tokens - n
+        wait = self._batch_wait(n, budget) if admit else 0
+        if wait:
+            self.waiting_batch = Batch("decode", max_steps=wait, until=next_arrival_s)
+            return self.waiting_batch
         if budget > 0 and (r.prefilling or (admit and self.prefill_pending())):
             chunks, completing, tokens = self.take_prefill(budget, split_any=self.cfg.split_prompts, admit=admit)
             if chunks:
@@ -180,6 +190,29 @@ class ChunkedScheduler(Scheduler):
         if r.waiting or r.prefilling or budget <= 0:
             return Batch("decode")
         return Batch("decode", until=next_arrival_s, through=True)
+
+    def _batch_wait(self, n: int, budget: int) -> int:
+        """Decode-only iterations new prompts wait now (TensorRT-LLM's batch waiting): while ``n``
+        requests decode and prompts wait, until an iteration would carry the token threshold or the
+        waiting has lasted its iterations (0: schedule them now). The run ends early at an arrival or
+        a departure, and the threshold is counted again."""
+        cfg = self.cfg
+        r = self.replica
+        if not (cfg.batch_wait_iters or cfg.batch_wait_tokens_ratio) or not n or budget <= 0 \
+                or not (r.prefilling or self.prefill_pending()):
+            self.waited = 0
+            return 0
+        prompts = sum(live.todo for live in r.prefilling) + r.sent_prompt_tokens()
+        tokens = n + min(prompts, budget)
+        if self.waited >= cfg.batch_wait_iters or tokens >= cfg.batch_wait_tokens_ratio * cfg.chunk_tokens:
+            self.waited = 0
+            return 0
+        return cfg.batch_wait_iters - self.waited
+
+    def on_batch_end(self, batch: Batch, started_s: float) -> None:
+        if batch is self.waiting_batch:
+            self.waited += batch.steps
+            self.waiting_batch = None
 
 
 class ConcurrentScheduler(Scheduler):

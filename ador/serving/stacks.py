@@ -22,7 +22,8 @@ documented defaults (``ador.serving.config``), overridden only by flags the sour
   ``max_num_tokens`` 8,192, ``max_batch_size`` 2,048 (trtllm-bench: 4,096), 64-token blocks, 90%
   (trtllm-bench: 95%) of the memory left after weights, GUARANTEED_NO_EVICT (reserve prompt +
   output; ``max_utilization`` admits on the prompt and may pause); the Triton backend does not
-  chunk context unless told.
+  chunk context unless told; batch waiting from ``--batch_wait_timeout_iters`` and
+  ``--batch_wait_max_tokens_ratio`` (PyTorch backend options, written as flags).
 - anything else: ``continuous`` with vLLM's defaults (counted as a default mapping).
 
 ``benchmark_requests`` says how many requests a stack's published benchmark sends when a row does
@@ -171,7 +172,8 @@ READ_FLAGS = ("max-model-len", "max_model_len", "num-scheduler-steps", "num_sche
               "max_num_seqs", "gpu-memory-utilization", "gpu_memory_utilization", "max-num-batched-tokens",
               "max_num_batched_tokens", "enable-chunked-prefill", "enable_chunked_prefill", "mem-fraction-static",
               "mem_fraction_static", "chunked-prefill-size", "max_num_tokens", "max-num-tokens", "max_batch_size",
-              "max-batch-size", "kv_cache_free_gpu_mem_fraction", "scheduler_policy")
+              "max-batch-size", "kv_cache_free_gpu_mem_fraction", "scheduler_policy", "batch_wait_timeout_iters",
+              "batch_wait_max_tokens_ratio")
 
 
 def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
@@ -307,8 +309,13 @@ def _trtllm(text: str) -> StackScheduler:
     chunking = _has(text, "enable_chunked_context") or _has(text, "enable_chunked_prefill") or bench
     cfg = SchedulerConfig(policy="chunked", max_batch=batch, chunk_tokens=tokens, block_tokens=TRTLLM_TOKENS_PER_BLOCK,
                           kv_watermark=0.0, memory_fraction=frac, memory_basis="free",
-                          reservation="prompt" if evict else "full", split_prompts=chunking)
+                          reservation="prompt" if evict else "full", split_prompts=chunking,
+                          batch_wait_iters=_whole(text, "batch_wait_timeout_iters", default=0),
+                          batch_wait_tokens_ratio=_real(text, "batch_wait_max_tokens_ratio", default=0.0))
     return StackScheduler("tensorrt-llm", cfg, f"TensorRT-LLM in-flight batching; max_num_tokens {tokens}, "
                                                f"max_batch_size {batch}, KV {frac:.0%} of free memory, "
                                                f"{'max_utilization' if evict else 'guaranteed_no_evict'}, "
-                                               f"context chunking {'on' if chunking else 'off'}")
+                                               f"context chunking {'on' if chunking else 'off'}"
+                                               + (f", batch waiting {cfg.batch_wait_iters} iterations or "
+                                                  f"{cfg.batch_wait_tokens_ratio:.0%} of the tokens"
+                                                  if cfg.batch_wait_iters or cfg.batch_wait_tokens_ratio else ""))
