@@ -204,25 +204,79 @@ def test_a_closed_loop_counts_its_warm_up_unless_its_client_reports_a_steady_win
     assert every["ttft_mean_ms"] > 1.25 * window["ttft_mean_ms"]
 
 
-def test_the_b200_rows_are_held_out_and_quoted_at_the_models_figure():
-    """ador/data/serving-b200.csv: InferenceX's B200 runs, the first measurements of the preset; the docs
-    quote the simulator's figure and what it says about one GPU's decode."""
+@pytest.fixture(scope="module")
+def inferencex():
+    """The InferenceX rows and their predictions (one simulation of the file for the tests below)."""
+    rows = load_serving(DEFAULT_DATA.parent / "serving-inferencex.csv")
+    return rows, validate_serving(rows)
+
+
+def _quoted(text: str, after: str) -> str:
+    return " ".join(text.split(after, 1)[1].split("\n\n", 1)[0].split())
+
+
+def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure(inferencex):
+    """ador/data/serving-inferencex.csv: one benchmark's runs on B200 (the first measurements of the
+    preset), H200, H100 and MI300X; the docs quote the simulator's figures."""
     import statistics
-    rows = load_serving(DEFAULT_DATA.parent / "serving-b200.csv")
-    assert len(rows) == 825 and {r.hardware for r in rows} == {"b200-sxm-192gb"}
+    rows, report = inferencex
+    assert len(rows) == 2295
+    counts = {hw: sum(r.hardware == hw for r in rows) for hw in {r.hardware for r in rows}}
+    assert counts == {"b200-sxm-192gb": 825, "h200-sxm-141gb": 825, "h100-sxm-80gb": 270, "mi300x-192gb": 375}
     assert {r.policy for r in rows} == {"closed"} and all(r.requests == 10 * r.concurrency for r in rows)
     assert not {r.source for r in rows} & {r.source for r in load_serving()}
-    report = validate_serving(rows)
     s = summarise_serving(report.rows)
     assert s["n_skipped"] == 0
     text = (REPO / "docs" / "serving.md").read_text()
-    section = text.split("ador validate --data serving-b200.csv --update-doc -->", 1)[1].split("END GENERATED", 1)[0]
+    section = text.split("ador validate --data serving-inferencex.csv --update-doc -->", 1)[1].split(
+        "END GENERATED", 1)[0]
     assert float(section.split("**MAPE ", 1)[1].split("%", 1)[0]) == pytest.approx(s["mape_pct"], abs=0.005)
-    after = text.split("What it says about the B200.", 1)[1].split("\n\n", 1)[0]
 
-    def one_gpu(stack: str, metric: str) -> float:
-        return statistics.fmean(abs(r.error_pct) for r in report.rows
-                                if r.row.tp == 1 and r.row.metric == metric and stack in r.row.software)
+    def mean_abs(hw: str, stack: str, metric: str, one_gpu: bool) -> str:
+        errors = [abs(r.error_pct) for r in report.rows if r.row.hardware == hw and (r.row.tp == 1) == one_gpu
+                  and r.row.metric == metric and r.row.software.startswith(stack)]
+        return f"{statistics.fmean(errors):.1f}%"
+    b200 = _quoted(text, "What it says about the B200.")
     for stack, tpot, out in (("vLLM", "2.5%", "3.7%"), ("TensorRT-LLM", "6.3%", "5.5%")):
-        assert f"{one_gpu(stack, 'tpot_mean_ms'):.1f}%" == tpot and tpot in " ".join(after.split())
-        assert f"{one_gpu(stack, 'output_tok_s'):.1f}%" == out and out in " ".join(after.split())
+        assert mean_abs("b200-sxm-192gb", stack, "tpot_mean_ms", True) == tpot and tpot in b200
+        assert mean_abs("b200-sxm-192gb", stack, "output_tok_s", True) == out and out in b200
+    others = _quoted(text, "The other GPUs.")
+    for figure in (mean_abs("h200-sxm-141gb", "vLLM", "tpot_mean_ms", True),
+                   mean_abs("h200-sxm-141gb", "TensorRT-LLM", "tpot_mean_ms", True),
+                   mean_abs("h100-sxm-80gb", "vLLM", "tpot_mean_ms", False),
+                   mean_abs("mi300x-192gb", "vLLM", "tpot_mean_ms", True),
+                   mean_abs("mi300x-192gb", "vLLM", "tpot_mean_ms", False)):
+        assert figure in others
+
+
+def test_ratios_between_gpus_are_generated_from_the_same_runs(inferencex):
+    from ador.validation import ratios
+    _, report = inferencex
+    lines = ratios.summary(report.rows)
+    text = (REPO / "docs" / "serving.md").read_text()
+    generated = text.split(ratios.DOC_COMMAND + " -->", 1)[1].split("<!-- END GENERATED -->", 1)[0]
+    assert generated.strip() == ratios.table(lines).strip()
+    b200_h200 = next(x for x in lines if (x["gpu"], x["base"]) == ("b200-sxm-192gb", "h200-sxm-141gb")
+                     and x["family"].startswith("TPOT"))
+    assert b200_h200["n"] == 396 and b200_h200["mape_pct"] < 7.0     # "within 7% on average" (the docs)
+
+
+def test_a_ratio_error_cancels_what_both_gpus_share_and_not_what_differs():
+    from types import SimpleNamespace as NS
+    from ador.validation import ratios
+
+    def result(hw, value, predicted, software="vLLM 0.10.2 (image a)", clients=4):
+        row = NS(hardware=hw, software=software, tp=1, devices=1, model="m", precision="fp8", policy="closed",
+                 input_mean=921.5, output_mean=921.5, concurrency=clients, metric="tpot_mean_ms", value=value)
+        return NS(row=row, predicted=predicted)
+    b, h = "b200-sxm-192gb", "h200-sxm-141gb"
+    both_slow = [result(b, 10.0, 12.0), result(h, 20.0, 24.0)]              # an error both share cancels
+    assert ratios.pair_errors(both_slow, b, h) == {"tpot_mean_ms": [(0.5, 0.5)]}
+    # the H200's 8-client run, priced as slow as the B200's 4-client one, has no B200 run to pair with
+    one_slow = [result(b, 10.0, 12.0), result(h, 20.0, 20.0), result(h, 40.0, 48.0, clients=8)]
+    (measured, predicted), = ratios.pair_errors(one_slow, b, h)["tpot_mean_ms"]
+    assert ratios.ratio_error_pct(measured, predicted) == pytest.approx(20.0)
+    other_build = [result(b, 10.0, 10.0), result(h, 20.0, 20.0, software="vLLM 0.10.1 ROCm (image b)")]
+    assert ratios.pair_errors(other_build, b, h)                              # each GPU runs its vendor's build
+    other_stack = [result(b, 10.0, 10.0), result(h, 20.0, 20.0, software="TensorRT-LLM 1.1 (x)")]
+    assert not ratios.pair_errors(other_stack, b, h)
