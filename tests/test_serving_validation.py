@@ -231,6 +231,8 @@ def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure(infere
     section = text.split("ador validate --data serving-inferencex.csv --update-doc -->", 1)[1].split(
         "END GENERATED", 1)[0]
     assert float(section.split("**MAPE ", 1)[1].split("%", 1)[0]) == pytest.approx(s["mape_pct"], abs=0.005)
+    figures = (REPO / "docs" / "validation.md").read_text().split("| SemiAnalysis InferenceX serving runs", 1)[1]
+    assert f"| **{s['mape_pct']:.2f}%** |" in figures.split("\n", 1)[0]
 
     def mean_abs(hw: str, stack: str, metric: str, one_gpu: bool) -> str:
         errors = [abs(r.error_pct) for r in report.rows if r.row.hardware == hw and (r.row.tp == 1) == one_gpu
@@ -256,9 +258,13 @@ def test_ratios_between_gpus_are_generated_from_the_same_runs(inferencex):
     text = (REPO / "docs" / "serving.md").read_text()
     generated = text.split(ratios.DOC_COMMAND + " -->", 1)[1].split("<!-- END GENERATED -->", 1)[0]
     assert generated.strip() == ratios.table(lines).strip()
-    b200_h200 = next(x for x in lines if (x["gpu"], x["base"]) == ("b200-sxm-192gb", "h200-sxm-141gb")
-                     and x["family"].startswith("TPOT"))
+    def tpot(gpu: str, base: str) -> dict:
+        return next(x for x in lines if (x["gpu"], x["base"]) == (gpu, base) and x["family"].startswith("TPOT"))
+    b200_h200, h200_h100 = tpot("b200-sxm-192gb", "h200-sxm-141gb"), tpot("h200-sxm-141gb", "h100-sxm-80gb")
     assert b200_h200["n"] == 396 and b200_h200["mape_pct"] < 7.0     # "within 7% on average" (the docs)
+    quoted = (REPO / "docs" / "validation.md").read_text()
+    row = quoted.split("| ratios between GPUs in time per output token", 1)[1].split("\n", 1)[0]
+    assert f"**{b200_h200['mape_pct']:.1f}%**, **{h200_h100['mape_pct']:.1f}%**" in row
 
 
 def test_a_ratio_error_cancels_what_both_gpus_share_and_not_what_differs():
