@@ -77,3 +77,19 @@ def test_a_closed_loop_counts_only_the_prompts_its_clients_have_sent():
     with_wait = simulate(A100, L8, FP16, reqs, config=waiting, clients=8)
     without = simulate(A100, L8, FP16, reqs, config=BASE, clients=8)
     assert with_wait.ttft_ms["p50"] > without.ttft_ms["p50"] + 10 * with_wait.tbt_ms["p50"]
+
+
+@pytest.mark.parametrize("clients", [None, 8])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_waiting_runs_in_closed_form_as_it_does_one_iteration_at_a_time(clients, seed):
+    from ador.serving import poisson
+    waiting = dataclasses.replace(BASE, batch_wait_iters=7, batch_wait_tokens_ratio=0.5, chunk_tokens=2048)
+    prompt, output = Lengths("uniform", 460.5, maximum=512), Lengths("uniform", 230.5, maximum=256)
+    reqs = burst(120, prompt, output, seed=seed) if clients else poisson(12.0, 120, prompt, output, seed=seed)
+    fast = simulate(A100, L8, FP16, reqs, config=waiting, clients=clients)
+    slow = simulate(A100, L8, FP16, reqs, config=waiting, clients=clients, step_by_step=True)
+    assert fast.iterations == slow.iterations
+    for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        for stat, value in getattr(slow, name).items():
+            assert getattr(fast, name)[stat] == pytest.approx(value, rel=1e-9), (name, stat)
+    assert fast.ttft_ms["mean"] > simulate(A100, L8, FP16, reqs, config=BASE, clients=clients).ttft_ms["mean"]
