@@ -204,22 +204,18 @@ def test_a_closed_loop_counts_its_warm_up_unless_its_client_reports_a_steady_win
     assert every["ttft_mean_ms"] > 1.25 * window["ttft_mean_ms"]
 
 
-@pytest.fixture(scope="module")
-def inferencex():
-    """The InferenceX rows and their predictions (one simulation of the file for the tests below)."""
-    rows = load_serving(DEFAULT_DATA.parent / "serving-inferencex.csv")
-    return rows, validate_serving(rows)
-
-
 def _quoted(text: str, after: str) -> str:
     return " ".join(text.split(after, 1)[1].split("\n\n", 1)[0].split())
 
 
-def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure(inferencex):
+def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure():
     """ador/data/serving-inferencex.csv: one benchmark's runs on B200 (the first measurements of the
-    preset), H200, H100 and MI300X; the docs quote the simulator's figures."""
+    preset), H200, H100 and MI300X; the docs quote the simulator's figures and its ratios between GPUs
+    (one simulation of the file, about 40 s, serves both)."""
     import statistics
-    rows, report = inferencex
+    from ador.validation import ratios
+    rows = load_serving(DEFAULT_DATA.parent / "serving-inferencex.csv")
+    report = validate_serving(rows)
     assert len(rows) == 2295
     counts = {hw: sum(r.hardware == hw for r in rows) for hw in {r.hardware for r in rows}}
     assert counts == {"b200-sxm-192gb": 825, "h200-sxm-141gb": 825, "h100-sxm-80gb": 270, "mi300x-192gb": 375}
@@ -250,14 +246,10 @@ def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure(infere
                    mean_abs("mi300x-192gb", "vLLM", "tpot_mean_ms", False)):
         assert figure in others
 
-
-def test_ratios_between_gpus_are_generated_from_the_same_runs(inferencex):
-    from ador.validation import ratios
-    _, report = inferencex
     lines = ratios.summary(report.rows)
-    text = (REPO / "docs" / "serving.md").read_text()
     generated = text.split(ratios.DOC_COMMAND + " -->", 1)[1].split("<!-- END GENERATED -->", 1)[0]
     assert generated.strip() == ratios.table(lines).strip()
+
     def tpot(gpu: str, base: str) -> dict:
         return next(x for x in lines if (x["gpu"], x["base"]) == (gpu, base) and x["family"].startswith("TPOT"))
     b200_h200, h200_h100 = tpot("b200-sxm-192gb", "h200-sxm-141gb"), tpot("h200-sxm-141gb", "h100-sxm-80gb")
