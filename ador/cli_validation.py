@@ -30,8 +30,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ador.validation import report as gpu_report
     from ador.validation import serving_report
     render: Any = serving_report if serving else gpu_report
+    ratio_lines: list[dict[str, Any]] = []
     if serving:
-        report = validate_serving(load_serving(data or SERVING_DATA)).to_dict()
+        from ador.validation import ratios
+        results = validate_serving(load_serving(data or SERVING_DATA))
+        report = results.to_dict()
+        ratio_lines = ratios.summary(results.rows)      # where two GPUs ran the same runs
+        if ratio_lines:
+            report["ratios"] = ratio_lines
     elif accelerators:                     # published accelerators expressed as ADOR designs
         report = validate_accelerators(data, profile=args.profile).to_dict()
     else:
@@ -55,6 +61,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(render.text_table(report, args.worst))
+        if ratio_lines:
+            from ador.validation import ratios
+            print("\nratios between GPUs that ran the same runs (measured vs predicted):")
+            print(ratios.table(ratio_lines))
     return 0
 
 

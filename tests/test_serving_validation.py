@@ -278,3 +278,27 @@ def test_a_ratio_error_cancels_what_both_gpus_share_and_not_what_differs():
     assert ratios.pair_errors(other_build, b, h)                              # each GPU runs its vendor's build
     other_stack = [result(b, 10.0, 10.0), result(h, 20.0, 20.0, software="TensorRT-LLM 1.1 (x)")]
     assert not ratios.pair_errors(other_stack, b, h)
+
+
+def test_validate_reports_ratios_where_two_gpus_ran_the_same_runs(tmp_path, capsys):
+    """`ador validate` on a serving file where an H200 and an H100 ran the same runs prints (and, with
+    --json, returns) the measured and predicted ratios between them; a file of one GPU has none."""
+    text = HEADER.rstrip("\n") + "\n"
+    for hw, value in (("h200-sxm-141gb", 9000.0), ("h100-sxm-80gb", 7000.0)):
+        text += (f"r{hw[:4]},src,vllm 0.10.2 (vllm serve),{hw},1,llama-3.1-8b,fp16,1,offline,,128,128,128,128,"
+                 f"output_tok_s,{value},tok/s\n")
+    path = tmp_path / "two.csv"
+    path.write_text(text)
+    assert main(["validate", "--data", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (line,) = report["ratios"]
+    assert (line["gpu"], line["base"], line["n"]) == ("h200-sxm-141gb", "h100-sxm-80gb", 1)
+    assert line["measured_ratio"] == pytest.approx(9000 / 7000)
+    predicted = {r["hardware"]: r["predicted"] for r in report["rows"]}
+    assert line["predicted_ratio"] == pytest.approx(predicted["h200-sxm-141gb"] / predicted["h100-sxm-80gb"])
+    assert main(["validate", "--data", str(path)]) == 0
+    assert "ratios between GPUs" in capsys.readouterr().out
+    one = tmp_path / "one.csv"
+    one.write_text(text.rsplit("\n", 2)[0] + "\n")
+    assert main(["validate", "--data", str(one), "--json"]) == 0
+    assert "ratios" not in json.loads(capsys.readouterr().out)

@@ -22,7 +22,7 @@ PAIRS = (("b200-sxm-192gb", "h200-sxm-141gb"), ("h200-sxm-141gb", "h100-sxm-80gb
          ("mi300x-192gb", "h200-sxm-141gb"), ("b200-sxm-192gb", "h100-sxm-80gb"))
 FAMILIES = {"TPOT (mean, median, p99)": ("tpot_mean_ms", "tpot_p50_ms", "tpot_p99_ms"),
             "TTFT (mean, median, p99)": ("ttft_mean_ms", "ttft_p50_ms", "ttft_p99_ms"),
-            "output tokens/s (one GPU)": ("output_tok_s",)}
+            "output tokens/s": ("output_tok_s",)}
 DOC_COMMAND = 'python -c "from ador.validation import ratios; ratios.update_doc(\'docs/serving.md\')"'
 
 
