@@ -19,7 +19,8 @@ from ador.validation.data import DEFAULT_DATA
 DATA = "serving-inferencex.csv"
 # (GPU, against GPU): the question a user asks of each pair
 PAIRS = (("b200-sxm-192gb", "h200-sxm-141gb"), ("h200-sxm-141gb", "h100-sxm-80gb"),
-         ("mi300x-192gb", "h200-sxm-141gb"), ("b200-sxm-192gb", "h100-sxm-80gb"))
+         ("mi300x-192gb", "h200-sxm-141gb"), ("b200-sxm-192gb", "h100-sxm-80gb"),
+         ("h100-sxm-80gb", "a100-sxm-80gb"), ("mi300x-192gb", "h100-sxm-80gb"))
 FAMILIES = {"TPOT (mean, median, p99)": ("tpot_mean_ms", "tpot_p50_ms", "tpot_p99_ms"),
             "TTFT (mean, median, p99)": ("ttft_mean_ms", "ttft_p50_ms", "ttft_p99_ms"),
             "output tokens/s": ("output_tok_s",)}
