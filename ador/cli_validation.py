@@ -27,12 +27,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
     if args.profile and not accelerators:
         raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
+    from ador.validation import ratios, serving_report
     from ador.validation import report as gpu_report
-    from ador.validation import serving_report
     render: Any = serving_report if serving else gpu_report
     ratio_lines: list[dict[str, Any]] = []
     if serving:
-        from ador.validation import ratios
         results = validate_serving(load_serving(data or SERVING_DATA))
         report = results.to_dict()
         ratio_lines = ratios.summary(results.rows)      # where two GPUs ran the same runs
@@ -62,7 +61,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         print(render.text_table(report, args.worst))
         if ratio_lines:
-            from ador.validation import ratios
             print("\nratios between GPUs that ran the same runs (measured vs predicted):")
             print(ratios.table(ratio_lines))
     return 0

@@ -86,12 +86,17 @@ class Replica:
     def in_service(self) -> int:
         return len(self.running) + len(self.prefilling)
 
+    def _sends_left(self) -> int:
+        """Closed loop: requests the clients may send now (a client idle from the start, or one whose
+        request ended and is not yet matched to an admission)."""
+        return max(0, self.clients - self.admissions) + len(self.completions)
+
     def sent_prompt_tokens(self) -> int:
         """Prompt tokens of the waiting requests that have been sent (in a closed loop, the queue
         holds requests whose clients have not sent them yet: ``admit`` refuses those)."""
         if not self.clients:
             return sum(live.todo for live in self.waiting)
-        free = max(0, self.clients - self.admissions) + len(self.completions)
+        free = self._sends_left()
         tokens = 0
         for live in self.waiting:
             if live.admitted_s != live.admitted_s:        # NaN: never admitted, needs a sending client
@@ -107,8 +112,7 @@ class Replica:
         seqs = len(self.running) + len(self.prefilling)
         if seqs >= self.cfg.max_batch:
             return False
-        if self.clients and live.admitted_s != live.admitted_s and self.admissions >= self.clients \
-                and not self.completions:
+        if self.clients and live.admitted_s != live.admitted_s and not self._sends_left():
             return False                                 # its client has not sent it yet
         need = live.todo + live.context if not with_kv else live.prompt
         if self.full:

@@ -199,7 +199,7 @@ class ChunkedScheduler(Scheduler):
         cfg = self.cfg
         r = self.replica
         if not (cfg.batch_wait_iters or cfg.batch_wait_tokens_ratio) or not n or budget <= 0 \
-                or not (r.prefilling or self.prefill_pending()):
+                or not self.prefill_pending():
             self.waited = 0
             return 0
         prompts = sum(live.todo for live in r.prefilling) + r.sent_prompt_tokens()

@@ -224,7 +224,7 @@ def scheduler_for(software: str, tp: int, device: Device | None = None) -> Stack
     family = _family(text)
     if family == "vllm":
         version = release(text)
-        return _vllm_v1(text, device) if version is not None and version >= VLLM_V1_SINCE else _vllm(text)
+        return _vllm_v1(text, device) if version is not None and version >= VLLM_V1_SINCE else _vllm(text, version)
     if family == "sglang":
         return _sglang(text, tp, device)
     if family == "tensorrt-llm":
@@ -232,10 +232,9 @@ def scheduler_for(software: str, tp: int, device: Device | None = None) -> Stack
     return StackScheduler("default", SchedulerConfig(), "unknown stack: vLLM's defaults")
 
 
-def _vllm(text: str) -> StackScheduler:
+def _vllm(text: str, version: tuple[int, int] | None) -> StackScheduler:
     max_len = _whole(text, "max-model-len", "max_model_len", default=VLLM_DEFAULT_MAX_MODEL_LEN)
     steps = _whole(text, "num-scheduler-steps", "num_scheduler_steps", default=1)
-    version = release(text)
     host = VLLM_V0_HOST_S_PER_SEQ if version is not None and version < VLLM_ASYNC_OUTPUT_SINCE else 0.0
     cfg = SchedulerConfig(policy="continuous", max_batched_tokens=max(max_len, VLLM_MIN_BATCHED_TOKENS),
                           scheduler_steps=steps, host_s_per_seq=host)
