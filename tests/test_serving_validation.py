@@ -262,10 +262,12 @@ def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure():
 def test_a_ratio_error_cancels_what_both_gpus_share_and_not_what_differs():
     from types import SimpleNamespace as NS
     from ador.validation import ratios
+    from ador.validation.serving import ServingMeasurement
 
     def result(hw, value, predicted, software="vLLM 0.10.2 (image a)", clients=4):
-        row = NS(hardware=hw, software=software, tp=1, devices=1, model="m", precision="fp8", policy="closed",
-                 input_mean=921.5, output_mean=921.5, concurrency=clients, metric="tpot_mean_ms", value=value)
+        row = ServingMeasurement("x", "src", software, hw, 1, "llama-3.1-70b", "fp8", 1, "closed", None, 921.5, 921.5,
+                                 1024, 1024, "tpot_mean_ms", value, "ms", requests=10 * clients,
+                                 length_dist="uniform", concurrency=clients)
         return NS(row=row, predicted=predicted)
     b, h = "b200-sxm-192gb", "h200-sxm-141gb"
     both_slow = [result(b, 10.0, 12.0), result(h, 20.0, 24.0)]              # an error both share cancels
@@ -278,6 +280,12 @@ def test_a_ratio_error_cancels_what_both_gpus_share_and_not_what_differs():
     assert ratios.pair_errors(other_build, b, h)                              # each GPU runs its vendor's build
     other_stack = [result(b, 10.0, 10.0), result(h, 20.0, 20.0, software="TensorRT-LLM 1.1 (x)")]
     assert not ratios.pair_errors(other_stack, b, h)
+    # Poisson runs pair only at the same rate: the H200's run at 4 req/s has no B200 twin
+    at = [dataclasses.replace(x.row, policy="server", rate_rps=rate, concurrency=None)
+          for x, rate in zip(one_slow[:2] + [result(h, 40.0, 48.0)], (2.0, 2.0, 4.0))]
+    served = [NS(row=row, predicted=x.predicted) for row, x in zip(at, one_slow[:2] + [result(h, 40.0, 48.0)])]
+    (measured, predicted), = ratios.pair_errors(served, b, h)["tpot_mean_ms"]
+    assert ratios.ratio_error_pct(measured, predicted) == pytest.approx(20.0)
 
 
 def test_validate_reports_ratios_where_two_gpus_ran_the_same_runs(tmp_path, capsys):

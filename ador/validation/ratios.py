@@ -28,10 +28,10 @@ DOC_COMMAND = 'python -c "from ador.validation import ratios; ratios.update_doc(
 
 
 def _run_key(row: Any) -> tuple:
-    """What two GPUs' rows must share to be one benchmark run on each: everything but the GPU and
-    the build of its stack (each GPU runs its vendor's build: vLLM for ROCm on an MI300X)."""
-    return (row.software.split()[0].lower(), row.tp, row.devices, row.model, row.precision, row.policy,
-            row.input_mean, row.output_mean, row.concurrency, row.metric)
+    """What two GPUs' rows must share to be one benchmark run on each: the run (``workload``) but the
+    GPU and the build of its stack (each GPU runs its vendor's build: vLLM for ROCm on an MI300X)."""
+    software, _hardware, *run = row.workload()
+    return (software.split()[0].lower(), *run, row.metric)
 
 
 def pair_errors(results: Iterable[Any], gpu: str, base: str) -> dict[str, list[tuple[float, float]]]:
