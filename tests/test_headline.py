@@ -43,7 +43,11 @@ def test_every_number_of_the_named_design_is_what_evaluate_gives(headline, capsy
     text = report.read_text()
     assert f"| p99 TBT (ms) | {row['tbt_p99_ms']:.2f} |" in text
     assert f"| TTFT (ms) | {row['ttft_ms']:.0f} |" in text
-    # the headline row is the ladder's last (re-optimised) row and the baselines table's ratio
+    # each baseline's held-out serving check is the one computed, in its row and its sentence
+    for gpu, served in h.serving_coverage.items():
+        assert re.search(rf"^\| {re.escape(gpu)} \| [a-z ]+ \| {re.escape(served.cell())} \|", text, re.M), gpu
+        assert served.sentence(f"{gpu}'s time per output token") in text
+    assert h.serving_coverage["b200-sxm-192gb"].errors_pct      # the B200 has runs at this size, TP and load
     named = h.named_seed[SYMMETRIC]
     last = h.ladders[named][-1]
     assert last.ratios[TBT] == pytest.approx(h.ratios[SYMMETRIC]["tbt_x"].values[named], rel=1e-9)

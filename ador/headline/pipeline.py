@@ -22,8 +22,9 @@ from ador.headline.plan import (BASELINES, BATCHES, PAPER, REFERENCE, SEEDS, SER
 from ador.headline.serving_view import Served, ServingLine, serve
 from ador.report import binds
 from ador.validation import uncertainty
-from ador.validation.coverage import Coverage, coverage
+from ador.validation.coverage import Coverage, ServingCoverage, coverage, serving_coverage
 from ador.validation.data import load_measurements
+from ador.validation.serving import shipped_rows
 from ador.workload import get_model, get_precision
 
 
@@ -39,6 +40,7 @@ class Headline:
     sensitivity: list[sensitivity.Line]
     bands: dict[str, list[uncertainty.Band]]   # "tbt_x" / "area_eff_x" / "ttft_x" -> the errors combined
     coverage: dict[str, Coverage]              # GPU -> its measured decode rows near the question
+    serving_coverage: dict[str, ServingCoverage]   # GPU -> its held-out serving runs near the question
     anatomy: dict[str, binds.Anatomy]          # "design" / "baseline" decode, "design prefill" / "baseline prefill"
     served: list[Served]
     serving_capacity: dict[str, Spread]        # serving role -> the knees' capacities over seeds
@@ -96,6 +98,8 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     rows = load_measurements()
     params_b = model.active_params() / 1e9
     cov = {g: coverage(rows, hardware=g, family="decode", params_b=params_b, batch=w.batch) for g in BASELINES}
+    served_cov = {g: serving_coverage(shipped_rows(), hardware=g, params_b=params_b, tp=spec.tp, batch=w.batch)
+                  for g in BASELINES}
     bands = {"tbt_x": [uncertainty.gpu_band("decode"), uncertainty.design_band("decode")],
              "ttft_x": [uncertainty.gpu_band("prefill"), uncertainty.design_band("prefill")],
              "area_eff_x": [uncertainty.gpu_band("decode"), uncertainty.design_band("decode"), uncertainty.area_band()]}
@@ -108,7 +112,7 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
                      for seed, k in sym.knees.items()},
                     sensitivity.table(design, study, population=feasible_population(SYMMETRIC, storage_dir,
                                                                                     named[SYMMETRIC])),
-                    bands, cov, anatomy, served, capacity)
+                    bands, cov, served_cov, anatomy, served, capacity)
 
 
 def _serving(searched: dict[str, Searched], static_design) -> tuple[list[Served], dict[str, Spread]]:
@@ -157,5 +161,7 @@ def to_json(h: Headline) -> dict[str, Any]:
                      "goodput_rps": s.goodput_rps} for s in h.served],
         "serving_capacity": {role: spread(s) for role, s in h.serving_capacity.items()},
         "area_basis": area_basis(h.searched[SYMMETRIC].study),
+        "serving_coverage": {g: {"runs": [r.row.id for r in c.results], "tp": c.tp, "batch": c.batch,
+                                 "errors_pct": c.errors_pct} for g, c in h.serving_coverage.items()},
     }
 

@@ -138,18 +138,23 @@ def _baselines(h: Headline) -> list[str]:
                  f"{_x(v.x(key))} | {assumption[key]} |")
     L += ["", "Every baseline under the same rules (the ratio columns are design / GPU, above 1 favours the design). "
           "*Validated* says whether measured decode rows of that GPU cover a model of this size at this batch "
-          "(docs/validation.md):", "",
-          "| GPU | validated | p99 TBT ms | TTFT ms | output tok/s | package mm2 | J/token | USD/Mtok | TBT x | "
-          "area-eff. x | cost x |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+          "(docs/validation.md); *held-out serving TPOT* is the simulator's error on the mean time per output token "
+          "of that GPU's measured serving runs at this size, TP and load (median, range, runs; never fitted on; "
+          "docs/serving.md; above zero the GPU is priced slower than measured, which favours the design):", "",
+          "| GPU | validated | held-out serving TPOT | p99 TBT ms | TTFT ms | output tok/s | package mm2 | J/token | "
+          "USD/Mtok | TBT x | area-eff. x | cost x |",
+          "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for x in h.baselines:
         c = h.coverage[x.gpu]
         status = "interpolated" if c.covered else ("extrapolated" if c.rows else "no rows")
         b = x.baseline
-        L.append(f"| {x.gpu}{'' if x.fits else ' (does not fit)'} | {status} | {b['tbt_p99_ms']:.2f} | "
+        L.append(f"| {x.gpu}{'' if x.fits else ' (does not fit)'} | {status} | "
+                 f"{h.serving_coverage[x.gpu].cell()} | {b['tbt_p99_ms']:.2f} | "
                  f"{b['ttft_ms']:.0f} | {b['output_tok_s']:.0f} | {b['package_area_mm2']:.0f} | "
                  f"{b['energy_per_token_j']:.3f} | {b['cost_per_mtok_usd']:.3f} | {_x(x.x('tbt_p99_ms'))} | "
                  f"{_x(x.x('area_eff'))} | {_x(x.x('cost_per_mtok_usd'))} |")
-    L += ["", *[h.coverage[g].sentence(f"{g}'s decode figure") for g in h.coverage], ""]
+    L += ["", *[h.coverage[g].sentence(f"{g}'s decode figure") for g in h.coverage], "",
+          *[h.serving_coverage[g].sentence(f"{g}'s time per output token") for g in h.serving_coverage], ""]
     return L
 
 

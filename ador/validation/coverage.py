@@ -1,16 +1,23 @@
 """Does a measured row stand behind a baseline's number? The measured rows nearest to a question
 (same hardware and metric family, the closest model size and batch), with the model's error on
 each, so a report can say whether a GPU's figure is interpolated or extrapolated.
+
+A second, independent check (``serving_coverage``): the shipped serving runs (never fitted on) of
+the same GPU, model size and tensor-parallel layout under a closed loop whose clients per replica
+are near the quoted batch, replayed by the simulator, so a report can quote how far the GPU's time
+per output token is off where it was measured at that size and load.
 """
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
 from ador.errors import AdorError
 from ador.validation.data import Measurement
 from ador.validation.predict import RowResult, predict_rows
+from ador.validation.serving import ServingMeasurement, ServingRowResult, predict_serving
 from ador.workload import get_model
 
 # Which measured metrics speak for which quoted quantity.
@@ -18,6 +25,8 @@ FAMILIES = {"decode": ("tbt_ms", "decode_tok_s_per_user", "decode_layer_ms", "de
             "prefill": ("ttft_ms", "prefill_layer_ms", "prefill_shard_ms"),
             "throughput": ("output_tok_s", "output_tok_s_per_gpu", "e2e_ms")}
 SAME_SIZE_FACTOR = 2.0     # a model within this factor in (active) parameters counts as the same size
+SAME_LOAD_FACTOR = 2.0     # a closed loop whose clients per replica are within this factor of the batch
+SERVING_DECODE_METRIC = "tpot_mean_ms"   # the serving metric that speaks for a decode step
 
 
 def family_of(metric: str) -> str:
@@ -73,13 +82,67 @@ def coverage(rows: Sequence[Measurement], *, hardware: str, family: str, params_
     """The rows of ``hardware`` in ``family`` for models within a factor of 2 of ``params_b``,
     nearest batch first, each with the shipped model's prediction."""
     metrics = FAMILIES[family]
-    near = []
-    for r in rows:
-        if r.hardware != hardware or r.metric not in metrics:
-            continue
-        size = _params_b(r.model)
-        if size is None or abs(math.log2(size / params_b)) > math.log2(SAME_SIZE_FACTOR):
-            continue
-        near.append(r)
+    near = [r for r in rows if r.hardware == hardware and r.metric in metrics and _same_size(r.model, params_b)]
     near.sort(key=lambda r: (abs(math.log2(r.batch / batch)), r.id))
     return Coverage(hardware, family, params_b, batch, tuple(predict_rows(near)) if near else ())
+
+
+def _same_size(model: str, params_b: float) -> bool:
+    size = _params_b(model)
+    return size is not None and abs(math.log2(size / params_b)) <= math.log2(SAME_SIZE_FACTOR)
+
+
+@dataclass(frozen=True)
+class ServingCoverage:
+    """Measured serving runs of (hardware, model size, TP) at a load near ``batch``, each with the
+    simulator's prediction of its time per output token."""
+    hardware: str
+    params_b: float
+    tp: int
+    batch: int
+    results: tuple[ServingRowResult, ...]    # nearest load first; rows the simulator could not run included
+
+    @property
+    def errors_pct(self) -> list[float]:
+        return [r.error_pct for r in self.results if r.error_pct is not None]
+
+    def cell(self) -> str:
+        """``+11% (-1% to +31%, 9 runs)``: the median signed error, its range and the runs."""
+        errors = sorted(self.errors_pct)
+        if not errors:
+            return "no runs"
+        median = statistics.median(errors)
+        spread = f"{errors[0]:+.0f}% to {errors[-1]:+.0f}%, " if len(errors) > 1 else ""
+        return f"{median:+.0f}% ({spread}{len(errors)} run{'s' if len(errors) > 1 else ''})"
+
+    def sentence(self, label: str) -> str:
+        lo, hi = self.batch / SAME_LOAD_FACTOR, self.batch * SAME_LOAD_FACTOR
+        where = (f"closed-loop serving runs of {self.hardware} at TP{self.tp} with a model of about "
+                 f"{self.params_b:.0f}B parameters and {lo:.0f}-{hi:.0f} clients per replica")
+        if not self.errors_pct:
+            return f"No measured {where} exist in the shipped serving files, so {label} has no held-out serving check."
+        done = [r for r in self.results if r.error_pct is not None]
+        clients = sorted({round(_clients_per_replica(r.row)) for r in done})
+        stacks = sorted({r.row.software.split(" (")[0] for r in done})
+        return (f"{label} is checked against {len(done)} held-out {where} ({', '.join(stacks)}; "
+                f"{', '.join(map(str, clients))} clients): the simulator, with the stacks' own runtime profiles, "
+                f"prices their mean time per output token with a median error of {self.cell()}; above zero is "
+                "slower than measured.")
+
+
+def _clients_per_replica(row: ServingMeasurement) -> float:
+    replicas = max(1, row.devices // (row.tp * row.pp))
+    return (row.concurrency or 0) / replicas
+
+
+def serving_coverage(rows: Sequence[ServingMeasurement], *, hardware: str, params_b: float, tp: int,
+                     batch: int) -> ServingCoverage:
+    """The closed-loop runs of ``hardware`` at tensor parallelism ``tp`` (no pipeline stages) for
+    models within a factor of 2 of ``params_b`` whose clients per replica, the decode batch they keep
+    running, are within a factor of 2 of ``batch``: their time per output token, predicted."""
+    near = [r for r in rows
+            if r.hardware == hardware and r.metric == SERVING_DECODE_METRIC and r.tp == tp and r.pp == 1
+            and r.policy == "closed" and r.concurrency is not None and _same_size(r.model, params_b)
+            and abs(math.log2(_clients_per_replica(r) / batch)) <= math.log2(SAME_LOAD_FACTOR)]
+    near.sort(key=lambda r: (abs(math.log2(_clients_per_replica(r) / batch)), r.id))
+    return ServingCoverage(hardware, params_b, tp, batch, tuple(predict_serving(near)) if near else ())

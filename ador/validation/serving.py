@@ -312,3 +312,10 @@ def validate_serving(rows: list[ServingMeasurement], devices: Mapping[str, Devic
 @lru_cache(maxsize=1)
 def default_rows() -> tuple[ServingMeasurement, ...]:
     return tuple(load_serving(DEFAULT_DATA))
+
+
+@lru_cache(maxsize=1)
+def shipped_rows() -> tuple[ServingMeasurement, ...]:
+    """Every serving file ador ships (``serving*.csv``: the public rows and the held-out ones; the
+    calibration fits none of them, it fits ``measured.csv``)."""
+    return tuple(r for path in sorted(DEFAULT_DATA.parent.glob("serving*.csv")) for r in load_serving(path))
