@@ -1,0 +1,198 @@
+"""One all-reduce among the GPUs of a node, measured, against the model's price of it.
+
+``ador/data/allreduce.csv`` holds published single-node all-reduce timings (nccl-tests and RCCL tests
+tables, PyTorch, vLLM and Triton benchmarks of NCCL and of custom one- and two-shot kernels; sources,
+quotes and doubts in ``allreduce-SOURCES.md``). Each is set beside what ``ador.perf.collectives``
+charges for the same collective in a decode or prefill step: the best of ring, one-shot and two-shot
+over the GPU's links at the fitted link efficiency, the fitted software latency per synchronisation
+step, the runtime's per-kernel cost. Nothing is fitted to these rows. Where a source prints only the
+bus bandwidth (nccl-tests' ``busbw``), the time is nccl-tests' own definition turned round:
+``t = S x 2(n-1)/n / busbw``.
+
+    python -c "from ador.validation import collectives; collectives.update_doc('docs/validation.md')"
+"""
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ador.errors import ConfigError
+from ador.hardware import PRESETS, System
+from ador.hardware.runtime import runtime_profiles
+from ador.perf.collectives import collective_seconds
+from ador.perf.stage import rates
+from ador.validation.kernels import DEFAULT_PROFILE
+from ador.workload.ops import ALLREDUCE
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "allreduce.csv"
+# message sizes by what they are in LLM inference: a decode step's all-reduce (batch x hidden x 2 bytes:
+# 16 KB at batch 1 of an 8K model to 1 MB at batch 64), a large decode batch or a short prompt's,
+# and a prefill's (a 2,048-token prompt of an 8K model: 32 MB)
+SIZE_BANDS = ((256 * 1024, "up to 256 KB (decode)"), (8 * 1024 * 1024, "256 KB - 8 MB"),
+              (float("inf"), "over 8 MB (prefill)"))
+# what kind of kernel ran: NCCL or RCCL (what a stack uses without its own kernels, and what the fitted
+# rows' TensorRT-LLM 0.5-0.9 used beyond its custom all-reduce's sizes) or a custom kernel
+CUSTOM = ("vllm-custom", "triton-1shot", "torch-symm-mem")
+LARGE_BYTES = 256 * 1024 * 1024    # from here on an all-reduce runs at its bus bandwidth (nccl-tests curves flatten)
+DOC_COMMAND = "python -c \"from ador.validation import collectives; collectives.update_doc('docs/validation.md')\""
+
+
+@dataclass(frozen=True, slots=True)
+class AllReduceMeasurement:
+    id: str
+    gpu: str
+    gpus: int
+    implementation: str
+    message_bytes: int
+    time_us: float          # as printed, or from the printed bus bandwidth
+    source_url: str
+    exclude: str = ""       # why the row is not compared (a data-quality reason), empty if it is
+
+    @property
+    def kind(self) -> str:
+        return "custom kernel" if self.implementation.startswith(CUSTOM) else "NCCL / RCCL"
+
+    @property
+    def busbw_bytes_per_s(self) -> float:
+        """nccl-tests' bus bandwidth: what each GPU's links carry per second in a ring all-reduce."""
+        return self.message_bytes * 2 * (self.gpus - 1) / self.gpus / (self.time_us * 1e-6)
+
+    @property
+    def band(self) -> str:
+        return next(label for top, label in SIZE_BANDS if self.message_bytes <= top)
+
+
+def _time_us(raw: dict[str, str], where: str) -> float:
+    if raw.get("time_us"):
+        return float(raw["time_us"])
+    if raw.get("busbw_gb_s"):
+        n, size = int(raw["gpus"]), int(raw["message_bytes"])
+        return 1e6 * size * 2 * (n - 1) / n / (float(raw["busbw_gb_s"]) * 1e9)
+    raise ConfigError("time_us", "", f"{where}: neither a time nor a bus bandwidth")
+
+
+def load(path: str | Path = DEFAULT_DATA) -> list[AllReduceMeasurement]:
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            raws = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ConfigError("data", str(path), f"cannot read: {err}") from None
+    rows = []
+    for line, raw in enumerate(raws, start=2):
+        where = f"{path.name}:{line}"
+        try:
+            rows.append(AllReduceMeasurement(raw["id"], raw["gpu"], int(raw["gpus"]), raw["implementation"],
+                                             int(raw["message_bytes"]), _time_us(raw, where), raw["source_url"],
+                                             raw.get("exclude") or ""))
+        except (KeyError, ValueError, TypeError) as err:
+            raise ConfigError("data", where, f"malformed row: {err}") from None
+    return rows
+
+
+def model_us(gpu: str, gpus: int, message_bytes: float, runtime: str = DEFAULT_PROFILE) -> float:
+    """What one all-reduce of ``message_bytes`` per GPU among ``gpus`` GPUs costs in the model."""
+    if gpu not in PRESETS:
+        raise ConfigError("gpu", gpu, "no preset")
+    r = rates(System.of(PRESETS[gpu], tp=gpus, devices=gpus, runtime=runtime_profiles()[runtime]))
+    return 1e6 * collective_seconds(ALLREDUCE, message_bytes, gpus, r.link_bw, r.step_latency_s, r.direct,
+                                    r.op_overhead_s)
+
+
+def compare(rows: Sequence[AllReduceMeasurement] | None = None, runtime: str = DEFAULT_PROFILE) -> dict[str, Any]:
+    """Every usable row beside the model's time, the rows left out with their reasons, and the
+    errors by GPU, kernel kind and size band."""
+    rows = load() if rows is None else rows
+    done: list[dict[str, Any]] = []
+    left_out: list[dict[str, str]] = []
+    for r in rows:
+        reason = r.exclude or ("" if r.gpu in PRESETS else f"{r.gpu}: no preset")
+        if reason:
+            left_out.append({"id": r.id, "reason": reason})
+            continue
+        predicted = model_us(r.gpu, r.gpus, r.message_bytes, runtime)
+        done.append({"id": r.id, "gpu": r.gpu, "gpus": r.gpus, "implementation": r.implementation, "kind": r.kind,
+                     "band": r.band, "message_bytes": r.message_bytes, "measured_us": r.time_us,
+                     "model_us": predicted, "error_pct": 100.0 * (predicted / r.time_us - 1.0)})
+    groups: dict[tuple, list[float]] = {}
+    for d in done:
+        groups.setdefault((d["gpu"], d["gpus"], d["kind"], d["band"]), []).append(d["error_pct"])
+    order = {label: i for i, (_, label) in enumerate(SIZE_BANDS)}
+    by_group = [{"gpu": g, "gpus": n, "kind": k, "band": b, "n": len(e), "median_error_pct": statistics.median(e),
+                 "mape_pct": statistics.fmean(abs(x) for x in e)}
+                for (g, n, k, b), e in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2],
+                                                                               order[kv[0][3]]))]
+    return {"runtime": runtime, "rows": done, "left_out": left_out, "by_group": by_group,
+            "mape_pct": statistics.fmean(abs(d["error_pct"]) for d in done) if done else float("nan")}
+
+
+def link_fractions(rows: Sequence[AllReduceMeasurement] | None = None, runtime: str = DEFAULT_PROFILE
+                   ) -> list[dict[str, Any]]:
+    """Per GPU and count, the highest bus bandwidth measured at ``LARGE_BYTES`` or more, as a share of
+    the GPU's link bandwidth, beside the share the fitted link efficiency gives every GPU."""
+    rows = load() if rows is None else rows
+    efficiency = runtime_profiles()[runtime].link_efficiency
+    best: dict[tuple[str, int], AllReduceMeasurement] = {}
+    for r in rows:
+        if r.exclude or r.gpu not in PRESETS or r.message_bytes < LARGE_BYTES:
+            continue
+        key = (r.gpu, r.gpus)
+        if key not in best or r.busbw_bytes_per_s > best[key].busbw_bytes_per_s:
+            best[key] = r
+    out = []
+    for (gpu, gpus), r in sorted(best.items()):
+        link = PRESETS[gpu].link_bw_bytes_per_s
+        out.append({"gpu": gpu, "gpus": gpus, "id": r.id, "implementation": r.implementation,
+                    "busbw_gb_s": r.busbw_bytes_per_s / 1e9, "link_gb_s": link / 1e9,
+                    "fraction": r.busbw_bytes_per_s / link, "fitted_fraction": efficiency})
+    return out
+
+
+def group(report: dict[str, Any], gpu: str, gpus: int, kind: str, band: str) -> dict[str, Any]:
+    """One line of ``by_group`` (KeyError if the data have none)."""
+    for line in report["by_group"]:
+        if (line["gpu"], line["gpus"], line["kind"], line["band"]) == (gpu, gpus, kind, band):
+            return line
+    raise KeyError((gpu, gpus, kind, band))
+
+
+def table(report: dict[str, Any]) -> str:
+    """Markdown: the errors by GPU, kernel kind and size band, then every row in a details block."""
+    out = [f"**MAPE {report['mape_pct']:.1f}%** over {len(report['rows'])} all-reduces (runtime profile "
+           f"`{report['runtime']}`; {len(report['left_out'])} rows left out, reasons in the file). Error: the model's "
+           "time over the measured, less one; above zero the model is slower.", "",
+           "| GPU | GPUs | kernel | message size | rows | median error | MAPE |",
+           "| --- | ---: | --- | --- | ---: | ---: | ---: |"]
+    for g in report["by_group"]:
+        out.append(f"| {g['gpu']} | {g['gpus']} | {g['kind']} | {g['band']} | {g['n']} | "
+                   f"{g['median_error_pct']:+.0f}% | {g['mape_pct']:.0f}% |")
+    out += ["", "<details><summary>Every row</summary>", "",
+            "| id | GPU | GPUs | implementation | bytes | measured us | model us | error |",
+            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for d in report["rows"]:
+        out.append(f"| {d['id']} | {d['gpu']} | {d['gpus']} | {d['implementation']} | {d['message_bytes']} | "
+                   f"{d['measured_us']:.1f} | {d['model_us']:.1f} | {d['error_pct']:+.0f}% |")
+    return "\n".join(out + ["", "</details>"])
+
+
+def fractions_table(lines: Sequence[dict[str, Any]]) -> str:
+    out = ["| GPU | GPUs | implementation | bus bandwidth GB/s | link GB/s | share of the link "
+           "| fitted link efficiency |",
+           "| --- | ---: | --- | ---: | ---: | ---: | ---: |"]
+    for x in lines:
+        out.append(f"| {x['gpu']} | {x['gpus']} | {x['implementation']} | {x['busbw_gb_s']:.0f} | {x['link_gb_s']:.0f} "
+                   f"| {x['fraction']:.2f} | {x['fitted_fraction']:.3f} |")
+    return "\n".join(out)
+
+
+def update_doc(path: str | Path) -> None:
+    """Rewrite the generated all-reduce section of ``path`` from the shipped file."""
+    from ador.markdown import update_section
+    update_section(Path(path), DOC_COMMAND, "\n\n".join([
+        "Single-node all-reduce, measured (`ador/data/allreduce.csv`) against the model "
+        "(`ador.validation.collectives`):",
+        table(compare()), "Bus bandwidth at 256 MB or more, the best measured per GPU, as a share of the link:",
+        fractions_table(link_fractions())]))

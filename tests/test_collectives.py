@@ -1,0 +1,111 @@
+"""Published single-node all-reduce timings against the model's collectives: every usable row is
+priced, the generated tables and the prose figures of docs/validation.md are the model's own, and the
+file's bad rows are refused by name."""
+import pytest
+
+from ador.errors import ConfigError
+from ador.hardware import PRESETS
+from ador.perf.collectives import collective_seconds
+from ador.validation import collectives as c
+from ador.workload.ops import ALLREDUCE
+from tests.conftest import REPO
+
+DOC = REPO / "docs" / "validation.md"
+NCCL, CUSTOM, SMALL, MID, LARGE = ("NCCL / RCCL", "custom kernel", "up to 256 KB (decode)", "256 KB - 8 MB",
+                                   "over 8 MB (prefill)")
+
+
+@pytest.fixture(scope="module")
+def report():
+    return c.compare()
+
+
+def test_every_usable_row_is_priced_and_the_rest_say_why(report):
+    rows = c.load()
+    assert len(rows) == 245
+    usable = [r for r in rows if not r.exclude and r.gpu in PRESETS]
+    assert [d["id"] for d in report["rows"]] == [r.id for r in usable]
+    assert len(report["left_out"]) == 245 - len(usable) and all(x["reason"] for x in report["left_out"])
+    assert sum(bool(r.exclude) for r in rows) == 81
+    assert sum(x["reason"].endswith("no preset") for x in report["left_out"]) == 21
+
+
+def test_the_model_side_is_the_collective_the_steps_pay():
+    from ador.hardware import System
+    from ador.hardware.runtime import runtime_profiles
+    from ador.perf.stage import rates
+    r = rates(System.of(PRESETS["h100-sxm-80gb"], tp=8, devices=8, runtime=runtime_profiles()["default"]))
+    expected = collective_seconds(ALLREDUCE, 1 << 20, 8, r.link_bw, r.step_latency_s, True, r.op_overhead_s)
+    assert c.model_us("h100-sxm-80gb", 8, 1 << 20) == pytest.approx(1e6 * expected, rel=1e-12)
+    # more bytes cost more, and a GPU with faster links pays less for the same bytes
+    assert c.model_us("h100-sxm-80gb", 8, 64 << 20) > c.model_us("h100-sxm-80gb", 8, 1 << 20)
+    assert c.model_us("b200-sxm-192gb", 8, 64 << 20) < c.model_us("a100-sxm-80gb", 8, 64 << 20)
+
+
+def test_a_bus_bandwidth_is_turned_into_the_time_nccl_tests_measured(tmp_path):
+    """nccl-tests: algbw = S / t, busbw = algbw x 2(n-1)/n. 8 GPUs, 1 MiB at 43.70 GB/s: 42.0 us."""
+    f = tmp_path / "a.csv"
+    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
+                 "x,h100-sxm-80gb,8,nccl,1048576,,43.70,u\n")
+    (row,) = c.load(f)
+    assert row.time_us == pytest.approx(1048576 * 1.75 / 43.70e9 * 1e6, rel=1e-12)
+    assert row.busbw_bytes_per_s == pytest.approx(43.70e9, rel=1e-12)
+    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
+                 "y,h100-sxm-80gb,8,nccl,1048576,,,u\n")
+    with pytest.raises(ConfigError, match="a.csv:2"):
+        c.load(f)
+    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
+                 "z,h100-sxm-80gb,eight,nccl,1048576,3,,u\n")
+    with pytest.raises(ConfigError, match="a.csv:2"):
+        c.load(f)
+
+
+def _pct(x: float) -> str:
+    return f"{abs(x):.0f}%"
+
+
+def test_the_doc_quotes_the_models_figures(report):
+    text = DOC.read_text()
+    g = lambda gpu, n, kind, band: c.group(report, gpu, n, kind, band)["median_error_pct"]   # noqa: E731
+    a100_large, a100_mid = g("a100-sxm-80gb", 8, NCCL, LARGE), g("a100-sxm-80gb", 8, NCCL, MID)
+    assert a100_large > 0 > a100_mid        # slow on prefill sizes, fast in between
+    assert f"prefill-size all-reduces (over 8 MB) {_pct(a100_large)} slow" in text
+    assert f"256 KB - 8 MB\nones {_pct(a100_mid)} fast" in text
+    h100, h200 = g("h100-sxm-80gb", 8, NCCL, LARGE), g("h200-sxm-141gb", 8, NCCL, LARGE)
+    assert f"come out {_pct(h100)} and\n{_pct(h200)} slow" in text
+    small_nccl, small_custom = g("h100-sxm-80gb", 8, NCCL, SMALL), g("h100-sxm-80gb", 8, CUSTOM, SMALL)
+    assert small_nccl < 0 < small_custom
+    assert f"{_pct(small_nccl)} fast against NCCL called from PyTorch, {_pct(small_custom)} slow" in text
+    four_custom, four_nccl = g("h100-sxm-80gb", 4, CUSTOM, MID), g("h100-sxm-80gb", 4, NCCL, MID)
+    assert f"(+{four_custom:.0f}% and +{four_nccl:.0f}%)" in text
+    fr = {x["gpu"]: x for x in c.link_fractions()}
+    assert f"reaches {100 * fr['a100-sxm-80gb']['fraction']:.0f}% of the A100's NVLink3" in text.replace("\n", " ")
+    assert f"({fr['a100-sxm-80gb']['busbw_gb_s']:.0f} GB/s bus bandwidth)" in text
+    lo, hi = sorted((fr["h100-sxm-80gb"]["busbw_gb_s"], fr["h200-sxm-141gb"]["busbw_gb_s"]))
+    assert f"reaches {lo:.0f}-{hi:.0f} GB/s" in text.replace("\n", " ")
+    assert f"(`link_efficiency` {fr['a100-sxm-80gb']['fitted_fraction']:.3f})" in text
+
+
+def test_the_generated_section_is_current(tmp_path):
+    from ador.markdown import markers
+    doc = tmp_path / "v.md"
+    doc.write_text(DOC.read_text())
+    c.update_doc(doc)
+    begin, end = markers(c.DOC_COMMAND)
+    section = lambda t: t.split(begin, 1)[1].split(end, 1)[0]   # noqa: E731
+    assert section(doc.read_text()) == section(DOC.read_text())
+
+
+def test_the_best_bandwidth_counts_only_usable_rows_of_large_messages():
+    def row(id_, size, us, exclude=""):
+        return c.AllReduceMeasurement(id_, "a100-sxm-80gb", 8, "nccl", size, us, "u", exclude)
+    rows = [row("big", 1 << 30, 8000.0), row("faster but excluded", 1 << 30, 4000.0, "glitch"),
+            row("faster but small", 1 << 20, 1.0)]
+    (line,) = c.link_fractions(rows)
+    assert line["id"] == "big"
+    assert line["busbw_gb_s"] == pytest.approx((1 << 30) * 1.75 / 8000e-6 / 1e9)
+
+
+def test_the_figures_table_quotes_the_check(report):
+    assert (f"kernel benchmarks ({len(report['rows'])} rows, never fitted on; \"One all-reduce\" below) | "
+            f"**{report['mape_pct']:.1f}%** |") in DOC.read_text()
