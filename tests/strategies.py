@@ -37,7 +37,7 @@ def ador_chips(draw, links: bool = True) -> AdorChip:
 
 
 def _links(draw, present: bool) -> Links:
-    topology = draw(st.sampled_from(["ring", "switch", "fully_connected"]))
+    topology = draw(st.sampled_from(["ring", "switch", "fully_connected", "reducing_switch"]))
     # a fully connected system of up to 8 devices needs a link to each of 7 peers
     low = 0 if not present else (7 if topology == "fully_connected" else 1)
     return Links(count=draw(st.integers(low, 18)), bw_bytes_per_s_per_link=draw(st.floats(1e9, 2e11)),

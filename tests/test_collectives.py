@@ -109,3 +109,19 @@ def test_the_best_bandwidth_counts_only_usable_rows_of_large_messages():
 def test_the_figures_table_quotes_the_check(report):
     assert (f"kernel benchmarks ({len(report['rows'])} rows, never fitted on; \"One all-reduce\" below) | "
             f"**{report['mape_pct']:.1f}%** |") in DOC.read_text()
+
+
+def test_the_docs_quote_what_a_reducing_switch_is_worth():
+    """The presets' plain switch is a named assumption: its worth against each board, as quoted."""
+    from benchmarks.nvls_fit import NVLS_BOARDS, ratio_effect
+    effect = ratio_effect()
+    assert all(e["tbt_p99_x"] > 1 and e["ttft_x"] > 1 and e["output_tok_s_x"] > 1 for e in effect.values())
+    h100, h200, b200 = (effect[n] for n in NVLS_BOARDS)
+    f = lambda e: f"{e['tbt_p99_x']:.2f}x, {e['ttft_x']:.2f}x, {e['output_tok_s_x']:.2f}x"   # noqa: E731
+    quoted = f"(H200: {f(h200)}; B200: {f(b200)};"
+    validation = DOC.read_text().replace("\n", " ")
+    modelling = (REPO / "docs" / "modelling.md").read_text()
+    assert (f"{h100['tbt_p99_x']:.2f}x as fast per decode step, {h100['ttft_x']:.2f}x to the first token and "
+            f"{h100['output_tok_s_x']:.2f}x in output tokens/s {quoted}") in validation
+    assert (f"TBT ratio would be divided by {h100['tbt_p99_x']:.2f}x, its TTFT ratio by {h100['ttft_x']:.2f}x and "
+            f"its throughput-based ratios by {h100['output_tok_s_x']:.2f}x {quoted}") in modelling

@@ -13,7 +13,9 @@ from ador.errors import ConfigError
 Dataflow = Literal["weight_stationary", "output_stationary"]
 HbmGeneration = Literal["hbm2", "hbm2e", "hbm3", "hbm3e"]
 MemoryKind = Literal["hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6"]
-Topology = Literal["ring", "switch", "fully_connected"]
+# how devices reach each other: a ring (DFX, LPU), a switch (NVSwitch), a full mesh (Infinity Fabric),
+# or a switch that also reduces (NVSwitch with NVLink SHARP: H100, H200, B200 boards)
+Topology = Literal["ring", "switch", "fully_connected", "reducing_switch"]
 BufferKind = Literal["shared", "private"]
 
 GiB = 1024 ** 3

@@ -28,6 +28,10 @@ from ador.hardware.devices import AdorChip, Chiplet, GemmSchedule, GpuSpec
 # ("Wave quantization") shows them on the A100's 108 SMs, and the public rows (A100 most of them) fit
 # worse without them (docs/modelling.md, tiling row); none of the three has been swept.
 HOPPER_GEMM_SCHEDULE: GemmSchedule = "stream-k"
+# HGX H100, H200 and B200 boards connect their GPUs through NVSwitches that can reduce in the switch
+# (NVLink SHARP; NCCL's NVLS all-reduce), a topology the model knows ("reducing_switch"). The presets
+# keep a plain "switch": refitted with it, the public rows move Hopper's efficiencies down and our own
+# held-out H100/H200 rows get worse (docs/validation.md, "One all-reduce"; benchmarks/nvls_fit.py).
 
 _GPU_SPECS = (
     GpuSpec(

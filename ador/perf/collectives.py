@@ -9,25 +9,39 @@ bandwidth. ``t`` devices, payload ``S`` bytes per device:
   custom all-reduce for small messages): 1 step, (t-1) * S;
 - two-shot all-reduce (reduce-scatter then all-gather, each peer read directly; TensorRT-LLM's
   custom all-reduce for medium messages): 2 steps, 2(t-1)/t * S;
+- in-switch all-reduce (NVLink SHARP, NCCL's NVLS algorithm on third-generation NVSwitch and later):
+  each device loads its 1/t of the buffer already reduced by the switch (multimem.ld_reduce: S sent,
+  S/t received), then stores it once for the switch to multicast (S/t sent, S received): 2 steps,
+  (1 + 1/t) * S over full-duplex links, where two-shot moves 2(t-1)/t * S;
 - all-gather of S gathered bytes: ring t-1 steps, direct 1 step, (t-1)/t * S either way;
 - pipeline send: 1 step, S.
 
 A ring topology (DFX, LPU) can only run the ring algorithms; a switch (NVSwitch) or a fully
 connected mesh (Infinity Fabric) reaches every peer directly, and the runtime picks the fastest of
-the three for each message size, as TensorRT-LLM does.
+the three for each message size, as TensorRT-LLM does; a reducing switch (NVSwitch with SHARP: H100,
+H200, B200 boards) adds the in-switch all-reduce, which NCCL picks on such boards. A topology's
+``reach`` encodes this: RING (0), DIRECT (1), SWITCH_REDUCE (2).
 """
 from __future__ import annotations
 
-from ador.perf.rules import SCALAR
+from ador.hardware.components import Topology
+from ador.ops import SCALAR
 from ador.workload.ops import ALLREDUCE, DEVICE_KIND_OF, DIE_ALLREDUCE, P2P
 
 LINK = "link"
 D2D = "die_to_die"
+RING, DIRECT, SWITCH_REDUCE = 0, 1, 2
+REDUCING_SWITCH: Topology = "reducing_switch"     # the topology whose switch reduces (NVLink SHARP)
+
+
+def reach(topology):
+    """RING, DIRECT or SWITCH_REDUCE for a topology name (or an array of names: an array of reaches)."""
+    return 1 * (topology != "ring") + 1 * (topology == REDUCING_SWITCH)
 
 
 def collective_seconds(kind: str, comm_bytes: float, tp: int, bw, step_latency_s, direct, fixed_s, X=SCALAR):
-    """Seconds of one collective; ``direct`` says whether the topology reaches peers directly (a
-    bool, or a bool array with one value per design)."""
+    """Seconds of one collective; ``direct`` is the topology's reach (RING, DIRECT, SWITCH_REDUCE; a
+    bool means RING or DIRECT), or an array of reaches with one value per design."""
     if kind == P2P:
         return comm_bytes / bw + step_latency_s + fixed_s
     t = tp
@@ -36,10 +50,12 @@ def collective_seconds(kind: str, comm_bytes: float, tp: int, bw, step_latency_s
         one_shot = step_latency_s + (t - 1) * comm_bytes / bw
         two_shot = 2 * step_latency_s + 2 * (t - 1) / t * comm_bytes / bw
         best_direct = X.minimum(ring, X.minimum(one_shot, two_shot))
+        in_switch = 2 * step_latency_s + (1 + 1 / t) * comm_bytes / bw
+        best_direct = X.where(direct >= SWITCH_REDUCE, X.minimum(best_direct, in_switch), best_direct)
     else:
         ring = (t - 1) * step_latency_s + (t - 1) / t * comm_bytes / bw
         best_direct = X.minimum(ring, step_latency_s + (t - 1) / t * comm_bytes / bw)
-    return X.where(direct, best_direct, ring) + fixed_s
+    return X.where(direct >= DIRECT, best_direct, ring) + fixed_s
 
 
 def collective_op_seconds(op, tp: int, r, X=SCALAR):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ador.hardware.components import D2D_LATENCY_S
+from ador.perf.collectives import RING, reach
 from ador.ops import NUMPY, SCALAR  # noqa: F401  (re-exported: the engines' formulas take them from here)
 
 
@@ -77,14 +78,14 @@ def rates_of(device, runtime, *, hbm_efficiency=None, node=None, tp: int = 1, pp
     eff = runtime.hbm(device.memory_kind) if hbm_efficiency is None else hbm_efficiency
     link_bw = device.link_bw_bytes_per_s * runtime.link_efficiency
     step_latency = device.link_latency_s + runtime.collective_latency_s
-    direct = device.topology != "ring"
+    direct = reach(device.topology)
     net_bw = net_latency = p2p_cross = 0.0
     if node is not None:
         net_bw = node.bw_bytes_per_s_per_device * runtime.link_efficiency
         net_latency = node.latency_s + runtime.collective_latency_s
         p2p_cross = p2p_cross_fraction(tp, pp, node.devices_per_node)
         if tp > node.devices_per_node:
-            link_bw, step_latency, direct = np.minimum(link_bw, net_bw), net_latency, False
+            link_bw, step_latency, direct = np.minimum(link_bw, net_bw), net_latency, RING
     d2d_bw = device.die_to_die_bw_bytes_per_s * runtime.link_efficiency if device.kind == "ador" else 0.0
     return Rates(hbm_efficiency=eff, hbm_bw=device.hbm_bw_bytes_per_s * eff, link_bw=link_bw,
                  step_latency_s=step_latency, d2d_bw=d2d_bw,

@@ -17,11 +17,11 @@ import csv
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ador.errors import ConfigError
-from ador.hardware import PRESETS, System
-from ador.hardware.runtime import runtime_profiles
+from ador.hardware import PRESETS, Device, System
+from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf.collectives import collective_seconds
 from ador.perf.stage import rates
 from ador.validation.kernels import DEFAULT_PROFILE
@@ -93,27 +93,31 @@ def load(path: str | Path = DEFAULT_DATA) -> list[AllReduceMeasurement]:
     return rows
 
 
-def model_us(gpu: str, gpus: int, message_bytes: float, runtime: str = DEFAULT_PROFILE) -> float:
-    """What one all-reduce of ``message_bytes`` per GPU among ``gpus`` GPUs costs in the model."""
-    if gpu not in PRESETS:
+def model_us(gpu: str, gpus: int, message_bytes: float, runtime: str = DEFAULT_PROFILE, *,
+             devices: Mapping[str, Device] = PRESETS, profile: RuntimeProfile | None = None) -> float:
+    """What one all-reduce of ``message_bytes`` per GPU among ``gpus`` GPUs costs in the model
+    (``devices`` and ``profile`` replace the presets and the shipped profile ``runtime``)."""
+    if gpu not in devices:
         raise ConfigError("gpu", gpu, "no preset")
-    r = rates(System.of(PRESETS[gpu], tp=gpus, devices=gpus, runtime=runtime_profiles()[runtime]))
+    profile = runtime_profiles()[runtime] if profile is None else profile
+    r = rates(System.of(devices[gpu], tp=gpus, devices=gpus, runtime=profile))
     return 1e6 * collective_seconds(ALLREDUCE, message_bytes, gpus, r.link_bw, r.step_latency_s, r.direct,
                                     r.op_overhead_s)
 
 
-def compare(rows: Sequence[AllReduceMeasurement] | None = None, runtime: str = DEFAULT_PROFILE) -> dict[str, Any]:
+def compare(rows: Sequence[AllReduceMeasurement] | None = None, runtime: str = DEFAULT_PROFILE, *,
+            devices: Mapping[str, Device] = PRESETS, profile: RuntimeProfile | None = None) -> dict[str, Any]:
     """Every usable row beside the model's time, the rows left out with their reasons, and the
-    errors by GPU, kernel kind and size band."""
+    errors by GPU, kernel kind and size band (``devices``, ``profile``: as ``model_us``)."""
     rows = load() if rows is None else rows
     done: list[dict[str, Any]] = []
     left_out: list[dict[str, str]] = []
     for r in rows:
-        reason = r.exclude or ("" if r.gpu in PRESETS else f"{r.gpu}: no preset")
+        reason = r.exclude or ("" if r.gpu in devices else f"{r.gpu}: no preset")
         if reason:
             left_out.append({"id": r.id, "reason": reason})
             continue
-        predicted = model_us(r.gpu, r.gpus, r.message_bytes, runtime)
+        predicted = model_us(r.gpu, r.gpus, r.message_bytes, runtime, devices=devices, profile=profile)
         done.append({"id": r.id, "gpu": r.gpu, "gpus": r.gpus, "implementation": r.implementation, "kind": r.kind,
                      "band": r.band, "message_bytes": r.message_bytes, "measured_us": r.time_us,
                      "model_us": predicted, "error_pct": 100.0 * (predicted / r.time_us - 1.0)})

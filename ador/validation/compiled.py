@@ -18,7 +18,7 @@ from ador.errors import AdorError, ConfigError
 from ador.hardware import PRESETS, Device, GpuEfficiency, System
 from ador.hardware.runtime import RuntimeProfile
 from ador.perf import gpu as G
-from ador.perf.collectives import collective_seconds
+from ador.perf.collectives import RING, collective_seconds, reach
 from ador.perf.evaluate import capacity_bytes, decode_kv_points, end_to_end_s, mean_over_generation
 from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
 from ador.validation.data import Measurement
@@ -164,14 +164,14 @@ class CompiledRows:
         return (m.metric, (pre, *decodes), (first, last, system.replicas * m.batch * m.output_len, system.devices))
 
     @staticmethod
-    def _tiers(op, system: System) -> list[tuple[float, tuple[float, float, bool]]]:
-        """(share of the operator, (peak bandwidth, hop latency, direct)) per tier it uses, by the rules
+    def _tiers(op, system: System) -> list[tuple[float, tuple[float, float, int]]]:
+        """(share of the operator, (peak bandwidth, hop latency, reach)) per tier it uses, by the rules
         of ``ador.perf.rules.rates_of`` and ``collective_op_seconds``."""
         d, node = system.device, system.node
-        link = (d.link_bw_bytes_per_s, d.link_latency_s, d.topology != "ring")
-        net = (node.bw_bytes_per_s_per_device, node.latency_s, False)
+        link = (d.link_bw_bytes_per_s, d.link_latency_s, reach(d.topology))
+        net = (node.bw_bytes_per_s_per_device, node.latency_s, RING)
         if system.tp > node.devices_per_node:
-            link = (min(link[0], net[0]), node.latency_s, False)
+            link = (min(link[0], net[0]), node.latency_s, RING)
         cross = p2p_cross_fraction(system.tp, system.pp, node.devices_per_node) if op.kind == P2P else 0.0
         return [(share, tier) for share, tier in ((1.0 - cross, link), (cross, net)) if share]
 
@@ -201,7 +201,7 @@ class CompiledRows:
                 continue
             rc = per_row[c["row"]]
             tc = collective_seconds(kind, cast(Any, c["bytes"]), cast(Any, c["tp"]), c["bw"] * rc[:, 6],
-                                    c["hop"] + rc[:, 7], c["direct"] > 0, rc[:, 5], NUMPY)   # arrays, one per row
+                                    c["hop"] + rc[:, 7], c["direct"], rc[:, 5], NUMPY)   # arrays, one per row
             comm += np.bincount(c["stage"], weights=tc * c["count"], minlength=self.n_stages)
         stage_constants = per_row[self.stage_of_row]
         total = stage_seconds(work, comm, stage_constants[:, 9], stage_constants[:, 8] * self.step_mask, NUMPY)
