@@ -125,3 +125,28 @@ def test_the_docs_quote_what_a_reducing_switch_is_worth():
             f"{h100['output_tok_s_x']:.2f}x in output tokens/s {quoted}") in validation
     assert (f"TBT ratio would be divided by {h100['tbt_p99_x']:.2f}x, its TTFT ratio by {h100['ttft_x']:.2f}x and "
             f"its throughput-based ratios by {h100['output_tok_s_x']:.2f}x {quoted}") in modelling
+
+
+def test_a_steps_all_reduce_is_set_beside_the_timings_near_its_size():
+    from ador.hardware.runtime import runtime_profiles
+    profile = runtime_profiles()["tensorrt-llm"]
+    size = 128 * 8192 * 2
+    check = c.step_check("a100-sxm-80gb", 8, size, 160, profile)
+    usable = [r for r in c.load() if not r.exclude and r.gpu == "a100-sxm-80gb" and r.gpus == 8]
+    assert {d["id"] for d in check.near} == {r.id for r in usable if size / 2 <= r.message_bytes <= size * 2} != set()
+    assert any(not size / 2 <= r.message_bytes <= size * 2 for r in usable)     # the size filter bites
+    assert check.model_us == pytest.approx(c.model_us("a100-sxm-80gb", 8, size, profile=profile))
+    for d in check.near:
+        assert d["error_pct"] == pytest.approx(100 * (d["model_us"] / d["measured_us"] - 1))
+    errors = sorted(d["error_pct"] for d in check.near)
+    text = check.sentence("X")
+    assert f"priced at {check.model_us:.1f} us each" in text and f"({errors[0]:+.0f}% to {errors[-1]:+.0f}%)" in text
+    assert "no published" in c.step_check("a100-sxm-80gb", 4, size, 160, profile).sentence("X")
+
+
+def test_a_steps_check_leaves_out_excluded_rows():
+    from ador.hardware.runtime import runtime_profiles
+    rows = [c.AllReduceMeasurement("kept", "a100-sxm-80gb", 8, "nccl", 1 << 21, 60.0, "u"),
+            c.AllReduceMeasurement("glitch", "a100-sxm-80gb", 8, "nccl", 1 << 21, 600.0, "u", "flagged")]
+    check = c.step_check("a100-sxm-80gb", 8, 1 << 21, 160, runtime_profiles()["default"], rows)
+    assert [d["id"] for d in check.near] == ["kept"]

@@ -48,6 +48,9 @@ def test_every_number_of_the_named_design_is_what_evaluate_gives(headline, capsy
         assert re.search(rf"^\| {re.escape(gpu)} \| [a-z ]+ \| {re.escape(served.cell())} \|", text, re.M), gpu
         assert served.sentence(f"{gpu}'s time per output token") in text
     assert h.serving_coverage["b200-sxm-192gb"].errors_pct      # the B200 has runs at this size, TP and load
+    # the A100 decode step's all-reduces: Llama-3-70B's 160 per step of batch x hidden x 2 bytes, as priced
+    assert (h.allreduce.per_step, h.allreduce.message_bytes) == (160, 128 * 8192 * 2)
+    assert h.allreduce.near and h.allreduce.sentence("The A100 decode step's all-reduces") in text
     named = h.named_seed[SYMMETRIC]
     last = h.ladders[named][-1]
     assert last.ratios[TBT] == pytest.approx(h.ratios[SYMMETRIC]["tbt_x"].values[named], rel=1e-9)

@@ -21,11 +21,12 @@ from ador.headline.plan import (BASELINES, BATCHES, PAPER, REFERENCE, SEEDS, SER
                                 SERVING_CONCURRENT, SERVING_ROLES, STATIC_ROLES, SYMMETRIC)
 from ador.headline.serving_view import Served, ServingLine, serve
 from ador.report import binds
-from ador.validation import uncertainty
+from ador.validation import collectives, uncertainty
 from ador.validation.coverage import Coverage, ServingCoverage, coverage, serving_coverage
 from ador.validation.data import load_measurements
 from ador.validation.serving import shipped_rows
-from ador.workload import get_model, get_precision
+from ador.workload import decode_step, get_model, get_precision
+from ador.workload.ops import ALLREDUCE
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Headline:
     bands: dict[str, list[uncertainty.Band]]   # "tbt_x" / "area_eff_x" / "ttft_x" -> the errors combined
     coverage: dict[str, Coverage]              # GPU -> its measured decode rows near the question
     serving_coverage: dict[str, ServingCoverage]   # GPU -> its held-out serving runs near the question
+    allreduce: collectives.StepCheck           # the A100's decode all-reduce beside published timings
     anatomy: dict[str, binds.Anatomy]          # "design" / "baseline" decode, "design prefill" / "baseline prefill"
     served: list[Served]
     serving_capacity: dict[str, Spread]        # serving role -> the knees' capacities over seeds
@@ -112,7 +114,18 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
                      for seed, k in sym.knees.items()},
                     sensitivity.table(design, study, population=feasible_population(SYMMETRIC, storage_dir,
                                                                                     named[SYMMETRIC])),
-                    bands, cov, served_cov, anatomy, served, capacity)
+                    bands, cov, served_cov, _allreduce(study), anatomy, served, capacity)
+
+
+def _allreduce(study) -> collectives.StepCheck:
+    """The A100's decode-step all-reduce at the question's batch (mid-generation KV), under the GPU's
+    runtime, beside the published all-reduce timings of 8 x A100 near its size."""
+    spec, w = study.spec, study.workload
+    ops = [op for op in decode_step(get_model(spec.model), get_precision(spec.precision), spec.tp, w.batch,
+                                    w.input_len + w.output_len // 2) if op.kind == ALLREDUCE]
+    return collectives.step_check(REFERENCE, spec.tp, max(op.comm_bytes for op in ops),
+                                  round(sum(op.count for op in ops)),
+                                  study.runtime_for("gpu"))
 
 
 def _serving(searched: dict[str, Searched], static_design) -> tuple[list[Served], dict[str, Spread]]:
@@ -161,6 +174,7 @@ def to_json(h: Headline) -> dict[str, Any]:
                      "goodput_rps": s.goodput_rps} for s in h.served],
         "serving_capacity": {role: spread(s) for role, s in h.serving_capacity.items()},
         "area_basis": area_basis(h.searched[SYMMETRIC].study),
+        "allreduce": dataclasses.asdict(h.allreduce),
         "serving_coverage": {g: {"runs": [r.row.id for r in c.results], "tp": c.tp, "batch": c.batch,
                                  "errors_pct": c.errors_pct} for g, c in h.serving_coverage.items()},
     }

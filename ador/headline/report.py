@@ -233,7 +233,8 @@ def _binds(h: Headline) -> list[str]:
                                  v.baseline["output_tok_s"], area_ratio=v.baseline[key] / v.design[key],
                                  design_mm2=v.design[key], baseline_mm2=v.baseline[key], basis=basis,
                                  baseline="8 x A100"),
-         f"- {h.coverage[REFERENCE].sentence('The A100 decode figure the TBT ratio divides')}", ""]
+         f"- {h.coverage[REFERENCE].sentence('The A100 decode figure the TBT ratio divides')}",
+         "- " + h.allreduce.sentence("The A100 decode step's all-reduces"), ""]
     return L
 
 

@@ -14,6 +14,7 @@ bus bandwidth (nccl-tests' ``busbw``), the time is nccl-tests' own definition tu
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,3 +201,43 @@ def update_doc(path: str | Path) -> None:
         "(`ador.validation.collectives`):",
         table(compare()), "Bus bandwidth at 256 MB or more, the best measured per GPU, as a share of the link:",
         fractions_table(link_fractions())]))
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """A decode step's all-reduce as a report prices it, beside the published timings of the same GPU
+    and count at messages within a factor of 2 (each priced by the same profile)."""
+    gpu: str
+    gpus: int
+    message_bytes: float
+    per_step: int
+    model_us: float
+    near: tuple[dict[str, Any], ...]     # id, implementation, message_bytes, measured_us, model_us, error_pct
+
+    def sentence(self, label: str) -> str:
+        head = (f"{label} ({self.per_step} per step, {self.message_bytes / 2**20:.2f} MiB per GPU each) are priced "
+                f"at {self.model_us:.1f} us each")
+        if not self.near:
+            return f"{head}; no published all-reduce of {self.gpus} x {self.gpu} within 2x of that size was found."
+        errors = sorted(d["error_pct"] for d in self.near)
+        spread = f" ({errors[0]:+.0f}% to {errors[-1]:+.0f}%)" if len(errors) > 1 else ""
+        sizes = sorted({d["message_bytes"] for d in self.near})
+        return (f"{head}; the {len(self.near)} published all-reduce timings of {self.gpus} x {self.gpu} at "
+                f"{', '.join(f'{s / 2**20:g}' for s in sizes)} MiB ({', '.join(d['id'] for d in self.near)}, "
+                f"docs/validation.md \"One all-reduce\") are priced with a median error of "
+                f"{statistics.median(errors):+.0f}%{spread} by the same rule.")
+
+
+def step_check(gpu: str, gpus: int, message_bytes: float, per_step: int, profile: RuntimeProfile,
+               rows: Sequence[AllReduceMeasurement] | None = None) -> StepCheck:
+    rows = load() if rows is None else rows
+    near: list[dict[str, Any]] = []
+    for r in rows:
+        if r.exclude or r.gpu != gpu or r.gpus != gpus or not 0.5 <= r.message_bytes / message_bytes <= 2.0:
+            continue
+        predicted = model_us(gpu, gpus, r.message_bytes, profile=profile)
+        near.append({"id": r.id, "implementation": r.implementation, "message_bytes": r.message_bytes,
+                     "measured_us": r.time_us, "model_us": predicted, "error_pct": 100.0 * (predicted / r.time_us - 1)})
+    near.sort(key=lambda d: (abs(math.log2(d["message_bytes"] / message_bytes)), d["id"]))
+    return StepCheck(gpu, gpus, message_bytes, per_step, model_us(gpu, gpus, message_bytes, profile=profile),
+                     tuple(near))
