@@ -58,6 +58,16 @@ def test_a_bus_bandwidth_is_turned_into_the_time_nccl_tests_measured(tmp_path):
                  "z,h100-sxm-80gb,eight,nccl,1048576,3,,u\n")
     with pytest.raises(ConfigError, match="a.csv:2"):
         c.load(f)
+    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
+                 "w,h100-sxm-80gb,1,nccl,1048576,,10,u\n")
+    with pytest.raises(ConfigError, match="gpus=1"):
+        c.load(f)
+    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
+                 "v,h100-sxm-80gb,8,nccl,1048576,3,,u\nv,h100-sxm-80gb,8,nccl,2097152,5,,u\n")
+    with pytest.raises(ConfigError, match="twice"):
+        c.load(f)
+    with pytest.raises(ConfigError, match="no such file"):
+        c.load(tmp_path / "gone.csv")
 
 
 def _pct(x: float) -> str:

@@ -13,7 +13,6 @@ bus bandwidth (nccl-tests' ``busbw``), the time is nccl-tests' own definition tu
 """
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ador.hardware import PRESETS, Device, System
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf.collectives import collective_seconds
 from ador.perf.stage import rates
+from ador.validation.data import read_rows
 from ador.validation.kernels import DEFAULT_PROFILE
 from ador.workload.ops import ALLREDUCE
 
@@ -66,32 +66,34 @@ class AllReduceMeasurement:
         return next(label for top, label in SIZE_BANDS if self.message_bytes <= top)
 
 
-def _time_us(raw: dict[str, str], where: str) -> float:
+REQUIRED = ("id", "gpu", "gpus", "implementation", "message_bytes", "source_url")
+
+
+def _time_us(raw: Mapping[str, str | None], where: str) -> float:
     if raw.get("time_us"):
-        return float(raw["time_us"])
+        return float(raw["time_us"] or 0)
     if raw.get("busbw_gb_s"):
-        n, size = int(raw["gpus"]), int(raw["message_bytes"])
-        return 1e6 * size * 2 * (n - 1) / n / (float(raw["busbw_gb_s"]) * 1e9)
+        n, size = int(raw["gpus"] or 0), int(raw["message_bytes"] or 0)
+        return 1e6 * size * 2 * (n - 1) / n / (float(raw["busbw_gb_s"] or 0) * 1e9)
     raise ConfigError("time_us", "", f"{where}: neither a time nor a bus bandwidth")
 
 
-def load(path: str | Path = DEFAULT_DATA) -> list[AllReduceMeasurement]:
-    path = Path(path)
+def _parse(raw: Mapping[str, str | None], where: str) -> AllReduceMeasurement:
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            raws = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError("data", str(path), f"cannot read: {err}") from None
-    rows = []
-    for line, raw in enumerate(raws, start=2):
-        where = f"{path.name}:{line}"
-        try:
-            rows.append(AllReduceMeasurement(raw["id"], raw["gpu"], int(raw["gpus"]), raw["implementation"],
-                                             int(raw["message_bytes"]), _time_us(raw, where), raw["source_url"],
-                                             raw.get("exclude") or ""))
-        except (KeyError, ValueError, TypeError) as err:
-            raise ConfigError("data", where, f"malformed row: {err}") from None
-    return rows
+        row = AllReduceMeasurement(str(raw["id"]), str(raw["gpu"]), int(raw["gpus"] or ""),
+                                    str(raw["implementation"]), int(raw["message_bytes"] or ""), _time_us(raw, where),
+                                    str(raw["source_url"]), raw.get("exclude") or "")
+    except ConfigError:
+        raise
+    except (ValueError, ZeroDivisionError) as err:
+        raise ConfigError("data", where, f"malformed row: {err}") from None
+    if row.gpus < 2:
+        raise ConfigError("gpus", row.gpus, f"{where}: an all-reduce needs at least 2 GPUs")
+    return row
+
+
+def load(path: str | Path = DEFAULT_DATA) -> list[AllReduceMeasurement]:
+    return read_rows(path, REQUIRED, _parse)
 
 
 def model_us(gpu: str, gpus: int, message_bytes: float, runtime: str = DEFAULT_PROFILE, *,
