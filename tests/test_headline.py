@@ -48,6 +48,13 @@ def test_every_number_of_the_named_design_is_what_evaluate_gives(headline, capsy
         assert re.search(rf"^\| {re.escape(gpu)} \| [a-z ]+ \| {re.escape(served.cell())} \|", text, re.M), gpu
         assert served.sentence(f"{gpu}'s time per output token") in text
     assert h.serving_coverage["b200-sxm-192gb"].errors_pct      # the B200 has runs at this size, TP and load
+    # ratios between the GPUs on the same held-out runs: the ratios module's table of exactly those runs
+    from ador.validation import ratios
+    runs = [r for c in h.serving_coverage.values() for r in c.results]
+    assert h.serving_ratios == ratios.summary(runs, {"TPOT (mean)": ("tpot_mean_ms",)})
+    assert ratios.table(h.serving_ratios) in text and "| TPOT (mean) |" in text
+    pair = next(x for x in h.serving_ratios if (x["gpu"], x["base"]) == ("b200-sxm-192gb", "h200-sxm-141gb"))
+    assert pair["n"] == len(ratios.pair_errors(runs, "b200-sxm-192gb", "h200-sxm-141gb")["tpot_mean_ms"]) > 0
     # the A100 decode step's all-reduces: Llama-3-70B's 160 per step of batch x hidden x 2 bytes, as priced
     assert (h.allreduce.per_step, h.allreduce.message_bytes) == (160, 128 * 8192 * 2)
     assert h.allreduce.near and h.allreduce.sentence("The A100 decode step's all-reduces") in text

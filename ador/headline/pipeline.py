@@ -22,8 +22,9 @@ from ador.headline.plan import (BASELINES, BATCHES, PAPER, REFERENCE, SEEDS, SER
 from ador.headline.serving_view import Served, ServingLine, serve
 from ador.report import binds
 from ador.validation import collectives, uncertainty
-from ador.validation.coverage import Coverage, ServingCoverage, coverage, serving_coverage
+from ador.validation.coverage import SERVING_DECODE_METRIC, Coverage, ServingCoverage, coverage, serving_coverage
 from ador.validation.data import load_measurements
+from ador.validation.ratios import summary as ratio_summary
 from ador.validation.serving import shipped_rows
 from ador.workload import decode_step, get_model, get_precision
 from ador.workload.ops import ALLREDUCE
@@ -43,6 +44,7 @@ class Headline:
     coverage: dict[str, Coverage]              # GPU -> its measured decode rows near the question
     serving_coverage: dict[str, ServingCoverage]   # GPU -> its held-out serving runs near the question
     allreduce: collectives.StepCheck           # the A100's decode all-reduce beside published timings
+    serving_ratios: list[dict[str, Any]]       # measured vs predicted TPOT ratios between GPUs on those runs
     anatomy: dict[str, binds.Anatomy]          # "design" / "baseline" decode, "design prefill" / "baseline prefill"
     served: list[Served]
     serving_capacity: dict[str, Spread]        # serving role -> the knees' capacities over seeds
@@ -51,6 +53,7 @@ class Headline:
         return uncertainty.interval(self.ratios[SYMMETRIC][key].median, *self.bands[key])
 
 
+SERVING_RATIO_FAMILY = {"TPOT (mean)": (SERVING_DECODE_METRIC,)}   # what the held-out serving check compares
 RATIOS = {"tbt_x": "tbt_p99_ms", "area_eff_x": "area_eff", "ttft_x": "ttft_ms", "throughput_x": "output_tok_s",
           "energy_x": "energy_per_token_j", "cost_x": "cost_per_mtok_usd"}
 
@@ -114,7 +117,9 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
                      for seed, k in sym.knees.items()},
                     sensitivity.table(design, study, population=feasible_population(SYMMETRIC, storage_dir,
                                                                                     named[SYMMETRIC])),
-                    bands, cov, served_cov, _allreduce(study), anatomy, served, capacity)
+                    bands, cov, served_cov, _allreduce(study),
+                    ratio_summary([r for c in served_cov.values() for r in c.results], SERVING_RATIO_FAMILY),
+                    anatomy, served, capacity)
 
 
 def _allreduce(study) -> collectives.StepCheck:
@@ -175,6 +180,7 @@ def to_json(h: Headline) -> dict[str, Any]:
         "serving_capacity": {role: spread(s) for role, s in h.serving_capacity.items()},
         "area_basis": area_basis(h.searched[SYMMETRIC].study),
         "allreduce": dataclasses.asdict(h.allreduce),
+        "serving_ratios": h.serving_ratios,
         "serving_coverage": {g: {"runs": [r.row.id for r in c.results], "tp": c.tp, "batch": c.batch,
                                  "errors_pct": c.errors_pct} for g, c in h.serving_coverage.items()},
     }

@@ -15,6 +15,7 @@ from ador.headline.sensitivity import schedule_caveat
 from ador.headline.plan import (PAPER, PUBLISHED, REFERENCE, ROLES, SERVING, SERVING_CHUNKED, SERVING_CONCURRENT,
                                 SYMMETRIC)
 from ador.report import binds
+from ador.validation import ratios
 from ador.validation.uncertainty import spread as error_spread
 
 NAME = "llama3-70b-8dev"
@@ -155,6 +156,10 @@ def _baselines(h: Headline) -> list[str]:
                  f"{_x(x.x('area_eff'))} | {_x(x.x('cost_per_mtok_usd'))} |")
     L += ["", *[h.coverage[g].sentence(f"{g}'s decode figure") for g in h.coverage], "",
           *[h.serving_coverage[g].sentence(f"{g}'s time per output token") for g in h.serving_coverage], ""]
+    if h.serving_ratios:
+        L += ["The same held-out runs on two of these GPUs give the measured ratio of their time per output token "
+              "beside the simulator's (ador/validation/ratios.py; the error of a ratio is predicted / measured - 1, "
+              "and an error both GPUs share cancels out of it):", "", ratios.table(h.serving_ratios), ""]
     return L
 
 

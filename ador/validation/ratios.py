@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ador.validation.data import DEFAULT_DATA
 
@@ -53,13 +53,13 @@ def ratio_error_pct(measured: float, predicted: float) -> float:
     return 100.0 * (predicted / measured - 1.0)
 
 
-def summary(results: Sequence[Any]) -> list[dict[str, Any]]:
+def summary(results: Sequence[Any], families: Mapping[str, tuple[str, ...]] = FAMILIES) -> list[dict[str, Any]]:
     """One line per (pair, metric family): runs, the median measured and predicted ratio, and the
     mean absolute and the median error of the ratio, in percent."""
     lines = []
     for gpu, base in PAIRS:
         errors = pair_errors(results, gpu, base)
-        for family, metrics in FAMILIES.items():
+        for family, metrics in families.items():
             pairs = [p for m in metrics for p in errors.get(m, [])]
             if not pairs:
                 continue
