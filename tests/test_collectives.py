@@ -160,3 +160,15 @@ def test_a_steps_check_leaves_out_excluded_rows():
             c.AllReduceMeasurement("glitch", "a100-sxm-80gb", 8, "nccl", 1 << 21, 600.0, "u", "flagged")]
     check = c.step_check("a100-sxm-80gb", 8, 1 << 21, 160, runtime_profiles()["default"], rows)
     assert [d["id"] for d in check.near] == ["kept"]
+
+
+def test_the_graph_collectives_probe_prices_vllm_alone_and_restores_the_facts():
+    from ador.hardware.runtime import runtime_profiles
+    from ador.validation.kernels import runtime_for
+    from benchmarks.graph_collectives import _graph_collectives
+    profiles = runtime_profiles()
+    fitted = profiles["default"].collective_latency_s
+    with _graph_collectives():
+        assert runtime_for("vLLM 0.10.2", profiles)[0].collective_latency_s == 0.0
+        assert runtime_for("TensorRT-LLM 1.1.0", profiles)[0].collective_latency_s == fitted
+    assert runtime_for("vLLM 0.10.2", profiles)[0].collective_latency_s == fitted > 0
