@@ -24,6 +24,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if data is not None and not Path(data).exists() and (DEFAULT_DATA.parent / data).is_file():
         data = str(DEFAULT_DATA.parent / data)     # a data file shipped with ador, by name
     serving = args.serving or (data is not None and is_serving_file(data))
+    from ador.validation import collectives
+    if not serving and data is not None and collectives.is_allreduce_file(data):
+        return _validate_allreduce(args, data)
     accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
     if args.profile and not accelerators:
         raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
@@ -63,6 +66,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if ratio_lines:
             print("\nratios between GPUs that ran the same runs (measured vs predicted):")
             print(ratios.table(ratio_lines))
+    return 0
+
+
+def _validate_allreduce(args: argparse.Namespace, data: str) -> int:
+    """Published all-reduce timings against the model's collectives (ador/validation/collectives.py)."""
+    from pathlib import Path
+
+    from ador.validation import collectives
+    if args.profile or args.plot:
+        raise AdorError(f"data={args.data}: --profile and --plot do not apply to an all-reduce file")
+    report = collectives.compare(collectives.load(data))
+    if args.update_doc:
+        if Path(data).resolve() != collectives.DEFAULT_DATA.resolve():
+            raise AdorError(f"data={args.data}: --update-doc writes the shipped all-reduce file's section only")
+        collectives.update_doc(args.update_doc)
+    print(json.dumps(report, indent=2) if args.json else collectives.table(report).split("\n\n<details>")[0])
     return 0
 
 

@@ -172,3 +172,17 @@ def test_the_graph_collectives_probe_prices_vllm_alone_and_restores_the_facts():
         assert runtime_for("vLLM 0.10.2", profiles)[0].collective_latency_s == 0.0
         assert runtime_for("TensorRT-LLM 1.1.0", profiles)[0].collective_latency_s == fitted
     assert runtime_for("vLLM 0.10.2", profiles)[0].collective_latency_s == fitted > 0
+
+
+def test_ador_validate_reads_an_all_reduce_file_by_its_header(capsys, report, tmp_path):
+    import json
+
+    from ador.cli import main
+    assert main(["validate", "--data", "allreduce.csv", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["mape_pct"] == pytest.approx(report["mape_pct"]) and len(got["rows"]) == len(report["rows"])
+    assert main(["validate", "--data", "allreduce.csv"]) == 0
+    assert f"**MAPE {report['mape_pct']:.1f}%**" in capsys.readouterr().out
+    assert main(["validate", "--data", "allreduce.csv", "--plot", str(tmp_path / "x.png")]) == 2
+    assert "do not apply" in capsys.readouterr().err
+    assert not c.is_allreduce_file(REPO / "ador" / "data" / "measured.csv")

@@ -92,6 +92,16 @@ def _parse(raw: Mapping[str, str | None], where: str) -> AllReduceMeasurement:
     return row
 
 
+def is_allreduce_file(path: str | Path) -> bool:
+    """Whether a CSV holds all-reduce timings (by its header)."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            header = f.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return {"gpus", "implementation", "message_bytes"} <= {h.strip() for h in header.split(",")}
+
+
 def load(path: str | Path = DEFAULT_DATA) -> list[AllReduceMeasurement]:
     return read_rows(path, REQUIRED, _parse)
 
