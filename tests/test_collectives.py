@@ -186,3 +186,11 @@ def test_ador_validate_reads_an_all_reduce_file_by_its_header(capsys, report, tm
     assert main(["validate", "--data", "allreduce.csv", "--plot", str(tmp_path / "x.png")]) == 2
     assert "do not apply" in capsys.readouterr().err
     assert not c.is_allreduce_file(REPO / "ador" / "data" / "measured.csv")
+
+
+def test_a_column_named_twice_is_refused(tmp_path):
+    f = tmp_path / "twice.csv"
+    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,source_url,exclude,exclude\n"
+                 "a,h100-sxm-80gb,8,nccl,1048576,30,u,,glitch\n")
+    with pytest.raises(ConfigError, match="columns named twice: exclude"):
+        c.load(f)

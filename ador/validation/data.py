@@ -87,6 +87,9 @@ def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapp
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:
                 raise ConfigError("data", str(path), f"missing columns: {', '.join(missing)}")
+            twice = sorted({c for c in reader.fieldnames or [] if (reader.fieldnames or []).count(c) > 1})
+            if twice:       # csv.DictReader would keep the last one silently
+                raise ConfigError("data", str(path), f"columns named twice: {', '.join(twice)}")
             rows = [parse(raw, f"{path.name}:{line}") for line, raw in enumerate(reader, start=2)]
     except FileNotFoundError:
         raise ConfigError("data", str(path), "no such file") from None
