@@ -74,9 +74,11 @@ def _validate_allreduce(args: argparse.Namespace, data: str) -> int:
     from pathlib import Path
 
     from ador.validation import collectives
-    if args.profile or args.plot:
-        raise AdorError(f"data={args.data}: --profile and --plot do not apply to an all-reduce file")
+    if args.profile:
+        raise AdorError(f"data={args.data}: --profile does not apply to an all-reduce file")
     report = collectives.compare(collectives.load(data))
+    if args.plot:
+        collectives.plot(collectives.curves(report), Path(args.plot))
     if args.update_doc:
         if Path(data).resolve() != collectives.DEFAULT_DATA.resolve():
             raise AdorError(f"data={args.data}: --update-doc writes the shipped all-reduce file's section only")

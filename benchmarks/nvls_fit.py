@@ -17,12 +17,12 @@ import dataclasses
 from typing import Any
 
 from ador.hardware import GPUS, PRESETS
+from ador.hardware.presets import NVLS_BOARDS
 from ador.perf.collectives import REDUCING_SWITCH
 from ador.validation import calibrate, collectives
 from ador.validation.data import DEFAULT_DATA, load_measurements
 from ador.validation.predict import summarise
 
-NVLS_BOARDS = ("h100-sxm-80gb", "h200-sxm-141gb", "b200-sxm-192gb")
 HELD_OUT = {"own": DEFAULT_DATA.parent / "measured-own-gpu.csv", "nim": DEFAULT_DATA.parent / "measured-nim-h100.csv"}
 
 

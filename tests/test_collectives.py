@@ -5,6 +5,7 @@ import pytest
 
 from ador.errors import ConfigError
 from ador.hardware import PRESETS
+from ador.hardware.presets import NVLS_BOARDS
 from ador.perf.collectives import collective_seconds
 from ador.validation import collectives as c
 from ador.workload.ops import ALLREDUCE
@@ -101,6 +102,7 @@ def test_the_generated_section_is_current(tmp_path):
     doc = tmp_path / "v.md"
     doc.write_text(DOC.read_text())
     c.update_doc(doc)
+    assert (tmp_path / c.PLOT_NAME).stat().st_size > 20_000 and (DOC.parent / c.PLOT_NAME).is_file()
     begin, end = markers(c.DOC_COMMAND)
     section = lambda t: t.split(begin, 1)[1].split(end, 1)[0]   # noqa: E731
     assert section(doc.read_text()) == section(DOC.read_text())
@@ -183,8 +185,10 @@ def test_ador_validate_reads_an_all_reduce_file_by_its_header(capsys, report, tm
     assert got["mape_pct"] == pytest.approx(report["mape_pct"]) and len(got["rows"]) == len(report["rows"])
     assert main(["validate", "--data", "allreduce.csv"]) == 0
     assert f"**MAPE {report['mape_pct']:.1f}%**" in capsys.readouterr().out
-    assert main(["validate", "--data", "allreduce.csv", "--plot", str(tmp_path / "x.png")]) == 2
-    assert "do not apply" in capsys.readouterr().err
+    assert main(["validate", "--data", "allreduce.csv", "--profile", "ador-paper"]) == 2
+    assert "--profile does not apply" in capsys.readouterr().err
+    assert main(["validate", "--data", "allreduce.csv", "--plot", str(tmp_path / "x.png")]) == 0
+    assert (tmp_path / "x.png").stat().st_size > 20_000
     assert not c.is_allreduce_file(REPO / "ador" / "data" / "measured.csv")
 
 
@@ -194,3 +198,14 @@ def test_a_column_named_twice_is_refused(tmp_path):
                  "a,h100-sxm-80gb,8,nccl,1048576,30,u,,glitch\n")
     with pytest.raises(ConfigError, match="columns named twice: exclude"):
         c.load(f)
+
+
+def test_the_plots_panels_are_the_compared_rows(report):
+    panels = c.curves(report)
+    for p in panels:
+        rows = [d for d in report["rows"] if (d["gpu"], d["gpus"]) == (p["gpu"], p["gpus"])]
+        assert sum(len(v) for v in p["points"].values()) == len(rows) >= c.PANEL_MIN_ROWS
+        assert (p["reducing_switch_us"] is None) == (p["gpu"] not in NVLS_BOARDS)
+        if p["reducing_switch_us"] is not None:
+            assert all(r <= m for r, m in zip(p["reducing_switch_us"], p["model_us"]))
+    assert {(p["gpu"], p["gpus"]) for p in panels} >= {("a100-sxm-80gb", 8), ("h100-sxm-80gb", 8)}

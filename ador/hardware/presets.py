@@ -32,6 +32,7 @@ HOPPER_GEMM_SCHEDULE: GemmSchedule = "stream-k"
 # (NVLink SHARP; NCCL's NVLS all-reduce), a topology the model knows ("reducing_switch"). The presets
 # keep a plain "switch": refitted with it, the public rows move Hopper's efficiencies down and our own
 # held-out H100/H200 rows get worse (docs/validation.md, "One all-reduce"; benchmarks/nvls_fit.py).
+NVLS_BOARDS = ("h100-sxm-80gb", "h200-sxm-141gb", "b200-sxm-192gb")
 
 _GPU_SPECS = (
     GpuSpec(

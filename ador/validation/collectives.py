@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ador.errors import ConfigError
-from ador.hardware import PRESETS, Device, System
+from ador.hardware import GPUS, PRESETS, Device, System
+from ador.hardware.presets import NVLS_BOARDS
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf.collectives import collective_seconds
 from ador.perf.stage import rates
@@ -37,6 +38,7 @@ SIZE_BANDS = ((256 * 1024, "up to 256 KB (decode)"), (8 * 1024 * 1024, "256 KB -
 # what kind of kernel ran: NCCL or RCCL (what a stack uses without its own kernels, and what the fitted
 # rows' TensorRT-LLM 0.5-0.9 used beyond its custom all-reduce's sizes) or a custom kernel
 CUSTOM = ("vllm-custom", "triton-1shot", "torch-symm-mem")
+NCCL_KIND, CUSTOM_KIND = "NCCL / RCCL", "custom kernel"
 LARGE_BYTES = 256 * 1024 * 1024    # from here on an all-reduce runs at its bus bandwidth (nccl-tests curves flatten)
 DOC_COMMAND = "python -c \"from ador.validation import collectives; collectives.update_doc('docs/validation.md')\""
 
@@ -54,7 +56,7 @@ class AllReduceMeasurement:
 
     @property
     def kind(self) -> str:
-        return "custom kernel" if self.implementation.startswith(CUSTOM) else "NCCL / RCCL"
+        return CUSTOM_KIND if self.implementation.startswith(CUSTOM) else NCCL_KIND
 
     @property
     def busbw_bytes_per_s(self) -> float:
@@ -205,13 +207,81 @@ def fractions_table(lines: Sequence[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+PANEL_MIN_ROWS = 5                               # a GPU x count with fewer compared rows gets no panel
+CURVE_BYTES = tuple(2 ** k for k in range(10, 34))   # 1 KB .. 8 GB, the nccl-tests sweep
+
+
+def curves(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per GPU x count with enough rows: the measured points by kernel kind and the model's time over
+    the nccl-tests sizes, as priced and, for the boards whose NVSwitch reduces (NVLS), as it would be
+    with the ``reducing_switch`` topology (docs/modelling.md, "What still differs")."""
+    import dataclasses
+    from collections import Counter
+
+    from ador.perf.collectives import REDUCING_SWITCH
+    counts = Counter((d["gpu"], d["gpus"]) for d in report["rows"])
+    panels = []
+    profile = runtime_profiles()[report["runtime"]]
+    for (gpu, gpus), n in sorted(counts.items()):
+        if n < PANEL_MIN_ROWS:
+            continue
+        points = {kind: [(d["message_bytes"], d["measured_us"]) for d in report["rows"]
+                         if (d["gpu"], d["gpus"], d["kind"]) == (gpu, gpus, kind)] for kind in (NCCL_KIND, CUSTOM_KIND)}
+        reducing = None
+        if gpu in NVLS_BOARDS:
+            devices = {**PRESETS, gpu: dataclasses.replace(GPUS[gpu], topology=REDUCING_SWITCH)}
+            reducing = [model_us(gpu, gpus, b, devices=devices, profile=profile) for b in CURVE_BYTES]
+        panels.append({"gpu": gpu, "gpus": gpus, "points": {k: v for k, v in points.items() if v},
+                       "model_us": [model_us(gpu, gpus, b, profile=profile) for b in CURVE_BYTES],
+                       "reducing_switch_us": reducing})
+    return panels
+
+
+def plot(panels: Sequence[dict[str, Any]], path: str | Path) -> None:
+    """Log-log time of one all-reduce against its message size, one panel per GPU x count."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(len(panels), 2) or 1
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.4 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, panels):
+        ax.plot(CURVE_BYTES, p["model_us"], color="black", linewidth=1.4, label="model (as shipped)")
+        if p["reducing_switch_us"] is not None:
+            ax.plot(CURVE_BYTES, p["reducing_switch_us"], color="black", linestyle="--", linewidth=1,
+                    label="model, if its switch reduces (NVLS)")
+        for (kind, pts), colour, marker in zip(p["points"].items(), ("tab:blue", "tab:orange"), ("o", "^")):
+            ax.scatter([b for b, _ in pts], [t for _, t in pts], color=colour, marker=marker, s=26,
+                       edgecolor="black", linewidth=0.4, label=f"measured, {kind}", zorder=3)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(f"{p['gpus']} x {p['gpu']}", fontsize=10)
+        ax.set_xlabel("message per GPU (bytes)")
+        ax.set_ylabel("time of one all-reduce (us)")
+        ax.grid(True, which="major", linewidth=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("One all-reduce: published timings against the model", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+PLOT_NAME = "validation_allreduce.png"     # written beside the document update_doc rewrites
+
+
 def update_doc(path: str | Path) -> None:
-    """Rewrite the generated all-reduce section of ``path`` from the shipped file."""
+    """Rewrite the generated all-reduce section of ``path`` from the shipped file, and its plot beside it."""
     from ador.markdown import update_section
+    report = compare()
+    plot(curves(report), Path(path).parent / PLOT_NAME)
     update_section(Path(path), DOC_COMMAND, "\n\n".join([
         "Single-node all-reduce, measured (`ador/data/allreduce.csv`) against the model "
         "(`ador.validation.collectives`):",
-        table(compare()), "Bus bandwidth at 256 MB or more, the best measured per GPU, as a share of the link:",
+        f"![one all-reduce: published timings against the model]({PLOT_NAME})",
+        table(report), "Bus bandwidth at 256 MB or more, the best measured per GPU, as a share of the link:",
         fractions_table(link_fractions())]))
 
 
