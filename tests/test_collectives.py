@@ -43,30 +43,32 @@ def test_the_model_side_is_the_collective_the_steps_pay():
     assert c.model_us("b200-sxm-192gb", 8, 64 << 20) < c.model_us("a100-sxm-80gb", 8, 64 << 20)
 
 
+HEADER = "id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
+
+
 def test_a_bus_bandwidth_is_turned_into_the_time_nccl_tests_measured(tmp_path):
     """nccl-tests: algbw = S / t, busbw = algbw x 2(n-1)/n. 8 GPUs, 1 MiB at 43.70 GB/s: 42.0 us."""
     f = tmp_path / "a.csv"
-    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
-                 "x,h100-sxm-80gb,8,nccl,1048576,,43.70,u\n")
+    f.write_text(HEADER + "x,h100-sxm-80gb,8,nccl,1048576,,43.70,u\n")
     (row,) = c.load(f)
     assert row.time_us == pytest.approx(1048576 * 1.75 / 43.70e9 * 1e6, rel=1e-12)
     assert row.busbw_bytes_per_s == pytest.approx(43.70e9, rel=1e-12)
-    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
-                 "y,h100-sxm-80gb,8,nccl,1048576,,,u\n")
-    with pytest.raises(ConfigError, match="a.csv:2"):
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("y,h100-sxm-80gb,8,nccl,1048576,,,u\n", "a.csv:2"),                      # neither a time nor a busbw
+    ("z,h100-sxm-80gb,eight,nccl,1048576,3,,u\n", "a.csv:2"),                 # not a number
+    ("w,h100-sxm-80gb,1,nccl,1048576,,10,u\n", "gpus=1"),                     # no all-reduce on one GPU
+    ("v,h100-sxm-80gb,8,nccl,1048576,3,,u\nv,h100-sxm-80gb,8,nccl,2097152,5,,u\n", "twice"),
+])
+def test_a_bad_row_is_refused_by_name(tmp_path, rows, message):
+    f = tmp_path / "a.csv"
+    f.write_text(HEADER + rows)
+    with pytest.raises(ConfigError, match=message):
         c.load(f)
-    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
-                 "z,h100-sxm-80gb,eight,nccl,1048576,3,,u\n")
-    with pytest.raises(ConfigError, match="a.csv:2"):
-        c.load(f)
-    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
-                 "w,h100-sxm-80gb,1,nccl,1048576,,10,u\n")
-    with pytest.raises(ConfigError, match="gpus=1"):
-        c.load(f)
-    f.write_text("id,gpu,gpus,implementation,message_bytes,time_us,busbw_gb_s,source_url\n"
-                 "v,h100-sxm-80gb,8,nccl,1048576,3,,u\nv,h100-sxm-80gb,8,nccl,2097152,5,,u\n")
-    with pytest.raises(ConfigError, match="twice"):
-        c.load(f)
+
+
+def test_a_missing_file_is_refused_by_name(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         c.load(tmp_path / "gone.csv")
 
