@@ -1,7 +1,7 @@
 """How much of the multi-GPU over-pricing of 2025 vLLM is the collective step latency fitted on older stacks.
 
     python -c "from benchmarks import graph_collectives as g; print(g.held_out())"   # about 30 s
-    python -c "from benchmarks import graph_collectives as g; print(g.refit())"      # about 2 min
+    python -c "from benchmarks import graph_collectives as g; print(g.refit())"      # about 1 min
 
 vLLM from 0.3.0 on CUDA runs its tensor-parallel all-reduces as its own kernels captured with the
 decode step in a CUDA graph, synchronised through flags in GPU memory (vllm-project/vllm PR 2192),

@@ -68,6 +68,24 @@ def test_compiled_rows_equal_the_scalar_model(seed):
             assert got.extrapolated == ref.extrapolated
 
 
+def test_compiled_rows_equal_the_scalar_model_with_a_reducing_switch(monkeypatch):
+    """The fit's array path takes a topology's reach (the in-switch all-reduce) as the scalar path does."""
+    import dataclasses
+
+    from ador.hardware.presets import NVLS_BOARDS
+    rows = ROWS + SYNTHETIC
+    values = {p.key: p.decode(0.3) for p in C.parameters_for(rows)}
+    plain = C.evaluate_rows(rows, values, fitted_on=ROWS)
+    monkeypatch.setattr(C, "_GPU_SPECS", tuple(dataclasses.replace(s, topology="reducing_switch")
+                                               if s.name in NVLS_BOARDS else s for s in C._GPU_SPECS))
+    reference = C.evaluate_rows(rows, values, fitted_on=ROWS)
+    compiled = C.compile_rows(rows).results(C.efficiencies(values, ""), C.runtimes_from(values, rows=ROWS))
+    assert sum(a.predicted != b.predicted for a, b in zip(plain, reference)) >= 10     # the switch matters
+    for ref, got in zip(reference, compiled):
+        if ref.predicted is not None:
+            assert got.predicted == pytest.approx(ref.predicted, rel=1e-9), ref.row.id
+
+
 def test_no_constant_from_too_few_rows():
     keys = {p.key for p in C.parameters_for(ROWS)}
     stacks = {}

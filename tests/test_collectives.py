@@ -60,6 +60,10 @@ def test_a_bus_bandwidth_is_turned_into_the_time_nccl_tests_measured(tmp_path):
     ("z,h100-sxm-80gb,eight,nccl,1048576,3,,u\n", "a.csv:2"),                 # not a number
     ("w,h100-sxm-80gb,1,nccl,1048576,,10,u\n", "gpus=1"),                     # no all-reduce on one GPU
     ("v,h100-sxm-80gb,8,nccl,1048576,3,,u\nv,h100-sxm-80gb,8,nccl,2097152,5,,u\n", "twice"),
+    ("t,h100-sxm-80gb,8,nccl,1048576,0,,u\n", "time_us=0"),                   # a time of zero
+    ("n,h100-sxm-80gb,8,nccl,1048576,nan,,u\n", "time_us=nan"),
+    ("s,h100-sxm-80gb,8,nccl,1048576,,-5,u\n", "time_us="),                    # a negative bandwidth
+    ("b,h100-sxm-80gb,8,nccl,0,3,,u\n", "message_bytes=0"),
 ])
 def test_a_bad_row_is_refused_by_name(tmp_path, rows, message):
     f = tmp_path / "a.csv"
@@ -88,7 +92,11 @@ def test_the_doc_quotes_the_models_figures(report):
     assert f"come out {_pct(h100)} and\n{_pct(h200)} slow" in text
     small_nccl, small_custom = g("h100-sxm-80gb", 8, NCCL, SMALL), g("h100-sxm-80gb", 8, CUSTOM, SMALL)
     assert small_nccl < 0 < small_custom
-    assert f"{_pct(small_nccl)} fast against NCCL called from PyTorch, {_pct(small_custom)} slow" in text
+    assert f"it is {_pct(small_nccl)} fast at the median of the NCCL rows" in text.replace("\n", " ")
+    assert f"and {_pct(small_custom)}\nslow against one-shot kernels" in text
+    a100_small, h200_small = g("a100-sxm-80gb", 8, NCCL, SMALL), g("h200-sxm-141gb", 8, NCCL, SMALL)
+    assert a100_small < 0 and h200_small < 0
+    assert f"it is {_pct(a100_small)} fast on the A100 and {_pct(h200_small)} fast on the H200" in text
     four_custom, four_nccl = g("h100-sxm-80gb", 4, CUSTOM, MID), g("h100-sxm-80gb", 4, NCCL, MID)
     assert f"(+{four_custom:.0f}% and +{four_nccl:.0f}%)" in text
     fr = {x["gpu"]: x for x in c.link_fractions()}
@@ -211,3 +219,26 @@ def test_the_plots_panels_are_the_compared_rows(report):
         if p["reducing_switch_us"] is not None:
             assert all(r <= m for r, m in zip(p["reducing_switch_us"], p["model_us"]))
     assert {(p["gpu"], p["gpus"]) for p in panels} >= {("a100-sxm-80gb", 8), ("h100-sxm-80gb", 8)}
+
+
+def test_a_file_with_nothing_to_compare_is_refused(tmp_path, capsys):
+    from ador.cli import main
+    f = tmp_path / "none.csv"
+    f.write_text(HEADER.replace("source_url\n", "source_url,exclude\n") + "a,h100-sxm-80gb,8,nccl,1048576,3,,u,glitch\n"
+                 "b,gb200-185gb,4,nccl,1048576,3,,u,\n")
+    assert main(["validate", "--data", str(f), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "none can be compared" in err and "glitch" in err and "no preset" in err
+
+
+def test_the_doc_quotes_what_the_in_switch_all_reduce_does_to_the_check(report):
+    import dataclasses
+
+    from ador.hardware import GPUS
+    reducing = {**PRESETS, **{n: dataclasses.replace(GPUS[n], topology="reducing_switch") for n in NVLS_BOARDS}}
+    with_it = c.compare(devices=reducing)
+    assert with_it["mape_pct"] < report["mape_pct"]
+    text = DOC.read_text().replace("\n", " ")
+    assert f"falls from {report['mape_pct']:.1f}% to {with_it['mape_pct']:.1f}%" in text
+    h100, h200 = (c.group(with_it, g, 8, NCCL, LARGE)["median_error_pct"] for g in ("h100-sxm-80gb", "h200-sxm-141gb"))
+    assert f"prefill sizes +{h100:.0f}% and +{h200:.0f}%" in text

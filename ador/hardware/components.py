@@ -14,7 +14,8 @@ Dataflow = Literal["weight_stationary", "output_stationary"]
 HbmGeneration = Literal["hbm2", "hbm2e", "hbm3", "hbm3e"]
 MemoryKind = Literal["hbm2", "hbm2e", "hbm3", "hbm3e", "gddr6"]
 # how devices reach each other: a ring (DFX, LPU), a switch (NVSwitch), a full mesh (Infinity Fabric),
-# or a switch that also reduces (NVSwitch with NVLink SHARP: H100, H200, B200 boards)
+# or a switch that also reduces (NVSwitch with NVLink SHARP: H100, H200, B200 boards; no switch silicon is
+# priced for a design that says so)
 Topology = Literal["ring", "switch", "fully_connected", "reducing_switch"]
 BufferKind = Literal["shared", "private"]
 

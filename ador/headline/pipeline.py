@@ -43,7 +43,7 @@ class Headline:
     bands: dict[str, list[uncertainty.Band]]   # "tbt_x" / "area_eff_x" / "ttft_x" -> the errors combined
     coverage: dict[str, Coverage]              # GPU -> its measured decode rows near the question
     serving_coverage: dict[str, ServingCoverage]   # GPU -> its held-out serving runs near the question
-    allreduce: collectives.StepCheck           # the A100's decode all-reduce beside published timings
+    allreduce: collectives.StepCheck | None    # the A100's decode all-reduce beside published timings (TP > 1)
     serving_ratios: list[dict[str, Any]]       # measured vs predicted TPOT ratios between GPUs on those runs
     anatomy: dict[str, binds.Anatomy]          # "design" / "baseline" decode, "design prefill" / "baseline prefill"
     served: list[Served]
@@ -103,8 +103,8 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     rows = load_measurements()
     params_b = model.active_params() / 1e9
     cov = {g: coverage(rows, hardware=g, family="decode", params_b=params_b, batch=w.batch) for g in BASELINES}
-    served_cov = {g: serving_coverage(shipped_rows(), hardware=g, params_b=params_b, tp=spec.tp, batch=w.batch)
-                  for g in BASELINES}
+    served_cov = {g: serving_coverage(shipped_rows(), hardware=g, params_b=params_b, tp=spec.tp, batch=w.batch,
+                                      precision=spec.precision) for g in BASELINES}
     bands = {"tbt_x": [uncertainty.gpu_band("decode"), uncertainty.design_band("decode")],
              "ttft_x": [uncertainty.gpu_band("prefill"), uncertainty.design_band("prefill")],
              "area_eff_x": [uncertainty.gpu_band("decode"), uncertainty.design_band("decode"), uncertainty.area_band()]}
@@ -122,12 +122,14 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
                     anatomy, served, capacity)
 
 
-def _allreduce(study) -> collectives.StepCheck:
+def _allreduce(study) -> collectives.StepCheck | None:
     """The A100's decode-step all-reduce at the question's batch (mid-generation KV), under the GPU's
-    runtime, beside the published all-reduce timings of 8 x A100 near its size."""
+    runtime, beside the published all-reduce timings of 8 x A100 near its size (None at TP 1)."""
     spec, w = study.spec, study.workload
     ops = [op for op in decode_step(get_model(spec.model), get_precision(spec.precision), spec.tp, w.batch,
                                     w.input_len + w.output_len // 2) if op.kind == ALLREDUCE]
+    if not ops:
+        return None
     return collectives.step_check(REFERENCE, spec.tp, max(op.comm_bytes for op in ops),
                                   round(sum(op.count for op in ops)),
                                   study.runtime_for("gpu"))
@@ -179,9 +181,10 @@ def to_json(h: Headline) -> dict[str, Any]:
                      "goodput_rps": s.goodput_rps} for s in h.served],
         "serving_capacity": {role: spread(s) for role, s in h.serving_capacity.items()},
         "area_basis": area_basis(h.searched[SYMMETRIC].study),
-        "allreduce": dataclasses.asdict(h.allreduce),
+        "allreduce": dataclasses.asdict(h.allreduce) if h.allreduce else None,
         "serving_ratios": h.serving_ratios,
-        "serving_coverage": {g: {"runs": [r.row.id for r in c.results], "tp": c.tp, "batch": c.batch,
-                                 "errors_pct": c.errors_pct} for g, c in h.serving_coverage.items()},
+        "serving_coverage": {g: {"tp": c.tp, "batch": c.batch, "runs": [
+            {"id": r.row.id, "precision": r.row.precision, "extrapolated": r.extrapolated, "error_pct": r.error_pct}
+            for r in c.results]} for g, c in h.serving_coverage.items()},
     }
 

@@ -141,7 +141,8 @@ def _baselines(h: Headline) -> list[str]:
           "*Validated* says whether measured decode rows of that GPU cover a model of this size at this batch "
           "(docs/validation.md); *held-out serving TPOT* is the simulator's error on the mean time per output token "
           "of that GPU's measured serving runs at this size, TP and load (median, range, runs; never fitted on; "
-          "docs/serving.md; above zero the GPU is priced slower than measured, which favours the design):", "",
+          "docs/serving.md; above zero the simulator prices the GPU slower than it was measured; the runs' "
+          "precision and stacks are not the question's, see below):", "",
           "| GPU | validated | held-out serving TPOT | p99 TBT ms | TTFT ms | output tok/s | package mm2 | J/token | "
           "USD/Mtok | TBT x | area-eff. x | cost x |",
           "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -238,9 +239,10 @@ def _binds(h: Headline) -> list[str]:
                                  v.baseline["output_tok_s"], area_ratio=v.baseline[key] / v.design[key],
                                  design_mm2=v.design[key], baseline_mm2=v.baseline[key], basis=basis,
                                  baseline="8 x A100"),
-         f"- {h.coverage[REFERENCE].sentence('The A100 decode figure the TBT ratio divides')}",
-         "- " + h.allreduce.sentence("The A100 decode step's all-reduces"), ""]
-    return L
+         f"- {h.coverage[REFERENCE].sentence('The A100 decode figure the TBT ratio divides')}"]
+    if h.allreduce is not None:
+        L.append("- " + h.allreduce.sentence("The A100 decode step's all-reduces"))
+    return L + [""]
 
 
 def _serving(h: Headline) -> list[str]:

@@ -91,6 +91,10 @@ def _parse(raw: Mapping[str, str | None], where: str) -> AllReduceMeasurement:
         raise ConfigError("data", where, f"malformed row: {err}") from None
     if row.gpus < 2:
         raise ConfigError("gpus", row.gpus, f"{where}: an all-reduce needs at least 2 GPUs")
+    if row.message_bytes <= 0:
+        raise ConfigError("message_bytes", row.message_bytes, f"{where}: must be positive")
+    if not (math.isfinite(row.time_us) and row.time_us > 0):
+        raise ConfigError("time_us", row.time_us, f"{where}: must be a positive number (or busbw_gb_s one)")
     return row
 
 
@@ -144,8 +148,11 @@ def compare(rows: Sequence[AllReduceMeasurement] | None = None, runtime: str = D
                  "mape_pct": statistics.fmean(abs(x) for x in e)}
                 for (g, n, k, b), e in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2],
                                                                                order[kv[0][3]]))]
+    if not done:
+        raise ConfigError("data", f"{len(rows)} rows", "none can be compared (every row is left out: "
+                          + "; ".join(sorted({x["reason"] for x in left_out}))[:200] + ")")
     return {"runtime": runtime, "rows": done, "left_out": left_out, "by_group": by_group,
-            "mape_pct": statistics.fmean(abs(d["error_pct"]) for d in done) if done else float("nan")}
+            "mape_pct": statistics.fmean(abs(d["error_pct"]) for d in done)}
 
 
 def link_fractions(rows: Sequence[AllReduceMeasurement] | None = None, runtime: str = DEFAULT_PROFILE
@@ -294,20 +301,21 @@ class StepCheck:
     message_bytes: float
     per_step: int
     model_us: float
+    profile: str                         # the runtime profile that priced them
     near: tuple[dict[str, Any], ...]     # id, implementation, message_bytes, measured_us, model_us, error_pct
 
     def sentence(self, label: str) -> str:
         head = (f"{label} ({self.per_step} per step, {self.message_bytes / 2**20:.2f} MiB per GPU each) are priced "
-                f"at {self.model_us:.1f} us each")
+                f"at {self.model_us:.1f} us each under the `{self.profile}` profile")
         if not self.near:
             return f"{head}; no published all-reduce of {self.gpus} x {self.gpu} within 2x of that size was found."
         errors = sorted(d["error_pct"] for d in self.near)
         spread = f" ({errors[0]:+.0f}% to {errors[-1]:+.0f}%)" if len(errors) > 1 else ""
-        sizes = sorted({d["message_bytes"] for d in self.near})
-        return (f"{head}; the {len(self.near)} published all-reduce timings of {self.gpus} x {self.gpu} at "
-                f"{', '.join(f'{s / 2**20:g}' for s in sizes)} MiB ({', '.join(d['id'] for d in self.near)}, "
-                f"docs/validation.md \"One all-reduce\") are priced with a median error of "
-                f"{statistics.median(errors):+.0f}%{spread} by the same rule.")
+        runs = ", ".join(f"{d['id']} {d['message_bytes'] / 2**20:g} MiB"
+                         for d in sorted(self.near, key=lambda d: (d["message_bytes"], d["id"])))
+        return (f"{head}; the {len(self.near)} published all-reduce timings of {self.gpus} x {self.gpu} within 2x "
+                f"of that size ({runs}; docs/validation.md \"One all-reduce\") come out with a median error of "
+                f"{statistics.median(errors):+.0f}%{spread} by the same rule and profile.")
 
 
 def step_check(gpu: str, gpus: int, message_bytes: float, per_step: int, profile: RuntimeProfile,
@@ -322,4 +330,4 @@ def step_check(gpu: str, gpus: int, message_bytes: float, per_step: int, profile
                      "measured_us": r.time_us, "model_us": predicted, "error_pct": 100.0 * (predicted / r.time_us - 1)})
     near.sort(key=lambda d: (abs(math.log2(d["message_bytes"] / message_bytes)), d["id"]))
     return StepCheck(gpu, gpus, message_bytes, per_step, model_us(gpu, gpus, message_bytes, profile=profile),
-                     tuple(near))
+                     profile.name, tuple(near))

@@ -100,20 +100,30 @@ class ServingCoverage:
     params_b: float
     tp: int
     batch: int
+    precision: str                           # the question's: runs at another precision are named as such
     results: tuple[ServingRowResult, ...]    # nearest load first; rows the simulator could not run included
 
     @property
     def errors_pct(self) -> list[float]:
         return [r.error_pct for r in self.results if r.error_pct is not None]
 
+    @property
+    def other_precisions(self) -> list[str]:
+        """The runs' precisions other than the question's."""
+        return sorted({r.row.precision for r in self.results if r.error_pct is not None} - {self.precision})
+
     def cell(self) -> str:
-        """``+11% (-1% to +31%, 9 runs)``: the median signed error, its range and the runs."""
+        """``+11% (fp8; -1% to +31%, 9 runs)``: the median signed error, the runs' precision where it is
+        not the question's, the range and the runs."""
         errors = sorted(self.errors_pct)
         if not errors:
             return "no runs"
         median = statistics.median(errors)
+        n_other = sum(r.row.precision != self.precision for r in self.results if r.error_pct is not None)
+        other = "" if not n_other else f"{', '.join(self.other_precisions)} runs; " if n_other == len(errors) \
+            else f"{n_other} of them {', '.join(self.other_precisions)}; "
         spread = f"{errors[0]:+.0f}% to {errors[-1]:+.0f}%, " if len(errors) > 1 else ""
-        return f"{median:+.0f}% ({spread}{len(errors)} run{'s' if len(errors) > 1 else ''})"
+        return f"{median:+.0f}% ({other}{spread}{len(errors)} run{'s' if len(errors) > 1 else ''})"
 
     def sentence(self, label: str) -> str:
         lo, hi = self.batch / SAME_LOAD_FACTOR, self.batch * SAME_LOAD_FACTOR
@@ -124,10 +134,16 @@ class ServingCoverage:
         done = [r for r in self.results if r.error_pct is not None]
         clients = sorted({round(_clients_per_replica(r.row)) for r in done})
         stacks = sorted({r.row.software.split(" (")[0] for r in done})
+        precisions = sorted({r.row.precision for r in done})
+        default = sum(r.extrapolated for r in done)
+        profiles = ("the `default` runtime profile (no fitted profile covers their releases)" if default == len(done)
+                    else f"their stacks' fitted profiles ({default} of them the `default` one)" if default
+                    else "their stacks' fitted profiles")
+        question = "" if precisions == [self.precision] else f", where the question is {self.precision}"
         return (f"{label} is checked against {len(done)} held-out {where} ({', '.join(stacks)}; "
-                f"{', '.join(map(str, clients))} clients): the simulator, with the stacks' own runtime profiles, "
-                f"prices their mean time per output token with a median error of {self.cell()}; above zero is "
-                "slower than measured.")
+                f"{', '.join(map(str, clients))} clients; {', '.join(precisions)}{question}): priced with "
+                f"{profiles}, their mean time per output token comes out with a median error of {self.cell()}; "
+                "above zero the simulator is slower than measured.")
 
 
 def _clients_per_replica(row: ServingMeasurement) -> float:
@@ -136,13 +152,14 @@ def _clients_per_replica(row: ServingMeasurement) -> float:
 
 
 def serving_coverage(rows: Sequence[ServingMeasurement], *, hardware: str, params_b: float, tp: int,
-                     batch: int) -> ServingCoverage:
+                     batch: int, precision: str) -> ServingCoverage:
     """The closed-loop runs of ``hardware`` at tensor parallelism ``tp`` (no pipeline stages) for
     models within a factor of 2 of ``params_b`` whose clients per replica, the decode batch they keep
-    running, are within a factor of 2 of ``batch``: their time per output token, predicted."""
+    running, are within a factor of 2 of ``batch``: their time per output token, predicted. Runs at
+    any precision count (the reports name those not at ``precision``, the question's)."""
     near = [r for r in rows
             if r.hardware == hardware and r.metric == SERVING_DECODE_METRIC and r.tp == tp and r.pp == 1
-            and r.policy == "closed" and r.concurrency is not None and _same_size(r.model, params_b)
+            and r.policy == "closed" and (r.concurrency or 0) > 0 and _same_size(r.model, params_b)
             and abs(math.log2(_clients_per_replica(r) / batch)) <= math.log2(SAME_LOAD_FACTOR)]
     near.sort(key=lambda r: (abs(math.log2(_clients_per_replica(r) / batch)), r.id))
-    return ServingCoverage(hardware, params_b, tp, batch, tuple(predict_serving(near)) if near else ())
+    return ServingCoverage(hardware, params_b, tp, batch, precision, tuple(predict_serving(near)) if near else ())
