@@ -83,7 +83,7 @@ def _validate_allreduce(args: argparse.Namespace, data: str) -> int:
         if Path(data).resolve() != collectives.DEFAULT_DATA.resolve():
             raise AdorError(f"data={args.data}: --update-doc writes the shipped all-reduce file's section only")
         collectives.update_doc(args.update_doc)
-    print(json.dumps(report, indent=2) if args.json else collectives.table(report).split("\n\n<details>")[0])
+    print(json.dumps(report, indent=2) if args.json else collectives.table(report, every_row=False))
     return 0
 
 

@@ -47,7 +47,7 @@ def run() -> dict[str, Any]:
     public = load_measurements(DEFAULT_DATA)
     held_out = {name: load_measurements(path) for name, path in HELD_OUT.items()}
     out: dict[str, Any] = {"as_shipped": _fit(public, held_out, dict(PRESETS))}
-    reducing = {**PRESETS, **{n: dataclasses.replace(GPUS[n], topology=REDUCING_SWITCH) for n in NVLS_BOARDS}}
+    reducing = collectives.nvls_presets()
     # the in-switch all-reduce alone, with the shipped constants
     out["reducing_switch_shipped_constants_allreduce_mape_pct"] = round(
         collectives.compare(devices=reducing)["mape_pct"], 1)

@@ -232,10 +232,8 @@ def test_a_file_with_nothing_to_compare_is_refused(tmp_path, capsys):
 
 
 def test_the_doc_quotes_what_the_in_switch_all_reduce_does_to_the_check(report):
-    import dataclasses
-
-    from ador.hardware import GPUS
-    reducing = {**PRESETS, **{n: dataclasses.replace(GPUS[n], topology="reducing_switch") for n in NVLS_BOARDS}}
+    reducing = c.nvls_presets()
+    assert {n for n, d in reducing.items() if getattr(d, "topology", "") == "reducing_switch"} == set(NVLS_BOARDS)
     with_it = c.compare(devices=reducing)
     assert with_it["mape_pct"] < report["mape_pct"]
     text = DOC.read_text().replace("\n", " ")

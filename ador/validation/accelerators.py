@@ -23,7 +23,7 @@ from ador.hardware import System, load_device
 from ador.hardware.system import NodeTier
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf import evaluate
-from ador.validation.data import Measurement
+from ador.validation.data import Measurement, csv_columns
 from ador.validation.predict import RowResult, ValidationReport, profile_for, summarise
 from ador.workload import get_model, get_precision
 from ador.workload.models import padded_heads
@@ -37,11 +37,7 @@ _INTS = ("devices", "tp", "pp", "batch", "input_len", "output_len")
 
 def is_accelerator_file(path: str | Path) -> bool:
     """Does the CSV carry the accelerator schema (a ``design`` column)?"""
-    try:
-        with Path(path).open(newline="") as f:
-            return "design" in (csv.DictReader(f).fieldnames or [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+    return "design" in csv_columns(path)
 
 
 def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[tuple[Measurement, Path, int]]:

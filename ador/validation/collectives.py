@@ -25,7 +25,7 @@ from ador.hardware.presets import NVLS_BOARDS
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf.collectives import collective_seconds
 from ador.perf.stage import rates
-from ador.validation.data import read_rows
+from ador.validation.data import csv_columns, read_rows
 from ador.validation.kernels import DEFAULT_PROFILE
 from ador.workload.ops import ALLREDUCE
 
@@ -100,12 +100,7 @@ def _parse(raw: Mapping[str, str | None], where: str) -> AllReduceMeasurement:
 
 def is_allreduce_file(path: str | Path) -> bool:
     """Whether a CSV holds all-reduce timings (by its header)."""
-    try:
-        with Path(path).open(newline="", encoding="utf-8") as f:
-            header = f.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
-    return {"gpus", "implementation", "message_bytes"} <= {h.strip() for h in header.split(",")}
+    return {"gpus", "implementation", "message_bytes"} <= csv_columns(path)
 
 
 def load(path: str | Path = DEFAULT_DATA) -> list[AllReduceMeasurement]:
@@ -185,8 +180,9 @@ def group(report: dict[str, Any], gpu: str, gpus: int, kind: str, band: str) -> 
     raise KeyError((gpu, gpus, kind, band))
 
 
-def table(report: dict[str, Any]) -> str:
-    """Markdown: the errors by GPU, kernel kind and size band, then every row in a details block."""
+def table(report: dict[str, Any], *, every_row: bool = True) -> str:
+    """Markdown: the errors by GPU, kernel kind and size band, then (``every_row``) every row in a
+    details block."""
     out = [f"**MAPE {report['mape_pct']:.1f}%** over {len(report['rows'])} all-reduces (runtime profile "
            f"`{report['runtime']}`; {len(report['left_out'])} rows left out, reasons in the file). Error: the model's "
            "time over the measured, less one; above zero the model is slower.", "",
@@ -195,6 +191,8 @@ def table(report: dict[str, Any]) -> str:
     for g in report["by_group"]:
         out.append(f"| {g['gpu']} | {g['gpus']} | {g['kind']} | {g['band']} | {g['n']} | "
                    f"{g['median_error_pct']:+.0f}% | {g['mape_pct']:.0f}% |")
+    if not every_row:
+        return "\n".join(out)
     out += ["", "<details><summary>Every row</summary>", "",
             "| id | GPU | GPUs | implementation | bytes | measured us | model us | error |",
             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |"]
@@ -218,26 +216,32 @@ PANEL_MIN_ROWS = 5                               # a GPU x count with fewer comp
 CURVE_BYTES = tuple(2 ** k for k in range(10, 34))   # 1 KB .. 8 GB, the nccl-tests sweep
 
 
+def nvls_presets() -> dict[str, Device]:
+    """The presets with the boards whose NVSwitch reduces (NVLS) priced as ``reducing_switch``: what
+    the presets' plain switch is compared with (docs/modelling.md, "What still differs")."""
+    import dataclasses
+
+    from ador.perf.collectives import REDUCING_SWITCH
+    return {**PRESETS, **{n: dataclasses.replace(GPUS[n], topology=REDUCING_SWITCH) for n in NVLS_BOARDS}}
+
+
 def curves(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Per GPU x count with enough rows: the measured points by kernel kind and the model's time over
     the nccl-tests sizes, as priced and, for the boards whose NVSwitch reduces (NVLS), as it would be
     with the ``reducing_switch`` topology (docs/modelling.md, "What still differs")."""
-    import dataclasses
     from collections import Counter
 
-    from ador.perf.collectives import REDUCING_SWITCH
     counts = Counter((d["gpu"], d["gpus"]) for d in report["rows"])
     panels = []
     profile = runtime_profiles()[report["runtime"]]
+    nvls = nvls_presets()
     for (gpu, gpus), n in sorted(counts.items()):
         if n < PANEL_MIN_ROWS:
             continue
         points = {kind: [(d["message_bytes"], d["measured_us"]) for d in report["rows"]
                          if (d["gpu"], d["gpus"], d["kind"]) == (gpu, gpus, kind)] for kind in (NCCL_KIND, CUSTOM_KIND)}
-        reducing = None
-        if gpu in NVLS_BOARDS:
-            devices = {**PRESETS, gpu: dataclasses.replace(GPUS[gpu], topology=REDUCING_SWITCH)}
-            reducing = [model_us(gpu, gpus, b, devices=devices, profile=profile) for b in CURVE_BYTES]
+        reducing = [model_us(gpu, gpus, b, devices=nvls, profile=profile) for b in CURVE_BYTES] \
+            if gpu in NVLS_BOARDS else None
         panels.append({"gpu": gpu, "gpus": gpus, "points": {k: v for k, v in points.items() if v},
                        "model_us": [model_us(gpu, gpus, b, profile=profile) for b in CURVE_BYTES],
                        "reducing_switch_us": reducing})
@@ -282,14 +286,15 @@ PLOT_NAME = "validation_allreduce.png"     # written beside the document update_
 def update_doc(path: str | Path) -> None:
     """Rewrite the generated all-reduce section of ``path`` from the shipped file, and its plot beside it."""
     from ador.markdown import update_section
-    report = compare()
+    rows = load()
+    report = compare(rows)
     plot(curves(report), Path(path).parent / PLOT_NAME)
     update_section(Path(path), DOC_COMMAND, "\n\n".join([
         "Single-node all-reduce, measured (`ador/data/allreduce.csv`) against the model "
         "(`ador.validation.collectives`):",
         f"![one all-reduce: published timings against the model]({PLOT_NAME})",
         table(report), "Bus bandwidth at 256 MB or more, the best measured per GPU, as a share of the link:",
-        fractions_table(link_fractions())]))
+        fractions_table(link_fractions(rows))]))
 
 
 @dataclass(frozen=True)

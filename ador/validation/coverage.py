@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, cast
 
 from ador.errors import AdorError
 from ador.validation.data import Measurement
@@ -104,13 +104,18 @@ class ServingCoverage:
     results: tuple[ServingRowResult, ...]    # nearest load first; rows the simulator could not run included
 
     @property
+    def priced(self) -> list[ServingRowResult]:
+        """The runs the simulator could replay."""
+        return [r for r in self.results if r.error_pct is not None]
+
+    @property
     def errors_pct(self) -> list[float]:
-        return [r.error_pct for r in self.results if r.error_pct is not None]
+        return [cast(float, r.error_pct) for r in self.priced]
 
     @property
     def other_precisions(self) -> list[str]:
         """The runs' precisions other than the question's."""
-        return sorted({r.row.precision for r in self.results if r.error_pct is not None} - {self.precision})
+        return sorted({r.row.precision for r in self.priced} - {self.precision})
 
     def cell(self) -> str:
         """``+11% (fp8; -1% to +31%, 9 runs)``: the median signed error, the runs' precision where it is
@@ -119,7 +124,7 @@ class ServingCoverage:
         if not errors:
             return "no runs"
         median = statistics.median(errors)
-        n_other = sum(r.row.precision != self.precision for r in self.results if r.error_pct is not None)
+        n_other = sum(r.row.precision != self.precision for r in self.priced)
         other = "" if not n_other else f"{', '.join(self.other_precisions)} runs; " if n_other == len(errors) \
             else f"{n_other} of them {', '.join(self.other_precisions)}; "
         spread = f"{errors[0]:+.0f}% to {errors[-1]:+.0f}%, " if len(errors) > 1 else ""
@@ -131,7 +136,7 @@ class ServingCoverage:
                  f"{self.params_b:.0f}B parameters and {lo:.0f}-{hi:.0f} clients per replica")
         if not self.errors_pct:
             return f"No measured {where} exist in the shipped serving files, so {label} has no held-out serving check."
-        done = [r for r in self.results if r.error_pct is not None]
+        done = self.priced
         clients = sorted({round(_clients_per_replica(r.row)) for r in done})
         stacks = sorted({r.row.software.split(" (")[0] for r in done})
         precisions = sorted({r.row.precision for r in done})

@@ -76,6 +76,16 @@ def load_measurements(path: str | Path = DEFAULT_DATA) -> list[Measurement]:
     return read_rows(path, REQUIRED, _parse_row)
 
 
+def csv_columns(path: str | Path) -> set[str]:
+    """The column names of a CSV's header, stripped (empty when the file cannot be read): how
+    ``ador validate`` tells its data files' schemas apart."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            return {name.strip() for name in next(csv.reader(f), [])}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return set()
+
+
 def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapping[str, str | None], str], Any]
               ) -> list:
     """Rows of a measurements CSV, each parsed by ``parse(raw, "file:line")``; the file must have the

@@ -23,7 +23,6 @@ replicas behind one queue) under a stack, its requests arriving as a Poisson str
 """
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from ador.serving.precision import judge
 from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
 from ador.serving.stacks import benchmark_requests, measures_stable_window, paced_arrivals, scheduler_for
-from ador.validation.data import read_rows, stack_of
+from ador.validation.data import csv_columns, read_rows, stack_of
 from ador.validation.kernels import runtime_for
 from ador.validation.predict import RowResult, summarise
 from ador.workload import get_model, get_precision
@@ -96,12 +95,7 @@ class ServingMeasurement:
 
 def is_serving_file(path: str | Path) -> bool:
     """Whether a CSV is in the serving schema (by its header)."""
-    try:
-        with Path(path).open(newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
-    return {"policy", "input_mean", "output_mean", "metric"} <= {h.strip() for h in header}
+    return {"policy", "input_mean", "output_mean", "metric"} <= csv_columns(path)
 
 
 def load_serving(path: str | Path = DEFAULT_DATA) -> list[ServingMeasurement]:
