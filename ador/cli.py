@@ -211,9 +211,9 @@ def cmd_area(args: argparse.Namespace) -> int:
     tdp = f"  TDP           {report.tdp_w:8.0f} W"
     notes = []
     if report.estimated_tdp_w:
-        scaled = f" x {report.energy_scale:.3f}" if report.energy_scale != 1.0 else ""
+        scaled = f" x {report.tdp_scale:.3f}" if report.tdp_scale != 1.0 else ""
         notes.append(f"full-load component estimate {report.estimated_tdp_w:.0f} W{scaled}, "
-                     f"power rule {report.power_rule}")
+                     f"power rule {report.power_rule}, counted work's energy x {report.energy_scale:.3f}")
     if report.datasheet_tdp_w:
         notes.append(f"datasheet {report.datasheet_tdp_w:.0f} W")
     print(tdp + (f" ({'; '.join(notes)})" if notes else ""))

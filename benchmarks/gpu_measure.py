@@ -223,11 +223,9 @@ def _environment(torch: Any, device: Any) -> dict[str, Any]:
     return env
 
 
-def graph_replay_ms(torch: Any, run: Callable[[], Any], repeats: int, *,
-                    warm_up: Callable[[], Any] | None = None, settle: int = 5) -> list[float]:
-    """Capture ``run`` in a CUDA graph and return the ms of each of ``repeats`` timed replays (CUDA
-    events). Before the capture ``warm_up`` runs eagerly on a side stream (default: ``run`` three
-    times) so that cuBLAS picks its kernels; ``settle`` untimed replays precede the timed ones."""
+def capture_graph(torch: Any, run: Callable[[], Any], *, warm_up: Callable[[], Any] | None = None) -> Any:
+    """``run`` captured in a CUDA graph. Before the capture ``warm_up`` runs eagerly on a side stream
+    (default: ``run`` three times) so that cuBLAS picks its kernels."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -240,6 +238,14 @@ def graph_replay_ms(torch: Any, run: Callable[[], Any], repeats: int, *,
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         run()
+    return graph
+
+
+def graph_replay_ms(torch: Any, run: Callable[[], Any], repeats: int, *,
+                    warm_up: Callable[[], Any] | None = None, settle: int = 5) -> list[float]:
+    """Capture ``run`` in a CUDA graph and return the ms of each of ``repeats`` timed replays (CUDA
+    events); ``settle`` untimed replays precede the timed ones."""
+    graph = capture_graph(torch, run, warm_up=warm_up)
     for _ in range(settle):
         graph.replay()
     torch.cuda.synchronize()

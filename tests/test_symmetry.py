@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from ador.cli import main
 from ador.cost import assess
 from ador.cost.package import package_of
-from ador.cost.report import component_power_calibration
+from ador.cost.report import component_power_calibration, work_energy_calibration
 from ador.errors import ConfigError
 from ador.hardware import PRESETS, System
 from ador.hardware.components import Links, MacTrees
@@ -180,15 +180,20 @@ def test_shared_buffer_is_priced_like_any_sram():
 
 def test_one_power_rule_for_both_sides():
     gpu, design = assess(PRESETS["a100-sxm-80gb"]), assess(PRESETS["ador-example"])
-    assert gpu.energy_scale == design.energy_scale == pytest.approx(component_power_calibration())
+    assert gpu.tdp_scale == design.tdp_scale == pytest.approx(component_power_calibration())
+    assert gpu.energy_scale == design.energy_scale == pytest.approx(work_energy_calibration())
     assert 1.5 < component_power_calibration() < 2.2        # the GPUs' datasheet TDP / component estimate
-    assert gpu.tdp_w == pytest.approx(gpu.estimated_tdp_w * gpu.energy_scale)
+    # datasheet TDP / a dense GEMM's component power: larger, since the full-load estimate counts DRAM,
+    # links and every MAC at once where a GEMM alone reaches the board limit
+    assert 3.0 < work_energy_calibration() < 5.5
+    assert gpu.tdp_w == pytest.approx(gpu.estimated_tdp_w * gpu.tdp_scale)
     assert gpu.tdp_w == pytest.approx(400, rel=0.15)          # and the A100 lands near its datasheet 400 W
     none_gpu, none_design = assess(PRESETS["a100-sxm-80gb"], "components"), assess(PRESETS["ador-example"],
                                                                                     "components")
-    assert none_gpu.energy_scale == none_design.energy_scale == 1.0
+    assert none_gpu.energy_scale == none_design.energy_scale == none_gpu.tdp_scale == 1.0
     old = assess(PRESETS["a100-sxm-80gb"], "datasheet-gpus")
     assert old.tdp_w == 400 and assess(PRESETS["ador-example"], "datasheet-gpus").energy_scale == 1.0
+    assert old.energy_scale == old.tdp_scale        # ador 0.1's rule anchors a GPU's energy to its datasheet too
 
 
 def test_package_counts_hbm_stacks_and_gpus_fit_their_shoreline():

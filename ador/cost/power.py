@@ -26,16 +26,25 @@ def full_load_power_w(fp: Floorplan, *, freq_hz, die_area_mm2, sram_bw_bytes_per
     }
 
 
-def work_energy_j(*, node_nm, memory_kind, compute_dtype: str, flops, vector_ops, dram_bytes, onchip_bytes,
-                  link_bytes, seconds, static_w, d2d_bytes=0.0, X=SCALAR) -> float:
-    """Energy of one device doing the counted work in ``seconds``. Every byte read from DRAM also
-    passes through on-chip SRAM once; activations that stay on chip cost SRAM energy only; bytes
-    between the dies of one device (``d2d_bytes``) cost die-to-die link energy."""
+def work_energy_components(*, node_nm, memory_kind, compute_dtype: str, flops, vector_ops, dram_bytes,
+                           onchip_bytes, link_bytes, seconds, static_w, d2d_bytes=0.0, X=SCALAR) -> dict[str, float]:
+    """Energy (J) by component of one device doing the counted work in ``seconds``. Every byte read
+    from DRAM also passes through on-chip SRAM once; activations that stay on chip cost SRAM energy
+    only; bytes between the dies of one device (``d2d_bytes``) cost die-to-die link energy."""
     s = energy_scale(node_nm, X)
-    return (flops / 2.0 * tech.MAC_J_7NM[compute_dtype] * s
-            + vector_ops * tech.VECTOR_OP_J_7NM * s
-            + dram_bytes * X.lookup(tech.DRAM_J_PER_BYTE, memory_kind)
-            + (dram_bytes + onchip_bytes) * tech.GLOBAL_SRAM_J_PER_BYTE_7NM * s
-            + link_bytes * tech.LINK_J_PER_BYTE
-            + d2d_bytes * tech.D2D_J_PER_BYTE
-            + static_w * seconds)
+    return {
+        "macs": flops / 2.0 * tech.MAC_J_7NM[compute_dtype] * s,
+        "vector": vector_ops * tech.VECTOR_OP_J_7NM * s,
+        "dram": dram_bytes * X.lookup(tech.DRAM_J_PER_BYTE, memory_kind),
+        "sram": (dram_bytes + onchip_bytes) * tech.GLOBAL_SRAM_J_PER_BYTE_7NM * s,
+        "links": link_bytes * tech.LINK_J_PER_BYTE,
+        "die_to_die": d2d_bytes * tech.D2D_J_PER_BYTE,
+        "static": static_w * seconds,
+    }
+
+
+def work_energy_j(**work) -> float:
+    """Energy of one device doing the counted work (``work_energy_components``' arguments), summed."""
+    parts = work_energy_components(**work)
+    return (parts["macs"] + parts["vector"] + parts["dram"] + parts["sram"] + parts["links"] + parts["die_to_die"]
+            + parts["static"])

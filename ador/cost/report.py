@@ -2,11 +2,14 @@
 
 Power follows one rule on both sides of a comparison. The component model (MACs, vector lanes,
 SRAM, DRAM and link traffic, leakage) leaves out what no floorplan line shows (clock tree, control
-and operand delivery, voltage regulation): on the GPUs whose dies it reproduces it gives 49-58% of
-the datasheet TDP. ``calibrated`` (the default) scales every device's component estimate by one
-factor fitted on those GPUs, so a design pays the same unmodelled share a GPU does; ``components``
-scales nobody; ``datasheet-gpus`` (what ador 0.1 did) anchors each GPU to its own datasheet TDP and
-leaves designs unscaled, which flatters designs by the factor.
+and operand delivery, voltage regulation). ``calibrated`` (the default) scales every device's
+component figures by factors fitted on the GPUs whose dies it reproduces, so a design pays the same
+unmodelled share a GPU does: its full-load estimate (every unit busy at once: the TDP a design needs)
+by the GPUs' datasheet TDP over that estimate, and the energy of counted work by their datasheet TDP
+over the power of their heaviest sustained work, a large dense GEMM (the board limit binds there:
+``work_energy_calibration``). ``components`` scales nobody; ``datasheet-gpus`` (what ador 0.1 did)
+anchors each GPU to its own datasheet TDP and leaves designs unscaled, which flatters designs by the
+factor.
 """
 from __future__ import annotations
 
@@ -19,15 +22,27 @@ from typing import Any, Literal
 from ador.cost import technology as tech
 from ador.cost.area import Floorplan, device_area, floorplan_of, io_phy_mm2
 from ador.cost.package import Package, package_of
-from ador.cost.power import full_load_power_w, work_energy_j
+from ador.cost.power import full_load_power_w, work_energy_components, work_energy_j
 from ador.cost.price import die_cost_usd, die_yield, memory_cost_usd
 from ador.errors import ConfigError
-from ador.hardware.devices import Device
+from ador.hardware.calibration import calibrated
+from ador.hardware.devices import Device, GpuSpec
 from ador.hardware.presets import _GPU_SPECS
 
 PowerRule = Literal["calibrated", "components", "datasheet-gpus"]
 POWER_RULES: tuple[str, ...] = ("calibrated", "components", "datasheet-gpus")
 DEFAULT_POWER_RULE = "calibrated"
+
+
+def _full_load_w(spec: GpuSpec) -> dict[str, float] | None:
+    """A GPU's full-load component power (W, unscaled); None where the area model has no floorplan."""
+    fp = floorplan_of(spec)
+    if fp is None:
+        return None
+    return full_load_power_w(fp, freq_hz=spec.freq_hz, die_area_mm2=sum(device_area(fp).values()),
+                             sram_bw_bytes_per_s=fp.noc_bytes_per_cycle * spec.freq_hz,
+                             dram_bw_bytes_per_s=spec.hbm_bw_bytes_per_s,
+                             link_bw_bytes_per_s=spec.link_bw_bytes_per_s)
 
 
 @lru_cache(maxsize=1)
@@ -36,14 +51,26 @@ def component_power_calibration() -> float:
     area model reproduces (GA100, GH100, AD102 SKUs): the share of power no component line shows."""
     ratios = []
     for spec in _GPU_SPECS:
-        fp = floorplan_of(spec)
-        if fp is None:
-            continue
-        estimate = sum(full_load_power_w(fp, freq_hz=spec.freq_hz, die_area_mm2=sum(device_area(fp).values()),
-                                         sram_bw_bytes_per_s=fp.noc_bytes_per_cycle * spec.freq_hz,
-                                         dram_bw_bytes_per_s=spec.hbm_bw_bytes_per_s,
-                                         link_bw_bytes_per_s=spec.link_bw_bytes_per_s).values())
-        ratios.append(spec.tdp_w / estimate)
+        full = _full_load_w(spec)
+        if full is not None:
+            ratios.append(spec.tdp_w / sum(full.values()))
+    return statistics.geometric_mean(ratios)
+
+
+@lru_cache(maxsize=1)
+def work_energy_calibration() -> float:
+    """Datasheet TDP over the component power of a large dense GEMM (MACs at the die's fitted tensor
+    fraction of peak, plus leakage), geometric mean over the same GPUs: what counted work's energy is
+    multiplied by. A board's power limit binds on dense GEMMs, not with every unit busy at once as the
+    full-load estimate counts (measured: H100 and H200 held 690-701 W of their 700 W limit on bf16 and
+    fp8 GEMMs with the SM clock down to 1.25-1.46 GHz; ador/data/own/energy-*.json), so anchoring counted
+    energy to the full-load factor prices a GPU's work at about 0.4 of its measured energy."""
+    ratios = []
+    for spec in _GPU_SPECS:
+        full = _full_load_w(spec)
+        if full is not None:
+            sustained = full["macs"] * calibrated(spec).efficiency.tensor + full["static"]
+            ratios.append(spec.tdp_w / sustained)
     return statistics.geometric_mean(ratios)
 
 
@@ -60,7 +87,8 @@ class DeviceCost:
     estimated_tdp_w: float | None = None     # raw component estimate (None: no floorplan)
     datasheet_tdp_w: float | None = None     # GPUs: the vendor's figure
     power_rule: str = DEFAULT_POWER_RULE
-    energy_scale: float = 1.0                # what the power rule multiplies component energies by
+    energy_scale: float = 1.0                # what the power rule multiplies counted work's energy by
+    tdp_scale: float = 1.0                   # what it multiplies the full-load component estimate by
     power_components: dict[str, float] = field(default_factory=dict)
     die_yield: float = 0.0
     die_cost_usd: float = 0.0
@@ -92,6 +120,7 @@ class DeviceCost:
             "within_reticle": self.within_reticle, "reticle_limit_mm2": tech.RETICLE_LIMIT_MM2,
             "components": self.components, "tdp_w": self.tdp_w, "estimated_tdp_w": self.estimated_tdp_w,
             "datasheet_tdp_w": self.datasheet_tdp_w, "power_rule": self.power_rule, "energy_scale": self.energy_scale,
+            "tdp_scale": self.tdp_scale,
             "power_components": self.power_components, "memory_kind": self.memory_kind,
             "die_yield": self.die_yield, "die_cost_usd": self.die_cost_usd,
             "memory_cost_usd": self.memory_cost_usd, "package_cost_usd": self.package_cost_usd,
@@ -114,7 +143,7 @@ def _sram_bw(device: Device, fp: Floorplan) -> float:
 
 
 def power_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_tdp_w: float | None) -> float:
-    """Factor on component power and energy for a device of ``kind`` under ``rule``."""
+    """Factor on the full-load component estimate (the TDP) of a device of ``kind`` under ``rule``."""
     if rule == "calibrated":
         return component_power_calibration()
     if rule == "components":
@@ -122,6 +151,15 @@ def power_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_t
     if rule == "datasheet-gpus":
         return datasheet_tdp_w / estimated_tdp_w if kind == "gpu" and estimated_tdp_w and datasheet_tdp_w else 1.0
     raise ConfigError("power_rule", rule, f"unknown power rule (known: {', '.join(POWER_RULES)})")
+
+
+def energy_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_tdp_w: float | None) -> float:
+    """Factor on the energy of counted work of a device of ``kind`` under ``rule``: the GEMM-anchored
+    factor under ``calibrated``, else the TDP's factor (``datasheet-gpus`` anchors a GPU's energy to
+    its datasheet as ador 0.1 did)."""
+    if rule == "calibrated":
+        return work_energy_calibration()
+    return power_scale(kind, rule, datasheet_tdp_w, estimated_tdp_w)
 
 
 @lru_cache(maxsize=4096)
@@ -155,6 +193,7 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
         estimated_tdp = sum(power.values())
     datasheet = device.tdp_w if device.kind == "gpu" else None
     scale = power_scale(device.kind, power_rule, datasheet, estimated_tdp)
+    work_scale = energy_scale(device.kind, power_rule, datasheet, estimated_tdp)
     # a GPU whose die has no floorplan here (chiplet packages) keeps its datasheet TDP
     tdp = estimated_tdp * scale if estimated_tdp is not None else datasheet
     assert tdp is not None                     # a device has a floorplan or is a GPU with a datasheet TDP
@@ -163,7 +202,8 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
     return DeviceCost(
         name=device.name, kind=device.kind, node_nm=device.node_nm, die_area_mm2=area,
         estimated_die_area_mm2=estimated, components=components, dies=dies, tdp_w=tdp,
-        estimated_tdp_w=estimated_tdp, datasheet_tdp_w=datasheet, power_rule=power_rule, energy_scale=scale,
+        estimated_tdp_w=estimated_tdp, datasheet_tdp_w=datasheet, power_rule=power_rule, energy_scale=work_scale,
+        tdp_scale=scale,
         power_components={k: v * scale for k, v in power.items()},
         die_yield=sum(n * a * die_yield(a, node) for n, a, node in kinds) / area,      # area-weighted
         die_cost_usd=sum(n * die_cost_usd(a, node) for n, a, node in kinds),
@@ -180,3 +220,12 @@ def workload_energy_j(device: Device, compute_dtype: str, activity: dict[str, fl
     energy = work_energy_j(node_nm=device.node_nm, memory_kind=cost.memory_kind, compute_dtype=compute_dtype,
                            static_w=cost.static_w, **activity)
     return energy * cost.energy_scale
+
+
+def workload_energy_components(device: Device, compute_dtype: str, activity: dict[str, float],
+                               power_rule: str = DEFAULT_POWER_RULE) -> dict[str, float]:
+    """``workload_energy_j`` by component (J): what its sum is made of."""
+    cost = assess(device, power_rule)
+    parts = work_energy_components(node_nm=device.node_nm, memory_kind=cost.memory_kind,
+                                   compute_dtype=compute_dtype, static_w=cost.static_w, **activity)
+    return {k: v * cost.energy_scale for k, v in parts.items()}
