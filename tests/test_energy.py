@@ -154,3 +154,18 @@ def test_the_own_readme_quotes_the_energy_files():
     bf16 = [2 * 8192**3 / (w["ms_per_replay"] * 1e-3) / 1e12 for d in data.values() for w in d["workloads"]
             if w["workload"] == "gemm" and w["name"] == "bf16"]
     assert f"{span(bf16, '.0f')} TFLOP/s in bf16" in readme
+
+
+def test_the_longer_run_on_another_h200_is_quoted_at_its_measured_difference():
+    import statistics
+    short = json.loads((OWN / "energy-h200.json").read_text())["workloads"]
+    long = json.loads((OWN / "energy-long-h200.json").read_text())
+    assert long["timing"] == {"seconds": 8.0, "warm_seconds": 4.0}
+    assert [(w["workload"], w["name"]) for w in long["workloads"]] == [(w["workload"], w["name"]) for w in short]
+    diff = [(b["j_per_replay"] / a["j_per_replay"] - 1.0) * 100.0 for a, b in zip(short, long["workloads"])]
+    readme = " ".join((OWN / "README.md").read_text().split())
+    assert (f"median {statistics.median(diff):+.1f}% in energy per replay, from {min(diff):+.1f}% to "
+            f"{max(diff):+.1f}%") in readme
+    assert f"never more than {max(diff):.1f}% above" in readme
+    doc = " ".join((REPO / "docs" / "validation.md").read_text().split())
+    assert (f"moved by {min(diff):+.1f}% to {max(diff):+.1f}% (median {statistics.median(diff):+.1f}%;") in doc
