@@ -27,6 +27,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ador.validation import collectives
     if not serving and data is not None and collectives.is_allreduce_file(data):
         return _validate_allreduce(args, data)
+    from ador.validation import energy_serving
+    if not serving and data is not None and energy_serving.is_energy_file(data):
+        return _validate_energy_serving(args, data)
     accelerators = not serving and is_accelerator_file(data or DEFAULT_DATA)
     if args.profile and not accelerators:
         raise AdorError(f"profile={args.profile}: --profile applies to accelerator files (a 'design' column)")
@@ -84,6 +87,24 @@ def _validate_allreduce(args: argparse.Namespace, data: str) -> int:
             raise AdorError(f"data={args.data}: --update-doc writes the shipped all-reduce file's section only")
         collectives.update_doc(args.update_doc)
     print(json.dumps(report, indent=2) if args.json else collectives.table(report, every_row=False))
+    return 0
+
+
+def _validate_energy_serving(args: argparse.Namespace, data: str) -> int:
+    """Published GPU power under serving load against the model's (ador/validation/energy_serving.py)."""
+    from pathlib import Path
+
+    from ador.validation import energy_serving
+    if args.profile:
+        raise AdorError(f"data={args.data}: --profile does not apply to a serving-power file")
+    report = energy_serving.compare(energy_serving.load(data))
+    if args.plot:
+        energy_serving.plot(report, Path(args.plot))
+    if args.update_doc:
+        if Path(data).resolve() != energy_serving.DEFAULT_DATA.resolve():
+            raise AdorError(f"data={args.data}: --update-doc writes the shipped serving-power file's section only")
+        energy_serving.update_doc(args.update_doc)
+    print(json.dumps(report, indent=2) if args.json else energy_serving.table(report))
     return 0
 
 

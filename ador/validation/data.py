@@ -86,6 +86,26 @@ def csv_columns(path: str | Path) -> set[str]:
         return set()
 
 
+def positive_number(raw: Mapping[str, str | None], name: str, where: str, *, integer: bool = False,
+                    optional: bool = False):
+    """Column ``name`` of a raw CSV row as a positive finite number (``integer``: a whole one); empty
+    gives None where ``optional``. Anything else is a ConfigError naming the row and column."""
+    text = (raw.get(name) or "").strip()
+    if not text and optional:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{where}:{name}", text, "expected a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}:{name}", text, "expected a positive finite number")
+    if integer:
+        if value != int(value):
+            raise ConfigError(f"{where}:{name}", text, "expected a whole number")
+        return int(value)
+    return value
+
+
 def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapping[str, str | None], str], Any]
               ) -> list:
     """Rows of a measurements CSV, each parsed by ``parse(raw, "file:line")``; the file must have the

@@ -38,6 +38,7 @@ from ador.serving.requests import Lengths, burst, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
 from ador.serving.stacks import benchmark_requests, measures_stable_window, paced_arrivals, scheduler_for
 from ador.validation.data import csv_columns, read_rows, stack_of
+from ador.validation.data import positive_number as _num
 from ador.validation.kernels import runtime_for
 from ador.validation.predict import RowResult, summarise
 from ador.workload import get_model, get_precision
@@ -100,23 +101,6 @@ def is_serving_file(path: str | Path) -> bool:
 
 def load_serving(path: str | Path = DEFAULT_DATA) -> list[ServingMeasurement]:
     return read_rows(path, REQUIRED, _parse)
-
-
-def _num(raw: Mapping[str, str | None], name: str, where: str, *, integer: bool = False, optional: bool = False):
-    text = (raw.get(name) or "").strip()
-    if not text and optional:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{where}:{name}", text, "expected a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{where}:{name}", text, "expected a positive finite number")
-    if integer:
-        if value != int(value):
-            raise ConfigError(f"{where}:{name}", text, "expected a whole number")
-        return int(value)
-    return value
 
 
 def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
