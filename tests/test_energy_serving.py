@@ -87,3 +87,13 @@ def test_ador_validate_dispatches_the_file_and_refuses_a_foreign_doc_update(tmp_
     bad = subprocess.run([sys.executable, "-m", "ador.cli", "validate", "--data", str(copy), "--update-doc",
                           str(tmp_path / "x.md")], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode != 0 and "update-doc" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_readme_quotes_both_energy_checks(report):
+    from ador.validation import energy
+    readme = " ".join((REPO / "README.md").read_text().split())
+    f, g = es.figures(report), energy.figures()
+    assert f"{g['n']} workloads we ran on an H100 and an H200: the model's energy is {g['ratio_range']} of measured" \
+        in readme
+    assert f"{f['runs']} published vLLM serving runs (H100 power per GPU {f['h100_model']})" in readme
+    assert f"vs {f['runs']} published vLLM runs" in readme
