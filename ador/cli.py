@@ -213,9 +213,11 @@ def cmd_area(args: argparse.Namespace) -> int:
     if report.estimated_tdp_w:
         scaled = f" x {report.tdp_scale:.3f}" if report.tdp_scale != 1.0 else ""
         notes.append(f"full-load component estimate {report.estimated_tdp_w:.0f} W{scaled}, "
-                     f"power rule {report.power_rule}, counted work's energy x {report.energy_scale:.3f}")
+                     f"power rule {report.power_rule}")
     if report.datasheet_tdp_w:
         notes.append(f"datasheet {report.datasheet_tdp_w:.0f} W")
+    if report.energy_scale != 1.0:
+        notes.append(f"counted work's energy x {report.energy_scale:.3f}")
     print(tdp + (f" ({'; '.join(notes)})" if notes else ""))
     for name, w in report.power_components.items():
         print(f"    {name:20} {w:8.1f} W")

@@ -22,7 +22,8 @@ def update_section(path: Path, command: str, body: str) -> None:
     path.write_text(text)
 
 
-def span(values: list[float], fmt: str) -> str:
-    """``values`` as a range for prose, "lo-hi" in ``fmt``, or one figure where both ends print alike."""
-    lo, hi = format(min(values), fmt), format(max(values), fmt)
-    return lo if lo == hi else f"{lo}-{hi}"
+def span(values: list[float], fmt: str, sep: str = "-", unit: str = "") -> str:
+    """``values`` as a range for prose, "lo-hi" in ``fmt`` (each end followed by ``unit``, the two
+    joined by ``sep``), or one figure where both ends print alike."""
+    lo, hi = format(min(values), fmt) + unit, format(max(values), fmt) + unit
+    return lo if lo == hi else f"{lo}{sep}{hi}"

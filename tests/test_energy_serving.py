@@ -18,17 +18,21 @@ def report():
 def test_every_v3_run_pairs_its_power_with_its_energy_per_token():
     runs = es.load()
     assert len(runs) == 69
-    assert all(run.power_w_per_gpu > 0 and run.output_tok_s > 0 for run in runs)
-    h100 = next(r for r in runs if r.hardware == "h100-sxm-80gb" and r.model == "llama-3.1-8b" and r.batch_cap == 128)
+    assert all(run.power.value > 0 and run.output_tok_s > 0 for run in runs)
+
+    def run_of(model):
+        key = ("h100-sxm-80gb", model, 128)
+        return next(r for r in runs if (r.power.hardware, r.power.model, r.power.batch) == key)
+    h100 = run_of("llama-3.1-8b")
     # ML.ENERGY v3 file meta-llama__Llama-3.1-8B-Instruct__lm-arena-chat.json, max_num_seqs 128:
     # avg_power_watts 669.24, energy_per_token_joules 0.09511, output_throughput_tokens_per_sec 7036.5
-    assert h100.power_w_per_gpu == pytest.approx(669.2)
+    assert h100.power.value == pytest.approx(669.2)
     assert h100.output_tok_s == pytest.approx(7036.5, rel=1e-3)
     # ...Llama-3.1-70B-Instruct__lm-arena-chat.json, 4 H100s, max_num_seqs 128: avg_power_watts 2183.76 (all
     # four GPUs), energy_per_token_joules 0.56337, output_throughput_tokens_per_sec 3876.27
-    tp4 = next(r for r in runs if r.hardware == "h100-sxm-80gb" and r.model == "llama-3.1-70b" and r.batch_cap == 128)
-    assert (tp4.devices, tp4.tp) == (4, 4)
-    assert tp4.power_w_per_gpu == pytest.approx(2183.76 / 4, rel=1e-3)
+    tp4 = run_of("llama-3.1-70b")
+    assert (tp4.power.devices, tp4.power.tp) == (4, 4)
+    assert tp4.power.value == pytest.approx(2183.76 / 4, rel=1e-3)
     assert tp4.output_tok_s == pytest.approx(3876.27, rel=1e-3)
 
 
@@ -45,8 +49,9 @@ def test_the_docs_quote_the_serving_power_figures(report):
     section = doc.split("### Power under serving load", 1)[1].split("<!-- BEGIN GENERATED", 1)[0]
     section = " ".join(section.split())
     f = es.figures(report)
-    for key in ("h100_model", "h100_band", "h100_full_load", "b200_model", "b200_pace"):
-        assert f[key] in section, (key, f[key])
+    for key, value in f.items():
+        if key not in ("runs", "configs"):
+            assert value in section, (key, value)
     assert f"each of the {f['runs']} runs'" in section
     assert es.table(report) in doc
     assert (REPO / "docs" / es.PLOT_NAME).is_file()
@@ -93,7 +98,79 @@ def test_the_readme_quotes_both_energy_checks(report):
     from ador.validation import energy
     readme = " ".join((REPO / "README.md").read_text().split())
     f, g = es.figures(report), energy.figures()
-    assert f"{g['n']} workloads we ran on an H100 and an H200: the model's energy is {g['ratio_range']} of measured" \
-        in readme
-    assert f"{f['runs']} published vLLM serving runs (H100 power per GPU {f['h100_model']})" in readme
+    assert (f"{g['n']} workloads we ran on an H100 and an H200, on which the power rule's energy anchor was "
+            f"chosen: the model's energy is {g['ratio_range']} of measured") in readme
+    assert (f"{f['runs']} published vLLM serving runs whose prompt lengths are unpublished (H100 energy per output "
+            f"token at the measured pace {f['h100_paced_energy']} at 1,024-token prompts, "
+            f"{f['h100_paced_energy_band']} over 256-2,048") in readme
     assert f"vs {f['runs']} published vLLM runs" in readme
+
+
+def _rewrite(tmp_path, change):
+    import csv
+    with es.DEFAULT_DATA.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows = change(rows)
+    path = tmp_path / "changed.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def test_runs_the_pricing_cannot_mean_are_refused(tmp_path):
+    def replicas(rows):
+        rows[0]["devices"] = "2"
+        return rows
+
+    def twice(rows):
+        return rows + [{**rows[0], "id": "e999"}]
+
+    def disagree(rows):
+        rows[1]["running_batch"] = "9.0"
+        return rows
+
+    def v2_only(rows):
+        return [r for r in rows if not r["source"].startswith(es.SOURCE)]
+
+    for change, message in ((replicas, "devices"), (twice, "e999"), (disagree, "running_batch"),
+                            (v2_only, "no ML.ENERGY")):
+        with pytest.raises(ConfigError, match=message):
+            es.load(_rewrite(tmp_path, change))
+
+
+def test_a_steps_new_prompts_are_whole_prompts_and_one_partial_chunk():
+    chunks = es.prompt_chunks(2600, 1024)
+    assert [(c.requests, c.tokens, c.context) for c in chunks] == [(2, 1024, 0), (1, 552, 236)]
+    assert sum(c.requests * c.tokens for c in chunks) == 2600
+    assert [(c.requests, c.tokens) for c in es.prompt_chunks(300, 1024)] == [(1, 300)]
+    assert [(c.requests, c.tokens) for c in es.prompt_chunks(2048, 1024)] == [(2, 1024)]
+
+
+def test_the_cli_refuses_bad_input_in_one_line(tmp_path):
+    def unknown_gpu(rows):
+        rows[0]["hardware"] = "no-such-gpu"
+        rows[1]["hardware"] = "no-such-gpu"
+        return rows
+
+    def bad_value(rows):
+        rows[0]["value"] = "lots"
+        return rows
+
+    for change, expected in ((unknown_gpu, "no-such-gpu"), (bad_value, "lots")):
+        path = _rewrite(tmp_path, change)
+        out = subprocess.run([sys.executable, "-m", "ador.cli", "validate", "--data", str(path)],
+                             capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode != 0 and expected in out.stderr, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    profile = subprocess.run([sys.executable, "-m", "ador.cli", "validate", "--data", "energy-published.csv",
+                              "--profile", "x"], capture_output=True, text=True, cwd=tmp_path)
+    assert profile.returncode != 0 and "--profile" in profile.stderr
+
+
+def test_the_cli_draws_the_plot(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "ador.cli", "validate", "--data", "energy-published.csv", "--plot",
+                          str(tmp_path / "p.png")], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "p.png").stat().st_size > 20_000

@@ -16,7 +16,7 @@ from ador.cost.area import device_area, floorplan_of_chip, io_phy_mm2
 from ador.cost.package import package_of, shoreline_utilisation
 from ador.cost.power import full_load_power_w
 from ador.cost.price import die_cost_usd, die_yield, memory_cost_usd
-from ador.cost.report import DEFAULT_POWER_RULE, energy_scale, power_scale
+from ador.cost.report import DEFAULT_POWER_RULE, power_scale, work_energy_scale
 from ador.ops import NUMPY
 
 
@@ -32,7 +32,7 @@ def assess_population(ca: SimpleNamespace, power_rule: str = DEFAULT_POWER_RULE)
                                          dram_bw_bytes_per_s=ca.hbm.bw_bytes_per_s,
                                          link_bw_bytes_per_s=ca.links.bw_bytes_per_s, X=X).values())
         scale = power_scale("ador", power_rule, None, 1.0)
-        work_scale = energy_scale("ador", power_rule, None, 1.0)
+        work_scale = work_energy_scale("ador", power_rule, None, 1.0)
         pkg = package_of(die_area_mm2=area, dies=ca.dies, memory_kind=ca.memory_kind, memory_sites=ca.hbm.stacks,
                          floorplan=fp, io_phy_mm2=io_phy_mm2(fp, X), X=X)
         cost = ca.dies * die_cost_usd(area / ca.dies, ca.node_nm, X) \

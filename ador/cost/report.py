@@ -62,16 +62,25 @@ def work_energy_calibration() -> float:
     """Datasheet TDP over the component power of a large dense GEMM (MACs at the die's fitted tensor
     fraction of peak, plus leakage), geometric mean over the same GPUs: what counted work's energy is
     multiplied by. A board's power limit binds on dense GEMMs, not with every unit busy at once as the
-    full-load estimate counts (measured: H100 and H200 held 690-701 W of their 700 W limit on bf16 and
+    full-load estimate counts (measured: H100 and H200 held 690-700 W of their 700 W limit on bf16 and
     fp8 GEMMs with the SM clock down to 1.25-1.46 GHz; ador/data/own/energy-*.json), so anchoring counted
-    energy to the full-load factor prices a GPU's work at about 0.4 of its measured energy."""
-    ratios = []
+    energy to the full-load factor prices a GPU's work at about 0.4 of its measured energy. One factor for
+    every component: a matrix-vector stream (DRAM bytes, no MACs) measured on the same boards is priced
+    near its measured energy only if DRAM traffic pays it too (docs/validation.md)."""
+    return statistics.geometric_mean(work_energy_ratios().values())
+
+
+@lru_cache(maxsize=1)
+def work_energy_ratios() -> dict[str, float]:
+    """Per GPU SKU with a floorplan: datasheet TDP over its dense GEMM's component power (the
+    geometric mean of these is ``work_energy_calibration``)."""
+    ratios = {}
     for spec in _GPU_SPECS:
         full = _full_load_w(spec)
         if full is not None:
             sustained = full["macs"] * calibrated(spec).efficiency.tensor + full["static"]
-            ratios.append(spec.tdp_w / sustained)
-    return statistics.geometric_mean(ratios)
+            ratios[spec.name] = spec.tdp_w / sustained
+    return ratios
 
 
 @dataclass(frozen=True)
@@ -153,7 +162,7 @@ def power_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_t
     raise ConfigError("power_rule", rule, f"unknown power rule (known: {', '.join(POWER_RULES)})")
 
 
-def energy_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_tdp_w: float | None) -> float:
+def work_energy_scale(kind: str, rule: str, datasheet_tdp_w: float | None, estimated_tdp_w: float | None) -> float:
     """Factor on the energy of counted work of a device of ``kind`` under ``rule``: the GEMM-anchored
     factor under ``calibrated``, else the TDP's factor (``datasheet-gpus`` anchors a GPU's energy to
     its datasheet as ador 0.1 did)."""
@@ -193,7 +202,7 @@ def assess(device: Device, power_rule: str = DEFAULT_POWER_RULE) -> DeviceCost:
         estimated_tdp = sum(power.values())
     datasheet = device.tdp_w if device.kind == "gpu" else None
     scale = power_scale(device.kind, power_rule, datasheet, estimated_tdp)
-    work_scale = energy_scale(device.kind, power_rule, datasheet, estimated_tdp)
+    work_scale = work_energy_scale(device.kind, power_rule, datasheet, estimated_tdp)
     # a GPU whose die has no floorplan here (chiplet packages) keeps its datasheet TDP
     tdp = estimated_tdp * scale if estimated_tdp is not None else datasheet
     assert tdp is not None                     # a device has a floorplan or is a GPU with a datasheet TDP

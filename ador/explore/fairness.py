@@ -122,8 +122,8 @@ STEPS: tuple[Step, ...] = (
          "minus fill/drain", _matrix),
     Step("package area counted", "area efficiency over dies plus HBM stacks on the interposer, not dies alone",
          _package),
-    Step("same power rule", "both sides' component power scaled by one factor fitted on GPUs, instead of the GPU "
-         "anchored to its datasheet TDP and the design unscaled", _power),
+    Step("same power rule", "both sides' TDP and energy scaled by the same factors fitted on GPUs, instead of the "
+         "GPU anchored to its datasheet TDP and the design unscaled", _power),
     Step("same HBM stacks and link bandwidth", "the design resized to the GPU's active HBM stacks and link "
          "bandwidth (not re-optimised)", _resources),
 )

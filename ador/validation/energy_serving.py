@@ -27,6 +27,7 @@ from ador.cost import assess, workload_energy_j
 from ador.errors import ConfigError
 from ador.hardware import PRESETS, System
 from ador.hardware.runtime import runtime_profiles
+from ador.markdown import span
 from ador.perf import stage_time
 from ador.validation.data import DEFAULT_DATA as MEASURED_DATA
 from ador.validation.data import positive_number, read_rows
@@ -39,28 +40,6 @@ PROMPTS = (256, 1024, 2048)       # prompt tokens priced: the runs' prompt lengt
 CENTRAL_PROMPT = 1024
 TOKEN_BUDGET = 8192               # the runs' max-num-batched-tokens (ML.ENERGY v3 vLLM configs)
 SOURCE = "ML.ENERGY Leaderboard v3.0"
-
-
-@dataclass(frozen=True)
-class ServingPowerRun:
-    """One published configuration: its measured power per GPU and output tokens per second."""
-    ids: tuple[str, str]              # the power row's and the energy-per-token row's ids
-    hardware: str
-    model: str
-    precision: str
-    software: str
-    tp: int
-    devices: int
-    batch_cap: int
-    running_batch: float
-    output_len: float
-    power_w_per_gpu: float            # the published total over the replica's GPUs / devices
-    output_tok_s: float               # per replica: total power / energy per output token
-
-    @property
-    def iteration_s(self) -> float:
-        """The measured time of one mean iteration: one token for every running sequence."""
-        return self.running_batch / self.output_tok_s
 
 
 def is_energy_file(path: str | Path) -> bool:
@@ -88,6 +67,20 @@ class PublishedEnergyRow:
     value: float
 
 
+@dataclass(frozen=True)
+class ServingPowerRun:
+    """One published configuration: its power row (configuration and measured power per GPU), its
+    energy-per-token row's id, and the output tokens per second the two imply."""
+    power: PublishedEnergyRow
+    energy_id: str
+    output_tok_s: float               # per replica: total power / energy per output token
+
+    @property
+    def iteration_s(self) -> float:
+        """The measured time of one mean iteration: one token for every running sequence."""
+        return self.power.running_batch / self.output_tok_s
+
+
 REQUIRED = ("id", "source", "url", "hardware", "model", "precision", "software", "tp", "devices", "batch",
             "running_batch", "output_len", "metric", "value")
 METRICS = ("avg_power_w_per_gpu", "energy_per_output_token_j", "energy_per_request_j")
@@ -111,7 +104,12 @@ def load(path: str | Path = DEFAULT_DATA) -> list[ServingPowerRun]:
     rows = [r for r in read_rows(path, REQUIRED, _parse) if r.source.startswith(SOURCE)]
     by: dict[tuple, dict[str, PublishedEnergyRow]] = {}
     for r in rows:
-        by.setdefault((r.url, r.hardware, r.model, r.precision, r.tp, r.devices, r.batch), {})[r.metric] = r
+        if r.devices != r.tp:       # one replica per run: its throughput and iteration are the run's
+            raise ConfigError("devices", r.devices, f"row {r.id}: {SOURCE} runs are one replica of TP {r.tp}")
+        metrics = by.setdefault((r.url, r.hardware, r.model, r.precision, r.tp, r.devices, r.batch), {})
+        if r.metric in metrics:
+            raise ConfigError("id", r.id, f"repeats {metrics[r.metric].id}'s run and metric")
+        metrics[r.metric] = r
     runs = []
     for metrics in by.values():
         power, energy = metrics.get("avg_power_w_per_gpu"), metrics.get("energy_per_output_token_j")
@@ -119,56 +117,81 @@ def load(path: str | Path = DEFAULT_DATA) -> list[ServingPowerRun]:
             have = power or energy
             assert have is not None
             raise ConfigError("id", have.id, "a run needs both avg_power_w_per_gpu and energy_per_output_token_j")
-        runs.append(ServingPowerRun(
-            ids=(power.id, energy.id), hardware=power.hardware, model=power.model, precision=power.precision,
-            software=power.software, tp=power.tp, devices=power.devices, batch_cap=power.batch,
-            running_batch=power.running_batch, output_len=power.output_len, power_w_per_gpu=power.value,
-            output_tok_s=power.value * power.devices / energy.value))
+        for name in ("running_batch", "output_len", "software"):
+            if getattr(power, name) != getattr(energy, name):
+                raise ConfigError(name, getattr(energy, name), f"row {energy.id} disagrees with row {power.id}")
+        runs.append(ServingPowerRun(power=power, energy_id=energy.id,
+                                    output_tok_s=power.value * power.devices / energy.value))
     if not runs:
         raise ConfigError("data", str(path), f"no {SOURCE} run with both power and energy per token")
     return runs
 
 
+def prompt_chunks(tokens: int, prompt: int) -> tuple[PrefillChunk, ...]:
+    """A step's ``tokens`` of new prompts of ``prompt`` tokens each: whole prompts, and what is left as
+    a chunk halfway into one (its earlier half already cached), as chunked prefill spreads a prompt."""
+    whole, rest = divmod(tokens, prompt)
+    chunks = (PrefillChunk(whole, prompt, 0),) if whole else ()
+    return chunks + ((PrefillChunk(1, rest, (prompt - rest) // 2),) if rest else ())
+
+
 def price(run: ServingPowerRun, prompt: int) -> dict[str, float]:
-    """The model's mean iteration of ``run`` at prompts of ``prompt`` tokens: its time and its power
-    per GPU over that time."""
-    device = PRESETS.get(run.hardware)
+    """The model's mean iteration of ``run`` at prompts of ``prompt`` tokens: its time, its power per
+    GPU over that time, and its energy per output token at the measured pace."""
+    row = run.power
+    device = PRESETS.get(row.hardware)
     if device is None:
-        raise ConfigError("hardware", run.hardware, "unknown hardware")
-    model, precision = get_model(run.model), get_precision(run.precision)
-    runtime, _ = runtime_for(run.software, runtime_profiles())
-    system = System.of(device, tp=run.tp, devices=run.devices, runtime=runtime)
-    batch = max(1, round(run.running_batch))
-    prompt_tokens = max(1, min(round(batch * prompt / run.output_len), TOKEN_BUDGET - batch))
-    ops = build_iteration(model, precision, run.tp, prefill=(PrefillChunk(1, prompt_tokens, 0),),
-                          decode_batch=batch, decode_kv_len=round(prompt + run.output_len / 2), fuse_linear=True)
+        raise ConfigError("hardware", row.hardware, f"row {row.id}: unknown hardware")
+    model, precision = get_model(row.model), get_precision(row.precision)
+    runtime, _ = runtime_for(row.software, runtime_profiles())
+    system = System.of(device, tp=row.tp, devices=row.devices, runtime=runtime)
+    batch = max(1, round(row.running_batch))
+    prompt_tokens = max(1, min(round(batch * prompt / row.output_len), TOKEN_BUDGET - batch))
+    ops = build_iteration(model, precision, row.tp, prefill=prompt_chunks(prompt_tokens, prompt),
+                          decode_batch=batch, decode_kv_len=round(prompt + row.output_len / 2), fuse_linear=True)
     stage = stage_time(system, precision, ops)
     energy_j = workload_energy_j(device, precision.compute_dtype, stage.activity())
-    return {"model_ms": stage.time_s * 1e3, "model_w": energy_j / stage.time_s}
+    # the same counted work at the measured pace: its dynamic energy plus static power over the measured
+    # time of an iteration (the time model's error left out, the unknown prompt length left in)
+    static_w = assess(device).static_w * assess(device).energy_scale
+    paced_j = energy_j - static_w * stage.time_s + static_w * run.iteration_s
+    return {"model_ms": stage.time_s * 1e3, "model_w": energy_j / stage.time_s,
+            "paced_j_per_token": paced_j * row.devices / batch}
+
+
+def _errors(rows: list[dict[str, Any]], key: str, measured: str) -> dict[str, float]:
+    """Median errors (%) over ``rows`` of the model's ``key`` against ``measured``: at the central
+    prompt, and at each end of the prompt band."""
+    def median(values: Any) -> float:
+        return statistics.median((v - 1.0) * 100.0 for v in values)
+    return {"central": median(r[key] / r[measured] for r in rows),
+            "low": median(min(r[f"{key}_band"]) / r[measured] for r in rows),
+            "high": median(max(r[f"{key}_band"]) / r[measured] for r in rows)}
 
 
 def compare(runs: Sequence[ServingPowerRun]) -> dict[str, Any]:
-    """Every run beside the model at each of ``PROMPTS``; errors at ``CENTRAL_PROMPT``, by configuration."""
+    """Every run beside the model at each of ``PROMPTS``; by configuration, median errors at
+    ``CENTRAL_PROMPT`` and over the band: power at the model's own pace, its time per iteration, and
+    energy per output token at the measured pace."""
     rows = []
     for run in runs:
         at = {p: price(run, p) for p in PROMPTS}
         central = at[CENTRAL_PROMPT]
-        rows.append({"ids": list(run.ids), "hardware": run.hardware, "model": run.model, "precision": run.precision,
-                     "tp": run.tp, "devices": run.devices, "batch_cap": run.batch_cap,
-                     "running_batch": run.running_batch, "measured_w": run.power_w_per_gpu,
-                     "measured_ms": run.iteration_s * 1e3, "model_ms": central["model_ms"],
-                     "model_w": central["model_w"],
-                     "model_w_band": [min(a["model_w"] for a in at.values()), max(a["model_w"] for a in at.values())],
-                     "model_error_pct": (central["model_w"] / run.power_w_per_gpu - 1.0) * 100.0})
+        p = run.power
+        row = {"ids": [p.id, run.energy_id], "hardware": p.hardware, "model": p.model, "precision": p.precision,
+               "tp": p.tp, "devices": p.devices, "batch_cap": p.batch, "running_batch": p.running_batch,
+               "measured_w": p.value, "measured_ms": run.iteration_s * 1e3,
+               "measured_j_per_token": p.value * p.devices / run.output_tok_s}
+        for key in ("model_w", "model_ms", "paced_j_per_token"):
+            row[key] = central[key]
+            row[f"{key}_band"] = [min(a[key] for a in at.values()), max(a[key] for a in at.values())]
+        rows.append(row)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in sorted(rows, key=lambda r: (r["hardware"], r["devices"], r["model"], r["precision"])):
         groups.setdefault(config(r), []).append(r)
     summary = {name: {"n": len(g), "measured_w": [min(r["measured_w"] for r in g), max(r["measured_w"] for r in g)],
-                      "model_error_pct": statistics.median(r["model_error_pct"] for r in g),
-                      "band_error_pct": [statistics.median((r["model_w_band"][i] / r["measured_w"] - 1.0) * 100.0
-                                                           for r in g) for i in (0, 1)],
-                      "pace_error_pct": statistics.median((r["model_ms"] / r["measured_ms"] - 1.0) * 100.0
-                                                          for r in g)}
+                      "power": _errors(g, "model_w", "measured_w"), "pace": _errors(g, "model_ms", "measured_ms"),
+                      "paced_energy": _errors(g, "paced_j_per_token", "measured_j_per_token")}
                for name, g in groups.items()}
     return {"prompts": list(PROMPTS), "central_prompt": CENTRAL_PROMPT, "rows": rows, "by_config": summary}
 
@@ -177,42 +200,51 @@ def config(row: dict[str, Any]) -> str:
     return f"{row['devices']} x {row['hardware']}, {row['model']} {row['precision']} TP{row['tp']}"
 
 
+def _cell(e: dict[str, float]) -> str:
+    return f"{e['central']:+.0f}% ({e['low']:+.0f}% to {e['high']:+.0f}%)"
+
+
 def table(report: dict[str, Any]) -> str:
     """Markdown: per configuration, the measured power and the model's median errors."""
-    p = report["central_prompt"]
-    prompts = report["prompts"]
-    out = [f"| configuration | runs | measured W per GPU | model W per GPU, error | over {prompts[0]}-{prompts[-1]}"
-           f"-token prompts | model time per iteration, error |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    p, prompts = report["central_prompt"], report["prompts"]
+    out = ["| configuration | runs | measured W per GPU | model W per GPU | model time per iteration | "
+           "model J per output token at the measured pace |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name, s in report["by_config"].items():
         lo, hi = s["measured_w"]
-        blo, bhi = s["band_error_pct"]
-        out.append(f"| {name} | {s['n']} | {lo:.0f}-{hi:.0f} | {s['model_error_pct']:+.0f}% | {blo:+.0f}% to "
-                   f"{bhi:+.0f}% | {s['pace_error_pct']:+.0f}% |")
-    out += ["", f"Medians over each configuration's batch caps, at {p}-token prompts unless a column says otherwise; "
-                "above zero the model is higher. The time column compares the model's mean iteration with the "
-                "measured one (running batch over output tokens per second)."]
+        out.append(f"| {name} | {s['n']} | {lo:.0f}-{hi:.0f} | {_cell(s['power'])} | {_cell(s['pace'])} | "
+                   f"{_cell(s['paced_energy'])} |")
+    out += ["", f"Errors of the model (above zero: higher, or slower), medians over each configuration's batch caps "
+                f"at {p}-token prompts, in brackets at {prompts[0]} and {prompts[-1]} (the runs' prompt length is "
+                "not published). The time compares the model's mean iteration with the measured one (running batch "
+                "over output tokens per second); \"at the measured pace\" charges the model's counted work its static "
+                "power over the measured time instead of its own (its power at that pace errs alike)."]
     return "\n".join(out)
 
 
-def _pct_range(values: list[float]) -> str:
-    lo, hi = f"{min(values):+.0f}%", f"{max(values):+.0f}%"
-    return lo if lo == hi else f"{lo} to {hi}"
-
-
 def figures(report: dict[str, Any]) -> dict[str, str]:
-    """The figures docs/validation.md quotes (the H100's; the B200 has no floorplan and keeps no anchor)."""
+    """The figures docs/validation.md quotes (the H100's; the B200 has no floorplan of its own)."""
     from ador.cost.report import component_power_calibration, work_energy_calibration
     s = report["by_config"]
     h100 = [v for k, v in s.items() if "h100" in k]
     b200 = [v for k, v in s.items() if "b200" in k]
     # the same runs under the rule before the GEMM anchor: every component scaled by the TDP's factor
     old = component_power_calibration() / work_energy_calibration()
+
+    def pct(values: list[float]) -> str:
+        return span(values, "+.0f", sep=" to ", unit="%")
+
     return {"runs": str(len(report["rows"])), "configs": str(len(s)),
-            "h100_model": _pct_range([v["model_error_pct"] for v in h100]),
-            "h100_band": _pct_range([e for v in h100 for e in v["band_error_pct"]]),
-            "h100_full_load": _pct_range([((1 + v["model_error_pct"] / 100) * old - 1) * 100 for v in h100]),
-            "b200_model": _pct_range([v["model_error_pct"] for v in b200]),
-            "b200_pace": _pct_range([v["pace_error_pct"] for v in b200])}
+            "h100_model": pct([v["power"]["central"] for v in h100]),
+            "h100_full_load": pct([((1 + v["power"]["central"] / 100) * old - 1) * 100 for v in h100]),
+            "h100_pace": pct([v["pace"]["central"] for v in h100]),
+            "h100_paced_energy": pct([v["paced_energy"]["central"] for v in h100]),
+            "h100_paced_energy_band": pct([e for v in h100 for e in (v["paced_energy"]["low"],
+                                                                     v["paced_energy"]["high"])]),
+            # under the full-load factor every component, static included, shrinks by the same ratio
+            "h100_full_load_paced_high": pct([((1 + v["paced_energy"]["high"] / 100) * old - 1) * 100 for v in h100]),
+            "b200_model": pct([v["power"]["central"] for v in b200]),
+            "b200_pace": pct([v["pace"]["central"] for v in b200]),
+            "b200_paced_energy": pct([v["paced_energy"]["central"] for v in b200])}
 
 
 def plot(report: dict[str, Any], path: str | Path) -> None:
@@ -244,8 +276,9 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
         ax.legend(fontsize=6, loc="lower right")
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(f"Power under serving load: published vLLM runs against the model (bands: prompts of "
-                 f"{report['prompts'][0]}-{report['prompts'][-1]} tokens)", fontsize=10)
+    fig.suptitle(f"Power under serving load: published vLLM runs against the model at its own pace (bands: prompts "
+                 f"of {report['prompts'][0]}-{report['prompts'][-1]} tokens; energy at the measured pace: the table)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
