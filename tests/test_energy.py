@@ -211,3 +211,10 @@ def test_the_gemm_power_against_tdp_row_is_quoted_as_computed():
                  for stage in (result.prefill, result.decode)]
         assert f"{watts[0]:.0f} W" in row and f"{watts[1]:.0f} W" in row, device.name
         assert max(watts) < assess(device).tdp_w
+
+
+def test_the_headline_says_how_far_its_energy_column_was_checked(reports):
+    headline = (REPO / "docs" / "results" / "llama3-70b-8dev.md").read_text()
+    row = next(line for line in headline.splitlines() if line.startswith("| energy (J per output token)"))
+    assert (f"the model's energy is {energy.figures(reports)['ratio_range']} of the H100 and H200 boards' own "
+            "counters (none of the A100") in row

@@ -15,6 +15,7 @@ from ador.headline.sensitivity import schedule_caveat
 from ador.headline.plan import (PAPER, PUBLISHED, REFERENCE, ROLES, SERVING, SERVING_CHUNKED, SERVING_CONCURRENT,
                                 SYMMETRIC)
 from ador.report import binds
+from ador.validation import energy as energy_check
 from ador.validation import ratios
 from ador.validation.uncertainty import spread as error_spread
 
@@ -129,7 +130,9 @@ def _baselines(h: Headline) -> list[str]:
                   "area_eff": f"over {area_basis(study)} area; the A100 at its datasheet die",
                   "die_area_mm2": "design: component area model; A100: datasheet",
                   "package_area_mm2": "dies plus HBM sites plus interposer keep-out, one rule",
-                  "energy_per_token_j": "one power rule fitted on GPUs (calibrated)",
+                  "energy_per_token_j": "one power rule fitted on GPUs (calibrated); the model's energy is "
+                                        f"{energy_check.figures()['ratio_range']} of the H100 and H200 boards' own "
+                                        "counters (none of the A100; docs/validation.md)",
                   "cost_per_mtok_usd": "manufacturing cost x 3, 4 years, 0.10 USD/kWh, both sides"}
     L = ["## Against the baselines", "", f"The named design (seed {h.named_seed[SYMMETRIC]}'s knee, "
          f"`{NAME}-recommended.yaml`) against 8 x A100 in the paper's format, batch {study.workload.batch}:", "",
