@@ -74,37 +74,39 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _validate_allreduce(args: argparse.Namespace, data: str) -> int:
     """Published all-reduce timings against the model's collectives (ador/validation/collectives.py)."""
-    from pathlib import Path
-
     from ador.validation import collectives
-    if args.profile:
-        raise AdorError(f"data={args.data}: --profile does not apply to an all-reduce file")
-    report = collectives.compare(collectives.load(data))
-    if args.plot:
-        collectives.plot(collectives.curves(report), Path(args.plot))
-    if args.update_doc:
-        if Path(data).resolve() != collectives.DEFAULT_DATA.resolve():
-            raise AdorError(f"data={args.data}: --update-doc writes the shipped all-reduce file's section only")
-        collectives.update_doc(args.update_doc)
-    print(json.dumps(report, indent=2) if args.json else collectives.table(report, every_row=False))
-    return 0
+    return _validate_check(args, data, "all-reduce", collectives.DEFAULT_DATA,
+                           report=lambda path: collectives.compare(collectives.load(path)),
+                           plot=lambda report, path: collectives.plot(collectives.curves(report), path),
+                           text=lambda report: collectives.table(report, every_row=False),
+                           update_doc=collectives.update_doc)
 
 
 def _validate_energy_serving(args: argparse.Namespace, data: str) -> int:
     """Published GPU power under serving load against the model's (ador/validation/energy_serving.py)."""
-    from pathlib import Path
-
     from ador.validation import energy_serving
+    return _validate_check(args, data, "serving-power", energy_serving.DEFAULT_DATA,
+                           report=lambda path: energy_serving.compare(energy_serving.load(path)),
+                           plot=energy_serving.plot, text=energy_serving.table, update_doc=energy_serving.update_doc)
+
+
+def _validate_check(args: argparse.Namespace, data: str, what: str, shipped: Any, *, report: Any, plot: Any,
+                    text: Any, update_doc: Any) -> int:
+    """`ador validate` on a file of one of the checks with a schema of its own (``what``: its name):
+    no runtime profile to choose, a plot, the JSON report or a table, and the doc section of the
+    ``shipped`` file only."""
+    from pathlib import Path
     if args.profile:
-        raise AdorError(f"data={args.data}: --profile does not apply to a serving-power file")
-    report = energy_serving.compare(energy_serving.load(data))
+        article = "an" if what[0] in "aeiou" else "a"
+        raise AdorError(f"data={args.data}: --profile does not apply to {article} {what} file")
+    result = report(data)
     if args.plot:
-        energy_serving.plot(report, Path(args.plot))
+        plot(result, Path(args.plot))
     if args.update_doc:
-        if Path(data).resolve() != energy_serving.DEFAULT_DATA.resolve():
-            raise AdorError(f"data={args.data}: --update-doc writes the shipped serving-power file's section only")
-        energy_serving.update_doc(args.update_doc)
-    print(json.dumps(report, indent=2) if args.json else energy_serving.table(report))
+        if Path(data).resolve() != Path(shipped).resolve():
+            raise AdorError(f"data={args.data}: --update-doc writes the shipped {what} file's section only")
+        update_doc(args.update_doc)
+    print(json.dumps(result, indent=2) if args.json else text(result))
     return 0
 
 

@@ -45,6 +45,4 @@ def work_energy_components(*, node_nm, memory_kind, compute_dtype: str, flops, v
 
 def work_energy_j(**work) -> float:
     """Energy of one device doing the counted work (``work_energy_components``' arguments), summed."""
-    parts = work_energy_components(**work)
-    return (parts["macs"] + parts["vector"] + parts["dram"] + parts["sram"] + parts["links"] + parts["die_to_die"]
-            + parts["static"])
+    return sum(work_energy_components(**work).values())

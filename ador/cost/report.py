@@ -122,6 +122,11 @@ class DeviceCost:
     def static_w(self) -> float:
         return self.die_area_mm2 * tech.STATIC_W_PER_MM2
 
+    @property
+    def working_static_w(self) -> float:
+        """Static power charged over the time of counted work: leakage scaled as counted work is."""
+        return self.static_w * self.energy_scale
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "kind": self.kind, "node_nm": self.node_nm, "die_area_mm2": self.die_area_mm2,

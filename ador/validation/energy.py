@@ -200,10 +200,8 @@ def figures(reports: Sequence[dict[str, Any]] | None = None) -> dict[str, str]:
     def ratios(kinds: tuple[str, ...]) -> str:
         return span([r["energy_ratio"] for r in rows if r["kind"] in kinds], ".2f")
 
-    static = [assess(PRESETS[rep["hardware"]]).static_w * assess(PRESETS[rep["hardware"]]).energy_scale
-              for rep in reports]
-    chiplet = {name: assess(PRESETS[name]).static_w * assess(PRESETS[name]).energy_scale
-               for name in ("b200-sxm-192gb", "mi300x-192gb")}
+    static = [assess(PRESETS[rep["hardware"]]).working_static_w for rep in reports]
+    chiplet = {name: assess(PRESETS[name]).working_static_w for name in ("b200-sxm-192gb", "mi300x-192gb")}
     sku = work_energy_ratios()
     gh100 = PRESETS["h100-sxm-80gb"]
     assert isinstance(gh100, GpuSpec)

@@ -153,8 +153,8 @@ def price(run: ServingPowerRun, prompt: int) -> dict[str, float]:
     energy_j = workload_energy_j(device, precision.compute_dtype, stage.activity())
     # the same counted work at the measured pace: its dynamic energy plus static power over the measured
     # time of an iteration (the time model's error left out, the unknown prompt length left in)
-    static_w = assess(device).static_w * assess(device).energy_scale
-    paced_j = energy_j - static_w * stage.time_s + static_w * run.iteration_s
+    static_w = assess(device).working_static_w
+    paced_j = energy_j + static_w * (run.iteration_s - stage.time_s)
     return {"model_ms": stage.time_s * 1e3, "model_w": energy_j / stage.time_s,
             "paced_j_per_token": paced_j * row.devices / batch}
 
