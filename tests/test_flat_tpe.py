@@ -75,3 +75,110 @@ def test_ador_tpe_models_the_knobs_jointly_unless_told(options, joint, workdir):
     sampler = build_sampler("tpe", options, study.space, 1)
     mem = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
     assert sampler._is_multivariate(mem) is joint
+
+
+def _optunas_split_capped(monkeypatch, below_limit: int, above_window: int) -> optuna.samplers.TPESampler:
+    """Optuna's TPESampler made to split as ador's capped sampler is specified to: at most
+    ``below_limit`` below (Optuna's gamma, capped) and the newest ``above_window`` finished trials
+    of the rest above (with the constant liar's running trials)."""
+    from optuna.samplers._tpe import sampler as optuna_tpe
+    real = optuna_tpe._split_trials
+
+    def windowed(study, trials, n_below):
+        below, above = real(study, trials, n_below)
+        running = optuna.trial.TrialState.RUNNING
+        finished = [t for t in above if t.state != running][-above_window:]
+        return below, sorted(finished + [t for t in above if t.state == running], key=lambda t: t.number)
+    monkeypatch.setattr(optuna_tpe, "_split_trials", windowed)
+    import warnings
+    with warnings.catch_warnings():          # Optuna deprecates `gamma` (its default is what we cap)
+        warnings.simplefilter("ignore")
+        return optuna.samplers.TPESampler(
+            seed=3, multivariate=True, gamma=lambda n: min(optuna_tpe.default_gamma_multiobjective(n), below_limit))
+
+
+@pytest.mark.parametrize("directions, batch, run", [
+    (("minimize", "maximize"), 8, {}),
+    (("minimize", "maximize", "minimize"), 4, {"straggle": True}),     # trials out of order: no pool
+    (("minimize", "maximize"), 16, {"limit": 8}),                        # mostly infeasible
+])
+def test_bounded_estimators_propose_what_optunas_split_capped_would(monkeypatch, directions, batch, run):
+    """ador's ``below_limit`` / ``above_window`` (the best few below, found from a pool of
+    candidates rather than by ranking every trial; the newest others above) give the designs
+    Optuna's own sampler gives when its split is capped the same way."""
+    ours = _run(FlatTPESampler(seed=3, multivariate=True, below_limit=6, above_window=40), 220, directions, batch,
+                **run)
+    theirs = _run(_optunas_split_capped(monkeypatch, 6, 40), len(ours.trials), directions, batch, **run)
+    assert [t.params for t in ours.trials] == [t.params for t in theirs.trials]
+    uncapped = _run(FlatTPESampler(seed=3, multivariate=True), len(ours.trials), directions, batch, **run)
+    assert [t.params for t in ours.trials] != [t.params for t in uncapped.trials]     # the caps do act
+
+
+def test_bounded_estimators_hold_at_most_their_caps(monkeypatch):
+    """However long the study, an ask's estimators hold at most ``below_limit`` + ``above_window``
+    kernels (plus the running trials), so its cost does not grow with the study."""
+    sizes = []
+    sampler = FlatTPESampler(seed=2, multivariate=True, below_limit=5, above_window=30)
+    real = sampler._parzen_estimator_cls
+    monkeypatch.setattr(sampler, "_parzen_estimator_cls",
+                        lambda observed, *a, **k: sizes.append(len(next(iter(observed.values())))) or
+                        real(observed, *a, **k))
+    _run(sampler, 200, batch=1)
+    assert max(sizes[0::2]) == 5 and max(sizes[1::2]) == 30      # (below, above) per ask
+
+
+def test_search_space_is_optunas_intersection():
+    """The relative search space kept as trials arrive is Optuna's IntersectionSearchSpace: a
+    parameter whose range changed, or that a finished trial lacks, leaves it; failed trials and
+    single-valued parameters do not count."""
+    from optuna.trial import TrialState, create_trial
+    narrow = {**DISTS, "a": IntDistribution(0, 20)}
+    fixed = {**DISTS, "e": IntDistribution(3, 3)}
+    spaces = [DISTS, fixed, DISTS, {k: v for k, v in DISTS.items() if k != "b"}, narrow]
+    ours = FlatTPESampler(seed=1, multivariate=True)
+    theirs = optuna.samplers.TPESampler(seed=1, multivariate=True)
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=ours)
+    params = {"a": 3, "b": 0.5, "c": "x", "d": 1.0, "e": 3}
+    seen = []
+    for i, space in enumerate(spaces * 3):
+        state = TrialState.FAIL if i % 4 == 3 else TrialState.COMPLETE
+        study.add_trial(create_trial(params={k: params[k] for k in space}, distributions=space, state=state,
+                                     values=[i, -i] if state == TrialState.COMPLETE else None))
+        trial = study._storage.get_trial(study.ask()._trial_id)
+        seen.append((ours.infer_relative_search_space(study, trial), theirs.infer_relative_search_space(study, trial)))
+        study.tell(trial.number, state=TrialState.FAIL)
+    assert all(a == b for a, b in seen)
+    assert {len(a) for a, _ in seen} == {4, 3, 2}       # every case above was met
+
+
+def test_a_study_stored_before_the_caps_resumes_without_them(monkeypatch, tmp_path, workdir):
+    """A stored study keeps the operators it ran with: one stored before ``below_limit`` /
+    ``above_window`` existed (its options lack them) resumes with Optuna's split; a new one
+    records ador's caps."""
+    from ador.explore import runner, samplers
+    from ador.explore.config import load_study
+    from ador.explore.record import settings, write_setting
+    study = load_study("studies/smoke.yaml")
+    built = []
+    real = runner.build_sampler
+    monkeypatch.setattr(runner, "build_sampler",
+                        lambda name, options, *a: built.append(options) or real(name, options, *a))
+    durable, _ = runner.open_study(study, f"sqlite:///{tmp_path / 'new.db'}", sampler="tpe")
+    assert settings(durable)["ador_sampler"]["options"]["below_limit"] == samplers.TPE_BELOW_LIMIT
+    runner.run_trials(study, durable, 2, progress=False)
+    old, _ = runner.open_study(study, f"sqlite:///{tmp_path / 'old.db'}", sampler="tpe")
+    write_setting(old, "ador_sampler", {**settings(old)["ador_sampler"], "options": {"multivariate": True}})
+    runner.run_trials(study, old, 2, progress=False)
+    assert built[0]["below_limit"] == samplers.TPE_BELOW_LIMIT and built[0]["above_window"] == samplers.TPE_ABOVE_WINDOW
+    assert built[1]["below_limit"] is None and built[1]["above_window"] is None
+
+
+def test_caps_are_checked_before_a_study_is_stored(workdir):
+    from ador.errors import ConfigError
+    from ador.explore.config import SamplerSpec, load_study
+    from ador.explore.samplers import check_sampler
+    space = load_study("studies/smoke.yaml").space
+    for bad in (0, -3, 2.5, True, "50"):
+        with pytest.raises(ConfigError, match="sampler.options.below_limit"):
+            check_sampler(SamplerSpec("tpe", {"below_limit": bad}), space)
+    check_sampler(SamplerSpec("tpe", {"below_limit": None, "above_window": 100}), space)

@@ -98,3 +98,25 @@ def test_trial_added_between_ask_and_a_later_suggest():
             study.tell(t, _values(t.params))
         designs.append([t.params for t in study.trials])
     assert designs[0] == designs[1]
+
+
+def test_catch_up_reads_the_study_before_the_first_ask(monkeypatch):
+    """A run's start reads the stored trials (``catch_up``, called by ador's History) so that its
+    first ask reads only what arrived since; the designs are the same either way."""
+    from optuna.samplers._tpe import sampler as optuna_tpe
+    real = optuna_tpe._get_infeasible_trial_score
+    reads: list = []
+    designs = []
+    for early in (False, True):
+        sampler = FlatTPESampler(seed=4, multivariate=True, below_limit=5, above_window=20)
+        study = optuna.create_study(directions=["minimize", "maximize"], sampler=sampler)
+        for i in range(80):
+            params = {"a": i % 21, "b": (i * 7 % 10) / 10}
+            study.add_trial(optuna.trial.create_trial(params=params, distributions=DISTS, values=_values(params)))
+        if early:
+            sampler.catch_up(study)
+            monkeypatch.setattr(optuna_tpe, "_get_infeasible_trial_score", lambda t: reads.append(t) or real(t))
+        _fill(study, 10)
+        designs.append([t.params for t in study.trials])
+    assert len(reads) == 9                           # the ten asked trials, less the last (never read)
+    assert designs[0] == designs[1]

@@ -99,8 +99,8 @@ def test_a_study_keeps_the_operators_it_was_created_with(workdir, monkeypatch):
 
 
 def test_a_tpe_study_keeps_the_model_of_knobs_it_was_created_with(workdir, monkeypatch):
-    """A new TPE study stores whether ador's TPE modelled the knobs jointly (multivariate), so a
-    resume after ador's default changes samples as the study began."""
+    """A new TPE study stores whether ador's TPE modelled the knobs jointly (multivariate) and the
+    caps of its estimators, so a resume after ador's defaults change samples as the study began."""
     from ador.cli import main
     from ador.explore import runner, samplers
     from ador.explore.record import settings
@@ -108,14 +108,15 @@ def test_a_tpe_study_keeps_the_model_of_knobs_it_was_created_with(workdir, monke
     assert main(["study", "launch", "studies/smoke.yaml", "--sampler", "tpe", "--trials", "20", "--quiet",
                  "--storage", url]) == 0
     stored = settings(optuna.load_study(study_name="smoke", storage=url))["ador_sampler"]["options"]
-    assert stored == {"multivariate": True}
-    monkeypatch.setattr(samplers, "TPE_MULTIVARIATE", False)          # ador's default changes
+    assert stored == {"multivariate": True, "below_limit": 50, "above_window": 450}
+    monkeypatch.setattr(samplers, "TPE_MULTIVARIATE", False)          # ador's defaults change
+    monkeypatch.setattr(samplers, "TPE_BELOW_LIMIT", 7)
     built = []
     real = runner.build_sampler
     monkeypatch.setattr(runner, "build_sampler", lambda name, options, *a: built.append(real(name, options, *a))
                         or built[-1])
     assert main(["study", "resume", "smoke", "--trials", "5", "--quiet", "--storage", url]) == 0
-    assert built and all(s._multivariate is True for s in built)
+    assert built and all(s._multivariate is True and s._below_limit == 50 for s in built)
 
 
 def test_nsga2_mutates_numbers_polynomially_unless_told(workdir, capsys):

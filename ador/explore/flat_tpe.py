@@ -21,10 +21,22 @@ both side by side) and changes where the numbers come from:
   knob's value repeats across trials, and equal kernels are one kernel of summed weight), not one
   kernel per trial; where another design ties the best within rounding, Optuna's own sums decide.
 
-What still grows with the study is the algorithm's O(n log n) part, not bookkeeping: MOTPE's
-"below" set is a tenth of the trials (``default_gamma_multiobjective``), the non-dominated sort
-ranks that many, and each estimator is built (its sigmas sorted) over every trial before it is
-merged (benchmarks/study_scale.py measures it).
+With Optuna's split, what still grows with the study is the algorithm itself: MOTPE's "below" set
+is a tenth of the trials (``default_gamma_multiobjective``), the non-dominated sort ranks every
+trial, and both estimators hold a kernel per trial. Two options of this class (not Optuna's) bound
+that, and ador's ``tpe`` sets them (ador/explore/samplers.py; a study may set them to null):
+
+- ``below_limit``: at most this many trials below, chosen as Optuna's split chooses them (the best
+  by non-dominated rank, the boundary front cut by hypervolume subset selection), from a pool of
+  candidates that is provably enough (ador/explore/tpe_split.py) instead of a ranking of every
+  trial;
+- ``above_window``: of the other finished trials, the newest this many above (the constant liar's
+  running trials join them, as in Optuna's).
+
+Up to the study size at which Optuna's split reaches the caps the proposals are Optuna's; beyond
+it they are those of Optuna's sampler with its split capped the same way (tests/test_flat_tpe.py
+runs both). The relative search space (Optuna's ``IntersectionSearchSpace``, which walks back over
+the trials on every ask and over all of them on a run's first) is kept as trials arrive.
 
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing).
 A sampler given another study (or unpickled) reads it afresh, and one study's threads
@@ -46,9 +58,9 @@ from optuna.samplers._tpe import sampler as optuna_tpe
 from optuna.samplers._tpe.probability_distributions import _BatchedCategoricalDistributions as _Categorical
 from optuna.samplers._tpe.probability_distributions import _unique_inverse_2d
 from optuna.study import StudyDirection
-from optuna.study._multi_objective import _fast_non_domination_rank
 from optuna.trial import TrialState
 
+from ador.explore.tpe_split import BelowPool, best
 from ador.explore.trial_feed import TrialFeed
 
 if TYPE_CHECKING:
@@ -92,8 +104,14 @@ class _Rows:
 class FlatTPESampler(TPESampler):
     """TPE (Optuna's) whose per-ask bookkeeping reads each trial once."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, below_limit: int | None = None, above_window: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        for name, value in (("below_limit", below_limit), ("above_window", above_window)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive whole number or None, not {value!r}")
+        self._below_limit = below_limit          # None: Optuna's split (every trial in one estimator)
+        self._above_window = above_window
         self._lock = threading.RLock()           # Study.optimize(n_jobs=...) samples from several threads
         self._forget()
 
@@ -109,6 +127,8 @@ class FlatTPESampler(TPESampler):
         self._running: list[FrozenTrial] = []
         self._pruned = False                     # a PRUNED trial seen: Optuna's own path from then on
         self._split: tuple[tuple, np.ndarray, np.ndarray] | None = None   # (key, below, above positions)
+        self._pool: BelowPool | None = None      # the capped below set's candidates (tpe_split.py)
+        self._space: dict[str, BaseDistribution] | None = None   # intersection of COMPLETE trials' spaces
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()             # the lock does not pickle (nor the feed's study: TrialFeed)
@@ -137,6 +157,12 @@ class FlatTPESampler(TPESampler):
         if self._numbers.n and numbers[0] < self._numbers.view[-1] or numbers != sorted(numbers):
             self._in_order = False
         self._done.extend(done)
+        space = self._space if self._space is not None else dict(done[0].distributions)
+        for t in done:                           # what Optuna's IntersectionSearchSpace keeps, kept as trials arrive
+            dists = t.distributions
+            if any(dists.get(name) != d for name, d in space.items()):
+                space = {name: d for name, d in space.items() if dists.get(name) == d}
+        self._space = space
         self._numbers.extend(numbers)
         self._scores.extend([optuna_tpe._get_infeasible_trial_score(t) for t in done])
         self._lvals.extend([[v * s for v, s in zip(t.values, signs)] for t in done])
@@ -153,7 +179,25 @@ class FlatTPESampler(TPESampler):
     def _fast(self) -> bool:
         return not (self._group or self._pruned)
 
+    @_locked
+    def catch_up(self, study: Study) -> None:
+        """Read ``study``'s finished trials now (a run's start: ador/explore/history.py) rather than on
+        the first ask: what a resumed run reads once, counted with its start."""
+        self._sync(study)
+        if self._fast():
+            for name, distribution in (self._space or {}).items():
+                self._column(name, distribution)
+
     # --- TPESampler's reads of the study ----------------------------------------------------------
+
+    @_locked
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        # Optuna's walks back over the trials on each ask (all of them on a run's first): the
+        # intersection is kept as trials arrive instead, over the same COMPLETE trials
+        self._sync(study)
+        if not self._fast() or not self._is_multivariate(study):
+            return super().infer_relative_search_space(study, trial)
+        return {name: copy.deepcopy(d) for name, d in sorted((self._space or {}).items()) if not d.single()}
 
     @_locked
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
@@ -216,17 +260,26 @@ class FlatTPESampler(TPESampler):
                            else optuna_tpe.default_gamma)
         n = len(self._done)
         n_below = self._gamma(n)
+        if self._below_limit is not None:
+            n_below = min(n_below, self._below_limit)
         scores = self._scores.view
         feasible = self._by_number(np.flatnonzero(scores <= 0))       # ties are broken in trial order
         infeasible = self._by_number(np.flatnonzero(scores > 0))
         lvals = self._lvals.view if self._lvals is not None else np.empty((0, 1))
-        chosen = feasible[_best(lvals[feasible], n_below)]
+        if n_below == self._below_limit and self._in_order and lvals.shape[1] > 1:
+            if self._pool is None:
+                self._pool = BelowPool(n_below)
+            chosen = self._pool.best(lvals, feasible)
+        else:
+            chosen = best(lvals[feasible], n_below, feasible)
         left = max(0, n_below - len(chosen))
         if left:
             chosen = np.concatenate([chosen, infeasible[np.argsort(scores[infeasible], kind="stable")[:left]]])
         mask = np.zeros(n, dtype=bool)
         mask[chosen] = True
         below, above = self._by_number(np.flatnonzero(mask)), self._by_number(np.flatnonzero(~mask))
+        if self._above_window is not None:
+            above = above[-self._above_window:]          # the newest: older trials weigh least anyway
         self._split = (key, below, above)
         return below, above
 
@@ -239,30 +292,6 @@ class FlatTPESampler(TPESampler):
         """The order of "above" followed by the running trials that sorts them all by number."""
         numbers = np.concatenate([self._numbers.view[above], [t.number for t in running]])
         return np.argsort(numbers, kind="stable")
-
-
-def _best(lvals: np.ndarray, n_below: int) -> np.ndarray:
-    """Rows of ``lvals`` (feasible COMPLETE trials, to be minimised) Optuna's split puts below."""
-    n = len(lvals)
-    n_below = min(n_below, n)
-    if n_below == 0:
-        return np.empty(0, dtype=int)
-    if lvals.shape[1] == 1:          # single objective: the n_below smallest, ties in trial order
-        return np.argsort(lvals[:, 0], kind="stable")[:n_below]
-    if n_below == n:
-        return np.arange(n)
-    ranks = _fast_non_domination_rank(lvals, n_below=n_below)
-    values, counts = np.unique(ranks, return_counts=True)
-    last = int(np.max(values[np.cumsum(counts) <= n_below], initial=-1))
-    rows = np.arange(n)
-    below = rows[ranks <= last]
-    if below.size < n_below:         # the boundary front is cut by hypervolume subset selection
-        tied = ranks == last + 1
-        front = lvals[tied]
-        below = np.append(below, optuna_tpe._solve_hssp_with_cache(
-            tuple(front.ravel()), tuple(rows[tied]), n_below - below.size,
-            tuple(optuna_tpe._get_reference_point(front))))
-    return below.astype(int)
 
 
 _TIE = 1e-9      # log-density units: merged sums differ from Optuna's by ~1e-15 relative

@@ -125,6 +125,9 @@ class History:
         if self.key is None or self.ga is None:
             trials = self.stored.load(states=FINISHED, user_attrs=False)
             self._add(trials, whole=False)
+            catch_up = getattr(self.sampler, "catch_up", None)     # ador's TPE reads them now, not on its first ask
+            if catch_up is not None:
+                catch_up(self.mem)
             return n
         gens = self.stored.system_attr(self.key)
         if not gens:

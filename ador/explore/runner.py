@@ -22,7 +22,7 @@ from ador.explore.params import distributions, knob_values
 from ador.explore.pareto import hv_reference, ratio_hypervolume
 from ador.explore.record import BASELINE_PREFIX, baseline_summary, settings, write_setting
 from ador.explore.reopen import COMPLETE_KEY, check_same, fail_orphans, is_made, load_stored  # noqa: F401
-from ador.explore.samplers import PYMOO, build_sampler, check_sampler, operator_defaults
+from ador.explore.samplers import PYMOO, build_sampler, check_sampler, operator_defaults, stored_options
 from ador.explore.locate import launch_storage
 from ador.explore.history import History, RunStats, TrialWriter, tell
 from ador.explore.scoring import GPU_POLICY_FOR_CONCURRENT, Outcome, Scorer, scorer_for  # noqa: F401 (re-exported)
@@ -126,7 +126,8 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     made = settings(durable)
     stored = made.get("ador_sampler", {})
     name = sampler or stored.get("name", study.spec.sampler.name)
-    options = stored.get("options", {}) if name == stored.get("name") else dict(study.spec.sampler.options)
+    options = stored_options(name, stored.get("options", {})) if name == stored.get("name") \
+        else dict(study.spec.sampler.options)
     base_seed = stored.get("seed", study.spec.seed) if seed is None else seed
     if name == PYMOO:
         from ador.explore.pymoo_engine import run_pymoo

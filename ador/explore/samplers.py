@@ -81,14 +81,26 @@ MUTATIONS: dict[str, Callable[[], optuna.samplers.nsgaii.BaseMutation] | None] =
 NSGA2_MUTATION = "polynomial"
 
 
-def operator_defaults(name: str) -> dict[str, str | bool]:
-    """The variation operators (TPE: whether it models the knobs jointly) a sampler uses when a study
-    names none: stored with a new study
+def operator_defaults(name: str) -> dict[str, str | bool | int | None]:
+    """The variation operators (TPE: whether it models the knobs jointly, and which trials its
+    estimators hold) a sampler uses when a study names none: stored with a new study
     (ador/explore/runner.py) so that a later change of ador's defaults does not change the operators of
     a study it resumes."""
     if name == "nsga2":
         return {"crossover": NSGA2_CROSSOVER, "mutation": NSGA2_MUTATION}
-    return {"multivariate": TPE_MULTIVARIATE} if name == "tpe" else {}
+    if name == "tpe":
+        return {"multivariate": TPE_MULTIVARIATE, "below_limit": TPE_BELOW_LIMIT, "above_window": TPE_ABOVE_WINDOW}
+    return {}
+
+
+# Operator options added after studies were stored without them, with the value that gives what
+# such a study ran with: a stored study that lacks one resumes as it ran.
+_ADDED_LATER: dict[str, dict[str, Any]] = {"tpe": {"below_limit": None, "above_window": None}}
+
+
+def stored_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a stored study of sampler ``name`` resumes with (``options``: as stored)."""
+    return {**_ADDED_LATER.get(name, {}), **options}
 
 
 def _genetic(cls, default_crossover: str | None, default_mutation: str | None):
@@ -109,6 +121,14 @@ def _genetic(cls, default_crossover: str | None, default_mutation: str | None):
 # hypervolume by 1,000 trials (seeds 1, 2: most of its trials repeat a design), the joint model
 # 95.7% / 91.0% / 95.8% (seeds 1-3), and it asks once per trial instead of once per knob.
 TPE_MULTIVARIATE = True
+# ...and builds its two estimators from at most the best ``TPE_BELOW_LIMIT`` trials (by non-dominated
+# rank, as Optuna's split ranks them) and the newest ``TPE_ABOVE_WINDOW`` of the others: Optuna's
+# split of a 500-trial study. Optuna's own split puts a tenth of every trial below and all the rest
+# above, so its estimators, and an ask's cost, grow with the study (docs/performance.md, "TPE with
+# bounded estimators"); to 500 trials the two are the same. Optuna's single-objective TPE already
+# caps the below set (at 25), and its weights give the oldest trials of the above set the least.
+TPE_BELOW_LIMIT = 50
+TPE_ABOVE_WINDOW = 450
 
 # Each trial carries its constraint values (system attribute "constraints", <= 0 feasible), which
 # Optuna >= 5 samplers and Study.best_trials read from the trials themselves.
@@ -142,6 +162,13 @@ def check_sampler(spec, space: SearchSpace) -> None:
         return
     accepted = set(inspect.signature(_CLASSES[spec.name]).parameters) - {"self", "seed", "constraints_func",
                                                                        "search_space"}
+    if spec.name == "tpe":
+        accepted |= {"below_limit", "above_window"}      # ador's (ador/explore/flat_tpe.py)
+        for key in ("below_limit", "above_window"):
+            value = spec.options.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"sampler.options.{key}", value, "must be a positive whole number of trials "
+                                                                   "(or null: every trial)")
     if spec.name in ("nsga2", "nsga3"):
         accepted.add("eliminate_duplicates")     # ador's (ador/explore/flat_ga.py)
         crossover = spec.options.get("crossover")
@@ -177,4 +204,5 @@ def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: 
         raise ConfigError("sampler.options", options, f"{name}: {err}") from None
 
 
-__all__ = ["SAMPLERS", "PYMOO", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler", "operator_defaults"]
+__all__ = ["SAMPLERS", "PYMOO", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler", "operator_defaults",
+           "stored_options"]
