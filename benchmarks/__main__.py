@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ador.explore.samplers import TPE_ABOVE_WINDOW, TPE_BELOW_LIMIT
 from benchmarks import batch_speed, eval_speed, search_quality, serving_speed, study_scale, study_speed
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
           f"and {g['start_s_at_large']:.2f} s); filling took {g['fill_seconds']:.0f} s")
     t = scale["tpe_growth"]
     o, u = t["optuna"], t["uncapped"]
-    print(f"    TPE (ador's, ador/explore/flat_tpe.py: estimators of at most the best 50 and the newest 450 other "
-          f"trials): {t['window']} trials at {t['window']:,}: {t['trials_per_s_at_small']:6.1f} trials/s; "
+    print(f"    TPE (ador's, ador/explore/flat_tpe.py: estimators of at most the best {TPE_BELOW_LIMIT} and the "
+          f"newest {TPE_ABOVE_WINDOW} other trials): {t['window']} trials at {t['window']:,}: "
+          f"{t['trials_per_s_at_small']:6.1f} trials/s; "
           f"{t['window']} trials at {t['trials_large']:,}: {t['trials_per_s_at_large']:6.1f} trials/s "
           f"({100 * t['large_over_small']:.0f}%; the run started in {t['start_s_at_small']:.2f} s and "
           f"{t['start_s_at_large']:.2f} s); filling took {t['fill_seconds']:.0f} s")

@@ -42,7 +42,7 @@ def _run(sampler, n: int, directions=("minimize", "maximize"), batch: int = 1, *
     (("maximize",), 8, {}, {"straggle": True}),                         # single objective: multivariate
     (("minimize",), 4, {"multivariate": False, "n_startup_trials": 5}, {}),
     (("minimize", "maximize"), 32, {}, {"n": 300}),                     # a "below" of more than 25
-    (("minimize", "maximize"), 8, {"multivariate": True}, {}),          # what ador's "tpe" builds
+    (("minimize", "maximize"), 8, {"multivariate": True}, {}),          # ador's "tpe" below its caps
 ])
 def test_same_designs_as_optunas_sampler(directions, batch, options, run):
     run = {"n": 160, **run}
@@ -115,8 +115,9 @@ def test_bounded_estimators_propose_what_optunas_split_capped_would(monkeypatch,
 
 
 def test_bounded_estimators_hold_at_most_their_caps(monkeypatch):
-    """However long the study, an ask's estimators hold at most ``below_limit`` + ``above_window``
-    kernels (plus the running trials), so its cost does not grow with the study."""
+    """However long the study, an ask's estimators hold at most ``below_limit`` and
+    ``above_window`` kernels (one trial asked at a time: no running trials join), so its cost does
+    not grow with the study."""
     sizes = []
     sampler = FlatTPESampler(seed=2, multivariate=True, below_limit=5, above_window=30)
     real = sampler._parzen_estimator_cls
@@ -129,26 +130,29 @@ def test_bounded_estimators_hold_at_most_their_caps(monkeypatch):
 
 def test_search_space_is_optunas_intersection():
     """The relative search space kept as trials arrive is Optuna's IntersectionSearchSpace: a
-    parameter whose range changed, or that a finished trial lacks, leaves it; failed trials and
-    single-valued parameters do not count."""
+    parameter whose range changed, or that a finished trial lacks, leaves it; failed trials do not
+    count, and single-valued parameters are not sampled."""
     from optuna.trial import TrialState, create_trial
-    narrow = {**DISTS, "a": IntDistribution(0, 20)}
-    fixed = {**DISTS, "e": IntDistribution(3, 3)}
-    spaces = [DISTS, fixed, DISTS, {k: v for k, v in DISTS.items() if k != "b"}, narrow]
+    full = {**DISTS, "e": IntDistribution(3, 3)}                     # single-valued: never sampled
+    without = {k: {n: d for n, d in full.items() if n != k} for k in "bcd"}
+    narrow = {**full, "a": IntDistribution(0, 20)}
+    complete, fail = TrialState.COMPLETE, TrialState.FAIL
+    told = [(full, complete), (without["c"], fail), (full, complete), (without["b"], complete),
+            (without["d"], fail), (full, complete), (narrow, complete), (full, complete)]
     ours = FlatTPESampler(seed=1, multivariate=True)
     theirs = optuna.samplers.TPESampler(seed=1, multivariate=True)
     study = optuna.create_study(directions=["minimize", "maximize"], sampler=ours)
     params = {"a": 3, "b": 0.5, "c": "x", "d": 1.0, "e": 3}
     seen = []
-    for i, space in enumerate(spaces * 3):
-        state = TrialState.FAIL if i % 4 == 3 else TrialState.COMPLETE
+    for i, (space, state) in enumerate(told):
         study.add_trial(create_trial(params={k: params[k] for k in space}, distributions=space, state=state,
-                                     values=[i, -i] if state == TrialState.COMPLETE else None))
+                                     values=[i, -i] if state == complete else None))
         trial = study._storage.get_trial(study.ask()._trial_id)
         seen.append((ours.infer_relative_search_space(study, trial), theirs.infer_relative_search_space(study, trial)))
-        study.tell(trial.number, state=TrialState.FAIL)
+        study.tell(trial.number, state=fail)
     assert all(a == b for a, b in seen)
-    assert {len(a) for a, _ in seen} == {4, 3, 2}       # every case above was met
+    assert [len(a) for a, _ in seen] == [4, 4, 4, 3, 3, 3, 2, 2]       # failed trials leave it as it is
+    assert all("e" not in a for a, _ in seen)
 
 
 def test_a_study_stored_before_the_caps_resumes_without_them(monkeypatch, tmp_path, workdir):
@@ -182,3 +186,31 @@ def test_caps_are_checked_before_a_study_is_stored(workdir):
         with pytest.raises(ConfigError, match="sampler.options.below_limit"):
             check_sampler(SamplerSpec("tpe", {"below_limit": bad}), space)
     check_sampler(SamplerSpec("tpe", {"below_limit": None, "above_window": 100}), space)
+
+
+def test_group_with_caps_is_refused(workdir):
+    """``group=True`` takes Optuna's own split, which the caps do not reach: refused, not ignored."""
+    from ador.errors import ConfigError
+    from ador.explore.config import SamplerSpec, load_study
+    from ador.explore.samplers import check_sampler
+    space = load_study("studies/smoke.yaml").space
+    with pytest.raises(ConfigError, match="sampler.options.group"):
+        check_sampler(SamplerSpec("tpe", {"group": True}), space)
+    with pytest.raises(ValueError, match="group=True"):
+        FlatTPESampler(group=True, multivariate=True, above_window=10)
+    check_sampler(SamplerSpec("tpe", {"group": True, "below_limit": None, "above_window": None}), space)
+
+
+def test_another_sampler_than_the_stored_one_gets_its_own_defaults(monkeypatch, tmp_path, workdir):
+    """``--sampler tpe`` on a study made with NSGA-II: TPE gets ador's TPE defaults (caps
+    included), not the study file's NSGA-II options (a ``population_size`` TPE has no use for)."""
+    from ador.explore import runner
+    from ador.explore.config import load_study
+    study = load_study("studies/smoke.yaml")
+    built = []
+    real = runner.build_sampler
+    monkeypatch.setattr(runner, "build_sampler", lambda name, options, *a: built.append(real(name, options, *a))
+                        or built[-1])
+    durable, _ = runner.open_study(study, f"sqlite:///{tmp_path / 's.db'}")
+    runner.run_trials(study, durable, 3, sampler="tpe", progress=False)
+    assert isinstance(built[-1], FlatTPESampler) and built[-1]._below_limit == 50

@@ -1,5 +1,6 @@
 """The capped below set of ador's TPE (ador/explore/tpe_split.py): selecting from the pool is
-selecting from the whole study, after every trial, whatever order the trials come in."""
+selecting from the whole study, after every trial, for trials told in order or out of it, and
+designs told again and again."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -8,13 +9,16 @@ from hypothesis import strategies as st
 from ador.explore.tpe_split import BelowPool, best
 
 
-def _replay(lvals: np.ndarray, feasible_mask: np.ndarray, size: int, margin: int = 3) -> BelowPool:
-    """Tell the trials one at a time; after each, the pool's choice equals ranking the whole study."""
+def _replay(lvals: np.ndarray, feasible_mask: np.ndarray, size: int, margin: int = 3,
+            numbers: np.ndarray | None = None) -> BelowPool:
+    """Tell the trials one at a time (position i is the i-th told; ``numbers``: its trial number,
+    where they are told out of order); after each, the pool's choice equals ranking the whole study."""
     pool = BelowPool(size, margin)
     for n in range(1, len(lvals) + 1):
         feasible = np.flatnonzero(feasible_mask[:n])
-        got = pool.best(lvals, feasible)
-        want = best(lvals[feasible], size, feasible)
+        got = pool.best(lvals, feasible, numbers)
+        in_order = feasible if numbers is None else feasible[np.argsort(numbers[feasible], kind="stable")]
+        want = best(lvals[in_order], size, in_order)
         assert sorted(got.tolist()) == sorted(want.tolist()), f"after trial {n}"
     return pool
 
@@ -57,3 +61,26 @@ def test_pool_matches_on_any_small_study(points, size, margin):
     lvals = np.array([[a, b] for a, b, _ in points], dtype=float)
     feasible = np.array([f for _, _, f in points])
     _replay(lvals, feasible, size, margin)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_trials_told_out_of_order(seed):
+    """Trials finishing after later ones (the constant liar's batches, threads): the boundary front
+    is cut in trial-number order, as when the whole study is ranked."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    numbers = np.argsort(np.arange(n) + rng.integers(0, 12, n), kind="stable").argsort()   # mostly ascending
+    assert (np.diff(numbers) < 0).any()
+    lvals = np.round(rng.random((n, 2)), 1)                 # ties on the boundary front
+    _replay(lvals, rng.random(n) < 0.8, size=6, numbers=numbers)
+
+
+def test_a_design_told_again_and_again_does_not_grow_the_pool():
+    """ador answers a repeated design from its stored trial and tells it as a new trial with the
+    same values: copies of front designs past the first size + 1 leave the pool."""
+    rng = np.random.default_rng(5)
+    distinct = rng.random((60, 2))
+    lvals = distinct[np.concatenate([np.arange(60), rng.integers(0, 60, 540)])]
+    pool = _replay(lvals, np.ones(len(lvals), dtype=bool), size=5)
+    _, copies = np.unique(lvals[pool.members], axis=0, return_counts=True)
+    assert copies.max() == 5 + 1                  # (without the trim: 219 rows for 20 points here)

@@ -38,7 +38,9 @@ it they are those of Optuna's sampler with its split capped the same way (tests/
 runs both). The relative search space (Optuna's ``IntersectionSearchSpace``, which walks back over
 the trials on every ask and over all of them on a run's first) is kept as trials arrive.
 
-Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing).
+Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing), where
+the caps do not apply: ``group=True`` with a cap is refused, and a pruned trial lifts them (the
+estimators then hold every trial again).
 A sampler given another study (or unpickled) reads it afresh, and one study's threads
 (``Study.optimize(n_jobs=...)``) sample one at a time (tests/test_flat_tpe_lifecycle.py).
 Relies on ``TPESampler._sample``, the module's split helpers and the Parzen estimator's mixture
@@ -110,6 +112,9 @@ class FlatTPESampler(TPESampler):
         for name, value in (("below_limit", below_limit), ("above_window", above_window)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive whole number or None, not {value!r}")
+        if self._group and (below_limit is not None or above_window is not None):
+            raise ValueError("group=True takes Optuna's own split, which the caps do not reach: "
+                             "set below_limit and above_window to None")
         self._below_limit = below_limit          # None: Optuna's split (every trial in one estimator)
         self._above_window = above_window
         self._lock = threading.RLock()           # Study.optimize(n_jobs=...) samples from several threads
@@ -251,7 +256,8 @@ class FlatTPESampler(TPESampler):
 
     def _positions(self, study: Study, trial: FrozenTrial) -> tuple[np.ndarray, np.ndarray]:
         """Positions in ``_done`` of the "below" and "above" trials, each in trial-number order, as
-        Optuna's ``_split_trials`` divides the COMPLETE trials (running ones join "above")."""
+        Optuna's ``_split_trials`` divides the COMPLETE trials (running ones join "above"), with
+        the below set capped at ``below_limit`` and the above set at the newest ``above_window``."""
         key = (trial.number, len(self._done))
         if self._split is not None and self._split[0] == key:
             return self._split[1], self._split[2]
@@ -266,10 +272,11 @@ class FlatTPESampler(TPESampler):
         feasible = self._by_number(np.flatnonzero(scores <= 0))       # ties are broken in trial order
         infeasible = self._by_number(np.flatnonzero(scores > 0))
         lvals = self._lvals.view if self._lvals is not None else np.empty((0, 1))
-        if n_below == self._below_limit and self._in_order and lvals.shape[1] > 1:
+        if n_below == self._below_limit and lvals.shape[1] > 1:
             if self._pool is None:
                 self._pool = BelowPool(n_below)
-            chosen = self._pool.best(lvals, feasible)
+            numbers = None if self._in_order else self._numbers.view
+            chosen = self._pool.best(lvals, feasible if self._in_order else np.flatnonzero(scores <= 0), numbers)
         else:
             chosen = best(lvals[feasible], n_below, feasible)
         left = max(0, n_below - len(chosen))

@@ -126,8 +126,10 @@ def run_trials(study: Study, durable: optuna.Study, n_trials: int, *, sampler: s
     made = settings(durable)
     stored = made.get("ador_sampler", {})
     name = sampler or stored.get("name", study.spec.sampler.name)
-    options = stored_options(name, stored.get("options", {})) if name == stored.get("name") \
-        else dict(study.spec.sampler.options)
+    if name == stored.get("name"):
+        options = stored_options(name, stored.get("options", {}))
+    else:                      # another sampler than the stored one: the study file's options are for its own
+        options = dict(study.spec.sampler.options) if name == study.spec.sampler.name else {}
     base_seed = stored.get("seed", study.spec.seed) if seed is None else seed
     if name == PYMOO:
         from ador.explore.pymoo_engine import run_pymoo

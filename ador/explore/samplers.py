@@ -169,6 +169,11 @@ def check_sampler(spec, space: SearchSpace) -> None:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"sampler.options.{key}", value, "must be a positive whole number of trials "
                                                                    "(or null: every trial)")
+        caps = {**operator_defaults("tpe"), **spec.options}
+        if spec.options.get("group") and (caps["below_limit"] is not None or caps["above_window"] is not None):
+            raise ConfigError("sampler.options.group", spec.options["group"],
+                              "group takes Optuna's own split, which below_limit and above_window do not reach: "
+                              "set both to null")
     if spec.name in ("nsga2", "nsga3"):
         accepted.add("eliminate_duplicates")     # ador's (ador/explore/flat_ga.py)
         crossover = spec.options.get("crossover")

@@ -14,9 +14,12 @@ ranking can be kept to a small pool, with the same result:
   below ``floor``, selecting from the pool is selecting from the study. When they are not, the
   whole study is ranked once again (``rebuilds`` counts it) and the pool starts afresh.
 
-After each selection the pool keeps the fronts that hold ``margin`` times the below set's size and
-drops the rest (the trials Optuna's ranking lumps together past its ``n_below``), lowering
-``floor`` to their rank. tests/test_tpe_split.py checks the selection against ranking the whole
+After each selection the pool keeps the fronts that hold ``margin`` times the below set's size in
+distinct points and drops the rest (what Optuna's ranking lumps together past its ``n_below``),
+lowering ``floor`` to their rank; it also keeps no more than ``size + 1`` copies of one point (a
+design repeated and told again: the selection takes the earliest copies, and the later ones change
+neither its counts nor its cut). The pool's rows are kept in trial order, so trials told out of
+order are handled too. tests/test_tpe_split.py checks the selection against ranking the whole
 study after every trial, for many random studies.
 """
 from __future__ import annotations
@@ -48,7 +51,7 @@ def best(lvals: np.ndarray, n_below: int, rows: np.ndarray | None = None) -> np.
 
 def _select(lvals: np.ndarray, ranks: np.ndarray, n_below: int, rows: np.ndarray) -> tuple[np.ndarray, int]:
     """The below rows from ``ranks`` (exact up to the front completing ``n_below``), and the rank
-    of the last front read."""
+    of the last front read. Rows in trial order: the boundary front's cut takes them in that order."""
     values, counts = np.unique(ranks, return_counts=True)
     last = int(np.max(values[np.cumsum(counts) <= n_below], initial=-1))
     below = rows[ranks <= last]
@@ -64,7 +67,7 @@ def _select(lvals: np.ndarray, ranks: np.ndarray, n_below: int, rows: np.ndarray
 
 class BelowPool:
     """The feasible trials that can be among the best ``size`` of a study that only grows (see
-    the module's docstring). Rows are positions in the caller's arrays, told in trial order."""
+    the module's docstring). Rows are positions in the caller's arrays."""
 
     def __init__(self, size: int, margin: int = MARGIN) -> None:
         self.size = size
@@ -74,31 +77,45 @@ class BelowPool:
         self.seen = 0                     # feasible trials looked at (a prefix of the caller's list)
         self.rebuilds = 0
 
-    def best(self, lvals: np.ndarray, feasible: np.ndarray) -> np.ndarray:
-        """``best(lvals[feasible], size, feasible)`` for ``feasible``, the feasible positions in
-        trial order, of which the previous call's are a prefix."""
+    def best(self, lvals: np.ndarray, feasible: np.ndarray, numbers: np.ndarray | None = None) -> np.ndarray:
+        """The feasible trials ``best`` puts below, given ``feasible``, the feasible positions in
+        ``lvals`` in ascending order, of which the previous call's are a prefix, and ``numbers``, the
+        trial number of every position where positions are not in trial order."""
         if len(feasible) <= self.size:
             return feasible
         self.members = np.concatenate([self.members, feasible[self.seen:]])
         self.seen = len(feasible)
-        chosen = self._from_pool(lvals)
+        chosen = self._from_pool(lvals, numbers)
         if chosen is None:               # a front the selection reads may lie outside: rank everything
             self.rebuilds += 1
             self.members, self.floor = feasible.copy(), np.inf
-            chosen = self._from_pool(lvals)
+            chosen = self._from_pool(lvals, numbers)
             assert chosen is not None
         return chosen
 
-    def _from_pool(self, lvals: np.ndarray) -> np.ndarray | None:
+    def _from_pool(self, lvals: np.ndarray, numbers: np.ndarray | None) -> np.ndarray | None:
         members = self.members
+        if numbers is not None:
+            members = self.members = members[np.argsort(numbers[members], kind="stable")]
         pool = lvals[members]
         ranks = _fast_non_domination_rank(pool, n_below=min(self.keep, len(members)))
         chosen, boundary = _select(pool, ranks, self.size, members)
         if boundary >= self.floor:
             return None
-        # trim what the ranking lumped together past ``keep`` (its members rank at least there)
+        # trim what the ranking lumped together past ``keep`` (its members rank at least there),
+        # and the copies of a point past its first size + 1 (a repeated design, told again: the
+        # selection never takes a later copy, nor does one change where it cuts)
         top = int(ranks.max())
+        keep = np.ones(len(members), dtype=bool)
         if len(np.unique(pool[ranks < top], axis=0)) >= self.keep:
-            self.members = members[ranks < top]
+            keep = ranks < top
             self.floor = min(self.floor, top)
+        _, inverse, counts = np.unique(pool, axis=0, return_inverse=True, return_counts=True)
+        if counts.max() > self.size + 1:                              # a design repeated size + 2 times
+            seen = np.zeros(len(counts), dtype=int)
+            for i, point in enumerate(inverse.reshape(-1)):
+                seen[point] += 1
+                keep[i] &= seen[point] <= self.size + 1
+        if not keep.all():
+            self.members = members[keep]
         return chosen
