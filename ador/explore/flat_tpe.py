@@ -134,6 +134,7 @@ class FlatTPESampler(TPESampler):
         self._split: tuple[tuple, np.ndarray, np.ndarray] | None = None   # (key, below, above positions)
         self._pool: BelowPool | None = None      # the capped below set's candidates (tpe_split.py)
         self._space: dict[str, BaseDistribution] | None = None   # intersection of COMPLETE trials' spaces
+        self._synced_for: tuple | None = None   # the study and trial whose ask has just read the study
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()             # the lock does not pickle (nor the feed's study: TrialFeed)
@@ -200,6 +201,7 @@ class FlatTPESampler(TPESampler):
         # Optuna's walks back over the trials on each ask (all of them on a run's first): the
         # intersection is kept as trials arrive instead, over the same COMPLETE trials
         self._sync(study)
+        self._synced_for = _ask_key(study, trial)   # the ask's sampling reads this view (Optuna's: its snapshot)
         if not self._fast() or not self._is_multivariate(study):
             return super().infer_relative_search_space(study, trial)
         return {name: copy.deepcopy(d) for name, d in sorted((self._space or {}).items()) if not d.single()}
@@ -217,7 +219,9 @@ class FlatTPESampler(TPESampler):
     @_locked
     def _sample_relative(self, study: Study, trial: FrozenTrial,
                          search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        self._sync(study)
+        if self._synced_for != _ask_key(study, trial):
+            self._sync(study)
+        self._synced_for = None
         if not search_space or not self._fast():
             return super()._sample_relative(study, trial, search_space)
         if len(self._done) < self._n_startup_trials:
@@ -357,6 +361,10 @@ def _near_tie(samples: dict[str, np.ndarray], acquisition: np.ndarray) -> bool:
     best = int(np.argmax(acquisition))
     near = np.flatnonzero(acquisition >= acquisition[best] - _TIE)
     return any(np.any(values[near] != values[best]) for values in samples.values())
+
+
+def _ask_key(study: Study, trial: FrozenTrial) -> tuple:
+    return id(study._storage), study._study_id, trial.number
 
 
 def _internal(params: dict[str, Any], name: str, distribution: BaseDistribution) -> float:
