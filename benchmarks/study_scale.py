@@ -77,8 +77,8 @@ def tpe_growth(quick: bool) -> dict[str, Any]:
     """TPE's trials/s at a small and a large study: ador's sampler (bounded estimators) at 500 and
     20,000 trials, as NSGA-II; Optuna's, whose estimators hold every trial, at 200 and 2,000 (it
     would take hours to reach 20,000), with ador's sampler uncapped beside it at the same sizes."""
-    ours = growth(quick, "tpe")
     sizes = (50, 300, 50) if quick else (200, 2_000, 200)
+    ours = growth(quick, "tpe", sizes if quick else None)
     with _tpe_uncapped():
         uncapped = growth(quick, "tpe", sizes)
     with _optunas_tpe():
