@@ -124,8 +124,8 @@ TPE_MULTIVARIATE = True
 # ...and builds its two estimators from at most the best ``TPE_BELOW_LIMIT`` trials (by non-dominated
 # rank, as Optuna's split ranks them) and the newest ``TPE_ABOVE_WINDOW`` of the others: Optuna's
 # split of a 500-trial study. Optuna's own split puts a tenth of every trial below and all the rest
-# above, so its estimators, and an ask's cost, grow with the study (docs/performance.md, "TPE with
-# bounded estimators"); to 500 trials the two are the same. Optuna's single-objective TPE already
+# above, so its estimators, and an ask's cost, grow with the study (docs/performance.md, "TPE's estimators,
+# bounded"); to 500 trials the two are the same. Optuna's single-objective TPE already
 # caps the below set (at 25), and its weights give the oldest trials of the above set the least.
 TPE_BELOW_LIMIT = 50
 TPE_ABOVE_WINDOW = 450
