@@ -60,17 +60,29 @@ _ADOR_ONLY = ("below_limit", "above_window")     # ador's TPE options, which Opt
 
 
 @contextlib.contextmanager
-def _optunas_tpe() -> Iterator[None]:
-    """Studies naming "tpe" get Optuna's own TPESampler (the baseline of ador's, flat_tpe.py), with
-    the options ador's gets (multivariate), its estimators over every trial."""
+def _tpe_built_by(make) -> Iterator[None]:
+    """Studies naming "tpe" get the sampler ``make(ador's builder)`` builds, for the time of the block."""
     from ador.explore import samplers
     ours = samplers._BUILDERS["tpe"]
-    samplers._BUILDERS["tpe"] = lambda s, o, seed: optuna.samplers.TPESampler(
-        seed=seed, **{k: v for k, v in {**samplers.operator_defaults("tpe"), **o}.items() if k not in _ADOR_ONLY})
+    samplers._BUILDERS["tpe"] = make(ours)
     try:
         yield
     finally:
         samplers._BUILDERS["tpe"] = ours
+
+
+def _optunas_tpe():
+    """Optuna's own TPESampler (the baseline of ador's, flat_tpe.py), with the options ador's gets
+    (multivariate), its estimators over every trial."""
+    from ador.explore.samplers import operator_defaults
+    return _tpe_built_by(lambda ours: lambda s, o, seed: optuna.samplers.TPESampler(
+        seed=seed, **{k: v for k, v in {**operator_defaults("tpe"), **o}.items() if k not in _ADOR_ONLY}))
+
+
+def _tpe_uncapped():
+    """ador's TPE with Optuna's split (every trial in its estimators): what the caps replace."""
+    return _tpe_built_by(lambda ours: lambda s, o, seed: ours(s, {**o, "below_limit": None, "above_window": None},
+                                                              seed))
 
 
 def tpe_growth(quick: bool) -> dict[str, Any]:
@@ -84,18 +96,6 @@ def tpe_growth(quick: bool) -> dict[str, Any]:
     with _optunas_tpe():
         theirs = growth(quick, "tpe", sizes)
     return {**ours, "uncapped": uncapped, "optuna": theirs}
-
-
-@contextlib.contextmanager
-def _tpe_uncapped() -> Iterator[None]:
-    """ador's TPE with Optuna's split (every trial in its estimators): what the caps replace."""
-    from ador.explore import samplers
-    ours = samplers._BUILDERS["tpe"]
-    samplers._BUILDERS["tpe"] = lambda s, o, seed: ours(s, {**o, "below_limit": None, "above_window": None}, seed)
-    try:
-        yield
-    finally:
-        samplers._BUILDERS["tpe"] = ours
 
 
 def growth(quick: bool, sampler: str = "nsga2", sizes: tuple[int, int, int] | None = None) -> dict[str, Any]:

@@ -109,12 +109,9 @@ class FlatTPESampler(TPESampler):
     def __init__(self, *args: Any, below_limit: int | None = None, above_window: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name, value in (("below_limit", below_limit), ("above_window", above_window)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive whole number or None, not {value!r}")
-        if self._group and (below_limit is not None or above_window is not None):
-            raise ValueError("group=True takes Optuna's own split, which the caps do not reach: "
-                             "set below_limit and above_window to None")
+        wrong = caps_error(below_limit, above_window, self._group)
+        if wrong is not None:
+            raise ValueError(f"{wrong[0]}={wrong[1]!r}: {wrong[2]}")
         self._below_limit = below_limit          # None: Optuna's split (every trial in one estimator)
         self._above_window = above_window
         self._lock = threading.RLock()           # Study.optimize(n_jobs=...) samples from several threads
@@ -273,14 +270,14 @@ class FlatTPESampler(TPESampler):
         if self._below_limit is not None:
             n_below = min(n_below, self._below_limit)
         scores = self._scores.view
-        feasible = self._by_number(np.flatnonzero(scores <= 0))       # ties are broken in trial order
+        positions = np.flatnonzero(scores <= 0)
+        feasible = self._by_number(positions)                          # ties are broken in trial order
         infeasible = self._by_number(np.flatnonzero(scores > 0))
         lvals = self._lvals.view if self._lvals is not None else np.empty((0, 1))
         if n_below == self._below_limit and lvals.shape[1] > 1:
             if self._pool is None:
                 self._pool = BelowPool(n_below)
-            numbers = None if self._in_order else self._numbers.view
-            chosen = self._pool.best(lvals, feasible if self._in_order else np.flatnonzero(scores <= 0), numbers)
+            chosen = self._pool.best(lvals, positions, None if self._in_order else self._numbers.view)
         else:
             chosen = best(lvals[feasible], n_below, feasible)
         left = max(0, n_below - len(chosen))
@@ -361,6 +358,17 @@ def _near_tie(samples: dict[str, np.ndarray], acquisition: np.ndarray) -> bool:
     best = int(np.argmax(acquisition))
     near = np.flatnonzero(acquisition >= acquisition[best] - _TIE)
     return any(np.any(values[near] != values[best]) for values in samples.values())
+
+
+def caps_error(below_limit: Any, above_window: Any, group: Any) -> tuple[str, Any, str] | None:
+    """What is wrong with these options of ``FlatTPESampler`` (option, value, why), or None."""
+    for name, value in (("below_limit", below_limit), ("above_window", above_window)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            return name, value, "must be a positive whole number of trials (or null: every trial)"
+    if group and (below_limit is not None or above_window is not None):
+        return "group", group, ("group takes Optuna's own split, which below_limit and above_window do not "
+                                "reach: set both to null")
+    return None
 
 
 def _ask_key(study: Study, trial: FrozenTrial) -> tuple:

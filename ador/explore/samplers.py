@@ -9,7 +9,7 @@ import optuna
 
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.flat_ga import FlatNSGAIIISampler, FlatNSGAIISampler
-from ador.explore.flat_tpe import FlatTPESampler
+from ador.explore.flat_tpe import FlatTPESampler, caps_error
 from ador.explore.params import param_name
 from ador.explore.space import MAX_GRID, SearchSpace
 
@@ -164,16 +164,10 @@ def check_sampler(spec, space: SearchSpace) -> None:
                                                                        "search_space"}
     if spec.name == "tpe":
         accepted |= {"below_limit", "above_window"}      # ador's (ador/explore/flat_tpe.py)
-        for key in ("below_limit", "above_window"):
-            value = spec.options.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigError(f"sampler.options.{key}", value, "must be a positive whole number of trials "
-                                                                   "(or null: every trial)")
-        caps = {**operator_defaults("tpe"), **spec.options}
-        if spec.options.get("group") and (caps["below_limit"] is not None or caps["above_window"] is not None):
-            raise ConfigError("sampler.options.group", spec.options["group"],
-                              "group takes Optuna's own split, which below_limit and above_window do not reach: "
-                              "set both to null")
+        options = {**operator_defaults("tpe"), **spec.options}
+        wrong = caps_error(options["below_limit"], options["above_window"], options.get("group"))
+        if wrong is not None:
+            raise ConfigError(f"sampler.options.{wrong[0]}", wrong[1], wrong[2])
     if spec.name in ("nsga2", "nsga3"):
         accepted.add("eliminate_duplicates")     # ador's (ador/explore/flat_ga.py)
         crossover = spec.options.get("crossover")
