@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{t['window']} trials at {t['trials_large']:,}: {t['trials_per_s_at_large']:6.1f} trials/s "
           f"({100 * t['large_over_small']:.0f}%; the run started in {t['start_s_at_small']:.2f} s and "
           f"{t['start_s_at_large']:.2f} s); filling took {t['fill_seconds']:.0f} s")
+    r = t["resume"]
+    print(f"    resume of the {t['trials_large']:,}-trial TPE study in a fresh process: open {r['open_s']:.2f} s, "
+          f"first trial {r['first_trial_s']:.2f} s later, peak RSS {r['peak_rss_mb']:.0f} MB (target < 2 s, "
+          f"< 300 MB)")
     print(f"    TPE with every trial in its estimators (Optuna's split), {u['window']} trials at {u['window']:,} and "
           f"at {u['trials_large']:,}: ador's sampler {u['trials_per_s_at_small']:.1f} and "
           f"{u['trials_per_s_at_large']:.1f} trials/s ({100 * u['large_over_small']:.0f}%); Optuna's TPESampler "

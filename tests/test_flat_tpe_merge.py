@@ -1,4 +1,4 @@
-"""ador's TPE scores candidates against merged kernels (ador/explore/flat_tpe.py ``_merged``): the
+"""ador's TPE scores candidates against merged kernels (ador/explore/tpe_kernels.py ``merged``): the
 same densities as Optuna's one-kernel-per-trial mixture, and the same designs proposed."""
 import numpy as np
 import optuna
@@ -8,7 +8,8 @@ from optuna.samplers._tpe.parzen_estimator import _ParzenEstimator, _ParzenEstim
 from optuna.samplers._tpe.probability_distributions import _BatchedCategoricalDistributions
 from optuna.samplers._tpe.sampler import default_weights
 
-from ador.explore.flat_tpe import FlatTPESampler, _merged
+from ador.explore.flat_tpe import FlatTPESampler
+from ador.explore.tpe_kernels import merged as _merged
 
 # a design space of discrete knobs, as ador's are: every value is seen by many trials
 DISCRETE = {"rows": IntDistribution(16, 256, step=16), "sram": IntDistribution(1, 64, log=True),

@@ -17,7 +17,7 @@ both side by side) and changes where the numbers come from:
 - each parameter's estimators index the arrays; only running trials (the constant liar's) are
   converted on each ``ask``.
 
-- the 24 candidates are scored against each estimator's distinct kernels (``_merged``: a discrete
+- the 24 candidates are scored against each estimator's distinct kernels (``tpe_kernels.merged``: a discrete
   knob's value repeats across trials, and equal kernels are one kernel of summed weight), not one
   kernel per trial; where another design ties the best within rounding, Optuna's own sums decide.
 
@@ -38,6 +38,12 @@ it they are those of Optuna's sampler with its split capped the same way (tests/
 runs both). The relative search space (Optuna's ``IntersectionSearchSpace``, which walks back over
 the trials on every ask and over all of them on a run's first) is kept as trials arrive.
 
+A resumed run need not copy the stored trials into its in-memory study at all: ``prime`` reads
+them as arrays (ador/explore/stored_columns.py: numbers, values, infeasibility, parameters), as
+trials that come before the study's own, and the proposals are those of a sampler given every
+trial (tests/test_tpe_prime.py). A 20,000-trial study's resume went from 6-22 s and 450 MB to
+about 1 s and 150 MB (docs/performance.md).
+
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing), where
 the caps do not apply: ``group=True`` with a cap is refused, and a pruned trial lifts them (the
 estimators then hold every trial again).
@@ -57,11 +63,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from optuna.samplers import TPESampler
 from optuna.samplers._tpe import sampler as optuna_tpe
-from optuna.samplers._tpe.probability_distributions import _BatchedCategoricalDistributions as _Categorical
-from optuna.samplers._tpe.probability_distributions import _unique_inverse_2d
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from ador.explore.tpe_kernels import merged, near_tie
 from ador.explore.tpe_split import BelowPool, best
 from ador.explore.trial_feed import TrialFeed
 
@@ -69,6 +74,8 @@ if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
     from optuna.study import Study
     from optuna.trial import FrozenTrial
+
+    from ador.explore.stored_columns import CompletedColumns
 
 
 def _locked(method):
@@ -88,13 +95,13 @@ class _Rows:
         self._data = np.empty((64, *self._shape))
         self.n = 0
 
-    def extend(self, rows: list) -> None:
+    def extend(self, rows: list | np.ndarray) -> None:
         need = self.n + len(rows)
         if need > len(self._data):
             grown = np.empty((max(need, 2 * len(self._data)), *self._shape))
             grown[:self.n] = self._data[:self.n]
             self._data = grown
-        if rows:
+        if len(rows):
             self._data[self.n:need] = rows
         self.n = need
 
@@ -120,7 +127,8 @@ class FlatTPESampler(TPESampler):
     def _forget(self) -> None:
         """Read the study afresh (Optuna's sampler may be given another study, or unpickled)."""
         self._feed = TrialFeed()
-        self._done: list[FrozenTrial] = []       # COMPLETE trials, in the order looked at
+        self._primed: CompletedColumns | None = None   # a stored study's COMPLETE trials, before the study's (prime)
+        self._done: list[FrozenTrial] = []       # the study's COMPLETE trials, in the order looked at
         self._numbers = _Rows()                  # their numbers
         self._in_order = True                    # ... ascending (a trial finishing late breaks it)
         self._scores = _Rows()                   # Optuna's infeasibility score (0: feasible)
@@ -175,12 +183,47 @@ class FlatTPESampler(TPESampler):
         if held is None or held[0] != distribution:
             held = self._columns[name] = (distribution, _Rows())
         rows = held[1]
-        if rows.n < len(self._done):
-            rows.extend([_internal(t.params, name, distribution) for t in self._done[rows.n:]])
+        if rows.n == 0 and self._primed is not None:
+            rows.extend(self._primed.column(name, distribution))
+        read = rows.n - self._n_primed()
+        if read < len(self._done):
+            rows.extend([_internal(t.params, name, distribution) for t in self._done[read:]])
         return rows.view
+
+    def _n_primed(self) -> int:
+        return len(self._primed) if self._primed is not None else 0
+
+    def _n_done(self) -> int:
+        """COMPLETE trials read: a stored study's (``prime``), then the study's own."""
+        return self._n_primed() + len(self._done)
 
     def _fast(self) -> bool:
         return not (self._group or self._pruned)
+
+    @_locked
+    def prime(self, study: Study, completed: CompletedColumns) -> bool:
+        """Read a stored study's COMPLETE trials from arrays (ador/explore/stored_columns.py), as
+        trials that come before ``study``'s own: a resumed run (ador/explore/history.py) then holds
+        only its new trials in its in-memory ``study``, and builds no trial object for the stored
+        ones. ``study`` must hold no trial yet. False (nothing read) where the sampler would read
+        them as trials, on Optuna's own path (``group=True``, a pruned trial): the caller then adds
+        them to ``study``."""
+        if not self._fast() or completed.pruned:
+            return False
+        if self._feed.started or self._primed is not None or study._storage.get_all_trials(study._study_id,
+                                                                                              deepcopy=False):
+            raise ValueError("prime() reads a stored study before any trial of the study it samples for")
+        self._feed.start(study)              # the primed rows belong to this study: another one forgets them
+        self._primed = completed
+        if not len(completed):
+            return True
+        signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+        self._lvals = _Rows(len(signs))
+        self._lvals.extend(completed.values * np.array(signs))
+        self._numbers.extend(completed.numbers - (completed.numbers[-1] + 1))   # negative: before the study's
+        self._scores.extend(completed.infeasibility)
+        self._space = completed.search_space()
+        return True
 
     @_locked
     def catch_up(self, study: Study) -> None:
@@ -207,11 +250,22 @@ class FlatTPESampler(TPESampler):
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         self._sync(study)
-        if self._warn_independent_sampling or not self._fast():
+        if not self._fast():
             return super().sample_independent(study, trial, param_name, param_distribution)
-        if len(self._done) < self._n_startup_trials:
+        if self._n_done() < self._n_startup_trials:
             return self._random_sampler.sample_independent(study, trial, param_name, param_distribution)
+        if self._warn_independent_sampling and self._is_multivariate(study) and self._seen(param_name):
+            optuna_tpe._logger.warning(optuna_tpe._INDEPENDENT_SAMPLING_WARNING_TEMPLATE.format(   # Optuna's warning
+                param_name=param_name, trial_number=trial.number,
+                independent_sampler_name=self._random_sampler.__class__.__name__, sampler_name=type(self).__name__,
+                fallback_reason="`multivariate=True,group=False` does not support dynamic search space (but "
+                                "`multivariate=True,group=True` works)"))
         return self._sample(study, trial, {param_name: param_distribution})[param_name]
+
+    def _seen(self, name: str) -> bool:
+        """Whether a COMPLETE trial read has parameter ``name``."""
+        held = self._primed.params.get(name, ()) if self._primed is not None else ()
+        return any(not np.isnan(c.internal).all() for c in held) or any(name in t.params for t in self._done)
 
     @_locked
     def _sample_relative(self, study: Study, trial: FrozenTrial,
@@ -221,7 +275,7 @@ class FlatTPESampler(TPESampler):
         self._synced_for = None
         if not search_space or not self._fast():
             return super()._sample_relative(study, trial, search_space)
-        if len(self._done) < self._n_startup_trials:
+        if self._n_done() < self._n_startup_trials:
             return {}
         return self._sample(study, trial, search_space)
 
@@ -247,8 +301,8 @@ class FlatTPESampler(TPESampler):
         mpe_below = self._parzen_estimator_cls(observed_below, search_space, params_, weights)
         mpe_above = self._parzen_estimator_cls(observed_above, search_space, params_)
         samples_below = mpe_below.sample(self._rng.rng, self._n_ei_candidates)
-        acquisition = self._compute_acquisition_func(samples_below, _merged(mpe_below), _merged(mpe_above))
-        if _near_tie(samples_below, acquisition):       # Optuna's tie-break needs its own sums' rounding
+        acquisition = self._compute_acquisition_func(samples_below, merged(mpe_below), merged(mpe_above))
+        if near_tie(samples_below, acquisition):       # Optuna's tie-break needs its own sums' rounding
             acquisition = self._compute_acquisition_func(samples_below, mpe_below, mpe_above)
         chosen = TPESampler._compare(samples_below, acquisition)
         return {name: d.to_external_repr(chosen[name]) for name, d in search_space.items()}
@@ -256,16 +310,17 @@ class FlatTPESampler(TPESampler):
     # --- the split, once per ask --------------------------------------------------------------------
 
     def _positions(self, study: Study, trial: FrozenTrial) -> tuple[np.ndarray, np.ndarray]:
-        """Positions in ``_done`` of the "below" and "above" trials, each in trial-number order, as
-        Optuna's ``_split_trials`` divides the COMPLETE trials (running ones join "above"), with
-        the below set capped at ``below_limit`` and the above set at the newest ``above_window``."""
-        key = (trial.number, len(self._done))
+        """Positions among the COMPLETE trials read (primed, then ``_done``) of the "below" and
+        "above" trials, each in trial-number order, as Optuna's ``_split_trials`` divides the
+        COMPLETE trials (running ones join "above"), with the below set capped at ``below_limit``
+        and the above set at the newest ``above_window``."""
+        key = (trial.number, self._n_done())
         if self._split is not None and self._split[0] == key:
             return self._split[1], self._split[2]
         if self._gamma is None:
             self._gamma = (optuna_tpe.default_gamma_multiobjective if study._is_multi_objective()
                            else optuna_tpe.default_gamma)
-        n = len(self._done)
+        n = self._n_done()
         n_below = self._gamma(n)
         if self._below_limit is not None:
             n_below = min(n_below, self._below_limit)
@@ -300,64 +355,6 @@ class FlatTPESampler(TPESampler):
         """The order of "above" followed by the running trials that sorts them all by number."""
         numbers = np.concatenate([self._numbers.view[above], [t.number for t in running]])
         return np.argsort(numbers, kind="stable")
-
-
-_TIE = 1e-9      # log-density units: merged sums differ from Optuna's by ~1e-15 relative
-
-
-def _merged(estimator: Any) -> Any:
-    """``estimator`` with its identical kernels merged into one (weights summed), for ``log_pdf``.
-
-    Each kernel is a product over parameters of a (mu, sigma) truncated normal or a categorical
-    row; a design space of discrete knobs repeats them (a value seen by many trials carries the
-    same kernel, up to the few sigmas its neighbours give it), and a mixture's density is the same
-    whether equal kernels are summed one by one or once with their summed weight. Evaluating the 24
-    candidates against the distinct kernels instead of one per trial keeps the scoring from growing
-    with the study (building the estimators still does). Sampling keeps the unmerged mixture
-    (Optuna's random stream and draws).
-    """
-    mixture = estimator._mixture_distribution
-    n = len(mixture.weights)
-    group: np.ndarray | None = None
-    for d in mixture.distributions:          # refine the grouping one parameter at a time
-        if isinstance(d, _Categorical):
-            column = np.argmax(d.weights, axis=1)
-            key = d.weights[np.arange(n), column]       # the row's peak and where it is (checked below)
-            _, _, ids = _unique_inverse_2d(column.astype(float), key)
-            if not np.array_equal(d.weights, d.weights[_representatives(ids)][ids]):
-                return estimator                 # rows not told apart by their peak: keep them all
-        else:
-            _, _, ids = _unique_inverse_2d(d.mu, d.sigma)
-        group = ids if group is None else _unique_inverse_2d(group.astype(float), ids.astype(float))[2]
-    ids = np.asarray(group)
-    kept = _representatives(ids)
-    if len(kept) == n:
-        return estimator
-    weights = np.bincount(ids, weights=mixture.weights, minlength=len(kept))
-    distributions = [_Categorical(d.weights[kept]) if isinstance(d, _Categorical)
-                     else d._replace(mu=d.mu[kept], sigma=d.sigma[kept]) for d in mixture.distributions]
-    merged = copy.copy(estimator)
-    merged._mixture_distribution = type(mixture)(weights=weights, distributions=distributions)
-    return merged
-
-
-def _representatives(ids: np.ndarray) -> np.ndarray:
-    """One index per group of ``ids`` (groups numbered 0..k-1): any member stands for its group."""
-    kept = np.empty(int(ids.max()) + 1, dtype=int)
-    kept[ids] = np.arange(len(ids))
-    return kept
-
-
-def _near_tie(samples: dict[str, np.ndarray], acquisition: np.ndarray) -> bool:
-    """Whether a candidate other than the best, with other values, scores within rounding of it.
-
-    Merging kernels sums the same terms in another order (the last bits differ); Optuna takes the
-    first of tied candidates, so where another design ties the best within ``_TIE`` the exact
-    (unmerged) densities decide, as Optuna's would. Equal designs tie harmlessly.
-    """
-    best = int(np.argmax(acquisition))
-    near = np.flatnonzero(acquisition >= acquisition[best] - _TIE)
-    return any(np.any(values[near] != values[best]) for values in samples.values())
 
 
 def caps_error(below_limit: Any, above_window: Any, group: Any) -> tuple[str, Any, str] | None:

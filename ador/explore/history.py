@@ -6,8 +6,10 @@ to the durable storage (``TrialWriter``). ``History`` decides what the in-memory
 - at the start (a resume, a worker): for NSGA-II/III only the generations the sampler still
   reads, found from the resume point the last run stored (``ador_parents:<key>``: a generation
   and the durable ids of its parent population) and each trial's generation (one query); for
-  the random sampler nothing; for the others (TPE, GP, grid) every finished trial, without its
-  user attributes (samplers do not read them);
+  the random sampler nothing; for ador's TPE nothing either: the sampler is primed with the
+  completed trials' numbers as arrays (``FlatTPESampler.prime``, ador/explore/stored_columns.py);
+  for the others (GP, grid, TPE on Optuna's own path) every finished trial, without its user
+  attributes (samplers do not read them);
 - every ``SYNC_EVERY_S``: other workers' trials stored since the last look (ids above a
   watermark; ador's writers commit a study's trials in id order), never a full copy;
 - every design of the study (read at the start: the digest ador stores with each trial,
@@ -29,6 +31,7 @@ from ador.explore.recorder import UID_KEY, TrialRecorder
 from ador.explore.storage import with_retries
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, params_key
 from ador.explore.stored import FINISHED, StoredTrials
+from ador.explore.stored_columns import completed_columns
 from ador.explore.table_rows import TABLE_ROW_KEY
 
 if TYPE_CHECKING:
@@ -101,7 +104,7 @@ class History:
         self.key = generation_key(self.sampler)
         self.ga = self.sampler if isinstance(self.sampler, FlatGenerations) else None
         self.durable_id: dict[int, int] = {}          # in-memory trial id -> durable trial id
-        self.known: set[int] = set()                   # durable ids in the in-memory study
+        self.known: set[int] = set()                   # durable ids the sampler has read (in ``mem`` or primed)
         # design (its digest) -> (durable id, durable number if known, its trial or None when not read whole)
         self.designs: dict[str, tuple[int, int | None, FrozenTrial | None]] = {}
         self.replayed = 0
@@ -123,6 +126,12 @@ class History:
         if isinstance(self.sampler, optuna.samplers.RandomSampler):
             return n
         if self.key is None or self.ga is None:
+            prime = getattr(self.sampler, "prime", None)       # ador's TPE: the stored trials as arrays
+            if prime is not None:
+                completed = completed_columns(self.stored)
+                if prime(self.mem, completed):
+                    self.known.update(completed.trial_ids.tolist())
+                    return n
             trials = self.stored.load(states=FINISHED, user_attrs=False)
             self._add(trials, whole=False)
             catch_up = getattr(self.sampler, "catch_up", None)     # ador's TPE reads them now, not on its first ask

@@ -22,19 +22,19 @@ if TYPE_CHECKING:
 # a trial's columns as a whole-trial read takes them, in this order
 TRIAL_HEAD = "trial_id, number, state, datetime_start, datetime_complete"
 
-_FLOATS = json.JSONDecoder(parse_int=float)     # parameters and values are doubles in the database
-_ANY = json.JSONDecoder()
+FLOATS = json.JSONDecoder(parse_int=float)     # parameters and values are doubles in the database
+ANY_JSON = json.JSONDecoder()
 
 # How each database writes the parts of a JSON object: a quoted key, and a float that reads back
 # exactly (SQLite's default text of a REAL keeps 15 digits; 17 round-trip; PostgreSQL's cast of a
 # double is the shortest exact text).
-_DIALECTS = {
+DIALECTS = {
     "sqlite": {"agg": "group_concat({x}, ',')", "key": "json_quote({k})", "num": "printf('%!.17g', {v})"},
     "postgresql": {"agg": "string_agg({x}, ',')", "key": "to_json({k})::text", "num": "({v})::text"},
 }
 
 
-def _object_sql(d: dict[str, str], table: str, key: str, value: str, where: str = "") -> str:
+def object_sql(d: dict[str, str], table: str, key: str, value: str, where: str = "") -> str:
     """One row per trial of ``table``: its trial id and a JSON object of ``key`` -> ``value`` (SQL
     expressions over the row ``a``; ``key`` already a quoted JSON string)."""
     pair = f"{key} || ':' || {value}"
@@ -47,7 +47,7 @@ def load_table(database: Database, study_id: int, dist_of: Callable[[str], BaseD
     """The study's trials with their values, parameters, user attributes and constraint system
     attributes; None where this database has no aggregate to fold them with, or a parameter has
     more than one distribution."""
-    d = _DIALECTS.get(database.dialect)
+    d = DIALECTS.get(database.dialect)
     if d is None:
         return None
     num = d["num"]
@@ -60,28 +60,28 @@ def load_table(database: Database, study_id: int, dist_of: Callable[[str], BaseD
             return None
         head = s.rows(f"SELECT {TRIAL_HEAD} FROM trials WHERE study_id = :study", run)
         key = d["key"].format(k="a.key")
-        user = dict(s.rows(_object_sql(d, "trial_user_attributes", key, "a.value_json"), run))
-        system = dict(s.rows(_object_sql(d, "trial_system_attributes", key, "a.value_json", "AND a.key LIKE :prefix"),
+        user = dict(s.rows(object_sql(d, "trial_user_attributes", key, "a.value_json"), run))
+        system = dict(s.rows(object_sql(d, "trial_system_attributes", key, "a.value_json", "AND a.key LIKE :prefix"),
                              {**run, "prefix": constraints_key + "%"}))
-        params = dict(s.rows(_object_sql(d, "trial_params", d["key"].format(k="a.param_name"),
+        params = dict(s.rows(object_sql(d, "trial_params", d["key"].format(k="a.param_name"),
                                          num.format(v="a.param_value")), run))
         # objective i -> [value, "FINITE" | "INF_POS" | "INF_NEG"] (an infinite value is stored as NULL)
-        values = dict(s.rows(_object_sql(
+        values = dict(s.rows(object_sql(
             d, "trial_values", "'\"' || a.objective || '\"'",
             f"'[' || {num.format(v='COALESCE(a.value, 0)')} || ',\"' || a.value_type || '\"]'"), run))
     by_name = {name: dist_of(text_) for name, text_ in dists}
     out = []
     for trial_id, number, state, start, complete in head:
-        internal: dict[str, float] = _FLOATS.decode(params[trial_id]) if trial_id in params else {}
+        internal: dict[str, float] = FLOATS.decode(params[trial_id]) if trial_id in params else {}
         p_params = {name: by_name[name].to_external_repr(v) for name, v in internal.items()}
-        v: dict[str, Any] = _FLOATS.decode(values[trial_id]) if trial_id in values else {}
+        v: dict[str, Any] = FLOATS.decode(values[trial_id]) if trial_id in values else {}
         out.append(FrozenTrial(
             number=number, state=trial_state(state), value=None,
             values=[stored_number(*v[str(i)]) for i in range(len(v))] if v else None,
             datetime_start=local_time(start), datetime_complete=local_time(complete), params=p_params,
             distributions={name: by_name[name] for name in internal},
-            user_attrs=_ANY.decode(user[trial_id]) if trial_id in user else {},
-            system_attrs=_ANY.decode(system[trial_id]) if trial_id in system else {},
+            user_attrs=ANY_JSON.decode(user[trial_id]) if trial_id in user else {},
+            system_attrs=ANY_JSON.decode(system[trial_id]) if trial_id in system else {},
             intermediate_values={}, trial_id=trial_id))
     return sorted(out, key=lambda t: t.number)
 

@@ -17,10 +17,20 @@ if TYPE_CHECKING:
 
 
 class TrialFeed:
+    _bound = False                        # (a feed pickled before ``start`` existed)
+
     def __init__(self) -> None:
         self._study: tuple[object, int] | None = None    # (storage, study id) read
         self._cursor = 0                  # trials of the study looked at so far
         self._pending: list[int] = []     # positions of trials unfinished when looked at
+        self._bound = False               # started on a study (``start``) before reading any trial
+
+    def start(self, study: Study) -> None:
+        """Read ``study`` from now on, though it has no trials yet (its reader holds bookkeeping for
+        it already: a sampler primed with a stored study's trials)."""
+        assert not self.started, "a feed reads one study"
+        self._study = (study._storage, study._study_id)
+        self._bound = True
 
     def is_reading(self, study: Study) -> bool:
         return self._study is not None and self._study[0] is study._storage and self._study[1] == study._study_id
@@ -28,7 +38,7 @@ class TrialFeed:
     @property
     def started(self) -> bool:
         """Whether it has read a study (in this process, or before a pickle)."""
-        return self._study is not None or self._cursor > 0
+        return self._study is not None or self._cursor > 0 or self._bound
 
     def read_another(self, study: Study) -> bool:
         """Whether it has read a study other than ``study`` (or one before a pickle): its reader's
