@@ -22,6 +22,7 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     for key in ("trials_per_s_at_small", "trials_per_s_at_large"):
         assert scale["growth"][key] > 0
     assert scale["growth"]["resume"]["peak_rss_mb"] > 0 and scale["workers"]["speedup_2"] > 0
+    assert scale["tpe_growth"]["resume"]["first_trial_s"] > 0
     assert any(k.startswith("hv_fraction_") for k in data)
     for heading in ("[1]", "[2]", "[3]", "[3b]", "[3c]", "[4]", "[5]"):
         assert heading in proc.stdout
