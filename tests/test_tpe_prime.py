@@ -51,7 +51,7 @@ def _fill_everything(storage) -> int:
             del dists["y"]
         t = study.ask(dists)
         state = [TrialState.COMPLETE] * 6 + [TrialState.FAIL, TrialState.RUNNING, TrialState.PRUNED]
-        state = state[int(rng.integers(len(state)))]
+        state = state[int(rng.integers(len(state)))] if i else TrialState.COMPLETE
         if i % 6 == 0:
             storage.set_trial_system_attr(t._trial_id, "constraints", [float(i % 3) - 1.0, 0.5 - i % 2])
         if i % 2 == 0:
@@ -85,6 +85,51 @@ def _check(storage, study_id: int) -> None:
     study = optuna.load_study(study_name="s", storage=storage)
     assert completed.search_space() == IntersectionSearchSpace().calculate(study)
     assert len(completed.params["c"]) == 1 and len(completed.params["x"]) == 2     # equal texts merged
+    # ... into the earliest trial's (trial 0 wrote the whole-number choices), as the sampler's space keeps it
+    assert [type(c) for c in completed.search_space()["c"].choices] == [int] * 3
+
+
+def test_a_trial_completed_during_the_read_is_left_for_a_later_pull(tmp_path, monkeypatch):
+    """The read's queries see each commit as it lands: a trial another worker completes after the
+    first query has values, attributes and parameters but no place in the arrays."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    storage = open_storage(url, create=True)
+    study_id = _fill_everything(storage)
+    other = optuna.load_study(study_name="s", storage=open_storage(url))
+    reader = StoredTrials(storage, study_id)
+    assert reader.db is not None
+    before = completed_columns(reader)
+    session = type(reader.db).session
+    queries = []
+
+    def rows_then_a_trial(real_rows):
+        def rows(sql, params=None):
+            out = real_rows(sql, params)
+            queries.append(sql)
+            if len(queries) == 1:                  # after the trials' query: one more trial completes
+                t = other.ask({**WIDE, "z": IntDistribution(0, 3)})
+                for key, value in _constraints(t.params).items():
+                    other._storage.set_trial_system_attr(t._trial_id, f"constraints:{key}", value)
+                other.tell(t, _values(t.params))
+            return out
+        return rows
+
+    def patched(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def opened():
+            with session(self) as s:
+                s.rows = rows_then_a_trial(s.rows)
+                yield s
+        return opened()
+    monkeypatch.setattr(type(reader.db), "session", patched)
+    during = completed_columns(reader)
+    assert len(queries) > 3 and len(during) == len(before)
+    np.testing.assert_array_equal(during.values, before.values)
+    assert during.infeasibility.tolist() == before.infeasibility.tolist()
+    assert "z" not in during.params or np.isnan(during.params["z"][0].internal).all()
+    assert len(completed_columns(StoredTrials(storage, study_id))) == len(before) + 1
 
 
 @pytest.mark.parametrize("how", ["engine", "sqlite3", "rows", "journal"])
@@ -244,28 +289,52 @@ def test_a_resumed_run_primes_its_sampler_and_runs_as_one_given_every_trial(work
             monkeypatch.setattr(FlatTPESampler, "prime", lambda self, study, completed: False)
         study, durable = _tpe_study(workdir, f"r{prime}")
         run_trials(study, durable, 30, sampler="tpe", seed=4, progress=False)
-        designs.append([t.params for t in durable.get_trials()[120:]])
+        designs.append([repr(t.params) for t in durable.get_trials()[120:]])     # (repr: 25e9 is not 25000000000)
     assert held[1] == 0 and held[3] == 120       # (held[0], held[2]: the first runs, on empty studies)
     assert len(designs[0]) == 30 and designs[0] == designs[1]
 
 
-def test_a_trial_stored_while_the_run_starts_is_read_once(workdir, monkeypatch):
-    """A trial another worker stores after the run's watermark but before its read of the arrays
-    is in the arrays; a later pull must not add it again."""
+def test_trials_stored_while_the_run_starts_are_read_once_and_answer_repeats(workdir, monkeypatch):
+    """Trials another worker stores after the run's watermark: one before the read of the arrays
+    is in them, and a pull must not add it again; one after is pulled; both designs answer repeats."""
     from ador.explore import history as history_mod
     from ador.explore.history import History
     from ador.explore.samplers import build_sampler
     study, durable = _tpe_study(workdir, "race")
     real = history_mod.completed_columns
 
-    def read_late(stored):
-        t = durable.ask()
-        t.suggest_int("x", 0, 3)
-        durable.tell(t, [1.0, 2.0])
-        return real(stored)
+    from ador.explore.params import distributions
+    dists = distributions(study.space)
+    stored = []
+
+    from ador.explore.design_id import params_key
+    met = {params_key(t.params, dists, study.space) for t in durable.get_trials()}
+    rng = np.random.default_rng(0)
+
+    def store(design: int):
+        while True:                 # a design not stored yet (else the repeat answers from the first)
+            params = {k: d.choices[rng.integers(len(d.choices))] if isinstance(d, CategoricalDistribution)
+                      else d.to_external_repr(d.low + d.step * rng.integers((d.high - d.low) // d.step + 1))
+                      for k, d in dists.items()}
+            if params_key(params, dists, study.space) not in met:
+                break
+        met.add(params_key(params, dists, study.space))
+        durable.enqueue_trial(params)
+        t = durable.ask(dists)
+        durable.tell(t, [float(design), 2.0])
+        stored.append(t.params)
+
+    def read_late(reader):
+        store(1)
+        out = real(reader)
+        store(2)
+        return out
     monkeypatch.setattr(history_mod, "completed_columns", read_late)
     mem = optuna.create_study(directions=study.directions, sampler=build_sampler("tpe", {}, study.space, 1))
     history = History(durable, mem, space=study.space)
     history.start()
-    assert history.pull() == 0
     assert mem.sampler._n_done() == 121
+    assert history.pull() == 1 and mem.sampler._sync(mem) is None and mem.sampler._n_done() == 122
+    for params, value in zip(stored, (1.0, 2.0)):
+        answer = history.repeat_of(params, dists)
+        assert answer is not None and answer[0] == [value, 2.0]

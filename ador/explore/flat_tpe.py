@@ -159,6 +159,9 @@ class FlatTPESampler(TPESampler):
         self._running = [t for t in unfinished if t.state == TrialState.RUNNING]
         done = [t for t in finished if t.state == TrialState.COMPLETE]
         self._pruned = self._pruned or any(t.state == TrialState.PRUNED for t in finished)
+        if self._pruned and self._n_primed():
+            raise RuntimeError("a trial was pruned in a study whose sampler was primed with stored trials: "
+                               "Optuna's path for pruned trials reads trials, not the primed arrays")
         if not done:
             return
         if self._lvals is None:
@@ -207,7 +210,9 @@ class FlatTPESampler(TPESampler):
         only its new trials in its in-memory ``study``, and builds no trial object for the stored
         ones. ``study`` must hold no trial yet. False (nothing read) where the sampler would read
         them as trials, on Optuna's own path (``group=True``, a pruned trial): the caller then adds
-        them to ``study``."""
+        them to ``study``. The rows belong to ``study``: given another study, or unpickled (its
+        study is not pickled), the sampler forgets them with the rest of its bookkeeping, as it
+        reads any study afresh."""
         if not self._fast() or completed.pruned:
             return False
         if self._feed.started or self._primed is not None or study._storage.get_all_trials(study._study_id,

@@ -27,6 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.flat_ga import FlatGenerations, generation_key
+from ador.explore.flat_tpe import FlatTPESampler
 from ador.explore.recorder import UID_KEY, TrialRecorder
 from ador.explore.storage import with_retries
 from ador.explore.design_id import DESIGN_KEY, key_hash, design_hash, params_key
@@ -121,17 +122,18 @@ class History:
         n = self.stored.finished()
         if n == 0:
             return n
+        # ador's TPE reads the completed trials as arrays; read before the designs, so that each
+        # trial it reads is among them (a trial stored meanwhile by another worker is in both)
+        completed = completed_columns(self.stored) if isinstance(self.sampler, FlatTPESampler) else None
         for key, (durable_id, number) in self.stored.designs().items():      # answers for repeats
             self.designs[key] = (durable_id, number, None)
         if isinstance(self.sampler, optuna.samplers.RandomSampler):
             return n
         if self.key is None or self.ga is None:
-            prime = getattr(self.sampler, "prime", None)       # ador's TPE: the stored trials as arrays
-            if prime is not None:
-                completed = completed_columns(self.stored)
-                if prime(self.mem, completed):
-                    self.known.update(completed.trial_ids.tolist())
-                    return n
+            if isinstance(self.sampler, FlatTPESampler) and completed is not None \
+                    and self.sampler.prime(self.mem, completed):
+                self.known.update(completed.trial_ids.tolist())
+                return n
             trials = self.stored.load(states=FINISHED, user_attrs=False)
             self._add(trials, whole=False)
             catch_up = getattr(self.sampler, "catch_up", None)     # ador's TPE reads them now, not on its first ask

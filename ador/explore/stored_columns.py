@@ -89,25 +89,31 @@ def completed_columns(stored: StoredTrials) -> CompletedColumns:
         return _from_trials(stored.storage.get_all_trials(stored.study_id, deepcopy=False))
     head, pruned, values, attrs, kinds, params, folded = stored._run("reading completed trials", lambda: _read(stored))
     head = sorted(head, key=lambda r: r[1])
+    # the trials completed when the read began: rows of a trial that completed during the read (the
+    # queries see each commit as it lands) are left out, and a later pull brings that trial
     row_of = {int(trial_id): i for i, (trial_id, _) in enumerate(head)}
     n = len(head)
     width = 1 + max((int(r[1]) for r in values), default=-1)
     vals = np.full((n, width), np.nan)
     for trial_id, objective, value, kind in values:
-        vals[row_of[trial_id], objective] = value if kind == "FINITE" else stored_number(value, kind)
+        if trial_id in row_of:
+            vals[row_of[trial_id], objective] = value if kind == "FINITE" else stored_number(value, kind)
     scores = np.zeros(n)
     for trial_id, held in attrs:
-        scores[row_of[trial_id]] = infeasibility(constraints_of(held))
+        if trial_id in row_of:
+            scores[row_of[trial_id]] = infeasibility(constraints_of(held))
     dists, index = kinds
     columns = {name: [np.full(n, np.nan) for _ in listed] for name, listed in dists.items()}
     if folded:                       # one distribution per name: (trial id, JSON object name -> value)
         for trial_id, text in params:
-            row = row_of[trial_id]
-            for name, value in FLOATS.decode(text).items():
-                columns[name][0][row] = value
+            if trial_id in row_of:
+                row = row_of[trial_id]
+                for name, value in FLOATS.decode(text).items():
+                    columns[name][0][row] = value
     else:
         for trial_id, name, value, text in params:
-            columns[name][index[(name, text)]][row_of[trial_id]] = value
+            if trial_id in row_of:
+                columns[name][index[(name, text)]][row_of[trial_id]] = value
     return CompletedColumns(
         trial_ids=np.array([r[0] for r in head], dtype=np.int64),
         numbers=np.array([r[1] for r in head], dtype=np.int64), values=vals, infeasibility=scores, pruned=pruned,
@@ -130,8 +136,8 @@ def _read(stored: StoredTrials) -> tuple:
         head = s.rows(f"SELECT trial_id, number FROM trials WHERE study_id = :study AND state = {_COMPLETE}", run)
         pruned = s.rows("SELECT COUNT(*) FROM trials WHERE study_id = :study AND state = 'PRUNED'", run)[0][0]
         values = s.rows(f"SELECT a.trial_id, a.objective, a.value, a.value_type FROM trial_values a {_DONE}", run)
-        kinds = _distributions(s.rows(f"SELECT DISTINCT a.param_name, a.distribution_json FROM trial_params a {_DONE}",
-                                      run))
+        kinds = _distributions(s.rows(f"SELECT a.param_name, a.distribution_json, MIN(t.number) FROM trial_params a "
+                                      f"{_DONE} GROUP BY a.param_name, a.distribution_json", run))
         if fold is None:
             attrs = _grouped(s.rows(f"SELECT a.trial_id, a.key, a.value_json FROM trial_system_attributes a {_DONE} "
                                     "AND a.key LIKE :prefix", run), decode_json)
@@ -150,12 +156,13 @@ def _read(stored: StoredTrials) -> tuple:
 
 
 def _distributions(texts) -> tuple[dict[str, list[BaseDistribution]], dict[tuple[str, str], int]]:
-    """Each parameter's distinct distributions, from its stored (name, json) texts, and each text's
-    place among them: two texts can be one distribution (a categorical's choices 25000000000.0 and
-    25000000000, as a study opened from its file and from its stored settings write them)."""
+    """Each parameter's distinct distributions, from its stored (name, json, first trial's number)
+    texts, and each text's place among them: two texts can be one distribution (a categorical's
+    choices 25000000000.0 and 25000000000, as a study opened from its file and from its stored
+    settings write them), which is then the earliest trial's (as the sampler's search space keeps it)."""
     dists: dict[str, list[BaseDistribution]] = {}
     index: dict[tuple[str, str], int] = {}
-    for name, text in texts:
+    for name, text, _ in sorted(texts, key=lambda r: r[2]):
         d = json_to_distribution(text)
         listed = dists.setdefault(name, [])
         if d not in listed:
