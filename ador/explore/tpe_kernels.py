@@ -42,9 +42,9 @@ def merged(estimator: Any) -> Any:
     weights = np.bincount(ids, weights=mixture.weights, minlength=len(kept))
     distributions = [_Categorical(d.weights[kept]) if isinstance(d, _Categorical)
                      else d._replace(mu=d.mu[kept], sigma=d.sigma[kept]) for d in mixture.distributions]
-    merged = copy.copy(estimator)
-    merged._mixture_distribution = type(mixture)(weights=weights, distributions=distributions)
-    return merged
+    out = copy.copy(estimator)
+    out._mixture_distribution = type(mixture)(weights=weights, distributions=distributions)
+    return out
 
 
 def representatives(ids: np.ndarray) -> np.ndarray:
