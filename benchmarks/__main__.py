@@ -18,6 +18,12 @@ from benchmarks import batch_speed, eval_speed, search_quality, serving_speed, s
 RESULTS = Path(__file__).with_name("results.json")
 
 
+def _spread(growth: dict[str, Any], size: str) -> str:
+    """The repeats' range of a growth window ("[low .. high]")."""
+    rates = growth[f"repeats_at_{size}"]
+    return f"[{min(rates):.1f} .. {max(rates):.1f}]"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="short run that checks the benchmarks work")
@@ -68,16 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     g, w = scale["growth"], scale["workers"]
     print("\n[3b] per-trial cost as the study grows (Llama-3-70B 8-device study, NSGA-II, SQLite in /dev/shm; "
           "target: within 25%)")
-    print(f"    {g['window']} trials at {g['window']:,}: {g['trials_per_s_at_small']:6.1f} trials/s; "
-          f"{g['window']} trials at {g['trials_large']:,}: {g['trials_per_s_at_large']:6.1f} trials/s "
-          f"({100 * g['large_over_small']:.0f}%), once started (the run started in {g['start_s_at_small']:.2f} s "
-          f"and {g['start_s_at_large']:.2f} s); filling took {g['fill_seconds']:.0f} s")
+    print(f"    {g['window']} trials at {g['window']:,}: {g['trials_per_s_at_small']:6.1f} trials/s "
+          f"{_spread(g, 'small')}; {g['window']} trials at {g['trials_large']:,}: "
+          f"{g['trials_per_s_at_large']:6.1f} trials/s {_spread(g, 'large')} ({100 * g['large_over_small']:.0f}%; "
+          f"each the median of the window run on {len(g['repeats_at_small'])} copies of the study), once started "
+          f"(the run started in {g['start_s_at_small']:.2f} s and {g['start_s_at_large']:.2f} s); filling took "
+          f"{g['fill_seconds']:.0f} s")
     t = scale["tpe_growth"]
     o, u = t["optuna"], t["uncapped"]
     print(f"    TPE (ador's, ador/explore/flat_tpe.py: estimators of at most the best {TPE_BELOW_LIMIT} and the "
           f"newest {TPE_ABOVE_WINDOW} other trials): {t['window']} trials at {t['window']:,}: "
-          f"{t['trials_per_s_at_small']:6.1f} trials/s; "
+          f"{t['trials_per_s_at_small']:6.1f} trials/s {_spread(t, 'small')}; "
           f"{t['window']} trials at {t['trials_large']:,}: {t['trials_per_s_at_large']:6.1f} trials/s "
+          f"{_spread(t, 'large')} "
           f"({100 * t['large_over_small']:.0f}%; the run started in {t['start_s_at_small']:.2f} s and "
           f"{t['start_s_at_large']:.2f} s); filling took {t['fill_seconds']:.0f} s")
     r = t["resume"]

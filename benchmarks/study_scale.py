@@ -4,7 +4,9 @@ what a second worker process adds.
 - Growth: ador's default path (NSGA-II, every trial committed to SQLite) on the Llama-3-70B
   8-device study (the default search space: few repeated designs), trials/s of 500 trials run on
   the study once it holds 500 and once it holds 20,000 (until 2026-11-27 the first window was the
-  study's first 500 trials, which favours a sampler whose estimators grow over its first trials).
+  study's first 500 trials, which favours a sampler whose estimators grow over its first trials);
+  each window is run 3 times on copies of the study (same trials, same seed: the same designs) and
+  the median reported, the repeats' range beside it (from 2026-11-28; before, one run each).
   The study file lives in /dev/shm where there is one, so that the figure is the per-trial
   bookkeeping rather than this disk's fsync (the disk's figure is benchmark [3]).
 - The same for ador's TPE (its estimators bounded: at 500 and 20,000), and beside it, at 200 and
@@ -41,6 +43,7 @@ from ador.explore.runner import open_study, run_trials
 REPO = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ADOR_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 WINDOW = 500
+REPEATS = 3          # each window timed this many times, on copies of one study (median reported)
 
 
 def _study(path: str, name: str):
@@ -113,8 +116,8 @@ def growth(quick: bool, sampler: str = "nsga2", sizes: tuple[int, int, int] | No
         study = _study("studies/llama3-70b-8dev.yaml", "growth")
         durable, _ = open_study(study, f"sqlite:///{db}", sampler=sampler)
         run_trials(study, durable, small, sampler=sampler, progress=False)
-        first, first_start = _window(study, durable, window, sampler)      # on a study of ``small`` trials
-        done = small + window
+        first, first_start, first_all = _windows(study, db, folder, window, sampler)   # on a study of ``small``
+        done = small
         fill_start = time.perf_counter()
         while done < large:
             step = min(5_000, large - done)
@@ -123,15 +126,39 @@ def growth(quick: bool, sampler: str = "nsga2", sizes: tuple[int, int, int] | No
         fill_s = time.perf_counter() - fill_start
         resumed = _resume_in_fresh_process(db, "growth") if resume else {}
         reads = _reads(db, "growth", folder) if sampler == "nsga2" else {}
-        late, late_start = _window(study, durable, window, sampler)
+        late, late_start, late_all = _windows(study, db, folder, window, sampler)
     finally:
         for f in Path(folder).glob("*"):
             f.unlink()
         os.rmdir(folder)
     return {"trials_small": small, "trials_large": large, "window": window,
             "trials_per_s_at_small": first, "trials_per_s_at_large": late, "large_over_small": late / first,
+            "repeats_at_small": first_all, "repeats_at_large": late_all,
             "start_s_at_small": first_start, "start_s_at_large": late_start,
             "fill_seconds": fill_s, "resume": resumed, "reads": reads}
+
+
+def _windows(study, db: str, folder: str, n: int, sampler: str) -> tuple[float, float, list[float]]:
+    """``_window`` ``REPEATS`` times, each on a copy of the study as it is now (the same stored
+    trials and the same seed: the same designs, so the repeats differ only by the machine's noise),
+    the study itself left as it was: the median trials/s, the start of the median run, and every
+    repeat's trials/s."""
+    import sqlite3
+    runs = []
+    for i in range(REPEATS):
+        copy = f"{folder}/window-{i}.db"
+        with contextlib.closing(sqlite3.connect(db)) as src, contextlib.closing(sqlite3.connect(copy)) as dst:
+            src.backup(dst)                      # a consistent copy, the write-ahead log included
+        durable, _ = open_study(study, f"sqlite:///{copy}", sampler=sampler)
+        runs.append(_window(study, durable, n, sampler))
+        rdb = getattr(durable._storage, "rdb", None)      # (ador's RetryingStorage)
+        if rdb is not None:
+            rdb.engine.dispose()                 # its connections closed: the copy's space is freed
+        for f in Path(folder).glob(f"window-{i}.db*"):
+            f.unlink()
+    rates = [rate for rate, _ in runs]
+    median = sorted(runs)[len(runs) // 2]
+    return median[0], median[1], rates
 
 
 def _window(study, durable, n: int, sampler: str) -> tuple[float, float]:
