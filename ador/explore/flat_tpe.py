@@ -42,7 +42,7 @@ A resumed run need not copy the stored trials into its in-memory study at all: `
 them as arrays (ador/explore/stored_columns.py: numbers, values, infeasibility, parameters), as
 trials that come before the study's own, and the proposals are those of a sampler given every
 trial (tests/test_tpe_prime.py). A 20,000-trial study's resume went from 6-22 s and 450 MB to
-about 1 s and 150 MB (docs/performance.md).
+1.1-1.3 s and 140-190 MB (docs/performance.md).
 
 Studies with pruned trials, and ``group=True``, take Optuna's own path (ador prunes nothing), where
 the caps do not apply: ``group=True`` with a cap is refused, and a pruned trial lifts them (the
