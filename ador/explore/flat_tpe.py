@@ -166,7 +166,7 @@ class FlatTPESampler(TPESampler):
             return
         if self._lvals is None:
             self._lvals = _Rows(len(study.directions))
-        signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
+        signs = _signs(study)
         numbers = [t.number for t in done]
         if self._numbers.n and numbers[0] < self._numbers.view[-1] or numbers != sorted(numbers):
             self._in_order = False
@@ -222,9 +222,8 @@ class FlatTPESampler(TPESampler):
         self._primed = completed
         if not len(completed):
             return True
-        signs = [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
-        self._lvals = _Rows(len(signs))
-        self._lvals.extend(completed.values * np.array(signs))
+        self._lvals = _Rows(len(study.directions))
+        self._lvals.extend(completed.values * np.array(_signs(study)))
         self._numbers.extend(completed.numbers - (completed.numbers[-1] + 1))   # negative: before the study's
         self._scores.extend(completed.infeasibility)
         self._space = completed.search_space()
@@ -371,6 +370,11 @@ def caps_error(below_limit: Any, above_window: Any, group: Any) -> tuple[str, An
         return "group", group, ("group takes Optuna's own split, which below_limit and above_window do not "
                                 "reach: set both to null")
     return None
+
+
+def _signs(study: Study) -> list[float]:
+    """Each objective's sign that makes it one to minimise (the sampler's loss values)."""
+    return [-1.0 if d == StudyDirection.MAXIMIZE else 1.0 for d in study.directions]
 
 
 def _ask_key(study: Study, trial: FrozenTrial) -> tuple:

@@ -124,21 +124,20 @@ class History:
             return n
         # ador's TPE reads the completed trials as arrays; read before the designs, so that each
         # trial it reads is among them (a trial stored meanwhile by another worker is in both)
-        completed = completed_columns(self.stored) if isinstance(self.sampler, FlatTPESampler) else None
+        tpe = self.sampler if isinstance(self.sampler, FlatTPESampler) else None
+        completed = completed_columns(self.stored) if tpe is not None else None
         for key, (durable_id, number) in self.stored.designs().items():      # answers for repeats
             self.designs[key] = (durable_id, number, None)
         if isinstance(self.sampler, optuna.samplers.RandomSampler):
             return n
         if self.key is None or self.ga is None:
-            if isinstance(self.sampler, FlatTPESampler) and completed is not None \
-                    and self.sampler.prime(self.mem, completed):
+            if tpe is not None and completed is not None and tpe.prime(self.mem, completed):
                 self.known.update(completed.trial_ids.tolist())
                 return n
             trials = self.stored.load(states=FINISHED, user_attrs=False)
             self._add(trials, whole=False)
-            catch_up = getattr(self.sampler, "catch_up", None)     # ador's TPE reads them now, not on its first ask
-            if catch_up is not None:
-                catch_up(self.mem)
+            if tpe is not None:                  # (on Optuna's own path) it reads them now, not on its first ask
+                tpe.catch_up(self.mem)
             return n
         gens = self.stored.system_attr(self.key)
         if not gens:

@@ -7,7 +7,9 @@ run's in-memory study. Building those objects for a 20,000-trial study (every pa
 attribute and distribution, then Optuna's deep copy into the in-memory storage) took most of a
 resume's 6-22 s and 450 MB; ``completed_columns`` reads just those numbers, in a few queries
 against Optuna's tables (the journal file: through its public API), and the sampler is primed
-with them (``FlatTPESampler.prime``) before the run's own trials.
+with them (``FlatTPESampler.prime``) before the run's own trials. A trial's constraints are merged
+from their stored attributes by Optuna's own function (``_get_constraints_from_system_attrs``, of
+optuna < 6 as pinned; tests/test_tpe_prime.py compares the scores with Optuna's).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution, json_to_distribution
+from optuna.study._constrained_optimization import _get_constraints_from_system_attrs as constraints_of
 from optuna.trial import FrozenTrial, TrialState
 
 from ador.explore.stored import _COMPLETE, _DONE, CONSTRAINTS_KEY
@@ -73,16 +76,6 @@ def infeasibility(constraints: dict[str, float]) -> float:
     return sum(v for v in constraints.values() if v > 0)
 
 
-def constraints_of(attrs: dict[str, Any]) -> dict[str, float]:
-    """A trial's constraints from its constraint system attributes, as Optuna merges them (the old
-    list under ``constraints``, then the named ``constraints:<name>``, which win)."""
-    out = {str(i): v for i, v in enumerate(attrs.get(CONSTRAINTS_KEY) or ())}
-    for key, value in attrs.items():
-        if key.startswith(CONSTRAINTS_KEY + ":"):
-            out[key[len(CONSTRAINTS_KEY) + 1:]] = value
-    return out
-
-
 def completed_columns(stored: StoredTrials) -> CompletedColumns:
     """The completed trials of ``stored``'s study, as arrays."""
     if stored.db is None:
@@ -101,7 +94,7 @@ def completed_columns(stored: StoredTrials) -> CompletedColumns:
     scores = np.zeros(n)
     for trial_id, held in attrs:
         if trial_id in row_of:
-            scores[row_of[trial_id]] = infeasibility(constraints_of(held))
+            scores[row_of[trial_id]] = infeasibility(constraints_of(held))     # Optuna's merge of the two forms
     dists, index = kinds
     columns = {name: [np.full(n, np.nan) for _ in listed] for name, listed in dists.items()}
     if folded:                       # one distribution per name: (trial id, JSON object name -> value)
