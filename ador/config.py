@@ -59,6 +59,18 @@ def to_mapping(obj: Any) -> Any:
     return obj
 
 
+def canonical(obj: Any) -> Any:
+    """JSON-stable form: whole floats as ints, tuples as lists (as a storage round trip gives), so
+    a value read back from a study's stored settings has the type it had when the study began."""
+    if isinstance(obj, Mapping):
+        return {k: canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 63:
+        return int(obj)
+    return obj
+
+
 def load_yaml(path: str | Path) -> Any:
     """Parse a YAML file; a missing or malformed file is a one-line ConfigError."""
     path = Path(path)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from ador import __version__
-from ador.config import from_mapping, load_yaml, to_mapping
+from ador.config import canonical, from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.metrics import METRICS, SERVING_METRICS, SYSTEM_METRICS, ServingLoad, Workload
 from ador.explore.system import Economics, OfferedLoad
@@ -208,21 +208,10 @@ class Study:
         for volatile in ("trials", "storage", "name"):
             data.pop(volatile, None)
         data["search_space"] = self.space.to_dict()
-        return _canonical(data)
+        return canonical(data)
 
     def config_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _canonical(obj: Any) -> Any:
-    """JSON-stable form: whole floats as ints, tuples as lists (as a storage round trip gives)."""
-    if isinstance(obj, dict):
-        return {k: _canonical(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    if isinstance(obj, float) and obj.is_integer() and abs(obj) < 2 ** 63:
-        return int(obj)
-    return obj
 
 
 # the source that scores a design: an edit here changes the scores, so a study refuses to resume

@@ -100,6 +100,12 @@ class EngineDatabase:
     @contextmanager
     def session(self) -> Iterator[_EngineSession]:
         with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                # the folded reads cast doubles to text: exact (shortest round-trip text) only with
+                # extra_float_digits >= 1, PostgreSQL's default since 12 but a server or role may set
+                # 0 (15 digits). LOCAL: for this read's transaction only, the pooled connection keeps its own
+                from sqlalchemy import text
+                conn.execute(text("SET LOCAL extra_float_digits = 3"))
             yield _EngineSession(conn)
 
     def dispose(self) -> None:

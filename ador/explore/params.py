@@ -7,6 +7,7 @@ from typing import Any, Mapping
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
 
+from ador.config import canonical
 from ador.explore.space import Knob, SearchSpace
 
 POW2_SUFFIX = ":log2"   # a power-of-two knob is searched over its exponent
@@ -18,7 +19,9 @@ def param_name(knob_name: str, knob: Knob) -> str:
 
 def distribution(knob: Knob) -> BaseDistribution:
     if knob.type == "categorical":
-        return CategoricalDistribution(list(knob.choices))
+        # the choices as the study's stored settings give them back (25.0e+9 as 25000000000), so a
+        # study begun from its file and one reopened from storage store one distribution, not two
+        return CategoricalDistribution(canonical(list(knob.choices)))
     assert knob.low is not None and knob.high is not None     # checked on load
     if knob.type == "pow2":
         return IntDistribution(int(math.log2(knob.low)), int(math.log2(knob.high)))

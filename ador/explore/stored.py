@@ -39,10 +39,10 @@ def _states_sql(states: Iterable[TrialState]) -> str:
     return ", ".join(f"'{s.name}'" for s in states) or "NULL"
 
 
-_COMPLETE = _states_sql((TrialState.COMPLETE,))
+COMPLETE_SQL = _states_sql((TrialState.COMPLETE,))
 _FINISHED = _states_sql(FINISHED)
 # the completed trials of the study, joined to an attribute or value table ``a``
-_DONE = f"JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :study AND t.state = {_COMPLETE}"
+DONE_SQL = f"JOIN trials t ON t.trial_id = a.trial_id WHERE t.study_id = :study AND t.state = {COMPLETE_SQL}"
 
 
 @dataclass(frozen=True)
@@ -158,15 +158,15 @@ class StoredTrials:
                 run = {"study": self.study_id}
                 values = s.rows("SELECT t.trial_id, t.number, a.objective, a.value, a.value_type FROM trials t "
                                 f"JOIN trial_values a ON t.trial_id = a.trial_id WHERE t.study_id = :study "
-                                f"AND t.state = {_COMPLETE}", run)
+                                f"AND t.state = {COMPLETE_SQL}", run)
                 # the worst named constraint per trial, in SQL (a JSON number casts to a float; the
                 # texts that do not cast everywhere, Infinity and NaN, are flagged: both are infeasible)
                 worst = s.rows("SELECT a.trial_id, MAX(CAST(a.value_json AS FLOAT)), MAX(CASE WHEN a.value_json "
-                               f"IN ('Infinity', 'NaN') THEN 1 ELSE 0 END) FROM trial_system_attributes a {_DONE} "
+                               f"IN ('Infinity', 'NaN') THEN 1 ELSE 0 END) FROM trial_system_attributes a {DONE_SQL} "
                                "AND a.key LIKE :named GROUP BY a.trial_id", {**run, "named": CONSTRAINTS_KEY + ":%"})
-                lists = s.rows(f"SELECT a.trial_id, a.value_json FROM trial_system_attributes a {_DONE} "
+                lists = s.rows(f"SELECT a.trial_id, a.value_json FROM trial_system_attributes a {DONE_SQL} "
                                "AND a.key = :key", {**run, "key": CONSTRAINTS_KEY})     # Optuna's older format
-                flags = s.rows(f"SELECT a.trial_id, a.value_json FROM trial_user_attributes a {_DONE} "
+                flags = s.rows(f"SELECT a.trial_id, a.value_json FROM trial_user_attributes a {DONE_SQL} "
                                "AND a.key = :key", {**run, "key": FEASIBLE_ATTR}) \
                     if len({r[0] for r in values}) > len(worst) else []
             return values, worst, lists, flags
@@ -195,7 +195,7 @@ class StoredTrials:
             return {t._trial_id: t.system_attrs[key] for t in self.storage.get_all_trials(
                 self.study_id, deepcopy=False, states=(TrialState.COMPLETE,)) if key in t.system_attrs}
         rows, = self._query("reading trial attributes", (f"SELECT a.trial_id, a.value_json FROM "
-                                                         f"trial_system_attributes a {_DONE} AND a.key = :key",
+                                                         f"trial_system_attributes a {DONE_SQL} AND a.key = :key",
                                                          {"key": key}))
         return {int(i): json.loads(text) for i, text in rows}
 

@@ -21,7 +21,7 @@ from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.study._constrained_optimization import _get_constraints_from_system_attrs as constraints_of
 from optuna.trial import FrozenTrial, TrialState
 
-from ador.explore.stored import _COMPLETE, _DONE, CONSTRAINTS_KEY
+from ador.explore.stored import COMPLETE_SQL, DONE_SQL, CONSTRAINTS_KEY
 from ador.explore.stored_table import ANY_JSON, DIALECTS, FLOATS, decode_json, object_sql, stored_number
 
 if TYPE_CHECKING:
@@ -124,15 +124,15 @@ def _read(stored: StoredTrials) -> tuple:
     assert stored.db is not None
     fold = DIALECTS.get(stored.db.dialect)
     run = {"study": stored.study_id, "prefix": CONSTRAINTS_KEY + "%"}
-    done = f"AND t.state = {_COMPLETE}"
+    done = f"AND t.state = {COMPLETE_SQL}"
     with stored.db.session() as s:
-        head = s.rows(f"SELECT trial_id, number FROM trials WHERE study_id = :study AND state = {_COMPLETE}", run)
+        head = s.rows(f"SELECT trial_id, number FROM trials WHERE study_id = :study AND state = {COMPLETE_SQL}", run)
         pruned = s.rows("SELECT COUNT(*) FROM trials WHERE study_id = :study AND state = 'PRUNED'", run)[0][0]
-        values = s.rows(f"SELECT a.trial_id, a.objective, a.value, a.value_type FROM trial_values a {_DONE}", run)
+        values = s.rows(f"SELECT a.trial_id, a.objective, a.value, a.value_type FROM trial_values a {DONE_SQL}", run)
         kinds = _distributions(s.rows(f"SELECT a.param_name, a.distribution_json, MIN(t.number) FROM trial_params a "
-                                      f"{_DONE} GROUP BY a.param_name, a.distribution_json", run))
+                                      f"{DONE_SQL} GROUP BY a.param_name, a.distribution_json", run))
         if fold is None:
-            attrs = _grouped(s.rows(f"SELECT a.trial_id, a.key, a.value_json FROM trial_system_attributes a {_DONE} "
+            attrs = _grouped(s.rows(f"SELECT a.trial_id, a.key, a.value_json FROM trial_system_attributes a {DONE_SQL} "
                                     "AND a.key LIKE :prefix", run), decode_json)
         else:
             attrs = [(i, ANY_JSON.decode(text)) for i, text in s.rows(
@@ -144,7 +144,7 @@ def _read(stored: StoredTrials) -> tuple:
                                        fold["num"].format(v="a.param_value"), done), run)
         else:
             params = s.rows(f"SELECT a.trial_id, a.param_name, a.param_value, a.distribution_json FROM trial_params a "
-                            f"{_DONE}", run)
+                            f"{DONE_SQL}", run)
     return head, int(pruned), values, attrs, kinds, params, folded
 
 
@@ -152,7 +152,8 @@ def _distributions(texts) -> tuple[dict[str, list[BaseDistribution]], dict[tuple
     """Each parameter's distinct distributions, from its stored (name, json, first trial's number)
     texts, and each text's place among them: two texts can be one distribution (a categorical's
     choices 25000000000.0 and 25000000000, as a study opened from its file and from its stored
-    settings write them), which is then the earliest trial's (as the sampler's search space keeps it)."""
+    settings wrote them before ``params.distribution`` gave both one form), which is then the earliest
+    trial's (as the sampler's search space keeps it)."""
     dists: dict[str, list[BaseDistribution]] = {}
     index: dict[tuple[str, str], int] = {}
     for name, text, _ in sorted(texts, key=lambda r: r[2]):
