@@ -86,6 +86,21 @@ def test_compiled_rows_equal_the_scalar_model_with_a_reducing_switch(monkeypatch
             assert got.predicted == pytest.approx(ref.predicted, rel=1e-9), ref.row.id
 
 
+def test_compiled_rows_equal_the_scalar_model_with_xqa_coverage_priced():
+    """With TensorRT-LLM 0.6-0.9's decode-kernel coverage priced (benchmarks/xqa_fit.py), the array
+    path re-reads a KV head through the L2 as the scalar path does."""
+    from benchmarks.xqa_fit import xqa_coverage
+    values = {p.key: p.decode(0.3) for p in C.parameters_for(ROWS)}
+    plain = C.evaluate_rows(ROWS, values, fitted_on=ROWS)
+    with xqa_coverage(True):
+        reference = C.evaluate_rows(ROWS, values, fitted_on=ROWS)
+        compiled = C.compile_rows(ROWS).results(C.efficiencies(values, ""), C.runtimes_from(values, rows=ROWS))
+    assert sum(a.predicted != b.predicted for a, b in zip(plain, reference)) >= 10     # the coverage matters
+    for ref, got in zip(reference, compiled):
+        if ref.predicted is not None:
+            assert got.predicted == pytest.approx(ref.predicted, rel=1e-9), ref.row.id
+
+
 def test_no_constant_from_too_few_rows():
     keys = {p.key for p in C.parameters_for(ROWS)}
     stacks = {}
@@ -174,6 +189,19 @@ def test_cross_validated_figures_stay_within_the_documented_values(figure, key):
     mape = C.pooled_mape(folds)
     assert mape is not None and np.isfinite(mape)
     assert mape <= DOC[figure] + 2.0
+
+
+def test_the_shipped_profiles_carry_their_stacks_kernel_facts():
+    """A study names a fitted profile (``--runtime gpt-fast``) without a measured row's software: the
+    shipped profile itself must say what its stack's kernels do (``ador calibrate`` writes the facts
+    of the stack's current release), as validation prices its rows."""
+    from ador.hardware.calibration import fitted_runtimes
+    from ador.validation.kernels import DEFAULT_PROFILE, kernel_facts
+    shipped = fitted_runtimes()
+    assert {"gpt-fast", "torchao", "tensorrt-llm"} <= set(shipped)
+    for stack, profile in shipped.items():
+        if stack != DEFAULT_PROFILE:
+            assert {k: getattr(profile, k) for k, _ in kernel_facts(stack)} == dict(kernel_facts(stack)), stack
 
 
 def test_a_rocm_build_is_a_stack_of_its_own():

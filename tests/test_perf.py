@@ -347,3 +347,70 @@ def test_dequant_per_row_must_be_a_list_of_precision_names(bad):
     from ador.hardware.runtime import RuntimeProfile
     with pytest.raises(ConfigError, match="dequant_per_row"):
         RuntimeProfile(name="x", dequant_per_row=bad)
+
+
+def test_a_per_query_head_decode_kernel_rereads_its_kv_head_through_l2():
+    """A decode kernel that does not group a KV head's query heads reads the head once per query head
+    (ador.validation.kernels: TensorRT-LLM <= 0.9's masked kernel off XQA's 8x128 shapes). When the
+    group's thread blocks read the same head together, DRAM serves it once and the L2 every read: the
+    DRAM term keeps the unique bytes and the L2 bandwidth sets a floor. When the runtime copies the
+    head for each query head first (gpt-fast's repeat_interleave), every read is DRAM traffic."""
+    from ador.validation.kernels import kernel_facts
+    fp8 = get_precision("fp8")
+    mistral = ZOO["mistral-7b"]                              # 32 query heads over 8 KV heads of dim 128
+    att = next(o for o in decode_step(mistral, fp8, 1, 64, 2048) if o.kind == "attention")
+    group = att.kv_group
+    assert group == 4
+
+    def per_head(g, d):
+        return g
+    shared = gpu.op_terms(H100, att, fp8)
+    via_l2 = gpu.op_terms(H100, att, fp8, kv_reads=per_head)
+    copies = gpu.op_terms(H100, att, fp8, kv_reads=per_head, kv_expanded=True)
+    assert H100.l2_bw_bytes_per_s > H100.hbm_bw_bytes_per_s
+    assert via_l2[1] == pytest.approx(shared[1]) and shared[3] == 0.0
+    assert via_l2[3] == pytest.approx(group * att.kv_bytes / H100.l2_bw_bytes_per_s)
+    assert copies[1] == pytest.approx((group * att.kv_bytes + att.act_bytes) / H100.hbm_bw_bytes_per_s)
+    assert copies[3] == 0.0
+    no_figure = dataclasses.replace(H100, l2_bw_bytes_per_s=0.0)    # without a cache figure: all from DRAM
+    assert gpu.op_terms(no_figure, att, fp8, kv_reads=per_head)[1] == pytest.approx(copies[1])
+    # through a runtime profile: gpt-fast's copies cost DRAM time, the same kernel on one head does not
+    from ador.hardware.runtime import get_runtime
+    from ador.perf.rules import rates_of
+    expanded = get_runtime("gpt-fast")
+    assert expanded.expanded_kv_decode and expanded.decode_kv_reads(group, att.k) == group
+    one_head = dataclasses.replace(expanded, expanded_kv_decode=False)
+    t_copies, t_one = (gpu.op_time(H100, att, fp8, 1, rates_of(H100, r))[0] for r in (expanded, one_head))
+    assert t_copies > 1.5 * t_one
+
+    # which software does what (TensorRT-LLM <= 0.9's XQA coverage only where it is priced)
+    from ador.validation import kernels
+    software = ("tensorrt-llm 0.8.0", "tensorrt-llm 0.9.0", "tensorrt-llm 0.13.0", "tensorrt-llm", "gpt-fast",
+                "vllm 0.6.0")
+    for priced, old in ((False, ("any",)), (True, ("8x128",))):
+        kernels.kernel_facts.cache_clear()
+        try:
+            kernels.PRICE_XQA_COVERAGE = priced
+            facts = [dict(kernel_facts(s)) for s in software]
+        finally:
+            kernels.PRICE_XQA_COVERAGE = False
+            kernels.kernel_facts.cache_clear()
+        assert [f["grouped_kv_decode"] for f in facts] == [old, old, ("any",), ("any",), (), ("any",)]
+        assert [f["expanded_kv_decode"] for f in facts] == [False, False, False, False, True, False]
+
+
+def test_l2_rereads_bind_where_the_l2_is_fast_beside_dram_and_not_where_it_is_not():
+    """The same Mistral-7B decode step under TensorRT-LLM 0.8's kernels (XQA for 8x128 only): slower
+    than with grouped reads on an H200 (HBM3e at 4.8 TB/s beside its L2), not on an L40S (GDDR6 at
+    0.86 TB/s), which is what the release's published runs show (docs/validation.md)."""
+    from ador.hardware.runtime import get_runtime
+    model, fp8 = ZOO["mistral-7b"], get_precision("fp8")
+    new = get_runtime("default")
+    old = dataclasses.replace(new, grouped_kv_decode=("8x128",))      # XQA's shapes only
+    slow = {}
+    for name in ("h200-sxm-141gb", "l40s-48gb"):
+        device = PRESETS[name]
+        t = [evaluate(System(device=device, tp=1, runtime=r), model, fp8, batch=120, input_len=128,
+                      output_len=2048).tbt_s for r in (old, new)]
+        slow[name] = t[0] / t[1]
+    assert slow["h200-sxm-141gb"] > 1.1 and slow["l40s-48gb"] == pytest.approx(1.0, abs=0.02)

@@ -193,6 +193,9 @@ class GpuSpec:
     # "waves", data-parallel tiles in whole waves (split-K only to fill one wave), or "stream-k",
     # persistent kernels that share the K iterations of all tiles evenly over the SMs (no partial wave)
     gemm_schedule: GemmSchedule = "waves"
+    # last-level cache read bandwidth, whole chip (0: not known). A decode-attention kernel that runs
+    # one thread block per query head re-reads a shared KV head from here (ador.perf.gpu.op_terms)
+    l2_bw_bytes_per_s: float = 0.0
     efficiency: GpuEfficiency = field(default_factory=GpuEfficiency)
     source: str = ""
     # the package's dies where they are not die_area_mm2 cut into reticle-sized pieces at node_nm
@@ -203,8 +206,8 @@ class GpuSpec:
     def __post_init__(self) -> None:
         _check(self, positive=("fp16_flops_per_s", "simt_flops_per_s", "hbm_bw_bytes_per_s", "hbm_capacity_bytes",
                                "sm_count", "freq_hz", "die_area_mm2", "tdp_w"),
-               non_negative=("fp8_flops_per_s", "int8_ops_per_s", "l2_bytes", "link_bw_bytes_per_s",
-                             "link_latency_s", "memory_stacks", "memory_sites"))
+               non_negative=("fp8_flops_per_s", "int8_ops_per_s", "l2_bytes", "l2_bw_bytes_per_s",
+                             "link_bw_bytes_per_s", "link_latency_s", "memory_stacks", "memory_sites"))
         if self.memory_sites < self.memory_stacks:
             raise ConfigError("memory_sites", self.memory_sites, f"fewer than memory_stacks={self.memory_stacks}")
         if self.gemm_schedule not in ("waves", "stream-k"):

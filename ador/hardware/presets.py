@@ -34,12 +34,25 @@ HOPPER_GEMM_SCHEDULE: GemmSchedule = "stream-k"
 # held-out H100/H200 rows get worse (docs/validation.md, "One all-reduce"; benchmarks/nvls_fit.py).
 NVLS_BOARDS = ("h100-sxm-80gb", "h200-sxm-141gb", "b200-sxm-192gb")
 
+# Last-level cache read bandwidth, whole chip, working set inside the L2, measured by one read-only
+# kernel on every GPU (te42kyfo/gpu-benches, gpu-l2-cache/: a100_80.txt ~5.4 TB/s at 2-28 MB,
+# h200.txt ~9.7 TB/s at 10-40 MB, l40.txt ~5.2 TB/s at 1.5-92 MB). The H100 SXM is the H200's die at
+# the same SM count and clock; the L40 is the L40S's AD102 at its SM count. Vendors publish a peak only
+# for GA100 (A100 whitepaper: 5,120 B/clk, 7.2 TB/s at 1,410 MHz), which kernels do not reach.
+L2_BW_A100 = 5.4e12
+L2_BW_GH100 = 9.7e12
+L2_BW_AD102 = 5.2e12
+# Chips and Cheese, "Nvidia's B200: Keeping the CUDA Juggernaut Rolling": 16.8 TB/s across the two
+# dies' L2 partitions (21 TB/s within one)
+L2_BW_B200 = 16.8e12
+
 _GPU_SPECS = (
     GpuSpec(
         name="a100-sxm-80gb", memory_kind="hbm2e", memory_stacks=5, memory_sites=6,
         vendor="NVIDIA", simt_flops_per_s=19.5e12, fp16_flops_per_s=312e12, fp8_flops_per_s=0.0,
         int8_ops_per_s=624e12, hbm_bw_bytes_per_s=2039e9, hbm_capacity_bytes=80 * GiB, l2_bytes=40 * MiB,
         sm_count=108, freq_hz=1.41e9, link_bw_bytes_per_s=300e9, die_area_mm2=826.0, node_nm=7, tdp_w=400.0,
+        l2_bw_bytes_per_s=L2_BW_A100,
         source="NVIDIA A100 datasheet (2021) and A100 architecture whitepaper (GA100: 826 mm2, TSMC N7); "
                "NVLink3 600 GB/s bidirectional",
     ),
@@ -48,6 +61,7 @@ _GPU_SPECS = (
         vendor="NVIDIA", simt_flops_per_s=19.5e12, fp16_flops_per_s=312e12, fp8_flops_per_s=0.0,
         int8_ops_per_s=624e12, hbm_bw_bytes_per_s=1555e9, hbm_capacity_bytes=40 * GiB, l2_bytes=40 * MiB,
         sm_count=108, freq_hz=1.41e9, link_bw_bytes_per_s=300e9, die_area_mm2=826.0, node_nm=7, tdp_w=400.0,
+        l2_bw_bytes_per_s=L2_BW_A100,
         source="NVIDIA A100 datasheet (2021): HBM2 1555 GB/s, 40 GB",
     ),
     GpuSpec(
@@ -56,6 +70,7 @@ _GPU_SPECS = (
         int8_ops_per_s=1978.9e12, hbm_bw_bytes_per_s=3.35e12, hbm_capacity_bytes=80 * GiB, l2_bytes=50 * MiB,
         sm_count=132, freq_hz=1.98e9, link_bw_bytes_per_s=450e9, die_area_mm2=814.0, node_nm=5, tdp_w=700.0,
         gemm_schedule=HOPPER_GEMM_SCHEDULE,
+        l2_bw_bytes_per_s=L2_BW_GH100,
         source="NVIDIA H100 datasheet (SXM5) and Hopper whitepaper (GH100: 814 mm2, TSMC 4N, a 5 nm-class "
                "process); NVLink4 900 GB/s bidirectional",
     ),
@@ -65,6 +80,7 @@ _GPU_SPECS = (
         int8_ops_per_s=1978.9e12, hbm_bw_bytes_per_s=4.8e12, hbm_capacity_bytes=141 * GiB, l2_bytes=50 * MiB,
         sm_count=132, freq_hz=1.98e9, link_bw_bytes_per_s=450e9, die_area_mm2=814.0, node_nm=5, tdp_w=700.0,
         gemm_schedule=HOPPER_GEMM_SCHEDULE,
+        l2_bw_bytes_per_s=L2_BW_GH100,
         source="NVIDIA H200 datasheet (SXM): GH100 with 141 GB HBM3e at 4.8 TB/s",
     ),
     GpuSpec(
@@ -73,6 +89,7 @@ _GPU_SPECS = (
         int8_ops_per_s=733e12, hbm_bw_bytes_per_s=864e9, hbm_capacity_bytes=46068 * MiB, l2_bytes=96 * MiB,
         sm_count=142, freq_hz=2.52e9, link_bw_bytes_per_s=31.5e9, link_latency_s=10e-6, die_area_mm2=608.5,
         node_nm=5, tdp_w=350.0,
+        l2_bw_bytes_per_s=L2_BW_AD102,
         source="NVIDIA L40S datasheet (AD102: 608.5 mm2, TSMC 4N); GDDR6 864 GB/s, 46068 MiB visible with "
                "ECC on; no NVLink, PCIe 4.0 x16 at 31.5 GB/s per direction",
     ),
@@ -97,6 +114,7 @@ _GPU_SPECS = (
         # an assumption, unvalidated as the B200 is: Blackwell's CUTLASS/cuBLAS GEMMs are persistent kernels
         # too (CUTLASS 3.8+ sm100 kernels take their tiles from a dynamic, cluster-launch-control scheduler)
         gemm_schedule="stream-k",
+        l2_bw_bytes_per_s=L2_BW_B200,
         source="NVIDIA HGX B200 datasheet (per GPU: 2.25 PF dense FP16, 4.5 PF dense FP8, 8 TB/s, 180 GB "
                "usable of 192 GB HBM3e, NVLink5 1.8 TB/s bidirectional, 1000 W; read in GiB as the other HBM parts: "
                "nvidia-smi shows 183,359 MiB, TensorRT-LLM issue 10278); two reticle-sized dies (~800 mm2 each, "

@@ -18,6 +18,10 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``grouped_kv_decode``: the (query heads per KV head, head dim) shapes for which the runtime's
   decode-attention kernel reads each KV head once for its whole query group ("any": every shape,
   as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head;
+- ``expanded_kv_decode``: where it reads per query head, whether the runtime first copies each KV
+  head for every query head into device memory (``repeat_interleave`` before attention), so every
+  read comes from DRAM; otherwise one kernel's thread blocks of a query group read the same KV head,
+  which DRAM serves once and the last-level cache the other times (``ador.perf.gpu.op_terms``);
 - ``dequant_per_row``: the weight-only precisions whose GEMM kernel dequantises the weight matrix
   once per activation row rather than once per GEMM (PyTorch's tinygemm int4 kernel, which gpt-fast
   and torchao call: ``ador.validation.kernels``); empty for kernels that reuse a dequantised tile;
@@ -84,6 +88,7 @@ class RuntimeProfile:
     collective_latency_s: float = 0.0
     comm_overlap: float = 0.0
     grouped_kv_decode: tuple[str, ...] = ("any",)
+    expanded_kv_decode: bool = False
     decode_kv_split: bool = True
     dequant_per_row: tuple[str, ...] = ()
     reserved_bytes: float = 0.0
@@ -112,8 +117,9 @@ class RuntimeProfile:
             bounds = self.release_bounds()
             if bounds is None or bounds[0] > bounds[1]:
                 raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
-        if not isinstance(self.decode_kv_split, bool):
-            raise ConfigError("decode_kv_split", self.decode_kv_split, "must be true or false")
+        for name in ("decode_kv_split", "expanded_kv_decode"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, getattr(self, name), "must be true or false")
         if isinstance(self.dequant_per_row, str) or not all(isinstance(p, str) for p in self.dequant_per_row):
             raise ConfigError("dequant_per_row", self.dequant_per_row, "expected a list of precision names")
 

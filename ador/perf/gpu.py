@@ -102,12 +102,13 @@ def prefill_attention_fill(gpu: GpuSpec, op: Op) -> float:
     return whole_waves(blocks, gpu.sm_count, block_fill)
 
 
-def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
-             kv_split: bool = True, dequant_per_row: tuple[str, ...] = ()) -> tuple[float, float, float, float]:
+def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool = True,
+             dequant_per_row: tuple[str, ...] = (), kv_expanded: bool = False) -> tuple[float, float, float, float]:
     """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
-    the SIMT peak, and the least time its data takes at the parallelism the kernel has: nonzero
-    only for decode attention under a runtime whose kernel does not split the KV sequence).
+    the SIMT peak, and the least time its data takes at the parallelism the kernel has or through
+    the last-level cache: nonzero only for decode attention under a runtime whose kernel does not
+    split the KV sequence or reads a KV head once per query head).
     A weight-only GEMM converts each weight once per block of ``GPU_WEIGHT_ONLY_ROWS`` activation
     rows, or once per row under a kernel that re-dequantises for every row (``dequant_per_row``, a
     fact of the runtime's kernels).
@@ -125,22 +126,28 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None,
         return compute, memory, dequant, 0.0
     if kind == ATTENTION:
         # FlashAttention-style fused kernel; decode (one query per head) streams the KV cache
-        kv_bytes = attention_kv_bytes(op, kv_reads)
+        kv_bytes = attention_kv_bytes(op, kv_reads)      # every read, re-reads of a KV head included
+        dram_kv_bytes = kv_bytes
         floor = 0.0
         if op.m == 1:
             # the query heads sharing a KV head are the rows of one MMA tile; KV splits fill the SMs
             rows = op.kv_group
             fill = rows / (-(-rows // GPU_DECODE_ATTN_ROWS) * GPU_DECODE_ATTN_ROWS)
+            reads = kv_reads(op.kv_group, op.k) if kv_reads is not None else 1
             if not kv_split:
                 # one thread block per (sequence, KV head) and per read of that head (a kernel that
                 # does not share it reads it once per query head), each streaming at what one block
                 # on one SM reaches
-                reads = kv_reads(op.kv_group, op.k) if kv_reads is not None else 1
                 blocks = op.groups // op.kv_group * reads
                 floor = kv_bytes / (min(blocks, gpu.sm_count) * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
+            if reads > 1 and not kv_expanded and gpu.l2_bw_bytes_per_s:
+                # a query group's thread blocks read one KV head together: DRAM serves it once, the
+                # last-level cache every read (without a cache figure, all of them come from DRAM)
+                dram_kv_bytes = op.kv_bytes
+                floor = max(floor, kv_bytes / gpu.l2_bw_bytes_per_s)
         else:
             fill = prefill_attention_fill(gpu, op)
-        memory = (kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
+        memory = (dram_kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
         return op.flops / (dense_peak(gpu, p, attention=True) * fill), memory, 0.0, floor
     if kind == VECTOR or kind == MEMORY:
         # elementwise kernels stream their operands through HBM between kernels
@@ -162,7 +169,7 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
     kind = op.kind
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
-    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row)
+    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row, r.kv_expanded)
     eff = tensor_efficiency(gpu, p, attention=kind == ATTENTION) if compute else 1.0
     t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s,
                 memory_floor=floor)

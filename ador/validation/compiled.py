@@ -127,8 +127,9 @@ class CompiledRows:
         model, precision = get_model(m.model), get_precision(m.precision)
         system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
         rules = self.kernel_rules(m)
-        kv_reads, kv_split, per_row = (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row) \
-            if rules is not None else (None, True, ())
+        kv_reads, kv_split, per_row, expanded = (
+            (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row, rules.expanded_kv_decode)
+            if rules is not None else (None, True, (), False))
 
         def stage(op_list, step: bool) -> int:
             s = len(self.stage_step)
@@ -142,7 +143,8 @@ class CompiledRows:
                                      ("tp", m.tp), ("bw", bw), ("hop", hop), ("direct", direct)):
                             c[f].append(v)
                     continue
-                compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split, per_row)
+                compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split, per_row,
+                                                             expanded)
                 for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
                              ("memory", memory), ("dequant", dequant), ("floor", floor),
                              ("fp8", precision.mac_dtype(attention=op.kind == ATTENTION) == "fp8")):
