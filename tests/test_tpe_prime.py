@@ -338,3 +338,22 @@ def test_trials_stored_while_the_run_starts_are_read_once_and_answer_repeats(wor
     for params, value in zip(stored, (1.0, 2.0)):
         answer = history.repeat_of(params, dists)
         assert answer is not None and answer[0] == [value, 2.0]
+
+
+def test_a_run_on_optunas_path_does_not_read_the_arrays(workdir, monkeypatch):
+    """A grouped TPE (Optuna's own path) cannot be primed: its run's start loads the trials and
+    reads no arrays it would throw away."""
+    from ador.explore import history as history_mod
+    from ador.explore.history import History
+    study, durable = _tpe_study(workdir, "grouped")
+    reads = []
+    real = history_mod.completed_columns
+    monkeypatch.setattr(history_mod, "completed_columns", lambda reader: reads.append(1) or real(reader))
+    for group, primed in ((True, False), (False, True)):
+        sampler = FlatTPESampler(seed=1, multivariate=True, group=group)
+        assert sampler.can_prime is primed
+        mem = optuna.create_study(directions=study.directions, sampler=sampler)
+        History(durable, mem, space=study.space).start()
+        assert len(reads) == int(primed)
+        assert len(mem.get_trials()) == (0 if primed else 120)     # primed: the sampler holds them, not the study
+        reads.clear()

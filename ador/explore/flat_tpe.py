@@ -203,6 +203,12 @@ class FlatTPESampler(TPESampler):
     def _fast(self) -> bool:
         return not (self._group or self._pruned)
 
+    @property
+    def can_prime(self) -> bool:
+        """Whether ``prime`` may take stored rows (not on Optuna's own path: ``group=True``, or after a
+        pruned trial), so a caller reads them only when they will be used."""
+        return self._fast()
+
     @_locked
     def prime(self, study: Study, completed: CompletedColumns) -> bool:
         """Read a stored study's COMPLETE trials from arrays (ador/explore/stored_columns.py), as

@@ -125,7 +125,7 @@ class History:
         # ador's TPE reads the completed trials as arrays; read before the designs, so that each
         # trial it reads is among them (a trial stored meanwhile by another worker is in both)
         tpe = self.sampler if isinstance(self.sampler, FlatTPESampler) else None
-        completed = completed_columns(self.stored) if tpe is not None else None
+        completed = completed_columns(self.stored) if tpe is not None and tpe.can_prime else None
         for key, (durable_id, number) in self.stored.designs().items():      # answers for repeats
             self.designs[key] = (durable_id, number, None)
         if isinstance(self.sampler, optuna.samplers.RandomSampler):
