@@ -1,6 +1,6 @@
 """What pricing TensorRT-LLM 0.6-0.9's decode-kernel coverage does to the fit and to held-out rows.
 
-    python -c "from benchmarks import xqa_fit; print(xqa_fit.run())"   # about 4 min on one core
+    python -c "from benchmarks import xqa_fit; print(xqa_fit.run())"   # about 2 min on one core
 
 Those releases build their grouped-query decode kernel (XQA) for 8 query heads per KV head of dim
 128 only; other GQA shapes (Mistral-7B's 4, Falcon-180B's 29 of dim 64) run a kernel of one thread

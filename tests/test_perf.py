@@ -365,27 +365,32 @@ def test_a_per_query_head_decode_kernel_rereads_its_kv_head_through_l2():
     def per_head(g, d):
         return g
     shared = gpu.op_terms(H100, att, fp8)
-    via_l2 = gpu.op_terms(H100, att, fp8, kv_reads=per_head)
-    copies = gpu.op_terms(H100, att, fp8, kv_reads=per_head, kv_expanded=True)
+    via_l2 = gpu.op_terms(H100, att, fp8, kv_reads=per_head, kv_l2=True)
+    copies = gpu.op_terms(H100, att, fp8, kv_reads=per_head)              # the default: every read from DRAM
     assert H100.l2_bw_bytes_per_s > H100.hbm_bw_bytes_per_s
     assert via_l2[1] == pytest.approx(shared[1]) and shared[3] == 0.0
     assert via_l2[3] == pytest.approx(group * att.kv_bytes / H100.l2_bw_bytes_per_s)
     assert copies[1] == pytest.approx((group * att.kv_bytes + att.act_bytes) / H100.hbm_bw_bytes_per_s)
     assert copies[3] == 0.0
     no_figure = dataclasses.replace(H100, l2_bw_bytes_per_s=0.0)    # without a cache figure: all from DRAM
-    assert gpu.op_terms(no_figure, att, fp8, kv_reads=per_head)[1] == pytest.approx(copies[1])
-    # through a runtime profile: gpt-fast's copies cost DRAM time, the same kernel on one head does not
+    assert gpu.op_terms(no_figure, att, fp8, kv_reads=per_head, kv_l2=True)[1] == pytest.approx(copies[1])
+    # through a runtime profile: gpt-fast's copies cost DRAM time, a kernel re-reading one head does not,
+    # and the breakdown says what binds
     from ador.hardware.runtime import get_runtime
     from ador.perf.rules import rates_of
     expanded = get_runtime("gpt-fast")
-    assert expanded.expanded_kv_decode and expanded.decode_kv_reads(group, att.k) == group
-    one_head = dataclasses.replace(expanded, expanded_kv_decode=False)
-    t_copies, t_one = (gpu.op_time(H100, att, fp8, 1, rates_of(H100, r))[0] for r in (expanded, one_head))
-    assert t_copies > 1.5 * t_one
+    assert not expanded.kv_rereads_from_l2 and expanded.decode_kv_reads(group, att.k) == group
+    one_head = dataclasses.replace(expanded, kv_rereads_from_l2=True, decode_kv_split=True)
+    (t_copies, _, bound_copies), (t_one, _, bound_one) = (gpu.op_time(H100, att, fp8, 1, rates_of(H100, r))
+                                                          for r in (expanded, one_head))
+    assert t_copies > 1.5 * t_one and bound_one == "l2" and bound_copies != "l2"
+    long = next(o for o in decode_step(mistral, fp8, 1, 1, 32000) if o.kind == "attention")
+    unsplit = dataclasses.replace(one_head, decode_kv_split=False)        # one sequence: too few blocks
+    assert gpu.op_time(H100, long, fp8, 1, rates_of(H100, unsplit))[2] == "parallelism"
 
     # which software does what (TensorRT-LLM <= 0.9's XQA coverage only where it is priced)
     from ador.validation import kernels
-    software = ("tensorrt-llm 0.8.0", "tensorrt-llm 0.9.0", "tensorrt-llm 0.13.0", "tensorrt-llm", "gpt-fast",
+    software = ("tensorrt-llm 0.8.0", "tensorrt-llm 0.6.1", "tensorrt-llm 0.5.0", "tensorrt-llm", "gpt-fast",
                 "vllm 0.6.0")
     for priced, old in ((False, ("any",)), (True, ("8x128",))):
         kernels.kernel_facts.cache_clear()
@@ -396,7 +401,8 @@ def test_a_per_query_head_decode_kernel_rereads_its_kv_head_through_l2():
             kernels.PRICE_XQA_COVERAGE = False
             kernels.kernel_facts.cache_clear()
         assert [f["grouped_kv_decode"] for f in facts] == [old, old, ("any",), ("any",), (), ("any",)]
-        assert [f["expanded_kv_decode"] for f in facts] == [False, False, False, False, True, False]
+        assert [f["kv_rereads_from_l2"] for f in facts] == [True, True, True, True, False, False]
+    assert dict(kernel_facts("tensorrt-llm 0.13.0"))["grouped_kv_decode"] == ("any",)
 
 
 def test_l2_rereads_bind_where_the_l2_is_fast_beside_dram_and_not_where_it_is_not():
@@ -406,7 +412,7 @@ def test_l2_rereads_bind_where_the_l2_is_fast_beside_dram_and_not_where_it_is_no
     from ador.hardware.runtime import get_runtime
     model, fp8 = ZOO["mistral-7b"], get_precision("fp8")
     new = get_runtime("default")
-    old = dataclasses.replace(new, grouped_kv_decode=("8x128",))      # XQA's shapes only
+    old = dataclasses.replace(new, grouped_kv_decode=("8x128",), kv_rereads_from_l2=True)   # XQA's shapes only
     slow = {}
     for name in ("h200-sxm-141gb", "l40s-48gb"):
         device = PRESETS[name]

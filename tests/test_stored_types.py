@@ -76,3 +76,14 @@ def test_folded_reads_are_exact_on_a_server_set_to_short_float_texts(pg_db):
     trials = sorted((t for t in table if t.state == TrialState.COMPLETE), key=lambda t: t.number)
     assert [t.params["x"] for t in trials] == numbers
     assert [t.values for t in trials] == [[x, 2 * x] for x in numbers]
+
+
+@pytest.mark.parametrize("choices", [[2, 2.0], [25e9, 25000000000]])
+def test_choices_equal_once_stored_are_one_choice_twice(choices):
+    """2 and 2.0 read back from the stored settings as 2 and 2: refused when the space is read,
+    not when the study is reopened."""
+    from ador.errors import ConfigError
+    from ador.explore.space import build_space
+    with pytest.raises(ConfigError, match="choices must be distinct"):
+        build_space({"base": "ador-example", "knobs": {"links.bw_bytes_per_s_per_link": {
+            "type": "categorical", "choices": choices}}})

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ador.config import from_mapping, load_yaml, to_mapping
+from ador.config import canonical, from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnevenSplitError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.hardware import AdorChip, device_from_mapping, device_to_mapping, get_device
@@ -42,7 +42,8 @@ class Knob:
                     raise ConfigError(f"{where}.choices[{i}]", choice, "too large (at most 2**53)")
                 if not isinstance(choice, (str, int, float, bool)):
                     raise ConfigError(f"{where}.choices[{i}]", choice, "a choice is a number, string or boolean")
-            if len(set(map(repr, self.choices))) != len(self.choices):
+            # distinct as stored: a study's settings keep whole floats as ints (2.0 is 2 once reopened)
+            if len(set(map(repr, canonical(list(self.choices))))) != len(self.choices):
                 raise ConfigError(f"{where}.choices", list(self.choices), "choices must be distinct")
             return
         if self.low is None or self.high is None:

@@ -18,10 +18,11 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``grouped_kv_decode``: the (query heads per KV head, head dim) shapes for which the runtime's
   decode-attention kernel reads each KV head once for its whole query group ("any": every shape,
   as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head;
-- ``expanded_kv_decode``: where it reads per query head, whether the runtime first copies each KV
-  head for every query head into device memory (``repeat_interleave`` before attention), so every
-  read comes from DRAM; otherwise one kernel's thread blocks of a query group read the same KV head,
-  which DRAM serves once and the last-level cache the other times (``ador.perf.gpu.op_terms``);
+- ``kv_rereads_from_l2``: where it reads per query head, whether those reads are of one KV head that
+  the query group's thread blocks read together, which DRAM serves once and the last-level cache every
+  time (TensorRT-LLM's masked multi-head kernel, ``ador.perf.gpu.op_terms``); false (the default):
+  every read comes from DRAM, as where the runtime first copies each KV head for every query head
+  (gpt-fast's ``repeat_interleave`` before attention);
 - ``dequant_per_row``: the weight-only precisions whose GEMM kernel dequantises the weight matrix
   once per activation row rather than once per GEMM (PyTorch's tinygemm int4 kernel, which gpt-fast
   and torchao call: ``ador.validation.kernels``); empty for kernels that reuse a dequantised tile;
@@ -88,7 +89,7 @@ class RuntimeProfile:
     collective_latency_s: float = 0.0
     comm_overlap: float = 0.0
     grouped_kv_decode: tuple[str, ...] = ("any",)
-    expanded_kv_decode: bool = False
+    kv_rereads_from_l2: bool = False
     decode_kv_split: bool = True
     dequant_per_row: tuple[str, ...] = ()
     reserved_bytes: float = 0.0
@@ -117,7 +118,7 @@ class RuntimeProfile:
             bounds = self.release_bounds()
             if bounds is None or bounds[0] > bounds[1]:
                 raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
-        for name in ("decode_kv_split", "expanded_kv_decode"):
+        for name in ("decode_kv_split", "kv_rereads_from_l2"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")
         if isinstance(self.dequant_per_row, str) or not all(isinstance(p, str) for p in self.dequant_per_row):

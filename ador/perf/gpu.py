@@ -102,13 +102,20 @@ def prefill_attention_fill(gpu: GpuSpec, op: Op) -> float:
     return whole_waves(blocks, gpu.sm_count, block_fill)
 
 
+def l2_rereads(gpu: GpuSpec, op: Op, kv_reads, kv_l2: bool) -> bool:
+    """Whether a decode attention's reads of a KV head, once per query head, come through the L2
+    (``RuntimeProfile.kv_rereads_from_l2``, on a GPU with an L2 bandwidth figure) rather than DRAM."""
+    return bool(kv_l2 and gpu.l2_bw_bytes_per_s and op.m == 1 and kv_reads is not None
+                and kv_reads(op.kv_group, op.k) > 1)
+
+
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool = True,
-             dequant_per_row: tuple[str, ...] = (), kv_expanded: bool = False) -> tuple[float, float, float, float]:
+             dequant_per_row: tuple[str, ...] = (), kv_l2: bool = False) -> tuple[float, float, float, float]:
     """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
     the SIMT peak, and the least time its data takes at the parallelism the kernel has or through
     the last-level cache: nonzero only for decode attention under a runtime whose kernel does not
-    split the KV sequence or reads a KV head once per query head).
+    split the KV sequence, or reads a KV head once per query head through the L2, ``l2_rereads``).
     A weight-only GEMM converts each weight once per block of ``GPU_WEIGHT_ONLY_ROWS`` activation
     rows, or once per row under a kernel that re-dequantises for every row (``dequant_per_row``, a
     fact of the runtime's kernels).
@@ -140,7 +147,7 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
                 # on one SM reaches
                 blocks = op.groups // op.kv_group * reads
                 floor = kv_bytes / (min(blocks, gpu.sm_count) * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
-            if reads > 1 and not kv_expanded and gpu.l2_bw_bytes_per_s:
+            if l2_rereads(gpu, op, kv_reads, kv_l2):
                 # a query group's thread blocks read one KV head together: DRAM serves it once, the
                 # last-level cache every read (without a cache figure, all of them come from DRAM)
                 dram_kv_bytes = op.kv_bytes
@@ -159,7 +166,8 @@ def combine(compute, memory, dequant, tensor_eff, hbm_eff, dequant_eff, overlap,
             memory_floor=0.0):
     """A kernel's time from its full-efficiency terms: compute and memory overlap by the runtime's
     rule (``ador.perf.rules.overlapped``, the rule designs follow too), dequantisation and the fixed
-    cost per kernel add on; the data takes at least ``memory_floor`` (the kernel's parallelism).
+    cost per kernel add on; the data takes at least ``memory_floor`` (the kernel's parallelism, or the
+    L2's bandwidth for a kernel that re-reads KV heads).
     Works on numbers or on arrays (calibration prices every row at once)."""
     data = X.maximum(memory / hbm_eff, memory_floor)
     return overlapped(compute / tensor_eff, data, overlap, X) + dequant / dequant_eff + overhead_s
@@ -169,7 +177,7 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
     kind = op.kind
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
-    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row, r.kv_expanded)
+    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row, r.kv_l2)
     eff = tensor_efficiency(gpu, p, attention=kind == ATTENTION) if compute else 1.0
     t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s,
                 memory_floor=floor)
@@ -178,5 +186,10 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
     streamed = memory / r.hbm_efficiency
     if compute / eff >= max(streamed, floor):
         return t, TENSOR, "compute"
-    # decode attention whose kernel has too few thread blocks to stream the KV cache at HBM bandwidth
-    return t, TENSOR, "parallelism" if floor > streamed else "memory"
+    if floor <= streamed:
+        return t, TENSOR, "memory"
+    # decode attention whose kernel re-reads KV heads through the L2, or has too few thread blocks to
+    # stream the KV cache at HBM bandwidth: whichever floor is the larger
+    if l2_rereads(gpu, op, r.kv_reads, r.kv_l2) and floor == op_terms(gpu, op, p, r.kv_reads, True, (), True)[3]:
+        return t, TENSOR, "l2"
+    return t, TENSOR, "parallelism"

@@ -43,12 +43,12 @@ class Rates:
     bandwidth, the latency of one collective step, the fixed cost of one operator, the overlap
     rule. The same object (with arrays for a population) feeds every engine's formulas."""
     __slots__ = ("hbm_efficiency", "hbm_bw", "link_bw", "step_latency_s", "op_overhead_s", "overlap", "direct",
-                 "kv_reads", "kv_expanded", "kv_split", "dequant_per_row", "net_bw", "net_step_latency_s", "p2p_cross",
+                 "kv_reads", "kv_l2", "kv_split", "dequant_per_row", "net_bw", "net_step_latency_s", "p2p_cross",
                  "d2d_bw",
                  "d2d_step_latency_s")
 
     def __init__(self, *, hbm_efficiency, hbm_bw, link_bw, step_latency_s, op_overhead_s, overlap, direct,
-                 kv_reads=None, kv_expanded=False, kv_split=True, dequant_per_row=(), net_bw=0.0,
+                 kv_reads=None, kv_l2=False, kv_split=True, dequant_per_row=(), net_bw=0.0,
                  net_step_latency_s=0.0, p2p_cross=0.0, d2d_bw=0.0, d2d_step_latency_s=0.0) -> None:
         self.hbm_efficiency = hbm_efficiency
         self.hbm_bw = hbm_bw
@@ -58,7 +58,7 @@ class Rates:
         self.overlap = overlap
         self.direct = direct
         self.kv_reads = kv_reads          # (kv_group, head_dim) -> KV reads per decode step (the profile's rule)
-        self.kv_expanded = kv_expanded    # are those reads of copies in HBM (else of one head, through L2)
+        self.kv_l2 = kv_l2                # are those reads of one head, served by the L2 (else all from HBM)
         self.kv_split = kv_split          # does decode attention split the KV sequence over thread blocks
         self.dequant_per_row = dequant_per_row   # weight-only precisions dequantised once per activation row
         self.net_bw = net_bw              # the node-to-node tier, for pipeline sends that cross nodes
@@ -94,7 +94,7 @@ def rates_of(device, runtime, *, hbm_efficiency=None, node=None, tp: int = 1, pp
                  d2d_step_latency_s=D2D_LATENCY_S + runtime.collective_latency_s,
                  op_overhead_s=runtime.kernel_overhead_s + runtime.kernel_overhead_cycles / device.freq_hz,
                  overlap=runtime.overlap, direct=direct, kv_reads=runtime.decode_kv_reads,
-                 kv_expanded=runtime.expanded_kv_decode,
+                 kv_l2=runtime.kv_rereads_from_l2,
                  kv_split=runtime.decode_kv_split, dequant_per_row=runtime.dequant_per_row,
                  net_bw=net_bw, net_step_latency_s=net_latency, p2p_cross=p2p_cross)
 

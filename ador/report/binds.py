@@ -21,6 +21,7 @@ BOUND_WORDS = {"compute": "compute-bound operators", "memory": "memory-bound ope
                "die_to_die": "collectives between the dies of each device",
                "parallelism": "decode attention held back by its kernel's parallelism (too few thread blocks "
                "to stream the KV cache at HBM bandwidth)",
+               "l2": "decode attention re-reading each KV head once per query head through the L2",
                HOST: "per-step host overhead"}
 
 

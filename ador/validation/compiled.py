@@ -127,8 +127,8 @@ class CompiledRows:
         model, precision = get_model(m.model), get_precision(m.precision)
         system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
         rules = self.kernel_rules(m)
-        kv_reads, kv_split, per_row, expanded = (
-            (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row, rules.expanded_kv_decode)
+        kv_reads, kv_split, per_row, via_l2 = (
+            (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row, rules.kv_rereads_from_l2)
             if rules is not None else (None, True, (), False))
 
         def stage(op_list, step: bool) -> int:
@@ -144,7 +144,7 @@ class CompiledRows:
                             c[f].append(v)
                     continue
                 compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split, per_row,
-                                                             expanded)
+                                                             via_l2)
                 for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
                              ("memory", memory), ("dequant", dequant), ("floor", floor),
                              ("fp8", precision.mac_dtype(attention=op.kind == ATTENTION) == "fp8")):

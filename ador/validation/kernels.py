@@ -8,15 +8,15 @@ software's facts, whether its stack has a fitted profile or takes the default on
   (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h); other GQA
   shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one thread
   block and one KV read per query head. Those reads of one KV head come together, so DRAM serves it
-  once and the L2 the group's other reads (``expanded_kv_decode`` false): a cost that binds on
+  once and the L2 the group's other reads (``kv_rereads_from_l2``): a cost that binds on
   Hopper, less on the A100, not on the L40S, whose GDDR6 is slow beside its L2 -- as the rows show.
   Priced, it takes the public rows from 9.5% to 7.9% (5-fold 10.5% -> 9.0%), but the refit then
   raises Hopper's HBM efficiencies and our own held-out H100/H200 rows go from 9.4% to 12.6%
   (``benchmarks/xqa_fit.py``; docs/validation.md), so ``PRICE_XQA_COVERAGE`` keeps it off and every
   release groups every shape, as before. Later releases are taken to group every shape (XQA grew;
   not checked release by release). gpt-fast and torchao expand the KV heads to every query head
-  (repeat_interleave) before scaled_dot_product_attention, so each read is of a copy in DRAM
-  (``expanded_kv_decode``). Other stacks: shared for every shape.
+  (repeat_interleave) before scaled_dot_product_attention, so each read is of a copy in DRAM (the
+  default). Other stacks: shared for every shape.
 - ``decode_kv_split``: whether the kernel splits each sequence's KV over thread blocks until the
   SMs are busy. TensorRT-LLM's "multi-block mode" does, and is on by default from release 0.13
   ("[BREAKING CHANGE] Enabled multi_block_mode by default", release notes 0.13.0); before, it was a
@@ -57,11 +57,14 @@ from ador.validation.data import stack_of
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
 
 STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
-# (stack, last release whose decode kernels group only these shapes, the shapes); later: every shape
-GROUPED_KV_UNTIL: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {"tensorrt-llm": ((0, 9), ("8x128",))}
-# whether GROUPED_KV_UNTIL prices rows (off: see above; benchmarks/xqa_fit.py measures both ways)
+# (stack, first and last releases whose decode kernels group only these shapes, the shapes); other
+# releases: every shape (TensorRT-LLM's before 0.6 not checked)
+GROUPED_KV_ONLY: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[str, ...]]] = {
+    "tensorrt-llm": ((0, 6), (0, 9), ("8x128",))}
+# whether GROUPED_KV_ONLY prices rows (off: see above; benchmarks/xqa_fit.py measures both ways)
 PRICE_XQA_COVERAGE = False
-STACK_EXPANDED_KV = frozenset({"gpt-fast", "torchao"})
+# stacks whose per-query-head decode kernel reads one KV head for the group at once (L2 re-reads)
+STACK_KV_REREADS_FROM_L2 = frozenset({"tensorrt-llm"})
 STACK_UNSPLIT_KV_DECODE = frozenset({"gpt-fast", "torchao"})
 # software strings naming code whose decode attention is known not to split (see above)
 UNSPLIT_KV_DECODE_CODE = ("benchmarks/gpu_measure.py",)
@@ -85,12 +88,12 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
     per_row += tuple(p for code, names in DEQUANT_PER_ROW_CODE.items() if code in software for p in names
                      if p not in per_row)
     grouped = STACK_GROUPED_KV.get(stack, ("any",))
-    if PRICE_XQA_COVERAGE and stack in GROUPED_KV_UNTIL:
+    if PRICE_XQA_COVERAGE and stack in GROUPED_KV_ONLY:
         version = release(software)
-        last, shapes = GROUPED_KV_UNTIL[stack]
-        if version is not None and version <= last:
+        first, last, shapes = GROUPED_KV_ONLY[stack]
+        if version is not None and first <= version <= last:
             grouped = shapes
-    return (("grouped_kv_decode", grouped), ("expanded_kv_decode", stack in STACK_EXPANDED_KV),
+    return (("grouped_kv_decode", grouped), ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
             ("decode_kv_split", split), ("dequant_per_row", per_row))
 
 
