@@ -14,6 +14,7 @@ here changes the shipped calibration.
 """
 from __future__ import annotations
 
+import statistics
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -53,8 +54,16 @@ def _fit(public: list, held_out: dict[str, list]) -> dict[str, Any]:
                                calibrate.evaluate_rows(public, f.values, fitted_on=public))["by_metric"].items()},
                            "constants": {k: round(f.values[k], 3) for k in WATCHED if k in f.values}}
     for name, rows in held_out.items():
-        s = summarise(calibrate.evaluate_rows(rows, f.values, fitted_on=public))
-        out[f"{name}_mape_pct"] = round(s["mape_pct"], 2)
+        results = calibrate.evaluate_rows(rows, f.values, fitted_on=public)
+        out[f"{name}_mape_pct"] = round(summarise(results)["mape_pct"], 2)
+        if name == "own_gpu":
+            # where the held-out error sits: one bf16 layer shard's decode, by TP (signed mean, %)
+            shards: dict[int, list[float]] = {}
+            for r in results:
+                if r.row.metric == "decode_shard_ms" and r.row.precision == "bf16" and r.error_pct is not None:
+                    shards.setdefault(r.row.tp, []).append(r.error_pct)
+            out["own_bf16_decode_shard_bias_pct_by_tp"] = {tp: round(statistics.fmean(e), 1)
+                                                          for tp, e in sorted(shards.items())}
     return out
 
 
