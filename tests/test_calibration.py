@@ -78,9 +78,14 @@ def test_compiled_rows_equal_the_scalar_model_with_a_reducing_switch(monkeypatch
     plain = C.evaluate_rows(rows, values, fitted_on=ROWS)
     monkeypatch.setattr(C, "_GPU_SPECS", tuple(dataclasses.replace(s, topology="reducing_switch")
                                                if s.name in NVLS_BOARDS else s for s in C._GPU_SPECS))
+    _paths_agree_where_the_rule_matters(rows, values, plain)          # the switch matters
+
+
+def _paths_agree_where_the_rule_matters(rows, values, plain) -> None:
+    """The scalar and array paths price ``rows`` alike, and differently from ``plain`` on >= 10 rows."""
     reference = C.evaluate_rows(rows, values, fitted_on=ROWS)
     compiled = C.compile_rows(rows).results(C.efficiencies(values, ""), C.runtimes_from(values, rows=ROWS))
-    assert sum(a.predicted != b.predicted for a, b in zip(plain, reference)) >= 10     # the switch matters
+    assert sum(a.predicted != b.predicted for a, b in zip(plain, reference)) >= 10
     for ref, got in zip(reference, compiled):
         if ref.predicted is not None:
             assert got.predicted == pytest.approx(ref.predicted, rel=1e-9), ref.row.id
@@ -93,12 +98,7 @@ def test_compiled_rows_equal_the_scalar_model_with_xqa_coverage_priced():
     values = {p.key: p.decode(0.3) for p in C.parameters_for(ROWS)}
     plain = C.evaluate_rows(ROWS, values, fitted_on=ROWS)
     with xqa_coverage(True):
-        reference = C.evaluate_rows(ROWS, values, fitted_on=ROWS)
-        compiled = C.compile_rows(ROWS).results(C.efficiencies(values, ""), C.runtimes_from(values, rows=ROWS))
-    assert sum(a.predicted != b.predicted for a, b in zip(plain, reference)) >= 10     # the coverage matters
-    for ref, got in zip(reference, compiled):
-        if ref.predicted is not None:
-            assert got.predicted == pytest.approx(ref.predicted, rel=1e-9), ref.row.id
+        _paths_agree_where_the_rule_matters(ROWS, values, plain)     # the coverage matters
 
 
 def test_no_constant_from_too_few_rows():
