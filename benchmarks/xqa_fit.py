@@ -4,7 +4,7 @@
 
 Those releases build their grouped-query decode kernel (XQA) for 8 query heads per KV head of dim
 128 only; other GQA shapes (Mistral-7B's 4, Falcon-180B's 29 of dim 64) run a kernel of one thread
-block per query head, whose reads of one KV head DRAM serves once and the L2 the others
+block per query head, whose reads of one KV head DRAM serves once and the L2 every time
 (``ador.validation.kernels``, ``ador.perf.gpu.op_terms``). Fits the GPU efficiencies and runtime
 profiles on the public rows (``ador/data/measured.csv``) as ``ador calibrate`` does, without that
 fact (what ador ships) and with it, cross-validates each (5-fold and leave-one-source-out, as
@@ -15,32 +15,17 @@ here changes the shipped calibration.
 from __future__ import annotations
 
 import statistics
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
-from ador.validation import calibrate, kernels
+from ador.validation import calibrate
 from ador.validation.data import DEFAULT_DATA, load_measurements
+from ador.validation.kernels import xqa_coverage
 from ador.validation.predict import summarise
 
 HELD_OUT = {"own_gpu": DEFAULT_DATA.parent / "measured-own-gpu.csv",
             "nim_h100": DEFAULT_DATA.parent / "measured-nim-h100.csv"}
 EVALUATIONS = 8000    # as `ador calibrate`
 WATCHED = ("hbm.hbm2e", "hbm.hbm3", "hbm.hbm3e", "hbm.gddr6", "dequant", "GH100.tensor_fp8")
-
-
-@contextmanager
-def xqa_coverage(priced: bool) -> Iterator[None]:
-    """Price TensorRT-LLM 0.6-0.9's XQA coverage (``priced``) or not, for the block."""
-    saved = kernels.PRICE_XQA_COVERAGE
-    kernels.PRICE_XQA_COVERAGE = priced
-    kernels.kernel_facts.cache_clear()
-    kernels._with_facts.cache_clear()
-    try:
-        yield
-    finally:
-        kernels.PRICE_XQA_COVERAGE = saved
-        kernels.kernel_facts.cache_clear()
-        kernels._with_facts.cache_clear()
 
 
 def _fit(public: list, held_out: dict[str, list]) -> dict[str, Any]:

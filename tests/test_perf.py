@@ -389,17 +389,12 @@ def test_a_per_query_head_decode_kernel_rereads_its_kv_head_through_l2():
     assert gpu.op_time(H100, long, fp8, 1, rates_of(H100, unsplit))[2] == "parallelism"
 
     # which software does what (TensorRT-LLM <= 0.9's XQA coverage only where it is priced)
-    from ador.validation import kernels
+    from ador.validation.kernels import xqa_coverage
     software = ("tensorrt-llm 0.8.0", "tensorrt-llm 0.6.1", "tensorrt-llm 0.5.0", "tensorrt-llm", "gpt-fast",
                 "vllm 0.6.0")
     for priced, old in ((False, ("any",)), (True, ("8x128",))):
-        kernels.kernel_facts.cache_clear()
-        try:
-            kernels.PRICE_XQA_COVERAGE = priced
+        with xqa_coverage(priced):
             facts = [dict(kernel_facts(s)) for s in software]
-        finally:
-            kernels.PRICE_XQA_COVERAGE = False
-            kernels.kernel_facts.cache_clear()
         assert [f["grouped_kv_decode"] for f in facts] == [old, old, ("any",), ("any",), (), ("any",)]
         assert [f["kv_rereads_from_l2"] for f in facts] == [True, True, True, True, False, False]
     assert dict(kernel_facts("tensorrt-llm 0.13.0"))["grouped_kv_decode"] == ("any",)

@@ -102,11 +102,14 @@ def prefill_attention_fill(gpu: GpuSpec, op: Op) -> float:
     return whole_waves(blocks, gpu.sm_count, block_fill)
 
 
-def l2_rereads(gpu: GpuSpec, op: Op, kv_reads, kv_l2: bool) -> bool:
-    """Whether a decode attention's reads of a KV head, once per query head, come through the L2
-    (``RuntimeProfile.kv_rereads_from_l2``, on a GPU with an L2 bandwidth figure) rather than DRAM."""
-    return bool(kv_l2 and gpu.l2_bw_bytes_per_s and op.m == 1 and kv_reads is not None
-                and kv_reads(op.kv_group, op.k) > 1)
+def l2_floor(gpu: GpuSpec, op: Op, kv_reads, kv_l2: bool) -> float:
+    """The least time a decode attention's reads of its KV heads, once per query head, take through
+    the L2 (``RuntimeProfile.kv_rereads_from_l2``, on a GPU with an L2 bandwidth figure); 0 where
+    they come from DRAM or the kernel shares each head across its query group."""
+    if not (kv_l2 and gpu.l2_bw_bytes_per_s and op.m == 1 and kv_reads is not None
+            and kv_reads(op.kv_group, op.k) > 1):
+        return 0.0
+    return attention_kv_bytes(op, kv_reads) / gpu.l2_bw_bytes_per_s
 
 
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool = True,
@@ -115,7 +118,7 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
     the SIMT peak, and the least time its data takes at the parallelism the kernel has or through
     the last-level cache: nonzero only for decode attention under a runtime whose kernel does not
-    split the KV sequence, or reads a KV head once per query head through the L2, ``l2_rereads``).
+    split the KV sequence, or reads a KV head once per query head through the L2, ``l2_floor``).
     A weight-only GEMM converts each weight once per block of ``GPU_WEIGHT_ONLY_ROWS`` activation
     rows, or once per row under a kernel that re-dequantises for every row (``dequant_per_row``, a
     fact of the runtime's kernels).
@@ -147,11 +150,12 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
                 # on one SM reaches
                 blocks = op.groups // op.kv_group * reads
                 floor = kv_bytes / (min(blocks, gpu.sm_count) * GPU_DECODE_ATTN_BLOCK_BYTES_PER_S)
-            if l2_rereads(gpu, op, kv_reads, kv_l2):
+            l2 = l2_floor(gpu, op, kv_reads, kv_l2)
+            if l2:
                 # a query group's thread blocks read one KV head together: DRAM serves it once, the
                 # last-level cache every read (without a cache figure, all of them come from DRAM)
                 dram_kv_bytes = op.kv_bytes
-                floor = max(floor, kv_bytes / gpu.l2_bw_bytes_per_s)
+                floor = max(floor, l2)
         else:
             fill = prefill_attention_fill(gpu, op)
         memory = (dram_kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
@@ -190,6 +194,4 @@ def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str |
         return t, TENSOR, "memory"
     # decode attention whose kernel re-reads KV heads through the L2, or has too few thread blocks to
     # stream the KV cache at HBM bandwidth: whichever floor is the larger
-    if l2_rereads(gpu, op, r.kv_reads, r.kv_l2) and floor == op_terms(gpu, op, p, r.kv_reads, True, (), True)[3]:
-        return t, TENSOR, "l2"
-    return t, TENSOR, "parallelism"
+    return t, TENSOR, "l2" if floor == l2_floor(gpu, op, r.kv_reads, r.kv_l2) else "parallelism"

@@ -44,8 +44,7 @@ class Rates:
     rule. The same object (with arrays for a population) feeds every engine's formulas."""
     __slots__ = ("hbm_efficiency", "hbm_bw", "link_bw", "step_latency_s", "op_overhead_s", "overlap", "direct",
                  "kv_reads", "kv_l2", "kv_split", "dequant_per_row", "net_bw", "net_step_latency_s", "p2p_cross",
-                 "d2d_bw",
-                 "d2d_step_latency_s")
+                 "d2d_bw", "d2d_step_latency_s")
 
     def __init__(self, *, hbm_efficiency, hbm_bw, link_bw, step_latency_s, op_overhead_s, overlap, direct,
                  kv_reads=None, kv_l2=False, kv_split=True, dequant_per_row=(), net_bw=0.0,

@@ -8,7 +8,7 @@ software's facts, whether its stack has a fitted profile or takes the default on
   (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h); other GQA
   shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one thread
   block and one KV read per query head. Those reads of one KV head come together, so DRAM serves it
-  once and the L2 the group's other reads (``kv_rereads_from_l2``): a cost that binds on
+  once and the L2 every read (``kv_rereads_from_l2``): a cost that binds on
   Hopper, less on the A100, not on the L40S, whose GDDR6 is slow beside its L2 -- as the rows show.
   Priced, it takes the public rows from 9.5% to 7.9% (5-fold 10.5% -> 9.0%), but the refit then
   raises Hopper's HBM efficiencies and our own held-out H100/H200 rows go from 9.4% to 12.6%
@@ -45,9 +45,10 @@ software's facts, whether its stack has a fitted profile or takes the default on
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from ador.errors import ConfigError
 from ador.hardware.runtime import RuntimeProfile
@@ -95,6 +96,23 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
             grouped = shapes
     return (("grouped_kv_decode", grouped), ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
             ("decode_kv_split", split), ("dequant_per_row", per_row))
+
+
+@contextmanager
+def xqa_coverage(priced: bool) -> Iterator[None]:
+    """Price TensorRT-LLM 0.6-0.9's grouped-query coverage (``GROUPED_KV_ONLY``) or not, for the
+    block (benchmarks/xqa_fit.py measures both; ador ships ``PRICE_XQA_COVERAGE``)."""
+    global PRICE_XQA_COVERAGE
+    saved = PRICE_XQA_COVERAGE
+    PRICE_XQA_COVERAGE = priced
+    kernel_facts.cache_clear()
+    _with_facts.cache_clear()
+    try:
+        yield
+    finally:
+        PRICE_XQA_COVERAGE = saved
+        kernel_facts.cache_clear()
+        _with_facts.cache_clear()
 
 
 @lru_cache(maxsize=1024)
