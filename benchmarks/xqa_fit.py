@@ -7,7 +7,7 @@ Those releases build their grouped-query decode kernel (XQA) for 8 query heads p
 block per query head, whose reads of one KV head DRAM serves once and the L2 every time
 (``ador.validation.kernels``, ``ador.perf.gpu.op_terms``). Fits the GPU efficiencies and runtime
 profiles on the public rows (``ador/data/measured.csv``) as ``ador calibrate`` does, without that
-fact (what ador ships) and with it, cross-validates each (5-fold and leave-one-source-out, as
+fact and with it (what ador ships), cross-validates each (5-fold and leave-one-source-out, as
 ``ador calibrate --cv``), and predicts with each fit the rows no fit sees: our own H100/H200
 measurements and NVIDIA NIM's published H100 rows. docs/validation.md quotes the figures; nothing
 here changes the shipped calibration.
@@ -56,7 +56,7 @@ def run() -> dict[str, Any]:
     public = load_measurements(DEFAULT_DATA)
     held_out = {name: load_measurements(path) for name, path in HELD_OUT.items()}
     out = {}
-    for name, priced in (("as_shipped", False), ("xqa_coverage_priced", True)):
+    for name, priced in (("xqa_coverage_not_priced", False), ("xqa_coverage_priced_as_shipped", True)):
         with xqa_coverage(priced):
             out[name] = _fit(public, held_out)
     return out

@@ -96,7 +96,8 @@ def test_compiled_rows_equal_the_scalar_model_with_xqa_coverage_priced():
     path re-reads a KV head through the L2 as the scalar path does."""
     from ador.validation.kernels import xqa_coverage
     values = {p.key: p.decode(0.3) for p in C.parameters_for(ROWS)}
-    plain = C.evaluate_rows(ROWS, values, fitted_on=ROWS)
+    with xqa_coverage(False):
+        plain = C.evaluate_rows(ROWS, values, fitted_on=ROWS)
     with xqa_coverage(True):
         _paths_agree_where_the_rule_matters(ROWS, values, plain)     # the coverage matters
 
@@ -327,3 +328,22 @@ def test_the_fit_repeats_powell_and_nelder_mead_while_a_cycle_gains(monkeypatch)
         keeps_going = gained >= C.CYCLE_GAIN_PCT and budget - spent >= 2 * phase
         assert keeps_going == (n < len(cycles) - 1), n
     assert f.mape_pct == best and f.evaluations == spent
+
+
+def test_the_validation_page_states_the_shipped_constants():
+    """docs/validation.md's table of fitted constants is generated from calibration.yaml: a refit
+    that is not written to the page fails here, and each constant's values are there."""
+    from pathlib import Path
+
+    from ador.validation import fit_table
+    page = (Path(__file__).resolve().parents[1] / "docs" / "validation.md").read_text()
+    block = page.split(fit_table.DOC_COMMAND + " -->", 1)[1].split("<!-- END GENERATED -->", 1)[0]
+    shipped = fit_table.shipped()
+    assert block.strip() == fit_table.table(shipped).strip()
+    values = shipped["fit"]["values"]
+    assert f"GA100 {values['GA100.tensor']:.3f}" in block and f"HBM3E {values['hbm.hbm3e']:.3f}" in block
+    assert f"MAPE {shipped['fit']['mape_pct']:.2f}% in-sample" in block
+    for key in shipped["fit"]["on_bounds"]:        # every constant on a bound says which
+        name = "hbm" if key.startswith("hbm.") else key.rsplit(".", 1)[-1]
+        line = next(row for row in block.splitlines() if row.startswith(f"| `{name}` |"))
+        assert "bound)" in line, key

@@ -415,3 +415,36 @@ def test_l2_rereads_bind_where_the_l2_is_fast_beside_dram_and_not_where_it_is_no
                       output_len=2048).tbt_s for r in (old, new)]
         slow[name] = t[0] / t[1]
     assert slow["h200-sxm-141gb"] > 1.1 and slow["l40s-48gb"] == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("input_len", [1, 2, 128, 2048])
+def test_a_runtime_whose_first_token_comes_from_decode_pays_one_decode_step(input_len):
+    """TurboMind before lmdeploy 0.1.0a2: the prefill pass stops one prompt token short and a decode
+    step over the last one emits the first token; the decode steps after it are unchanged."""
+    from ador.hardware.runtime import get_runtime
+    base = get_runtime("tensorrt-llm")
+    turbo = dataclasses.replace(base, first_token_from_decode=True)
+    model, p = ZOO["llama-2-7b"], get_precision("fp16")
+    device = PRESETS["a100-sxm-80gb"]
+    plain = evaluate(System(device=device, runtime=base), model, p, batch=1, input_len=input_len, output_len=16)
+    got = evaluate(System(device=device, runtime=turbo), model, p, batch=1, input_len=input_len, output_len=16)
+    system = System(device=device, runtime=turbo)
+    prefilled = stage_time(system, p, prefill(model, p, 1, 1, input_len - 1), breakdown=False).time_s \
+        if input_len > 1 else 0.0      # a one-token prompt has no prefill pass at all
+    step = stage_time(system, p, decode_step(model, p, 1, 1, input_len), breakdown=False).time_s
+    assert got.ttft_s == pytest.approx(turbo.request_overhead_s + prefilled + step, rel=1e-12)
+    assert got.tbt_s == plain.tbt_s
+    assert got.e2e_s == pytest.approx(got.ttft_s + 15 * got.tbt_s, rel=1e-12)
+    if input_len == 1:
+        assert got.ttft_s == pytest.approx(plain.ttft_s, rel=1e-12)   # a one-token prefill is that decode step
+    else:
+        assert got.ttft_s > plain.ttft_s   # the decode step streams every weight once more
+
+
+@pytest.mark.parametrize("software, from_decode", [
+    ("lmdeploy 0.1.0a1 (turbomind)", True), ("lmdeploy 0.1.0a0", True), ("lmdeploy v0.0.9", True),
+    ("lmdeploy 0.1.0a2", False), ("lmdeploy 0.1.0", False), ("lmdeploy 0.2.0rc1", False), ("lmdeploy", False),
+    ("tensorrt-llm 0.9.0", False), ("vllm 0.1.0a1", False)])
+def test_only_turbomind_before_its_unified_passes_emits_the_first_token_from_decode(software, from_decode):
+    from ador.validation.kernels import kernel_facts
+    assert dict(kernel_facts(software))["first_token_from_decode"] is from_decode

@@ -1,8 +1,11 @@
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from ador.hardware import PRESETS, System
+from ador.hardware.runtime import get_runtime
 from ador.perf import evaluate
 from ador.perf.population import evaluate_population
 from ador.workload import get_model, get_precision
@@ -13,16 +16,19 @@ from tests.strategies import ador_chips
 @given(chips=st.lists(ador_chips(), min_size=1, max_size=12), tp=st.sampled_from([1, 8]),
        batch=st.integers(1, 128), input_len=st.integers(1, 3000), output_len=st.integers(1, 500),
        model=st.sampled_from(["llama-3-70b", "mixtral-8x7b", "gpt-j-6b"]),
-       precision=st.sampled_from(["fp16", "fp8", "int4-wo"]))
-def test_population_equals_one_design_at_a_time(chips, tp, batch, input_len, output_len, model, precision):
+       precision=st.sampled_from(["fp16", "fp8", "int4-wo"]), first_token_from_decode=st.booleans())
+def test_population_equals_one_design_at_a_time(chips, tp, batch, input_len, output_len, model, precision,
+                                                first_token_from_decode):
     spec, p = get_model(model), get_precision(precision)
     chips = [c for c in chips if spec.n_heads % (tp * c.dies) == 0]     # (the rest: tests/test_dies.py)
     if spec.n_heads % tp or not chips:
         return
-    got = evaluate_population(chips, spec, p, batch=batch, input_len=input_len, output_len=output_len, tp=tp)
+    runtime = dataclasses.replace(get_runtime(), first_token_from_decode=first_token_from_decode)
+    got = evaluate_population(chips, spec, p, batch=batch, input_len=input_len, output_len=output_len, tp=tp,
+                              runtime=runtime)
     for i, chip in enumerate(chips):
-        r = evaluate(System(device=chip, tp=tp), spec, p, batch=batch, input_len=input_len, output_len=output_len,
-                     breakdown=False)
+        r = evaluate(System(device=chip, tp=tp, runtime=runtime), spec, p, batch=batch, input_len=input_len,
+                     output_len=output_len, breakdown=False)
         assert got["ttft_s"][i] == pytest.approx(r.ttft_s, rel=1e-9)
         assert got["tbt_s"][i] == pytest.approx(r.tbt_s, rel=1e-9)
         assert got["e2e_s"][i] == pytest.approx(r.e2e_s, rel=1e-9)

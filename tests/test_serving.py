@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import math
 
@@ -36,6 +37,14 @@ def test_one_request_is_prefill_plus_decode_of_the_perf_model(system, policy):
     assert r.ttft_ms["p50"] == pytest.approx(e.ttft_s * 1e3, rel=6e-4)        # ... percentiles within a bucket
     assert r.e2e_ms["p50"] == pytest.approx(e.e2e_s * 1e3, rel=0.005)
     assert r.tbt_ms["mean"] == pytest.approx(e.tbt_s * 1e3, rel=0.005)
+
+
+def test_the_simulator_refuses_a_runtime_whose_first_token_comes_from_decode():
+    """Its schedulers emit the first token where the prefill ends, so such a runtime would have the
+    simulator and the analytical model disagree on one request's first token: refused, by name."""
+    turbo = dataclasses.replace(A100x8, runtime=dataclasses.replace(A100x8.runtime, first_token_from_decode=True))
+    with pytest.raises(ConfigError, match="runtime.first_token_from_decode"):
+        simulate(turbo, L70, FP16, [Request(0, 0.0, 512, 64)])
 
 
 def test_memory_starved_system_queues_instead_of_over_admitting():

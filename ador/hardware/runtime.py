@@ -29,6 +29,10 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``decode_kv_split``: whether the decode-attention kernel splits each sequence's KV cache over
   thread blocks until the SMs are busy (FlashDecoding, split-KV); without it one block streams each
   (sequence, KV head) and a small batch reads the cache at a few blocks' bandwidth, not the HBM's;
+- ``first_token_from_decode``: whether the prefill pass stops one token short and the first token
+  comes from a decode step over the last prompt token (TurboMind before lmdeploy 0.1.0a2,
+  ``ador.validation.kernels``), so a request's first token costs the prefill of all but one prompt
+  token plus one decode step; false (the default): the prefill pass emits it;
 - ``reserved_bytes``: device memory the runtime keeps for itself;
 - ``releases``: the releases of its software a fitted profile was fitted on (``0.5-0.9``; empty: not
   known or not fitted). Validation prices a row of a release outside them with the default profile,
@@ -92,6 +96,7 @@ class RuntimeProfile:
     kv_rereads_from_l2: bool = False
     decode_kv_split: bool = True
     dequant_per_row: tuple[str, ...] = ()
+    first_token_from_decode: bool = False
     reserved_bytes: float = 0.0
     releases: str = ""
     source: str = ""
@@ -118,7 +123,7 @@ class RuntimeProfile:
             bounds = self.release_bounds()
             if bounds is None or bounds[0] > bounds[1]:
                 raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
-        for name in ("decode_kv_split", "kv_rereads_from_l2"):
+        for name in ("decode_kv_split", "kv_rereads_from_l2", "first_token_from_decode"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")
         if isinstance(self.dequant_per_row, str) or not all(isinstance(p, str) for p in self.dequant_per_row):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ador.errors import ConfigError
+from ador.hardware.runtime import RuntimeProfile
 from ador.hardware.system import System
 from ador.ops import SCALAR
 from ador.perf.stage import StageResult, stage_time
@@ -130,6 +131,20 @@ def mean_over_generation(t_first, t_mid, t_last, first_kv, last_kv, X=SCALAR):
     return X.where(last_kv - first_kv < 2, t_mid, (t_first + 4.0 * t_mid + t_last) / 6.0)
 
 
+def prefilled_tokens(runtime: RuntimeProfile, input_len: int) -> int:
+    """Prompt tokens a request's prefill pass processes: the whole prompt, or all but the last under
+    a runtime whose first token comes from a decode step over the last prompt token
+    (``RuntimeProfile.first_token_from_decode``; 0: no prefill pass at all)."""
+    return input_len - 1 if runtime.first_token_from_decode else input_len
+
+
+def first_token_s(request_overhead_s, prefill_s, first_step_s=0.0):
+    """A request's time to first token: the runtime's fixed cost per request (front end,
+    tokenisation, admission), its prefill pass and, under a runtime whose first token comes from a
+    decode step (``prefilled_tokens``), that step at the prompt's KV length."""
+    return request_overhead_s + prefill_s + first_step_s
+
+
 def end_to_end_s(ttft_s, tbt_s, output_len):
     """A request's latency: its first token (the runtime's fixed cost per request included), then
     output_len - 1 decode steps."""
@@ -156,12 +171,15 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
     for field, value in (("batch", batch), ("input_len", input_len), ("output_len", output_len)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(field, value, "must be a positive integer")
-    pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, input_len, system.pp,
-                                                system.dies), breakdown=breakdown)
+    runtime = system.runtime
+    prompt = prefilled_tokens(runtime, input_len)
+    pre = stage_time(system, precision, prefill(model, precision, system.tp, batch, prompt, system.pp, system.dies),
+                     breakdown=breakdown) if prompt else StageResult(0.0)
     tbt, dec = mean_decode_time(system, model, precision, batch, input_len, output_len, breakdown)
-    # the first token comes after the runtime's fixed cost per request (front end, tokenisation,
-    # admission) and the prefill
-    ttft = system.runtime.request_overhead_s + pre.time_s
+    first_step = stage_time(system, precision, decode_step(model, precision, system.tp, batch, input_len, system.pp,
+                                                           system.dies), breakdown=False).time_s \
+        if runtime.first_token_from_decode else 0.0
+    ttft = first_token_s(runtime.request_overhead_s, pre.time_s, first_step)
     e2e = end_to_end_s(ttft, tbt, output_len)
     return Evaluation(
         model=model.name, hardware=system.device.name, precision=precision.name, tp=system.tp, pp=system.pp,

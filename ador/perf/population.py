@@ -17,7 +17,8 @@ from ador.hardware.devices import AdorChip
 from ador.hardware.runtime import RuntimeProfile, get_runtime
 from ador.hardware.system import NodeTier
 from ador.perf import ador_engines as E
-from ador.perf.evaluate import end_to_end_s, generation_tbt, memory_utilisation, p99_decode_kv, p99_of_steps
+from ador.perf.evaluate import (end_to_end_s, first_token_s, generation_tbt, memory_utilisation, p99_decode_kv,
+                                p99_of_steps, prefilled_tokens)
 from ador.ops import Labels
 from ador.perf.rules import NUMPY, Rates, rates_of
 from ador.perf.stage import ops_seconds
@@ -174,8 +175,11 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     def stage(ops):
         return stage_seconds(ca, ops, precision, tp, r, runtime, memo)
 
-    prefill_s = stage(prefill(model, precision, tp, batch, input_len, pp, dies))
-    ttft = runtime.request_overhead_s + prefill_s
+    prompt = prefilled_tokens(runtime, input_len)
+    prefill_s = stage(prefill(model, precision, tp, batch, prompt, pp, dies)) if prompt else np.zeros(ca.n)
+    first_step_s = stage(decode_step(model, precision, tp, batch, input_len, pp, dies)) \
+        if runtime.first_token_from_decode else 0.0
+    ttft = first_token_s(runtime.request_overhead_s, prefill_s, first_step_s)
     tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp, dies)), input_len,
                                 output_len)
     e2e = end_to_end_s(ttft, tbt, output_len)

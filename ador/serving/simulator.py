@@ -115,6 +115,12 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     ``step_by_step``: price decode iterations one at a time instead of in closed-form runs (same
     result; the reference for tests and the benchmark's baseline)."""
     config.check()
+    if system.runtime.first_token_from_decode:
+        # the schedulers emit a request's first token where its prefill ends (no release simulated
+        # here runs TurboMind's old split of the last prompt token into a decode step)
+        raise ConfigError("runtime.first_token_from_decode", True, "the serving simulator emits the first token "
+                                                                   "at the end of the prefill; simulate a profile "
+                                                                   "without it")
     arrays = RequestArrays.of(requests)
     if not (0 <= window[0] < window[1] <= 1):
         raise ConfigError("window", window, "must be fractions 0 <= start < end <= 1")

@@ -19,7 +19,7 @@ from ador.hardware import PRESETS, Device, GpuEfficiency, System
 from ador.hardware.runtime import RuntimeProfile
 from ador.perf import gpu as G
 from ador.perf.collectives import RING, collective_seconds, reach
-from ador.perf.evaluate import capacity_bytes, decode_kv_points, end_to_end_s, mean_over_generation
+from ador.perf.evaluate import capacity_bytes, decode_kv_points, end_to_end_s, first_token_s, mean_over_generation
 from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
 from ador.validation.data import Measurement
 from ador.validation.predict import LAYER_METRICS, METRICS, RowResult, layer_metric_ops, profile_for
@@ -103,15 +103,15 @@ class CompiledRows:
             if metric in LAYER_METRICS:
                 layer.append((i, stages[0], nums[0]))
             elif metric == "ttft_ms":
-                ttft.append((i, stages[0]))
+                ttft.append((i, stages[0], stages[1]))
             else:
                 gen.append((i, *stages, *nums, self.rows[i].output_len))
         self.layer = np.array(layer, dtype=int).reshape(-1, 3)
-        self.ttft = np.array(ttft, dtype=int).reshape(-1, 2)
-        g = np.array(gen, dtype=float).reshape(-1, 10)
+        self.ttft = np.array(ttft, dtype=int).reshape(-1, 3)
+        g = np.array(gen, dtype=float).reshape(-1, 11)
         self.gen: dict[str, np.ndarray] = {
-            "row": g[:, 0].astype(int), "pre": g[:, 1].astype(int), "d": g[:, 2:5].astype(int), "first": g[:, 5],
-            "last": g[:, 6], "tokens": g[:, 7], "devices": g[:, 8], "out": g[:, 9]}
+            "row": g[:, 0].astype(int), "pre": g[:, 1:3].astype(int), "d": g[:, 3:6].astype(int), "first": g[:, 6],
+            "last": g[:, 7], "tokens": g[:, 8], "devices": g[:, 9], "out": g[:, 10]}
         metric_of = np.array([self.rows[i].metric for i in self.gen["row"]], dtype=object)
         self.gen_masks = {name: metric_of == name for name in ("tbt_ms", "decode_tok_s_per_user", "e2e_ms",
                                                                "output_tok_s", "output_tok_s_per_gpu")}
@@ -127,9 +127,9 @@ class CompiledRows:
         model, precision = get_model(m.model), get_precision(m.precision)
         system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
         rules = self.kernel_rules(m)
-        kv_reads, kv_split, per_row, via_l2 = (
-            (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row, rules.kv_rereads_from_l2)
-            if rules is not None else (None, True, (), False))
+        kv_reads, kv_split, per_row, via_l2, from_decode = (
+            (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row, rules.kv_rereads_from_l2,
+             rules.first_token_from_decode) if rules is not None else (None, True, (), False, False))
 
         def stage(op_list, step: bool) -> int:
             s = len(self.stage_step)
@@ -159,11 +159,20 @@ class CompiledRows:
             raise ConfigError("batch", m.batch, f"does not fit: needs {need.total_bytes / 2**30:.1f} GiB "
                                                 f"per device of {cap / 2**30:.1f}")
         first, mid, last = decode_kv_points(m.input_len, m.output_len)
-        pre = stage(prefill(model, precision, m.tp, m.batch, m.input_len, m.pp), True) \
-            if m.metric not in ("tbt_ms", "decode_tok_s_per_user") else -1
+        # the first token: the prefill pass (of all but the last prompt token, and then a decode step
+        # over it, under a runtime whose first token comes from decode: ``evaluate.prefilled_tokens``);
+        # -1: no such stage
+        pre = first_step = -1
+        if m.metric not in ("tbt_ms", "decode_tok_s_per_user"):
+            prompt = m.input_len - 1 if from_decode else m.input_len
+            if prompt:
+                pre = stage(prefill(model, precision, m.tp, m.batch, prompt, m.pp), True)
+            if from_decode:
+                first_step = stage(decode_step(model, precision, m.tp, m.batch, m.input_len, m.pp), True)
         decodes = (-1, -1, -1) if m.metric == "ttft_ms" else \
             tuple(stage(decode_step(model, precision, m.tp, m.batch, kv, m.pp), True) for kv in (first, mid, last))
-        return (m.metric, (pre, *decodes), (first, last, system.replicas * m.batch * m.output_len, system.devices))
+        return (m.metric, (pre, first_step, *decodes),
+                (first, last, system.replicas * m.batch * m.output_len, system.devices))
 
     @staticmethod
     def _tiers(op, system: System) -> list[tuple[float, tuple[float, float, int]]]:
@@ -210,15 +219,18 @@ class CompiledRows:
         out = np.full(n, np.nan)
         rows, stages, layers = self.layer.T
         out[rows] = total[stages] / layers * 1e3
-        rows, stages = self.ttft.T
-        out[rows] = (per_row[rows, 10] + total[stages]) * 1e3
+        # a stage index of -1 (no such stage: no prefill pass, or no first decode step) costs nothing
+        padded = np.append(total, 0.0)
+        rows, pre, first_step = self.ttft.T
+        out[rows] = first_token_s(per_row[rows, 10], padded[pre], padded[first_step]) * 1e3
         g = self.gen
         if len(g["row"]):
             d = total[g["d"]]
             tbt = mean_over_generation(d[:, 0], d[:, 1], d[:, 2], g["first"], g["last"], NUMPY)
-            # rows that time no prefill (tbt_ms, decode_tok_s_per_user) have stage -1: any stage's time
-            # stands in, and their metric does not read it
-            e2e = end_to_end_s(per_row[g["row"], 10] + total[g["pre"]], tbt, g["out"])
+            # rows that time no prefill (tbt_ms, decode_tok_s_per_user) have no first-token stages, and
+            # their metric does not read the first token
+            pre = padded[g["pre"]]
+            e2e = end_to_end_s(first_token_s(per_row[g["row"], 10], pre[:, 0], pre[:, 1]), tbt, g["out"])
             masks = self.gen_masks
             for name, value in (("tbt_ms", tbt * 1e3), ("decode_tok_s_per_user", 1.0 / tbt), ("e2e_ms", e2e * 1e3),
                                 ("output_tok_s", g["tokens"] / e2e),

@@ -10,10 +10,11 @@ software's facts, whether its stack has a fitted profile or takes the default on
   block and one KV read per query head. Those reads of one KV head come together, so DRAM serves it
   once and the L2 every read (``kv_rereads_from_l2``): a cost that binds on
   Hopper, less on the A100, not on the L40S, whose GDDR6 is slow beside its L2 -- as the rows show.
-  Priced, it takes the public rows from 9.5% to 7.9% (5-fold 10.5% -> 9.0%), but the refit then
-  raises Hopper's HBM efficiencies and our own held-out H100/H200 rows go from 9.4% to 12.6%
-  (``benchmarks/xqa_fit.py``; docs/validation.md), so ``PRICE_XQA_COVERAGE`` keeps it off and every
-  release groups every shape, as before. Later releases are taken to group every shape (XQA grew;
+  Priced (``PRICE_XQA_COVERAGE``). It was first left off: its refit raised Hopper's HBM efficiencies
+  and took our own held-out H100/H200 rows from 9.4% to 12.6%. Once LMDeploy 0.1's first tokens were
+  priced as TurboMind computes them (``first_token_from_decode``, below), the refit with it is better
+  in-sample, in both cross-validations and on our own rows (``benchmarks/xqa_fit.py`` fits both ways;
+  docs/validation.md quotes the figures). Later releases are taken to group every shape (XQA grew;
   not checked release by release). gpt-fast and torchao expand the KV heads to every query head
   (repeat_interleave) before scaled_dot_product_attention, so each read is of a copy in DRAM (the
   default). Other stacks: shared for every shape.
@@ -42,9 +43,20 @@ software's facts, whether its stack has a fitted profile or takes the default on
   gpt-fast's int4 path (quantize.py ``WeightOnlyInt4Linear``) and torchao's ``int4_weight_only``
   call that kernel. Their int8 paths are torch.compile-generated and are not known to; other stacks'
   weight-only kernels (Marlin, TensorRT-LLM's) reuse a dequantised tile across rows.
+- ``first_token_from_decode``: whether the prefill pass stops one token short and a decode step over
+  the last prompt token emits the first token. TurboMind (lmdeploy) up to 0.1.0a1 does:
+  ``LlamaBatch<T>::ContextDecode`` sets each prompt's input length to ``missing - 1`` and runs the
+  context decoder only where more than one token is missing ("subtract input/context len by 1 to
+  skip last input token (will process with decoder later)", src/turbomind/models/llama/LlamaBatch.cc
+  at v0.1.0a1; the 0.0.x releases' ``invokePlusScalar(input_length_buf_ + base, -1, ...)`` does the
+  same), so a batch-1 first token costs a prefill of all but one prompt token and one decode step:
+  the 128-token first tokens of the public rows (Llama-2 7B and 13B, 22 and 40 ms on an A100) are
+  about a prefill and a weight-streaming decode step. "Unify prefill & decode passes" (#775,
+  2023-12-04, first in 0.1.0a2) ended it. Other stacks: the prefill pass emits the first token.
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
@@ -62,8 +74,8 @@ STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
 # releases: every shape (TensorRT-LLM's before 0.6 not checked)
 GROUPED_KV_ONLY: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[str, ...]]] = {
     "tensorrt-llm": ((0, 6), (0, 9), ("8x128",))}
-# whether GROUPED_KV_ONLY prices rows (off: see above; benchmarks/xqa_fit.py measures both ways)
-PRICE_XQA_COVERAGE = False
+# whether GROUPED_KV_ONLY prices rows (see above; benchmarks/xqa_fit.py measures both ways)
+PRICE_XQA_COVERAGE = True
 # stacks whose per-query-head decode kernel reads one KV head for the group at once (L2 re-reads)
 STACK_KV_REREADS_FROM_L2 = frozenset({"tensorrt-llm"})
 STACK_UNSPLIT_KV_DECODE = frozenset({"gpt-fast", "torchao"})
@@ -74,6 +86,23 @@ STACK_DEQUANT_PER_ROW: dict[str, tuple[str, ...]] = {"gpt-fast": ("int4-wo",), "
 DEQUANT_PER_ROW_CODE = {"_weight_int4pack_mm": ("int4-wo",)}
 # (stack, first release whose decode kernels split the KV sequence by default)
 SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
+# (stack, last release whose first token comes from a decode step, as ``full_version`` orders it; above)
+FIRST_TOKEN_FROM_DECODE_UNTIL: dict[str, tuple[int, ...]] = {"lmdeploy": (0, 1, 0, 0, 1)}    # 0.1.0a1
+
+_VERSION = re.compile(r"\s*\S+\s+v?(\d+)\.(\d+)(?:\.(\d+))?(?:\.?(a|b|rc)(\d+))?", re.IGNORECASE)
+_PRE_RELEASE = {"a": 0, "b": 1, "rc": 2}     # a final release sorts after its pre-releases (3)
+
+
+def full_version(software: str) -> tuple[int, ...] | None:
+    """The version that follows the software's name as (major, minor, patch, pre-release kind, its
+    number): ``lmdeploy 0.1.0a1`` -> (0, 1, 0, 0, 1), ``0.1.0`` -> (0, 1, 0, 3, 0); None if none
+    is stated there (``release`` gives (major, minor) alone)."""
+    m = _VERSION.match(software)
+    if m is None:
+        return None
+    major, minor, patch, kind, number = m.groups()
+    pre = (_PRE_RELEASE[kind.lower()], int(number)) if kind else (3, 0)
+    return int(major), int(minor), int(patch or 0), *pre
 
 
 @lru_cache(maxsize=1024)
@@ -94,8 +123,12 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
         first, last, shapes = GROUPED_KV_ONLY[stack]
         if version is not None and first <= version <= last:
             grouped = shapes
+    from_decode = False
+    if stack in FIRST_TOKEN_FROM_DECODE_UNTIL:
+        full = full_version(software)
+        from_decode = full is not None and full <= FIRST_TOKEN_FROM_DECODE_UNTIL[stack]
     return (("grouped_kv_decode", grouped), ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
-            ("decode_kv_split", split), ("dequant_per_row", per_row))
+            ("decode_kv_split", split), ("dequant_per_row", per_row), ("first_token_from_decode", from_decode))
 
 
 @contextmanager
