@@ -66,10 +66,10 @@ MEMORY = "hbm"            # parameter name of a memory kind's efficiency ("hbm.h
 # Overlap: GEMM and attention kernels since Ampere stream their operands through multi-stage shared-
 # memory pipelines (cp.async; TMA on Hopper) while the tensor cores work on earlier stages (CUTLASS
 # "efficient GEMM" pipelining; FlashAttention-2/3), so a kernel hides at least 90% of the shorter of
-# its compute and memory time. Left free (0-1), the public rows pull it to ~0.2, a stand-in for slow
+# its compute and memory time. Left free (0-1), the public rows pull it to ~0.5, a stand-in for slow
 # small-prompt prefills of early stacks; that fit predicts our own H100/H200 measurements
-# (measured-own-gpu.csv, never fitted) at 17.7%, this bound at 9.9% (benchmarks/heldout_overlap.py;
-# docs/validation.md, "Our own GPU measurements").
+# (measured-own-gpu.csv, never fitted) at 9.9%, this bound at 9.2% (benchmarks/heldout_overlap.py;
+# docs/validation.md, "Constants on a bound").
 BOUNDS = {"tensor": (0.1, 0.95), "tensor_fp8": (0.1, 0.95), "hbm": (0.5, 0.95), "link_efficiency": (0.2, 0.95),
           "dequant": (0.01, 1.0), "kernel_overhead_s": (1e-7, 1e-4), "step_overhead_s": (1e-7, 5e-2),
           "collective_latency_s": (1e-7, 5e-5), "overlap": (0.9, 1.0), "request_overhead_s": (1e-6, 0.5)}
