@@ -296,9 +296,9 @@ def test_a_fit_on_the_smallest_budget_still_runs_one_cycle():
 
 
 def test_the_fit_repeats_powell_and_nelder_mead_while_a_cycle_gains(monkeypatch):
-    """Each cycle is Powell then Nelder-Mead from the best point so far; another runs only while the
-    last gained at least CYCLE_GAIN_PCT (the first gains from nothing, so a second always runs when the
-    budget allows). Short passes (40 evaluations) stop in kinks, so several cycles run here."""
+    """Each cycle is Powell then Nelder-Mead from the best point so far; the fit stops once
+    QUIET_CYCLES cycles in a row each gained under CYCLE_GAIN_PCT (or the budget ends; the first
+    gains from nothing). Short passes (40 evaluations) stop in kinks, so several cycles run here."""
     import scipy.optimize
     calls = []
     minimize = scipy.optimize.minimize
@@ -315,7 +315,7 @@ def test_the_fit_repeats_powell_and_nelder_mead_while_a_cycle_gains(monkeypatch)
     assert [method for method, _, _ in calls] == ["Powell", "Nelder-Mead"] * (len(calls) // 2)
     cycles = [(calls[i], calls[i + 1]) for i in range(0, len(calls), 2)]
     assert len(cycles) >= 2
-    best, best_x, spent = np.inf, None, 0
+    best, best_x, spent, quiet = np.inf, None, 0, 0
     for n, ((_, x0, powell), (_, nm_x0, nelder_mead)) in enumerate(cycles):
         if best_x is not None:
             assert np.array_equal(x0, best_x)                  # each cycle starts where the best ended
@@ -325,7 +325,8 @@ def test_the_fit_repeats_powell_and_nelder_mead_while_a_cycle_gains(monkeypatch)
         spent += powell.nfev + nelder_mead.nfev
         if gained > 0:
             best, best_x = end.fun, end.x
-        keeps_going = gained >= C.CYCLE_GAIN_PCT and budget - spent >= 2 * phase
+        quiet = quiet + 1 if gained < C.CYCLE_GAIN_PCT else 0
+        keeps_going = quiet < C.QUIET_CYCLES and budget - spent >= 2 * phase
         assert keeps_going == (n < len(cycles) - 1), n
     assert f.mape_pct == best and f.evaluations == spent
 

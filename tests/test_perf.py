@@ -437,8 +437,11 @@ def test_a_runtime_whose_first_token_comes_from_decode_pays_one_decode_step(inpu
     assert got.e2e_s == pytest.approx(got.ttft_s + 15 * got.tbt_s, rel=1e-12)
     if input_len == 1:
         assert got.ttft_s == pytest.approx(plain.ttft_s, rel=1e-12)   # a one-token prefill is that decode step
+        assert got.activity() == pytest.approx(plain.activity(), rel=1e-12)
     else:
-        assert got.ttft_s > plain.ttft_s   # the decode step streams every weight once more
+        assert got.ttft_s > plain.ttft_s   # the decode step streams every weight once more ...
+        extra = got.activity()["dram_bytes"] - plain.activity()["dram_bytes"]
+        assert extra >= 0.99 * sum(op.weight_bytes * op.count for op in decode_step(model, p, 1, 1, input_len))
 
 
 @pytest.mark.parametrize("software, from_decode", [

@@ -1,4 +1,5 @@
 """A population scored at once equals its designs scored one by one, every study metric."""
+import dataclasses
 import math
 
 import numpy as np
@@ -6,10 +7,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ador.errors import AdorError
+from ador.hardware.runtime import get_runtime
 from ador.explore.metrics import Workload, evaluate_design, feasibility
 from ador.explore.vector import feasibility_codes, feasibility_reasons, population_metrics
 from ador.workload import get_model, get_precision
 from tests.strategies import ador_chips
+
+# a runtime whose first token comes from a decode step after a prefill one token short
+TURBOMIND = dataclasses.replace(get_runtime("tensorrt-llm"), first_token_from_decode=True)
 
 
 @settings(max_examples=12, deadline=None)
@@ -17,7 +22,7 @@ from tests.strategies import ador_chips
        batch=st.integers(1, 128), input_len=st.integers(1, 3000), output_len=st.integers(1, 500),
        model=st.sampled_from(["llama-3-70b", "mixtral-8x7b", "gpt-j-6b"]),
        precision=st.sampled_from(["fp16", "fp8", "int4-wo"]),
-       runtime=st.sampled_from(["tensorrt-llm", "ideal", "ador-paper"]),
+       runtime=st.sampled_from(["tensorrt-llm", "ideal", "ador-paper", TURBOMIND]),
        power_rule=st.sampled_from(["calibrated", "components"]))
 def test_population_metrics_equal_evaluate_design(chips, tp, batch, input_len, output_len, model, precision,
                                                   runtime, power_rule):

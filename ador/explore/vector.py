@@ -83,14 +83,18 @@ def population_metrics(chips: Sequence[AdorChip] | SimpleNamespace, model: Model
     }
     if need_energy:
         dies = int(ca.dies[0]) if ca.n else 1        # one die count per call (by_dies)
-        pre = _activity(prefill(model, precision, tp, w.batch, w.input_len, pp, dies))
-        from ador.perf.evaluate import decode_kv_points
+        from ador.perf.evaluate import decode_kv_points, prefilled_tokens
+        prompt = prefilled_tokens(runtime, w.input_len)
+        pre = _activity(prefill(model, precision, tp, w.batch, prompt, pp, dies) if prompt else ())
+        # the decode step that emits the first token where the runtime's prefill stops one token short
+        first = _activity(decode_step(model, precision, tp, w.batch, w.input_len, pp, dies)
+                          if runtime.first_token_from_decode else ())
         mid_kv = decode_kv_points(w.input_len, w.output_len)[1]
         dec = _activity(decode_step(model, precision, tp, w.batch, mid_kv, pp, dies))
         steps = w.output_len - 1
-        work = {k: pre[k] + steps * dec[k] for k in pre}
+        work = {k: pre[k] + first[k] + steps * dec[k] for k in pre}
         work["d2d_bytes"] = sum(die_link_bytes(kind, work.pop(kind), ca.dies) for kind in DIE_COLLECTIVES)
-        seconds = perf["prefill_s"] + steps * perf["decode_mid_s"]
+        seconds = perf["prefill_s"] + perf["first_step_s"] + steps * perf["decode_mid_s"]
         with np.errstate(divide="ignore", invalid="ignore"):
             per_device_j = work_energy_j(node_nm=ca.node_nm, memory_kind=ca.memory_kind,
                                          compute_dtype=precision.compute_dtype, seconds=seconds,

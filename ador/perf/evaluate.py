@@ -27,7 +27,7 @@ class Evaluation:
     batch: int
     input_len: int
     output_len: int
-    ttft_s: float          # the runtime's per-request cost and the prefill of the whole batch
+    ttft_s: float          # the runtime's per-request cost and the first token of the whole batch
     tbt_s: float           # mean time between output tokens over the generation
     e2e_s: float           # TTFT plus output_len - 1 decode steps
     output_tok_s: float    # generated tokens per second over all devices (replicas included)
@@ -37,6 +37,9 @@ class Evaluation:
     decode: StageResult    # the decode step at the middle of the generation
 
     max_seq_len: int = 0   # the model's trained context; longer runs are priced but flagged
+    # the decode step over the last prompt token that emits the first token, under a runtime whose
+    # prefill stops one token short (``prefilled_tokens``); empty otherwise
+    first_step: StageResult = StageResult(0.0)
 
     @property
     def exceeds_context(self) -> bool:
@@ -47,10 +50,11 @@ class Evaluation:
         return self.memory.total_bytes <= self.capacity_bytes
 
     def activity(self) -> dict[str, float]:
-        """Work one device does over the whole generation (prefill + output_len - 1 decode steps)."""
-        pre, dec = self.prefill.activity(), self.decode.activity()
+        """Work one device does over the whole generation (prefill, the first token's decode step
+        where the runtime has one, and output_len - 1 decode steps)."""
+        pre, first, dec = self.prefill.activity(), self.first_step.activity(), self.decode.activity()
         steps = self.output_len - 1
-        return {key: pre[key] + steps * dec[key] for key in pre}
+        return {key: pre[key] + first[key] + steps * dec[key] for key in pre}
 
     def to_dict(self, breakdown: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -177,9 +181,9 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
                      breakdown=breakdown) if prompt else StageResult(0.0)
     tbt, dec = mean_decode_time(system, model, precision, batch, input_len, output_len, breakdown)
     first_step = stage_time(system, precision, decode_step(model, precision, system.tp, batch, input_len, system.pp,
-                                                           system.dies), breakdown=False).time_s \
-        if runtime.first_token_from_decode else 0.0
-    ttft = first_token_s(runtime.request_overhead_s, pre.time_s, first_step)
+                                                           system.dies), breakdown=breakdown) \
+        if runtime.first_token_from_decode else StageResult(0.0)
+    ttft = first_token_s(runtime.request_overhead_s, pre.time_s, first_step.time_s)
     e2e = end_to_end_s(ttft, tbt, output_len)
     return Evaluation(
         model=model.name, hardware=system.device.name, precision=precision.name, tp=system.tp, pp=system.pp,
@@ -188,4 +192,5 @@ def evaluate(system: System, model: ModelSpec, precision: Precision, *, batch: i
         output_tok_s=system.replicas * batch * output_len / e2e,
         memory=footprint(model, precision, system.tp, system.pp, batch, input_len, output_len, system.dies),
         capacity_bytes=capacity_bytes(system), prefill=pre, decode=dec, max_seq_len=model.max_seq_len,
+        first_step=first_step,
     )

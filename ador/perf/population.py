@@ -158,7 +158,8 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
                         batch: int, input_len: int, output_len: int, tp: int = 1, pp: int = 1,
                         runtime: RuntimeProfile | str | None = None, p99: bool = False) -> dict[str, np.ndarray]:
     """TTFT, mean (and with ``p99`` the 99th-percentile) TBT, end-to-end latency, output tokens/s (one
-    replica of tp x pp devices), memory use and whether the model fits, and the prefill and middle
+    replica of tp x pp devices), memory use and whether the model fits, and the prefill, first-token
+    decode step (``prefilled_tokens``; zero where the prefill emits the first token) and middle
     decode stages' times, for every design: the same numbers ``ador.perf.evaluate`` gives."""
     runtime = get_runtime(runtime)
     ca = chips if isinstance(chips, SimpleNamespace) else chip_arrays(chips)
@@ -178,7 +179,7 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     prompt = prefilled_tokens(runtime, input_len)
     prefill_s = stage(prefill(model, precision, tp, batch, prompt, pp, dies)) if prompt else np.zeros(ca.n)
     first_step_s = stage(decode_step(model, precision, tp, batch, input_len, pp, dies)) \
-        if runtime.first_token_from_decode else 0.0
+        if runtime.first_token_from_decode else np.zeros(ca.n)
     ttft = first_token_s(runtime.request_overhead_s, prefill_s, first_step_s)
     tbt, t_mid = generation_tbt(lambda kv: stage(decode_step(model, precision, tp, batch, kv, pp, dies)), input_len,
                                 output_len)
@@ -187,7 +188,7 @@ def evaluate_population(chips: Sequence[AdorChip] | SimpleNamespace, model: Mode
     capacity = ca.hbm.capacity_bytes - runtime.reserved_bytes
     out = {"ttft_s": ttft, "tbt_s": tbt, "e2e_s": e2e, "output_tok_s": batch * output_len / e2e,
            "fits": need <= capacity, "memory_utilisation": memory_utilisation(need, capacity, NUMPY),
-           "prefill_s": prefill_s, "decode_mid_s": t_mid}
+           "prefill_s": prefill_s, "first_step_s": first_step_s, "decode_mid_s": t_mid}
     if p99:
         out["tbt_p99_s"] = p99_of_steps(stage(decode_step(model, precision, tp, batch,
                                                           p99_decode_kv(input_len, output_len), pp, dies)), tbt, NUMPY)

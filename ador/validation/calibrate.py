@@ -264,15 +264,18 @@ class Fit:
 
 
 PHASE_EVALUATIONS = 4000    # loss evaluations of one Powell or Nelder-Mead pass of a fit at most
-CYCLE_GAIN_PCT = 0.01       # MAPE points a Powell + Nelder-Mead cycle must gain for another to run
+CYCLE_GAIN_PCT = 0.01       # MAPE points a Powell + Nelder-Mead cycle must gain to count as progress
+QUIET_CYCLES = 2            # cycles in a row gaining less that end a fit (one quiet cycle can precede a
+                            # gain: on 2026-11-28 the public rows' third cycle gained 0.03 after 0.001)
 FIT_EVALUATIONS = 40000     # a full fit's budget (it stops earlier when a cycle gains too little)
 
 
 def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, compiled: CompiledRows | None = None,
         tick: Callable[[], None] | None = None) -> Fit:
     """Minimise MAPE over ``rows`` (given as indices into ``compiled``'s rows when it is passed).
-    Starts from fixed values; Powell, then Nelder-Mead to polish, repeated from the result while a
-    cycle gains ``CYCLE_GAIN_PCT``. ``tick`` is called at each loss evaluation (a progress bar)."""
+    Starts from fixed values; Powell, then Nelder-Mead to polish, repeated from the result until
+    ``QUIET_CYCLES`` cycles in a row each gain under ``CYCLE_GAIN_PCT``. ``tick`` is called at each
+    loss evaluation (a progress bar)."""
     from scipy.optimize import minimize   # fitting is offline; the package imports scipy only here
 
     params = parameters_for(rows)
@@ -285,9 +288,10 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
     loss = _loss(compiled, params, subset, tick)
     # MAPE is not smooth: one Powell + Nelder-Mead pass stops in a kink short of the minimum (a fresh
     # fit came out 0.08 points worse than constants fitted before on a slightly different graph). The
-    # passes repeat from where the last ended while one gains at least CYCLE_GAIN_PCT, within the budget.
+    # passes repeat from where the last ended until QUIET_CYCLES in a row each gain under
+    # CYCLE_GAIN_PCT, within the budget.
     phase = max(1, min(PHASE_EVALUATIONS, max_evaluations // 2))
-    z, best_fun, spent = [p.encode(START[p.name]) for p in params], math.inf, 0
+    z, best_fun, spent, quiet = [p.encode(START[p.name]) for p in params], math.inf, 0, 0
     while spent == 0 or max_evaluations - spent >= 2 * phase:          # at least one cycle
         first = minimize(loss, z, method="Powell", options={"maxfev": phase, "xtol": 1e-3, "ftol": 1e-5})
         second = minimize(loss, first.x, method="Nelder-Mead",
@@ -297,7 +301,8 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
         gained = best_fun - float(cycle.fun)
         if gained > 0:
             z, best_fun = cycle.x, float(cycle.fun)
-        if gained < CYCLE_GAIN_PCT:
+        quiet = quiet + 1 if gained < CYCLE_GAIN_PCT else 0
+        if quiet >= QUIET_CYCLES:
             break
     values = {p.key: p.decode(x) for p, x in zip(params, z)}
     bounds = tuple(p.key for p in params if p.on_bound(values[p.key]))
