@@ -446,7 +446,8 @@ def test_a_runtime_whose_first_token_comes_from_decode_pays_one_decode_step(inpu
 
 @pytest.mark.parametrize("software, from_decode", [
     ("lmdeploy 0.1.0a1 (turbomind)", True), ("lmdeploy 0.1.0a0", True), ("lmdeploy v0.0.9", True),
-    ("lmdeploy 0.1.0a2", False), ("lmdeploy 0.1.0", False), ("lmdeploy 0.2.0rc1", False), ("lmdeploy", False),
+    ("lmdeploy 0.1.0.dev0", True), ("lmdeploy 0.1.0-alpha1", True), ("lmdeploy 0.1.0a2", False),
+    ("lmdeploy 0.1.0", False), ("lmdeploy 0.2.0rc1", False), ("lmdeploy 0.10.0", False), ("lmdeploy", False),
     ("tensorrt-llm 0.9.0", False), ("vllm 0.1.0a1", False)])
 def test_only_turbomind_before_its_unified_passes_emits_the_first_token_from_decode(software, from_decode):
     from ador.validation.kernels import kernel_facts
