@@ -151,12 +151,30 @@ class StackScheduler:
     note: str                # how the settings were chosen
 
 
+_VERSION = re.compile(r"\s*\S+\s+v?(\d+)\.(\d+)(?:\.(\d+))?(?:[.-]?(dev|alpha|a|beta|b|rc)(\d*))?",
+                      re.IGNORECASE)
+# PEP 440 order: dev < alpha < beta < rc < the final release (4)
+_PRE_RELEASE = {"dev": 0, "alpha": 1, "a": 1, "beta": 2, "b": 2, "rc": 3}
+
+
+def full_version(software: str) -> tuple[int, ...] | None:
+    """The version that follows the software's name as (major, minor, patch, pre-release kind, its
+    number): ``lmdeploy 0.1.0a1`` -> (0, 1, 0, 1, 1), ``0.1.0`` -> (0, 1, 0, 4, 0); None if it states
+    none there (a number elsewhere in the string, such as a CUDA or ROCm version in parentheses, is
+    not the stack's)."""
+    m = _VERSION.match(software)
+    if m is None:
+        return None
+    major, minor, patch, kind, number = m.groups()
+    pre = (_PRE_RELEASE[kind.lower()], int(number or 0)) if kind else (4, 0)
+    return int(major), int(minor), int(patch or 0), *pre
+
+
 def release(software: str) -> tuple[int, int] | None:
-    """(major, minor) of the version that follows the software's name (``tensorrt-llm 0.9.0 (...)``,
-    ``tensorrt-llm v0.7a``), None if it states none there (a number elsewhere in the string, such as a
-    CUDA or ROCm version in parentheses, is not the stack's)."""
-    m = re.match(r"\s*\S+\s+v?(\d+)\.(\d+)", software)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    """(major, minor) of ``full_version`` (``tensorrt-llm 0.9.0 (...)``, ``tensorrt-llm v0.7a``), None
+    if the software states no version after its name."""
+    version = full_version(software)
+    return (version[0], version[1]) if version else None
 
 
 def _flag(text: str, *names: str) -> str | None:

@@ -19,7 +19,8 @@ from ador.hardware import PRESETS, Device, GpuEfficiency, System
 from ador.hardware.runtime import RuntimeProfile
 from ador.perf import gpu as G
 from ador.perf.collectives import RING, collective_seconds, reach
-from ador.perf.evaluate import capacity_bytes, decode_kv_points, end_to_end_s, first_token_s, mean_over_generation
+from ador.perf.evaluate import (capacity_bytes, decode_kv_points, end_to_end_s, first_token_s, mean_over_generation,
+                                prefilled_tokens)
 from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
 from ador.validation.data import Measurement
 from ador.validation.predict import LAYER_METRICS, METRICS, RowResult, layer_metric_ops, profile_for
@@ -164,7 +165,7 @@ class CompiledRows:
         # -1: no such stage
         pre = first_step = -1
         if m.metric not in ("tbt_ms", "decode_tok_s_per_user"):
-            prompt = m.input_len - 1 if from_decode else m.input_len
+            prompt = prefilled_tokens(rules, m.input_len) if rules is not None else m.input_len
             if prompt:
                 pre = stage(prefill(model, precision, m.tp, m.batch, prompt, m.pp), True)
             if from_decode:

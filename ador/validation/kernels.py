@@ -56,7 +56,6 @@ software's facts, whether its stack has a fitted profile or takes the default on
 """
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
@@ -64,7 +63,7 @@ from typing import Any, Iterator, Mapping
 
 from ador.errors import ConfigError
 from ador.hardware.runtime import RuntimeProfile
-from ador.serving.stacks import release
+from ador.serving.stacks import full_version, release
 from ador.validation.data import stack_of
 
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
@@ -88,23 +87,6 @@ DEQUANT_PER_ROW_CODE = {"_weight_int4pack_mm": ("int4-wo",)}
 SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
 # (stack, last release whose first token comes from a decode step, as ``full_version`` orders it; above)
 FIRST_TOKEN_FROM_DECODE_UNTIL: dict[str, tuple[int, ...]] = {"lmdeploy": (0, 1, 0, 1, 1)}    # 0.1.0a1
-
-_VERSION = re.compile(r"\s*\S+\s+v?(\d+)\.(\d+)(?:\.(\d+))?(?:[.-]?(dev|alpha|a|beta|b|rc)(\d*))?",
-                      re.IGNORECASE)
-# PEP 440 order: dev < alpha < beta < rc < the final release (4)
-_PRE_RELEASE = {"dev": 0, "alpha": 1, "a": 1, "beta": 2, "b": 2, "rc": 3}
-
-
-def full_version(software: str) -> tuple[int, ...] | None:
-    """The version that follows the software's name as (major, minor, patch, pre-release kind, its
-    number): ``lmdeploy 0.1.0a1`` -> (0, 1, 0, 1, 1), ``0.1.0`` -> (0, 1, 0, 4, 0); None if none
-    is stated there (``release`` gives (major, minor) alone)."""
-    m = _VERSION.match(software)
-    if m is None:
-        return None
-    major, minor, patch, kind, number = m.groups()
-    pre = (_PRE_RELEASE[kind.lower()], int(number or 0)) if kind else (4, 0)
-    return int(major), int(minor), int(patch or 0), *pre
 
 
 @lru_cache(maxsize=1024)
