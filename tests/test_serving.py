@@ -39,12 +39,61 @@ def test_one_request_is_prefill_plus_decode_of_the_perf_model(system, policy):
     assert r.tbt_ms["mean"] == pytest.approx(e.tbt_s * 1e3, rel=0.005)
 
 
-def test_the_simulator_refuses_a_runtime_whose_first_token_comes_from_decode():
-    """Its schedulers emit the first token where the prefill ends, so such a runtime would have the
-    simulator and the analytical model disagree on one request's first token: refused, by name."""
-    turbo = dataclasses.replace(A100x8, runtime=dataclasses.replace(A100x8.runtime, first_token_from_decode=True))
+def _from_decode(system: System) -> System:
+    return dataclasses.replace(system, runtime=dataclasses.replace(system.runtime, first_token_from_decode=True))
+
+
+@pytest.mark.parametrize("system", [A100x8, ADORx8], ids=["a100", "ador"])
+@pytest.mark.parametrize("policy", ["continuous", "chunked"])
+def test_one_request_under_a_runtime_whose_first_token_comes_from_decode_is_the_perf_model(system, policy):
+    """TurboMind's old split (a prefill of all but the last prompt token, then a decode step over it
+    emits the first token): the simulator follows the same rule as ``evaluate``."""
+    turbo = _from_decode(system)
+    cfg = SchedulerConfig(policy=policy, chunk_tokens=4096)
+    r = simulate(turbo, L70, FP16, [Request(0, 0.0, 512, 64)], config=cfg)
+    e = evaluate(turbo, L70, FP16, batch=1, input_len=512, output_len=64)
+    # the first token's decode step is priced at the KV bucket, as every simulated decode step is
+    assert r.ttft_ms["mean"] == pytest.approx(e.ttft_s * 1e3, rel=2e-3)
+    assert r.e2e_ms["p50"] == pytest.approx(e.e2e_s * 1e3, rel=0.005)
+    assert r.tbt_ms["mean"] == pytest.approx(e.tbt_s * 1e3, rel=0.005)
+    plain = simulate(system, L70, FP16, [Request(0, 0.0, 512, 64)], config=cfg)
+    step_ms = plain.tbt_ms["mean"]
+    # one prompt token less to prefill, one decode step more before the first token ...
+    assert plain.ttft_ms["mean"] + 0.5 * step_ms < r.ttft_ms["mean"] < plain.ttft_ms["mean"] + 1.5 * step_ms
+    # ... and then the same 63 gaps: the request ends later by about what the first token did
+    assert r.e2e_ms["mean"] - plain.e2e_ms["mean"] == pytest.approx(r.ttft_ms["mean"] - plain.ttft_ms["mean"],
+                                                                    rel=0.02)
+
+
+@pytest.mark.parametrize("output", [1, 2, 17])
+@pytest.mark.parametrize("prompt", [1, 2, 300])
+def test_every_output_token_of_a_from_decode_runtime_is_a_decode_step(prompt, output):
+    """Every token comes from a decode step (none from the prefill), so a request of n output tokens
+    takes n decode steps; a one-token prompt still runs a one-token prefill pass."""
+    turbo = _from_decode(A100x8)
+    alone = simulate(turbo, L8, FP16, [Request(0, 0.0, prompt, output)])
+    assert alone.n_finished == 1
+    assert alone.iterations == 1 + output        # the prefill pass and n decode steps
+    assert math.isnan(alone.tpot_ms["mean"]) if output == 1 else alone.tpot_ms["mean"] > 0
+    plain = simulate(A100x8, L8, FP16, [Request(0, 0.0, prompt, output)])
+    assert plain.iterations == output            # the prefill gives the first token
+    if prompt > 2:
+        # the pass leaves the last prompt token to the decode step: a chunk budget of all but one
+        # token prefills the prompt in one iteration, where the whole prompt needs two (and then its
+        # second gives the first token): both make 1 + n iterations, a whole prompt under turbo 2 + n
+        cut = SchedulerConfig(policy="chunked", chunk_tokens=prompt - 1)
+        assert simulate(turbo, L8, FP16, [Request(0, 0.0, prompt, output)], config=cut).iterations == 1 + output
+        assert simulate(A100x8, L8, FP16, [Request(0, 0.0, prompt, output)], config=cut).iterations == 1 + output
+    load = poisson(5.0, 200, LONG, LONG_OUT, seed=3)
+    busy, busy_plain = simulate(turbo, L70, FP16, load), simulate(A100x8, L70, FP16, load)
+    assert busy.n_finished == busy_plain.n_finished == 200
+    assert busy.ttft_ms["mean"] > busy_plain.ttft_ms["mean"]
+
+
+def test_disaggregated_serving_refuses_a_runtime_whose_first_token_comes_from_decode():
+    system = _from_decode(System.of(PRESETS["a100-sxm-80gb"], tp=8, devices=16))
     with pytest.raises(ConfigError, match="runtime.first_token_from_decode"):
-        simulate(turbo, L70, FP16, [Request(0, 0.0, 512, 64)])
+        simulate(system, L70, FP16, [Request(0, 0.0, 512, 64)], config=SchedulerConfig(policy="disaggregated"))
 
 
 def test_memory_starved_system_queues_instead_of_over_admitting():

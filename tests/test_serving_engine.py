@@ -1,6 +1,7 @@
 """The serving engine's guarantees: closed-form decode runs equal stepping, schedulers as registered
 classes with documented defaults, streaming statistics within their stated resolution, memory that
 does not grow with the requests, and intervals that hold when a load is judged again."""
+import dataclasses
 import math
 import tracemalloc
 
@@ -25,27 +26,44 @@ ADORx8 = System(device=PRESETS["ador-example"], tp=8)
 A100x8_2 = System.of(PRESETS["a100-sxm-80gb"], tp=4, devices=8)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False)
-@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=False)
-@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=True)
-@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=None, seed=0, v1=False)
-@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=2, v1=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False,
+         from_decode=False)
+# a runtime whose first token comes from a decode step, with preemptions (tight memory)
+@example(policy="continuous", block=16, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False,
+         from_decode=True)
+@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=None, seed=0, v1=True,
+         from_decode=True)
+@example(policy="concurrent", block=16, memory="tight", full=False, steps=3, split=True, rate=6.0, seed=1, v1=False,
+         from_decode=True)
+@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=False,
+         from_decode=False)
+@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=True,
+         from_decode=False)
+@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=None, seed=0, v1=False,
+         from_decode=False)
+@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=2, v1=True,
+         from_decode=False)
 # a pool without partly filled blocks (page size 1): the request a preemption took out can come back
 # one step later (it overshot by one token), so the closed form must decide again after that step
-@example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=False, rate=30.0, seed=0, v1=True)
-@example(policy="chunked", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=True)
+@example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=False, rate=30.0, seed=0, v1=True,
+         from_decode=False)
+@example(policy="chunked", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=True,
+         from_decode=False)
 # SGLang with each request's whole output held from admission: its reservation falls while the pool does
 # not fill, so the head of the queue can get in mid-run even at the ratio's floor
-@example(policy="sglang", block=1, memory="tight", full=True, steps=3, split=False, rate=30.0, seed=3, v1=False)
+@example(policy="sglang", block=1, memory="tight", full=True, steps=3, split=False, rate=30.0, seed=3, v1=False,
+         from_decode=False)
 @given(policy=st.sampled_from(["continuous", "chunked", "concurrent", "disaggregated", "sglang"]),
        block=st.sampled_from([1, 16, 64]), memory=st.sampled_from(["tight", "default"]), full=st.booleans(),
        steps=st.sampled_from([1, 3]), split=st.booleans(), rate=st.sampled_from([None, 6.0, 30.0]),
-       seed=st.integers(0, 3), v1=st.booleans())
+       seed=st.integers(0, 3), v1=st.booleans(), from_decode=st.booleans())
 def test_closed_form_decode_runs_equal_stepping_one_iteration_at_a_time(policy, block, memory, full, steps, split,
-                                                                          rate, seed, v1):
+                                                                          rate, seed, v1, from_decode):
     system, model, tight = {"concurrent": (ADORx8, L70, 0.55), "disaggregated": (A100x8_2, L70, 0.55)}.get(
         policy, (A100, L8, 0.3))          # tight: a KV cache for a few dozen requests, so preemption happens
+    if from_decode and policy != "disaggregated":    # (refused there) first tokens from a decode step
+        system = dataclasses.replace(system, runtime=dataclasses.replace(system.runtime, first_token_from_decode=True))
     cfg = SchedulerConfig(policy=policy, block_tokens=block, memory_fraction=tight if memory == "tight" else 0.9,
                           scheduler_steps=steps,
                           reservation="full" if full else "prompt", split_prompts=split, max_batch=96,

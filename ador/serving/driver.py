@@ -42,10 +42,24 @@ class Setting:
     kv_bytes_per_token: float = 0.0  # per device
     handoff_latency_s: float = 0.0
     clients: int = 0                 # closed loop: clients per replica, one request outstanding each
+    first_token_from_decode: bool = False   # the runtime's prefill stops one prompt token short
 
     def replica(self, on_prefilled=None) -> Replica:
         return Replica(self.cost, self.cfg, self.capacity_tokens, self.rec, hbm_bw=self.hbm_bw,
-                       on_prefilled=on_prefilled, clients=self.clients, client_overhead_s=self.request_overhead_s)
+                       on_prefilled=on_prefilled, clients=self.clients, client_overhead_s=self.request_overhead_s,
+                       first_token_from_decode=self.first_token_from_decode)
+
+    def prefill_prompt(self):
+        """What a request's prefill covers, set as it queues: under a runtime whose first token comes
+        from a decode step over the last prompt token, all but that token (``evaluate.prefilled_tokens``);
+        a one-token prompt still gets a one-token pass (a step needs a token to work on), so its KV
+        cache ends one token longer than the runtime's. None: the whole prompt (nothing to set)."""
+        if not self.first_token_from_decode:
+            return None
+
+        def shorten(live: Live) -> None:
+            live.todo = max(1, live.prompt - 1)
+        return shorten
 
 
 class Arrivals:
@@ -55,7 +69,7 @@ class Arrivals:
     def __init__(self, arrays: RequestArrays, index: np.ndarray, measured: tuple[int, int],
                  times: np.ndarray | None = None, prepare=None, delay_s: float = 0.0) -> None:
         self.arrays, self.index, self.measured = arrays, index, measured
-        self.prepare = prepare                      # adjusts a Live before it queues (decode side)
+        self.prepare = prepare                      # adjusts a Live before it queues
         # when each may queue: its arrival plus the runtime's per-request front-end cost (or given)
         times = arrays.arrival_s[index] + delay_s if times is None else times
         self.buf: list = []
@@ -150,8 +164,8 @@ def serve_colocated(scheduler_cls, setting: Setting, arrays: RequestArrays, meas
     for index in _split(len(arrays), setting.replicas):
         if len(index):
             serve_replica(scheduler_cls(setting.replica()),
-                          Arrivals(arrays, index, measured, delay_s=setting.request_overhead_s), bar,
-                          setting.step_by_step)
+                          Arrivals(arrays, index, measured, delay_s=setting.request_overhead_s,
+                                   prepare=setting.prefill_prompt()), bar, setting.step_by_step)
 
 
 def serve_disaggregated(prefill_cls, decode_cls, share: float, setting: Setting, arrays: RequestArrays,

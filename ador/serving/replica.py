@@ -34,8 +34,12 @@ class Replica:
 
     def __init__(self, cost: IterationCost, cfg: SchedulerConfig, capacity_tokens: int, rec: Recorder, *,
                  hbm_bw: float = math.inf, on_prefilled=None, clients: int = 0,
-                 client_overhead_s: float = 0.0) -> None:
+                 client_overhead_s: float = 0.0, first_token_from_decode: bool = False) -> None:
         self.cost, self.cfg, self.rec = cost, cfg, rec
+        # a runtime whose prefill pass stops one prompt token short emits a request's first token at
+        # the end of its first decode step, not of its prefill (``RuntimeProfile.first_token_from_decode``;
+        # ``Setting.queue`` shortens the prefill)
+        self.first_token_from_decode = first_token_from_decode
         # closed loop (``clients`` > 0): each client sends its next request when its previous one ends,
         # so the m-th request admitted (admission is in sending order) was sent at the (m - clients)-th
         # completion, or at the start for the first ``clients``; its latencies count from then. The
@@ -171,7 +175,7 @@ class Replica:
         for live in done:
             self.prefilling.remove(live)
             live.kv, live.context = live.context, 0
-            if math.isnan(live.first_s):
+            if math.isnan(live.first_s) and not self.first_token_from_decode:
                 live.first_s = now
                 live.generated = 1
             live.last_s = now
@@ -289,7 +293,11 @@ class Replica:
         if self.joiners:
             ones = tbt.ones
             for j in self.joiners:
-                if j.measured:
+                if j.first_s != j.first_s:                 # NaN: this step gives its first token
+                    j.first_s = j.last_s = first_end
+                    if j.measured:
+                        measured -= 1
+                elif j.measured:
                     ones.append(first_end - j.last_s)
                     measured -= 1
             self.joiners = []

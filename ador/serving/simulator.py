@@ -115,12 +115,6 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     ``step_by_step``: price decode iterations one at a time instead of in closed-form runs (same
     result; the reference for tests and the benchmark's baseline)."""
     config.check()
-    if system.runtime.first_token_from_decode:
-        # the schedulers emit a request's first token where its prefill ends (no release simulated
-        # here runs TurboMind's old split of the last prompt token into a decode step)
-        raise ConfigError("runtime.first_token_from_decode", True, "the serving simulator emits the first token "
-                                                                   "at the end of the prefill; simulate a profile "
-                                                                   "without it")
     arrays = RequestArrays.of(requests)
     if not (0 <= window[0] < window[1] <= 1):
         raise ConfigError("window", window, "must be fractions 0 <= start < end <= 1")
@@ -152,7 +146,8 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
                       request_overhead_s=system.runtime.request_overhead_s, link_bw=rates.link_bw,
                       kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp,
                                                                        system.dies),
-                      handoff_latency_s=rates.step_latency_s, clients=per_replica)
+                      handoff_latency_s=rates.step_latency_s, clients=per_replica,
+                      first_token_from_decode=system.runtime.first_token_from_decode)
     measured = measured_range(len(arrays), window)
     bar = Progress(total=len(arrays), label=f"simulate ({config.policy})") if progress else None
     try:
@@ -160,6 +155,13 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
             if system.replicas < 2:
                 raise ConfigError("devices", system.devices, f"disaggregated serving needs at least two replicas "
                                                              f"(devices >= 2 x tp = {2 * system.tp})")
+            if system.runtime.first_token_from_decode:
+                # the decode side would receive a prompt's KV cache one token short and owe its first
+                # token; no runtime that splits the prompt so (TurboMind before lmdeploy 0.1.0) served
+                # disaggregated
+                raise ConfigError("runtime.first_token_from_decode", True, "disaggregated serving hands the decode "
+                                                                           "side a request with its first token; "
+                                                                           "simulate a profile without it")
             if rates.link_bw <= 0:
                 raise ConfigError("links.count", 0, "disaggregated serving moves KV caches over chip-to-chip links")
             serve_disaggregated(cls.prefill, cls.decode, config.prefill_share, setting, arrays, measured, bar)
