@@ -47,6 +47,11 @@ SYNTHETIC = [  # pipeline and multi-node layouts the public rows do not exercise
     # an int4 kernel that dequantises once per activation row (tinygemm), over many rows
     _row(10, tp=1, devices=1, model="llama-3-8b", precision="int4-wo", batch=16, input_len=512, metric="ttft_ms",
          software="gpt-fast"),
+    # FP8 GEMMs whose inputs a kernel of their own casts (vLLM's V0 engine; our measurement script)
+    _row(11, tp=2, devices=2, model="llama-3-8b", precision="fp8", batch=8, input_len=512, output_len=64,
+         metric="e2e_ms", software="vllm 0.5.4"),
+    _row(12, tp=1, devices=1, model="llama-3-8b", precision="fp8-kv16", batch=2, input_len=1024, metric="ttft_ms",
+         software="pytorch 2.11 (ador benchmarks/gpu_measure.py)"),
 ]
 
 

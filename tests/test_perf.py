@@ -452,3 +452,38 @@ def test_a_runtime_whose_first_token_comes_from_decode_pays_one_decode_step(inpu
 def test_only_turbomind_before_its_unified_passes_emits_the_first_token_from_decode(software, from_decode):
     from ador.validation.kernels import kernel_facts
     assert dict(kernel_facts(software))["first_token_from_decode"] is from_decode
+
+
+@pytest.mark.parametrize("software, cast", [
+    ("vllm 0.5.4", True), ("vllm 0.7.3", True), ("vllm 0.6.3.dev109+gcb3b2b9b ROCm 6.2", True),
+    ("vllm 0.8.0", False), ("vllm 0.14.1 V1 engine", False), ("vllm (ROCm build, version not stated)", False),
+    ("sglang v0.5.5.post1", True), ("sglang", True), ("tensorrt-llm 0.9.0", False), ("torchao", False),
+    ("pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, SDPA, unfused)", True)])
+def test_which_stacks_cast_fp8_gemm_inputs_in_a_kernel_of_their_own(software, cast):
+    from ador.validation.kernels import kernel_facts
+    assert dict(kernel_facts(software))["fp8_cast_kernel"] is cast
+
+
+def test_an_unfused_fp8_cast_is_a_kernel_of_its_own():
+    """Under a runtime that casts each FP8 GEMM's input in a kernel of its own, that GEMM costs one
+    more kernel: the input read in 16 bits and written in 8 at the achieved bandwidth, plus one fixed
+    cost; the LM head (16-bit weights), attention and 16-bit GEMMs pay nothing more."""
+    from ador.hardware.runtime import get_runtime
+    from ador.perf.rules import rates_of
+    fp8, bf16 = get_precision("fp8"), get_precision("bf16")
+    model = ZOO["llama-3-8b"]
+    ops = {op.name: op for op in decode_step(model, fp8, 1, 32, 1024)}
+    qkv, head, att = ops["qkv_proj"], ops["lm_head"], ops["attention"]
+    cast = gpu.op_terms(H100, qkv, fp8, fp8_cast=True)[4]
+    assert cast == pytest.approx(qkv.m * qkv.k * (2 + 1) / H100.hbm_bw_bytes_per_s)
+    assert gpu.op_terms(H100, qkv, fp8)[4] == 0.0
+    assert gpu.op_terms(H100, head, fp8, fp8_cast=True)[4] == 0.0
+    assert gpu.op_terms(H100, att, fp8, fp8_cast=True)[4] == 0.0
+    bf16_qkv = next(op for op in decode_step(model, bf16, 1, 32, 1024) if op.name == "qkv_proj")
+    assert gpu.op_terms(H100, bf16_qkv, bf16, fp8_cast=True)[4] == 0.0
+    runtime = get_runtime("default")
+    fused = rates_of(H100, runtime)
+    unfused = rates_of(H100, dataclasses.replace(runtime, fp8_cast_kernel=True))
+    extra = gpu.op_time(H100, qkv, fp8, 1, unfused)[0] - gpu.op_time(H100, qkv, fp8, 1, fused)[0]
+    assert extra == pytest.approx(cast / fused.hbm_efficiency + fused.op_overhead_s, rel=1e-12)
+    assert gpu.op_time(H100, head, fp8, 1, unfused)[0] == gpu.op_time(H100, head, fp8, 1, fused)[0]

@@ -29,6 +29,11 @@ between the two sides measures the hardware and not two sets of rules. A profile
 - ``decode_kv_split``: whether the decode-attention kernel splits each sequence's KV cache over
   thread blocks until the SMs are busy (FlashDecoding, split-KV); without it one block streams each
   (sequence, KV head) and a small batch reads the cache at a few blocks' bandwidth, not the HBM's;
+- ``fp8_cast_kernel``: whether the input of each FP8 linear layer is cast to FP8 by an elementwise
+  kernel of its own (vLLM's ``scaled_fp8_quant`` before its V1 engine, SGLang, our GPU measurement
+  script: ``ador.validation.kernels``): one more kernel per FP8 GEMM, reading the 16-bit activations
+  and writing the 8-bit ones; false (the default): the cast is fused into the norm or activation
+  kernel before it (TensorRT-LLM);
 - ``first_token_from_decode``: whether the prefill pass stops one token short and the first token
   comes from a decode step over the last prompt token (TurboMind before lmdeploy 0.1.0a2,
   ``ador.validation.kernels``), so a request's first token costs the prefill of all but one prompt
@@ -97,6 +102,7 @@ class RuntimeProfile:
     decode_kv_split: bool = True
     dequant_per_row: tuple[str, ...] = ()
     first_token_from_decode: bool = False
+    fp8_cast_kernel: bool = False
     reserved_bytes: float = 0.0
     releases: str = ""
     source: str = ""
@@ -123,7 +129,7 @@ class RuntimeProfile:
             bounds = self.release_bounds()
             if bounds is None or bounds[0] > bounds[1]:
                 raise ConfigError("releases", self.releases, "expected FIRST-LAST releases such as 0.5-0.9")
-        for name in ("decode_kv_split", "kv_rereads_from_l2", "first_token_from_decode"):
+        for name in ("decode_kv_split", "kv_rereads_from_l2", "first_token_from_decode", "fp8_cast_kernel"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")
         if isinstance(self.dequant_per_row, str) or not all(isinstance(p, str) for p in self.dequant_per_row):

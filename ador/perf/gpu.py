@@ -113,7 +113,8 @@ def l2_floor(gpu: GpuSpec, op: Op, kv_reads, kv_l2: bool) -> float:
 
 
 def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool = True,
-             dequant_per_row: tuple[str, ...] = (), kv_l2: bool = False) -> tuple[float, float, float, float]:
+             dequant_per_row: tuple[str, ...] = (), kv_l2: bool = False,
+             fp8_cast: bool = False) -> tuple[float, float, float, float, float]:
     """Seconds of a non-collective operator at full efficiency: (tensor-core compute at the dense
     peak after tile and wave quantisation, HBM traffic at peak bandwidth, weight dequantisation at
     the SIMT peak, and the least time its data takes at the parallelism the kernel has or through
@@ -121,7 +122,9 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
     split the KV sequence, or reads a KV head once per query head through the L2, ``l2_floor``).
     A weight-only GEMM converts each weight once per block of ``GPU_WEIGHT_ONLY_ROWS`` activation
     rows, or once per row under a kernel that re-dequantises for every row (``dequant_per_row``, a
-    fact of the runtime's kernels).
+    fact of the runtime's kernels). The fifth term is the HBM traffic at peak bandwidth of a kernel of
+    its own that casts an FP8 GEMM's 16-bit input to FP8 under a runtime that does not fuse the cast
+    into the kernel before (``fp8_cast``); 0 where there is none.
     Physics only; ``combine`` applies the fitted efficiencies and the runtime."""
     kind = op.kind
     if kind == GEMM:
@@ -133,7 +136,12 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
         passes = op.m if p.name in dequant_per_row else -(-op.m // GPU_WEIGHT_ONLY_ROWS)
         converted = p.weight_only and 0 < op.weight_bytes < op.k * op.n * 2.0
         dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s if converted else 0.0
-        return compute, memory, dequant, 0.0
+        # an unfused cast reads the input as the kernel before wrote it (16-bit) and writes it in FP8; the
+        # quantised linear layers only (an LM head kept in 16-bit multiplies its input as it is)
+        cast = 0.0
+        if fp8_cast and p.mac_dtype(attention=False) == "fp8" and 0 < op.weight_bytes < op.k * op.n * 2.0:
+            cast = op.m * op.k * (p.hidden_bytes + p.act_bytes) / gpu.hbm_bw_bytes_per_s
+        return compute, memory, dequant, 0.0, cast
     if kind == ATTENTION:
         # FlashAttention-style fused kernel; decode (one query per head) streams the KV cache
         kv_bytes = attention_kv_bytes(op, kv_reads)      # every read, re-reads of a KV head included
@@ -159,32 +167,36 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
         else:
             fill = prefill_attention_fill(gpu, op)
         memory = (dram_kv_bytes + op.act_bytes) / gpu.hbm_bw_bytes_per_s
-        return op.flops / (dense_peak(gpu, p, attention=True) * fill), memory, 0.0, floor
+        return op.flops / (dense_peak(gpu, p, attention=True) * fill), memory, 0.0, floor, 0.0
     if kind == VECTOR or kind == MEMORY:
         # elementwise kernels stream their operands through HBM between kernels
-        return 0.0, op.act_bytes / gpu.hbm_bw_bytes_per_s, 0.0, 0.0
+        return 0.0, op.act_bytes / gpu.hbm_bw_bytes_per_s, 0.0, 0.0, 0.0
     raise ValueError(f"operator kind {kind!r} has no compute/memory terms")
 
 
 def combine(compute, memory, dequant, tensor_eff, hbm_eff, dequant_eff, overlap, overhead_s, X=SCALAR, *,
-            memory_floor=0.0):
+            memory_floor=0.0, cast=0.0):
     """A kernel's time from its full-efficiency terms: compute and memory overlap by the runtime's
     rule (``ador.perf.rules.overlapped``, the rule designs follow too), dequantisation and the fixed
     cost per kernel add on; the data takes at least ``memory_floor`` (the kernel's parallelism, or the
-    L2's bandwidth for a kernel that re-reads KV heads).
+    L2's bandwidth for a kernel that re-reads KV heads). An unfused input cast (``cast``: its traffic at
+    peak bandwidth) is a kernel of its own before: its traffic at the achieved bandwidth and one more
+    fixed cost.
     Works on numbers or on arrays (calibration prices every row at once)."""
     data = X.maximum(memory / hbm_eff, memory_floor)
-    return overlapped(compute / tensor_eff, data, overlap, X) + dequant / dequant_eff + overhead_s
+    return (overlapped(compute / tensor_eff, data, overlap, X) + dequant / dequant_eff + overhead_s
+            + cast / hbm_eff + (cast > 0) * overhead_s)
 
 
 def op_time(gpu: GpuSpec, op: Op, p: Precision, tp: int, r: Rates, engine: str | None = None) -> Result:
     kind = op.kind
     if kind in (ALLREDUCE, ALLGATHER, P2P):
         return collective_time(op, tp, r)
-    compute, memory, dequant, floor = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row, r.kv_l2)
+    compute, memory, dequant, floor, cast = op_terms(gpu, op, p, r.kv_reads, r.kv_split, r.dequant_per_row, r.kv_l2,
+                                                     r.fp8_cast)
     eff = tensor_efficiency(gpu, p, attention=kind == ATTENTION) if compute else 1.0
     t = combine(compute, memory, dequant, eff, r.hbm_efficiency, gpu.efficiency.dequant, r.overlap, r.op_overhead_s,
-                memory_floor=floor)
+                memory_floor=floor, cast=cast)
     if kind == VECTOR or kind == MEMORY:
         return t, SIMT, "memory"
     streamed = memory / r.hbm_efficiency

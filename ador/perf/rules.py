@@ -43,11 +43,11 @@ class Rates:
     bandwidth, the latency of one collective step, the fixed cost of one operator, the overlap
     rule. The same object (with arrays for a population) feeds every engine's formulas."""
     __slots__ = ("hbm_efficiency", "hbm_bw", "link_bw", "step_latency_s", "op_overhead_s", "overlap", "direct",
-                 "kv_reads", "kv_l2", "kv_split", "dequant_per_row", "net_bw", "net_step_latency_s", "p2p_cross",
-                 "d2d_bw", "d2d_step_latency_s")
+                 "kv_reads", "kv_l2", "kv_split", "dequant_per_row", "fp8_cast", "net_bw", "net_step_latency_s",
+                 "p2p_cross", "d2d_bw", "d2d_step_latency_s")
 
     def __init__(self, *, hbm_efficiency, hbm_bw, link_bw, step_latency_s, op_overhead_s, overlap, direct,
-                 kv_reads=None, kv_l2=False, kv_split=True, dequant_per_row=(), net_bw=0.0,
+                 kv_reads=None, kv_l2=False, kv_split=True, dequant_per_row=(), fp8_cast=False, net_bw=0.0,
                  net_step_latency_s=0.0, p2p_cross=0.0, d2d_bw=0.0, d2d_step_latency_s=0.0) -> None:
         self.hbm_efficiency = hbm_efficiency
         self.hbm_bw = hbm_bw
@@ -60,6 +60,7 @@ class Rates:
         self.kv_l2 = kv_l2                # are those reads of one head, served by the L2 (else all from HBM)
         self.kv_split = kv_split          # does decode attention split the KV sequence over thread blocks
         self.dequant_per_row = dequant_per_row   # weight-only precisions dequantised once per activation row
+        self.fp8_cast = fp8_cast          # does a kernel of its own cast each FP8 GEMM's input
         self.net_bw = net_bw              # the node-to-node tier, for pipeline sends that cross nodes
         self.net_step_latency_s = net_step_latency_s
         self.p2p_cross = p2p_cross        # share of pipeline sends that cross a node boundary
@@ -95,7 +96,7 @@ def rates_of(device, runtime, *, hbm_efficiency=None, node=None, tp: int = 1, pp
                  overlap=runtime.overlap, direct=direct, kv_reads=runtime.decode_kv_reads,
                  kv_l2=runtime.kv_rereads_from_l2,
                  kv_split=runtime.decode_kv_split, dequant_per_row=runtime.dequant_per_row,
-                 net_bw=net_bw, net_step_latency_s=net_latency, p2p_cross=p2p_cross)
+                 fp8_cast=runtime.fp8_cast_kernel, net_bw=net_bw, net_step_latency_s=net_latency, p2p_cross=p2p_cross)
 
 
 def attention_kv_bytes(op, kv_reads) -> float:

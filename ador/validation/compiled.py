@@ -41,6 +41,7 @@ class _Ops:
     memory: list
     dequant: list
     floor: list
+    cast: list
     fp8: list
 
 
@@ -55,7 +56,7 @@ class CompiledRows:
         self.rows = list(rows)
         self.kernel_rules = kernel_rules
         self.skipped: dict[int, str] = {}
-        ops = _Ops([], [], [], [], [], [], [], [])
+        ops = _Ops([], [], [], [], [], [], [], [], [])
         coll: dict[str, dict[str, list]] = {k: {f: [] for f in ("stage", "row", "count", "bytes", "tp", "bw",
                                                                 "hop", "direct")} for k in _KINDS}
         self.stage_step: list[bool] = []        # does the stage pay the per-step overhead
@@ -70,7 +71,7 @@ class CompiledRows:
                 self.plan.append(None)
         self.n_stages = len(self.stage_step)
         self.ops = {f: np.array(getattr(ops, f), dtype=float) for f in ("count", "compute", "memory", "dequant",
-                                                                       "floor")}
+                                                                       "floor", "cast")}
         self.ops["stage"] = np.array(ops.stage, dtype=int)
         self.ops["row"] = np.array(ops.row, dtype=int)
         self.ops["fp8"] = np.array(ops.fp8, dtype=bool)
@@ -128,9 +129,10 @@ class CompiledRows:
         model, precision = get_model(m.model), get_precision(m.precision)
         system = System.of(device, tp=m.tp, pp=m.pp, devices=m.devices)
         rules = self.kernel_rules(m)
-        kv_reads, kv_split, per_row, via_l2, from_decode = (
+        kv_reads, kv_split, per_row, via_l2, from_decode, fp8_cast = (
             (rules.decode_kv_reads, rules.decode_kv_split, rules.dequant_per_row, rules.kv_rereads_from_l2,
-             rules.first_token_from_decode) if rules is not None else (None, True, (), False, False))
+             rules.first_token_from_decode, rules.fp8_cast_kernel) if rules is not None
+            else (None, True, (), False, False, False))
 
         def stage(op_list, step: bool) -> int:
             s = len(self.stage_step)
@@ -144,10 +146,10 @@ class CompiledRows:
                                      ("tp", m.tp), ("bw", bw), ("hop", hop), ("direct", direct)):
                             c[f].append(v)
                     continue
-                compute, memory, dequant, floor = G.op_terms(device, op, precision, kv_reads, kv_split, per_row,
-                                                             via_l2)
+                compute, memory, dequant, floor, cast = G.op_terms(device, op, precision, kv_reads, kv_split,
+                                                                   per_row, via_l2, fp8_cast)
                 for f, v in (("stage", s), ("row", i), ("count", op.count), ("compute", compute),
-                             ("memory", memory), ("dequant", dequant), ("floor", floor),
+                             ("memory", memory), ("dequant", dequant), ("floor", floor), ("cast", cast),
                              ("fp8", precision.mac_dtype(attention=op.kind == ATTENTION) == "fp8")):
                     getattr(ops, f).append(v)
             return s
@@ -205,7 +207,7 @@ class CompiledRows:
         tensor = np.where(o["fp8"], r[:, 1], r[:, 0])
         tensor = np.where(o["compute"] > 0, tensor, 1.0)
         t = G.combine(o["compute"], o["memory"], o["dequant"], tensor, r[:, 3], r[:, 2], r[:, 4], r[:, 5], NUMPY,
-                      memory_floor=o["floor"])
+                      memory_floor=o["floor"], cast=o["cast"])
         work = np.bincount(o["stage"], weights=t * o["count"], minlength=self.n_stages)
         comm = np.zeros(self.n_stages)
         for kind, c in self.coll.items():

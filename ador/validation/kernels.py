@@ -53,6 +53,20 @@ software's facts, whether its stack has a fitted profile or takes the default on
   the 128-token first tokens of the public rows (Llama-2 7B and 13B, 22 and 40 ms on an A100) are
   about a prefill and a weight-streaming decode step. "Unify prefill & decode passes" (#775,
   2023-12-04, first in 0.1.0a2) ended it. Other stacks: the prefill pass emits the first token.
+- ``fp8_cast_kernel``: whether each FP8 linear layer's 16-bit input is cast to FP8 by an elementwise
+  kernel of its own before the scaled GEMM. vLLM's V0 engine does (``apply_fp8_linear`` in
+  vllm/model_executor/layers/quantization/utils/w8a8_utils.py: ``ops.scaled_fp8_quant(input,
+  input_scale, ...)``, a CUDA op of its own, then ``cutlass_scaled_mm`` or ``torch._scaled_mm``; its
+  ROCm build calls the same), up to 0.7; the V1 engine, the default from 0.8, compiles the model with
+  torch.compile, which can fuse the cast into the RMSNorm before it (not checked release by
+  release: those releases are taken to fuse, as a release not stated is taken to be current).
+  SGLang quantises the input with ``static_quant_fp8``, ``sglang_per_token_quant_fp8`` or vLLM's
+  ``scaled_fp8_quant`` before its scaled GEMM (python/sglang/srt/layers/quantization/fp8_utils.py).
+  Our GPU measurement script casts each GEMM input with one elementwise kernel, not fused into the norm
+  or activation before it (ador/data/own/README.md, "FP8 linear layers"). TensorRT-LLM fuses the
+  quantisation into the kernel that produces the input (TensorRT fuses a Q/DQ pair into the layer
+  before; its plugins' fused RMSNorm-quantise). Other stacks: fused. A dynamic scale's reduction over
+  the input (a second small kernel) is not priced.
 """
 from __future__ import annotations
 
@@ -87,6 +101,9 @@ DEQUANT_PER_ROW_CODE = {"_weight_int4pack_mm": ("int4-wo",)}
 SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
 # (stack, last release whose first token comes from a decode step, as ``full_version`` orders it; above)
 FIRST_TOKEN_FROM_DECODE_UNTIL: dict[str, tuple[int, ...]] = {"lmdeploy": (0, 1, 0, 1, 1)}    # 0.1.0a1
+# (stack, first release that fuses the FP8 input cast; None: every release casts in a kernel of its own)
+FP8_CAST_KERNEL_UNTIL: dict[str, tuple[int, int] | None] = {"vllm": (0, 8), "vllm-rocm": (0, 8), "sglang": None}
+FP8_CAST_KERNEL_CODE = ("benchmarks/gpu_measure.py",)
 
 
 @lru_cache(maxsize=1024)
@@ -111,8 +128,14 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
     if stack in FIRST_TOKEN_FROM_DECODE_UNTIL:
         full = full_version(software)
         from_decode = full is not None and full <= FIRST_TOKEN_FROM_DECODE_UNTIL[stack]
+    cast = any(code in software for code in FP8_CAST_KERNEL_CODE)
+    if stack in FP8_CAST_KERNEL_UNTIL:
+        fused_since = FP8_CAST_KERNEL_UNTIL[stack]
+        version = release(software)
+        cast = fused_since is None or (version is not None and version < fused_since)
     return (("grouped_kv_decode", grouped), ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
-            ("decode_kv_split", split), ("dequant_per_row", per_row), ("first_token_from_decode", from_decode))
+            ("decode_kv_split", split), ("dequant_per_row", per_row), ("first_token_from_decode", from_decode),
+            ("fp8_cast_kernel", cast))
 
 
 @contextmanager
