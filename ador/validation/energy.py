@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -68,13 +68,16 @@ def label(row: dict[str, Any]) -> str:
 def gemm_stage(device: Device, runtime: RuntimeProfile, precision_name: str, mnk: tuple[int, int, int]
                ) -> StageResult:
     """One m x n x k GEMM on one ``device`` as the workload graph prices it: its flops, the weight
-    operand (k x n) from DRAM, activations in and out, the runtime's per-kernel cost."""
+    operand (k x n) from DRAM, activations in and out, the runtime's per-kernel cost. The GEMM alone:
+    its operands are in its datatype before the replays (benchmarks/gpu_energy.py casts them once), so
+    no input cast is priced whatever the runtime's ``fp8_cast_kernel``."""
     m, n, k = mnk
     precision = get_precision(precision_name)
     op = Op("gemm", GEMM, "prefill" if m > 1 else "decode", 1, m=m, n=n, k=k, flops=2.0 * m * n * k,
             weight_bytes=k * n * precision.weight_bytes, act_bytes=m * k * precision.act_bytes
             + m * n * precision.hidden_bytes)
-    return stage_time(System.of(device, tp=1, runtime=runtime), precision, (op,), step_overhead=False)
+    lone = replace(runtime, fp8_cast_kernel=False)
+    return stage_time(System.of(device, tp=1, runtime=lone), precision, (op,), step_overhead=False)
 
 
 def dense_gemm_power_w(device: Device, runtime: RuntimeProfile, power_rule: str = DEFAULT_POWER_RULE) -> float:
