@@ -457,7 +457,8 @@ def test_only_turbomind_before_its_unified_passes_emits_the_first_token_from_dec
 @pytest.mark.parametrize("software, cast", [
     ("vllm 0.5.4", True), ("vllm 0.7.3", True), ("vllm 0.6.3.dev109+gcb3b2b9b ROCm 6.2", True),
     ("vllm 0.8.0", False), ("vllm 0.14.1 V1 engine", False), ("vllm (ROCm build, version not stated)", False),
-    ("sglang v0.5.5.post1", True), ("sglang", True), ("tensorrt-llm 0.9.0", False), ("torchao", False),
+    ("sglang v0.5.5.post1", True), ("sglang", True), ("sglang 0.4 (ROCm)", True), ("tensorrt-llm 0.9.0", False),
+    ("torchao", False),
     ("pytorch 2.11.0+cu130 (ador benchmarks/gpu_measure.py: CUDA graphs, cuBLAS, SDPA, unfused)", True)])
 def test_which_stacks_cast_fp8_gemm_inputs_in_a_kernel_of_their_own(software, cast):
     from ador.validation.kernels import kernel_facts

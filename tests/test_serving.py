@@ -84,8 +84,11 @@ def test_every_output_token_of_a_from_decode_runtime_is_a_decode_step(prompt, ou
         cut = SchedulerConfig(policy="chunked", chunk_tokens=prompt - 1)
         assert simulate(turbo, L8, FP16, [Request(0, 0.0, prompt, output)], config=cut).iterations == 1 + output
         assert simulate(A100x8, L8, FP16, [Request(0, 0.0, prompt, output)], config=cut).iterations == 1 + output
+
+
+def test_a_loaded_from_decode_runtime_finishes_every_request_with_later_first_tokens():
     load = poisson(5.0, 200, LONG, LONG_OUT, seed=3)
-    busy, busy_plain = simulate(turbo, L70, FP16, load), simulate(A100x8, L70, FP16, load)
+    busy, busy_plain = simulate(_from_decode(A100x8), L70, FP16, load), simulate(A100x8, L70, FP16, load)
     assert busy.n_finished == busy_plain.n_finished == 200
     assert busy.ttft_ms["mean"] > busy_plain.ttft_ms["mean"]
 

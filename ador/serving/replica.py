@@ -38,7 +38,7 @@ class Replica:
         self.cost, self.cfg, self.rec = cost, cfg, rec
         # a runtime whose prefill pass stops one prompt token short emits a request's first token at
         # the end of its first decode step, not of its prefill (``RuntimeProfile.first_token_from_decode``;
-        # ``Setting.queue`` shortens the prefill)
+        # ``Setting.prefill_prompt`` shortens the prefill)
         self.first_token_from_decode = first_token_from_decode
         # closed loop (``clients`` > 0): each client sends its next request when its previous one ends,
         # so the m-th request admitted (admission is in sending order) was sent at the (m - clients)-th

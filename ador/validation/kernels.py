@@ -66,7 +66,11 @@ software's facts, whether its stack has a fitted profile or takes the default on
   or activation before it (ador/data/own/README.md, "FP8 linear layers"). TensorRT-LLM fuses the
   quantisation into the kernel that produces the input (TensorRT fuses a Q/DQ pair into the layer
   before; its plugins' fused RMSNorm-quantise). Other stacks: fused. A dynamic scale's reduction over
-  the input (a second small kernel) is not priced.
+  the input (a second small kernel) is not priced. Two limits, no row in the data meets them: a
+  mixture-of-experts layer is charged a cast per expert operator (vLLM's fused MoE casts once per
+  layer for each of its two GEMMs) and a cast for the router (which the graph quantises, vLLM does
+  not); and the cast's traffic is priced in time, not added to the operator's DRAM bytes, so energy
+  from activity counts its seconds but not its bytes.
 """
 from __future__ import annotations
 
@@ -102,7 +106,8 @@ SPLIT_KV_SINCE: dict[str, tuple[int, int]] = {"tensorrt-llm": (0, 13)}
 # (stack, last release whose first token comes from a decode step, as ``full_version`` orders it; above)
 FIRST_TOKEN_FROM_DECODE_UNTIL: dict[str, tuple[int, ...]] = {"lmdeploy": (0, 1, 0, 1, 1)}    # 0.1.0a1
 # (stack, first release that fuses the FP8 input cast; None: every release casts in a kernel of its own)
-FP8_CAST_KERNEL_UNTIL: dict[str, tuple[int, int] | None] = {"vllm": (0, 8), "vllm-rocm": (0, 8), "sglang": None}
+FP8_CAST_FUSED_SINCE: dict[str, tuple[int, int] | None] = {"vllm": (0, 8), "vllm-rocm": (0, 8), "sglang": None,
+                                                           "sglang-rocm": None}
 FP8_CAST_KERNEL_CODE = ("benchmarks/gpu_measure.py",)
 
 
@@ -129,8 +134,8 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
         full = full_version(software)
         from_decode = full is not None and full <= FIRST_TOKEN_FROM_DECODE_UNTIL[stack]
     cast = any(code in software for code in FP8_CAST_KERNEL_CODE)
-    if stack in FP8_CAST_KERNEL_UNTIL:
-        fused_since = FP8_CAST_KERNEL_UNTIL[stack]
+    if stack in FP8_CAST_FUSED_SINCE:
+        fused_since = FP8_CAST_FUSED_SINCE[stack]
         version = release(software)
         cast = fused_since is None or (version is not None and version < fused_since)
     return (("grouped_kv_decode", grouped), ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
