@@ -134,12 +134,13 @@ def op_terms(gpu: GpuSpec, op: Op, p: Precision, kv_reads=None, kv_split: bool =
         # (only weights stored narrower than the 16-bit MAC operands: an LM head the precision keeps
         # in 16-bit, or a tied one, the embedding table, streams as it is)
         passes = op.m if p.name in dequant_per_row else -(-op.m // GPU_WEIGHT_ONLY_ROWS)
-        converted = p.weight_only and 0 < op.weight_bytes < op.k * op.n * 2.0
+        quantised = 0 < op.weight_bytes < op.k * op.n * 2.0
+        converted = p.weight_only and quantised
         dequant = op.k * op.n * passes * p.dequant_ops_per_weight / gpu.simt_flops_per_s if converted else 0.0
         # an unfused cast reads the input as the kernel before wrote it (16-bit) and writes it in FP8; the
         # quantised linear layers only (an LM head kept in 16-bit multiplies its input as it is)
         cast = 0.0
-        if fp8_cast and p.mac_dtype(attention=False) == "fp8" and 0 < op.weight_bytes < op.k * op.n * 2.0:
+        if fp8_cast and quantised and p.mac_dtype(attention=False) == "fp8":
             cast = op.m * op.k * (p.hidden_bytes + p.act_bytes) / gpu.hbm_bw_bytes_per_s
         return compute, memory, dequant, 0.0, cast
     if kind == ATTENTION:

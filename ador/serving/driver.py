@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ador.errors import AdorError
+from ador.hardware.runtime import RuntimeProfile
+from ador.perf.evaluate import prefilled_tokens
 from ador.perf.iteration import IterationCost
 from ador.progress import Progress
 from ador.serving.config import SchedulerConfig
@@ -42,7 +44,11 @@ class Setting:
     kv_bytes_per_token: float = 0.0  # per device
     handoff_latency_s: float = 0.0
     clients: int = 0                 # closed loop: clients per replica, one request outstanding each
-    first_token_from_decode: bool = False   # the runtime's prefill stops one prompt token short
+    runtime: RuntimeProfile | None = None   # its passes' rules (None: the prefill emits the first token)
+
+    @property
+    def first_token_from_decode(self) -> bool:
+        return self.runtime is not None and self.runtime.first_token_from_decode
 
     def replica(self, on_prefilled=None) -> Replica:
         return Replica(self.cost, self.cfg, self.capacity_tokens, self.rec, hbm_bw=self.hbm_bw,
@@ -50,15 +56,16 @@ class Setting:
                        first_token_from_decode=self.first_token_from_decode)
 
     def prefill_prompt(self):
-        """What a request's prefill covers, set as it queues: under a runtime whose first token comes
-        from a decode step over the last prompt token, all but that token (``evaluate.prefilled_tokens``);
-        a one-token prompt still gets a one-token pass (a step needs a token to work on), so its KV
-        cache ends one token longer than the runtime's. None: the whole prompt (nothing to set)."""
-        if not self.first_token_from_decode:
+        """What a request's prefill covers, set as it queues: ``evaluate.prefilled_tokens`` (under a
+        runtime whose first token comes from a decode step over the last prompt token, all but that
+        token); a one-token prompt still gets a one-token pass (a step needs a token to work on), so its
+        KV cache ends one token longer than the runtime's. None: the whole prompt (nothing to set)."""
+        runtime = self.runtime
+        if runtime is None or not runtime.first_token_from_decode:
             return None
 
         def shorten(live: Live) -> None:
-            live.todo = max(1, live.prompt - 1)
+            live.todo = max(1, prefilled_tokens(runtime, live.prompt))
         return shorten
 
 

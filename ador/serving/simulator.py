@@ -147,7 +147,7 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
                       kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp,
                                                                        system.dies),
                       handoff_latency_s=rates.step_latency_s, clients=per_replica,
-                      first_token_from_decode=system.runtime.first_token_from_decode)
+                      runtime=system.runtime)
     measured = measured_range(len(arrays), window)
     bar = Progress(total=len(arrays), label=f"simulate ({config.policy})") if progress else None
     try:
