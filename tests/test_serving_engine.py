@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from ador.errors import ConfigError
 from ador.hardware import PRESETS, System
-from ador.serving import SCHEDULERS, STEADY, Lengths, SchedulerConfig, Scheduler, burst, poisson, simulate
+from ador.serving import SCHEDULERS, STEADY, Lengths, Request, SchedulerConfig, Scheduler, burst, poisson, simulate
 from ador.serving import config as defaults
+from ador.serving.driver import cached_prefix_tokens
 from ador.serving.precision import judge, parse_ci
 from ador.serving.stacks import scheduler_for
 from ador.serving.stats import RELATIVE_RESOLUTION, LogHistogram, repeat_half_width
@@ -28,38 +29,47 @@ A100x8_2 = System.of(PRESETS["a100-sxm-80gb"], tp=4, devices=8)
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False,
-         from_decode=False)
+         from_decode=False, ahead=False)
 # a runtime whose first token comes from a decode step, with preemptions (tight memory)
 @example(policy="continuous", block=16, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=False,
-         from_decode=True)
+         from_decode=True, ahead=False)
 @example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=None, seed=0, v1=True,
-         from_decode=True)
+         from_decode=True, ahead=False)
 @example(policy="concurrent", block=16, memory="tight", full=False, steps=3, split=True, rate=6.0, seed=1, v1=False,
-         from_decode=True)
+         from_decode=True, ahead=False)
 @example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=False,
-         from_decode=False)
+         from_decode=False, ahead=False)
 @example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=None, seed=1, v1=True,
-         from_decode=False)
+         from_decode=False, ahead=False)
 @example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=None, seed=0, v1=False,
-         from_decode=False)
+         from_decode=False, ahead=False)
 @example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=2, v1=True,
-         from_decode=False)
+         from_decode=False, ahead=False)
 # a pool without partly filled blocks (page size 1): the request a preemption took out can come back
 # one step later (it overshot by one token), so the closed form must decide again after that step
 @example(policy="continuous", block=1, memory="tight", full=False, steps=1, split=False, rate=30.0, seed=0, v1=True,
-         from_decode=False)
+         from_decode=False, ahead=False)
 @example(policy="chunked", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=True,
-         from_decode=False)
+         from_decode=False, ahead=False)
 # SGLang with each request's whole output held from admission: its reservation falls while the pool does
 # not fill, so the head of the queue can get in mid-run even at the ratio's floor
 @example(policy="sglang", block=1, memory="tight", full=True, steps=3, split=False, rate=30.0, seed=3, v1=False,
-         from_decode=False)
+         from_decode=False, ahead=False)
+# schedule-ahead (vLLM's async scheduling): arrivals seen one iteration late, under preemption and in a
+# Poisson stream whose arrivals fall inside closed-form runs
+@example(policy="chunked", block=16, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=0, v1=True,
+         from_decode=False, ahead=True)
+@example(policy="continuous", block=16, memory="default", full=False, steps=3, split=True, rate=6.0, seed=1, v1=False,
+         from_decode=False, ahead=True)
+@example(policy="sglang", block=1, memory="tight", full=False, steps=1, split=True, rate=30.0, seed=2, v1=True,
+         from_decode=False, ahead=True)
 @given(policy=st.sampled_from(["continuous", "chunked", "concurrent", "disaggregated", "sglang"]),
        block=st.sampled_from([1, 16, 64]), memory=st.sampled_from(["tight", "default"]), full=st.booleans(),
        steps=st.sampled_from([1, 3]), split=st.booleans(), rate=st.sampled_from([None, 6.0, 30.0]),
-       seed=st.integers(0, 3), v1=st.booleans(), from_decode=st.booleans())
+       seed=st.integers(0, 3), v1=st.booleans(), from_decode=st.booleans(),
+       ahead=st.booleans())
 def test_closed_form_decode_runs_equal_stepping_one_iteration_at_a_time(policy, block, memory, full, steps, split,
-                                                                          rate, seed, v1, from_decode):
+                                                                          rate, seed, v1, from_decode, ahead):
     system, model, tight = {"concurrent": (ADORx8, L70, 0.55), "disaggregated": (A100x8_2, L70, 0.55)}.get(
         policy, (A100, L8, 0.3))          # tight: a KV cache for a few dozen requests, so preemption happens
     if from_decode and policy != "disaggregated":    # (refused there) first tokens from a decode step
@@ -70,7 +80,8 @@ def test_closed_form_decode_runs_equal_stepping_one_iteration_at_a_time(policy, 
                           kv_watermark=0.0 if v1 else 0.01, admit_after_preemption=not v1,  # v1: vLLM V1's rules
                           # sglang: v1 picks 0.5's admission latch and one-step retraction, else 0.3's
                           admission_latch=v1, retract_room_steps=1 if v1 else 20,
-                          min_new_token_ratio=0.098 if v1 else 0.1)
+                          min_new_token_ratio=0.098 if v1 else 0.1,
+                          schedule_ahead=ahead and policy in defaults.AHEAD_POLICIES)
     prompt, output = Lengths("lognormal", 700, 1.0), Lengths("lognormal", 300, 1.0)
     reqs = burst(150, prompt, output, seed=seed) if rate is None else poisson(rate, 150, prompt, output, seed=seed)
     fast = simulate(system, model, FP16, reqs, config=cfg)
@@ -427,3 +438,111 @@ def test_vllm_v1_admits_without_a_watermark_and_not_in_an_iteration_that_preempt
             assert runs[1].preemptions < runs[0].preemptions and runs[0].ttft_ms != runs[1].ttft_ms
         else:
             assert runs[0].ttft_ms == runs[1].ttft_ms and runs[0].tpot_ms == runs[1].tpot_ms
+
+
+@pytest.mark.parametrize("policy", defaults.AHEAD_POLICIES)
+@pytest.mark.parametrize("arrives", [0.9, 1.0, 1.37])
+def test_schedule_ahead_delays_a_request_that_arrives_while_the_replica_is_busy_by_one_iteration(policy, arrives):
+    """vLLM's async scheduling: the iteration after the current one was formed when the current one
+    started, so a prompt arriving during a decode run is taken one decode step later than by the
+    synchronous scheduler; everything else is the same."""
+    reqs = [Request(0, 0.0, 200, 400), Request(1, arrives, 100, 2)]
+
+    def run(ahead: bool):
+        cfg = SchedulerConfig(policy=policy, schedule_ahead=ahead)
+        return simulate(A100, L8, FP16, reqs, config=cfg), simulate(A100, L8, FP16, reqs, config=cfg,
+                                                                   step_by_step=True)
+    (sync, sync_steps), (ahead, ahead_steps) = run(False), run(True)
+    for fast, slow in ((sync, sync_steps), (ahead, ahead_steps)):
+        assert fast.ttft_ms["mean"] == pytest.approx(slow.ttft_ms["mean"], rel=1e-12)
+    # the lone first request is taken at once either way (an idle replica decides when it arrives)
+    first = simulate(A100, L8, FP16, reqs[:1], config=SchedulerConfig(policy=policy, schedule_ahead=True))
+    assert first.ttft_ms["mean"] == pytest.approx(simulate(A100, L8, FP16, reqs[:1]).ttft_ms["mean"], rel=1e-12)
+    # the second request's TTFT is one batch-of-one decode step longer (the mean of two: twice the shift)
+    step_ms = sync.tbt_ms["p50"]
+    delay_ms = 2 * (ahead.ttft_ms["mean"] - sync.ttft_ms["mean"])
+    assert delay_ms == pytest.approx(step_ms, rel=0.02)
+
+
+@pytest.mark.parametrize("clients", [3, 16])
+def test_a_closed_loop_under_schedule_ahead_sends_the_next_request_one_iteration_later(clients):
+    """A client's next request, sent when its previous one ends, is seen by the decision formed when
+    the iteration that ended it started: the run equals stepping, and is slower than synchronous."""
+    reqs = burst(120, Lengths("fixed", 300), Lengths("fixed", 60))
+    cfg = SchedulerConfig(policy="chunked", schedule_ahead=True)
+    fast = simulate(A100, L8, FP16, reqs, config=cfg, clients=clients)
+    slow = simulate(A100, L8, FP16, reqs, config=cfg, clients=clients, step_by_step=True)
+    sync = simulate(A100, L8, FP16, reqs, config=SchedulerConfig(policy="chunked"), clients=clients)
+    assert fast.n_finished == slow.n_finished == 120
+    assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-12)
+    assert fast.ttft_ms["mean"] == pytest.approx(slow.ttft_ms["mean"], rel=1e-12)
+    assert fast.makespan_s > sync.makespan_s
+
+
+@pytest.mark.parametrize("policy", ["concurrent", "disaggregated"])
+def test_schedule_ahead_is_refused_by_name_where_it_is_not_modelled(policy):
+    with pytest.raises(ConfigError, match="schedule_ahead"):
+        SchedulerConfig(policy=policy, schedule_ahead=True).check()
+
+
+@pytest.mark.parametrize("policy", defaults.AHEAD_POLICIES)
+def test_schedule_ahead_takes_a_request_that_arrives_during_the_last_iteration_at_once(policy):
+    """Nothing was formed ahead while the replica ran its last request's last step: a prompt that
+    arrived during it is taken when the step ends, as the synchronous scheduler takes it."""
+    alone = simulate(A100, L8, FP16, [Request(0, 0.0, 200, 3)], config=SchedulerConfig(policy=policy))
+    step_s = alone.tbt_ms["p50"] / 1e3
+    reqs = [Request(0, 0.0, 200, 3), Request(1, alone.makespan_s - step_s / 2, 100, 5)]
+    sync = simulate(A100, L8, FP16, reqs, config=SchedulerConfig(policy=policy))
+    for step_by_step in (False, True):
+        ahead = simulate(A100, L8, FP16, reqs, config=SchedulerConfig(policy=policy, schedule_ahead=True),
+                         step_by_step=step_by_step)
+        assert ahead.ttft_ms["mean"] == pytest.approx(sync.ttft_ms["mean"], rel=1e-12)
+        assert ahead.makespan_s == pytest.approx(sync.makespan_s, rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(prompt=st.integers(1, 5000), share=st.floats(0, 1), block=st.sampled_from([1, 16, 64]))
+def test_a_prefix_cache_serves_whole_blocks_and_never_the_last_prompt_token(prompt, share, block):
+    cached = cached_prefix_tokens(prompt, share, block)
+    assert cached % block == 0 and 0 <= cached <= prompt - 1 and cached <= share * prompt
+    # what is left uncached is less than a block beyond the share (or the last token's block)
+    assert cached >= min(share * prompt, prompt - 1) - block
+
+
+@pytest.mark.parametrize("policy", ["continuous", "chunked", "sglang", "concurrent", "disaggregated"])
+@pytest.mark.parametrize("share", [0.5, 1.0])
+def test_cached_prompts_prefill_only_their_uncached_part_and_closed_form_runs_still_equal_stepping(policy, share):
+    system, model = {"concurrent": (ADORx8, L70), "disaggregated": (A100x8_2, L70)}.get(policy, (A100, L8))
+    reqs = poisson(6.0, 120, Lengths("lognormal", 1500, 1.0), Lengths("lognormal", 200, 1.0), seed=3)
+    cfg = SchedulerConfig(policy=policy)
+    cold = simulate(system, model, FP16, reqs, config=cfg)
+    fast = simulate(system, model, FP16, reqs, config=cfg, prefix_cached=share)
+    slow = simulate(system, model, FP16, reqs, config=cfg, prefix_cached=share, step_by_step=True)
+    assert fast.iterations == slow.iterations and fast.n_finished == slow.n_finished == 120
+    for stat, value in slow.ttft_ms.items():
+        assert fast.ttft_ms[stat] == pytest.approx(value, rel=1e-9)
+    assert fast.ttft_ms["mean"] < cold.ttft_ms["mean"]
+
+
+def test_a_lone_request_waits_less_the_more_of_its_prompt_is_cached():
+    reqs = [Request(0, 0.0, 3000, 4)]
+    ttft = [simulate(A100, L8, FP16, reqs, prefix_cached=s).ttft_ms["mean"] for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert all(a > b for a, b in zip(ttft, ttft[1:]))
+    # a fully cached prompt still computes its last block's tokens: more than an empty pass
+    assert ttft[-1] > 0
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, math.nan, True, "1"])
+def test_a_prefix_cache_share_outside_0_1_is_refused_by_name(bad):
+    with pytest.raises(ConfigError, match="prefix_cached"):
+        simulate(A100, L8, FP16, [Request(0, 0.0, 100, 4)], prefix_cached=bad)
+
+
+def test_a_cached_prompt_still_holds_its_whole_kv_cache():
+    """The cached blocks are the request's own KV cache while it runs (referenced, not evictable): a
+    KV-bound replica never holds more requests than their whole prompts' caches fit."""
+    reqs = burst(150, Lengths("fixed", 1500), Lengths("fixed", 100))
+    cfg = SchedulerConfig(policy="chunked", memory_fraction=0.3)
+    warm = simulate(A100, L8, FP16, reqs, config=cfg, prefix_cached=1.0)
+    assert warm.n_finished == 150
+    assert 1 < warm.peak_in_service <= warm.kv_capacity_tokens // 1500

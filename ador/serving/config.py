@@ -81,6 +81,7 @@ TRTLLM_BENCH_KV_FREE_FRACTION = 0.95    # trtllm-bench, "in majority of cases" (
 ADOR_PREFILL_TOKENS = 8192
 
 POLICIES = ("continuous", "chunked", "concurrent", "disaggregated", "sglang")
+AHEAD_POLICIES = ("continuous", "chunked", "sglang")    # one engine per replica, one timeline
 Reservation = Literal["prompt", "full"]
 MemoryBasis = Literal["total", "free", "reserve"]
 
@@ -124,7 +125,12 @@ class SchedulerConfig:
       (PyTorch backend ``batch_wait_timeout_iters``, ``batch_wait_max_tokens_ratio``; both 0, off, by
       default): while requests decode, new prompts wait until the iteration would carry
       ``batch_wait_tokens_ratio`` x ``chunk_tokens`` tokens or ``batch_wait_iters`` iterations have
-      waited (``PyExecutor._waiting_requests``).
+      waited (``PyExecutor._waiting_requests``);
+    - ``schedule_ahead``: the scheduler forms each iteration while the one before it runs (vLLM's
+      async scheduling, SGLang's overlap scheduler): a decision sees the requests that had arrived
+      when the previous iteration started, so one arriving while the replica is busy waits one more
+      iteration; an idle replica takes a request at once. Policies ``continuous``, ``chunked`` and
+      ``sglang`` (the colocated engines of the stacks that do it).
     """
     policy: str = "continuous"
     max_batch: int = VLLM_MAX_NUM_SEQS
@@ -146,6 +152,7 @@ class SchedulerConfig:
     admission_latch: bool = True
     batch_wait_iters: int = 0
     batch_wait_tokens_ratio: float = 0.0
+    schedule_ahead: bool = False
 
     def check(self) -> None:
         if self.policy not in POLICIES:
@@ -175,9 +182,12 @@ class SchedulerConfig:
         ratio = self.batch_wait_tokens_ratio
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
             raise ConfigError("batch_wait_tokens_ratio", self.batch_wait_tokens_ratio, "must be in [0, 1]")
-        for name in ("split_prompts", "admit_after_preemption", "admission_latch"):
+        for name in ("split_prompts", "admit_after_preemption", "admission_latch", "schedule_ahead"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, getattr(self, name), "must be true or false")
+        if self.schedule_ahead and self.policy not in AHEAD_POLICIES:
+            raise ConfigError("schedule_ahead", True, f"is modelled for the {', '.join(AHEAD_POLICIES)} policies, "
+                                                      f"not {self.policy}")
         if self.reservation not in ("prompt", "full"):
             raise ConfigError("reservation", self.reservation, "must be prompt or full")
         if not (isinstance(self.prefill_share, (int, float)) and 0 < self.prefill_share < 1

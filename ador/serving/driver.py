@@ -45,6 +45,7 @@ class Setting:
     handoff_latency_s: float = 0.0
     clients: int = 0                 # closed loop: clients per replica, one request outstanding each
     runtime: RuntimeProfile | None = None   # its passes' rules (None: the prefill emits the first token)
+    prefix_cached: float = 0.0       # share of each prompt in the prefix cache when it arrives
 
     @property
     def first_token_from_decode(self) -> bool:
@@ -56,17 +57,31 @@ class Setting:
                        first_token_from_decode=self.first_token_from_decode)
 
     def prefill_prompt(self):
-        """What a request's prefill covers, set as it queues: ``evaluate.prefilled_tokens`` (under a
-        runtime whose first token comes from a decode step over the last prompt token, all but that
-        token); a one-token prompt still gets a one-token pass (a step needs a token to work on), so its
-        KV cache ends one token longer than the runtime's. None: the whole prompt (nothing to set)."""
+        """What a request's prefill covers, set as it queues (None: the whole prompt, nothing to set):
+        ``evaluate.prefilled_tokens`` (under a runtime whose first token comes from a decode step over
+        the last prompt token, all but that token), less the prompt's blocks found in the prefix cache
+        (``prefix_cached``: whole KV blocks, and never the last prompt token, which vLLM's and SGLang's
+        prefix caches always compute: ``cached_prefix_tokens``), which the pass attends to as context.
+        A pass covers at least one token (a step needs a token to work on), so a one-token prompt under
+        a from-decode runtime ends with a KV cache one token longer than the runtime's."""
         runtime = self.runtime
-        if runtime is None or not runtime.first_token_from_decode:
+        share, block = self.prefix_cached, self.cfg.block_tokens
+        if not self.first_token_from_decode and not share:
             return None
 
         def shorten(live: Live) -> None:
-            live.todo = max(1, prefilled_tokens(runtime, live.prompt))
+            covered = live.prompt if runtime is None else prefilled_tokens(runtime, live.prompt)
+            cached = cached_prefix_tokens(live.prompt, share, block)
+            live.context = cached
+            live.todo = max(1, covered - cached)
         return shorten
+
+
+def cached_prefix_tokens(prompt: int, share: float, block: int) -> int:
+    """Prompt tokens a prefix cache holding ``share`` of the prompt serves: whole blocks of ``block``
+    tokens (vLLM caches full blocks only; SGLang's radix cache, page size 1, any token), never the last
+    prompt token (vLLM recomputes it when the whole prompt hits: its logits give the first token)."""
+    return min(int(share * prompt) // block, (prompt - 1) // block) * block
 
 
 class Arrivals:
@@ -96,10 +111,9 @@ class Arrivals:
         self.buf_at = 0
         self.next_s = self.buf[0][0] if self.buf else _INF
 
-    def pull(self, replica: Replica) -> None:
-        """Queue every request that has arrived by the replica's clock (refusing those that could
-        never fit in its KV cache)."""
-        now = replica.t
+    def pull(self, replica: Replica, now: float) -> None:
+        """Queue every request that has arrived by ``now`` (what the replica's next decision sees:
+        ``Replica.observe``), refusing those that could never fit in its KV cache."""
         lo, hi = self.measured
         waiting = replica.waiting
         buf = self.buf
@@ -130,10 +144,16 @@ def serve_replica(sched, arrivals: Arrivals, bar: Progress | None = None, step_b
     stalls = 0
     loops = 0
     while True:
-        if arrivals.next_s <= r.t:
-            arrivals.pull(r)
+        seen = r.observe()
+        if arrivals.next_s <= seen:
+            arrivals.pull(r, seen)
         batch = sched.next_batch(arrivals.next_s)
         if batch is None:
+            if r.idle():
+                continue                     # schedule-ahead: nothing ran ahead, what arrived is taken now
+            if arrivals.next_s <= r.t:       # arrived, unseen, and nothing to run: it would never be seen
+                raise AdorError(f"serving simulation stalled at t={r.t:.6g} s ({sched.name}): an arrival is "
+                                "never seen (a scheduler bug)")
             if arrivals.next_s < _INF:
                 r.t = max(r.t, arrivals.next_s)
             elif r.waiting:
@@ -195,8 +215,8 @@ def serve_disaggregated(prefill_cls, decode_cls, share: float, setting: Setting,
     for index in _split(n, n_pre):
         if len(index):
             serve_replica(prefill_cls(setting.replica(on_prefilled=moved)),
-                          Arrivals(arrays, index, measured, delay_s=setting.request_overhead_s), bar,
-                          setting.step_by_step)
+                          Arrivals(arrays, index, measured, delay_s=setting.request_overhead_s,
+                                   prepare=setting.prefill_prompt()), bar, setting.step_by_step)
     handed = np.flatnonzero(np.isfinite(ready))
     handed = handed[np.argsort(ready[handed], kind="stable")]
 

@@ -62,6 +62,12 @@ class Replica:
         self.t = 0.0
         self.step = 0
         self.last_step_end = math.nan
+        # schedule-ahead (``SchedulerConfig.schedule_ahead``): a decision at the end of an iteration
+        # was made when that iteration started, and sees what had arrived by then (``seen_s``)
+        self.ahead = cfg.schedule_ahead
+        self.last_start = math.nan           # start and end of the last iteration run
+        self.last_end = math.nan
+        self.seen_s = 0.0                    # arrivals and closed-loop sends the current decision sees
         self.waiting: deque[Live] = deque()
         self.prefilling: list[Live] = []
         self.running: dict[int, Live] = {}   # decoding, in admission order (newest last)
@@ -92,8 +98,26 @@ class Replica:
 
     def _sends_left(self) -> int:
         """Closed loop: requests the clients may send now (a client idle from the start, or one whose
-        request ended and is not yet matched to an admission)."""
-        return max(0, self.clients - self.admissions) + len(self.completions)
+        request ended, before what the current decision sees, and is not yet matched to an admission)."""
+        ended = len(self.completions)
+        if self.ahead and ended:
+            seen = self.seen_s
+            ended = sum(1 for c in self.completions if c <= seen)
+        return max(0, self.clients - self.admissions) + ended
+
+    def observe(self) -> float:
+        """Set and return what the next decision sees: the clock, or under schedule-ahead, when the
+        iteration that just ended started (an idle replica, ``idle``, sees the clock)."""
+        self.seen_s = self.last_start if self.ahead and self.last_end == self.t else self.t
+        return self.seen_s
+
+    def idle(self) -> bool:
+        """Under schedule-ahead, a replica with nothing to run takes what arrived during its last
+        iteration at once: True if that changes what it sees (decide again)."""
+        if self.ahead and self.last_end == self.t and self.seen_s < self.t:
+            self.last_end = math.nan
+            return True
+        return False
 
     def sent_prompt_tokens(self) -> int:
         """Prompt tokens of the waiting requests that have been sent (in a closed loop, the queue
@@ -277,7 +301,9 @@ class Replica:
             duration += self.host_s_per_seq * (n + len(chunks))
         if not 0 < duration < _INF:
             self._unpriceable(duration)
+        self.last_start = self.t
         self.t += duration
+        self.last_end = self.t
         self.rec.iterations += 1
         if n:
             self._step_done(n, self.t, self.t, self.t - self.last_step_end, 1)
@@ -331,8 +357,10 @@ class Replica:
     def decode_run(self, max_steps: float, until: float = _INF, slow: float = 1.0,
                    through_finishes: bool = False) -> int:
         """Run up to ``max_steps`` decode-only iterations of the running batch; stop after the
-        first that ends at or after ``until``, before one whose KV growth would not fit, and after
-        the first that finishes a request unless ``through_finishes`` (the scheduler's choice when
+        first that ends at or after ``until`` (under schedule-ahead, that starts at or after it: the
+        decision at its end is the first to see what arrives at ``until``), before one whose KV
+        growth would not fit, and after the first that finishes a request unless
+        ``through_finishes`` (the scheduler's choice when
         a departure changes nothing it would decide). ``slow`` stretches the decode work (HBM
         contention). Returns the steps run."""
         total = 0
@@ -378,6 +406,8 @@ class Replica:
         t = self.t
         steps_cache = self.steps
         use = self.rec.uses
+        ahead = self.ahead
+        d = 0.0
         done = 0
         first_end = first_gap = math.nan
         gaps: list[tuple[float, int]] = []
@@ -395,9 +425,14 @@ class Replica:
             if price is None:
                 price = self.decode_step_price(n, bucket)
             d = price.total_s if slow == 1.0 else price.decode_s * slow + price.host_s
-            stop = t + seg * d >= until
-            if stop:
-                seg = max(1, min(seg, math.ceil((until - t) / d)))
+            if ahead:   # what arrives at ``until`` is seen at the end of the first step starting after it
+                stop = t + (seg - 1) * d >= until
+                if stop:
+                    seg = max(1, min(seg, math.ceil((until - t) / d) + 1))
+            else:
+                stop = t + seg * d >= until
+                if stop:
+                    seg = max(1, min(seg, math.ceil((until - t) / d)))
             if done == 0:
                 first_end = t + d
                 first_gap = first_end - self.last_step_end
@@ -417,7 +452,7 @@ class Replica:
                 reason = UNTIL
                 break
         self.rec.iterations += done
-        self.t = t
+        self.last_start, self.t, self.last_end = t - d, t, t
         self._step_done(n, t, first_end, first_gap, done, gaps)
         return done, reason
 

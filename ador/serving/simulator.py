@@ -106,15 +106,22 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
              config: SchedulerConfig = DEFAULT_CONFIG, ttft_slo_ms: float | None = None,
              tbt_slo_ms: float | None = None, progress: bool = False,
              window: tuple[float, float] = ALL, step_by_step: bool = False,
-             clients: int | None = None) -> ServingResult:
+             clients: int | None = None, prefix_cached: float = 0.0) -> ServingResult:
     """Serve ``requests`` on ``system`` under ``config.policy``; replicas share the load round-robin.
     ``window``: fractions of the requests (in arrival order) whose latencies count.
     ``clients``: a closed loop (a benchmark at fixed concurrency): that many clients, shared equally by
     the replicas, each keeps one request outstanding and sends the next, in the order given, when its
     previous one ends; the requests' arrival times are ignored. Latencies count from sending.
     ``step_by_step``: price decode iterations one at a time instead of in closed-form runs (same
-    result; the reference for tests and the benchmark's baseline)."""
+    result; the reference for tests and the benchmark's baseline).
+    ``prefix_cached``: share of each prompt whose KV cache the server already holds when it arrives
+    (automatic prefix caching of prompts sent before, as a benchmark that replays its prompts to one
+    server instance finds them: 1.0); the prefill computes the rest, attending to the cached part
+    (``driver.cached_prefix_tokens``)."""
     config.check()
+    if isinstance(prefix_cached, bool) or not isinstance(prefix_cached, (int, float)) \
+            or not 0 <= prefix_cached <= 1:
+        raise ConfigError("prefix_cached", prefix_cached, "must be a share of the prompt between 0 and 1")
     arrays = RequestArrays.of(requests)
     if not (0 <= window[0] < window[1] <= 1):
         raise ConfigError("window", window, "must be fractions 0 <= start < end <= 1")
@@ -147,7 +154,7 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
                       kv_bytes_per_token=kv_bytes_per_token_per_device(model, precision, system.tp, system.pp,
                                                                        system.dies),
                       handoff_latency_s=rates.step_latency_s, clients=per_replica,
-                      runtime=system.runtime)
+                      runtime=system.runtime, prefix_cached=float(prefix_cached))
     measured = measured_range(len(arrays), window)
     bar = Progress(total=len(arrays), label=f"simulate ({config.policy})") if progress else None
     try:
