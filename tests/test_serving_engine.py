@@ -546,3 +546,39 @@ def test_a_cached_prompt_still_holds_its_whole_kv_cache():
     warm = simulate(A100, L8, FP16, reqs, config=cfg, prefix_cached=1.0)
     assert warm.n_finished == 150
     assert 1 < warm.peak_in_service <= warm.kv_capacity_tokens // 1500
+
+
+@pytest.mark.parametrize("software, ahead", [
+    ("vllm 0.14.1 V1 engine (server: python3 -m vllm.entrypoints.openai.api_server --model m)", True),
+    ("vllm 0.14.1 (vllm serve m --no-async-scheduling)", False),
+    ("vllm v0.11.0 (server: vllm serve Qwen/Qwen3-14B)", False),               # opt-in before the default
+    ("vLLM 0.10.2 (vllm serve m --max-num-seqs 512 kv-cache-dtype fp8 async-scheduling no-enable-prefix-caching)",
+     True),                                                                   # InferenceX's config, as written
+    ("vLLM 0.10.1 ROCm (vllm serve m --no-enable-prefix-caching --async-scheduling)", True),
+    ("vllm 0.6.3 (vllm serve m)", False),                                     # the V0 engine
+    ("sglang v0.5.5.post1 (server: python3 -m sglang.launch_server --model-path m)", True),
+    ("sglang 0.3.6", True),
+    ("sglang 0.3.0 (launch_server --disable-radix-cache)", False),             # before the overlap default
+    ("sglang v0.5.5 (launch_server --disable-overlap-schedule)", False),
+    ("tensorrt-llm v1.2.0rc1 (trtllm-serve) (server: trtllm-serve Qwen/Qwen3-14B)", True),   # PyTorch backend
+    ("TensorRT-LLM 1.1.0rc2.post2 (trtllm-serve m; disable_overlap_scheduler true)", False),
+    ("tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", False),             # the TensorRT engine's executor
+    ("tensorrt-llm 0.20 (trtllm-bench throughput; PyTorch backend)", False),  # its default not read
+])
+def test_stacks_that_form_the_next_iteration_while_one_runs_schedule_ahead(software, ahead):
+    from ador.hardware import PRESETS
+    assert scheduler_for(software, 1, PRESETS["h100-sxm-80gb"]).config.schedule_ahead is ahead
+
+
+def test_a_serving_row_says_how_much_of_each_prompt_the_prefix_cache_holds(tmp_path):
+    from ador.validation.serving import load_serving
+    head = ("id,source,software,hardware,devices,model,precision,tp,policy,rate_rps,input_mean,output_mean,"
+            "input_max,output_max,metric,value,unit,prefix_cached\n")
+    row = "s1,src,vllm 0.14.1,h200-sxm-141gb,1,llama-3.1-70b,fp8,1,server,1,200,200,,,ttft_mean_ms,50,ms,{}\n"
+    for text, share in (("1", 1.0), ("", 0.0), ("0.25", 0.25)):
+        (tmp_path / "ok.csv").write_text(head + row.format(text))
+        assert load_serving(tmp_path / "ok.csv")[0].prefix_cached == share
+    for bad in ("1.5", "-0.5", "nan", "all"):
+        (tmp_path / "bad.csv").write_text(head + row.format(bad))
+        with pytest.raises(ConfigError, match="prefix_cached"):
+            load_serving(tmp_path / "bad.csv")

@@ -74,6 +74,27 @@ VLLM_DEFAULT_MAX_MODEL_LEN = 8192
 # vLLM 0.6.0 overlapped output processing with the next pass and gave the HTTP server its own process;
 # releases before it pay host work per scheduled sequence (``VLLM_V0_HOST_S_PER_SEQ``, with its sources).
 VLLM_ASYNC_OUTPUT_SINCE = (0, 6)
+# Schedule-ahead (``SchedulerConfig.schedule_ahead``): the engine forms iteration N+1 while N runs, so a
+# request that arrives meanwhile joins N+2.
+# - vLLM's V1 async scheduling ("making the scheduler operate one step ahead of the current
+#   execution", vllm-project/vllm PR 19970, opt-in ``--async-scheduling`` from 0.10), on by default
+#   by 0.14.1 (its server log in our data lists "async scheduling" among the defaults; vllm/config/
+#   scheduler.py went from ``async_scheduling: bool = False`` to ``Field(default=None)``, decided where
+#   the executor supports it, in PR 27614; the first release with it was not pinned, so releases
+#   before 0.14 take it only when told); ``--no-async-scheduling`` turns it off.
+# - SGLang's overlap scheduler (``event_loop_overlap``: receive requests, form and launch batch N+1,
+#   then process batch N's result), on by default from 0.3.6 (PR 2067 "Enable overlap by default",
+#   server_args.py ``disable_overlap_schedule: bool = False``; read from the 0.3.6 and 0.5.5 wheels),
+#   off with ``--disable-overlap-schedule`` or pipeline parallelism.
+# - TensorRT-LLM's PyTorch backend overlap scheduler (``_executor_loop_overlap``), on by default
+#   (``disable_overlap_scheduler=False``, TorchLlmArgs in 1.0.0; "Enabled by default", 1.2.0 docs),
+#   the backend trtllm-serve runs from 1.0 (PR 5717); read from 1.0 on (0.20's default was not
+#   verified); off with ``disable_overlap_scheduler``.
+VLLM_ASYNC_SCHEDULING_SINCE = (0, 14)
+SGLANG_OVERLAP_SINCE = (0, 3, 6)
+TRTLLM_OVERLAP_SINCE = (1, 0)
+_ASYNC_FLAG = re.compile(r"(?<![\w-])(?:--)?async[-_ ]scheduling\b")
+_NO_ASYNC_FLAG = re.compile(r"--no-async[-_]scheduling\b")
 # vLLM 0.5.5-0.6 (vllm/engine/arg_utils.py, EngineArgs.create_engine_config): "Chunked prefill is
 # enabled by default for models with max_model_len > 32K" on CUDA (later releases name ROCm out).
 VLLM_LONG_CONTEXT_TOKENS = 32768
@@ -242,7 +263,8 @@ def scheduler_for(software: str, tp: int, device: Device | None = None) -> Stack
     family = _family(text)
     if family == "vllm":
         version = release(text)
-        return _vllm_v1(text, device) if version is not None and version >= VLLM_V1_SINCE else _vllm(text, version)
+        return _vllm_v1(text, device, version) if version is not None and version >= VLLM_V1_SINCE \
+            else _vllm(text, version)
     if family == "sglang":
         return _sglang(text, tp, device)
     if family == "tensorrt-llm":
@@ -266,7 +288,14 @@ def _vllm(text: str, version: tuple[int, int] | None) -> StackScheduler:
                                        + (f"; {host * 1e6:.0f} us of host work per sequence a step" if host else ""))
 
 
-def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
+def _vllm_async(text: str, version: tuple[int, int]) -> bool:
+    """Whether a V1 engine schedules ahead (``VLLM_ASYNC_SCHEDULING_SINCE``, or told)."""
+    if _NO_ASYNC_FLAG.search(text):
+        return False
+    return version >= VLLM_ASYNC_SCHEDULING_SINCE or _ASYNC_FLAG.search(text) is not None
+
+
+def _vllm_v1(text: str, device: Device | None, version: tuple[int, int]) -> StackScheduler:
     large = device is not None and device.hbm_capacity_bytes >= VLLM_V1_LARGE_GPU_BYTES \
         and "a100" not in device.name.lower()
     tokens = _whole(text, "max-num-batched-tokens", "max_num_batched_tokens", default=VLLM_V1_BATCHED_TOKENS[large])
@@ -274,12 +303,14 @@ def _vllm_v1(text: str, device: Device | None) -> StackScheduler:
     # V1's KV manager admits while the blocks are free (no watermark: vllm/v1/core/kv_cache_manager.py
     # allocate_slots, 0.11.0) and its scheduler admits no waiting request in a step that preempted
     # (vllm/v1/core/sched/scheduler.py, ``if not preempted_reqs``)
+    ahead = _vllm_async(text, version)
     cfg = SchedulerConfig(policy="chunked", chunk_tokens=tokens, max_batch=seqs, split_prompts=True,
-                          kv_watermark=0.0, admit_after_preemption=False)
+                          kv_watermark=0.0, admit_after_preemption=False, schedule_ahead=ahead)
     cfg = replace(cfg, memory_fraction=_real(text, "gpu-memory-utilization", "gpu_memory_utilization",
                                              default=cfg.memory_fraction))
     return StackScheduler("vllm", cfg, f"vLLM V1 defaults ({'large' if large else 'other'} GPU): "
-                                       f"{tokens} batched tokens, {seqs} sequences")
+                                       f"{tokens} batched tokens, {seqs} sequences"
+                                       + ("; async scheduling" if ahead else ""))
 
 
 def _chunked_prefill(text: str, max_len: int) -> bool:
@@ -304,14 +335,16 @@ def _sglang(text: str, tp: int, device: Device | None) -> StackScheduler:
         chunk = _whole(text, "chunked-prefill-size", default=SGLANG_CHUNKED_PREFILL_SIZE)
         default_frac = sglang_mem_fraction(tp)
     frac = _real(text, "mem-fraction-static", "mem_fraction_static", default=default_frac)
+    full = full_version(text)
+    overlap = full is not None and full[:3] >= SGLANG_OVERLAP_SINCE and not _has(text, "disable-overlap-schedule")
     cfg = SchedulerConfig(policy="sglang", max_batch=SGLANG_MAX_RUNNING, max_batched_tokens=chunk,
                           block_tokens=SGLANG_PAGE_SIZE, kv_watermark=0.0, memory_fraction=frac,
                           memory_basis="reserve",
                           min_new_token_ratio=SGLANG_MIN_NEW_TOKEN_RATIO[(0, 5) if modern else (0, 3)],
                           retract_room_steps=1 if modern else SGLANG_RETRACT_DECODE_STEPS,
-                          admission_latch=modern)
+                          admission_latch=modern, schedule_ahead=overlap)
     return StackScheduler("sglang", cfg, f"SGLang {'0.5' if modern else '0.3'} scheduler; mem_fraction_static "
-                                         f"{frac}, prefill chunk {chunk}")
+                                         f"{frac}, prefill chunk {chunk}" + ("; overlap scheduler" if overlap else ""))
 
 
 def _trtllm(text: str) -> StackScheduler:
@@ -324,15 +357,21 @@ def _trtllm(text: str) -> StackScheduler:
     evict = (_flag(text, "scheduler_policy") or "guaranteed_no_evict") == "max_utilization"
     # the TensorRT engine's flag, and the PyTorch backend's (trtllm-serve, 1.0 on)
     chunking = _has(text, "enable_chunked_context") or _has(text, "enable_chunked_prefill") or bench
+    version = release(text)
+    pytorch = "pytorch" in text or ("trtllm-serve" in text and version is not None and version >= (1, 0))
+    overlap = pytorch and version is not None and version >= TRTLLM_OVERLAP_SINCE \
+        and "disable_overlap_scheduler" not in text
     cfg = SchedulerConfig(policy="chunked", max_batch=batch, chunk_tokens=tokens, block_tokens=TRTLLM_TOKENS_PER_BLOCK,
                           kv_watermark=0.0, memory_fraction=frac, memory_basis="free",
                           reservation="prompt" if evict else "full", split_prompts=chunking,
                           batch_wait_iters=_whole(text, "batch_wait_timeout_iters", default=0),
-                          batch_wait_tokens_ratio=_real(text, "batch_wait_max_tokens_ratio", default=0.0))
+                          batch_wait_tokens_ratio=_real(text, "batch_wait_max_tokens_ratio", default=0.0),
+                          schedule_ahead=overlap)
     return StackScheduler("tensorrt-llm", cfg, f"TensorRT-LLM in-flight batching; max_num_tokens {tokens}, "
                                                f"max_batch_size {batch}, KV {frac:.0%} of free memory, "
                                                f"{'max_utilization' if evict else 'guaranteed_no_evict'}, "
                                                f"context chunking {'on' if chunking else 'off'}"
+                                               + (", overlap scheduler" if overlap else "")
                                                + (f", batch waiting {cfg.batch_wait_iters} iterations or "
                                                   f"{cfg.batch_wait_tokens_ratio:.0%} of the tokens"
                                                   if cfg.batch_wait_iters or cfg.batch_wait_tokens_ratio else ""))

@@ -46,7 +46,7 @@ from ador.workload import get_model, get_precision
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "serving.csv"
 REQUIRED = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "policy", "rate_rps",
             "input_mean", "output_mean", "input_max", "output_max", "metric", "value", "unit")
-COLUMNS = REQUIRED + ("requests", "length_dist", "concurrency")
+COLUMNS = REQUIRED + ("requests", "length_dist", "concurrency", "prefix_cached")
 LENGTH_DISTS = ("", "fixed", "uniform", "lognormal")
 METRICS = {"ttft_mean_ms": "ttft_mean_ms", "ttft_p50_ms": "ttft_p50_ms", "ttft_p99_ms": "ttft_p99_ms",
            "tpot_mean_ms": "tpot_mean_ms", "tpot_p50_ms": "tpot_p50_ms", "tpot_p99_ms": "tpot_p99_ms",
@@ -82,6 +82,9 @@ class ServingMeasurement:
     length_dist: str = ""          # where the source states how it sampled lengths (uniform: a "random" dataset)
     pp: int = 1
     concurrency: int | None = None   # closed loop: clients that each keep one request outstanding
+    # share of each prompt the server's prefix cache already holds when it arrives (a benchmark that
+    # replays prompts to a server instance that has seen them: 1; blank: 0)
+    prefix_cached: float = 0.0
 
     @property
     def stack(self) -> str:
@@ -91,7 +94,7 @@ class ServingMeasurement:
         """Rows that share this describe the same benchmark run (one simulation serves them all)."""
         return (self.software, self.hardware, self.devices, self.model, self.precision, self.tp, self.policy,
                 self.rate_rps, self.input_mean, self.output_mean, self.input_max, self.output_max, self.requests,
-                self.length_dist, self.concurrency)
+                self.length_dist, self.concurrency, self.prefix_cached)
 
 
 def is_serving_file(path: str | Path) -> bool:
@@ -113,6 +116,13 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
     dist = (raw.get("length_dist") or "").strip()
     if dist not in LENGTH_DISTS:
         raise ConfigError(f"{where}:length_dist", dist, f"expected one of {', '.join(d for d in LENGTH_DISTS if d)}")
+    cached_text = (raw.get("prefix_cached") or "").strip()
+    try:
+        cached = float(cached_text) if cached_text else 0.0
+    except ValueError:
+        cached = math.nan
+    if not 0 <= cached <= 1:
+        raise ConfigError(f"{where}:prefix_cached", cached_text, "expected a share of the prompt between 0 and 1")
     return ServingMeasurement(
         id=text["id"], source=text["source"], software=text["software"], hardware=text["hardware"],
         model=text["model"], precision=text["precision"], policy=text["policy"], metric=text["metric"],
@@ -122,7 +132,8 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
         input_max=_num(raw, "input_max", where, integer=True, optional=True),
         output_max=_num(raw, "output_max", where, integer=True, optional=True),
         value=_num(raw, "value", where), requests=_num(raw, "requests", where, integer=True, optional=True),
-        length_dist=dist, concurrency=concurrency if text["policy"] == "closed" else None)
+        length_dist=dist, concurrency=concurrency if text["policy"] == "closed" else None,
+        prefix_cached=cached)
 
 
 def lengths_for(mean: float, maximum: int | None, dist: str = "") -> Lengths:
@@ -202,7 +213,7 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
         else:
             reqs = poisson(row.rate_rps, n, prompt, output, seed=seed, paced=paced)
         return simulate(system, model, precision, reqs, config=config, window=window,
-                        clients=row.concurrency if closed else None)
+                        clients=row.concurrency if closed else None, prefix_cached=row.prefix_cached)
 
     if row.policy in ("offline", "closed") and fixed:      # deterministic: one run says it all
         result = run(0)
