@@ -468,7 +468,7 @@ def test_schedule_ahead_delays_a_request_that_arrives_while_the_replica_is_busy_
 def test_a_closed_loop_under_schedule_ahead_sends_the_next_request_one_iteration_later(clients):
     """A client's next request, sent when its previous one ends, is seen by the decision formed when
     the iteration that ended it started: the run equals stepping, and is slower than synchronous."""
-    reqs = burst(120, Lengths("fixed", 300), Lengths("fixed", 60))
+    reqs = burst(120, Lengths("lognormal", 300, 1.0), Lengths("lognormal", 60, 1.0), seed=2)
     cfg = SchedulerConfig(policy="chunked", schedule_ahead=True)
     fast = simulate(A100, L8, FP16, reqs, config=cfg, clients=clients)
     slow = simulate(A100, L8, FP16, reqs, config=cfg, clients=clients, step_by_step=True)
@@ -551,6 +551,8 @@ def test_a_cached_prompt_still_holds_its_whole_kv_cache():
 @pytest.mark.parametrize("software, ahead", [
     ("vllm 0.14.1 V1 engine (server: python3 -m vllm.entrypoints.openai.api_server --model m)", True),
     ("vllm 0.14.1 (vllm serve m --no-async-scheduling)", False),
+    ("vllm 0.14.0 (vllm serve m --distributed-executor-backend ray)", False),   # not with Ray's executor
+    ("vllm 0.13.0 (vllm serve m)", False),                                    # the default came with 0.14.0
     ("vllm v0.11.0 (server: vllm serve Qwen/Qwen3-14B)", False),               # opt-in before the default
     ("vLLM 0.10.2 (vllm serve m --max-num-seqs 512 kv-cache-dtype fp8 async-scheduling no-enable-prefix-caching)",
      True),                                                                   # InferenceX's config, as written

@@ -165,8 +165,8 @@ def serve_replica(sched, arrivals: Arrivals, bar: Progress | None = None, step_b
         start, finished = r.t, rec.finished
         kind = batch.kind
         if kind == "decode":
-            batch.steps = r.decode_run(1 if step_by_step else batch.max_steps, batch.until, batch.slow,
-                                       batch.through)
+            one = step_by_step or r.sends_unseen()
+            batch.steps = r.decode_run(1 if one else batch.max_steps, batch.until, batch.slow, batch.through)
         elif kind == "mixed":
             r.mixed_iteration(batch.chunks, batch.completing, batch.decodes, batch.tokens)
         sched.on_batch_end(batch, start)

@@ -111,6 +111,12 @@ class Replica:
         self.seen_s = self.last_start if self.ahead and self.last_end == self.t else self.t
         return self.seen_s
 
+    def sends_unseen(self) -> bool:
+        """Closed loop under schedule-ahead: a client sent a request the current decision does not
+        see yet (its previous one ended during the iteration that just ran); the next decision, one
+        step on, sees it, so a run of decode steps stops after one."""
+        return bool(self.ahead and self.completions) and max(self.completions) > self.seen_s
+
     def idle(self) -> bool:
         """Under schedule-ahead, a replica with nothing to run takes what arrived during its last
         iteration at once: True if that changes what it sees (decide again)."""

@@ -78,10 +78,11 @@ VLLM_ASYNC_OUTPUT_SINCE = (0, 6)
 # request that arrives meanwhile joins N+2.
 # - vLLM's V1 async scheduling ("making the scheduler operate one step ahead of the current
 #   execution", vllm-project/vllm PR 19970, opt-in ``--async-scheduling`` from 0.10), on by default
-#   by 0.14.1 (its server log in our data lists "async scheduling" among the defaults; vllm/config/
-#   scheduler.py went from ``async_scheduling: bool = False`` to ``Field(default=None)``, decided where
-#   the executor supports it, in PR 27614; the first release with it was not pinned, so releases
-#   before 0.14 take it only when told); ``--no-async-scheduling`` turns it off.
+#   from 0.14.0 (PR 27614, merged 2025-12-29, after 0.13.0; 0.14.0's notes: "Async scheduling is now
+#   enabled by default ... disable with --no-async-scheduling"; vllm/config/vllm.py turns it on unless
+#   pipeline parallelism, an unsupported speculative method or the Ray executor; DigitalOcean's 0.14.1
+#   server log in our data: "Asynchronous scheduling is enabled"). The engine then keeps two batches in
+#   flight (``max_concurrent_batches`` 2, ``EngineCore.step_with_batch_queue``).
 # - SGLang's overlap scheduler (``event_loop_overlap``: receive requests, form and launch batch N+1,
 #   then process batch N's result), on by default from 0.3.6 (PR 2067 "Enable overlap by default",
 #   server_args.py ``disable_overlap_schedule: bool = False``; read from the 0.3.6 and 0.5.5 wheels),
@@ -212,7 +213,7 @@ READ_FLAGS = ("max-model-len", "max_model_len", "num-scheduler-steps", "num_sche
               "max_num_batched_tokens", "enable-chunked-prefill", "enable_chunked_prefill", "mem-fraction-static",
               "mem_fraction_static", "chunked-prefill-size", "max_num_tokens", "max-num-tokens", "max_batch_size",
               "max-batch-size", "kv_cache_free_gpu_mem_fraction", "scheduler_policy", "batch_wait_timeout_iters",
-              "batch_wait_max_tokens_ratio")
+              "batch_wait_max_tokens_ratio", "distributed-executor-backend")
 
 
 def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
@@ -290,7 +291,7 @@ def _vllm(text: str, version: tuple[int, int] | None) -> StackScheduler:
 
 def _vllm_async(text: str, version: tuple[int, int]) -> bool:
     """Whether a V1 engine schedules ahead (``VLLM_ASYNC_SCHEDULING_SINCE``, or told)."""
-    if _NO_ASYNC_FLAG.search(text):
+    if _NO_ASYNC_FLAG.search(text) or _flag(text, "distributed-executor-backend") == "ray":
         return False
     return version >= VLLM_ASYNC_SCHEDULING_SINCE or _ASYNC_FLAG.search(text) is not None
 
