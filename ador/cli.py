@@ -357,6 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batched-tokens", type=count, help="prompt tokens per prefill iteration (default: 8192)")
     p.add_argument("--scheduler-steps", type=count, help="decode steps per scheduling decision (vLLM multi-step; "
                                                           "default: 1)")
+    p.add_argument("--schedule-ahead", action=argparse.BooleanOptionalAction, default=None,
+                   help="form each iteration while the previous one runs (vLLM async scheduling, SGLang's overlap "
+                        "scheduler): a request arriving mid-iteration waits one more (default: off, or the --stack's)")
+    p.add_argument("--prefix-cached", type=float, default=None, metavar="SHARE",
+                   help="share of each prompt already in the server's prefix cache when it arrives (0-1; default 0)")
     p.add_argument("--ci", help="judge the load to this precision (e.g. 5%%): replications until every "
                                 "percentile's 95%% repeat interval is within it; steady state only (default: one "
                                 "run, every request counted)")

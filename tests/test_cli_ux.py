@@ -65,6 +65,7 @@ def test_the_parser_imports_no_module_its_choices_come_from():
     (["evaluate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--output-len", "x"],
      "--output-len='x': expected a whole number"),
     (["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--requests", "0"], "--requests=0"),
+    (["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--prefix-cached", "2"], "prefix_cached=2.0"),
     (["study", "launch", "smoke", "--trials", "0"], "--trials=0: must be >= 1"),
     (["study", "resume", "smoke", "--workers", "0"], "--workers=0: must be >= 1"),
     (["study", "dashboard", "smoke", "--port", "70000"], "--port=70000"),

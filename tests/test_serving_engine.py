@@ -2,6 +2,7 @@
 classes with documented defaults, streaming statistics within their stated resolution, memory that
 does not grow with the requests, and intervals that hold when a load is judged again."""
 import dataclasses
+import json
 import math
 import tracemalloc
 
@@ -584,3 +585,16 @@ def test_a_serving_row_says_how_much_of_each_prompt_the_prefix_cache_holds(tmp_p
         (tmp_path / "bad.csv").write_text(head + row.format(bad))
         with pytest.raises(ConfigError, match="prefix_cached"):
             load_serving(tmp_path / "bad.csv")
+
+
+def test_simulate_takes_schedule_ahead_and_a_prefix_cache_share_from_the_command_line(capsys):
+    from ador.cli import main
+    base = ["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--rate", "20", "--requests", "150",
+            "--input-len", "1500", "--output-len", "100", "--lengths", "long-tailed", "--json"]
+
+    def ttft(*extra: str) -> float:
+        assert main(base + list(extra)) == 0
+        return json.loads(capsys.readouterr().out)["ttft_ms"]["mean"]
+    plain = ttft()
+    assert ttft("--schedule-ahead") > plain > ttft("--prefix-cached", "1")
+    assert ttft("--stack", "vllm 0.14.0") > ttft("--stack", "vllm 0.14.0", "--no-schedule-ahead")

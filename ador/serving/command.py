@@ -27,7 +27,7 @@ def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> Schedule
     defaults, with the flags given on top."""
     cfg = scheduler_for(args.stack, tp, device).config if args.stack else SchedulerConfig()
     changes: dict[str, Any] = {"policy": args.policy} if args.policy else {}
-    for name in ("max_batch", "chunk_tokens", "max_batched_tokens", "scheduler_steps"):
+    for name in ("max_batch", "chunk_tokens", "max_batched_tokens", "scheduler_steps", "schedule_ahead"):
         value = getattr(args, name, None)
         if value is not None:
             changes[name] = value
@@ -52,6 +52,7 @@ def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float
 def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
     config = scheduler_config(args, system.tp, system.device)
     slo = {"ttft_slo_ms": args.ttft_slo, "tbt_slo_ms": args.tbt_slo}
+    cached = float(getattr(args, "prefix_cached", None) or 0.0)
     ci = parse_ci(args.ci)
     clients = getattr(args, "concurrency", None)
     if clients is not None:
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
         base = requests_from(args, rate=1.0)
 
         def at(r: float):
-            return simulate(system, model, precision, base.at_rate(r), config=config, **slo)
+            return simulate(system, model, precision, base.at_rate(r), config=config, **slo, prefix_cached=cached)
         if by_p99:      # the p99 keys judged on the simulated percentiles
             rate, result = percentile_capacity(at, ttft_p99_ms=targets.get("ttft_p99_ms"),
                                                tbt_p99_ms=targets.get("tbt_p99_ms"))
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
                 **result.to_dict()}
     if ci is None:
         result = simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
-                          window=ALL, clients=clients, **slo)
+                          window=ALL, clients=clients, **slo, prefix_cached=cached)
         if not result.n_finished:
             raise DoesNotFitError(f"requests={result.n_requests}: none could be served (each needs more KV cache "
                                   f"than {result.kv_capacity_tokens} tokens, or the queue never drained)")
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
 
     def once(seed: int, n: int):
         reqs = requests_from(argparse.Namespace(**{**vars(args), "requests": n}), seed=seed)
-        return simulate(system, model, precision, reqs, config=config, window=STEADY, clients=clients, **slo)
+        return simulate(system, model, precision, reqs, config=config, window=STEADY, clients=clients, **slo,
+                        prefix_cached=cached)
     j = judge(once, JUDGED, ci=ci, requests=args.requests, max_reps=args.max_replications,
               max_requests=args.max_requests, first_seed=args.seed)
     data = j.results[0].to_dict()
