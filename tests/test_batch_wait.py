@@ -79,11 +79,13 @@ def test_a_closed_loop_counts_only_the_prompts_its_clients_have_sent():
     assert with_wait.ttft_ms["p50"] > without.ttft_ms["p50"] + 10 * with_wait.tbt_ms["p50"]
 
 
+@pytest.mark.parametrize("ahead", [False, True])      # InferenceX's TensorRT-LLM 1.1 runs both
 @pytest.mark.parametrize("clients", [None, 8])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_waiting_runs_in_closed_form_as_it_does_one_iteration_at_a_time(clients, seed):
+def test_waiting_runs_in_closed_form_as_it_does_one_iteration_at_a_time(clients, seed, ahead):
     from ador.serving import poisson
-    waiting = dataclasses.replace(BASE, batch_wait_iters=7, batch_wait_tokens_ratio=0.5, chunk_tokens=2048)
+    waiting = dataclasses.replace(BASE, batch_wait_iters=7, batch_wait_tokens_ratio=0.5, chunk_tokens=2048,
+                                  schedule_ahead=ahead)
     prompt, output = Lengths("uniform", 460.5, maximum=512), Lengths("uniform", 230.5, maximum=256)
     reqs = burst(120, prompt, output, seed=seed) if clients else poisson(12.0, 120, prompt, output, seed=seed)
     fast = simulate(A100, L8, FP16, reqs, config=waiting, clients=clients)

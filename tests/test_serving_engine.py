@@ -465,15 +465,17 @@ def test_schedule_ahead_delays_a_request_that_arrives_while_the_replica_is_busy_
     assert delay_ms == pytest.approx(step_ms, rel=0.02)
 
 
+@pytest.mark.parametrize("policy, steps", [("chunked", 1), ("sglang", 1), ("continuous", 3)])
 @pytest.mark.parametrize("clients", [3, 16])
-def test_a_closed_loop_under_schedule_ahead_sends_the_next_request_one_iteration_later(clients):
+def test_a_closed_loop_under_schedule_ahead_sends_the_next_request_one_iteration_later(clients, policy, steps):
     """A client's next request, sent when its previous one ends, is seen by the decision formed when
     the iteration that ended it started: the run equals stepping, and is slower than synchronous."""
     reqs = burst(120, Lengths("lognormal", 300, 1.0), Lengths("lognormal", 60, 1.0), seed=2)
-    cfg = SchedulerConfig(policy="chunked", schedule_ahead=True)
+    cfg = SchedulerConfig(policy=policy, schedule_ahead=True, scheduler_steps=steps,
+                          memory_fraction=0.3 if policy == "sglang" else 0.9)
     fast = simulate(A100, L8, FP16, reqs, config=cfg, clients=clients)
     slow = simulate(A100, L8, FP16, reqs, config=cfg, clients=clients, step_by_step=True)
-    sync = simulate(A100, L8, FP16, reqs, config=SchedulerConfig(policy="chunked"), clients=clients)
+    sync = simulate(A100, L8, FP16, reqs, config=dataclasses.replace(cfg, schedule_ahead=False), clients=clients)
     assert fast.n_finished == slow.n_finished == 120
     assert fast.makespan_s == pytest.approx(slow.makespan_s, rel=1e-12)
     assert fast.ttft_ms["mean"] == pytest.approx(slow.ttft_ms["mean"], rel=1e-12)
@@ -529,8 +531,10 @@ def test_a_lone_request_waits_less_the_more_of_its_prompt_is_cached():
     reqs = [Request(0, 0.0, 3000, 4)]
     ttft = [simulate(A100, L8, FP16, reqs, prefix_cached=s).ttft_ms["mean"] for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
     assert all(a > b for a, b in zip(ttft, ttft[1:]))
-    # a fully cached prompt still computes its last block's tokens: more than an empty pass
-    assert ttft[-1] > 0
+    # a fully cached prompt computes its last partly filled block (3000 = 187 x 16 + 8 tokens) attending
+    # to the 2,992 cached ones: more than those 8 tokens alone, less than the next block's worth cold
+    last_block = [simulate(A100, L8, FP16, [Request(0, 0.0, n, 4)]).ttft_ms["mean"] for n in (8, 24)]
+    assert last_block[0] < ttft[-1] < ttft[-2]
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, math.nan, True, "1"])
@@ -552,6 +556,9 @@ def test_a_cached_prompt_still_holds_its_whole_kv_cache():
 @pytest.mark.parametrize("software, ahead", [
     ("vllm 0.14.1 V1 engine (server: python3 -m vllm.entrypoints.openai.api_server --model m)", True),
     ("vllm 0.14.1 (vllm serve m --no-async-scheduling)", False),
+    ("vllm 0.14.1 (vllm serve m kv-cache-dtype fp8 no-async-scheduling)", False),   # configuration text
+    ("vllm 0.11.0 (async_scheduling: false)", False),
+    ("vllm 0.11.0 (engine args async_scheduling=true)", True),
     ("vllm 0.14.0 (vllm serve m --distributed-executor-backend ray)", False),   # not with Ray's executor
     ("vllm 0.13.0 (vllm serve m)", False),                                    # the default came with 0.14.0
     ("vllm v0.11.0 (server: vllm serve Qwen/Qwen3-14B)", False),               # opt-in before the default
@@ -565,6 +572,9 @@ def test_a_cached_prompt_still_holds_its_whole_kv_cache():
     ("sglang v0.5.5 (launch_server --disable-overlap-schedule)", False),
     ("tensorrt-llm v1.2.0rc1 (trtllm-serve) (server: trtllm-serve Qwen/Qwen3-14B)", True),   # PyTorch backend
     ("TensorRT-LLM 1.1.0rc2.post2 (trtllm-serve m; disable_overlap_scheduler true)", False),
+    ("TensorRT-LLM 1.1.0 (trtllm-serve m; disable_overlap_scheduler: false)", True),
+    ("tensorrt-llm 1.2.0 (trtllm-serve m --backend trt)", False),              # the TensorRT engine's path
+    ("tensorrt-llm 1.2.0 (trtllm-serve m; client: vllm bench serve --backend openai-chat)", True),
     ("tensorrt-llm 0.14.0 (Triton tensorrtllm_backend)", False),             # the TensorRT engine's executor
     ("tensorrt-llm 0.20 (trtllm-bench throughput; PyTorch backend)", False),  # its default not read
 ])
@@ -598,3 +608,35 @@ def test_simulate_takes_schedule_ahead_and_a_prefix_cache_share_from_the_command
     plain = ttft()
     assert ttft("--schedule-ahead") > plain > ttft("--prefix-cached", "1")
     assert ttft("--stack", "vllm 0.14.0") > ttft("--stack", "vllm 0.14.0", "--no-schedule-ahead")
+
+
+def test_pipeline_parallelism_turns_schedule_ahead_off_and_a_policy_override_drops_it():
+    from argparse import Namespace
+
+    from ador.hardware import PRESETS
+    from ador.serving.command import scheduler_config
+    h100 = PRESETS["h100-sxm-80gb"]
+    assert scheduler_for("vllm 0.14.1", 1, h100).config.schedule_ahead
+    assert not scheduler_for("vllm 0.14.1", 1, h100, pp=2).config.schedule_ahead
+    args = dict(stack="vllm 0.14.1", max_batch=None, chunk_tokens=None, max_batched_tokens=None,
+                scheduler_steps=None, pp=1)
+    for policy in ("disaggregated", "concurrent"):      # refused with schedule-ahead: the stack's loop stays behind
+        cfg = scheduler_config(Namespace(**args, policy=policy, schedule_ahead=None), 8, h100)
+        assert cfg.policy == policy and not cfg.schedule_ahead
+    with pytest.raises(ConfigError, match="schedule_ahead"):
+        scheduler_config(Namespace(**args, policy="concurrent", schedule_ahead=True), 8, h100)
+
+
+def test_a_from_decode_prefill_covers_at_least_one_token_of_its_own_with_the_prompt_cached():
+    """Prompt 33 under a runtime that prefills 32 tokens: whole 16-token blocks cached, but at most 16 of
+    them, so the pass computes the runtime's 32nd token and the KV cache is the runtime's."""
+    from ador.serving.driver import Setting
+    from ador.serving.live import Live
+    runtime = dataclasses.replace(A100.runtime, first_token_from_decode=True)
+    setting = Setting(SchedulerConfig(), None, 0, None, 0.0, 1, runtime=runtime, prefix_cached=1.0)  # type: ignore
+    live = Live(0, 0.0, 33, 4)
+    setting.prefill_prompt()(live)
+    assert (live.context, live.todo) == (16, 16)
+    live = Live(1, 0.0, 40, 4)                  # 39 prefilled: 32 cached, 7 computed
+    setting.prefill_prompt()(live)
+    assert (live.context, live.todo) == (32, 7)

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from ador.errors import ConfigError, DoesNotFitError
-from ador.serving.config import SchedulerConfig
+from ador.serving.config import AHEAD_POLICIES, SchedulerConfig
 from ador.serving.precision import MAX_REPLICATIONS, judge, parse_ci
 from ador.serving.requests import Lengths, RequestArrays, burst, load_trace, poisson
 from ador.serving.simulator import ALL, STEADY, max_sustainable_rate, percentile_capacity, simulate
@@ -25,8 +25,11 @@ JUDGED = ("ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "tpot_p99_ms
 def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> SchedulerConfig:
     """The stack's settings (``--stack``, on ``device`` where its defaults depend on the GPU) or the
     defaults, with the flags given on top."""
-    cfg = scheduler_for(args.stack, tp, device).config if args.stack else SchedulerConfig()
+    cfg = scheduler_for(args.stack, tp, device, pp=getattr(args, "pp", 1)).config if args.stack \
+        else SchedulerConfig()
     changes: dict[str, Any] = {"policy": args.policy} if args.policy else {}
+    if args.policy and args.policy not in AHEAD_POLICIES and getattr(args, "schedule_ahead", None) is None:
+        changes["schedule_ahead"] = False        # a stack's engine loop does not carry to this policy
     for name in ("max_batch", "chunk_tokens", "max_batched_tokens", "scheduler_steps", "schedule_ahead"):
         value = getattr(args, name, None)
         if value is not None:

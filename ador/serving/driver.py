@@ -71,7 +71,8 @@ class Setting:
 
         def shorten(live: Live) -> None:
             covered = live.prompt if runtime is None else prefilled_tokens(runtime, live.prompt)
-            cached = cached_prefix_tokens(live.prompt, share, block)
+            # the pass covers at least one token of what the runtime prefills
+            cached = min(cached_prefix_tokens(live.prompt, share, block), max(0, covered - 1) // block * block)
             live.context = cached
             live.todo = max(1, covered - cached)
         return shorten

@@ -96,7 +96,7 @@ class Replica:
     def in_service(self) -> int:
         return len(self.running) + len(self.prefilling)
 
-    def _sends_left(self) -> int:
+    def sends_left(self) -> int:
         """Closed loop: requests the clients may send now (a client idle from the start, or one whose
         request ended, before what the current decision sees, and is not yet matched to an admission)."""
         ended = len(self.completions)
@@ -107,15 +107,17 @@ class Replica:
 
     def observe(self) -> float:
         """Set and return what the next decision sees: the clock, or under schedule-ahead, when the
-        iteration that just ended started (an idle replica, ``idle``, sees the clock)."""
-        self.seen_s = self.last_start if self.ahead and self.last_end == self.t else self.t
+        iteration that just ended started, if requests are still in service (nothing was formed ahead
+        behind a replica's last requests: an empty replica sees the clock, as an idle engine does)."""
+        busy = self.running or self.prefilling
+        self.seen_s = self.last_start if self.ahead and busy and self.last_end == self.t else self.t
         return self.seen_s
 
     def sends_unseen(self) -> bool:
         """Closed loop under schedule-ahead: a client sent a request the current decision does not
         see yet (its previous one ended during the iteration that just ran); the next decision, one
         step on, sees it, so a run of decode steps stops after one."""
-        return bool(self.ahead and self.completions) and max(self.completions) > self.seen_s
+        return bool(self.ahead and self.completions and self.waiting) and max(self.completions) > self.seen_s
 
     def idle(self) -> bool:
         """Under schedule-ahead, a replica with nothing to run takes what arrived during its last
@@ -130,7 +132,7 @@ class Replica:
         holds requests whose clients have not sent them yet: ``admit`` refuses those)."""
         if not self.clients:
             return sum(live.todo for live in self.waiting)
-        free = self._sends_left()
+        free = self.sends_left()
         tokens = 0
         for live in self.waiting:
             if live.admitted_s != live.admitted_s:        # NaN: never admitted, needs a sending client
@@ -146,7 +148,7 @@ class Replica:
         seqs = len(self.running) + len(self.prefilling)
         if seqs >= self.cfg.max_batch:
             return False
-        if self.clients and live.admitted_s != live.admitted_s and not self._sends_left():
+        if self.clients and live.admitted_s != live.admitted_s and not self.sends_left():
             return False                                 # its client has not sent it yet
         need = live.todo + live.context if not with_kv else live.prompt
         if self.full:
@@ -413,7 +415,7 @@ class Replica:
         steps_cache = self.steps
         use = self.rec.uses
         ahead = self.ahead
-        d = 0.0
+        d = start = 0.0
         done = 0
         first_end = first_gap = math.nan
         gaps: list[tuple[float, int]] = []
@@ -451,6 +453,7 @@ class Replica:
                 use[id(price)] = [price, seg]
             else:
                 entry[1] += seg
+            start = t + (seg - 1) * d          # the last step's start, as stepping computes it
             t += seg * d
             done += seg
             mean += seg
@@ -458,7 +461,7 @@ class Replica:
                 reason = UNTIL
                 break
         self.rec.iterations += done
-        self.last_start, self.t, self.last_end = t - d, t, t
+        self.last_start, self.t, self.last_end = start, t, t
         self._step_done(n, t, first_end, first_gap, done, gaps)
         return done, reason
 

@@ -20,9 +20,11 @@ managers/scheduler.py, schedule_policy.py, schedule_batch.py):
   room (0.3). The ratio then becomes (tokens generated + 20 x requests) / their max_new_tokens, at
   most 1.
 
-Not modelled: the radix cache's prefix reuse (the rows' prompts share none that we know of), 0.5's
-overlap scheduler (a finished request is noticed one step late), 0.3's decode bursts of up to 10
-steps (they end after one step when requests stream, as the benchmark clients' do).
+The radix cache's prefix reuse is priced where a load says how much of each prompt is cached
+(``simulate(prefix_cached=...)``); the overlap scheduler (0.3.6 on) as ``schedule_ahead`` (a request
+arriving mid-step is formed into the batch after next). Not modelled: under the overlap scheduler a
+finished request is noticed one step late; 0.3's decode bursts of up to 10 steps (they end after one
+step when requests stream, as the benchmark clients' do).
 """
 from __future__ import annotations
 
@@ -62,9 +64,10 @@ class Retraction(Preemption):
         if not r.clients:
             r.waiting.append(live)
             return
-        # a closed loop: behind every request already sent, ahead of those no client has sent yet
+        # a closed loop: behind every request already sent (and seen: under schedule-ahead a send
+        # the scheduler has not received is not in its queue), ahead of those no client has sent yet
         # (the waiting queue holds a closed loop's future requests in sending order)
-        sent = len(r.completions) + max(0, r.clients - r.admissions)
+        sent = r.sends_left()
         pos = 0
         for i, w in enumerate(r.waiting):
             if w.admitted_s != w.admitted_s:              # never admitted

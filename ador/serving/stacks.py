@@ -94,8 +94,11 @@ VLLM_ASYNC_OUTPUT_SINCE = (0, 6)
 VLLM_ASYNC_SCHEDULING_SINCE = (0, 14)
 SGLANG_OVERLAP_SINCE = (0, 3, 6)
 TRTLLM_OVERLAP_SINCE = (1, 0)
-_ASYNC_FLAG = re.compile(r"(?<![\w-])(?:--)?async[-_ ]scheduling\b")
-_NO_ASYNC_FLAG = re.compile(r"--no-async[-_]scheduling\b")
+# told on (``--async-scheduling``, or InferenceX's configuration text ``async-scheduling``) or off
+# (``--no-async-scheduling``, ``async_scheduling: false``)
+_ASYNC_FLAG = re.compile(r"(?<![\w-])(?:--)?async[-_]scheduling\b(?!\s*[:=]\s*(?:false|0|no)\b)")
+_NO_ASYNC_FLAG = re.compile(r"(?<![\w-])(?:--)?no[-_]async[-_]scheduling\b"
+                            r"|(?<![\w-])async[-_]scheduling\s*[:=]\s*(?:false|0|no)\b")
 # vLLM 0.5.5-0.6 (vllm/engine/arg_utils.py, EngineArgs.create_engine_config): "Chunked prefill is
 # enabled by default for models with max_model_len > 32K" on CUDA (later releases name ROCm out).
 VLLM_LONG_CONTEXT_TOKENS = 32768
@@ -213,7 +216,7 @@ READ_FLAGS = ("max-model-len", "max_model_len", "num-scheduler-steps", "num_sche
               "max_num_batched_tokens", "enable-chunked-prefill", "enable_chunked_prefill", "mem-fraction-static",
               "mem_fraction_static", "chunked-prefill-size", "max_num_tokens", "max-num-tokens", "max_batch_size",
               "max-batch-size", "kv_cache_free_gpu_mem_fraction", "scheduler_policy", "batch_wait_timeout_iters",
-              "batch_wait_max_tokens_ratio", "distributed-executor-backend")
+              "batch_wait_max_tokens_ratio", "distributed-executor-backend", "distributed_executor_backend")
 
 
 def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
@@ -258,9 +261,17 @@ def _has(text: str, name: str) -> bool:
     return re.search(rf"--{name}\b", text) is not None
 
 
-def scheduler_for(software: str, tp: int, device: Device | None = None) -> StackScheduler:
-    """``device``: the GPU it runs on, where a stack's defaults depend on it (vLLM's V1 engine)."""
-    text = software.lower()
+def scheduler_for(software: str, tp: int, device: Device | None = None, pp: int = 1) -> StackScheduler:
+    """``device``: the GPU it runs on, where a stack's defaults depend on it (vLLM's V1 engine);
+    ``pp``: pipeline stages (every stack that schedules ahead turns it off under pipeline parallelism)."""
+    stack = _scheduler_for(software.lower(), tp, device)
+    if pp > 1 and stack.config.schedule_ahead:
+        return StackScheduler(stack.family, replace(stack.config, schedule_ahead=False),
+                              stack.note + "; not ahead under pipeline parallelism")
+    return stack
+
+
+def _scheduler_for(text: str, tp: int, device: Device | None) -> StackScheduler:
     family = _family(text)
     if family == "vllm":
         version = release(text)
@@ -291,7 +302,8 @@ def _vllm(text: str, version: tuple[int, int] | None) -> StackScheduler:
 
 def _vllm_async(text: str, version: tuple[int, int]) -> bool:
     """Whether a V1 engine schedules ahead (``VLLM_ASYNC_SCHEDULING_SINCE``, or told)."""
-    if _NO_ASYNC_FLAG.search(text) or _flag(text, "distributed-executor-backend") == "ray":
+    if _NO_ASYNC_FLAG.search(text) or _flag(text, "distributed-executor-backend",
+                                             "distributed_executor_backend") == "ray":
         return False
     return version >= VLLM_ASYNC_SCHEDULING_SINCE or _ASYNC_FLAG.search(text) is not None
 
@@ -359,9 +371,13 @@ def _trtllm(text: str) -> StackScheduler:
     # the TensorRT engine's flag, and the PyTorch backend's (trtllm-serve, 1.0 on)
     chunking = _has(text, "enable_chunked_context") or _has(text, "enable_chunked_prefill") or bench
     version = release(text)
-    pytorch = "pytorch" in text or ("trtllm-serve" in text and version is not None and version >= (1, 0))
+    # trtllm-serve's own --backend (a benchmark client's --backend names its API, not the engine)
+    named = re.search(r"--backend[ =](pytorch|trt|tensorrt)\b", text)
+    backend = named.group(1) if named else None
+    pytorch = backend == "pytorch" or "pytorch backend" in text or (
+        backend is None and "trtllm-serve" in text and version is not None and version >= (1, 0))
     overlap = pytorch and version is not None and version >= TRTLLM_OVERLAP_SINCE \
-        and "disable_overlap_scheduler" not in text
+        and re.search(r"disable_overlap_scheduler\b(?!\s*[:=]?\s*(?:false|0|no)\b)", text) is None
     cfg = SchedulerConfig(policy="chunked", max_batch=batch, chunk_tokens=tokens, block_tokens=TRTLLM_TOKENS_PER_BLOCK,
                           kv_watermark=0.0, memory_fraction=frac, memory_basis="free",
                           reservation="prompt" if evict else "full", split_prompts=chunking,

@@ -196,7 +196,7 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
     runtime, _ = runtime_for(row.software, runtimes)
     model, precision = get_model(row.model), get_precision(row.precision)
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
-    config = scheduler_for(row.software, row.tp, devices[row.hardware]).config
+    config = scheduler_for(row.software, row.tp, devices[row.hardware], pp=row.pp).config
     closed = row.policy == "closed" and row.concurrency is not None
     n = row.requests or (CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency) if closed else
                          benchmark_requests(row.software, row.input_mean, row.output_mean))
