@@ -211,7 +211,7 @@ def _quoted(text: str, after: str) -> str:
 def test_the_inferencex_rows_are_held_out_and_quoted_at_the_models_figure():
     """ador/data/serving-inferencex.csv: one benchmark's runs on B200 (the first measurements of the
     preset), H200, H100 and MI300X; the docs quote the simulator's figures and its ratios between GPUs
-    (one simulation of the file, about 40 s, serves both)."""
+    (one simulation of the file, one to three minutes, serves both)."""
     import statistics
     from ador.validation import ratios
     rows = load_serving(DEFAULT_DATA.parent / "serving-inferencex.csv")
