@@ -150,8 +150,6 @@ def serve_replica(sched, arrivals: Arrivals, bar: Progress | None = None, step_b
             arrivals.pull(r, seen)
         batch = sched.next_batch(arrivals.next_s)
         if batch is None:
-            if r.idle():
-                continue                     # schedule-ahead: nothing ran ahead, what arrived is taken now
             if arrivals.next_s <= r.t:       # arrived, unseen, and nothing to run: it would never be seen
                 raise AdorError(f"serving simulation stalled at t={r.t:.6g} s ({sched.name}): an arrival is "
                                 "never seen (a scheduler bug)")

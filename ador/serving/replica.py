@@ -119,14 +119,6 @@ class Replica:
         step on, sees it, so a run of decode steps stops after one."""
         return bool(self.ahead and self.completions and self.waiting) and max(self.completions) > self.seen_s
 
-    def idle(self) -> bool:
-        """Under schedule-ahead, a replica with nothing to run takes what arrived during its last
-        iteration at once: True if that changes what it sees (decide again)."""
-        if self.ahead and self.last_end == self.t and self.seen_s < self.t:
-            self.last_end = math.nan
-            return True
-        return False
-
     def sent_prompt_tokens(self) -> int:
         """Prompt tokens of the waiting requests that have been sent (in a closed loop, the queue
         holds requests whose clients have not sent them yet: ``admit`` refuses those)."""
@@ -414,7 +406,7 @@ class Replica:
         t = self.t
         steps_cache = self.steps
         use = self.rec.uses
-        ahead = self.ahead
+        lag = 1 if self.ahead else 0     # schedule-ahead: what arrives at ``until`` is seen one step later
         d = start = 0.0
         done = 0
         first_end = first_gap = math.nan
@@ -433,14 +425,9 @@ class Replica:
             if price is None:
                 price = self.decode_step_price(n, bucket)
             d = price.total_s if slow == 1.0 else price.decode_s * slow + price.host_s
-            if ahead:   # what arrives at ``until`` is seen at the end of the first step starting after it
-                stop = t + (seg - 1) * d >= until
-                if stop:
-                    seg = max(1, min(seg, math.ceil((until - t) / d) + 1))
-            else:
-                stop = t + seg * d >= until
-                if stop:
-                    seg = max(1, min(seg, math.ceil((until - t) / d)))
+            stop = t + (seg - lag) * d >= until   # (ahead: the first step starting at or after it)
+            if stop:
+                seg = max(1, min(seg, math.ceil((until - t) / d) + lag))
             if done == 0:
                 first_end = t + d
                 first_gap = first_end - self.last_step_end
