@@ -310,3 +310,78 @@ def test_validate_reports_ratios_where_two_gpus_ran_the_same_runs(tmp_path, caps
     one.write_text(text.rsplit("\n", 2)[0] + "\n")
     assert main(["validate", "--data", str(one), "--json"]) == 0
     assert "ratios" not in json.loads(capsys.readouterr().out)
+
+
+TRACE_ROW = ("t1,src,vllm 0.5.4,h100-sxm-80gb,1,mistral-7b,bf16,1,{policy},{rate},{inp},{out},1024,2044,"
+             "tpot_p99_ms,300,ms,{requests},,,{trace}\n")
+TRACE_HEADER = HEADER.replace("unit\n", "unit,requests,length_dist,prefix_cached,trace\n")
+# a ShareGPT-like mix: short answers beside long ones (its means are 190.5 and 167.875)
+TRACE = [(14, 129), (375, 1), (487, 10), (30, 854), (5, 8), (236, 57), (494, 95), (883, 189)]
+
+
+def _trace_csv(tmp_path, lengths=TRACE, arrival="0"):
+    (tmp_path / "traces").mkdir(exist_ok=True)
+    text = "arrival_s,prompt_len,output_len\n" + "".join(f"{arrival},{p},{o}\n" for p, o in lengths)
+    (tmp_path / "traces" / "t.csv").write_text(text)
+    return "traces/t.csv"
+
+
+def test_a_row_with_a_trace_replays_the_published_lengths_in_the_order_sent(tmp_path, monkeypatch):
+    """Offline: one deterministic run of exactly the trace's requests, all at once, in its order;
+    server: Poisson arrivals at the row's rate with the trace's lengths in order."""
+    import numpy as np
+    import ador.validation.serving as vs
+    trace = _trace_csv(tmp_path)
+    inp, out = 190.5, 167.875
+    sent = []
+    real = vs.simulate
+
+    def spy(system, model, precision, reqs, **kw):
+        sent.append(reqs)
+        return real(system, model, precision, reqs, **kw)
+    monkeypatch.setattr(vs, "simulate", spy)
+    (tmp_path / "s.csv").write_text(TRACE_HEADER + TRACE_ROW.format(policy="offline", rate="", inp=inp, out=out,
+                                                                    requests="", trace=trace))
+    row = load_serving(tmp_path / "s.csv")[0]
+    got = vs.row_predictions(row, ("tpot_p99_ms", "output_tok_s"))
+    assert len(sent) == 1 and got["tpot_p99_ms"].replications == 1          # deterministic: one run
+    assert list(zip(sent[0].prompt_len, sent[0].output_len)) == TRACE and not sent[0].arrival_s.any()
+    # the same means without the trace: sampled lengths, another answer
+    plain = dataclasses.replace(row, trace="")
+    assert vs.row_predictions(plain, ("output_tok_s",))["output_tok_s"].value != got["output_tok_s"].value
+    sent.clear()
+    (tmp_path / "s.csv").write_text(TRACE_HEADER + TRACE_ROW.format(policy="server", rate=2, inp=inp, out=out,
+                                                                    requests=8, trace=trace))
+    vs.row_predictions(load_serving(tmp_path / "s.csv")[0], ("tpot_p99_ms",))
+    assert len(sent) >= 2
+    for reqs in sent:
+        assert list(zip(reqs.prompt_len, reqs.output_len)) == TRACE
+        assert reqs.arrival_s[-1] > 0 and np.all(np.diff(reqs.arrival_s) >= 0)
+    assert not np.array_equal(sent[0].arrival_s, sent[1].arrival_s)            # seeds draw the arrivals
+
+
+@pytest.mark.parametrize("arrival, lengths, requests, needle", [
+    ("0.5", TRACE, "", "every arrival_s must be 0"),
+    ("0", TRACE, "9", "requests=9: the trace traces/t.csv holds 8 requests"),
+    ("0", [(14, 129), (0, 3)], "", r"s.csv:2:trace:t.csv:3:prompt_len='0': must be a whole number"),
+    (None, TRACE, "", "s.csv:2:trace='.*missing.csv': no such file"),
+])
+def test_a_bad_trace_is_refused_with_the_row_and_field_named(tmp_path, arrival, lengths, requests, needle):
+    trace = _trace_csv(tmp_path, lengths, arrival) if arrival is not None else "traces/missing.csv"
+    (tmp_path / "s.csv").write_text(TRACE_HEADER + TRACE_ROW.format(policy="offline", rate="", inp=190.5,
+                                                                    out=167.875, requests=requests, trace=trace))
+    with pytest.raises(ConfigError, match=needle):
+        load_serving(tmp_path / "s.csv")
+
+
+def test_the_shipped_traces_are_the_lengths_their_rows_state():
+    """Every row with a trace: the trace's mean lengths are the row's means (the published totals
+    over the requests; a request the client saw no text of ran one token, its EOS)."""
+    from ador.validation.serving import _trace_lengths
+    rows = [r for path in sorted(DEFAULT_DATA.parent.glob("serving*.csv")) for r in load_serving(path) if r.trace]
+    assert len(rows) >= 30
+    for r in rows:
+        t = _trace_lengths(r.trace)
+        assert abs(t.prompt_len.mean() - r.input_mean) < 0.05, r.id
+        zeros_as_one = (t.output_len == 1).sum()
+        assert abs((t.output_len.sum() - zeros_as_one) / len(t) - r.output_mean) < 0.6, r.id

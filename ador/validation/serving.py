@@ -16,7 +16,8 @@ replicas behind one queue) under a stack, its requests arriving as a Poisson str
   mean); uniform where the source's sampler is uniform (``length_dist``: a "random" dataset
   drawing whole numbers up to the maximum); otherwise a truncated log-normal with the row's mean
   and maximum and coefficient of variation ``LENGTH_CV`` (a long tail like ShareGPT's, see
-  docs/serving.md);
+  docs/serving.md); where the source published every request's lengths, those (``trace``: a
+  lengths trace replayed in the order the client sent them, arrivals by the row's policy);
 - runs with random elements (Poisson arrivals, sampled lengths) are replicated over seeds until
   the row's metric is known to ``ROW_PRECISION`` (at most ``MAX_REPLICATIONS`` runs); the
   prediction is the mean over replications, as the metric is a mean over benchmark runs.
@@ -24,6 +25,7 @@ replicas behind one queue) under a stack, its requests arriving as a Poisson str
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,7 +36,7 @@ from ador.errors import AdorError, ConfigError
 from ador.hardware import PRESETS, Device, System
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.serving.precision import judge
-from ador.serving.requests import Lengths, burst, poisson
+from ador.serving.requests import Lengths, RequestArrays, burst, load_trace, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
 from ador.serving.stacks import benchmark_requests, measures_stable_window, paced_arrivals, scheduler_for
 from ador.validation.data import csv_columns, read_rows, stack_of
@@ -46,7 +48,7 @@ from ador.workload import get_model, get_precision
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "serving.csv"
 REQUIRED = ("id", "source", "software", "hardware", "devices", "model", "precision", "tp", "policy", "rate_rps",
             "input_mean", "output_mean", "input_max", "output_max", "metric", "value", "unit")
-COLUMNS = REQUIRED + ("requests", "length_dist", "concurrency", "prefix_cached")
+COLUMNS = REQUIRED + ("requests", "length_dist", "concurrency", "prefix_cached", "trace")
 LENGTH_DISTS = ("", "fixed", "uniform", "lognormal")
 METRICS = {"ttft_mean_ms": "ttft_mean_ms", "ttft_p50_ms": "ttft_p50_ms", "ttft_p99_ms": "ttft_p99_ms",
            "tpot_mean_ms": "tpot_mean_ms", "tpot_p50_ms": "tpot_p50_ms", "tpot_p99_ms": "tpot_p99_ms",
@@ -85,6 +87,10 @@ class ServingMeasurement:
     # share of each prompt the server's prefix cache already holds when it arrives (a benchmark that
     # replays prompts to a server instance that has seen them: 1; blank: 0)
     prefix_cached: float = 0.0
+    # where the source published every request's lengths: a trace CSV (``load_trace``'s columns, every
+    # arrival_s 0) replayed in its order instead of ``lengths_for``'s distribution; its path as resolved
+    # against the data file's folder ("": none)
+    trace: str = ""
 
     @property
     def stack(self) -> str:
@@ -94,7 +100,7 @@ class ServingMeasurement:
         """Rows that share this describe the same benchmark run (one simulation serves them all)."""
         return (self.software, self.hardware, self.devices, self.model, self.precision, self.tp, self.policy,
                 self.rate_rps, self.input_mean, self.output_mean, self.input_max, self.output_max, self.requests,
-                self.length_dist, self.concurrency, self.prefix_cached)
+                self.length_dist, self.concurrency, self.prefix_cached, self.trace)
 
 
 def is_serving_file(path: str | Path) -> bool:
@@ -103,10 +109,11 @@ def is_serving_file(path: str | Path) -> bool:
 
 
 def load_serving(path: str | Path = DEFAULT_DATA) -> list[ServingMeasurement]:
-    return read_rows(path, REQUIRED, _parse)
+    folder = Path(path).resolve().parent
+    return read_rows(path, REQUIRED, lambda raw, where: _parse(raw, where, folder))
 
 
-def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
+def _parse(raw: Mapping[str, str | None], where: str, folder: Path) -> ServingMeasurement:
     text = {k: (raw.get(k) or "").strip() for k in ("id", "source", "software", "hardware", "model", "precision",
                                                      "policy", "metric", "unit")}
     if text["policy"] not in POLICIES:
@@ -123,6 +130,13 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
         cached = math.nan
     if not 0 <= cached <= 1:
         raise ConfigError(f"{where}:prefix_cached", cached_text, "expected a share of the prompt between 0 and 1")
+    requests = _num(raw, "requests", where, integer=True, optional=True)
+    trace_text = (raw.get("trace") or "").strip()
+    trace = str(folder / trace_text) if trace_text else ""
+    if trace:
+        n = len(_trace_lengths(trace, f"{where}:trace"))
+        if requests is not None and requests != n:
+            raise ConfigError(f"{where}:requests", requests, f"the trace {trace_text} holds {n} requests")
     return ServingMeasurement(
         id=text["id"], source=text["source"], software=text["software"], hardware=text["hardware"],
         model=text["model"], precision=text["precision"], policy=text["policy"], metric=text["metric"],
@@ -131,9 +145,34 @@ def _parse(raw: Mapping[str, str | None], where: str) -> ServingMeasurement:
         input_mean=_num(raw, "input_mean", where), output_mean=_num(raw, "output_mean", where),
         input_max=_num(raw, "input_max", where, integer=True, optional=True),
         output_max=_num(raw, "output_max", where, integer=True, optional=True),
-        value=_num(raw, "value", where), requests=_num(raw, "requests", where, integer=True, optional=True),
+        value=_num(raw, "value", where), requests=requests,
         length_dist=dist, concurrency=concurrency if text["policy"] == "closed" else None,
-        prefix_cached=cached)
+        prefix_cached=cached, trace=trace)
+
+
+def _trace_lengths(path: str, field: str = "trace") -> RequestArrays:
+    """A row's published per-request lengths (``load_trace``'s checks; arrivals must all be 0: they
+    follow the row's policy). Read once per version of the file."""
+    try:
+        stat = os.stat(path)
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None                                  # load_trace names what is wrong
+    return _read_trace(path, field, version)
+
+
+@lru_cache(maxsize=64)
+def _read_trace(path: str, field: str, version: tuple[int, int] | None) -> RequestArrays:
+    try:
+        reqs = load_trace(path)
+    except ConfigError as err:
+        if err.field == "trace":                        # the file as a whole
+            raise ConfigError(field, path, err.reason) from None
+        raise ConfigError(f"{field}:{Path(path).name}{err.field.removeprefix('trace')}", err.value,
+                          err.reason) from None
+    if reqs.arrival_s.any():
+        raise ConfigError(field, path, "a lengths trace: every arrival_s must be 0 (arrivals follow the row's policy)")
+    return reqs
 
 
 def lengths_for(mean: float, maximum: int | None, dist: str = "") -> Lengths:
@@ -198,11 +237,13 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
     config = scheduler_for(row.software, row.tp, devices[row.hardware], pp=row.pp).config
     closed = row.policy == "closed" and row.concurrency is not None
-    n = row.requests or (CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency) if closed else
-                         benchmark_requests(row.software, row.input_mean, row.output_mean))
+    trace = _trace_lengths(row.trace) if row.trace else None
+    n = len(trace) if trace is not None else row.requests or (
+        CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency) if closed else
+        benchmark_requests(row.software, row.input_mean, row.output_mean))
     prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
     output = lengths_for(row.output_mean, row.output_max, row.length_dist)
-    fixed = prompt.kind == "fixed" and output.kind == "fixed"
+    fixed = trace is not None or (prompt.kind == "fixed" and output.kind == "fixed")
     paced = paced_arrivals(row.software)
     # a closed loop as its client reports it: GenAI-Perf a steady window, benchmark_serving every request
     window = STEADY if closed and measures_stable_window(row.software) else ALL
@@ -212,6 +253,8 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
             reqs = burst(n, prompt, output, seed=seed)
         else:
             reqs = poisson(row.rate_rps, n, prompt, output, seed=seed, paced=paced)
+        if trace is not None:       # the published lengths, in the order the client sent them
+            reqs = RequestArrays(reqs.arrival_s, trace.prompt_len, trace.output_len)
         return simulate(system, model, precision, reqs, config=config, window=window,
                         clients=row.concurrency if closed else None, prefix_cached=row.prefix_cached)
 
