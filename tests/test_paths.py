@@ -122,5 +122,6 @@ def test_a_wheel_ships_the_studies_and_search_spaces(tmp_path):
                    check=True, capture_output=True)
     names = zipfile.ZipFile(next((tmp_path / "dist").glob("*.whl"))).namelist()
     for expected in ("ador/studies/llama3-70b-8dev.yaml", "ador/studies/smoke.yaml",
-                     "ador/search_spaces/default.yaml", "ador/search_spaces/smoke.yaml"):
+                     "ador/search_spaces/default.yaml", "ador/search_spaces/smoke.yaml",
+                     "ador/data/serving-p99.csv", "ador/data/traces/lambda-1xh100-mistral-7b-tp1-len2000.csv"):
         assert expected in names, expected

@@ -29,7 +29,9 @@ DOC_COMMAND = 'python -c "from ador.validation import ratios; ratios.update_doc(
 
 def _run_key(row: Any) -> tuple:
     """What two GPUs' rows must share to be one benchmark run on each: the run (``workload``) but the
-    GPU and the build of its stack (each GPU runs its vendor's build: vLLM for ROCm on an MI300X)."""
+    GPU and the build of its stack (each GPU runs its vendor's build: vLLM for ROCm on an MI300X). A
+    row's ``trace`` is part of its run: its output lengths are what the model wrote on that GPU, so
+    traced runs pair only where both replay one file."""
     software, _hardware, *run = row.workload()
     return (software.split()[0].lower(), *run, row.metric)
 

@@ -134,6 +134,8 @@ def _parse(raw: Mapping[str, str | None], where: str, folder: Path) -> ServingMe
     trace_text = (raw.get("trace") or "").strip()
     trace = str(folder / trace_text) if trace_text else ""
     if trace:
+        if dist:
+            raise ConfigError(f"{where}:length_dist", dist, "a row with a trace replays its lengths: leave it blank")
         n = len(_trace_lengths(trace, f"{where}:trace"))
         if requests is not None and requests != n:
             raise ConfigError(f"{where}:requests", requests, f"the trace {trace_text} holds {n} requests")
@@ -152,26 +154,31 @@ def _parse(raw: Mapping[str, str | None], where: str, folder: Path) -> ServingMe
 
 def _trace_lengths(path: str, field: str = "trace") -> RequestArrays:
     """A row's published per-request lengths (``load_trace``'s checks; arrivals must all be 0: they
-    follow the row's policy). Read once per version of the file."""
+    follow the row's policy); errors name ``field``. Read once per version of the file."""
     try:
         stat = os.stat(path)
-        version = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
+        version: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+    except (OSError, ValueError):
         version = None                                  # load_trace names what is wrong
-    return _read_trace(path, field, version)
-
-
-@lru_cache(maxsize=64)
-def _read_trace(path: str, field: str, version: tuple[int, int] | None) -> RequestArrays:
     try:
-        reqs = load_trace(path)
+        return _read_trace(path, version)
     except ConfigError as err:
         if err.field == "trace":                        # the file as a whole
             raise ConfigError(field, path, err.reason) from None
         raise ConfigError(f"{field}:{Path(path).name}{err.field.removeprefix('trace')}", err.value,
                           err.reason) from None
+    except ValueError as err:                           # a name open() refuses (an embedded NUL byte)
+        raise ConfigError(field, path, str(err)) from None
+
+
+@lru_cache(maxsize=64)
+def _read_trace(path: str, version: tuple[int, int] | None) -> RequestArrays:
+    reqs = load_trace(path)
     if reqs.arrival_s.any():
-        raise ConfigError(field, path, "a lengths trace: every arrival_s must be 0 (arrivals follow the row's policy)")
+        raise ConfigError("trace", path,
+                          "a lengths trace: every arrival_s must be 0 (arrivals follow the row's policy)")
+    for column in (reqs.arrival_s, reqs.prompt_len, reqs.output_len):
+        column.setflags(write=False)                    # shared by every caller of the cache
     return reqs
 
 
@@ -237,13 +244,19 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
     system = System.of(devices[row.hardware], tp=row.tp, devices=row.devices, runtime=runtime)
     config = scheduler_for(row.software, row.tp, devices[row.hardware], pp=row.pp).config
     closed = row.policy == "closed" and row.concurrency is not None
-    trace = _trace_lengths(row.trace) if row.trace else None
+    trace = _trace_lengths(row.trace, f"{row.id}:trace") if row.trace else None
+    if trace is not None and row.requests is not None and row.requests != len(trace):
+        raise ConfigError(f"{row.id}:requests", row.requests, f"the trace holds {len(trace)} requests")
     n = len(trace) if trace is not None else row.requests or (
         CLOSED_LOOP_REQUESTS_PER_CLIENT * cast(int, row.concurrency) if closed else
         benchmark_requests(row.software, row.input_mean, row.output_mean))
-    prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
-    output = lengths_for(row.output_mean, row.output_max, row.length_dist)
-    fixed = trace is not None or (prompt.kind == "fixed" and output.kind == "fixed")
+    if trace is None:
+        prompt = lengths_for(row.input_mean, row.input_max, row.length_dist)
+        output = lengths_for(row.output_mean, row.output_max, row.length_dist)
+        fixed = prompt.kind == "fixed" and output.kind == "fixed"
+    else:                             # the trace gives the lengths; these only fill the arrays it replaces
+        prompt = output = Lengths("fixed", 1)
+        fixed = True
     paced = paced_arrivals(row.software)
     # a closed loop as its client reports it: GenAI-Perf a steady window, benchmark_serving every request
     window = STEADY if closed and measures_stable_window(row.software) else ALL
