@@ -343,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "request when its previous one ends (a benchmark at fixed "
                                                       "concurrency; instead of --rate)")
     p.add_argument("--requests", type=count, default=1000, help="requests (per replication with --ci)")
-    p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --rate/--requests)")
+    p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --requests and the "
+                                   "lengths; with every arrival_s 0, arrivals follow --rate or --concurrency)")
     p.add_argument("--input-len", type=count, default=512, help="prompt length (mean if long-tailed)")
     p.add_argument("--output-len", type=count, default=128, help="output length (mean if long-tailed)")
     p.add_argument("--lengths", choices=["fixed", "long-tailed"], default="fixed", help="request length distribution")
