@@ -114,3 +114,19 @@ def small_disk(tmp_path):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.fixture
+def spy_simulate(monkeypatch):
+    """``spy_simulate(module)``: where ``module`` calls ``simulate``, record each call's requests and
+    ``clients`` in the returned list (the simulation still runs)."""
+    def install(module):
+        calls = []
+        real = module.simulate
+
+        def spy(system, model, precision, reqs, **kw):
+            calls.append((reqs, kw.get("clients")))
+            return real(system, model, precision, reqs, **kw)
+        monkeypatch.setattr(module, "simulate", spy)
+        return calls
+    return install

@@ -121,7 +121,7 @@ def test_lengths_distributions_have_their_stated_means():
 
 
 def test_a_lengths_trace_takes_its_arrivals_from_rate_or_clients_and_a_timed_one_refuses_them(tmp_path, capsys,
-                                                                                            monkeypatch):
+                                                                                            spy_simulate):
     """Published per-request lengths (every arrival_s 0) replay at --rate (Poisson, --seed), from
     --concurrency clients, or all at once; --find-capacity scales their Poisson arrivals. A trace
     that times its arrivals refuses --rate and --concurrency in one line."""
@@ -130,13 +130,7 @@ def test_a_lengths_trace_takes_its_arrivals_from_rate_or_clients_and_a_timed_one
     flat, timed = tmp_path / "flat.csv", tmp_path / "timed.csv"
     flat.write_text(HEADER + "".join(f"0,{p},{o}\n" for p, o in lengths))
     timed.write_text(HEADER + "".join(f"{i * 0.5},{p},{o}\n" for i, (p, o) in enumerate(lengths)))
-    seen = []
-    real = command.simulate
-
-    def spy(system, model, precision, reqs, **kw):
-        seen.append((reqs, kw.get("clients")))
-        return real(system, model, precision, reqs, **kw)
-    monkeypatch.setattr(command, "simulate", spy)
+    seen = spy_simulate(command)
     base = ["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--json"]
     for extra, check in (
             (["--rate", "2", "--seed", "3"], lambda r, c: c is None and np.array_equal(

@@ -326,33 +326,29 @@ def _trace_csv(tmp_path, lengths=TRACE, arrival="0"):
     return "traces/t.csv"
 
 
-def test_a_row_with_a_trace_replays_the_published_lengths_in_the_order_sent(tmp_path, monkeypatch):
+def test_a_row_with_a_trace_replays_the_published_lengths_in_the_order_sent(tmp_path, spy_simulate):
     """Offline: one deterministic run of exactly the trace's requests, all at once, in its order;
     server: Poisson arrivals at the row's rate with the trace's lengths in order."""
     import numpy as np
     import ador.validation.serving as vs
     trace = _trace_csv(tmp_path)
     inp, out = 190.5, 167.875
-    sent = []
-    real = vs.simulate
-
-    def spy(system, model, precision, reqs, **kw):
-        sent.append(reqs)
-        return real(system, model, precision, reqs, **kw)
-    monkeypatch.setattr(vs, "simulate", spy)
+    calls = spy_simulate(vs)
     (tmp_path / "s.csv").write_text(TRACE_HEADER + TRACE_ROW.format(policy="offline", rate="", inp=inp, out=out,
                                                                     requests="", trace=trace))
     row = load_serving(tmp_path / "s.csv")[0]
     got = vs.row_predictions(row, ("tpot_p99_ms", "output_tok_s"))
+    sent = [reqs for reqs, _ in calls]
     assert len(sent) == 1 and got["tpot_p99_ms"].replications == 1          # deterministic: one run
     assert list(zip(sent[0].prompt_len, sent[0].output_len)) == TRACE and not sent[0].arrival_s.any()
     # the same means without the trace: sampled lengths, another answer
     plain = dataclasses.replace(row, trace="")
     assert vs.row_predictions(plain, ("output_tok_s",))["output_tok_s"].value != got["output_tok_s"].value
-    sent.clear()
+    calls.clear()
     (tmp_path / "s.csv").write_text(TRACE_HEADER + TRACE_ROW.format(policy="server", rate=2, inp=inp, out=out,
                                                                     requests=8, trace=trace))
     vs.row_predictions(load_serving(tmp_path / "s.csv")[0], ("tpot_p99_ms",))
+    sent = [reqs for reqs, _ in calls]
     assert len(sent) >= 2
     for reqs in sent:
         assert list(zip(reqs.prompt_len, reqs.output_len)) == TRACE
@@ -387,16 +383,10 @@ def test_the_shipped_traces_are_the_lengths_their_rows_state():
         assert abs((t.output_len.sum() - zeros_as_one) / len(t) - r.output_mean) < 0.07, r.id
 
 
-def test_a_closed_loop_row_replays_its_trace_and_the_trace_is_part_of_its_run(tmp_path, monkeypatch):
+def test_a_closed_loop_row_replays_its_trace_and_the_trace_is_part_of_its_run(tmp_path, spy_simulate):
     import ador.validation.serving as vs
     trace = _trace_csv(tmp_path)
-    sent = []
-    real = vs.simulate
-
-    def spy(system, model, precision, reqs, **kw):
-        sent.append((reqs, kw.get("clients")))
-        return real(system, model, precision, reqs, **kw)
-    monkeypatch.setattr(vs, "simulate", spy)
+    sent = spy_simulate(vs)
     head = TRACE_HEADER.replace(",trace\n", ",trace,concurrency\n")
     row = TRACE_ROW.format(policy="closed", rate="", inp=190.5, out=167.875, requests="", trace=trace)
     (tmp_path / "s.csv").write_text(head + row.replace("\n", ",2\n"))
