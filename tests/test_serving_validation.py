@@ -171,9 +171,9 @@ def test_the_p99_rows_are_held_out_and_quoted_at_the_models_figure():
     publishers, never in the shipped serving rows or the fit; docs/serving.md quotes the figures the
     simulator gives today, the p99 family included."""
     rows = load_serving(DEFAULT_DATA.parent / "serving-p99.csv")
-    assert len(rows) == 578
+    assert len(rows) == 656
     p99 = [r for r in rows if "_p99_" in r.metric]
-    assert len(p99) == 150
+    assert len(p99) == 176
     publishers = {r.source.split("/blob/")[0] for r in p99}
     assert len(publishers) == 4
     assert not {r.source for r in rows} & {r.source for r in load_serving()}
