@@ -39,18 +39,12 @@ def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> Schedule
     return cfg
 
 
-def lengths_only(trace: RequestArrays) -> bool:
-    """A trace of lengths alone (every arrival_s 0, as published per-request lengths are): its
-    arrivals follow --rate or --concurrency. Any other trace times its own arrivals."""
-    return not trace.arrival_s.any()
-
-
 def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float | None = None) -> RequestArrays:
     seed = args.seed if seed is None else seed
     rate = args.rate if rate is None else rate
     if args.trace:
         trace = load_trace(args.trace)
-        if not lengths_only(trace):
+        if not trace.lengths_only:             # it times its own arrivals
             if args.rate is not None:
                 raise ConfigError("--rate", args.rate, "the trace times its own arrivals (a trace whose arrival_s "
                                                        "are all 0 takes its arrivals from --rate)")
@@ -58,8 +52,7 @@ def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float
         if rate is None:                 # all at once (or a closed loop's clients send them in order)
             return trace
         fill = Lengths("fixed", 1)       # only the arrival times are drawn; the trace gives the lengths
-        arrivals = poisson(rate, len(trace), fill, fill, seed=seed).arrival_s
-        return RequestArrays(arrivals, trace.prompt_len, trace.output_len)
+        return trace.arriving(poisson(rate, len(trace), fill, fill, seed=seed).arrival_s)
     kind: Literal["fixed", "lognormal"] = "lognormal" if args.lengths == "long-tailed" else "fixed"
     prompt = Lengths(kind, args.input_len, args.length_cv)
     output = Lengths(kind, args.output_len, args.length_cv)
@@ -78,7 +71,7 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
         for flag, value in (("--rate", args.rate), ("--find-capacity", args.find_capacity)):
             if value:
                 raise ConfigError(flag, value, "a closed loop (--concurrency) sets its own pace: leave it out")
-        if args.trace and not lengths_only(load_trace(args.trace)):
+        if args.trace and not load_trace(args.trace).lengths_only:
             raise ConfigError("--trace", args.trace, "a closed loop (--concurrency) sets its own pace: give a trace "
                                                      "of lengths only (every arrival_s 0)")
     if args.find_capacity:

@@ -175,10 +175,20 @@ class RequestArrays(Sequence):
                                           self.output_len.tolist())):
             yield Request(i, a, p, o)
 
+    @property
+    def lengths_only(self) -> bool:
+        """Every arrival at 0: lengths alone (as benchmarks publish them per request), whose arrivals a
+        rate or a closed loop's clients supply."""
+        return not self.arrival_s.any()
+
+    def arriving(self, arrival_s) -> "RequestArrays":
+        """The same lengths, in the same order, arriving at ``arrival_s``."""
+        return RequestArrays(arrival_s, self.prompt_len, self.output_len)
+
     def at_rate(self, factor: float) -> "RequestArrays":
         """The same requests arriving ``factor`` times as fast (arrival times divided by it)."""
         _number("rate", factor, minimum=1e-12)
-        return RequestArrays(self.arrival_s / factor, self.prompt_len, self.output_len)
+        return self.arriving(self.arrival_s / factor)
 
 
 def _first_bad(col: np.ndarray):

@@ -174,7 +174,7 @@ def _trace_lengths(path: str, field: str = "trace") -> RequestArrays:
 @lru_cache(maxsize=64)
 def _read_trace(path: str, version: tuple[int, int] | None) -> RequestArrays:
     reqs = load_trace(path)
-    if reqs.arrival_s.any():
+    if not reqs.lengths_only:
         raise ConfigError("trace", path,
                           "a lengths trace: every arrival_s must be 0 (arrivals follow the row's policy)")
     for column in (reqs.arrival_s, reqs.prompt_len, reqs.output_len):
@@ -267,7 +267,7 @@ def row_predictions(row: ServingMeasurement, metrics: tuple[str, ...], devices: 
         else:
             reqs = poisson(row.rate_rps, n, prompt, output, seed=seed, paced=paced)
         if trace is not None:       # the published lengths, in the order the client sent them
-            reqs = RequestArrays(reqs.arrival_s, trace.prompt_len, trace.output_len)
+            reqs = trace.arriving(reqs.arrival_s)
         return simulate(system, model, precision, reqs, config=config, window=window,
                         clients=row.concurrency if closed else None, prefix_cached=row.prefix_cached)
 
