@@ -45,6 +45,10 @@ from ador.workload import get_precision
 REQUEST_METRICS = ("ttft_ms", "e2e_ms", "output_tok_s", "output_tok_s_per_gpu")
 MIN_STACK_ROWS = 5        # a stack with fewer rows gets no constants of its own
 MIN_ROWS = 5              # nor does a die, precision or memory kind with fewer rows exercising it
+# metrics that time a prefill, where GEMMs are compute-bound: only these exercise a tensor efficiency
+# (a die's decode rows stream weights; fitted on them alone, leaving Splitwise's H100 prefills out,
+# GH100's fp16 efficiency ran to 0.14 and priced those prefills up to 3.5x slow)
+PREFILL_METRICS = (*REQUEST_METRICS, "prefill_layer_ms", "prefill_shard_ms")
 
 # GPU dies and the presets built on them (datasheets / whitepapers).
 DIES: dict[str, tuple[str, ...]] = {
@@ -129,10 +133,11 @@ def fitted_stacks(rows: Sequence[Measurement]) -> list[str]:
 
 
 def parameters_for(rows: Sequence[Measurement]) -> list[Parameter]:
-    """Only constants that some row exercises: a die's fp8 efficiency needs fp8 rows, etc."""
+    """Only constants that some row exercises: a die's fp8 efficiency needs fp8 rows that time a
+    prefill (``PREFILL_METRICS``), etc."""
     params: list[Parameter] = []
     for die, names in DIES.items():
-        mine = [r for r in rows if r.hardware in names]
+        mine = [r for r in rows if r.hardware in names and r.metric in PREFILL_METRICS]
         if sum(get_precision(r.precision).compute_dtype != "fp8" for r in mine) >= MIN_ROWS:
             params.append(Parameter("tensor", die))
         if sum(get_precision(r.precision).compute_dtype == "fp8" for r in mine) >= MIN_ROWS:
@@ -267,6 +272,13 @@ PHASE_EVALUATIONS = 4000    # loss evaluations of one Powell or Nelder-Mead pass
 CYCLE_GAIN_PCT = 0.01       # MAPE points a Powell + Nelder-Mead cycle must gain to count as progress
 QUIET_CYCLES = 2            # cycles in a row gaining less that end a fit (one quiet cycle can precede a
                             # gain: on 2026-11-28 the public rows' third cycle gained 0.03 after 0.001)
+# Each cycle's Powell pass starts from the best point with every encoded value within +-RESTART_LOGIT
+# (a constant within 1.8% of its range from a bound): the optimiser works in logits, and a constant that
+# wandered onto a bound (logit 10: 0.005% from it) sits where the loss is nearly flat in its logit, and
+# the passes can stop there though the loss falls away from the bound: on 2026-11-28 the public rows'
+# fit stopped at 7.47% with ``dequant`` at 1.0 (0.95 was better); restarting within +-4, 7.43% with
+# ``dequant`` 0.77. A cycle's result is kept only if it is better.
+RESTART_LOGIT = 4.0
 FIT_EVALUATIONS = 40000     # a full fit's budget (it stops earlier when a cycle gains too little)
 
 
@@ -291,16 +303,20 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
     # passes repeat from where the last ended until QUIET_CYCLES in a row each gain under
     # CYCLE_GAIN_PCT, within the budget.
     phase = max(1, min(PHASE_EVALUATIONS, max_evaluations // 2))
-    z, best_fun, spent, quiet = [p.encode(START[p.name]) for p in params], math.inf, 0, 0
-    while spent == 0 or max_evaluations - spent >= 2 * phase:          # at least one cycle
-        first = minimize(loss, z, method="Powell", options={"maxfev": phase, "xtol": 1e-3, "ftol": 1e-5})
+    z = [p.encode(START[p.name]) for p in params]
+    best_fun, spent, quiet, cycles = float(loss(z)), 1, 0, 0    # a cycle is kept only if it improves
+    while cycles == 0 or max_evaluations - spent >= 2 * phase:          # at least one cycle
+        cycles += 1
+        first = minimize(loss, np.clip(z, -RESTART_LOGIT, RESTART_LOGIT), method="Powell",
+                         options={"maxfev": phase, "xtol": 1e-3, "ftol": 1e-5})
         second = minimize(loss, first.x, method="Nelder-Mead",
                           options={"maxfev": phase, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
         spent += int(first.nfev + second.nfev)
         cycle = second if second.fun <= first.fun else first
         gained = best_fun - float(cycle.fun)
-        if gained > 0:
-            z, best_fun = cycle.x, float(cycle.fun)
+        if gained <= 0:
+            break           # the next cycle would start where this one did, and end where it did
+        z, best_fun = cycle.x, float(cycle.fun)
         quiet = quiet + 1 if gained < CYCLE_GAIN_PCT else 0
         if quiet >= QUIET_CYCLES:
             break
@@ -337,7 +353,10 @@ def pooled_mape(cv: dict[str, Any]) -> float | None:
     return sum(m * n for m, n in held) / total if total else None
 
 
-CV_EVALUATIONS = 2000     # loss evaluations per cross-validation fit (21 fits: about a minute on one core)
+# Loss evaluations per cross-validation fit (21 fits: about a minute on one core). A cap, not the shipped
+# fit's procedure (which runs to convergence): folds fitted to convergence (``ador calibrate --cv
+# --cv-evaluations 40000``) hold out more; docs/validation.md quotes both ways.
+CV_EVALUATIONS = 2000
 
 
 def cv_fits(rows: Sequence[Measurement]) -> int:
@@ -354,7 +373,8 @@ def cross_validation(rows: Sequence[Measurement], *, max_evaluations: int | None
     kfold = cross_validate(rows, key=fold_of, max_evaluations=max_evaluations, compiled=compiled, tick=tick)
     loso = cross_validate(rows, key=lambda r: r.source, max_evaluations=max_evaluations, compiled=compiled,
                           tick=tick)
-    return {"kfold_mape_pct": pooled_mape(kfold), "loso_mape_pct": pooled_mape(loso), "kfold": kfold, "loso": loso}
+    return {"kfold_mape_pct": pooled_mape(kfold), "loso_mape_pct": pooled_mape(loso), "kfold": kfold, "loso": loso,
+            "cv_evaluations": max_evaluations}
 
 
 def fold_of(row: Measurement, folds: int = 5) -> str:
@@ -401,7 +421,7 @@ def write_calibration(f: Fit, data_path: Path, out: Path = CALIBRATION_FILE, row
                 "values": {k: float(f"{v:.6g}") for k, v in sorted(f.values.items())},
                 "on_bounds": list(f.on_bounds), "by_metric": _by_metric(rows, f.values),
                 **({"kfold_mape_pct": round(cv["kfold_mape_pct"], 3), "loso_mape_pct": round(cv["loso_mape_pct"], 3),
-                    "heldout": heldout_by_family(cv)} if cv else {})},
+                    "cv_evaluations": cv["cv_evaluations"], "heldout": heldout_by_family(cv)} if cv else {})},
         "gpus": {name: _rounded(dataclasses.asdict(e)) for name, e in effs.items()},
         "runtimes": {name: _rounded({k: v for k, v in p.to_mapping().items() if k != "name"}
                                     | {"hbm_efficiency": _rounded(p.to_mapping()["hbm_efficiency"])})

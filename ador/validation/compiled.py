@@ -23,6 +23,7 @@ from ador.perf.evaluate import (capacity_bytes, decode_kv_points, end_to_end_s, 
                                 prefilled_tokens)
 from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
 from ador.validation.data import Measurement
+from ador.validation.harness import check_row, harness_of, host_timed_seconds, host_timed_terms
 from ador.validation.predict import LAYER_METRICS, METRICS, RowResult, layer_metric_ops, profile_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.memory import footprint
@@ -97,18 +98,21 @@ class CompiledRows:
                 self.key_rows.append(m)
             key_of.append(keys[k])
         self.key_of_row = np.array(key_of, dtype=int)
-        layer, ttft, gen = [], [], []
+        layer, ttft, gen, host_timed = [], [], [], []
         for i, plan in enumerate(self.plan):
             if plan is None:
                 continue
             metric, stages, nums = plan
             if metric in LAYER_METRICS:
                 layer.append((i, stages[0], nums[0]))
+                host_timed.append(nums[1:])
             elif metric == "ttft_ms":
                 ttft.append((i, stages[0], stages[1]))
             else:
                 gen.append((i, *stages, *nums, self.rows[i].output_len))
         self.layer = np.array(layer, dtype=int).reshape(-1, 3)
+        # per layer row: a host-timed harness's round trips (s) and the kernels whose fixed cost they replace
+        self.layer_host_timed = np.array(host_timed, dtype=float).reshape(-1, 2)
         self.ttft = np.array(ttft, dtype=int).reshape(-1, 3)
         g = np.array(gen, dtype=float).reshape(-1, 11)
         self.gen: dict[str, np.ndarray] = {
@@ -154,8 +158,13 @@ class CompiledRows:
                     getattr(ops, f).append(v)
             return s
 
+        harness = harness_of(m.software)
+        if harness is not None:
+            check_row(harness, m, model, LAYER_METRICS)
         if m.metric in LAYER_METRICS:
-            return (m.metric, (stage(layer_metric_ops(m, model, precision), False),), (model.n_layers,))
+            layer_ops = layer_metric_ops(m, model, precision)
+            calls_s, kernels = host_timed_terms(harness, layer_ops) if harness is not None else (0.0, 0.0)
+            return (m.metric, (stage(layer_ops, False),), (model.n_layers, calls_s, kernels))
         need = footprint(model, precision, m.tp, m.pp, m.batch, m.input_len, m.output_len)
         cap = capacity_bytes(system)
         if need.total_bytes > cap:
@@ -221,7 +230,8 @@ class CompiledRows:
         total = stage_seconds(work, comm, stage_constants[:, 9], stage_constants[:, 8] * self.step_mask, NUMPY)
         out = np.full(n, np.nan)
         rows, stages, layers = self.layer.T
-        out[rows] = total[stages] / layers * 1e3
+        calls_s, kernels = self.layer_host_timed.T
+        out[rows] = host_timed_seconds(total[stages], calls_s, kernels, per_row[rows, 5]) / layers * 1e3
         # a stage index of -1 (no such stage: no prefill pass, or no first decode step) costs nothing
         padded = np.append(total, 0.0)
         rows, pre, first_step = self.ttft.T

@@ -29,7 +29,7 @@ SOFTWARE_OF_SOURCE = {
     "TRTLLM_PERF_v090": "tensorrt-llm 0.9.0",       # C++ runtime, static-batch benchmark
     "GPTFAST_README": "gpt-fast",                    # torch.compile with CUDA graphs
     "SPLITWISE_PERFMODEL": "splitwise",              # the Splitwise profiling harness
-    "LLMCOMPASS_A100": "pytorch",                    # PyTorch layer timings (per layer: no step overhead)
+    "LLMCOMPASS_A100": "pytorch 2.0 (LLMCompass run_on_gpu)",   # operators timed one by one (validation.harness)
 }
 UNKNOWN_SOFTWARE = "unknown"
 

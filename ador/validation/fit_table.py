@@ -74,7 +74,9 @@ def table(calibration: Mapping[str, Any]) -> str:
     out += [f"| `{name}` | {scope} | {fitted_values(fit, name)} | {meaning} |" for name, scope, meaning in CONSTANTS]
     held = fit.get("heldout") or {}
     family = ", ".join(f"{name} RMS {h['rms_pct']:.1f}% over {h['n']} rows" for name, h in held.items())
-    cv = (f"; 5-fold {fit['kfold_mape_pct']:.2f}%, leave one source out {fit['loso_mape_pct']:.2f}%"
+    budget = (f" (each fold's fit at most {fit['cv_evaluations']:,} evaluations)" if "cv_evaluations" in fit
+              else "")
+    cv = (f"; 5-fold {fit['kfold_mape_pct']:.2f}%, leave one source out {fit['loso_mape_pct']:.2f}%{budget}"
           if "kfold_mape_pct" in fit else "")
     out += ["", f"Fitted on {fit['rows']} rows ({fit['data']}, sha256 {fit['data_sha256_16']}) on {fit['date']}: "
                 f"MAPE {fit['mape_pct']:.2f}% in-sample{cv}."

@@ -16,6 +16,7 @@ from ador.hardware import PRESETS, Device, System
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf import evaluate, stage_time
 from ador.validation.data import Measurement
+from ador.validation.harness import check_row, harness_of, host_timed_seconds, host_timed_terms
 from ador.validation.kernels import runtime_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.models import ModelSpec
@@ -70,10 +71,16 @@ def predict(m: Measurement, devices: Mapping[str, Device] = PRESETS,
     model = get_model(m.model)
     precision = get_precision(m.precision)
     system = System.of(devices[m.hardware], tp=m.tp, pp=m.pp, devices=m.devices, runtime=runtime)
+    harness = harness_of(m.software)
+    if harness is not None:         # timed operator by operator from the host (ador.validation.harness)
+        check_row(harness, m, model, LAYER_METRICS)
     if m.metric in LAYER_METRICS:
         # one layer: the per-layer operators / n_layers, no per-step overhead
-        return stage_time(system, precision, layer_metric_ops(m, model, precision), breakdown=False,
-                          step_overhead=False).time_s / model.n_layers * 1e3
+        ops = layer_metric_ops(m, model, precision)
+        total_s = stage_time(system, precision, ops, breakdown=False, step_overhead=False).time_s
+        if harness is not None:
+            total_s = host_timed_seconds(total_s, *host_timed_terms(harness, ops), system.op_overhead_s)
+        return total_s / model.n_layers * 1e3
     result = evaluate(system, model, precision, batch=m.batch, input_len=m.input_len, output_len=m.output_len,
                       breakdown=False)
     if not result.fits:
