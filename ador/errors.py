@@ -22,6 +22,10 @@ class ConfigError(AdorError, ValueError):
         self.reason = reason
         super().__init__(f"{_one_line(str(field))}={_short(value)}: {_one_line(str(reason))}")
 
+    def __reduce__(self):
+        # crosses process boundaries (a study's worker processes) with its fields, not its message alone
+        return type(self), (self.field, self.value, self.reason)
+
     def under(self, prefix: str) -> "ConfigError":
         """The same error with its field placed under ``prefix`` (``hbm.stacks`` -> ``device.hbm.stacks``)."""
         field = f"{prefix}.{self.field}" if self.field else prefix

@@ -19,7 +19,7 @@ from ador.explore.system import Economics, OfferedLoad
 from ador.explore.space import SearchSpace, build_space, load_space
 from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
 from ador.hardware import GPUS
-from ador.hardware.calibration import CALIBRATION_FILE
+from ador.hardware.calibration import CALIBRATION_FILE, scoring_digest
 from ador.hardware.runtime import DEFAULT_RUNTIME, RuntimeProfile, get_runtime
 from ador.slo import SLO_KEYS, check_target, upgrade
 from ador.workload import get_model, get_precision, shard
@@ -220,10 +220,9 @@ MODEL_SOURCES = ("perf", "workload", "hardware", "cost", "serving", "efficiency.
 
 
 def model_version() -> str:
-    """Version of the model that scores designs: package version, fitted GPU calibration, and a
-    hash of the scoring source (its syntax tree: comments and layout do not count)."""
-    digest = hashlib.sha256(CALIBRATION_FILE.read_bytes()).hexdigest()[:8] if CALIBRATION_FILE.exists() else "none"
-    return f"{__version__}+cal.{digest}+src.{source_hash()}"
+    """Version of the model that scores designs: package version, fitted GPU calibration (its scoring
+    part: ``scoring_digest``), and a hash of the scoring source (its syntax tree: comments and layout do not count)."""
+    return f"{__version__}+cal.{scoring_digest(CALIBRATION_FILE)}+src.{source_hash()}"
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,6 +2,8 @@
 from the file ``ADOR_CALIBRATION`` names), written by `ador calibrate`."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import replace
 from functools import lru_cache
@@ -26,6 +28,19 @@ def _document(path: Path = CALIBRATION_FILE) -> dict:
     # every command's start-up with the pure-Python parser)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return (yaml.load(path.read_text(), Loader=loader) or {}) if path.exists() else {}
+
+
+def scoring_digest(path: Path | None = None) -> str:
+    """A short hash of what in the calibration scores designs -- the GPU efficiencies and runtime
+    profiles -- read afresh: a refit that moves no constant (another date, another cross-validation)
+    keeps it, so stored studies still resume. "none" without a calibration file."""
+    path = CALIBRATION_FILE if path is None else path
+    if not path.exists():
+        return "none"
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = yaml.load(path.read_text(), Loader=loader) or {}
+    scoring = {key: doc.get(key) for key in ("gpus", "runtimes")}
+    return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def fit_record(path: Path | None = None) -> dict:
