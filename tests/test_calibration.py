@@ -317,6 +317,16 @@ def test_the_calibration_reads_as_pyyamls_own_parser_reads_it():
     assert _document(PACKAGED_CALIBRATION) == yaml.safe_load(PACKAGED_CALIBRATION.read_text())
 
 
+def test_a_fit_stops_at_its_budget_before_it_is_quiet(monkeypatch):
+    """A cycle starts only while the budget holds a whole one (two passes of PHASE_EVALUATIONS): with
+    room for two cycles the fit stops within the budget, though its cycles still gain."""
+    monkeypatch.setattr(C, "PHASE_EVALUATIONS", 40)
+    rows = [r for r in ROWS if r.source == "GPTFAST_README"]
+    unbounded = C.fit(rows, max_evaluations=4000)
+    assert unbounded.evaluations > 250                    # left alone, it runs more cycles than fit in 250
+    assert C.fit(rows, max_evaluations=250).evaluations <= 250
+
+
 def test_a_fit_on_the_smallest_budget_still_runs_one_cycle():
     rows = [r for r in ROWS if r.source == "GPTFAST_README"]
     f = C.fit(rows, max_evaluations=1)

@@ -19,15 +19,19 @@ PACKAGED_CALIBRATION = Path(__file__).with_name("calibration.yaml")
 CALIBRATION_FILE = Path(os.environ.get("ADOR_CALIBRATION") or PACKAGED_CALIBRATION)
 
 
+def _parse(path: Path) -> dict:
+    # libyaml's parser where PyYAML has it: the same document, a tenth of the time (about 25 ms of
+    # every command's start-up with the pure-Python parser)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return (yaml.load(path.read_text(), Loader=loader) or {}) if path.exists() else {}
+
+
 @lru_cache(maxsize=4)
 def _document(path: Path = CALIBRATION_FILE) -> dict:
     if path != PACKAGED_CALIBRATION and not path.is_file():
         from ador.errors import ConfigError
         raise ConfigError("ADOR_CALIBRATION", str(path), "no such calibration file (ador calibrate writes one)")
-    # libyaml's parser where PyYAML has it: the same document, a tenth of the time (about 25 ms of
-    # every command's start-up with the pure-Python parser)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return (yaml.load(path.read_text(), Loader=loader) or {}) if path.exists() else {}
+    return _parse(path)
 
 
 def scoring_digest(path: Path | None = None) -> str:
@@ -37,8 +41,7 @@ def scoring_digest(path: Path | None = None) -> str:
     path = CALIBRATION_FILE if path is None else path
     if not path.exists():
         return "none"
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    doc = yaml.load(path.read_text(), Loader=loader) or {}
+    doc = _parse(path)
     scoring = {key: doc.get(key) for key in ("gpus", "runtimes")}
     return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()[:8]
 

@@ -304,9 +304,8 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
     # CYCLE_GAIN_PCT, within the budget.
     phase = max(1, min(PHASE_EVALUATIONS, max_evaluations // 2))
     z = [p.encode(START[p.name]) for p in params]
-    best_fun, spent, quiet, cycles = float(loss(z)), 1, 0, 0    # a cycle is kept only if it improves
-    while cycles == 0 or max_evaluations - spent >= 2 * phase:          # at least one cycle
-        cycles += 1
+    best_fun, spent, quiet = float(loss(z)), 1, 0    # a cycle is kept only if it improves
+    while True:                                      # at least one cycle
         first = minimize(loss, np.clip(z, -RESTART_LOGIT, RESTART_LOGIT), method="Powell",
                          options={"maxfev": phase, "xtol": 1e-3, "ftol": 1e-5})
         second = minimize(loss, first.x, method="Nelder-Mead",
@@ -318,7 +317,7 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
             break           # the next cycle would start where this one did, and end where it did
         z, best_fun = cycle.x, float(cycle.fun)
         quiet = quiet + 1 if gained < CYCLE_GAIN_PCT else 0
-        if quiet >= QUIET_CYCLES:
+        if quiet >= QUIET_CYCLES or max_evaluations - spent < 2 * phase:
             break
     values = {p.key: p.decode(x) for p, x in zip(params, z)}
     bounds = tuple(p.key for p in params if p.on_bound(values[p.key]))

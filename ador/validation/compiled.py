@@ -23,7 +23,7 @@ from ador.perf.evaluate import (capacity_bytes, decode_kv_points, end_to_end_s, 
                                 prefilled_tokens)
 from ador.perf.rules import NUMPY, p2p_cross_fraction, stage_seconds
 from ador.validation.data import Measurement
-from ador.validation.harness import check_row, harness_of, host_timed_seconds, host_timed_terms
+from ador.validation.harness import harness_for, host_timed_seconds, host_timed_terms
 from ador.validation.predict import LAYER_METRICS, METRICS, RowResult, layer_metric_ops, profile_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.memory import footprint
@@ -158,9 +158,7 @@ class CompiledRows:
                     getattr(ops, f).append(v)
             return s
 
-        harness = harness_of(m.software)
-        if harness is not None:
-            check_row(harness, m, model, LAYER_METRICS)
+        harness = harness_for(m, model, LAYER_METRICS)
         if m.metric in LAYER_METRICS:
             layer_ops = layer_metric_ops(m, model, precision)
             calls_s, kernels = host_timed_terms(harness, layer_ops) if harness is not None else (0.0, 0.0)

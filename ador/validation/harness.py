@@ -80,9 +80,17 @@ def harness_of(software: str) -> HostTimedHarness | None:
     return next((h for h in HARNESSES if h.code in software), None)
 
 
+def harness_for(m, model: ModelSpec, layer_metrics: Iterable[str]) -> HostTimedHarness | None:
+    """The host-timed harness row ``m`` names, if any, once its facts are checked to hold for the row
+    (``check_row``); ``layer_metrics``: the metrics that time one layer."""
+    harness = harness_of(m.software)
+    if harness is not None:
+        check_row(harness, m, model, layer_metrics)
+    return harness
+
+
 def check_row(harness: HostTimedHarness, m, model: ModelSpec, layer_metrics: Iterable[str]) -> None:
-    """Raise ConfigError unless the harness's facts hold for row ``m`` (module docstring);
-    ``layer_metrics``: the metrics that time one layer."""
+    """Raise ConfigError unless the harness's facts hold for row ``m`` (module docstring)."""
     if m.metric not in layer_metrics:
         raise ConfigError("metric", m.metric, f"{m.software!r} times layers only (known: {', '.join(layer_metrics)})")
     if m.hardware not in harness.hardware:

@@ -16,7 +16,7 @@ from ador.hardware import PRESETS, Device, System
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf import evaluate, stage_time
 from ador.validation.data import Measurement
-from ador.validation.harness import check_row, harness_of, host_timed_seconds, host_timed_terms
+from ador.validation.harness import harness_for, host_timed_seconds, host_timed_terms
 from ador.validation.kernels import runtime_for
 from ador.workload import decode_step, get_model, get_precision, prefill
 from ador.workload.models import ModelSpec
@@ -71,9 +71,7 @@ def predict(m: Measurement, devices: Mapping[str, Device] = PRESETS,
     model = get_model(m.model)
     precision = get_precision(m.precision)
     system = System.of(devices[m.hardware], tp=m.tp, pp=m.pp, devices=m.devices, runtime=runtime)
-    harness = harness_of(m.software)
-    if harness is not None:         # timed operator by operator from the host (ador.validation.harness)
-        check_row(harness, m, model, LAYER_METRICS)
+    harness = harness_for(m, model, LAYER_METRICS)     # timed operator by operator from the host?
     if m.metric in LAYER_METRICS:
         # one layer: the per-layer operators / n_layers, no per-step overhead
         ops = layer_metric_ops(m, model, precision)
