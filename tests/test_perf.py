@@ -454,6 +454,51 @@ def test_only_turbomind_before_its_unified_passes_emits_the_first_token_from_dec
     assert dict(kernel_facts(software))["first_token_from_decode"] is from_decode
 
 
+@pytest.mark.parametrize("software, grouped, heads", [
+    ("lmdeploy 0.1.0a1 (turbomind)", (), (4, 2)), ("lmdeploy 0.1.0a0", (), (4, 2)), ("lmdeploy 0.2.6", (), (4, 2)),
+    ("lmdeploy 0.3.0", ("any",), ()), ("lmdeploy 0.10.0", ("any",), ()), ("lmdeploy", ("any",), ()),
+    ("vllm 0.2.0", ("any",), ()), ("tensorrt-llm 0.13.0", ("any",), ())])
+def test_turbomind_2_serves_at_most_four_query_heads_a_thread_block(software, grouped, heads):
+    """lmdeploy 0.1-0.2's decoder attention (TurboMind 2) dispatches 4, 2 or 1 query heads a thread
+    block, its 8-head case commented out; the refactor in 0.3 replaced it (ador.validation.kernels)."""
+    from ador.validation.kernels import kernel_facts
+    facts = dict(kernel_facts(software))
+    assert (facts["grouped_kv_decode"], facts["decode_heads_per_block"]) == (grouped, heads)
+
+
+def test_a_kv_head_is_read_once_per_thread_block_of_its_query_group():
+    """Each thread block loads its KV head: a group of 8 served 4 heads a block reads it twice, a
+    group of 6 (4 does not divide it) 3 times, a group of 3 once per query head; a kernel that shares
+    it over the whole group reads it once. The DRAM term of a decode attention counts every read."""
+    from ador.hardware.runtime import RuntimeProfile
+    turbo2 = RuntimeProfile(name="t", grouped_kv_decode=(), decode_heads_per_block=(4, 2))
+    assert [turbo2.decode_kv_reads(g, 128) for g in (1, 2, 3, 4, 6, 8, 16)] == [1, 1, 3, 1, 3, 2, 4]
+    assert RuntimeProfile(name="t", grouped_kv_decode=()).decode_kv_reads(8, 128) == 8
+    assert RuntimeProfile(name="t", decode_heads_per_block=(4, 2)).decode_kv_reads(8, 128) == 1   # "any"
+    fp16 = get_precision("fp16")
+    llama70 = ZOO["llama-2-70b"]                                 # 64 query heads over 8 KV heads
+    att = next(o for o in decode_step(llama70, fp16, 4, 64, 2048) if o.kind == "attention")
+    assert att.kv_group == 8
+    twice = gpu.op_terms(A100, att, fp16, kv_reads=turbo2.decode_kv_reads)
+    assert twice[1] == pytest.approx((2 * att.kv_bytes + att.act_bytes) / A100.hbm_bw_bytes_per_s)
+    for bad in (("4",), (0,), (True,), "4"):
+        with pytest.raises(ConfigError, match="decode_heads_per_block"):
+            RuntimeProfile(name="t", decode_heads_per_block=bad)
+
+
+def test_lmdeploy_llama_2_70b_decode_steps_grow_with_the_kv_cache_as_measured():
+    """The published TurboMind 2 rows (lmdeploy 0.1.0a1, Llama-2-70B, TP4 on A100s): a step's median
+    time grows with batch x context about twice as fast as one read of the KV cache explains; priced
+    with each KV head read by both of its group's thread blocks, the longest-context rows are within
+    6% (they were 7.5-18.8% short with one read)."""
+    from ador.validation.data import load_measurements
+    from ador.validation.predict import predict_rows
+    rows = [m for m in load_measurements() if m.id in ("m332", "m342", "m350", "m352")]
+    assert len(rows) == 4 and all(m.model == "llama-2-70b" and m.metric == "tbt_ms" for m in rows)
+    for r in predict_rows(rows):
+        assert abs(r.error_pct) < 6.0, (r.row.id, r.error_pct)
+
+
 @pytest.mark.parametrize("software, cast", [
     ("vllm 0.5.4", True), ("vllm 0.7.3", True), ("vllm 0.6.3.dev109+gcb3b2b9b ROCm 6.2", True),
     ("vllm 0.8.0", False), ("vllm 0.14.1 V1 engine", False), ("vllm (ROCm build, version not stated)", False),

@@ -17,7 +17,12 @@ between the two sides measures the hardware and not two sets of rules. A profile
   serialised all-reduces; LPU's ESL or an overlapping runtime hides some);
 - ``grouped_kv_decode``: the (query heads per KV head, head dim) shapes for which the runtime's
   decode-attention kernel reads each KV head once for its whole query group ("any": every shape,
-  as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head;
+  as FlashDecoding-style kernels do); for other shapes it reads the KV cache once per query head,
+  or once per thread block where a block serves several query heads (``decode_heads_per_block``);
+- ``decode_heads_per_block``: where the kernel does not share a KV head across its whole query group,
+  the numbers of query heads one thread block serves, the largest that divides the group taken
+  (TurboMind 2 in lmdeploy 0.1-0.2: 4 or 2, ``ador.validation.kernels``), so each KV head is read
+  group / heads times; empty (the default): one query head a block;
 - ``kv_rereads_from_l2``: where it reads per query head, whether those reads are of one KV head that
   the query group's thread blocks read together, which DRAM serves once and the last-level cache every
   time (TensorRT-LLM's masked multi-head kernel, ``ador.perf.gpu.op_terms``); false (the default):
@@ -98,6 +103,7 @@ class RuntimeProfile:
     collective_latency_s: float = 0.0
     comm_overlap: float = 0.0
     grouped_kv_decode: tuple[str, ...] = ("any",)
+    decode_heads_per_block: tuple[int, ...] = ()
     kv_rereads_from_l2: bool = False
     decode_kv_split: bool = True
     dequant_per_row: tuple[str, ...] = ()
@@ -123,6 +129,10 @@ class RuntimeProfile:
             parts = shape.split("x") if isinstance(shape, str) else []
             if shape != "any" and not (len(parts) == 2 and all(part.isdigit() for part in parts)):
                 raise ConfigError("grouped_kv_decode", shape, "expected 'any' or GROUPxHEAD_DIM such as 8x128")
+        if isinstance(self.decode_heads_per_block, (str, bytes)) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.decode_heads_per_block):
+            raise ConfigError("decode_heads_per_block", self.decode_heads_per_block,
+                              "expected a list of whole numbers >= 1 (query heads per thread block)")
         if not 0 < self.link_efficiency <= 1:
             raise ConfigError("link_efficiency", self.link_efficiency, "an efficiency must be in (0, 1]")
         if self.releases:
@@ -137,10 +147,12 @@ class RuntimeProfile:
 
     def decode_kv_reads(self, kv_group: int, head_dim: int) -> int:
         """How many times a decode step reads each KV head: once if the kernel shares it across the
-        query group, else once per query head."""
+        query group, else once per thread block of the group (``decode_heads_per_block``; one query
+        head a block where none is given or none divides the group)."""
         if kv_group <= 1 or "any" in self.grouped_kv_decode or f"{kv_group}x{head_dim}" in self.grouped_kv_decode:
             return 1
-        return kv_group
+        heads = max((h for h in self.decode_heads_per_block if kv_group % h == 0), default=1)
+        return kv_group // heads
 
     def release_bounds(self) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """``releases`` as ((major, minor) first, (major, minor) last); None when not given."""

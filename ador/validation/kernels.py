@@ -17,7 +17,15 @@ software's facts, whether its stack has a fitted profile or takes the default on
   docs/validation.md quotes the figures). Later releases are taken to group every shape (XQA grew;
   not checked release by release). gpt-fast and torchao expand the KV heads to every query head
   (repeat_interleave) before scaled_dot_product_attention, so each read is of a copy in DRAM (the
-  default). Other stacks: shared for every shape.
+  default). LMDeploy 0.1-0.2 (TurboMind 2, "TurboMind 2 (#590)", first in v0.1.0a0; replaced by
+  "Refactor turbomind attention (#1116)", first in v0.3.0) runs its decoder attention with one
+  thread block per 4, 2 or 1 query heads, the largest that divides the group (``decode_heads_per_block``):
+  ``DispatchDecoderMultiheadAttention`` in
+  src/turbomind/kernels/decoder_multihead_attention/decoder_multihead_attention.cu at v0.1.0a1 has the
+  8-head case commented out (``// else if (group_size % 8 == 0)``), so each block loads its KV head
+  (``kv_head_idx_ = head_idx_ / gqa_group_size``) and Llama-2-70B's groups of 8 read each KV head
+  twice, from DRAM (the default: not known to share the read through the L2); its int8 KV cache runs
+  one head a block (no row in the data). Other stacks: shared for every shape.
 - ``decode_kv_split``: whether the kernel splits each sequence's KV over thread blocks until the
   SMs are busy. TensorRT-LLM's "multi-block mode" does, and is on by default from release 0.13
   ("[BREAKING CHANGE] Enabled multi_block_mode by default", release notes 0.13.0); before, it was a
@@ -87,6 +95,10 @@ from ador.validation.data import stack_of
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
 
 STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
+# (stack, first and last releases whose decode kernels serve these numbers of query heads a thread
+# block and share a KV head no further, the numbers; above)
+HEADS_PER_BLOCK_ONLY: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[int, ...]]] = {
+    "lmdeploy": ((0, 1), (0, 2), (4, 2))}
 # (stack, first and last releases whose decode kernels group only these shapes, the shapes); other
 # releases: every shape (TensorRT-LLM's before 0.6 not checked)
 GROUPED_KV_ONLY: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[str, ...]]] = {
@@ -129,6 +141,12 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
         first, last, shapes = GROUPED_KV_ONLY[stack]
         if version is not None and first <= version <= last:
             grouped = shapes
+    heads_per_block: tuple[int, ...] = ()
+    if stack in HEADS_PER_BLOCK_ONLY:
+        version = release(software)
+        first, last, heads = HEADS_PER_BLOCK_ONLY[stack]
+        if version is not None and first <= version <= last:
+            grouped, heads_per_block = (), heads
     from_decode = False
     if stack in FIRST_TOKEN_FROM_DECODE_UNTIL:
         full = full_version(software)
@@ -138,7 +156,8 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
         fused_since = FP8_CAST_FUSED_SINCE[stack]
         version = release(software)
         cast = fused_since is None or (version is not None and version < fused_since)
-    return (("grouped_kv_decode", grouped), ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
+    return (("grouped_kv_decode", grouped), ("decode_heads_per_block", heads_per_block),
+            ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
             ("decode_kv_split", split), ("dequant_per_row", per_row), ("first_token_from_decode", from_decode),
             ("fp8_cast_kernel", cast))
 
