@@ -101,6 +101,18 @@ def file_figures(prefix: str) -> tuple[dict[str, float], str]:
     return figures, (REPO / "docs" / "validation.md").read_text()
 
 
+def test_the_first_days_bf16_and_long_context_rows_are_quoted_at_their_figures():
+    """The table of each GPU's files and the prose beside it quote the current model's figures."""
+    by_source = own_summary()["by_source"]
+    first = {gpu: next(v for k, v in by_source.items() if f"own/{gpu}.json)" in k) for gpu in ("h100", "h200")}
+    long, text = file_figures("long-context")
+    assert f"| MAPE, 43 rows each (2026-11-25) | {first['h100']:.1f}% | {first['h200']:.1f}% |" in text
+    assert f"| MAPE, 20 long-context rows each (2026-11-26) | {long['h100']:.1f}% | {long['h200']:.1f}% |" in text
+    bf16, long_all = family_mape(".g"), family_mape(".l")
+    assert f"(the 86 bf16 rows of the first day at {bf16:.1f}%, the 40\nlong-context rows of the second at " \
+           f"{long_all:.1f}%" in text
+
+
 def test_the_fp8_rows_are_their_own_precision_and_the_docs_quote_their_figures():
     """The FP8 rows ran FP8 linear layers over a bf16 KV cache and LM head: precision fp8-kv16, one file
     per GPU; the figures the docs' FP8 section and table quote are the current model's."""

@@ -129,7 +129,7 @@ class RuntimeProfile:
             parts = shape.split("x") if isinstance(shape, str) else []
             if shape != "any" and not (len(parts) == 2 and all(part.isdigit() for part in parts)):
                 raise ConfigError("grouped_kv_decode", shape, "expected 'any' or GROUPxHEAD_DIM such as 8x128")
-        if isinstance(self.decode_heads_per_block, (str, bytes)) or not all(
+        if not isinstance(self.decode_heads_per_block, (tuple, list)) or not all(
                 isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in self.decode_heads_per_block):
             raise ConfigError("decode_heads_per_block", self.decode_heads_per_block,
                               "expected a list of whole numbers >= 1 (query heads per thread block)")
