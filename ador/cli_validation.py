@@ -58,7 +58,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         section = render.markdown_section(report, plot_name)
         if serving:
             shipped = data is None or Path(data).resolve() == SERVING_DATA.resolve()
-            render.update_doc(doc, section, None if shipped else str(args.data))
+            # a file shipped with ador keys its section by name however it was named on the command line
+            packaged = data is not None and Path(data).resolve().parent == DEFAULT_DATA.parent.resolve()
+            render.update_doc(doc, section, None if shipped else Path(data).name if packaged else str(args.data))
         else:       # each data file its own section (the default file's keeps its historical name)
             default = data is None or Path(data).resolve() == DEFAULT_DATA.resolve()
             render.update_doc(doc, section, None if default else Path(data).name)

@@ -85,6 +85,26 @@ def test_validate_detects_the_serving_schema_and_gives_the_summary_shape(tmp_pat
     assert "MAPE" in capsys.readouterr().out
 
 
+def test_a_packaged_serving_file_keeps_one_section_however_it_is_named(tmp_path, monkeypatch):
+    """A file shipped with ador keys its generated section by its name, whether the command names it
+    bare or by its path (named by path, it used to append a second copy of the section)."""
+    import ador.validation.data as measured_data
+    package = tmp_path / "package"
+    package.mkdir()
+    monkeypatch.setattr(measured_data, "DEFAULT_DATA", package / "measured.csv")   # where shipped files live
+    rows = {r["id"]: r for r in csv.DictReader(DEFAULT_DATA.open())}
+    with (package / "tiny.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows["s001"]))
+        w.writeheader()
+        w.writerow(rows["s025"])
+    doc = tmp_path / "serving.md"
+    monkeypatch.chdir(tmp_path)
+    for named in ("tiny.csv", str(package / "tiny.csv"), "package/tiny.csv"):
+        assert main(["validate", "--data", named, "--update-doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.count("<!-- BEGIN GENERATED") == 1 and "ador validate --data tiny.csv --update-doc" in text
+
+
 def test_rows_of_one_benchmark_run_share_one_simulation():
     rows = [r for r in load_serving() if r.id in ("s025", "s026", "s027")]
     report = validate_serving(rows)
