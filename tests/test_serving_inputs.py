@@ -121,16 +121,19 @@ def test_lengths_distributions_have_their_stated_means():
 
 
 def test_a_lengths_trace_takes_its_arrivals_from_rate_or_clients_and_a_timed_one_refuses_them(tmp_path, capsys,
-                                                                                            spy_simulate):
+                                                                                            spy_simulate, monkeypatch):
     """Published per-request lengths (every arrival_s 0) replay at --rate (Poisson, --seed), from
     --concurrency clients, or all at once; --find-capacity scales their Poisson arrivals. A trace
-    that times its arrivals refuses --rate and --concurrency in one line."""
+    that times its arrivals refuses --rate and --concurrency in one line. Each command reads the trace once."""
     import ador.serving.command as command
     lengths = [(14, 129), (375, 1), (487, 10), (30, 854), (5, 8), (236, 57)]
     flat, timed = tmp_path / "flat.csv", tmp_path / "timed.csv"
     flat.write_text(HEADER + "".join(f"0,{p},{o}\n" for p, o in lengths))
     timed.write_text(HEADER + "".join(f"{i * 0.5},{p},{o}\n" for i, (p, o) in enumerate(lengths)))
     seen = spy_simulate(command)
+    loads: list = []
+    read = command.load_trace
+    monkeypatch.setattr(command, "load_trace", lambda path: loads.append(path) or read(path))
     base = ["simulate", "--hardware", "a100-sxm-80gb", "--model", "llama-3-8b", "--json"]
     for extra, check in (
             (["--rate", "2", "--seed", "3"], lambda r, c: c is None and np.array_equal(
@@ -138,11 +141,15 @@ def test_a_lengths_trace_takes_its_arrivals_from_rate_or_clients_and_a_timed_one
             (["--concurrency", "2"], lambda r, c: not r.arrival_s.any() and c == 2),
             ([], lambda r, c: not r.arrival_s.any() and c is None)):
         seen.clear()
+        loads.clear()
         assert main([*base, "--trace", str(flat), *extra]) == 0
+        assert len(loads) == 1, extra
         (reqs, clients), = seen
         assert list(zip(reqs.prompt_len, reqs.output_len)) == lengths and check(reqs, clients), extra
     seen.clear()
+    loads.clear()
     assert main([*base, "--trace", str(flat), "--find-capacity", "--slo", "ttft_p99_ms=2000"]) == 0
+    assert len(loads) == 1
     rates = {round(float(r.arrival_s[-1]), 9) for r, _ in seen}
     assert len(seen) > 2 and len(rates) > 2          # the bisection's rates scale the drawn arrivals
     capsys.readouterr()

@@ -39,11 +39,13 @@ def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> Schedule
     return cfg
 
 
-def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float | None = None) -> RequestArrays:
+def requests_from(args: argparse.Namespace, seed: int | None = None, rate: float | None = None, *,
+                  trace: RequestArrays | None = None) -> RequestArrays:
+    """The requests ``args`` describe (``trace``: ``args.trace`` as already loaded)."""
     seed = args.seed if seed is None else seed
     rate = args.rate if rate is None else rate
     if args.trace:
-        trace = load_trace(args.trace)
+        trace = load_trace(args.trace) if trace is None else trace
         if not trace.lengths_only:             # it times its own arrivals
             if args.rate is not None:
                 raise ConfigError("--rate", args.rate, "the trace times its own arrivals (a trace whose arrival_s "
@@ -67,11 +69,12 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
     cached = float(getattr(args, "prefix_cached", None) or 0.0)
     ci = parse_ci(args.ci)
     clients = getattr(args, "concurrency", None)
+    trace = load_trace(args.trace) if args.trace else None      # read once, whatever uses it
     if clients is not None:
         for flag, value in (("--rate", args.rate), ("--find-capacity", args.find_capacity)):
             if value:
                 raise ConfigError(flag, value, "a closed loop (--concurrency) sets its own pace: leave it out")
-        if args.trace and not load_trace(args.trace).lengths_only:
+        if trace is not None and not trace.lengths_only:
             raise ConfigError("--trace", args.trace, "a closed loop (--concurrency) sets its own pace: give a trace "
                                                      "of lengths only (every arrival_s 0)")
     if args.find_capacity:
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
         if args.ttft_slo is None and args.tbt_slo is None and not by_p99:
             raise ConfigError("--find-capacity", True, "needs --slo ttft_p99_ms=MS and/or --slo tbt_mean_ms=MS (what "
                                                        "each request is judged by)")
-        base = requests_from(args, rate=1.0)
+        base = requests_from(args, rate=1.0, trace=trace)
 
         def at(r: float):
             return simulate(system, model, precision, base.at_rate(r), config=config, **slo, prefix_cached=cached)
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace, system, model, precision) -> dict[str, Any]:
         return {"max_rate_rps": rate, "capacity_by": "attainment", "target_attainment": args.target_attainment,
                 **result.to_dict()}
     if ci is None:
-        result = simulate(system, model, precision, requests_from(args), config=config, progress=not args.json,
+        result = simulate(system, model, precision, requests_from(args, trace=trace), config=config,
+                          progress=not args.json,
                           window=ALL, clients=clients, **slo, prefix_cached=cached)
         if not result.n_finished:
             raise DoesNotFitError(f"requests={result.n_requests}: none could be served (each needs more KV cache "
