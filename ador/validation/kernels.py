@@ -126,30 +126,35 @@ FP8_CAST_FUSED_SINCE: dict[str, tuple[int, int] | None] = {"vllm": (0, 8), "vllm
 FP8_CAST_KERNEL_CODE = ("benchmarks/gpu_measure.py",)
 
 
+def _in_releases(table: Mapping[str, tuple[tuple[int, int], tuple[int, int], Any]], stack: str,
+                 version: tuple[int, int] | None) -> Any:
+    """The value a (first, last, value) release-range table gives ``stack`` at ``version``; None
+    outside the range, for another stack or an unknown release."""
+    if stack not in table or version is None:
+        return None
+    first, last, value = table[stack]
+    return value if first <= version <= last else None
+
+
 @lru_cache(maxsize=1024)
 def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
     """The RuntimeProfile fields that describe the decode-attention and weight-only GEMM kernels of
     ``software`` (a stack name alone stands for its current release)."""
     stack = stack_of(software)
+    version = release(software)
     split = stack not in STACK_UNSPLIT_KV_DECODE and not any(code in software for code in UNSPLIT_KV_DECODE_CODE)
     if stack in SPLIT_KV_SINCE:
-        version = release(software)
         split = version is None or version >= SPLIT_KV_SINCE[stack]
     per_row = STACK_DEQUANT_PER_ROW.get(stack, ())
     per_row += tuple(p for code, names in DEQUANT_PER_ROW_CODE.items() if code in software for p in names
                      if p not in per_row)
     grouped = STACK_GROUPED_KV.get(stack, ("any",))
-    if PRICE_XQA_COVERAGE and stack in GROUPED_KV_ONLY:
-        version = release(software)
-        first, last, shapes = GROUPED_KV_ONLY[stack]
-        if version is not None and first <= version <= last:
-            grouped = shapes
-    heads_per_block: tuple[int, ...] = ()
-    if stack in HEADS_PER_BLOCK_ONLY:
-        version = release(software)
-        first, last, heads = HEADS_PER_BLOCK_ONLY[stack]
-        if version is not None and first <= version <= last:
-            grouped, heads_per_block = (), heads
+    shapes = _in_releases(GROUPED_KV_ONLY, stack, version) if PRICE_XQA_COVERAGE else None
+    if shapes is not None:
+        grouped = shapes
+    heads_per_block: tuple[int, ...] = _in_releases(HEADS_PER_BLOCK_ONLY, stack, version) or ()
+    if heads_per_block:
+        grouped = ()
     from_decode = False
     if stack in FIRST_TOKEN_FROM_DECODE_UNTIL:
         full = full_version(software)
@@ -157,7 +162,6 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
     cast = any(code in software for code in FP8_CAST_KERNEL_CODE)
     if stack in FP8_CAST_FUSED_SINCE:
         fused_since = FP8_CAST_FUSED_SINCE[stack]
-        version = release(software)
         cast = fused_since is None or (version is not None and version < fused_since)
     return (("grouped_kv_decode", grouped), ("decode_heads_per_block", heads_per_block),
             ("kv_rereads_from_l2", stack in STACK_KV_REREADS_FROM_L2),
