@@ -1,10 +1,11 @@
-"""What pricing TensorRT-LLM 0.6-0.9's decode-kernel coverage does to the fit and to held-out rows.
+"""What pricing TensorRT-LLM 0.5-0.9's decode-kernel coverage does to the fit and to held-out rows.
 
     python -c "from benchmarks import xqa_fit; print(xqa_fit.run())"   # about 2 min on one core
 
-Those releases build their grouped-query decode kernel (XQA) for 8 query heads per KV head of dim
-128 only; other GQA shapes (Mistral-7B's 4, Falcon-180B's 29 of dim 64) run a kernel of one thread
-block per query head, whose reads of one KV head DRAM serves once and the L2 every time
+Releases 0.7-0.9 build their grouped-query decode kernel (XQA) for 8 query heads per KV head
+of dim 128 only, 0.5-0.6 none (XQA came with 0.7); other GQA shapes (Mistral-7B's 4,
+Falcon-180B's 29 of dim 64) run a kernel of one thread block per query head, whose reads of one
+KV head DRAM serves once and the L2 every time
 (``ador.validation.kernels``, ``ador.perf.gpu.op_terms``). Fits the GPU efficiencies and runtime
 profiles on the public rows (``ador/data/measured.csv``) as ``ador calibrate`` does, without that
 fact and with it (what ador ships), cross-validates each (5-fold and leave-one-source-out, as

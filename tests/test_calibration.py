@@ -97,7 +97,7 @@ def _paths_agree_where_the_rule_matters(rows, values, plain) -> None:
 
 
 def test_compiled_rows_equal_the_scalar_model_with_xqa_coverage_priced():
-    """With TensorRT-LLM 0.6-0.9's decode-kernel coverage priced (benchmarks/xqa_fit.py), the array
+    """With TensorRT-LLM 0.5-0.9's decode-kernel coverage priced (benchmarks/xqa_fit.py), the array
     path re-reads a KV head through the L2 as the scalar path does."""
     from ador.validation.kernels import xqa_coverage
     values = {p.key: p.decode(0.3) for p in C.parameters_for(ROWS)}

@@ -47,8 +47,9 @@ def test_docs_quote_the_current_own_figure():
     assert f"the 86 FP8 rows of the second\nat {fp8:.1f}% and its 72 int4 rows at {int4:.1f}%" in text
     # regression gates, each family at its documented figure + 2 points (the held-out target is 10%;
     # int4 moved 8.6% -> 16.6% with the 2026-11-28 refit's `dequant`, 0.87 -> 0.77; FP8 13.5% -> 7.7% once its
-    # casts were priced as kernels: docs/validation.md)
-    assert bf16 <= 8.1 and fp8 <= 9.7 and int4 <= 18.6
+    # casts were priced as kernels; int4 17.0% -> 19.1% with the refit after XQA's first release was priced,
+    # `dequant` 0.77 -> 0.75: docs/validation.md)
+    assert bf16 <= 8.1 and fp8 <= 9.7 and int4 <= 21.1
 
 
 def test_shard_rows_time_the_shard_without_its_collectives():

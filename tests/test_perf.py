@@ -392,10 +392,10 @@ def test_a_per_query_head_decode_kernel_rereads_its_kv_head_through_l2():
     from ador.validation.kernels import xqa_coverage
     software = ("tensorrt-llm 0.8.0", "tensorrt-llm 0.6.1", "tensorrt-llm 0.5.0", "tensorrt-llm", "gpt-fast",
                 "vllm 0.6.0")
-    for priced, old in ((False, ("any",)), (True, ("8x128",))):
+    for priced, xqa, before_xqa in ((False, ("any",), ("any",)), (True, ("8x128",), ())):
         with xqa_coverage(priced):
             facts = [dict(kernel_facts(s)) for s in software]
-        assert [f["grouped_kv_decode"] for f in facts] == [old, old, ("any",), ("any",), (), ("any",)]
+        assert [f["grouped_kv_decode"] for f in facts] == [xqa, before_xqa, before_xqa, ("any",), (), ("any",)]
         assert [f["kv_rereads_from_l2"] for f in facts] == [True, True, True, True, False, False]
     assert dict(kernel_facts("tensorrt-llm 0.13.0"))["grouped_kv_decode"] == ("any",)
 
@@ -452,6 +452,18 @@ def test_a_runtime_whose_first_token_comes_from_decode_pays_one_decode_step(inpu
 def test_only_turbomind_before_its_unified_passes_emits_the_first_token_from_decode(software, from_decode):
     from ador.validation.kernels import kernel_facts
     assert dict(kernel_facts(software))["first_token_from_decode"] is from_decode
+
+
+@pytest.mark.parametrize("software, grouped", [
+    ("tensorrt-llm 0.5.0", ()), ("tensorrt-llm 0.6.1", ()), ("tensorrt-llm v0.7a (preliminary)", ("8x128",)),
+    ("tensorrt-llm 0.7.1", ("8x128",)), ("tensorrt-llm 0.9.0", ("8x128",)), ("tensorrt-llm 0.10.0", ("any",)),
+    ("tensorrt-llm", ("any",))])
+def test_tensorrt_llm_groups_query_heads_from_xqa_on(software, grouped):
+    """TensorRT-LLM before 0.7 had no XQA kernel: its masked kernel reads a KV head once per query head
+    for every GQA shape; 0.7-0.9 group XQA's 8x128 shape only; later releases every shape
+    (ador.validation.kernels, with its sources)."""
+    from ador.validation.kernels import kernel_facts
+    assert dict(kernel_facts(software))["grouped_kv_decode"] == grouped
 
 
 @pytest.mark.parametrize("software, grouped, heads", [

@@ -3,11 +3,18 @@ release where it matters), not fitted constants. Every measured row is priced wi
 software's facts, whether its stack has a fitted profile or takes the default one.
 
 - ``grouped_kv_decode``: the (query heads per KV head x head dim) shapes whose KV head is read once
-  for its whole query group. TensorRT-LLM 0.6-0.9 (the releases in the data): XQA kernels are built
-  only for 8 query heads per KV head of dim 128
-  (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h); other GQA
-  shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one thread
-  block and one KV read per query head. Those reads of one KV head come together, so DRAM serves it
+  for its whole query group. TensorRT-LLM 0.7-0.9: XQA kernels are built only for 8 query heads per
+  KV head of dim 128 (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h);
+  other GQA shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one
+  thread block and one KV read per query head. TensorRT-LLM 0.5-0.6 group no shape: XQA came after
+  them ("MMHA optimization for MQA and GQA" first in the "Update TensorRT-LLM" push of 2023-12-01,
+  PR #524, released as 0.7; the release notes' first section, 0.7.1, lists it beside "FP8 KV cache
+  support for XQA kernel"; the XQA blog, docs/source/blogs/XQA-kernel.md, measures Llama-70B on one
+  H200 at 1,227 tok/s/GPU without it and 2,941 with it, the second being the v0.7a preliminary row
+  m428), and a maintainer answered (2023-11-23) issue #407 (opened 2023-11-16: "the custom attention
+  kernel will load kv-cache num_heads / num_heads_kv times from the global memory") that those loads
+  "may actually come from the L2 cache". Releases are told apart by major and minor number only, so
+  every 0.7 build counts as carrying XQA. Those reads of one KV head come together, so DRAM serves it
   once and the L2 every read (``kv_rereads_from_l2``): a cost that binds on
   Hopper, less on the A100, not on the L40S, whose GDDR6 is slow beside its L2 -- as the rows show.
   Priced (``PRICE_XQA_COVERAGE``). It was first left off: its refit raised Hopper's HBM efficiencies
@@ -98,14 +105,14 @@ from ador.validation.data import stack_of
 DEFAULT_PROFILE = "default"   # fitted for rows whose stack has no profile of its own
 
 STACK_GROUPED_KV: dict[str, tuple[str, ...]] = {"gpt-fast": (), "torchao": ()}
-# (stack, first and last releases whose decode kernels serve these numbers of query heads a thread
-# block and share a KV head no further, the numbers; above)
-HEADS_PER_BLOCK_ONLY: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[int, ...]]] = {
-    "lmdeploy": ((0, 1), (0, 2), (4, 2))}
-# (stack, first and last releases whose decode kernels group only these shapes, the shapes); other
-# releases: every shape (TensorRT-LLM's before 0.6 not checked)
-GROUPED_KV_ONLY: dict[str, tuple[tuple[int, int], tuple[int, int], tuple[str, ...]]] = {
-    "tensorrt-llm": ((0, 6), (0, 9), ("8x128",))}
+# stack -> ranges of releases (first, last, the numbers) whose decode kernels serve these numbers of
+# query heads a thread block and share a KV head no further (above)
+HEADS_PER_BLOCK_ONLY: dict[str, tuple[tuple[tuple[int, int], tuple[int, int], tuple[int, ...]], ...]] = {
+    "lmdeploy": (((0, 1), (0, 2), (4, 2)),)}
+# stack -> ranges of releases (first, last, the shapes) whose decode kernels group only these shapes
+# (none: every GQA head is read once per query head); other releases: every shape
+GROUPED_KV_ONLY: dict[str, tuple[tuple[tuple[int, int], tuple[int, int], tuple[str, ...]], ...]] = {
+    "tensorrt-llm": (((0, 0), (0, 6), ()), ((0, 7), (0, 9), ("8x128",)))}
 # whether GROUPED_KV_ONLY prices rows (see above; benchmarks/xqa_fit.py measures both ways)
 PRICE_XQA_COVERAGE = True
 # stacks whose per-query-head decode kernel reads one KV head for the group at once (L2 re-reads)
@@ -126,14 +133,16 @@ FP8_CAST_FUSED_SINCE: dict[str, tuple[int, int] | None] = {"vllm": (0, 8), "vllm
 FP8_CAST_KERNEL_CODE = ("benchmarks/gpu_measure.py",)
 
 
-def _in_releases(table: Mapping[str, tuple[tuple[int, int], tuple[int, int], Any]], stack: str,
+def _in_releases(table: Mapping[str, tuple[tuple[tuple[int, int], tuple[int, int], Any], ...]], stack: str,
                  version: tuple[int, int] | None) -> Any:
-    """The value a (first, last, value) release-range table gives ``stack`` at ``version``; None
-    outside the range, for another stack or an unknown release."""
+    """The value a table of (first, last, value) release ranges gives ``stack`` at ``version``; None
+    outside every range, for another stack or an unknown release."""
     if stack not in table or version is None:
         return None
-    first, last, value = table[stack]
-    return value if first <= version <= last else None
+    for first, last, value in table[stack]:
+        if first <= version <= last:
+            return value
+    return None
 
 
 @lru_cache(maxsize=1024)
@@ -171,7 +180,7 @@ def kernel_facts(software: str) -> tuple[tuple[str, Any], ...]:
 
 @contextmanager
 def xqa_coverage(priced: bool) -> Iterator[None]:
-    """Price TensorRT-LLM 0.6-0.9's grouped-query coverage (``GROUPED_KV_ONLY``) or not, for the
+    """Price TensorRT-LLM 0.5-0.9's grouped-query coverage (``GROUPED_KV_ONLY``) or not, for the
     block (benchmarks/xqa_fit.py measures both; ador ships ``PRICE_XQA_COVERAGE``)."""
     global PRICE_XQA_COVERAGE
     saved = PRICE_XQA_COVERAGE

@@ -5,7 +5,7 @@ Computation lives in ``ador.validate``; these functions only format what it retu
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 from ador.markdown import update_section
 
@@ -60,10 +60,10 @@ def update_doc(path: Path, section: str, data_name: str | None = None) -> None:
 
 
 def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
-         title: str = "ador vs measured GPUs", short: Callable[[str], str] = str,
-         legend_loc: Literal["upper left", "lower right"] = "upper left") -> None:
+         title: str = "ador vs measured GPUs", short: Callable[[str], str] = str) -> None:
     """Log-log predicted vs measured, one colour per ``colour_by`` value (hardware by default), one
-    marker per metric; ``short`` abbreviates legend labels."""
+    marker per metric; ``short`` abbreviates legend labels. The legend sits beside the axes, where it
+    hides no point however the rows spread."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -72,7 +72,7 @@ def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
     hardware = sorted({r[colour_by] for r in rows})
     metrics = sorted({r["metric"] for r in rows})
     markers = dict(zip(metrics, "o^sDvP*X"))
-    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    fig, ax = plt.subplots(figsize=(10, 6.5))
     colours = plt.get_cmap("tab10")
     for i, hw in enumerate(hardware):
         for metric in metrics:
@@ -100,7 +100,7 @@ def plot(report: dict[str, Any], path: Path, *, colour_by: str = "hardware",
                           for i, hw in enumerate(hardware)]
     handles += [Line2D([], [], color="black", marker=markers[m], linestyle="", label=m) for m in metrics]
     handles += ax.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, fontsize=8, loc=legend_loc)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
     fig.savefig(path, dpi=130)

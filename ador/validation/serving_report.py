@@ -184,8 +184,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     stack share a colour however many files hold them)."""
     from ador.validation.report import plot as scatter
     rows = [{**r, "group": publisher_stack(r)} for r in report["rows"]]
-    scatter({**report, "rows": rows}, path, colour_by="group", title="ador serving simulator vs measured",
-            legend_loc="lower right")
+    scatter({**report, "rows": rows}, path, colour_by="group", title="ador serving simulator vs measured")
 
 
 def publisher_stack(row: dict[str, Any]) -> str:
