@@ -6,17 +6,18 @@ software's facts, whether its stack has a fitted profile or takes the default on
   for its whole query group. TensorRT-LLM 0.7-0.9: XQA kernels are built only for 8 query heads per
   KV head of dim 128 (cpp/tensorrt_llm/kernels/decoderMaskedMultiheadAttention/cubin/xqa_kernel_cubin.h);
   other GQA shapes (Mistral's 4, Falcon-180B's 29 of dim 64) run the masked multi-head kernel, one
-  thread block and one KV read per query head. TensorRT-LLM 0.5-0.6 group no shape: XQA came after
-  them ("MMHA optimization for MQA and GQA" first in the "Update TensorRT-LLM" push of 2023-12-01,
-  PR #524, released as 0.7; the release notes' first section, 0.7.1, lists it beside "FP8 KV cache
-  support for XQA kernel"; the XQA blog, docs/source/blogs/XQA-kernel.md, measures Llama-70B on one
-  H200 at 1,227 tok/s/GPU without it and 2,941 with it, the second being the v0.7a preliminary row
-  m428), and a maintainer answered (2023-11-23) issue #407 (opened 2023-11-16: "the custom attention
-  kernel will load kv-cache num_heads / num_heads_kv times from the global memory") that those loads
-  "may actually come from the L2 cache". Releases are told apart by major and minor number only, so
-  every 0.7 build counts as carrying XQA. Those reads of one KV head come together, so DRAM serves it
-  once and the L2 every read (``kv_rereads_from_l2``): a cost that binds on
-  Hopper, less on the A100, not on the L40S, whose GDDR6 is slow beside its L2 -- as the rows show.
+  thread block and one KV read per query head. Those reads of one KV head come together, so DRAM
+  serves it once and the L2 every read (``kv_rereads_from_l2``): a cost that binds on Hopper, less on
+  the A100, not on the L40S, whose GDDR6 is slow beside its L2 -- as the rows show. TensorRT-LLM
+  0.5-0.6 group no shape, so their masked kernel reads every GQA shape that way: XQA came after them
+  ("MMHA optimization for MQA and GQA" first in the "Update TensorRT-LLM" push of 2023-12-01, PR #524,
+  released as 0.7; the release notes' first section, 0.7.1, lists it beside "FP8 KV cache support for
+  XQA kernel"; the XQA blog, docs/source/blogs/XQA-kernel.md, measures Llama-70B on one H200 at 1,227
+  tok/s/GPU without it and 2,941 with it, the second being the v0.7a preliminary row m428), and a
+  maintainer answered (2023-11-23) issue #407 (opened 2023-11-16: "the custom attention kernel will
+  load kv-cache num_heads / num_heads_kv times from the global memory") that those loads "may actually
+  come from the L2 cache". Releases are told apart by major and minor number only, so every 0.7 build
+  counts as carrying XQA.
   Priced (``PRICE_XQA_COVERAGE``). It was first left off: its refit raised Hopper's HBM efficiencies
   and took our own held-out H100/H200 rows from 9.4% to 12.6%. Once LMDeploy 0.1's first tokens were
   priced as TurboMind computes them (``first_token_from_decode``, below), the refit with it is better
