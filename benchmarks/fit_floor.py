@@ -5,7 +5,8 @@
 ``ador calibrate`` minimises the public rows' MAPE with Powell and Nelder-Mead passes from a fixed
 start (``ador.validation.calibrate.fit``). MAPE is not smooth, so a local search can stop in a kink.
 This starts from the shipped constants and, ``HOPS`` times, perturbs a random third of them (in the
-optimiser's logit coordinates, by ``STEP``), runs the same two passes from there, and keeps the best
+optimiser's logit coordinates, by ``STEP``), runs the fit's own cycle from there
+(``calibrate.local_passes``, at most ``PASS_EVALUATIONS`` evaluations a pass), and keeps the best
 point (seeded: the same run every time). If the best is barely below the shipped figure, the in-sample
 error is the model's floor, not the optimiser's: lowering it needs physics, not search. It also
 prices our own held-out H100/H200 rows at the best point, which no fit sees. Nothing here changes the
@@ -16,9 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import yaml
 
-from ador.hardware.calibration import CALIBRATION_FILE
+from ador.hardware.calibration import fit_record
 from ador.validation import calibrate
 from ador.validation.data import DEFAULT_DATA, load_measurements
 from ador.validation.predict import summarise
@@ -31,22 +31,18 @@ OWN = DEFAULT_DATA.parent / "measured-own-gpu.csv"
 
 
 def run(hops: int = HOPS, seed: int = 0) -> dict[str, Any]:
-    from scipy.optimize import minimize
-
     rows = load_measurements()
     params = calibrate.parameters_for(rows)
     compiled = calibrate.compile_rows(rows)
     loss = calibrate._loss(compiled, params, np.arange(len(compiled.rows)))
-    shipped = yaml.safe_load(CALIBRATION_FILE.read_text())["fit"]["values"]
+    shipped = fit_record()["values"]
     z_best = np.array([p.encode(shipped[p.key]) for p in params])
     start = best = float(loss(list(z_best)))
     rng = np.random.default_rng(seed)
     gains = []
     for _ in range(hops):
         z = np.clip(z_best + rng.normal(0.0, STEP, len(z_best)) * (rng.random(len(z_best)) < SHARE), -6.0, 6.0)
-        first = minimize(loss, z, method="Powell", options={"maxfev": PASS_EVALUATIONS, "xtol": 1e-3, "ftol": 1e-5})
-        second = minimize(loss, first.x, method="Nelder-Mead", options={"maxfev": PASS_EVALUATIONS, "adaptive": True})
-        hop = second if second.fun <= first.fun else first
+        hop, _ = calibrate.local_passes(loss, z, PASS_EVALUATIONS)
         if hop.fun < best:
             gains.append(round(best - float(hop.fun), 4))
             best, z_best = float(hop.fun), hop.x

@@ -29,13 +29,11 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
 
 
 def test_fit_floor_starts_from_the_shipped_fit_and_never_ends_above_it():
-    import yaml
-
-    from ador.hardware.calibration import CALIBRATION_FILE
+    from ador.hardware.calibration import fit_record
     from benchmarks import fit_floor
 
     out = fit_floor.run(hops=1)
-    recorded = yaml.safe_load(CALIBRATION_FILE.read_text())["fit"]
+    recorded = fit_record()
     assert out["shipped_mape_pct"] == pytest.approx(recorded["mape_pct"], abs=0.001)
     assert out["best_mape_pct"] <= out["shipped_mape_pct"]
     # the docs quote the run's figures next to the shipped ones

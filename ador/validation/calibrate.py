@@ -282,14 +282,23 @@ RESTART_LOGIT = 4.0
 FIT_EVALUATIONS = 40000     # a full fit's budget (it stops earlier when a cycle gains too little)
 
 
+def local_passes(loss: Callable[[Sequence[float]], float], z, max_evaluations: int) -> tuple[Any, int]:
+    """One cycle of the fit from ``z``: Powell, then Nelder-Mead to polish, each with at most
+    ``max_evaluations`` loss evaluations. Returns the better pass's result and the evaluations spent."""
+    from scipy.optimize import minimize   # fitting is offline; the package imports scipy only here
+
+    first = minimize(loss, z, method="Powell", options={"maxfev": max_evaluations, "xtol": 1e-3, "ftol": 1e-5})
+    second = minimize(loss, first.x, method="Nelder-Mead",
+                      options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
+    return (second if second.fun <= first.fun else first), int(first.nfev + second.nfev)
+
+
 def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, compiled: CompiledRows | None = None,
         tick: Callable[[], None] | None = None) -> Fit:
     """Minimise MAPE over ``rows`` (given as indices into ``compiled``'s rows when it is passed).
     Starts from fixed values; Powell, then Nelder-Mead to polish, repeated from the result until
     ``QUIET_CYCLES`` cycles in a row each gain under ``CYCLE_GAIN_PCT``. ``tick`` is called at each
     loss evaluation (a progress bar)."""
-    from scipy.optimize import minimize   # fitting is offline; the package imports scipy only here
-
     params = parameters_for(rows)
     if not params:
         raise AdorError("no rows of a calibrated GPU to fit")
@@ -306,12 +315,8 @@ def fit(rows: Sequence[Measurement], *, max_evaluations: int = FIT_EVALUATIONS, 
     z = [p.encode(START[p.name]) for p in params]
     best_fun, spent, quiet = float(loss(z)), 1, 0    # a cycle is kept only if it improves
     while True:                                      # at least one cycle
-        first = minimize(loss, np.clip(z, -RESTART_LOGIT, RESTART_LOGIT), method="Powell",
-                         options={"maxfev": phase, "xtol": 1e-3, "ftol": 1e-5})
-        second = minimize(loss, first.x, method="Nelder-Mead",
-                          options={"maxfev": phase, "xatol": 1e-3, "fatol": 1e-4, "adaptive": True})
-        spent += int(first.nfev + second.nfev)
-        cycle = second if second.fun <= first.fun else first
+        cycle, nfev = local_passes(loss, np.clip(z, -RESTART_LOGIT, RESTART_LOGIT), phase)
+        spent += nfev
         gained = best_fun - float(cycle.fun)
         if gained <= 0:
             break           # the next cycle would start where this one did, and end where it did
