@@ -80,13 +80,14 @@ def test_every_sampler_runs_on_the_smoke_space(workdir, sampler):
 
 def test_gp_sampler_runs_or_says_what_it_needs(workdir):
     study = _smoke(name="s-gp")
-    durable, _ = open_study(study, "sqlite:///studies/gp.db", sampler="gp")
     try:
         import torch  # noqa: F401
     except ImportError:
-        with pytest.raises(ConfigError, match="PyTorch"):
-            run_trials(study, durable, 3, progress=False)
+        with pytest.raises(ConfigError, match="PyTorch"):       # before the study is created
+            open_study(study, "sqlite:///studies/gp.db", sampler="gp")
+        assert not (workdir / "studies" / "gp.db").exists()
         return
+    durable, _ = open_study(study, "sqlite:///studies/gp.db", sampler="gp")
     assert run_trials(study, durable, 12, progress=False).completed == 12
 
 

@@ -206,8 +206,9 @@ def test_journal_full_disk_injected(workdir, monkeypatch, capsys):
 
 
 def test_journal_torn_record_is_cut_on_open_with_a_warning(workdir, capsys):
-    """A record torn by a kill or a full disk (as left by Optuna's own file backend): the next
-    open cuts it, says how many bytes went, and status, best and resume work."""
+    """A record torn by a kill or a full disk (as left by Optuna's own file backend): status and
+    best read past it without changing the file; the next command that writes cuts it and says
+    how many bytes went."""
     url = "journal:studies/t.journal"
     assert main(["study", "launch", "studies/smoke.yaml", "--name", "t", "--storage", url, "--trials", "12",
                  "--quiet"]) == 0
@@ -216,13 +217,14 @@ def test_journal_torn_record_is_cut_on_open_with_a_warning(workdir, capsys):
     with path.open("ab") as f:
         f.write(torn)
     capsys.readouterr()
+    assert main(["study", "status", "t", "--storage", url]) == 0
+    assert main(["study", "best", "t", "--storage", url]) == 0
+    assert path.read_bytes().endswith(torn)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert main(["study", "status", "t", "--storage", url]) == 0
+        assert main(["study", "resume", "t", "--storage", url, "--trials", "5", "--quiet"]) == 0
     assert any(f"partial record of {len(torn)} bytes" in str(w.message) for w in caught)
     assert path.read_bytes().endswith(b"\n")
-    assert main(["study", "best", "t", "--storage", url]) == 0
-    assert main(["study", "resume", "t", "--storage", url, "--trials", "5", "--quiet"]) == 0
     assert len(_stored(url, "t")) == 17
     record("torn record", storage="journal", cut_bytes=len(torn), stored=12)
 

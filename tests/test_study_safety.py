@@ -2,8 +2,10 @@
 commands that only read, half-made studies, a changed model, passwords, budgets, and worker
 processes that must not outlive their command."""
 import hashlib
+import importlib.util
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -77,6 +79,36 @@ def test_another_applications_sqlite_file_is_left_alone(workdir, capsys):
     (workdir / "junk.db").write_bytes(os.urandom(4096))
     one_line(capsys, "study", "launch", "studies/smoke.yaml", "--storage", "sqlite:///junk.db", "--quiet",
              needle="not a SQLite database")
+
+
+@pytest.mark.parametrize("text", [b"date,value\n2024-01-01,3\npartial last line", b"\xff\xfe binary",
+                                  b'{"other":1}\n{"op'])
+def test_another_applications_file_given_as_a_journal_is_left_alone(workdir, capsys, text):
+    """A file that is not an Optuna journal: refused before any repair (the journal's cut of a
+    partial last line) and before its lock file is made, by every command."""
+    path = workdir / "notes.log"
+    path.write_bytes(text)
+    before = _tree(workdir)
+    for argv in (["launch", "studies/smoke.yaml", "--trials", "1", "--quiet"], ["status", "smoke"],
+                 ["best", "smoke"], ["resume", "smoke", "--trials", "1"]):
+        for url in (f"journal:{path}", "notes.log"):
+            one_line(capsys, "study", *argv, "--storage", url, needle="not an Optuna journal")
+    assert path.read_bytes() == text
+    assert _tree(workdir) == before
+
+
+def test_reading_a_journal_changes_nothing(workdir, capsys):
+    """status and best read a journal with a torn last record as it is (no cut, no lock file)."""
+    url = "journal:studies/r.journal"
+    assert main(["study", "launch", "studies/smoke.yaml", "--name", "r", "--storage", url, "--trials", "3",
+                 "--quiet"]) == 0
+    path = workdir / "studies" / "r.journal"
+    (workdir / "studies" / "r.journal.flock").unlink()
+    path.write_bytes(path.read_bytes() + b'{"op_code":4,"worker_id":"x","stu')
+    before, tree = path.read_bytes(), _tree(workdir)
+    for argv in (["status", "r"], ["best", "r"]):
+        assert main(["study", *argv, "--storage", url]) == 0
+    assert path.read_bytes() == before and _tree(workdir) == tree
 
 
 # --- reading creates nothing -------------------------------------------------------------------------
@@ -297,3 +329,33 @@ def test_zero_or_negative_trials_are_errors(workdir, capsys, trials):
     for cmd in (["resume", "smoke"], ["worker", "smoke", "--storage", "sqlite:///studies/smoke.db"]):
         one_line(capsys, "study", *cmd, "--trials", trials, needle="--trials=")
     one_line(capsys, "study", "launch", "studies/smoke.yaml", "--workers", "0", "--quiet", needle="--workers=")
+
+
+# --- a refused sampler stores nothing ------------------------------------------------------------------
+
+BAD_SAMPLERS = [("nsga2", "population_size: 0"), ("nsga2", "population_size: -1"),
+                ("nsga2", "population_size: 0.5"), ("nsga2", "population_size: true"),
+                ("nsga2", "population_size: null"), ("nsga2", "population_size: abc"),
+                ("nsga2", "population_size: .nan"), ("nsga2", "population_size: .inf"),
+                ("nsga2", "population_size: 1000000000"), ("nsga2", "mutation_prob: 1.5"),
+                ("nsga2", "elite_population_selection_strategy: x"), ("pymoo-nsga2", "population_size: 0"),
+                ("pymoo-nsga2", "population_size: 1000000000"), ("tpe", "n_startup_trials: -3"),
+                ("tpe", "gamma: abc"), ("random", "seed: 3")]
+if importlib.util.find_spec("torch") is None:
+    BAD_SAMPLERS.append(("gp", ""))           # refused for want of PyTorch
+
+
+@pytest.mark.parametrize("name,option", BAD_SAMPLERS)
+def test_a_refused_sampler_option_stores_nothing(workdir, capsys, name, option):
+    """An option the sampler cannot take is a one-line error naming it, before the study is
+    created: the corrected file then launches (it used to be refused as "a different definition")."""
+    smoke = (workdir / "studies" / "smoke.yaml").read_text()
+    good = re.sub(r"sampler: \{.*\}", "sampler: {name: nsga2, options: {population_size: 4}}", smoke)
+    bad = re.sub(r"sampler: \{.*\}", f"sampler: {{name: {name}, options: {{{option}}}}}", smoke)
+    (workdir / "studies" / "s.yaml").write_text(bad)
+    field = f"sampler.options.{option.split(':')[0]}" if option else "sampler.name"
+    one_line(capsys, "study", "launch", "studies/s.yaml", "--trials", "1", "--quiet", needle=field)
+    assert not (workdir / "studies" / "s.db").exists()
+    (workdir / "studies" / "s.yaml").write_text(good)
+    assert main(["study", "launch", "studies/s.yaml", "--trials", "2", "--quiet"]) == 0
+    assert (workdir / "studies" / "s.db").exists()

@@ -44,10 +44,16 @@ class JournalRepairWarning(UserWarning):
 
 
 class JournalFile(BaseJournalBackend):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, repair: bool = True) -> None:
+        """``repair``: cut a partial record at the end now (a command that writes); a command that
+        only reads passes False and changes nothing (it reads complete lines only)."""
         self.path = str(path)
         self.lock_path = self.path + LOCK_SUFFIX
         self._offsets: dict[int, int] = {0: 0}       # log number -> byte offset of its line
+        # before any repair or lock file: a file that is not a journal must be left exactly as it is
+        _check_is_journal(self.path)
+        if not repair:
+            return
         _remove_dead_symlink_lock(self.path + OPTUNA_LOCK_SUFFIX)
         with self._locked():
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -153,6 +159,19 @@ def _write_all(fd: int, data: bytes, offset: int) -> None:
     while view:
         n = _pwrite(fd, view, offset)
         view, offset = view[n:], offset + n
+
+
+def _check_is_journal(path: str) -> None:
+    """A non-empty file must start with an Optuna record (a missing or empty file is a new journal)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(RECORD_START))
+    except FileNotFoundError:
+        return
+    if not RECORD_START.startswith(head):       # a first record cut short is still a journal
+        from ador.errors import ConfigError
+        raise ConfigError("storage", f"journal:{path}", f"is not an Optuna journal (it starts with {head!r}, "
+                                                        f"a journal with {RECORD_START!r}); nothing was changed")
 
 
 def _remove_dead_symlink_lock(path: str) -> None:

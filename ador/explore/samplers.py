@@ -147,6 +147,53 @@ SAMPLERS = (*_BUILDERS, PYMOO)
 # options a study may set: plain numbers, strings and booleans (no callables from YAML)
 _PLAIN = (int, float, str, bool, type(None))
 
+# A generation is asked, scored and stored as one batch (ador/explore/batch.py): a population
+# beyond this is more trials than any ador study runs (the largest shipped study runs 5,000) and
+# pymoo allocates its arrays for it up front (10**9 asked for 37 GiB).
+MAX_POPULATION = 100_000
+MAX_COUNT = 10**9                 # a trial or candidate count no study reaches
+# What each plain option of the samplers above may hold: (kind, least, most, null allowed).
+# kinds: "int" (a whole number, not a boolean), "real" (a finite number), "bool", "name"
+# (checked against its own list below). Every other option of an Optuna sampler takes a Python
+# object (a callable, a sampler, reference points), which a study file cannot give.
+_RULES: dict[str, tuple[str, float, float, bool]] = {
+    "population_size": ("int", 2, MAX_POPULATION, False),     # Optuna's NSGA-II needs two parents
+    "mutation_prob": ("real", 0.0, 1.0, True), "crossover_prob": ("real", 0.0, 1.0, False),
+    "swapping_prob": ("real", 0.0, 1.0, False), "dividing_parameter": ("int", 1, 1000, False),
+    "crossover": ("name", 0, 0, True), "mutation": ("name", 0, 0, True),
+    "eliminate_duplicates": ("bool", 0, 0, False),
+    "n_startup_trials": ("int", 0, MAX_COUNT, False), "n_ei_candidates": ("int", 1, MAX_COUNT, False),
+    "prior_weight": ("real", 1e-12, 1e12, False),
+    "consider_prior": ("bool", 0, 0, False), "consider_magic_clip": ("bool", 0, 0, False),
+    "consider_endpoints": ("bool", 0, 0, False), "multivariate": ("bool", 0, 0, False),
+    "group": ("bool", 0, 0, False), "warn_independent_sampling": ("bool", 0, 0, False),
+    "constant_liar": ("bool", 0, 0, False), "deterministic_objective": ("bool", 0, 0, False),
+    "below_limit": ("int", 1, MAX_COUNT, True), "above_window": ("int", 1, MAX_COUNT, True),
+}
+
+
+def _check_option(key: str, value: Any) -> None:
+    field = f"sampler.options.{key}"
+    if key not in _RULES:
+        raise ConfigError(field, value, "this option takes a Python object, which a study file cannot give")
+    kind, least, most, nullable = _RULES[key]
+    if value is None:
+        if not nullable:
+            raise ConfigError(field, value, "must be given (null is not a value of this option)")
+        return
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(field, value, "must be true or false")
+    elif kind == "name":
+        if not isinstance(value, str):
+            raise ConfigError(field, value, "must be a name")
+    elif kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+            raise ConfigError(field, value, f"must be a whole number from {least:,.0f} to {most:,.0f}")
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not least <= value <= most:
+        raise ConfigError(field, value, f"must be a number from {least:g} to {most:g}")
+
 
 def check_sampler(spec, space: SearchSpace) -> None:
     if spec.name not in SAMPLERS:
@@ -159,6 +206,8 @@ def check_sampler(spec, space: SearchSpace) -> None:
         if unknown:
             raise ConfigError(f"sampler.options.{sorted(unknown)[0]}", spec.options[sorted(unknown)[0]],
                               "pymoo-nsga2 takes population_size and eliminate_duplicates")
+        for key, value in spec.options.items():
+            _check_option(key, value)
         return
     accepted = set(inspect.signature(_CLASSES[spec.name]).parameters) - {"self", "seed", "constraints_func",
                                                                        "search_space"}
@@ -182,6 +231,7 @@ def check_sampler(spec, space: SearchSpace) -> None:
         if key not in accepted:
             raise ConfigError(f"sampler.options.{key}", spec.options[key],
                               f"not an option of {spec.name} (options: {', '.join(sorted(accepted))})")
+        _check_option(key, spec.options[key])
     if spec.name == "grid":
         # Optuna's grid sampler lists every combination: count them before anything is allocated
         total = 1
@@ -191,6 +241,8 @@ def check_sampler(spec, space: SearchSpace) -> None:
             raise ConfigError("sampler.name", "grid", f"the search space has {total:.3g} designs; a grid can "
                                                       f"enumerate at most {MAX_GRID:,} (use another sampler or "
                                                       f"fewer values)")
+    # what only the sampler's own constructor checks (and a GP sampler's PyTorch), before anything is stored
+    build_sampler(spec.name, spec.options, space, 0)
 
 
 def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
@@ -199,9 +251,11 @@ def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: 
         with warnings.catch_warnings():      # NSGA-III and GP are marked experimental by Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return _BUILDERS[name](space, dict(options), seed)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as err:
         raise ConfigError("sampler.options", options, f"{name}: {err}") from None
 
 
-__all__ = ["SAMPLERS", "PYMOO", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler", "operator_defaults",
+__all__ = ["SAMPLERS", "PYMOO", "MAX_POPULATION", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler", "operator_defaults",
            "stored_options"]

@@ -100,7 +100,7 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
         from ador.explore.journal import JournalFile
         from optuna.storages.journal import JournalStorage
         try:
-            return retrying(JournalStorage(JournalFile(path)))
+            return retrying(JournalStorage(JournalFile(path, repair=not (reads_only and not create))))
         except OSError as err:
             raise ConfigError("storage", shown, f"cannot open the journal file ({err.strerror or err})") from None
     if "://" not in url:
