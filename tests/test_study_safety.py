@@ -321,6 +321,21 @@ def test_in_memory_sqlite_is_refused(workdir, capsys, url):
     one_line(capsys, "study", "launch", "studies/smoke.yaml", "--storage", url, "--quiet", needle="in-memory")
 
 
+@pytest.mark.parametrize("url,needle", [("postgresql://:::@/", "user before @"),
+                                        ("postgresql://@127.0.0.1:5432/test", "user before @"),
+                                        ("postgresql://postgres@127.0.0.1:5432/", "names no database"),
+                                        ("postgres://postgres@127.0.0.1:5432", "names no database"),
+                                        ("postgresql://postgres@127.0.0.1:port/test", "port"),
+                                        ("foo://bar", "unknown database 'foo'"),
+                                        ("http://127.0.0.1:1/", "unknown database 'http'")])
+def test_a_database_url_missing_its_parts_is_refused(workdir, capsys, url, needle):
+    """libpq fills a missing user or database from the process's user name: such a URL wrote a
+    study into another database of the local server. Refused before any connection, as is a
+    scheme that is no database (it took 16 s of retries to fail)."""
+    for argv in (["launch", "studies/smoke.yaml", "--trials", "1", "--quiet"], ["status", "smoke"]):
+        one_line(capsys, "study", *argv, "--storage", url, needle=needle)
+
+
 @pytest.mark.parametrize("trials", ["0", "-5"])
 def test_zero_or_negative_trials_are_errors(workdir, capsys, trials):
     one_line(capsys, "study", "launch", "studies/smoke.yaml", "--trials", trials, "--quiet", needle="--trials=")

@@ -52,6 +52,10 @@ def check_study_name(name: str, field: str = "study") -> str:
     return name
 
 
+# the SQLAlchemy dialects Optuna's RDBStorage supports (its documentation names these)
+RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
 def normalise_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
@@ -106,6 +110,10 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
     if "://" not in url:
         raise ConfigError("storage", shown, "expected a database URL (sqlite:///x.db, postgresql://...) "
                                             "or journal:PATH")
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in RDB_SCHEMES:
+        raise ConfigError("storage", shown, f"unknown database {scheme!r} (studies are stored in "
+                                            f"{', '.join(RDB_SCHEMES)} or a journal:PATH file)")
     if url.startswith("sqlite:") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url
                                       or "mode=memory" in url):
         raise ConfigError("storage", shown, "an in-memory database is lost when the command ends; "
@@ -121,6 +129,7 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
                 return retrying(fast)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     elif url.startswith("postgresql"):
+        _check_postgresql_url(url, shown)
         engine_kwargs["connect_args"] = {"connect_timeout": 5}
     last: BaseException | None = None
     unreachable = 0
@@ -180,6 +189,23 @@ def _use_wal(url: str) -> None:
     path = url.removeprefix("sqlite:///")
     with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
         conn.execute("PRAGMA journal_mode=WAL")     # persistent in the file
+
+
+def _check_postgresql_url(url: str, shown: str) -> None:
+    """A PostgreSQL URL names its database, and its user where it has an ``@``: libpq fills what
+    is missing from the process's user name, so a mistyped URL would otherwise write a study into
+    some other database of the local server."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    try:
+        parts.port
+    except ValueError:
+        raise ConfigError("storage", shown, "the port is not a number") from None
+    if "@" in parts.netloc and not parts.username and not query.get("user"):
+        raise ConfigError("storage", shown, "the user before @ is empty (postgresql://USER@HOST/DATABASE)")
+    if not parts.path.strip("/") and not query.get("dbname"):
+        raise ConfigError("storage", shown, "names no database (postgresql://USER@HOST/DATABASE); PostgreSQL "
+                                            "would pick one from the user's name")
 
 
 def _check_file(path: Path, shown: str, create: bool) -> None:
