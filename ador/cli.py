@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from ador.cli_args import LazyChoices, Parser, UsageError, count
+from ador.cli_args import LazyChoices, Parser, UsageError, count, seed
 from ador.cli_study import register as register_study
 from ador.cli_validation import register as register_validation
 from ador.errors import AdorError, ConfigError, DoesNotFitError
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--capacity-by", choices=("attainment", "p99"), default="attainment",
                    help="--find-capacity judges a rate by the share of requests served in time (attainment) or "
                         "by the simulated p99 TTFT / p99 TBT against the --slo p99 keys (p99)")
-    p.add_argument("--seed", type=int, default=0, help="random seed of arrivals and lengths")
+    p.add_argument("--seed", type=seed, default=0, help="random seed of arrivals and lengths")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_simulate)
 
@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update-docs", action="store_true",
                    help="write into this checkout's docs/results/ (the tracked report) instead of --out")
     p.add_argument("--no-serving", action="store_true", help="skip the serving studies and the serving view")
-    p.add_argument("--seeds", type=int, nargs="+", help="seeds of every study (default: 1 2 3 7 11)")
+    p.add_argument("--seeds", type=seed, nargs="+", help="seeds of every study (default: 1 2 3 7 11)")
     p.add_argument("--workers", type=count, default=2, help="studies run side by side (processes)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_headline)

@@ -104,6 +104,24 @@ def count(text: str) -> int:
     return _whole(text, 1)
 
 
+def seed(text: str) -> int:
+    """A random seed: 0 .. 2**32 - 1."""
+    from ador.config import MAX_SEED
+    value = _whole(text, 0)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"={value}: a seed is 0..{MAX_SEED}")
+    return value
+
+
+def trial_number(text: str) -> int:
+    """A trial's number: 0 .. 2**53 (databases store it as a 64-bit integer)."""
+    from ador.config import MAX_INT
+    value = _whole(text, 0)
+    if value > MAX_INT:
+        raise argparse.ArgumentTypeError(f"={value}: no study has that many trials")
+    return value
+
+
 def port(text: str) -> int:
     value = _whole(text, 0)
     if value > 65535:

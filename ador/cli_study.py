@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Callable
-from ador.cli_args import LazyChoices, count, port
+from ador.cli_args import LazyChoices, count, port, trial_number
+from ador.cli_args import seed as seed_arg
 from ador.errors import ConfigError
 
 STORAGE_HELP = ("where the study is stored: sqlite:///x.db, postgresql://..., journal:PATH (default: see "
@@ -250,7 +251,7 @@ def register(sub) -> None:
     p.add_argument("--storage-dir", help=DIR_HELP)
     p.add_argument("--sampler", choices=LazyChoices(module="ador.explore.samplers", name="SAMPLERS"),
                    help="override the file's sampler (default: the file's)")
-    p.add_argument("--seed", type=int, help="override the file's seed (default: the file's)")
+    p.add_argument("--seed", type=seed_arg, help="override the file's seed (default: the file's)")
     p.add_argument("--name", help="study name (default: the file's name, else its stem)")
     p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -269,7 +270,7 @@ def register(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = _reader(study, "worker", "one worker process of a shared study (run on any machine)", cmd_study_worker)
     p.add_argument("--trials", type=count, help="trials this worker runs (default: the study's budget)")
-    p.add_argument("--seed", type=int, help="this worker's seed (default: the study's seed with a random worker "
+    p.add_argument("--seed", type=seed_arg, help="this worker's seed (default: the study's seed with a random worker "
                                             "index, recorded in the study)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = _reader(study, "status", "trial counts, the front's size and the hypervolume", cmd_study_status)
@@ -287,7 +288,7 @@ def register(sub) -> None:
     p.add_argument("--out", default="out", help="folder for report.md and its plots")
     p = _reader(study, "export", "one trial's design (YAML for ador evaluate/area), or every trial as a table",
                 cmd_study_export)
-    p.add_argument("trial", type=int, nargs="?", help="trial number (leave out to export every trial)")
+    p.add_argument("trial", type=trial_number, nargs="?", help="trial number (leave out to export every trial)")
     p.add_argument("--yaml", action="store_true", help="the design as YAML (the default for a trial)")
     p.add_argument("--json", action="store_true", help="the design as JSON")
     p.add_argument("--format", choices=FORMATS,

@@ -48,6 +48,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         from ador.validation.predict import validate
         report = validate(load_measurements(data or DEFAULT_DATA)).to_dict()
+    _require_predictions(report["summary"], data or (SERVING_DATA if serving else DEFAULT_DATA))
     if args.plot:
         render.plot(report, Path(args.plot))
     if args.update_doc:
@@ -92,6 +93,15 @@ def _validate_energy_serving(args: argparse.Namespace, data: str) -> int:
                            plot=energy_serving.plot, text=energy_serving.table, update_doc=energy_serving.update_doc)
 
 
+def _require_predictions(summary: dict[str, Any], data: Any) -> None:
+    """A file of which no row could be predicted is an error, not a MAPE of nan over 0 rows."""
+    if summary["n"] > 0:
+        return
+    reasons = summary.get("skipped_reasons") or {}
+    why = f"no row could be predicted ({next(iter(reasons))})" if reasons else "the file holds no rows"
+    raise ConfigError("data", str(data), why)
+
+
 def _validate_check(args: argparse.Namespace, data: str, what: str, shipped: Any, *, report: Any, plot: Any,
                     text: Any, update_doc: Any) -> int:
     """`ador validate` on a file of one of the checks with a schema of its own (``what``: its name):
@@ -125,6 +135,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from ador.validation.data import DEFAULT_DATA, load_measurements
     data = Path(args.data or DEFAULT_DATA)
     rows = load_measurements(data)
+    if not rows:
+        raise ConfigError("data", str(data), "holds no rows to fit (nothing was written)")
     out = PACKAGED_CALIBRATION if args.write_package else Path(args.out)
     if not out.parent.is_dir():
         raise AdorError(f"out={out}: directory {out.parent} does not exist")

@@ -23,6 +23,7 @@ T = TypeVar("T")
 MAX_YAML_VALUES = 100_000     # scalars and collections after expanding aliases (a big study file has ~500)
 MAX_YAML_DEPTH = 64           # nesting of mappings and lists (designs nest 3 deep)
 MAX_INT = 2 ** 53             # whole numbers beyond this are not exact as floats, and no field needs them
+MAX_SEED = 2 ** 32 - 1        # random seeds: NumPy's legacy generators (Optuna's samplers) take 0 .. 2**32 - 1
 
 
 def from_mapping(cls: type[T], data: Any, where: str = "") -> T:

@@ -72,6 +72,11 @@ def test_the_parser_imports_no_module_its_choices_come_from():
     (["fairness", "--design", "ador-example", "--batch", "0"], "--batch=0"),
     (["calibrate", "--max-evaluations", "0"], "--max-evaluations=0"),
     (["nosuchcommand"], "unknown (known: models"),
+    (["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--seed", "-1"], "--seed=-1: must be >= 0"),
+    (["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--seed", str(2 ** 32)], "a seed is 0.."),
+    (["study", "launch", "smoke", "--seed", "-3"], "--seed=-3"),
+    (["study", "export", "smoke", "100000000000000000000000"], "no study has that many trials"),
+    (["study", "export", "smoke", "-1"], "must be >= 0"),
 ])
 def test_bad_arguments_are_one_line(capsys, argv, needle):
     assert main(argv) == 2
@@ -168,7 +173,7 @@ def test_calibrate_writes_a_user_file_and_leaves_the_shipped_one(tmp_path, monke
 def test_a_user_calibration_is_used_through_ador_calibration(tmp_path, monkeypatch):
     import subprocess
     import sys
-    from tests.conftest import ador_env
+    from tests.conftest import REPO, ador_env
     (tmp_path / "none.yaml").write_text("gpus: {}\nruntimes: {}\n")
     code = "from ador.explore.config import model_version; print(model_version())"
     shipped = subprocess.run([sys.executable, "-c", code], env=ador_env(), capture_output=True, text=True).stdout
@@ -180,6 +185,18 @@ def test_a_user_calibration_is_used_through_ador_calibration(tmp_path, monkeypat
                         "--model", "llama-3-8b"], capture_output=True, text=True,
                        env=ador_env(ADOR_CALIBRATION=str(tmp_path / "missing.yaml")))
     assert r.returncode == 2 and r.stderr.startswith("ador: error: ADOR_CALIBRATION=") and "no such" in r.stderr
+    # a file that is no calibration: one line naming it, not a traceback or another field's error
+    (tmp_path / "torn.yaml").write_text("gpus: {a100: [1,\n")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00gpus")
+    (tmp_path / "study.yaml").write_text((REPO / "studies" / "smoke.yaml").read_text())
+    for name, needle in (("torn.yaml", "malformed YAML at line 2"), ("binary.yaml", "cannot be read"),
+                         ("study.yaml", "not a calibration")):
+        r = subprocess.run([sys.executable, "-m", "ador.cli", "evaluate", "--hardware", "a100-sxm-80gb",
+                            "--model", "llama-3-8b"], capture_output=True, text=True,
+                           env=ador_env(ADOR_CALIBRATION=str(tmp_path / name)))
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith("ador: error: ADOR_CALIBRATION='") and f"{name}':" in r.stderr, r.stderr
+        assert needle in r.stderr, r.stderr
 
 
 def test_headline_writes_where_asked_and_tracked_docs_only_when_asked(tmp_path, monkeypatch, capsys):
@@ -222,3 +239,17 @@ def test_an_output_the_machine_refuses_is_a_one_line_error(launched, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("ador: error: file=") and "not a directory" in err, err
+
+
+def test_update_doc_on_a_file_that_is_not_utf8_text_changes_nothing(tmp_path, capsys):
+    """--update-doc on a binary file or a directory: one line naming it, the file as it was."""
+    doc = tmp_path / "bad.md"
+    doc.write_bytes(b"\xff\xfe binary \x00")
+    (tmp_path / "dir.md").mkdir()
+    for path, needle in ((doc, "not a UTF-8 text file"), (tmp_path / "dir.md", "cannot be read")):
+        assert main(["validate", "--update-doc", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("ador: error: --update-doc='") and f"{path.name}':" in err, err
+        assert err.count("\n") == 1 and needle in err, err
+    assert doc.read_bytes() == b"\xff\xfe binary \x00"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.md", "dir.md"]

@@ -147,6 +147,8 @@ def test_twenty_thousand_deep_nesting_is_one_line(workdir, capsys):
     ({"type": "int", "low": 1, "high": float("inf")}, "finite"),
     ({"type": "int", "low": float("nan"), "high": 4}, "finite"),
     ({"type": "int", "low": 1, "high": 10 ** 309}, "too large"),
+    ({"type": "int", "low": 1, "high": 10 ** 30}, "too large"),       # an object column, not float64
+    ({"type": "int", "low": -(10 ** 20), "high": 4}, "too large"),
     ({"type": "categorical", "choices": [float("nan"), 1]}, "finite"),
     ({"type": "categorical", "choices": [1, float("inf")]}, "finite"),
     ({"type": "categorical", "choices": [1, 10 ** 400]}, "too large"),
@@ -156,6 +158,14 @@ def test_non_finite_and_huge_knob_values_are_one_line(workdir, capsys, knob, nee
     space["knobs"]["hbm.stacks"] = knob
     path = _space_file(workdir, "k", knobs=space["knobs"])
     one_line(capsys, "study", "launch", path, "--quiet", needle=needle)
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32])
+def test_a_seed_numpy_cannot_take_is_refused_before_the_study_is_made(workdir, capsys, seed):
+    text = (REPO / "studies" / "smoke.yaml").read_text().replace("seed: 1\n", f"seed: {seed}\n")
+    (workdir / "studies" / "seeded.yaml").write_text(text)
+    one_line(capsys, "study", "launch", "studies/seeded.yaml", "--quiet", needle=f"seed={seed}")
+    assert not list((workdir / "studies").glob("seeded*"))[1:]      # the study file alone
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 10 ** 400, 1e300])
@@ -458,3 +468,47 @@ def test_fuzz_search_space_mapping(data):
 def test_fuzz_hf_config_mapping(data):
     count_example("HF config mapping", "JSON-like values, huge and non-finite numbers")
     _valid_or_one_line(lambda d: spec_from_hf_dict(d, "fuzz"), data)
+
+
+# --- validation files --------------------------------------------------------------------------------
+
+ACCEL = (REPO / "ador" / "data" / "accelerators.csv").read_text().splitlines(keepends=True)
+
+
+def _accelerator_file(tmp_path, lines):
+    """A copy of the accelerators file with its design folder beside it."""
+    import shutil
+    shutil.copytree(REPO / "ador" / "data" / "accelerators", tmp_path / "accelerators", dirs_exist_ok=True)
+    path = tmp_path / "acc.csv"
+    path.write_text("".join(lines))
+    return str(path)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda ls: [ls[0], ls[1].replace(",24,llama-2-7b,bf16,24,1,", ",24,llama-2-7b,bf16,0,1,")], ":tp='0'"),
+    (lambda ls: [ls[0], ls[1].replace(",24,llama-2-7b,bf16,24,1,", ",24,llama-2-7b,bf16,24,0,")], ":pp='0'"),
+    (lambda ls: [ls[0], ls[1], ls[1]], "appears twice"),
+    (lambda ls: [ls[0].replace(",unit", ""), *(line.rsplit(",", 1)[0] + "\n" for line in ls[1:])],
+     "missing columns: unit"),
+    (lambda ls: [ls[0].rstrip() + ",devices_per_node\n", ls[1].rstrip() + ",x\n"], ":devices_per_node='x'"),
+    (lambda ls: [ls[0]], "holds no rows"),
+])
+def test_bad_accelerator_files_are_one_line(tmp_path, capsys, edit, needle):
+    """The accelerators' file is read by the measured files' rules (it skipped missing columns,
+    took duplicate ids and divided by a TP of 0)."""
+    one_line(capsys, "validate", "--data", _accelerator_file(tmp_path, edit(ACCEL)), needle=needle)
+
+
+def test_files_of_which_nothing_is_predicted_are_errors(tmp_path, capsys):
+    """No MAPE of nan over 0 rows with exit 0: a header-only file of each schema, an accelerators
+    file away from its designs, an unknown --profile; calibrate writes nothing from no rows."""
+    for name in ("measured.csv", "serving.csv"):
+        (tmp_path / name).write_text((REPO / "ador" / "data" / name).read_text().splitlines()[0] + "\n")
+        one_line(capsys, "validate", "--data", str(tmp_path / name), needle="holds no rows")
+    (tmp_path / "far.csv").write_text("".join(ACCEL))
+    one_line(capsys, "validate", "--data", str(tmp_path / "far.csv"), needle="no row could be predicted (file=")
+    one_line(capsys, "validate", "--data", "accelerators.csv", "--profile", "nosuch",
+             needle="--profile='nosuch': unknown runtime profile")
+    one_line(capsys, "calibrate", "--data", str(tmp_path / "measured.csv"), "--out", str(tmp_path / "c.yaml"),
+             needle="holds no rows to fit")
+    assert not (tmp_path / "c.yaml").exists()

@@ -97,6 +97,16 @@ def test_another_applications_file_given_as_a_journal_is_left_alone(workdir, cap
     assert _tree(workdir) == before
 
 
+@pytest.mark.parametrize("text", [b'{"op_code":0,"worker_id":"x"}\n{"op_code":4,broken\n',
+                                  b'{"op_code":0,"worker_id":"x"}\n'])
+def test_a_journal_record_optuna_did_not_write_is_one_line(workdir, capsys, text):
+    path = workdir / "studies" / "odd.journal"
+    path.write_bytes(text)
+    for argv in (["status", "smoke"], ["launch", "studies/smoke.yaml", "--trials", "1", "--quiet"]):
+        one_line(capsys, "study", *argv, "--storage", f"journal:{path}", needle="record")
+    assert path.read_bytes() == text
+
+
 def test_reading_a_journal_changes_nothing(workdir, capsys):
     """status and best read a journal with a torn last record as it is (no cut, no lock file)."""
     url = "journal:studies/r.journal"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from ador import __version__
-from ador.config import canonical, from_mapping, load_yaml, to_mapping
+from ador.config import MAX_SEED, canonical, from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnknownNameError
 from ador.explore.metrics import METRICS, SERVING_METRICS, SYSTEM_METRICS, ServingLoad, Workload
 from ador.explore.system import Economics, OfferedLoad
@@ -317,6 +317,8 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
         check_target(f"slo.{key}", getattr(spec.slo, key))
     if spec.trials < 1:
         raise ConfigError("trials", spec.trials, "must be >= 1")
+    if not 0 <= spec.seed <= MAX_SEED:
+        raise ConfigError("seed", spec.seed, f"a seed is 0..{MAX_SEED}")
     from ador.explore.samplers import check_sampler
     check_sampler(spec.sampler, space)
     return Study(name=name, spec=spec, space=space)

@@ -257,5 +257,5 @@ def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: 
         raise ConfigError("sampler.options", options, f"{name}: {err}") from None
 
 
-__all__ = ["SAMPLERS", "PYMOO", "MAX_POPULATION", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler", "operator_defaults",
-           "stored_options"]
+__all__ = ["SAMPLERS", "PYMOO", "MAX_POPULATION", "CROSSOVERS", "MUTATIONS", "build_sampler", "check_sampler",
+           "operator_defaults", "stored_options"]

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from ador.config import canonical, from_mapping, load_yaml, to_mapping
+from ador.config import MAX_INT, canonical, from_mapping, load_yaml, to_mapping
 from ador.errors import ConfigError, UnevenSplitError
 from ador.explore.expr import evaluate_expr, names_in
 from ador.hardware import AdorChip, device_from_mapping, device_to_mapping, get_device
@@ -38,7 +38,7 @@ class Knob:
             for i, choice in enumerate(self.choices):
                 if isinstance(choice, float) and not math.isfinite(choice):
                     raise ConfigError(f"{where}.choices[{i}]", choice, "expected a finite number")
-                if isinstance(choice, int) and not isinstance(choice, bool) and abs(choice) > 2 ** 53:
+                if isinstance(choice, int) and not isinstance(choice, bool) and abs(choice) > MAX_INT:
                     raise ConfigError(f"{where}.choices[{i}]", choice, "too large (at most 2**53)")
                 if not isinstance(choice, (str, int, float, bool)):
                     raise ConfigError(f"{where}.choices[{i}]", choice, "a choice is a number, string or boolean")
@@ -48,6 +48,10 @@ class Knob:
             return
         if self.low is None or self.high is None:
             raise ConfigError(f"{where}.low", self.low, f"a {self.type} knob needs low and high")
+        for name in ("low", "high", "step"):
+            v = getattr(self, name)
+            if v is not None and abs(v) > MAX_INT:       # knob values are float64 columns (exact to 2**53)
+                raise ConfigError(f"{where}.{name}", v, "too large (at most 2**53)")
         if not self.low <= self.high:
             raise ConfigError(f"{where}.high", self.high, f"must be >= low={self.low}")
         if self.type in ("int", "log_int", "pow2"):

@@ -107,6 +107,10 @@ def open_storage(url: str, *, create: bool = False, reads_only: bool = False) ->
             return retrying(JournalStorage(JournalFile(path, repair=not (reads_only and not create))))
         except OSError as err:
             raise ConfigError("storage", shown, f"cannot open the journal file ({err.strerror or err})") from None
+        except (KeyError, TypeError, IndexError, AttributeError) as err:
+            # Optuna replays every record on opening; one it cannot apply was not written by Optuna
+            raise ConfigError("storage", shown, f"holds a record Optuna did not write ({err.__class__.__name__}: "
+                                                f"{err})") from None
     if "://" not in url:
         raise ConfigError("storage", shown, "expected a database URL (sqlite:///x.db, postgresql://...) "
                                             "or journal:PATH")
@@ -198,7 +202,7 @@ def _check_postgresql_url(url: str, shown: str) -> None:
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     try:
-        parts.port
+        _ = parts.port                 # parsed on access
     except ValueError:
         raise ConfigError("storage", shown, "the port is not a number") from None
     if "@" in parts.netloc and not parts.username and not query.get("user"):

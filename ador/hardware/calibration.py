@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ador.config import from_mapping
+from ador.errors import ConfigError
 from ador.hardware.devices import GpuEfficiency, GpuSpec
 
 PACKAGED_CALIBRATION = Path(__file__).with_name("calibration.yaml")
@@ -19,17 +20,35 @@ PACKAGED_CALIBRATION = Path(__file__).with_name("calibration.yaml")
 CALIBRATION_FILE = Path(os.environ.get("ADOR_CALIBRATION") or PACKAGED_CALIBRATION)
 
 
+CALIBRATION_KEYS = ("fit", "gpus", "runtimes")      # what `ador calibrate` writes
+
+
 def _parse(path: Path) -> dict:
+    if not path.exists():
+        return {}
     # libyaml's parser where PyYAML has it: the same document, a tenth of the time (about 25 ms of
     # every command's start-up with the pure-Python parser)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return (yaml.load(path.read_text(), Loader=loader) or {}) if path.exists() else {}
+    try:
+        doc = yaml.load(path.read_text(), Loader=loader) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        # the calibration is read by every command: one line, from the full loader's diagnosis
+        from ador.config import load_yaml
+        try:
+            load_yaml(path)
+        except ConfigError as diagnosis:
+            raise ConfigError("ADOR_CALIBRATION", str(path), diagnosis.reason) from None
+        raise ConfigError("ADOR_CALIBRATION", str(path), f"cannot be read ({err.__class__.__name__})") from None
+    if not isinstance(doc, dict) or not set(doc) <= set(CALIBRATION_KEYS):
+        keys = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
+        raise ConfigError("ADOR_CALIBRATION", str(path), f"not a calibration written by `ador calibrate` (it holds "
+                                                         f"{keys}; a calibration holds {', '.join(CALIBRATION_KEYS)})")
+    return doc
 
 
 @lru_cache(maxsize=4)
 def _document(path: Path = CALIBRATION_FILE) -> dict:
     if path != PACKAGED_CALIBRATION and not path.is_file():
-        from ador.errors import ConfigError
         raise ConfigError("ADOR_CALIBRATION", str(path), "no such calibration file (ador calibrate writes one)")
     return _parse(path)
 

@@ -13,8 +13,7 @@ otherwise.
 """
 from __future__ import annotations
 
-import csv
-import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,7 +22,7 @@ from ador.hardware import System, load_device
 from ador.hardware.system import NodeTier
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf import evaluate
-from ador.validation.data import Measurement, csv_columns
+from ador.validation.data import Measurement, csv_columns, positive_number, read_rows
 from ador.validation.predict import RowResult, ValidationReport, profile_for, summarise
 from ador.workload import get_model, get_precision
 from ador.workload.models import padded_heads
@@ -40,38 +39,43 @@ def is_accelerator_file(path: str | Path) -> bool:
     return "design" in csv_columns(path)
 
 
+ACCELERATOR_REQUIRED = ("id", "source", "design", "devices", "model", "precision", "tp", "batch", "input_len",
+                        "output_len", "metric", "value", "unit")
+
+
+@dataclass(frozen=True)
+class AcceleratorRow:
+    measurement: Measurement
+    design: Path
+    devices_per_node: int
+
+    @property
+    def id(self) -> str:
+        return self.measurement.id
+
+
 def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[tuple[Measurement, Path, int]]:
     """(row, design file, devices per node); a design path is relative to the CSV's ``accelerators/``
-    folder."""
+    folder. The file is read by the rules of the measurements' files (ador/validation/data.py):
+    every column present, ids unique, counts positive whole numbers."""
     path = Path(path)
-    out = []
-    try:
-        with path.open(newline="") as f:
-            for line, raw in enumerate(csv.DictReader(f), start=2):
-                where = f"{path.name}:{line}"
-                values: dict[str, Any] = {}
-                for name in ("id", "source", "software", "hardware", "model", "precision", "metric", "unit"):
-                    values[name] = (raw.get(name) or "").strip()
-                values["hardware"] = (raw.get("design") or "").strip()
-                for name in _INTS:
-                    try:
-                        values[name] = int((raw.get(name) or "1").strip())
-                    except ValueError:
-                        raise ConfigError(f"{where}:{name}", raw.get(name), "expected an integer") from None
-                try:
-                    values["value"] = float((raw.get("value") or "").strip())
-                except ValueError:
-                    raise ConfigError(f"{where}:value", raw.get("value"), "expected a number") from None
-                if not values["value"] > 0 or math.isinf(values["value"]):
-                    raise ConfigError(f"{where}:value", raw.get("value"), "expected a positive finite number")
-                design = (path.parent / "accelerators" / values["hardware"])
-                per_node = (raw.get("devices_per_node") or "").strip()
-                out.append((Measurement(**values), design, int(per_node) if per_node.isdigit() else values["devices"]))
-    except FileNotFoundError:
-        raise ConfigError("data", str(path), "no such file") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError("data", str(path), f"cannot be read as CSV ({err})") from None
-    return out
+
+    def parse(raw: Mapping[str, str | None], where: str) -> AcceleratorRow:
+        values: dict[str, Any] = {}
+        for name in ("id", "source", "software", "model", "precision", "metric", "unit"):
+            values[name] = (raw.get(name) or "").strip()
+        values["hardware"] = (raw.get("design") or "").strip()
+        if not values["hardware"]:
+            raise ConfigError(f"{where}:design", "", "names no design file")
+        for name in _INTS:
+            values[name] = positive_number(raw, name, where, integer=True, optional=name == "pp") or 1
+        values["value"] = positive_number(raw, "value", where)
+        per_node = positive_number(raw, "devices_per_node", where, integer=True, optional=True)
+        return AcceleratorRow(Measurement(**values), path.parent / "accelerators" / values["hardware"],
+                              values["devices"] if per_node is None else per_node)
+
+    rows: list[AcceleratorRow] = read_rows(path, ACCELERATOR_REQUIRED, parse)
+    return [(r.measurement, r.design, r.devices_per_node) for r in rows]
 
 
 def predict_accelerator(m: Measurement, design: Path, runtime: RuntimeProfile, devices_per_node: int) -> float:
@@ -94,6 +98,8 @@ def validate_accelerators(path: str | Path = DEFAULT_ACCELERATORS,
                           profile: str | None = None) -> ValidationReport:
     """Every row predicted under its stack's profile (or ``profile``, e.g. ``ador-paper``, for all)."""
     runtimes = runtime_profiles() if runtimes is None else runtimes
+    if profile is not None and profile not in runtimes:
+        raise ConfigError("--profile", profile, f"unknown runtime profile (known: {', '.join(sorted(runtimes))})")
     results = []
     for m, design, per_node in load_accelerator_rows(path):
         try:
