@@ -97,6 +97,23 @@ def test_yaml_alias_bomb_is_refused_quickly(workdir, target):
     assert code == 2 and err.count("\n") == 1 and "expands to more than" in err and len(err) < 400, err
 
 
+@pytest.mark.parametrize("policy", ["continuous", "disaggregated"])
+def test_more_replicas_than_requests_is_quick(workdir, policy):
+    """Replicas beyond the requests get none and cost nothing (10**12 devices looped over every
+    replica: 57 s at 10**8)."""
+    code, err = ador_within(20, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--rate", "1",
+                            "--requests", "40", "--devices", str(10 ** 12), "--policy", policy, cwd=workdir)
+    assert code == 0, err
+
+
+def test_a_serving_row_of_absurd_devices_is_one_line(tmp_path, capsys):
+    lines = (REPO / "ador" / "data" / "serving.csv").read_text().splitlines()
+    header, row = lines[0].split(","), lines[1].split(",")
+    row[header.index("devices")] = "1e300"
+    (tmp_path / "s.csv").write_text(lines[0] + "\n" + ",".join(row) + "\n")
+    one_line(capsys, "validate", "--data", str(tmp_path / "s.csv"), needle=":devices='1e300': too large")
+
+
 def test_huge_power_in_a_derived_field_is_refused_quickly(workdir):
     path = _space_file(workdir, "pow", derived={"noc.bw_bytes_per_s": "9**9**9"})
     code, err = ador_within(10, "study", "launch", path, "--quiet", cwd=workdir)

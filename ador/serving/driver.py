@@ -181,8 +181,10 @@ def serve_replica(sched, arrivals: Arrivals, bar: Progress | None = None, step_b
 
 
 def _split(n: int, parts: int) -> list[np.ndarray]:
+    """Request ids dealt round-robin to ``parts`` replicas; replicas beyond the n-th get none and
+    are not listed (a run with more replicas than requests lists n, not ``parts``)."""
     ids = np.arange(n, dtype=np.int64)
-    return [ids[k::parts] for k in range(parts)]
+    return [ids[k::parts] for k in range(min(parts, n))]
 
 
 def serve_colocated(scheduler_cls, setting: Setting, arrays: RequestArrays, measured: tuple[int, int],
@@ -225,7 +227,7 @@ def serve_disaggregated(prefill_cls, decode_cls, share: float, setting: Setting,
         live.generated = 1
         live.todo = 0
 
-    for k in range(n_dec):
+    for k in range(min(n_dec, len(handed))):
         index = handed[k::n_dec]
         if len(index):
             serve_replica(decode_cls(setting.replica()),

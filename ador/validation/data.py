@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ador.config import MAX_INT
 from ador.errors import ConfigError
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "measured.csv"
@@ -102,6 +103,8 @@ def positive_number(raw: Mapping[str, str | None], name: str, where: str, *, int
     if integer:
         if value != int(value):
             raise ConfigError(f"{where}:{name}", text, "expected a whole number")
+        if value > MAX_INT:
+            raise ConfigError(f"{where}:{name}", text, "too large (at most 2**53)")
         return int(value)
     return value
 
