@@ -206,9 +206,25 @@ def test_expression_errors_are_one_line(workdir, capsys, expr):
     (["--lengths", "long-tailed", "--length-cv", "nan"], "length-cv"),
     (["--rate", "inf"], "rate=inf"),
     (["--input-len", "0"], "--input-len=0: must be >= 1"),
+    (["--stack", "foo"], "--stack='foo': unknown stack"),
+    (["--stack", ""], "unknown stack"),
+    (["--stack", "vllm --bogus 3"], "--bogus is not a flag ador reads"),
+    (["--stack", "vllm --max-num 3"], "--max-num is ambiguous"),
+    (["--stack", "vllm --num-scheduler-steps=-5"], "--num-scheduler-steps='-5': must be a positive number"),
+    (["--stack", "vllm --max-num-batched-tokens 0"], "--max-num-batched-tokens='0'"),
+    (["--stack", "sglang 0.5.2 --chunked-prefill-size -1"], "--chunked-prefill-size='-1'"),
+    (["--stack", "vllm --max-num-seqs"], "--max-num-seqs=None: expected a number"),
 ])
 def test_bad_simulate_options_are_one_line(capsys, argv, needle):
     one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", *argv, needle=needle)
+
+
+@pytest.mark.parametrize("stack", ["vllm 0.6.0 --num-scheduler-steps 10", "vllm --enable-chunked-prefill=False",
+                                   "vllm 0.11 --num-scheduler-step 15", "sglang 0.5.2 --chunked-prefill-size 4096",
+                                   "tensorrt-llm 0.14 --max_batch_size 64 --scheduler_policy max_utilization"])
+def test_stacks_as_users_write_them_are_taken(capsys, stack):
+    assert main(["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--requests", "10",
+                 "--stack", stack]) == 0
 
 
 def test_grid_over_a_huge_space_is_refused_before_allocating(workdir, capsys):

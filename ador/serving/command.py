@@ -16,7 +16,7 @@ from ador.serving.config import AHEAD_POLICIES, SchedulerConfig
 from ador.serving.precision import MAX_REPLICATIONS, judge, parse_ci
 from ador.serving.requests import Lengths, RequestArrays, burst, load_trace, poisson
 from ador.serving.simulator import ALL, STEADY, max_sustainable_rate, percentile_capacity, simulate
-from ador.serving.stacks import scheduler_for
+from ador.serving.stacks import check_stack_text, scheduler_for
 
 JUDGED = ("ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "tpot_p99_ms", "e2e_p99_ms", "output_tok_s",
           "goodput_rps")
@@ -25,6 +25,8 @@ JUDGED = ("ttft_p50_ms", "ttft_p99_ms", "tbt_p50_ms", "tbt_p99_ms", "tpot_p99_ms
 def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> SchedulerConfig:
     """The stack's settings (``--stack``, on ``device`` where its defaults depend on the GPU) or the
     defaults, with the flags given on top."""
+    if args.stack is not None:
+        check_stack_text(args.stack)
     cfg = scheduler_for(args.stack, tp, device, pp=getattr(args, "pp", 1)).config if args.stack \
         else SchedulerConfig()
     changes: dict[str, Any] = {"policy": args.policy} if args.policy else {}

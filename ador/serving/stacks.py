@@ -32,6 +32,7 @@ requests keep coming), so it is part of the benchmark, like the scheduler's sett
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -217,6 +218,43 @@ READ_FLAGS = ("max-model-len", "max_model_len", "num-scheduler-steps", "num_sche
               "mem_fraction_static", "chunked-prefill-size", "max_num_tokens", "max-num-tokens", "max_batch_size",
               "max-batch-size", "kv_cache_free_gpu_mem_fraction", "scheduler_policy", "batch_wait_timeout_iters",
               "batch_wait_max_tokens_ratio", "distributed-executor-backend", "distributed_executor_backend")
+
+
+# Flags a stack's text is searched for without a value ador reads (switches), and the valued ones
+# read beyond READ_FLAGS; with READ_FLAGS, every flag a --stack on the command line may give.
+SWITCH_FLAGS = ("enable-chunked-prefill", "enable_chunked_prefill", "enable_chunked_context", "disable-overlap-schedule",
+                "disable_overlap_scheduler", "async-scheduling", "async_scheduling", "no-async-scheduling",
+                "no_async_scheduling")
+OTHER_FLAGS = ("cuda-graph-max-bs", "backend")
+_NAMED = ("distributed-executor-backend", "distributed_executor_backend", "scheduler_policy", "backend")
+_GIVEN = re.compile(r"--([\w-]+)(?:[ =](?!--)(\S+))?")
+
+
+def check_stack_text(text: str) -> None:
+    """A ``--stack`` given on the command line (a measured row's software is read leniently): a
+    stack ador knows, and only flags it reads, each with a value it can use. A flag ador does not
+    read would otherwise be ignored in silence, and the run would not be the one the user asked for."""
+    if _family(text.lower()) == "default":
+        raise ConfigError("--stack", text, "unknown stack (known: vllm, sglang, tensorrt-llm, each optionally "
+                                           "with a version and its launch flags)")
+    known = tuple(dict.fromkeys(READ_FLAGS + SWITCH_FLAGS + OTHER_FLAGS))
+    for flag, value in _GIVEN.findall(text):
+        matches = [n for n in known if n == flag] or [n for n in known if n.startswith(flag)]
+        if len(matches) > 1:
+            raise ConfigError("--stack", text, f"--{flag} is ambiguous (--{', --'.join(matches)})")
+        if not matches:
+            raise ConfigError("--stack", text, f"--{flag} is not a flag ador reads (it reads --"
+                                               f"{', --'.join(sorted(known))})")
+        name = matches[0]
+        if name in SWITCH_FLAGS or name in _NAMED or name in ("enable-chunked-prefill", "enable_chunked_prefill"):
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"--{flag}", value or None, "expected a number") from None
+        least_ok = 0 <= number if name.startswith("batch_wait") else 0 < number     # waiting may be off
+        if not (least_ok and number < math.inf):
+            raise ConfigError(f"--{flag}", value, "must be a positive number (ador models no other setting)")
 
 
 def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
