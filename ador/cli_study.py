@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 from ador.cli_args import LazyChoices, count, port, trial_number
 from ador.cli_args import seed as seed_arg
-from ador.errors import ConfigError
+from ador.errors import AdorError, ConfigError
 
 STORAGE_HELP = ("where the study is stored: sqlite:///x.db, postgresql://..., journal:PATH (default: see "
                 "--storage-dir)")
@@ -111,7 +111,22 @@ def _run_and_report(study, durable, url, args, n_trials: int) -> int:
     if stats.stopped:
         print(f"note: {stats.stopped}")
     _print_best(study, durable, "table")
+    if stats.failed and not st["n_complete"]:
+        raise AdorError(f"study={study.name}: no trial has completed ({stats.failed} of this run failed; the most "
+                        f"common reason: {_common_failure(durable)}); the failed trials are stored")
     return 0
+
+
+def _common_failure(durable) -> str:
+    """The reason most failed trials of a study give (read only when no trial completed)."""
+    from collections import Counter
+
+    from optuna.trial import TrialState
+
+    from ador.explore.record import REASONS
+    reasons = Counter("; ".join(t.user_attrs.get(REASONS) or ["no reason recorded"])
+                      for t in durable.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    return reasons.most_common(1)[0][0] if reasons else "no reason recorded"
 
 
 def cmd_study_launch(args: argparse.Namespace) -> int:

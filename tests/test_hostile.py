@@ -545,3 +545,30 @@ def test_files_of_which_nothing_is_predicted_are_errors(tmp_path, capsys):
     one_line(capsys, "calibrate", "--data", str(tmp_path / "measured.csv"), "--out", str(tmp_path / "c.yaml"),
              needle="holds no rows to fit")
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_a_run_of_which_no_trial_completes_is_an_error(workdir, capsys):
+    """Every trial failing (here a structural constraint no design meets) is a non-zero exit naming
+    the common reason, not a report of an empty front; the failed trials stay stored."""
+    path = _space_file(workdir, "never", constraints=["hbm.stacks > 100"])
+    assert main(["study", "launch", path, "--trials", "4", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no trial has completed (4 of this run failed" in err, err
+    assert "structural constraint: hbm.stacks > 100" in err
+    assert len(optuna.load_study(study_name="never", storage="sqlite:///studies/never.db").trials) == 4
+
+
+@pytest.mark.parametrize("edit,needle", [
+    ({"tp": 2, "devices": 3}, "devices=3: must be a multiple of tp*pp=2"),
+    ({"tp": 2, "devices": 1}, "devices=1: must be a multiple of tp*pp=2"),
+    ({"workload": {"arrival_rate": 1e300}}, "workload.arrival_rate=1e+300: must be between"),
+    ({"workload": {"arrival_rate": 1.0, "requests": 10 ** 12}}, "workload.requests=1000000000000: at most"),
+])
+def test_study_fields_every_trial_would_fail_on_are_refused(workdir, capsys, edit, needle):
+    """A study every one of whose trials would fail (they used to run, all failed, exit 0)."""
+    study = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())
+    for key, value in edit.items():
+        study[key] = {**study[key], **value} if isinstance(value, dict) else value
+    (workdir / "studies" / "edited.yaml").write_text(yaml.safe_dump(study))
+    one_line(capsys, "study", "launch", "studies/edited.yaml", "--trials", "2", "--quiet", needle=needle)
+    assert not (workdir / "studies" / "edited.db").exists()

@@ -20,6 +20,7 @@ from ador.explore.space import SearchSpace, build_space, load_space
 from ador.cost.report import DEFAULT_POWER_RULE, POWER_RULES
 from ador.hardware import GPUS
 from ador.hardware.calibration import CALIBRATION_FILE, scoring_digest
+from ador.hardware.system import replicas_of
 from ador.hardware.runtime import DEFAULT_RUNTIME, RuntimeProfile, get_runtime
 from ador.slo import SLO_KEYS, check_target, upgrade
 from ador.workload import get_model, get_precision, shard
@@ -242,6 +243,7 @@ def source_hash() -> str:
 def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     get_precision(spec.precision)
     shard(get_model(spec.model), spec.tp, spec.pp)
+    replicas_of(spec.devices, tp=spec.tp, pp=spec.pp)
     for i, obj in enumerate(spec.objectives):
         if obj.metric not in METRICS:
             raise UnknownNameError(f"objectives[{i}].metric", obj.metric,
@@ -263,8 +265,13 @@ def resolve(spec: StudySpec, space: SearchSpace, name: str) -> Study:
     from ador.serving import POLICIES
     if w.policy not in POLICIES:
         raise UnknownNameError("workload.policy", w.policy, f"unknown policy (known: {', '.join(POLICIES)})")
-    if w.arrival_rate is not None and not w.arrival_rate > 0:
-        raise ConfigError("workload.arrival_rate", w.arrival_rate, "must be > 0")
+    from ador.serving.requests import MAX_RATE_PER_S, MAX_REQUESTS, MIN_RATE_PER_S
+    if w.arrival_rate is not None and not MIN_RATE_PER_S <= w.arrival_rate <= MAX_RATE_PER_S:
+        raise ConfigError("workload.arrival_rate", w.arrival_rate,
+                          f"must be between {MIN_RATE_PER_S:g} and {MAX_RATE_PER_S:g} requests per second")
+    for field_name in ("requests", "serving_max_requests"):
+        if getattr(w, field_name) > MAX_REQUESTS:
+            raise ConfigError(f"workload.{field_name}", getattr(w, field_name), f"at most {MAX_REQUESTS:,}")
     if w.serving_ci is not None and not 0 < w.serving_ci < 1:
         raise ConfigError("workload.serving_ci", w.serving_ci, "a relative precision must be between 0 and 1")
     if w.serving_max_requests < w.requests:

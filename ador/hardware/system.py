@@ -36,6 +36,17 @@ class NodeTier:
                 raise ConfigError(name, value, "must be a positive finite number")
 
 
+def replicas_of(devices: int | None, *, tp: int, pp: int) -> int:
+    """How many tp*pp replicas ``devices`` devices make (None: one); anything else is a ConfigError."""
+    per_replica = tp * pp
+    devices = per_replica if devices is None else devices
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ConfigError("devices", devices, "must be a positive integer")
+    if devices % per_replica:
+        raise ConfigError("devices", devices, f"must be a multiple of tp*pp={per_replica}")
+    return devices // per_replica
+
+
 @dataclass(frozen=True, slots=True)
 class System:
     device: Device
@@ -89,11 +100,5 @@ class System:
            runtime: RuntimeProfile | str | dict | None = None, node: NodeTier | None = None) -> "System":
         """A system of ``devices`` devices (default tp*pp); the rest beyond tp*pp become replicas.
         ``runtime``: a profile, its name or file (default: the fitted TensorRT-LLM profile)."""
-        per_replica = tp * pp
-        devices = per_replica if devices is None else devices
-        if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-            raise ConfigError("devices", devices, "must be a positive integer")
-        if devices % per_replica:
-            raise ConfigError("devices", devices, f"must be a multiple of tp*pp={per_replica}")
-        return cls(device=device, tp=tp, pp=pp, replicas=devices // per_replica, runtime=get_runtime(runtime),
-                   node=node or NodeTier())
+        return cls(device=device, tp=tp, pp=pp, replicas=replicas_of(devices, tp=tp, pp=pp),
+                   runtime=get_runtime(runtime), node=node or NodeTier())

@@ -20,6 +20,9 @@ from ador.errors import ConfigError
 
 MAX_TOKENS = 10_000_000      # longest prompt or output of one request (ten times the longest context today)
 MAX_REQUESTS = 10_000_000    # requests of one simulation (their columns are held in memory: 24 bytes each)
+# arrival rates a run can be asked for: beyond them the gaps underflow a float's resolution of a
+# run's clock, or the run outlasts any trace (a request every 30,000 years)
+MIN_RATE_PER_S, MAX_RATE_PER_S = 1e-12, 1e12
 MAX_CV = 100.0               # beyond this nearly all of a log-normal's mass sits on the clip bounds
 
 
@@ -187,7 +190,7 @@ class RequestArrays(Sequence):
 
     def at_rate(self, factor: float) -> "RequestArrays":
         """The same requests arriving ``factor`` times as fast (arrival times divided by it)."""
-        _number("rate", factor, minimum=1e-12)
+        _number("rate", factor, minimum=MIN_RATE_PER_S)
         return self.arriving(self.arrival_s / factor)
 
 
@@ -209,7 +212,7 @@ def poisson(rate_per_s: float, n: int, prompt: Lengths, output: Lengths, seed: i
     ``paced``: as vLLM's ``vllm bench serve`` sends them since 0.10 (PR 21108): the cumulative
     gaps, first one included, rescaled so that the last request leaves at exactly n / rate, which
     takes the random total span out of a run's throughput."""
-    _number("rate", rate_per_s, minimum=1e-12, maximum=1e12)
+    _number("rate", rate_per_s, minimum=MIN_RATE_PER_S, maximum=MAX_RATE_PER_S)
     if rate_per_s <= 0:
         raise ConfigError("rate", rate_per_s, "an arrival rate must be > 0")
     _check_count(n)

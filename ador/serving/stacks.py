@@ -222,9 +222,9 @@ READ_FLAGS = ("max-model-len", "max_model_len", "num-scheduler-steps", "num_sche
 
 # Flags a stack's text is searched for without a value ador reads (switches), and the valued ones
 # read beyond READ_FLAGS; with READ_FLAGS, every flag a --stack on the command line may give.
-SWITCH_FLAGS = ("enable-chunked-prefill", "enable_chunked_prefill", "enable_chunked_context", "disable-overlap-schedule",
-                "disable_overlap_scheduler", "async-scheduling", "async_scheduling", "no-async-scheduling",
-                "no_async_scheduling")
+SWITCH_FLAGS = ("enable-chunked-prefill", "enable_chunked_prefill", "enable_chunked_context",
+                "disable-overlap-schedule", "disable_overlap_scheduler", "async-scheduling", "async_scheduling",
+                "no-async-scheduling", "no_async_scheduling")
 OTHER_FLAGS = ("cuda-graph-max-bs", "backend")
 _NAMED = ("distributed-executor-backend", "distributed_executor_backend", "scheduler_policy", "backend")
 _GIVEN = re.compile(r"--([\w-]+)(?:[ =](?!--)(\S+))?")
