@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from ador.cli_args import LazyChoices, Parser, UsageError, count, seed
+from ador.cli_args import LazyChoices, Parser, UsageError, count, seed, share
 from ador.cli_study import register as register_study
 from ador.cli_validation import register as register_validation
 from ador.errors import AdorError, ConfigError, DoesNotFitError
@@ -235,21 +235,54 @@ def _slo_targets(args: argparse.Namespace) -> dict[str, float]:
     import warnings
 
     from ador.slo import SloDeprecationWarning, parse_option, simulator_targets
-    slo = dict(parse_option(text) for text in args.slo)
+    slo: dict[str, float] = {}
+    for text in args.slo:
+        key, value = parse_option(text)
+        if key in slo:
+            raise ConfigError("--slo", text, f"{key} is given twice")
+        slo[key] = value
     for flag, key in (("ttft_slo", "ttft_p99_ms"), ("tbt_slo", "tbt_mean_ms")):
         value = getattr(args, flag)
         if value is not None:
             warnings.warn(f"--{flag.replace('_', '-')} is deprecated: write --slo {key}={value:g}",
                           SloDeprecationWarning, stacklevel=2)
-            slo.setdefault(key, value)
+            if key in slo:
+                raise ConfigError(f"--{flag.replace('_', '-')}", value, f"--slo {key} is given too")
+            slo[key] = value
     args.ttft_slo, args.tbt_slo = simulator_targets(slo)
     args.slo_targets = slo
     return slo
 
 
+# simulate's options that have a default but make no sense beside another option: None in the
+# parser, so that a contradiction is told from a default, and filled in here
+SIMULATE_DEFAULTS = {"requests": 1000, "input_len": 512, "output_len": 128, "lengths": "fixed", "length_cv": 1.0,
+                     "target_attainment": 0.9, "capacity_by": "attainment"}
+
+
+def _simulate_options(args: argparse.Namespace) -> None:
+    """Refuse options another one makes meaningless (they were ignored in silence), then fill in
+    the defaults."""
+    if args.trace:
+        for name in ("requests", "input_len", "output_len", "lengths", "length_cv"):
+            if getattr(args, name) is not None:
+                raise ConfigError(f"--{name.replace('_', '-')}", getattr(args, name),
+                                  "a --trace gives every request and its lengths: leave it out")
+    if not args.find_capacity:
+        for name in ("target_attainment", "capacity_by"):
+            if getattr(args, name) is not None:
+                raise ConfigError(f"--{name.replace('_', '-')}", getattr(args, name), "applies to --find-capacity")
+    if args.length_cv is not None and args.lengths != "long-tailed":
+        raise ConfigError("--length-cv", args.length_cv, "applies to --lengths long-tailed")
+    for name, value in SIMULATE_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ador.serving.command import run, text
     from ador.slo import verdicts
+    _simulate_options(args)
     slo = _slo_targets(args)
     system, model, precision = _build_system(args)
     data = run(args, system, model, precision)
@@ -342,13 +375,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=count, help="a closed loop: this many clients, each sending its next "
                                                       "request when its previous one ends (a benchmark at fixed "
                                                       "concurrency; instead of --rate)")
-    p.add_argument("--requests", type=count, default=1000, help="requests (per replication with --ci)")
+    p.add_argument("--requests", type=count, help="requests (per replication with --ci; default: 1000)")
     p.add_argument("--trace", help="CSV of arrival_s, prompt_len, output_len (replaces --requests and the "
                                    "lengths; with every arrival_s 0, arrivals follow --rate or --concurrency)")
-    p.add_argument("--input-len", type=count, default=512, help="prompt length (mean if long-tailed)")
-    p.add_argument("--output-len", type=count, default=128, help="output length (mean if long-tailed)")
-    p.add_argument("--lengths", choices=["fixed", "long-tailed"], default="fixed", help="request length distribution")
-    p.add_argument("--length-cv", type=float, default=1.0, help="coefficient of variation of long-tailed lengths")
+    p.add_argument("--input-len", type=count, help="prompt length (mean if long-tailed; default: 512)")
+    p.add_argument("--output-len", type=count, help="output length (mean if long-tailed; default: 128)")
+    p.add_argument("--lengths", choices=["fixed", "long-tailed"], help="request length distribution (default: fixed)")
+    p.add_argument("--length-cv", type=float, help="coefficient of variation of long-tailed lengths (default: 1)")
     p.add_argument("--slo", action="append", default=[], metavar="KEY=MS",
                    help=f"a service goal, as in a study's slo: ({', '.join(SLO_KEYS)}); repeat for several")
     p.add_argument("--ttft-slo", type=float, help="deprecated: --slo ttft_p99_ms=MS")
@@ -370,11 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-requests", type=count, default=1_000_000,
                    help="with --ci: the most requests to simulate in all (replications grow within it)")
     p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
-    p.add_argument("--target-attainment", type=float, default=0.9,
-                   help="share of requests that must be served in time (--find-capacity)")
-    p.add_argument("--capacity-by", choices=("attainment", "p99"), default="attainment",
-                   help="--find-capacity judges a rate by the share of requests served in time (attainment) or "
-                        "by the simulated p99 TTFT / p99 TBT against the --slo p99 keys (p99)")
+    p.add_argument("--target-attainment", type=share,
+                   help="share of requests that must be served in time (--find-capacity; default: 0.9)")
+    p.add_argument("--capacity-by", choices=("attainment", "p99"),
+                   help="--find-capacity judges a rate by the share of requests served in time (attainment, the "
+                        "default) or by the simulated p99 TTFT / p99 TBT against the --slo p99 keys (p99)")
     p.add_argument("--seed", type=seed, default=0, help="random seed of arrivals and lengths")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.set_defaults(func=cmd_simulate)

@@ -113,6 +113,17 @@ def seed(text: str) -> int:
     return value
 
 
+def share(text: str) -> float:
+    """A share of a whole: a number in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"={text!r}: expected a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"={text}: a share is in (0, 1]")
+    return value
+
+
 def trial_number(text: str) -> int:
     """A trial's number: 0 .. 2**53 (databases store it as a 64-bit integer)."""
     from ador.config import MAX_INT

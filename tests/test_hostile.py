@@ -131,12 +131,35 @@ def test_stored_config_with_a_huge_power_does_not_hang_status(workdir):
 
 
 @pytest.mark.parametrize("row", ["nan,100,10", "inf,100,10", "-1,100,10", "0,nan,10", "0,100,-5",
-                                 "0," + "9" * 400 + ",10", "0,100,1e400"])
+                                 "0," + "9" * 400 + ",10", "0,100,1e400", "1e15,100,10", "4294967297,100,10"])
 def test_bad_trace_rows_are_one_line_errors(workdir, row):
     (workdir / "t.csv").write_text(f"arrival_s,prompt_len,output_len\n0,100,10\n{row}\n1,100,10\n")
     code, err = ador_within(15, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--trace",
                             "t.csv", cwd=workdir)
     assert code == 2 and err.startswith("ador: error: trace:3") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("flag", [["--requests", "5"], ["--input-len", "64"], ["--output-len", "8"],
+                                  ["--lengths", "fixed"]])
+def test_options_a_trace_replaces_are_refused_beside_it(workdir, capsys, flag):
+    (workdir / "t.csv").write_text("arrival_s,prompt_len,output_len\n0,100,10\n0.5,100,10\n")
+    one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--trace", "t.csv", *flag,
+             needle="a --trace gives every request")
+
+
+def test_a_capacity_search_that_never_saturates_is_an_error(workdir, capsys):
+    """Four timed requests meet the SLO at any rate: the search ran out of doublings and reported
+    8.39e6 req/s as the capacity."""
+    (workdir / "t.csv").write_text("arrival_s,prompt_len,output_len\n0,100,10\n0.5,100,10\n1,100,20\n1.5,100,20\n")
+    one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--trace", "t.csv",
+             "--find-capacity", "--slo", "ttft_p99_ms=500", needle="no capacity was found")
+
+
+def test_a_trace_with_a_byte_order_mark_is_read(workdir, capsys):
+    """Spreadsheets save CSV with a UTF-8 byte-order mark: the first column is still arrival_s."""
+    (workdir / "bom.csv").write_bytes(b"\xef\xbb\xbfarrival_s,prompt_len,output_len\n0,100,10\n0.5,120,12\n")
+    assert main(["simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--trace", "bom.csv"]) == 0
+    assert "2 of 2 requests served" in capsys.readouterr().out
 
 
 # --- one-line errors instead of tracebacks ----------------------------------------------------------
@@ -214,6 +237,13 @@ def test_expression_errors_are_one_line(workdir, capsys, expr):
     (["--stack", "vllm --max-num-batched-tokens 0"], "--max-num-batched-tokens='0'"),
     (["--stack", "sglang 0.5.2 --chunked-prefill-size -1"], "--chunked-prefill-size='-1'"),
     (["--stack", "vllm --max-num-seqs"], "--max-num-seqs=None: expected a number"),
+    (["--find-capacity", "--slo", "ttft_p99_ms=500", "--target-attainment", "0"], "a share is in (0, 1]"),
+    (["--find-capacity", "--slo", "ttft_p99_ms=500", "--target-attainment", "2"], "a share is in (0, 1]"),
+    (["--target-attainment", "0.5"], "--target-attainment=0.5: applies to --find-capacity"),
+    (["--capacity-by", "p99"], "--capacity-by='p99': applies to --find-capacity"),
+    (["--slo", "ttft_p99_ms=5", "--slo", "ttft_p99_ms=6"], "ttft_p99_ms is given twice"),
+    (["--slo", "ttft_p99_ms=5", "--ttft-slo", "6"], "--slo ttft_p99_ms is given too"),
+    (["--length-cv", "2"], "--length-cv=2.0: applies to --lengths long-tailed"),
 ])
 def test_bad_simulate_options_are_one_line(capsys, argv, needle):
     one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", *argv, needle=needle)

@@ -20,7 +20,7 @@ HEADER = "arrival_s,prompt_len,output_len\n"
 @pytest.mark.parametrize("body, needle", [
     ("nan,10,10\n", "trace:2:arrival_s='nan': must be finite"),
     ("inf,10,10\n", "trace:2:arrival_s='inf': must be finite"),
-    ("-1,10,10\n", "arrival time must be >= 0"),
+    ("-1,10,10\n", "an arrival time is 0 .. 2**32 s"),
     ("0,NaN,10\n", "trace:2:prompt_len='NaN': must be finite"),
     ("0,10,0\n", "trace:2:output_len='0': must be a whole number of tokens"),
     ("0,1.5,10\n", "trace:2:prompt_len='1.5'"),
@@ -148,7 +148,8 @@ def test_a_lengths_trace_takes_its_arrivals_from_rate_or_clients_and_a_timed_one
         assert list(zip(reqs.prompt_len, reqs.output_len)) == lengths and check(reqs, clients), extra
     seen.clear()
     loads.clear()
-    assert main([*base, "--trace", str(flat), "--find-capacity", "--slo", "ttft_p99_ms=2000"]) == 0
+    # (a target the six requests can miss: at 2,000 ms they met it at every rate, and no capacity exists)
+    assert main([*base, "--trace", str(flat), "--find-capacity", "--slo", "ttft_p99_ms=60"]) == 0
     assert len(loads) == 1
     rates = {round(float(r.arrival_s[-1]), 9) for r, _ in seen}
     assert len(seen) > 2 and len(rates) > 2          # the bisection's rates scale the drawn arrivals

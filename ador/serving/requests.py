@@ -23,6 +23,7 @@ MAX_REQUESTS = 10_000_000    # requests of one simulation (their columns are hel
 # arrival rates a run can be asked for: beyond them the gaps underflow a float's resolution of a
 # run's clock, or the run outlasts any trace (a request every 30,000 years)
 MIN_RATE_PER_S, MAX_RATE_PER_S = 1e-12, 1e12
+MAX_ARRIVAL_S = 2.0 ** 32    # a double's spacing at 2**32 s is 2**-20 s, about a microsecond
 MAX_CV = 100.0               # beyond this nearly all of a log-normal's mass sits on the clip bounds
 
 
@@ -243,8 +244,9 @@ def _cell(row: dict, col: str, line: int, integer: bool) -> float:
         raise ConfigError(f"trace:{line}:{col}", text, "must be finite")
     if integer and (value < 1 or value != int(value) or value > MAX_TOKENS):
         raise ConfigError(f"trace:{line}:{col}", text, f"must be a whole number of tokens, 1 .. {MAX_TOKENS}")
-    if not integer and value < 0:
-        raise ConfigError(f"trace:{line}:{col}", text, "an arrival time must be >= 0")
+    if not integer and not 0 <= value <= MAX_ARRIVAL_S:
+        raise ConfigError(f"trace:{line}:{col}", text, f"an arrival time is 0 .. 2**32 s (beyond, a double's "
+                                                       f"resolution of the run's clock is coarser than a microsecond)")
     return value
 
 
@@ -254,7 +256,8 @@ def load_trace(path: str | Path) -> RequestArrays:
     path = Path(path)
     arrivals, prompts, outputs = [], [], []
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (spreadsheets write one) is not part of the first column's name
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             cols = reader.fieldnames or []
             arrival_col = "arrival_s" if "arrival_s" in cols else "arrival_time" if "arrival_time" in cols else None

@@ -14,7 +14,7 @@ from functools import lru_cache
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Sequence
 
-from ador.errors import ConfigError
+from ador.errors import AdorError, ConfigError
 from ador.hardware.system import System
 from ador.perf.evaluate import capacity_bytes
 from ador.perf.iteration import IterationCost
@@ -211,6 +211,10 @@ def _summarise(config, arrays: RequestArrays, rec: Recorder, system: System, ttf
     )
 
 
+class NeverSaturatedError(AdorError):
+    """A capacity search whose load met the SLOs at every rate it tried: no capacity to report."""
+
+
 def max_sustainable_rate(run, *, target: float = 0.9, low: float = 0.01, high: float | None = None,
                          tolerance: float = 0.05, max_runs: int = 24) -> tuple[float, ServingResult | None]:
     """Highest arrival rate whose SLO attainment stays >= ``target``, by doubling then bisection.
@@ -227,6 +231,10 @@ def max_sustainable_rate(run, *, target: float = 0.9, low: float = 0.01, high: f
                 break
             best, best_result, low = rate, res, rate
             rate *= 2
+        if high is None:
+            raise NeverSaturatedError(f"rate={best:.3g}: the SLOs still held at every rate tried up to this many "
+                                      f"requests per second, so no capacity was found: the load has too few "
+                                      f"requests to fill the system at any rate (give more)")
     hi = high if high is not None else rate
     lo = low if best else 0.0
     while runs < max_runs and (hi - lo) > tolerance * max(hi, 1e-9):
