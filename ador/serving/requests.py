@@ -245,8 +245,8 @@ def _cell(row: dict, col: str, line: int, integer: bool) -> float:
     if integer and (value < 1 or value != int(value) or value > MAX_TOKENS):
         raise ConfigError(f"trace:{line}:{col}", text, f"must be a whole number of tokens, 1 .. {MAX_TOKENS}")
     if not integer and not 0 <= value <= MAX_ARRIVAL_S:
-        raise ConfigError(f"trace:{line}:{col}", text, f"an arrival time is 0 .. 2**32 s (beyond, a double's "
-                                                       f"resolution of the run's clock is coarser than a microsecond)")
+        raise ConfigError(f"trace:{line}:{col}", text, "an arrival time is 0 .. 2**32 s (beyond, a double's "
+                                                       "resolution of the run's clock is coarser than a microsecond)")
     return value
 
 
