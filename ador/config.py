@@ -83,7 +83,7 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError("file", str(path), f"cannot be read ({err.__class__.__name__})") from None
     try:
         _check_yaml_size(text)
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except _TooBig as err:
         raise ConfigError("file", str(path), str(err)) from None
     except RecursionError:
@@ -97,6 +97,29 @@ def load_yaml(path: str | Path) -> Any:
 
 class _TooBig(Exception):
     pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping (PyYAML keeps the last
+    in silence, so the first value a user wrote would be ignored). Keys merged in with ``<<`` may
+    still be overridden, as YAML means them to be."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    twice = key in seen
+                except TypeError:            # an unhashable key: the base class says so
+                    continue
+                if twice:
+                    raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is written twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _check_yaml_size(text: str) -> None:

@@ -215,6 +215,26 @@ def test_non_finite_hf_config_fields_are_one_line(workdir, capsys, value):
              needle="config.json:hidden_size")
 
 
+@pytest.mark.parametrize("changes,needle", [
+    ({"knobs": {"name": {"type": "categorical", "choices": ["a", "b"]}}}, "knobs.name='name': names the design"),
+    ({"knobs": {"kind": {"type": "categorical", "choices": ["ador", "gpu"]}}}, "knobs.kind='kind': names the design"),
+    ({"derived": {"sram.bw_bytes_per_s": "noc.bw_bytes_per_s", "noc.bw_bytes_per_s": "sram.bw_bytes_per_s"}},
+     "reads noc.bw_bytes_per_s, derived after it"),
+    ({"derived": {"noc.bw_bytes_per_s": "2 * noc.bw_bytes_per_s"}}, "derived by itself"),
+])
+def test_knobs_and_derived_fields_that_would_be_ignored_are_refused(workdir, capsys, changes, needle):
+    """A knob on the design's name or kind (exported designs were then refused by evaluate), and a
+    derived field reading one computed after it (it read the base's value in silence)."""
+    space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    for key, value in changes.items():
+        space[key] = {**space[key], **value} if key == "knobs" else value
+    (workdir / "search_spaces" / "x.yaml").write_text(yaml.dump(space, sort_keys=False))
+    study = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())
+    study["search_space"] = "x.yaml"
+    (workdir / "studies" / "x.yaml").write_text(yaml.safe_dump(study))
+    one_line(capsys, "study", "launch", "studies/x.yaml", "--quiet", needle=needle)
+
+
 @pytest.mark.parametrize("expr", ["log2(0)", "min()", "ceil(1e308 * 10)", "(-8) ** 0.5", "10.0 ** 400",
                                   "freq_hz / (hbm.stacks - hbm.stacks)"])
 def test_expression_errors_are_one_line(workdir, capsys, expr):
@@ -602,3 +622,16 @@ def test_study_fields_every_trial_would_fail_on_are_refused(workdir, capsys, edi
     (workdir / "studies" / "edited.yaml").write_text(yaml.safe_dump(study))
     one_line(capsys, "study", "launch", "studies/edited.yaml", "--trials", "2", "--quiet", needle=needle)
     assert not (workdir / "studies" / "edited.db").exists()
+
+
+def test_a_key_written_twice_is_refused(workdir, capsys):
+    """PyYAML keeps the last of two equal keys in silence; ador's files name the line instead.
+    Merged keys (<<) may still be overridden."""
+    text = (REPO / "studies" / "smoke.yaml").read_text()
+    (workdir / "studies" / "dup.yaml").write_text(text + "tp: 2\n")
+    one_line(capsys, "study", "launch", "studies/dup.yaml", "--quiet", needle="the key 'tp' is written twice")
+    (workdir / "dup-design.yaml").write_text(_design_yaml() + "freq_hz: 1.0e+9\n")
+    one_line(capsys, "area", "--hardware", "dup-design.yaml", needle="the key 'freq_hz' is written twice")
+    from ador.config import load_yaml
+    (workdir / "merge.yaml").write_text("a: &x {b: 1, c: 2}\nd:\n  <<: *x\n  b: 3\n")
+    assert load_yaml(workdir / "merge.yaml") == {"a": {"b": 1, "c": 2}, "d": {"b": 3, "c": 2}}

@@ -300,6 +300,10 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# fields of a design that name it rather than describe it: no knob or derived field sets them
+IDENTITY_FIELDS = ("kind", "name")
+
+
 def build_space(raw: Any, where: str = "search_space", name: str = "") -> SearchSpace:
     """A search space from YAML data; a stored space carries its resolved ``base_design``."""
     base_data = raw.get("base_design") if isinstance(raw, Mapping) else None
@@ -313,6 +317,9 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
     if not spec.knobs:
         raise ConfigError(f"{where}.knobs", {}, "a search space needs at least one knob")
     for knob_name, knob in spec.knobs.items():
+        if knob_name in IDENTITY_FIELDS:
+            raise ConfigError(f"{where}.knobs.{knob_name}", knob_name, "names the design, it is not a parameter "
+                                                                     "of it (a design of another kind is another base)")
         if knob_name not in fields and knob_name not in SYSTEM_KNOBS:
             raise ConfigError(f"{where}.knobs.{knob_name}", knob_name,
                               f"not a field of the design (fields: {', '.join(sorted(fields))}) nor a system knob "
@@ -321,14 +328,22 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
         if knob_name in SYSTEM_KNOBS:
             _check_system_knob(knob_name, knob, f"{where}.knobs.{knob_name}")
     known = set(fields) | set(spec.knobs)
-    for target, text in spec.derived.items():
-        if target not in fields:
+    derived = list(spec.derived)
+    for i, (target, text) in enumerate(spec.derived.items()):
+        if target not in fields or target in IDENTITY_FIELDS:
             raise ConfigError(f"{where}.derived.{target}", text, "not a field of the design")
         if target in spec.knobs:
             raise ConfigError(f"{where}.derived.{target}", text, "is already a knob")
-        unknown = names_in(text, f"{where}.derived.{target}") - known
+        names = names_in(text, f"{where}.derived.{target}")
+        unknown = names - known
         if unknown:
             raise ConfigError(f"{where}.derived.{target}", text, f"unknown names: {', '.join(sorted(unknown))}")
+        # computed in order: a later (or its own) derived field would be read at the base's value
+        later = sorted(names & set(derived[i:]))
+        if later:
+            raise ConfigError(f"{where}.derived.{target}", text,
+                              f"reads {', '.join(later)}, derived {'by itself' if later == [target] else 'after it'}"
+                              f" (derived fields are computed in the order written: put what it reads first)")
     for i, text in enumerate(spec.constraints):
         unknown = names_in(text, f"{where}.constraints[{i}]") - known
         if unknown:
