@@ -69,7 +69,8 @@ def _space_file(workdir, name, **changes):
     space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
     for key, value in changes.items():
         space[key] = value
-    (workdir / "search_spaces" / f"{name}.yaml").write_text(yaml.safe_dump(space))
+    # sort_keys=False: derived fields are computed in the order written
+    (workdir / "search_spaces" / f"{name}.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
     study = yaml.safe_load((REPO / "studies" / "smoke.yaml").read_text())
     study["search_space"] = f"{name}.yaml"
     (workdir / "studies" / f"{name}.yaml").write_text(yaml.safe_dump(study))
