@@ -118,10 +118,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                       output_len=args.output_len)
     if not result.fits and not args.allow_overflow:
         m = result.memory
+        has = _fmt_bytes(result.capacity_bytes) if result.capacity_bytes > 0 else (
+            f"none: its {_fmt_bytes(system.device.hbm_capacity_bytes)} of memory is less than the runtime's "
+            f"reserve of {_fmt_bytes(system.runtime.reserved_bytes)}")
         raise DoesNotFitError(
             f"hardware={system.device.name}: {model.name} ({precision.name}, tp={system.tp}, pp={system.pp}, "
             f"batch={args.batch}) needs {_fmt_bytes(m.total_bytes)} per device (weights "
-            f"{_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}) but has {_fmt_bytes(result.capacity_bytes)}; "
+            f"{_fmt_bytes(m.weight_bytes)}, KV {_fmt_bytes(m.kv_bytes)}) but has {has}; "
             f"raise --tp/--pp, lower --batch or use a smaller --precision")
     from ador.cost.report import DEFAULT_POWER_RULE
     from ador.efficiency import efficiency

@@ -83,7 +83,10 @@ def load_yaml(path: str | Path) -> Any:
         raise ConfigError("file", str(path), f"cannot be read ({err.__class__.__name__})") from None
     try:
         _check_yaml_size(text)
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        if data is None:           # every file ador reads is a mapping of fields
+            raise ConfigError("file", str(path), "is empty (or holds only comments)")
+        return data
     except _TooBig as err:
         raise ConfigError("file", str(path), str(err)) from None
     except RecursionError:

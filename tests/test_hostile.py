@@ -636,3 +636,20 @@ def test_a_key_written_twice_is_refused(workdir, capsys):
     from ador.config import load_yaml
     (workdir / "merge.yaml").write_text("a: &x {b: 1, c: 2}\nd:\n  <<: *x\n  b: 3\n")
     assert load_yaml(workdir / "merge.yaml") == {"a": {"b": 1, "c": 2}, "d": {"b": 3, "c": 2}}
+
+
+def test_empty_files_directories_and_no_memory_are_named(workdir, capsys):
+    (workdir / "empty.yaml").write_text("# nothing but a comment\n")
+    one_line(capsys, "study", "launch", "empty.yaml", "--quiet", needle="file='empty.yaml': is empty")
+    one_line(capsys, "area", "--hardware", "empty.yaml", needle="file='empty.yaml': is empty")
+    (workdir / "adir.yaml").mkdir()
+    one_line(capsys, "study", "launch", "adir.yaml", "--quiet", needle="is a directory, not a study file")
+    (workdir / "search_spaces" / "sdir.yaml").mkdir()
+    study = (REPO / "studies" / "smoke.yaml").read_text().replace("search_space: smoke.yaml", "search_space: sdir.yaml")
+    (workdir / "studies" / "sdir.yaml").write_text(study)
+    one_line(capsys, "study", "launch", "studies/sdir.yaml", "--quiet", needle="is a directory, not a file")
+    data = device_to_mapping(PRESETS["ador-example"])
+    data["hbm"] = {**data["hbm"], "capacity_bytes_per_stack": 1024}
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(data))
+    one_line(capsys, "evaluate", "--hardware", "tiny.yaml", "--model", "llama-3-8b",
+             needle="but has none: its 0.0 GiB of memory is less than the runtime's reserve")

@@ -47,6 +47,8 @@ def find_study_file(arg: str) -> Path:
     path = Path(arg).expanduser()
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ConfigError("study file", arg, "is a directory, not a study file")
     if "/" not in arg:
         for candidate in (packaged_dir("studies") / arg, packaged_dir("studies") / f"{arg}.yaml"):
             if candidate.is_file():
@@ -74,6 +76,9 @@ def find_beside(name: str, beside: Path, kind: str, field: str) -> Path:
     for c in candidates:
         if c.is_file() and c.resolve() != beside.resolve():
             return c
+    folders = [c for c in candidates if c.is_dir()]
+    if folders:
+        raise ConfigError(field, name, f"{folders[0]} is a directory, not a file")
     where = ", ".join(dict.fromkeys(str(c.parent) for c in candidates))
     raise ConfigError(field, name, f"no such file (looked in {where})")
 
