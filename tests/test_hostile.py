@@ -653,3 +653,12 @@ def test_empty_files_directories_and_no_memory_are_named(workdir, capsys):
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(data))
     one_line(capsys, "evaluate", "--hardware", "tiny.yaml", "--model", "llama-3-8b",
              needle="but has none: its 0.0 GiB of memory is less than the runtime's reserve")
+
+
+@pytest.mark.parametrize("names,needle", [("[nosuch]", "'nosuch': not a weight-only precision"),
+                                          ("[fp16]", "'fp16': not a weight-only precision")])
+def test_a_runtime_profile_naming_no_weight_only_precision_is_refused(workdir, capsys, names, needle):
+    """``dequant_per_row`` names what it prices: a name that is no weight-only precision priced nothing."""
+    (workdir / "rt.yaml").write_text(f"name: mine\ndequant_per_row: {names}\n")
+    one_line(capsys, "evaluate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--runtime", "rt.yaml",
+             needle=needle)

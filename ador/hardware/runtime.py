@@ -144,6 +144,11 @@ class RuntimeProfile:
                 raise ConfigError(name, getattr(self, name), "must be true or false")
         if isinstance(self.dequant_per_row, str) or not all(isinstance(p, str) for p in self.dequant_per_row):
             raise ConfigError("dequant_per_row", self.dequant_per_row, "expected a list of precision names")
+        from ador.workload.precision import PRECISIONS
+        for name in self.dequant_per_row:
+            if name not in PRECISIONS or not PRECISIONS[name].weight_only:
+                weight_only = ", ".join(k for k, v in PRECISIONS.items() if v.weight_only)
+                raise ConfigError("dequant_per_row", name, f"not a weight-only precision (they are: {weight_only})")
 
     def decode_kv_reads(self, kv_group: int, head_dim: int) -> int:
         """How many times a decode step reads each KV head: once if the kernel shares it across the
