@@ -662,3 +662,11 @@ def test_a_runtime_profile_naming_no_weight_only_precision_is_refused(workdir, c
     (workdir / "rt.yaml").write_text(f"name: mine\ndequant_per_row: {names}\n")
     one_line(capsys, "evaluate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--runtime", "rt.yaml",
              needle=needle)
+
+
+def test_a_fairness_ladder_of_a_run_that_cannot_fit_is_refused(workdir, capsys):
+    """Ratios of a batch the design (or the GPU) cannot hold were printed as if it could."""
+    one_line(capsys, "fairness", "--design", "ador-example", "--batch", "100000",
+             needle="the design ador-example cannot hold llama-3-70b")
+    one_line(capsys, "fairness", "--design", "ador-example", "--tp", "1", "--batch", "1",
+             needle="cannot hold llama-3-70b (fp16, TP1)")

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ador.errors import ConfigError
+from ador.errors import ConfigError, DoesNotFitError
 from ador.explore.metrics import Workload, evaluate_design, ratio_vs
 from ador.hardware import AdorChip, GpuSpec
 from ador.hardware.runtime import ADOR_PAPER, RuntimeProfile, get_runtime
@@ -152,6 +152,12 @@ def _score(s: Setting, gpu: GpuSpec, model: ModelSpec, precision: Precision, wor
                            power_rule=s.power_rule)
     theirs = evaluate_design(gpu, model, precision, workload, tp=tp, devices=devices, runtime=s.gpu_runtime,
                              power_rule=s.power_rule)
+    for side, name, metrics in (("design", s.design.name, mine), ("GPU", gpu.name, theirs)):
+        if not metrics["memory_utilisation"] <= 1.0:       # a ratio of a run that cannot happen means nothing
+            raise DoesNotFitError(f"batch={workload.batch}: the {side} {name} cannot hold {model.name} "
+                                  f"({precision.name}, TP{tp}) and this batch: it needs "
+                                  f"{100 * metrics['memory_utilisation']:.0f}% of its memory (runtime "
+                                  f"{(s.design_runtime if side == 'design' else s.gpu_runtime).name})")
     area = AREA[s.area]
     ratios = {TBT: ratio_vs(TBT, mine[TBT], theirs[TBT]), TTFT: ratio_vs(TTFT, mine[TTFT], theirs[TTFT]),
               "area_efficiency": ratio_vs(area, mine[area], theirs[area]),
