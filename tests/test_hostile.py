@@ -220,12 +220,12 @@ def test_non_finite_hf_config_fields_are_one_line(workdir, capsys, value):
     ({"knobs": {"name": {"type": "categorical", "choices": ["a", "b"]}}}, "knobs.name='name': names the design"),
     ({"knobs": {"kind": {"type": "categorical", "choices": ["ador", "gpu"]}}}, "knobs.kind='kind': names the design"),
     ({"derived": {"sram.bw_bytes_per_s": "noc.bw_bytes_per_s", "noc.bw_bytes_per_s": "sram.bw_bytes_per_s"}},
-     "reads noc.bw_bytes_per_s, derived after it"),
-    ({"derived": {"noc.bw_bytes_per_s": "2 * noc.bw_bytes_per_s"}}, "derived by itself"),
+     "derived.sram.bw_bytes_per_s='noc.bw_bytes_per_s': derived fields that read each other"),
+    ({"derived": {"noc.bw_bytes_per_s": "2 * noc.bw_bytes_per_s"}}, "(or themselves) in a cycle"),
 ])
 def test_knobs_and_derived_fields_that_would_be_ignored_are_refused(workdir, capsys, changes, needle):
-    """A knob on the design's name or kind (exported designs were then refused by evaluate), and a
-    derived field reading one computed after it (it read the base's value in silence)."""
+    """A knob on the design's name or kind (exported designs were then refused by evaluate), and
+    derived fields that read each other in a cycle (one read the base's value in silence)."""
     space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
     for key, value in changes.items():
         space[key] = {**space[key], **value} if key == "knobs" else value
@@ -670,3 +670,16 @@ def test_a_fairness_ladder_of_a_run_that_cannot_fit_is_refused(workdir, capsys):
              needle="the design ador-example cannot hold llama-3-70b")
     one_line(capsys, "fairness", "--design", "ador-example", "--tp", "1", "--batch", "1",
              needle="cannot hold llama-3-70b (fp16, TP1)")
+
+
+def test_derived_fields_are_computed_in_the_order_they_read_each_other():
+    """A derived field written before one it reads gets that one's derived value (it read the base's)."""
+    space = yaml.safe_load((REPO / "search_spaces" / "smoke.yaml").read_text())
+    written = {"noc.bw_bytes_per_s": "sram.bw_bytes_per_s", **space["derived"]}    # the reader first
+    ordered = build_space({**space, "derived": written})
+    as_is = build_space(space)
+    for values in ({"systolic.count": 4, "mactree.count": 32, "hbm.stacks": 4, "sram.capacity_bytes": 2 ** 25,
+                    "node_nm": 5},):
+        a, b = ordered.design(values), as_is.design(values)
+        assert a.noc.bw_bytes_per_s == b.noc.bw_bytes_per_s == b.sram.bw_bytes_per_s != as_is.base.noc.bw_bytes_per_s
+    assert list(as_is.spec.derived) == list(space["derived"])           # an ordered space keeps its order

@@ -304,6 +304,25 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 IDENTITY_FIELDS = ("kind", "name")
 
 
+def _dependency_order(reads: dict[str, set[str]], where: str) -> list[str]:
+    """Derived fields in an order that computes each after the derived fields it reads (as written
+    where that order already does: a stored space keeps its order); a cycle is an error (it would
+    read a field at the base's value)."""
+    done: list[str] = []
+    left = dict(reads)
+    while left:
+        ready = next((t for t, names in left.items() if names <= set(done)), None)
+        if ready is None:
+            target = next(iter(left))
+            cycle = sorted(left[target] - set(done))
+            raise ConfigError(f"{where}.derived.{target}", ", ".join(cycle),
+                              "derived fields that read each other (or themselves) in a cycle: "
+                              "each would read another at the base's value")
+        done.append(ready)
+        del left[ready]
+    return done
+
+
 def build_space(raw: Any, where: str = "search_space", name: str = "") -> SearchSpace:
     """A search space from YAML data; a stored space carries its resolved ``base_design``."""
     base_data = raw.get("base_design") if isinstance(raw, Mapping) else None
@@ -328,8 +347,8 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
         if knob_name in SYSTEM_KNOBS:
             _check_system_knob(knob_name, knob, f"{where}.knobs.{knob_name}")
     known = set(fields) | set(spec.knobs)
-    derived = list(spec.derived)
-    for i, (target, text) in enumerate(spec.derived.items()):
+    reads: dict[str, set[str]] = {}
+    for target, text in spec.derived.items():
         if target not in fields or target in IDENTITY_FIELDS:
             raise ConfigError(f"{where}.derived.{target}", text, "not a field of the design")
         if target in spec.knobs:
@@ -338,12 +357,10 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
         unknown = names - known
         if unknown:
             raise ConfigError(f"{where}.derived.{target}", text, f"unknown names: {', '.join(sorted(unknown))}")
-        # computed in order: a later (or its own) derived field would be read at the base's value
-        later = sorted(names & set(derived[i:]))
-        if later:
-            raise ConfigError(f"{where}.derived.{target}", text,
-                              f"reads {', '.join(later)}, derived {'by itself' if later == [target] else 'after it'}"
-                              f" (derived fields are computed in the order written: put what it reads first)")
+        reads[target] = names & set(spec.derived)
+    ordered = _dependency_order(reads, where)
+    if list(ordered) != list(spec.derived):
+        spec = dataclasses.replace(spec, derived={t: spec.derived[t] for t in ordered})
     for i, text in enumerate(spec.constraints):
         unknown = names_in(text, f"{where}.constraints[{i}]") - known
         if unknown:
