@@ -117,6 +117,15 @@ def _run_and_report(study, durable, url, args, n_trials: int) -> int:
     return 0
 
 
+def _require_completed(study, durable) -> None:
+    """Plots and reports of a study need a completed trial (its front, its history)."""
+    from ador.explore.results import status
+    st = status(durable, space=study.space)
+    if not st["n_complete"]:
+        raise AdorError(f"study={study.name}: no trial has completed, nothing to plot or report ({st['n_failed']} "
+                        f"failed; the most common reason: {_common_failure(durable)})")
+
+
 def _common_failure(durable) -> str:
     """The reason most failed trials of a study give (read only when no trial completed)."""
     from collections import Counter
@@ -223,6 +232,7 @@ def cmd_study_export(args: argparse.Namespace) -> int:
 def cmd_study_plot(args: argparse.Namespace) -> int:
     from ador.report.study_report import write_plots
     study, durable, _ = _open(args)
+    _require_completed(study, durable)
     written = write_plots(study, durable, Path(args.out))
     for name, paths in written.items():
         print(f"{name}: {', '.join(str(p) for p in paths)}")
@@ -233,6 +243,7 @@ def cmd_study_report(args: argparse.Namespace) -> int:
     from ador.explore.enumerate import stored_front
     from ador.report.study_report import write_report
     study, durable, url = _open(args)
+    _require_completed(study, durable)
     print(write_report(study, durable, Path(args.out), exact=stored_front(study, url)))
     return 0
 

@@ -683,3 +683,23 @@ def test_derived_fields_are_computed_in_the_order_they_read_each_other():
         a, b = ordered.design(values), as_is.design(values)
         assert a.noc.bw_bytes_per_s == b.noc.bw_bytes_per_s == b.sram.bw_bytes_per_s != as_is.base.noc.bw_bytes_per_s
     assert list(as_is.spec.derived) == list(space["derived"])           # an ordered space keeps its order
+
+
+def test_plots_of_a_study_without_a_front_are_refused_or_quiet(workdir, capsys):
+    """No completed trial: plot and report are one-line errors that write nothing. Completed but
+    none feasible: the plots are drawn without an empty legend (matplotlib warned on stderr)."""
+    path = _space_file(workdir, "never", constraints=["hbm.stacks > 100"])
+    assert main(["study", "launch", path, "--trials", "3", "--quiet"]) == 2
+    capsys.readouterr()
+    for command in ("plot", "report"):
+        one_line(capsys, "study", command, "never", "--out", "out", needle="no trial has completed, nothing to plot")
+    assert not (workdir / "out").exists()
+    study = (REPO / "studies" / "smoke.yaml").read_text().replace("model: llama-3-8b", "model: llama-3.1-405b")
+    (workdir / "studies" / "big.yaml").write_text(study)
+    assert main(["study", "launch", "studies/big.yaml", "--trials", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["study", "plot", "big", "--out", "plots"]) == 0
+    assert capsys.readouterr().err == "" and not [str(w.message) for w in caught if "legend" in str(w.message)]

@@ -147,11 +147,19 @@ def _front_axes(ax, data: FrontData, title: bool = True) -> None:
         ax.set_title(f"{data.study}: {data.y_metric} vs {data.x_metric}")
 
 
+def _legend(ax, **options) -> None:
+    """A legend where the axes have labelled artists (an empty one draws an empty box and warns)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**options)
+
+
 def _zoom_axes(ax, data: FrontData, labels: bool = True) -> tuple[tuple[float, float], tuple[float, float]] | None:
     """The front up close: feasible trials near it, the knee and corners, SLO lines and any GPU
     that falls inside. Returns the window (x and y ranges), or None without a front."""
     if not data.pareto:
         ax.text(0.5, 0.5, "no feasible design", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
         return None
     fx, fy = [p.x for p in data.pareto], [p.y for p in data.pareto]
     xlog, ylog = _spans_decades(fx), _spans_decades(fy)
@@ -197,8 +205,8 @@ def plot_pareto(data: FrontData, path: Path) -> Path:
         (x0, x1), (y0, y1) = window
         left.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="black", linestyle=":",
                                  linewidth=1.0, zorder=8))
-    left.legend(fontsize=7.5, loc="best")
-    right.legend(fontsize=7.5, loc="best")
+    _legend(left, fontsize=7.5, loc="best")
+    _legend(right, fontsize=7.5, loc="best")
     fig.suptitle(f"{data.study}: {data.y_metric} against {data.x_metric}", fontsize=12)
     return _save(plt, fig, path, 120)
 
@@ -210,7 +218,7 @@ def plot_projections(fronts: Sequence[FrontData], path: Path) -> Path:
     for ax, data in zip(axes[0], fronts):
         _zoom_axes(ax, data, labels=False)
         ax.set_title(f"{data.y_metric} vs {data.x_metric} ({len(data.pareto)} on this pair's front)", fontsize=10)
-        ax.legend(fontsize=7, loc="best")
+        _legend(ax, fontsize=7, loc="best")
     fig.suptitle(f"{fronts[0].study}: objective projections up close (front recomputed in each pair; the knee of "
                  "the study's front ringed large, its corners small; the GPUs are in pareto.png)", fontsize=11)
     return _save(plt, fig, path, 110)
@@ -225,10 +233,13 @@ def plot_hypervolume(histories: Sequence[HvHistory], path: Path, title: str = ""
         colour, marker = styles[h.label]
         ax.plot(h.trials, h.hypervolume, label=h.label, color=colour, marker=marker, markevery=6, markersize=5)
     ax.set_xlabel("trials")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))     # a count of trials: no 1.25
     ax.set_ylabel("hypervolume of the feasible designs")
+    ax.set_ylim(bottom=0)                                     # a hypervolume is never negative
     ax.set_title(title or "Search progress")
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    _legend(ax)
     fig.text(0.01, 0.01, textwrap.fill(caption or HV_DEFINITION, 120), fontsize=7.5, color="#444444",
              va="bottom")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -306,7 +317,7 @@ def plot_roofline(data: Sequence[RooflineData], path: Path) -> Path:
     ax.set_ylabel("achieved TFLOP/s (model)")
     ax.set_title("Roofline: operators of one prefill and one decode step")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7)
+    _legend(ax, fontsize=7)
     return _save(plt, fig, path, 120)
 
 
