@@ -209,6 +209,19 @@ def test_a_seed_numpy_cannot_take_is_refused_before_the_study_is_made(workdir, c
     assert not list((workdir / "studies").glob("seeded*"))[1:]      # the study file alone
 
 
+@pytest.mark.parametrize("changes,needle", [({"hidden_size": 4097}, "hidden_size=4097: is not a multiple"),
+                                            ({"hidden_act": "nosuch"}, "hidden_act='nosuch': an activation"),
+                                            ({"activation_function": "x"}, "activation_function='x'")])
+def test_hf_config_fields_that_make_no_model_are_one_line(workdir, capsys, changes, needle):
+    """Heads that do not split the hidden size (a fractional head width, floored in silence) and an
+    activation no FFN kind prices."""
+    (workdir / "config.json").write_text(json.dumps({**HF, **changes}))
+    one_line(capsys, "evaluate", "--hardware", "h100-sxm-80gb", "--model", "config.json", needle=needle)
+    (workdir / "config.json").write_text(json.dumps({**HF, **changes, "head_dim": 128, "hidden_act": "silu",
+                                                     "activation_function": "silu"}))
+    assert main(["evaluate", "--hardware", "h100-sxm-80gb", "--model", "config.json"]) == 0
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 10 ** 400, 1e300])
 def test_non_finite_hf_config_fields_are_one_line(workdir, capsys, value):
     (workdir / "config.json").write_text(json.dumps({**HF, "hidden_size": value}))

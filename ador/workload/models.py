@@ -193,6 +193,10 @@ def get_model(name_or_path: str) -> ModelSpec:
 
 
 # model_type values whose FFN is SwiGLU with RMSNorm (the Llama family and its descendants)
+# Activation names of Hugging Face configs (transformers' ACT2FN keys that LLM configs use): each
+# prices as its FFN kind (silu/swish gates: SwiGLU where the model type gates; gelu variants: GELU MLP)
+HF_ACTIVATIONS = {"silu", "swish", "gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh", "gelu_python", "quick_gelu",
+                  "gelu_10", "relu", "relu2", "geglu", "swiglu", "tanh", "sigmoid"}
 _SWIGLU_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "gemma", "gemma2",
                  "internlm2", "yi", "deepseek"}
 
@@ -242,7 +246,16 @@ def spec_from_hf_dict(cfg: dict[str, Any], name: str) -> ModelSpec:
         kv_default = n_heads
     n_kv = as_int("num_key_value_heads", pick("num_key_value_heads", "num_kv_heads", "n_head_kv",
                                               "multi_query_group_num", default=kv_default))
+    if cfg.get("head_dim") is None and d_model % n_heads:
+        raise ConfigError("config.json:hidden_size", d_model, f"is not a multiple of num_attention_heads={n_heads} "
+                                                              f"(give head_dim where the heads are not hidden_size / "
+                                                              f"heads wide)")
     head_dim = as_int("head_dim", pick("head_dim", default=d_model // n_heads or 1))
+    for key in ("hidden_act", "activation_function"):
+        act = cfg.get(key)
+        if act is not None and act not in HF_ACTIVATIONS:
+            raise ConfigError(f"config.json:{key}", act, f"an activation ador does not know (known: "
+                                                         f"{', '.join(sorted(HF_ACTIVATIONS))})")
     swiglu = model_type in _SWIGLU_TYPES or cfg.get("hidden_act") == "silu" and model_type not in {"opt"}
     ffn_kind: Literal["gelu", "relu", "swiglu"]
     if swiglu:
