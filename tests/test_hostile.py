@@ -716,3 +716,20 @@ def test_plots_of_a_study_without_a_front_are_refused_or_quiet(workdir, capsys):
         warnings.simplefilter("always")
         assert main(["study", "plot", "big", "--out", "plots"]) == 0
     assert capsys.readouterr().err == "" and not [str(w.message) for w in caught if "legend" in str(w.message)]
+
+
+@pytest.mark.parametrize("name,metric_unit", [("measured.csv", ("ttft_ms", "s")), ("serving.csv", ("output_tok_s", "ms")),
+                                              ("accelerators.csv", ("tbt_ms", "us"))])
+def test_a_row_in_another_unit_than_its_metric_is_refused(tmp_path, capsys, name, metric_unit):
+    """A TTFT stated in seconds was read as milliseconds."""
+    metric, unit = metric_unit
+    lines = (REPO / "ador" / "data" / name).read_text().splitlines()
+    header = lines[0].split(",")
+    row = next(line.split(",") for line in lines[1:] if line.split(",")[header.index("metric")] == metric)
+    row[header.index("unit")] = unit
+    if name == "accelerators.csv":
+        path = _accelerator_file(tmp_path, [lines[0] + "\n", ",".join(row) + "\n"])
+    else:
+        path = tmp_path / name
+        path.write_text(lines[0] + "\n" + ",".join(row) + "\n")
+    one_line(capsys, "validate", "--data", str(path), needle=f":unit='{unit}': {metric} is in")

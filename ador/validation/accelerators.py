@@ -22,7 +22,7 @@ from ador.hardware import System, load_device
 from ador.hardware.system import NodeTier
 from ador.hardware.runtime import RuntimeProfile, runtime_profiles
 from ador.perf import evaluate
-from ador.validation.data import Measurement, csv_columns, positive_number, read_rows
+from ador.validation.data import Measurement, check_unit, csv_columns, positive_number, read_rows
 from ador.validation.predict import RowResult, ValidationReport, profile_for, summarise
 from ador.workload import get_model, get_precision
 from ador.workload.models import padded_heads
@@ -70,6 +70,7 @@ def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[tuple
         for name in _INTS:
             values[name] = positive_number(raw, name, where, integer=True, optional=name == "pp") or 1
         values["value"] = positive_number(raw, "value", where)
+        check_unit(values["metric"], values["unit"], where)
         per_node = positive_number(raw, "devices_per_node", where, integer=True, optional=True)
         return AcceleratorRow(Measurement(**values), path.parent / "accelerators" / values["hardware"],
                               values["devices"] if per_node is None else per_node)

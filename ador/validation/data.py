@@ -109,6 +109,20 @@ def positive_number(raw: Mapping[str, str | None], name: str, where: str, *, int
     return value
 
 
+def check_unit(metric: str, unit: str, where: str) -> None:
+    """The unit a row states must be its metric's (a TTFT in seconds would be read as milliseconds)."""
+    if metric.endswith("_ms"):
+        expected: tuple[str, ...] = ("ms",)
+    elif "tok_s" in metric:
+        expected = ("tok/s", "tok/s/gpu", "tok/s/user")
+    elif metric == "requests_per_s":
+        expected = ("req/s",)
+    else:
+        return                       # a metric the file's own predictor refuses, naming it
+    if unit not in expected:
+        raise ConfigError(f"{where}:unit", unit, f"{metric} is in {' or '.join(expected)}")
+
+
 def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapping[str, str | None], str], Any]
               ) -> list:
     """Rows of a measurements CSV, each parsed by ``parse(raw, "file:line")``; the file must have the
@@ -160,6 +174,7 @@ def _parse_row(raw: Mapping[str, str | None], where: str) -> Measurement:
             values[name] = text
     if "software" not in values:
         values["software"] = SOFTWARE_OF_SOURCE.get(values["source"], UNKNOWN_SOFTWARE)
+    check_unit(values["metric"], values["unit"], where)
     return Measurement(**values)
 
 

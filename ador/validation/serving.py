@@ -39,7 +39,7 @@ from ador.serving.precision import judge
 from ador.serving.requests import Lengths, RequestArrays, burst, load_trace, poisson
 from ador.serving.simulator import ALL, STEADY, simulate
 from ador.serving.stacks import benchmark_requests, measures_stable_window, paced_arrivals, scheduler_for
-from ador.validation.data import csv_columns, read_rows, stack_of
+from ador.validation.data import check_unit, csv_columns, read_rows, stack_of
 from ador.validation.data import positive_number as _num
 from ador.validation.kernels import runtime_for
 from ador.validation.predict import RowResult, summarise
@@ -118,6 +118,7 @@ def _parse(raw: Mapping[str, str | None], where: str, folder: Path) -> ServingMe
                                                      "policy", "metric", "unit")}
     if text["policy"] not in POLICIES:
         raise ConfigError(f"{where}:policy", text["policy"], f"expected one of {', '.join(POLICIES)}")
+    check_unit(text["metric"], text["unit"], where)
     rate = _num(raw, "rate_rps", where, optional=text["policy"] in ("offline", "closed"))
     concurrency = _num(raw, "concurrency", where, integer=True, optional=text["policy"] != "closed")
     dist = (raw.get("length_dist") or "").strip()
