@@ -718,7 +718,8 @@ def test_plots_of_a_study_without_a_front_are_refused_or_quiet(workdir, capsys):
     assert capsys.readouterr().err == "" and not [str(w.message) for w in caught if "legend" in str(w.message)]
 
 
-@pytest.mark.parametrize("name,metric_unit", [("measured.csv", ("ttft_ms", "s")), ("serving.csv", ("output_tok_s", "ms")),
+@pytest.mark.parametrize("name,metric_unit", [("measured.csv", ("ttft_ms", "s")),
+                                              ("serving.csv", ("output_tok_s", "ms")),
                                               ("accelerators.csv", ("tbt_ms", "us"))])
 def test_a_row_in_another_unit_than_its_metric_is_refused(tmp_path, capsys, name, metric_unit):
     """A TTFT stated in seconds was read as milliseconds."""
