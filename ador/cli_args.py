@@ -89,13 +89,16 @@ class DefaultsFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _whole(text: str, least: int) -> int:
+def _whole(text: str, least: int, most: int | None = None, beyond: str = "") -> int:
+    """A whole number >= ``least`` (and <= ``most``, else ``beyond`` says why)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"={text!r}: expected a whole number") from None
     if value < least:
         raise argparse.ArgumentTypeError(f"={value}: must be >= {least}")
+    if most is not None and value > most:
+        raise argparse.ArgumentTypeError(f"={value}: {beyond}")
     return value
 
 
@@ -107,10 +110,7 @@ def count(text: str) -> int:
 def seed(text: str) -> int:
     """A random seed: 0 .. 2**32 - 1."""
     from ador.config import MAX_SEED
-    value = _whole(text, 0)
-    if value > MAX_SEED:
-        raise argparse.ArgumentTypeError(f"={value}: a seed is 0..{MAX_SEED}")
-    return value
+    return _whole(text, 0, MAX_SEED, f"a seed is 0..{MAX_SEED}")
 
 
 def share(text: str) -> float:
@@ -127,14 +127,8 @@ def share(text: str) -> float:
 def trial_number(text: str) -> int:
     """A trial's number: 0 .. 2**53 (databases store it as a 64-bit integer)."""
     from ador.config import MAX_INT
-    value = _whole(text, 0)
-    if value > MAX_INT:
-        raise argparse.ArgumentTypeError(f"={value}: no study has that many trials")
-    return value
+    return _whole(text, 0, MAX_INT, "no study has that many trials")
 
 
 def port(text: str) -> int:
-    value = _whole(text, 0)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"={value}: a port is 0..65535 (0: any free port)")
-    return value
+    return _whole(text, 0, 65535, "a port is 0..65535 (0: any free port)")
