@@ -227,7 +227,7 @@ SWITCH_FLAGS = ("enable-chunked-prefill", "enable_chunked_prefill", "enable_chun
                 "no-async-scheduling", "no_async_scheduling")
 OTHER_FLAGS = ("cuda-graph-max-bs", "backend")
 _NAMED = ("distributed-executor-backend", "distributed_executor_backend", "scheduler_policy", "backend")
-_GIVEN = re.compile(r"--([\w-]+)(?:[ =](?!--)(\S+))?")
+_GIVEN = re.compile(r"--([\w-]+)(?:[ =](?!--)([^\s,;)]+))?")      # a value ends at a space, comma or ")"
 
 
 def check_stack_text(text: str) -> None:
@@ -246,7 +246,7 @@ def check_stack_text(text: str) -> None:
             raise ConfigError("--stack", text, f"--{flag} is not a flag ador reads (it reads --"
                                                f"{', --'.join(sorted(known))})")
         name = matches[0]
-        if name in SWITCH_FLAGS or name in _NAMED or name in ("enable-chunked-prefill", "enable_chunked_prefill"):
+        if name in SWITCH_FLAGS or name in _NAMED:
             continue
         try:
             number = float(value)
