@@ -241,8 +241,10 @@ def check_sampler(spec, space: SearchSpace) -> None:
             raise ConfigError("sampler.name", "grid", f"the search space has {total:.3g} designs; a grid can "
                                                       f"enumerate at most {MAX_GRID:,} (use another sampler or "
                                                       f"fewer values)")
-    # what only the sampler's own constructor checks (and a GP sampler's PyTorch), before anything is stored
-    build_sampler(spec.name, spec.options, space, 0)
+    # what only the sampler's own constructor checks (and a GP sampler's PyTorch), before anything is
+    # stored; not a grid, whose constructor lists every design (counted above instead)
+    if spec.name != "grid":
+        build_sampler(spec.name, spec.options, space, 0)
 
 
 def build_sampler(name: str, options: dict[str, Any], space: SearchSpace, seed: int) -> optuna.samplers.BaseSampler:
