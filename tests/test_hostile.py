@@ -278,6 +278,7 @@ def test_expression_errors_are_one_line(workdir, capsys, expr):
     (["--slo", "ttft_p99_ms=5", "--slo", "ttft_p99_ms=6"], "ttft_p99_ms is given twice"),
     (["--slo", "ttft_p99_ms=5", "--ttft-slo", "6"], "--slo ttft_p99_ms is given too"),
     (["--length-cv", "2"], "--length-cv=2.0: applies to --lengths long-tailed"),
+    (["--policy", "chunked", "--chunk-tokens", str(10 ** 12)], "activations of a 1,000,000,000,000-token iteration"),
 ])
 def test_bad_simulate_options_are_one_line(capsys, argv, needle):
     one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", *argv, needle=needle)

@@ -86,12 +86,21 @@ def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, c
     """KV-cache tokens one replica holds: the share of device memory the runtime gives the cache
     (``memory_fraction`` of all memory, or of what is left, per ``memory_basis``) after the weights
     and the activations of the largest iteration (or only the weights: ``reserve``)."""
+    free, per_token, _ = _kv_budget(system, model, precision, cfg)
+    return max(0, int(free // per_token))
+
+
+def _kv_budget(system: System, model: ModelSpec, precision: Precision, cfg: SchedulerConfig
+               ) -> tuple[float, float, dict[str, float]]:
+    """(bytes left to the KV cache, KV bytes per token, what takes the rest: weights, the largest
+    iteration's activations and its tokens, the memory the runtime leaves), per device."""
     tokens = {"chunked": cfg.chunk_tokens, "concurrent": cfg.concurrent_chunk_tokens}.get(cfg.policy,
                                                                                            cfg.max_batched_tokens)
     per_token = kv_bytes_per_token_per_device(model, precision, system.tp, system.pp, system.dies)
     weights = weight_bytes_per_device(model, precision, system.tp, system.pp, system.dies)
-    fixed = weights + activation_bytes_per_device(model, precision, system.tp, tokens, min(tokens, cfg.max_batch),
-                                                  system.dies)
+    activations = activation_bytes_per_device(model, precision, system.tp, tokens, min(tokens, cfg.max_batch),
+                                              system.dies)
+    fixed = weights + activations
     total = capacity_bytes(system)
     if cfg.memory_basis == "reserve":          # SGLang: the share not given to weights and KV is the reserve
         free = cfg.memory_fraction * total - weights
@@ -99,7 +108,7 @@ def kv_capacity_tokens(system: System, model: ModelSpec, precision: Precision, c
         free = cfg.memory_fraction * total - fixed
     else:
         free = cfg.memory_fraction * (total - fixed)
-    return max(0, int(free // per_token))
+    return free, per_token, {"weights": weights, "activations": activations, "tokens": tokens, "total": total}
 
 
 def simulate(system: System, model: ModelSpec, precision: Precision, requests: Sequence[Request] | RequestArrays, *,
@@ -129,8 +138,13 @@ def simulate(system: System, model: ModelSpec, precision: Precision, requests: S
     engines = cls.engines(system)
     cap = kv_capacity_tokens(system, model, precision, config)
     if cap < config.block_tokens:
-        raise ConfigError("hardware", system.device.name, f"{model.name} ({precision.name}) leaves no memory for a "
-                                                          f"KV cache at tp={system.tp}")
+        _, _, took = _kv_budget(system, model, precision, config)
+        gib = 2.0 ** 30
+        raise ConfigError("hardware", system.device.name,
+                          f"{model.name} ({precision.name}) leaves no memory for a KV cache at tp={system.tp}: of "
+                          f"the {took['total'] / gib:.1f} GiB the runtime leaves a device, the weights take "
+                          f"{took['weights'] / gib:.1f} GiB and the activations of a {took['tokens']:,}-token "
+                          f"iteration {took['activations'] / gib:.1f} GiB")
     rates = stage_rates(system)
     rec = Recorder(None if ttft_slo_ms is None else ttft_slo_ms / 1e3, None if tbt_slo_ms is None else tbt_slo_ms / 1e3)
     rec.horizon = float(arrays.arrival_s[-1])
