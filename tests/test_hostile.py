@@ -132,7 +132,8 @@ def test_stored_config_with_a_huge_power_does_not_hang_status(workdir):
 
 
 @pytest.mark.parametrize("row", ["nan,100,10", "inf,100,10", "-1,100,10", "0,nan,10", "0,100,-5",
-                                 "0," + "9" * 400 + ",10", "0,100,1e400", "1e15,100,10", "4294967297,100,10"])
+                                 "0," + "9" * 400 + ",10", "0,100,1e400", "1e15,100,10", "4294967297,100,10",
+                                 "0,100,10,7"])
 def test_bad_trace_rows_are_one_line_errors(workdir, row):
     (workdir / "t.csv").write_text(f"arrival_s,prompt_len,output_len\n0,100,10\n{row}\n1,100,10\n")
     code, err = ador_within(15, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", "--trace",

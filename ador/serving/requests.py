@@ -264,6 +264,9 @@ def load_trace(path: str | Path) -> RequestArrays:
             if arrival_col is None or "prompt_len" not in cols or "output_len" not in cols:
                 raise ConfigError("trace", str(path), "needs columns arrival_s, prompt_len, output_len")
             for line, row in enumerate(reader, start=2):
+                if None in row:          # DictReader's key for cells beyond the header's
+                    raise ConfigError(f"trace:{line}", ",".join(row[None]), f"more cells than the header's "
+                                                                            f"{len(cols)} columns")
                 arrivals.append(_cell(row, arrival_col, line, False))
                 prompts.append(_cell(row, "prompt_len", line, True))
                 outputs.append(_cell(row, "output_len", line, True))
