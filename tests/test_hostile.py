@@ -736,3 +736,11 @@ def test_a_row_in_another_unit_than_its_metric_is_refused(tmp_path, capsys, name
         path = tmp_path / name
         path.write_text(lines[0] + "\n" + ",".join(row) + "\n")
     one_line(capsys, "validate", "--data", str(path), needle=f":unit='{unit}': {metric} is in")
+
+
+def test_a_data_row_with_more_cells_than_the_header_is_refused(tmp_path, capsys):
+    """An unquoted comma shifts every later value of a row: csv dropped the extra cell in silence."""
+    lines = (REPO / "ador" / "data" / "measured.csv").read_text().splitlines()
+    (tmp_path / "m.csv").write_text(lines[0] + "\n" + lines[1] + ",extra\n")
+    one_line(capsys, "validate", "--data", str(tmp_path / "m.csv"),
+             needle="m.csv:2='extra': more cells than the header has columns")

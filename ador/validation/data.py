@@ -137,7 +137,8 @@ def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapp
             twice = sorted({c for c in reader.fieldnames or [] if (reader.fieldnames or []).count(c) > 1})
             if twice:       # csv.DictReader would keep the last one silently
                 raise ConfigError("data", str(path), f"columns named twice: {', '.join(twice)}")
-            rows = [parse(raw, f"{path.name}:{line}") for line, raw in enumerate(reader, start=2)]
+            rows = [parse(_whole_row(raw, f"{path.name}:{line}"), f"{path.name}:{line}")
+                    for line, raw in enumerate(reader, start=2)]
     except FileNotFoundError:
         raise ConfigError("data", str(path), "no such file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:
@@ -148,6 +149,14 @@ def read_rows(path: str | Path, required: tuple[str, ...], parse: Callable[[Mapp
             raise ConfigError("id", row.id, f"appears twice in {path.name}")
         seen.add(row.id)
     return rows
+
+
+def _whole_row(raw: Mapping[str, str | None], where: str) -> Mapping[str, str | None]:
+    """A row with more cells than the header (a comma too many shifts every value after it)."""
+    if None in raw:
+        extra: Any = raw[None]    # type: ignore[index]  # csv.DictReader's key for the extra cells
+        raise ConfigError(where, ",".join(extra or []), "more cells than the header has columns (an unquoted comma?)")
+    return raw
 
 
 def _parse_row(raw: Mapping[str, str | None], where: str) -> Measurement:
