@@ -117,6 +117,15 @@ def _run_and_report(study, durable, url, args, n_trials: int) -> int:
     return 0
 
 
+def _note_context(study) -> None:
+    """Say so where a request is longer than the model was trained for (priced anyway, as evaluate does)."""
+    from ador.workload import get_model
+    model, w = get_model(study.spec.model), study.spec.workload
+    if w.input_len + w.output_len > model.max_seq_len:
+        print(f"ador: note: workload.input_len + output_len = {w.input_len + w.output_len:,} tokens exceed "
+              f"{model.name}'s trained context of {model.max_seq_len:,}; priced anyway", file=sys.stderr)
+
+
 def _require_completed(study, durable) -> None:
     """Plots and reports of a study need a completed trial (its front, its history)."""
     from ador.explore.results import status
@@ -150,6 +159,7 @@ def cmd_study_launch(args: argparse.Namespace) -> int:
     study = load_study(find_study_file(args.file))
     if args.name:
         study = dc.replace(study, name=args.name)
+    _note_context(study)
     durable, url = open_study(study, args.storage, sampler=args.sampler, seed=args.seed, storage_dir=args.storage_dir)
     return _run_and_report(study, durable, url, args, args.trials or study.spec.trials)
 

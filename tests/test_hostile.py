@@ -744,3 +744,12 @@ def test_a_data_row_with_more_cells_than_the_header_is_refused(tmp_path, capsys)
     (tmp_path / "m.csv").write_text(lines[0] + "\n" + lines[1] + ",extra\n")
     one_line(capsys, "validate", "--data", str(tmp_path / "m.csv"),
              needle="m.csv:2='extra': more cells than the header has columns")
+
+
+def test_a_study_longer_than_the_models_context_says_so(workdir, capsys):
+    text = (REPO / "studies" / "smoke.yaml").read_text().replace("input_len: 512", "input_len: 9000")
+    (workdir / "studies" / "long.yaml").write_text(text)
+    assert main(["study", "launch", "studies/long.yaml", "--trials", "2", "--quiet"]) == 0
+    assert "9,128 tokens exceed llama-3-8b's trained context of 8,192; priced anyway" in capsys.readouterr().err
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "2", "--quiet"]) == 0
+    assert "trained context" not in capsys.readouterr().err
