@@ -219,24 +219,44 @@ def cmd_study_best(args: argparse.Namespace) -> int:
 def cmd_study_export(args: argparse.Namespace) -> int:
     from ador.config import dump_yaml
     from ador.explore.results import trial_design
-    study, durable, _ = _open(args, reads_only=True)
+    from ador.outputs import check_output
+    if args.yaml and args.json:
+        raise ConfigError("--json", True, "a design is written as YAML or as JSON: give one of --yaml, --json")
+    study, durable, url = _open(args, reads_only=True)
+    inputs = (storage_file(url), study.path)
     if args.trial is None:
-        from ador.report.table import trials_table, write_table
-        if args.yaml:
-            raise ConfigError("--yaml", True, "a design file is one trial's: give the trial number")
-        where = write_table(trials_table(study, durable), args.format or "csv", Path(args.out) if args.out else None)
+        from ador.report.table import FORMATS, trials_table, write_table
+        for flag in ("yaml", "json"):
+            if getattr(args, flag):
+                raise ConfigError(f"--{flag}", True, f"a design file is one trial's: give the trial number (the "
+                                                     f"table of every trial takes --format {FORMATS[1]})")
+        fmt = args.format or (Path(args.out).suffix.lstrip(".").lower() if args.out else "") or "csv"
+        if args.format is None and fmt not in FORMATS:
+            fmt = "csv"
+        out = check_output(args.out, field="--out", suffixes=(f".{fmt}",), inputs=inputs) if args.out else None
+        where = write_table(trials_table(study, durable), fmt, out)
         if where != "stdout":
             print(f"wrote {where}", file=sys.stderr)
         return 0
     if args.format:
         raise ConfigError("--format", args.format, "exports every trial: leave out the trial number")
+    out = check_output(args.out, field="--out", suffixes=(".json",) if args.json else (".yaml", ".yml"),
+                       inputs=inputs) if args.out else None
     design = trial_design(study, durable, args.trial)
     text = dump_yaml(design) if not args.json else json.dumps(design, indent=2) + "\n"
-    if args.out:
-        Path(args.out).write_text(text)
+    if out is not None:
+        out.write_text(text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def storage_file(url: str) -> Path | None:
+    """The file a SQLite or journal storage URL names (None: a server)."""
+    for prefix in ("sqlite:///", "journal:"):
+        if url.startswith(prefix):
+            return Path(url[len(prefix):].split("?", 1)[0])
+    return None
 
 
 def cmd_study_plot(args: argparse.Namespace) -> int:

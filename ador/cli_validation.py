@@ -23,6 +23,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     data = args.data
     if data is not None and not Path(data).exists() and (DEFAULT_DATA.parent / data).is_file():
         data = str(DEFAULT_DATA.parent / data)     # a data file shipped with ador, by name
+    from ador.outputs import PLOT_SUFFIXES, check_output
+    if args.plot:
+        check_output(args.plot, field="--plot", suffixes=PLOT_SUFFIXES, inputs=(data,))
+    if args.update_doc:
+        check_output(args.update_doc, field="--update-doc", suffixes=(".md",), inputs=(data,))
     serving = args.serving or (data is not None and is_serving_file(data))
     from ador.validation import collectives
     if not serving and data is not None and collectives.is_allreduce_file(data):
@@ -125,6 +130,20 @@ def _validate_check(args: argparse.Namespace, data: str, what: str, shipped: Any
 CALIBRATION_OUT = "calibration.yaml"
 
 
+def _check_calibration_out(out: Any, data: Any) -> None:
+    """--out: a YAML file that is not the data, and, where it exists, a calibration (a refit
+    replaces an earlier one; nothing else is replaced)."""
+    from ador.outputs import check_output
+    check_output(out, field="--out", suffixes=(".yaml", ".yml"), inputs=(data,))
+    if out.exists():
+        from ador.hardware.calibration import parse_calibration
+        try:
+            parse_calibration(out)
+        except ConfigError:
+            raise ConfigError("--out", str(out), "exists and is not a calibration; writing it would replace "
+                                                 "it") from None
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -134,6 +153,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                           write_calibration)
     from ador.validation.data import DEFAULT_DATA, load_measurements
     data = Path(args.data or DEFAULT_DATA)
+    if not args.write_package:
+        _check_calibration_out(Path(args.out), data)
     rows = load_measurements(data)
     if not rows:
         raise ConfigError("data", str(data), "holds no rows to fit (nothing was written)")
@@ -202,6 +223,10 @@ def cmd_fairness(args: argparse.Namespace) -> int:
     from ador.explore.metrics import Workload
     from ador.hardware import GPUS, get_device
     from ador.workload import get_model, get_precision
+    if args.update_doc:
+        from ador.outputs import check_output
+        check_output(args.update_doc, field="--update-doc", suffixes=(".md",),
+                     inputs=(args.design, args.reoptimised))
     design = get_device(args.design)
     if design.kind != "ador":
         raise AdorError(f"design={args.design}: a ladder compares an ADOR design with a GPU, not {design.kind}")

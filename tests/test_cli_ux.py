@@ -246,7 +246,7 @@ def test_update_doc_on_a_file_that_is_not_utf8_text_changes_nothing(tmp_path, ca
     doc = tmp_path / "bad.md"
     doc.write_bytes(b"\xff\xfe binary \x00")
     (tmp_path / "dir.md").mkdir()
-    for path, needle in ((doc, "not a UTF-8 text file"), (tmp_path / "dir.md", "cannot be read")):
+    for path, needle in ((doc, "not a UTF-8 text file"), (tmp_path / "dir.md", "is a directory")):
         assert main(["validate", "--update-doc", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("ador: error: --update-doc='") and f"{path.name}':" in err, err

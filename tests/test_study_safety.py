@@ -384,3 +384,37 @@ def test_a_refused_sampler_option_stores_nothing(workdir, capsys, name, option):
     (workdir / "studies" / "s.yaml").write_text(good)
     assert main(["study", "launch", "studies/s.yaml", "--trials", "2", "--quiet"]) == 0
     assert (workdir / "studies" / "s.db").exists()
+
+
+# --- outputs never replace inputs ------------------------------------------------------------------
+
+def test_outputs_never_replace_a_database_an_input_or_a_file_of_another_kind(workdir, capsys):
+    """Each of these exited 0 having replaced what it was asked to read: the study's database
+    (every trial lost), the data file, the design file, the study file."""
+    assert main(["study", "launch", "studies/smoke.yaml", "--trials", "3", "--quiet"]) == 0
+    db = workdir / "studies" / "smoke.db"
+    shutil.copy(db, workdir / "copy-of-db.yaml")
+    measured = (REPO / "ador" / "data" / "measured.csv").read_text().splitlines()
+    (workdir / "m.csv").write_text("\n".join(measured[:4]) + "\n")
+    shutil.copy(workdir / "m.csv", workdir / "data.png")
+    (workdir / "design.yaml").write_text((REPO / "ador" / "data" / "accelerators" / "hyperaccel-lpu.yaml").read_text())
+    protected = {p: p.read_bytes() for p in (db, workdir / "copy-of-db.yaml", workdir / "m.csv", workdir / "data.png",
+                                              workdir / "design.yaml", workdir / "studies" / "smoke.yaml")}
+    capsys.readouterr()
+    for argv, needle in (
+            (["study", "export", "smoke", "--out", str(db)], "write a .csv file"),
+            (["study", "export", "smoke", "--format", "json", "--out", "studies/smoke.db"], "write a .json file"),
+            (["study", "export", "smoke", "1", "--out", "copy-of-db.yaml"], "is a study database"),
+            (["study", "export", "smoke", "1", "--out", "studies/smoke.db"], "write a .yaml or .yml file"),
+            (["validate", "--data", "m.csv", "--update-doc", "m.csv"], "write a .md file"),
+            (["validate", "--data", "data.png", "--plot", "data.png"], "is a file this command reads"),
+            (["validate", "--data", "m.csv", "--plot", "m"], "write a .png or .svg or .pdf file"),
+            (["calibrate", "--data", "m.csv", "--out", "m.csv", "--max-evaluations", "3"], "write a .yaml"),
+            (["calibrate", "--data", "m.csv", "--out", "studies/smoke.yaml", "--max-evaluations", "3"],
+             "exists and is not a calibration"),
+            (["fairness", "--design", "design.yaml", "--update-doc", "design.yaml"], "write a .md file")):
+        one_line(capsys, *argv, needle=needle)
+    assert {p: p.read_bytes() for p in protected} == protected
+    # what it should write, it writes: a table in the format its suffix names
+    assert main(["study", "export", "smoke", "--out", "t.json"]) == 0
+    assert (workdir / "t.json").read_text().lstrip().startswith("[")
