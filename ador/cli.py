@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any, Callable, Sequence
 
-from ador.cli_args import LazyChoices, Parser, UsageError, count, seed, share
+from ador.cli_args import LazyChoices, Parser, UsageError, count, seed, share, trials
 from ador.cli_study import register as register_study
 from ador.cli_validation import register as register_validation
 from ador.errors import AdorError, ConfigError, DoesNotFitError
@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("headline", "Llama-3-70B on 8 devices vs A100 and four other GPUs: run the studies (5 seeds each), "
                             "write the report with the fairness ladder, sensitivity and serving view")
-    p.add_argument("--trials", type=count, help="trials per static study and seed (the serving studies get a tenth; "
+    p.add_argument("--trials", type=trials, help="trials per static study and seed (the serving studies get a tenth; "
                                                 "default: the study files' budgets)")
     p.add_argument("--report-only", action="store_true", help="rewrite the report from the stored studies")
     p.add_argument("--storage-dir", default="studies", help="folder of the two studies' databases")

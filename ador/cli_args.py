@@ -124,6 +124,12 @@ def share(text: str) -> float:
     return value
 
 
+def trials(text: str) -> int:
+    """A trial budget: 1 .. 2**53, as a study file's ``trials``."""
+    from ador.config import MAX_INT
+    return _whole(text, 1, MAX_INT, "at most 2**53 trials")
+
+
 def trial_number(text: str) -> int:
     """A trial's number: 0 .. 2**53 (databases store it as a 64-bit integer)."""
     from ador.config import MAX_INT

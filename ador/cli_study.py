@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Callable
-from ador.cli_args import LazyChoices, count, port, trial_number
+from ador.cli_args import LazyChoices, count, port, trial_number, trials
 from ador.cli_args import seed as seed_arg
 from ador.errors import AdorError, ConfigError
 
@@ -290,8 +290,9 @@ def cmd_study_dashboard(args: argparse.Namespace) -> int:
 def _reader(study, name: str, help: str, func) -> argparse.ArgumentParser:
     p = study.add_parser(name, help=help, description=help)
     p.add_argument("name", help=NAME_HELP)
-    p.add_argument("--storage", help=STORAGE_HELP)
-    p.add_argument("--storage-dir", help=DIR_HELP)
+    where = p.add_mutually_exclusive_group()      # a URL names the storage whole: no folder to look in
+    where.add_argument("--storage", help=STORAGE_HELP)
+    where.add_argument("--storage-dir", help=DIR_HELP)
     p.set_defaults(func=func)
     return p
 
@@ -302,9 +303,10 @@ def register(sub) -> None:
         dest="study_cmd", required=True, metavar="COMMAND")
     p = study.add_parser("launch", help="create (or continue) a study from a study file and run trials")
     p.add_argument("file", help="a study file, or the name of a study that ships with ador (llama3-70b-8dev, ...)")
-    p.add_argument("--trials", type=count, help="trials to run now (default: the file's budget)")
-    p.add_argument("--storage", help=STORAGE_HELP)
-    p.add_argument("--storage-dir", help=DIR_HELP)
+    p.add_argument("--trials", type=trials, help="trials to run now (default: the file's budget)")
+    where = p.add_mutually_exclusive_group()      # a URL names the storage whole: no folder to look in
+    where.add_argument("--storage", help=STORAGE_HELP)
+    where.add_argument("--storage-dir", help=DIR_HELP)
     p.add_argument("--sampler", choices=LazyChoices(module="ador.explore.samplers", name="SAMPLERS"),
                    help="override the file's sampler (default: the file's)")
     p.add_argument("--seed", type=seed_arg, help="override the file's seed (default: the file's)")
@@ -315,17 +317,18 @@ def register(sub) -> None:
     p = study.add_parser("enumerate", help="score every design of a study's space and store its exact Pareto front "
                                            "beside the study (for comparing samplers' fronts with it)")
     p.add_argument("file", help="a study file, or the name of a study that ships with ador")
-    p.add_argument("--storage", help="the study's SQLite URL (the front is written beside its file)")
-    p.add_argument("--storage-dir", help=DIR_HELP)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--storage", help="the study's SQLite URL (the front is written beside its file)")
+    where.add_argument("--storage-dir", help=DIR_HELP)
     p.add_argument("--limit", type=count, default=10 ** 8, help="most designs to score (default: 100,000,000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_study_enumerate)
     p = _reader(study, "resume", "run more trials of a stored study (sampler rebuilt from storage)", cmd_study_resume)
-    p.add_argument("--trials", type=count, help="trials to run now (default: the study's budget)")
+    p.add_argument("--trials", type=trials, help="trials to run now (default: the study's budget)")
     p.add_argument("--workers", type=count, default=1, help="worker processes on this machine")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = _reader(study, "worker", "one worker process of a shared study (run on any machine)", cmd_study_worker)
-    p.add_argument("--trials", type=count, help="trials this worker runs (default: the study's budget)")
+    p.add_argument("--trials", type=trials, help="trials this worker runs (default: the study's budget)")
     p.add_argument("--seed", type=seed_arg, help="this worker's seed (default: the study's seed with a random worker "
                                             "index, recorded in the study)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -180,6 +180,8 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if value is None and type(None) in args:
             return None
         options = [a for a in args if a is not type(None)]
+        if len(options) == 1:             # X | None: X's own error, naming the field inside the value
+            return _coerce(options[0], value, path)
         errors = []
         for option in options:
             try:

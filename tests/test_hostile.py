@@ -753,3 +753,28 @@ def test_a_study_longer_than_the_models_context_says_so(workdir, capsys):
     assert "9,128 tokens exceed llama-3-8b's trained context of 8,192; priced anyway" in capsys.readouterr().err
     assert main(["study", "launch", "studies/smoke.yaml", "--trials", "2", "--quiet"]) == 0
     assert "trained context" not in capsys.readouterr().err
+
+
+def test_headline_and_study_options_found_by_the_second_fuzz(workdir, capsys):
+    """A headline whose studies found nothing feasible (a ValueError traceback); a --trials beyond a
+    study file's own bound (ran until killed); --storage beside --storage-dir (the folder was ignored)."""
+    one_line(capsys, "headline", "--trials", "1", "--seeds", "1", "--no-serving", "--storage-dir", "hsd",
+             "--out", "hout", "--quiet", needle="no feasible design: run more trials")
+    code, err = ador_within(20, "study", "launch", "studies/smoke.yaml", "--trials", str(10 ** 20), "--quiet",
+                            cwd=workdir)         # in a child: without the bound it runs until killed
+    assert code == 2 and "at most 2**53 trials" in err, err
+    one_line(capsys, "study", "status", "smoke", "--storage", "sqlite:///studies/smoke.db", "--storage-dir", "studies",
+             needle="--storage-dir: not allowed with argument --storage")
+
+
+@pytest.mark.parametrize("edit,needle", [({"ttft_slo_ms": 0}, "load.ttft_slo_ms=0.0: must be a positive"),
+                                         ({"rate_rps": 1e30}, "load.rate_rps=1e+30: must be between"),
+                                         ({"length_cv": 1}, "load.length_cv=1: unknown field")])
+def test_a_system_studys_load_errors_name_the_field(workdir, capsys, edit, needle):
+    """They named the whole load: section, cut short; a rate beyond a run's reach was only found
+    by every trial failing."""
+    study = yaml.safe_load((REPO / "studies" / "llama3-70b-20rps.yaml").read_text())
+    study["load"] = {**study["load"], **edit}
+    (workdir / "studies" / "load.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    one_line(capsys, "study", "launch", "studies/load.yaml", "--trials", "1", "--quiet", needle=needle)
+    assert not (workdir / "studies" / "load.db").exists()

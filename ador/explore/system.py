@@ -46,10 +46,10 @@ class Economics:
         for name in ("lifetime_years", "energy_usd_per_kwh", "markup"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf:
-                raise ConfigError(f"economics.{name}", value, "must be a positive finite number")
+                raise ConfigError(name, value, "must be a positive finite number")
         for name, price in self.prices_usd.items():
             if not isinstance(price, (int, float)) or not 0 < price < math.inf:
-                raise ConfigError(f"economics.prices_usd.{name}", price, "must be a positive finite number")
+                raise ConfigError(f"prices_usd.{name}", price, "must be a positive finite number")
 
     def device_price_usd(self, device: Device, power_rule: str) -> float:
         if device.name in self.prices_usd:
@@ -79,11 +79,15 @@ class OfferedLoad:
         for name in ("rate_rps", "ttft_slo_ms", "tbt_slo_ms"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 < value < math.inf:
-                raise ConfigError(f"load.{name}", value, "must be a positive finite number")
+                raise ConfigError(name, value, "must be a positive finite number")
         for name in ("input_len", "output_len", "requests"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"load.{name}", value, "must be a positive integer")
+                raise ConfigError(name, value, "must be a positive integer")
+        from ador.serving.requests import MAX_RATE_PER_S, MIN_RATE_PER_S
+        if not MIN_RATE_PER_S <= self.rate_rps <= MAX_RATE_PER_S:
+            raise ConfigError("rate_rps", self.rate_rps, f"must be between {MIN_RATE_PER_S:g} and "
+                                                         f"{MAX_RATE_PER_S:g} requests per second")
 
 @dataclass(frozen=True)
 class Candidate:

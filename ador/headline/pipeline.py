@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from ador.errors import AdorError
 from ador.explore import fairness
 from ador.hardware import GPUS
 from ador.headline import sensitivity
@@ -77,7 +78,7 @@ def collect(storage_dir: str | Path, *, seeds: Sequence[int] = SEEDS, serving: b
     searched = {role: load(role, storage_dir, seeds) for role in roles}
     sym, paper = searched[SYMMETRIC], searched[PAPER]
     if not sym.knees or not paper.knees:
-        raise ValueError("the headline's static studies have no feasible design: run more trials")
+        raise AdorError("trials: the headline's static studies have no feasible design: run more trials")
     picked = {role: _picked(searched[role]) for role in STATIC_ROLES}
     ratios = {role: _ratios(picked[role]) for role in STATIC_ROLES}
     named = {role: median_seed(ratios[role]["tbt_x"]) for role in STATIC_ROLES}
