@@ -277,7 +277,13 @@ def _simulate_options(args: argparse.Namespace) -> None:
                 raise ConfigError(f"--{name.replace('_', '-')}", getattr(args, name), "applies to --find-capacity")
     if args.length_cv is not None and args.lengths != "long-tailed":
         raise ConfigError("--length-cv", args.length_cv, "applies to --lengths long-tailed")
-    for name, value in SIMULATE_DEFAULTS.items():
+    if not args.ci:
+        for name in ("max_replications", "max_requests"):
+            if getattr(args, name) is not None:
+                raise ConfigError(f"--{name.replace('_', '-')}", getattr(args, name), "applies to --ci")
+    from ador.serving.precision import MAX_REPLICATIONS, MAX_REQUESTS
+    defaults = {**SIMULATE_DEFAULTS, "max_replications": MAX_REPLICATIONS, "max_requests": MAX_REQUESTS}
+    for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
 
@@ -315,6 +321,8 @@ def cmd_headline(args: argparse.Namespace) -> int:
         if not out.is_dir():
             raise AdorError(f"update-docs={out}: not a checkout of ador (no docs/results/ beside the package)")
     seeds = tuple(args.seeds) if args.seeds else None
+    if seeds and len(set(seeds)) < len(seeds):
+        raise ConfigError("--seeds", " ".join(map(str, seeds)), "a seed given twice would count one study twice")
     if not args.report_only:
         from ador.headline.plan import ROLES, SEEDS, STATIC_ROLES
         run(args.trials, args.storage_dir, seeds=seeds or SEEDS, workers=args.workers,
@@ -402,9 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci", help="judge the load to this precision (e.g. 5%%): replications until every "
                                 "percentile's 95%% repeat interval is within it; steady state only (default: one "
                                 "run, every request counted)")
-    p.add_argument("--max-replications", type=count, default=12, help="with --ci: the most replications to run")
-    p.add_argument("--max-requests", type=count, default=1_000_000,
-                   help="with --ci: the most requests to simulate in all (replications grow within it)")
+    p.add_argument("--max-replications", type=count,
+                   help="with --ci: the most replications to run (default: 12, serving.precision's)")
+    p.add_argument("--max-requests", type=count,
+                   help="with --ci: the most requests to simulate in all (replications grow within it; "
+                        "default: 1,000,000)")
     p.add_argument("--find-capacity", action="store_true", help="bisect for the highest rate that meets the SLOs")
     p.add_argument("--target-attainment", type=share,
                    help="share of requests that must be served in time (--find-capacity; default: 0.9)")

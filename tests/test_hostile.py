@@ -280,6 +280,9 @@ def test_expression_errors_are_one_line(workdir, capsys, expr):
     (["--slo", "ttft_p99_ms=5", "--ttft-slo", "6"], "--slo ttft_p99_ms is given too"),
     (["--length-cv", "2"], "--length-cv=2.0: applies to --lengths long-tailed"),
     (["--policy", "chunked", "--chunk-tokens", str(10 ** 12)], "activations of a 1,000,000,000,000-token iteration"),
+    (["--chunk-tokens", "64"], "--chunk-tokens=64: applies to the chunked policy (this run's is continuous)"),
+    (["--max-replications", "5"], "--max-replications=5: applies to --ci"),
+    (["--max-requests", "500"], "--max-requests=500: applies to --ci"),
 ])
 def test_bad_simulate_options_are_one_line(capsys, argv, needle):
     one_line(capsys, "simulate", "--hardware", "h100-sxm-80gb", "--model", "llama-3-8b", *argv, needle=needle)
@@ -765,6 +768,7 @@ def test_headline_and_study_options_found_by_the_second_fuzz(workdir, capsys):
     assert code == 2 and "at most 2**53 trials" in err, err
     one_line(capsys, "study", "status", "smoke", "--storage", "sqlite:///studies/smoke.db", "--storage-dir", "studies",
              needle="--storage-dir: not allowed with argument --storage")
+    one_line(capsys, "headline", "--seeds", "1", "1", "--out", "hout", needle="--seeds='1 1': a seed given twice")
 
 
 @pytest.mark.parametrize("edit,needle", [({"ttft_slo_ms": 0}, "load.ttft_slo_ms=0.0: must be a positive"),

@@ -37,6 +37,9 @@ def scheduler_config(args: argparse.Namespace, tp: int, device=None) -> Schedule
         if value is not None:
             changes[name] = value
     cfg = replace(cfg, **changes)
+    if changes.get("chunk_tokens") is not None and cfg.policy != "chunked":
+        raise ConfigError("--chunk-tokens", changes["chunk_tokens"], f"applies to the chunked policy (this run's "
+                                                                     f"is {cfg.policy})")
     cfg.check()
     return cfg
 
