@@ -219,6 +219,7 @@ def cmd_study_best(args: argparse.Namespace) -> int:
 def cmd_study_export(args: argparse.Namespace) -> int:
     from ador.config import dump_yaml
     from ador.explore.results import trial_design
+    from ador.explore.storage import storage_file
     from ador.outputs import check_output
     if args.yaml and args.json:
         raise ConfigError("--json", True, "a design is written as YAML or as JSON: give one of --yaml, --json")
@@ -251,14 +252,6 @@ def cmd_study_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def storage_file(url: str) -> Path | None:
-    """The file a SQLite or journal storage URL names (None: a server)."""
-    for prefix in ("sqlite:///", "journal:"):
-        if url.startswith(prefix):
-            return Path(url[len(prefix):].split("?", 1)[0])
-    return None
-
-
 def cmd_study_plot(args: argparse.Namespace) -> int:
     from ador.report.study_report import write_plots
     study, durable, _ = _open(args)
@@ -287,12 +280,17 @@ def cmd_study_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage_options(p: argparse.ArgumentParser, storage_help: str = STORAGE_HELP) -> None:
+    """--storage or --storage-dir, not both: a URL names the storage whole, with no folder to look in."""
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--storage", help=storage_help)
+    where.add_argument("--storage-dir", help=DIR_HELP)
+
+
 def _reader(study, name: str, help: str, func) -> argparse.ArgumentParser:
     p = study.add_parser(name, help=help, description=help)
     p.add_argument("name", help=NAME_HELP)
-    where = p.add_mutually_exclusive_group()      # a URL names the storage whole: no folder to look in
-    where.add_argument("--storage", help=STORAGE_HELP)
-    where.add_argument("--storage-dir", help=DIR_HELP)
+    _storage_options(p)
     p.set_defaults(func=func)
     return p
 
@@ -304,9 +302,7 @@ def register(sub) -> None:
     p = study.add_parser("launch", help="create (or continue) a study from a study file and run trials")
     p.add_argument("file", help="a study file, or the name of a study that ships with ador (llama3-70b-8dev, ...)")
     p.add_argument("--trials", type=trials, help="trials to run now (default: the file's budget)")
-    where = p.add_mutually_exclusive_group()      # a URL names the storage whole: no folder to look in
-    where.add_argument("--storage", help=STORAGE_HELP)
-    where.add_argument("--storage-dir", help=DIR_HELP)
+    _storage_options(p)
     p.add_argument("--sampler", choices=LazyChoices(module="ador.explore.samplers", name="SAMPLERS"),
                    help="override the file's sampler (default: the file's)")
     p.add_argument("--seed", type=seed_arg, help="override the file's seed (default: the file's)")
@@ -317,9 +313,7 @@ def register(sub) -> None:
     p = study.add_parser("enumerate", help="score every design of a study's space and store its exact Pareto front "
                                            "beside the study (for comparing samplers' fronts with it)")
     p.add_argument("file", help="a study file, or the name of a study that ships with ador")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--storage", help="the study's SQLite URL (the front is written beside its file)")
-    where.add_argument("--storage-dir", help=DIR_HELP)
+    _storage_options(p, "the study's SQLite URL (the front is written beside its file)")
     p.add_argument("--limit", type=count, default=10 ** 8, help="most designs to score (default: 100,000,000)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_study_enumerate)

@@ -14,7 +14,7 @@ from typing import Iterable
 from ador.errors import ConfigError
 
 SQLITE_HEADER = b"SQLite format 3\x00"      # the first 16 bytes of every SQLite database file
-JOURNAL_HEADER = b'{"op_code":'              # the first bytes of an Optuna journal (ador/explore/journal.py)
+JOURNAL_HEADER = b'{"op_code":'              # the first bytes of every Optuna journal record (op_code first)
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")    # what the plots are saved as, by suffix
 
 

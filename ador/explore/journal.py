@@ -32,10 +32,14 @@ from typing import Any
 
 from optuna.storages.journal import BaseJournalBackend
 
+from ador.outputs import JOURNAL_HEADER
+
 LOCK_SUFFIX = ".flock"
 LOCK_TIMEOUT_S = 60.0             # an append takes milliseconds; a lock held this long is a hung process
 OPTUNA_LOCK_SUFFIX = ".lock"      # Optuna's symlink lock (older ador versions used it)
-RECORD_START = b'{"op_code":'     # every record Optuna writes starts so (json.dumps of a dict, op_code first)
+# every record Optuna writes starts so (json.dumps of a dict, op_code first); one home, beside the
+# check that no command's output replaces a journal
+RECORD_START = JOURNAL_HEADER
 _CHUNK = 1 << 16
 
 

@@ -86,6 +86,17 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def storage_file(url: str) -> Path | None:
+    """The file a storage URL names (a SQLite database or a journal, bare names as ``open_storage``
+    reads them); None for a server."""
+    url = normalise_url(url)
+    if _is_journal(url):
+        return Path(url.removeprefix("journal:"))
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    return None
+
+
 def _is_journal(url: str) -> bool:
     return url.startswith("journal:") or (("://" not in url) and url.endswith((".log", ".journal", ".jsonl")))
 
