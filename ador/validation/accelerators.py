@@ -54,9 +54,9 @@ class AcceleratorRow:
         return self.measurement.id
 
 
-def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[tuple[Measurement, Path, int]]:
-    """(row, design file, devices per node); a design path is relative to the CSV's ``accelerators/``
-    folder. The file is read by the rules of the measurements' files (ador/validation/data.py):
+def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[AcceleratorRow]:
+    """Each row with its design file (relative to the CSV's ``accelerators/`` folder) and devices per
+    node. The file is read by the rules of the measurements' files (ador/validation/data.py):
     every column present, ids unique, counts positive whole numbers."""
     path = Path(path)
 
@@ -75,8 +75,7 @@ def load_accelerator_rows(path: str | Path = DEFAULT_ACCELERATORS) -> list[tuple
         return AcceleratorRow(Measurement(**values), path.parent / "accelerators" / values["hardware"],
                               values["devices"] if per_node is None else per_node)
 
-    rows: list[AcceleratorRow] = read_rows(path, ACCELERATOR_REQUIRED, parse)
-    return [(r.measurement, r.design, r.devices_per_node) for r in rows]
+    return read_rows(path, ACCELERATOR_REQUIRED, parse)
 
 
 def predict_accelerator(m: Measurement, design: Path, runtime: RuntimeProfile, devices_per_node: int) -> float:
@@ -102,13 +101,14 @@ def validate_accelerators(path: str | Path = DEFAULT_ACCELERATORS,
     if profile is not None and profile not in runtimes:
         raise ConfigError("--profile", profile, f"unknown runtime profile (known: {', '.join(sorted(runtimes))})")
     results = []
-    for m, design, per_node in load_accelerator_rows(path):
+    for row in load_accelerator_rows(path):
+        m = row.measurement
         try:
             if profile is not None:
                 runtime, extrapolated = runtimes[profile], True
             else:
                 runtime, extrapolated = profile_for(m, runtimes)
-            results.append(RowResult(m, predicted=predict_accelerator(m, design, runtime, per_node),
+            results.append(RowResult(m, predicted=predict_accelerator(m, row.design, runtime, row.devices_per_node),
                                      extrapolated=extrapolated))
         except AdorError as err:
             results.append(RowResult(m, skipped=str(err)))
