@@ -359,7 +359,7 @@ def build_space(raw: Any, where: str = "search_space", name: str = "") -> Search
             raise ConfigError(f"{where}.derived.{target}", text, f"unknown names: {', '.join(sorted(unknown))}")
         reads[target] = names & set(spec.derived)
     ordered = _dependency_order(reads, where)
-    if list(ordered) != list(spec.derived):
+    if ordered != list(spec.derived):
         spec = dataclasses.replace(spec, derived={t: spec.derived[t] for t in ordered})
     for i, text in enumerate(spec.constraints):
         unknown = names_in(text, f"{where}.constraints[{i}]") - known

@@ -239,7 +239,7 @@ def check_stack_text(text: str) -> None:
                                            "with a version and its launch flags)")
     known = tuple(dict.fromkeys(READ_FLAGS + SWITCH_FLAGS + OTHER_FLAGS))
     for flag, value in _GIVEN.findall(text):
-        matches = [n for n in known if n == flag] or [n for n in known if n.startswith(flag)]
+        matches = _expand(flag, known)
         if len(matches) > 1:
             raise ConfigError("--stack", text, f"--{flag} is ambiguous (--{', --'.join(matches)})")
         if not matches:
@@ -257,6 +257,12 @@ def check_stack_text(text: str) -> None:
             raise ConfigError(f"--{flag}", value, "must be a positive number (ador models no other setting)")
 
 
+def _expand(flag: str, names: tuple[str, ...]) -> list[str]:
+    """The names a flag as written stands for: itself, else every name it abbreviates (argparse
+    takes an abbreviation that is the start of exactly one)."""
+    return [n for n in names if n == flag] or [n for n in names if n.startswith(flag)]
+
+
 def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
     """(the flag as written, its value) for the first of ``names`` the text sets, spelled out or
     abbreviated as argparse allows."""
@@ -267,7 +273,7 @@ def _found(text: str, names: tuple[str, ...]) -> tuple[str, str] | None:
                 return flag, value
     for name in names:
         for flag, value in given:
-            if name.startswith(flag) and [n for n in READ_FLAGS if n.startswith(flag)] == [name]:
+            if _expand(flag, READ_FLAGS) == [name]:
                 return flag, value
     return None
 
